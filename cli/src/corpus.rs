@@ -1,0 +1,111 @@
+//! Arguments shared by `prepare` and `train`: which corpus, its cache, and the batch shape it
+//! must fit.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use charrnn_engine::data::{
+    prepare, split_train_val, Batcher, PrepareOptions, Prepared, TokenStream,
+};
+use clap::Args;
+
+/// The corpus `train` uses when `--data` is not given.
+pub const DEFAULT_CORPUS: &str = "data/tinyshakespeare/input.txt";
+
+#[derive(Args, Clone, Debug)]
+pub struct CorpusArgs {
+    /// Text file to train on [default: data/tinyshakespeare/input.txt, see data/README.md]
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// Directory for the prepared vocabulary and token file [default: next to the input, FILE.charrnn]
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Byte-level vocabulary: accepts any file, not only UTF-8 text
+    #[arg(long)]
+    pub bytes: bool,
+    /// Rebuild the prepared files even if the cache is up to date
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct BatchArgs {
+    /// Sequences per batch (B)
+    #[arg(long = "batch", default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Time steps per batch: the truncated-BPTT length (T)
+    #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub seq_len: u32,
+    /// Fraction of the corpus, taken from its end, held out for validation (0 disables)
+    #[arg(long, default_value_t = 0.05, value_name = "X")]
+    pub val_frac: f64,
+}
+
+/// A prepared corpus with its token stream mapped.
+pub struct Corpus {
+    pub prepared: Prepared,
+    pub stream: TokenStream,
+    pub input: PathBuf,
+}
+
+impl Corpus {
+    /// Prepares (or reuses the cache of) the corpus named by `args`.
+    pub fn open(args: &CorpusArgs) -> Result<Corpus> {
+        let input = match &args.data {
+            Some(path) => path.clone(),
+            None => {
+                let default = PathBuf::from(DEFAULT_CORPUS);
+                if !default.exists() {
+                    bail!(
+                        "the default corpus {DEFAULT_CORPUS} is missing: run `data/fetch.sh tinyshakespeare` \
+                         (see data/README.md), or pass --data FILE"
+                    );
+                }
+                default
+            }
+        };
+        let prepared = prepare(&PrepareOptions {
+            input: input.clone(),
+            cache_dir: args.cache.clone(),
+            bytes: args.bytes,
+            force: args.force,
+        })?;
+        let stream = TokenStream::open_prepared(&prepared)?;
+        Ok(Corpus {
+            prepared,
+            stream,
+            input,
+        })
+    }
+
+    /// The training and (when `val_frac > 0`) validation batchers; a clear error when either
+    /// split is too short for one batch.
+    pub fn batchers(&self, batch: &BatchArgs) -> Result<(Batcher<'_>, Option<Batcher<'_>>)> {
+        let (b, t) = (batch.batch_size as usize, batch.seq_len as usize);
+        let (train_range, val_range) = split_train_val(self.stream.len(), batch.val_frac)?;
+        let train = Batcher::new(&self.stream, train_range, b, t, "training")
+            .with_context(|| format!("'{}' is too short", self.input.display()))?;
+        let val = if val_range.is_empty() {
+            None
+        } else {
+            Some(
+                Batcher::new(&self.stream, val_range, b, t, "validation")
+                    .with_context(|| format!("'{}' is too short", self.input.display()))?,
+            )
+        };
+        Ok((train, val))
+    }
+
+    /// One line describing the corpus.
+    pub fn describe(&self) -> String {
+        let p = &self.prepared;
+        format!(
+            "{}: {} symbols, vocabulary of {} ({} cache {})",
+            self.input.display(),
+            p.n_tokens,
+            p.vocab.len(),
+            if p.reused { "reused" } else { "built" },
+            p.cache_dir.display()
+        )
+    }
+}

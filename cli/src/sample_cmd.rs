@@ -1,0 +1,86 @@
+//! `charrnn-fast sample`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use charrnn_engine::checkpoint::load_model;
+use charrnn_engine::sample::{SampleMode, SampleOptions, Sampler};
+use clap::{Args, ValueEnum};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Mode {
+    /// Always the most likely character (the tutorial's mode 0)
+    #[value(alias = "0")]
+    Argmax,
+    /// Draw from the predicted distribution (mode 1)
+    #[value(alias = "1")]
+    Weighted,
+    /// Draw after a space, most likely character otherwise (mode 2)
+    #[value(alias = "2")]
+    Space,
+}
+
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// Model directory written by `train --out`
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Text that warms up the state; the output starts with it
+    #[arg(long, default_value = " ", value_name = "TEXT")]
+    pub prime: String,
+    /// Characters to generate after the prime text
+    #[arg(long, default_value_t = 4000, value_name = "N")]
+    pub length: usize,
+    /// How each character is chosen
+    #[arg(long, value_enum, default_value_t = Mode::Weighted)]
+    pub mode: Mode,
+    /// Divide the logits by X before the softmax: < 1 is more conservative, > 1 more surprising
+    #[arg(long, default_value_t = 1.0, value_name = "X")]
+    pub temperature: f64,
+    /// Draw only among the K most likely characters
+    #[arg(long, value_name = "K")]
+    pub top_k: Option<usize>,
+    /// Seed of the random draws
+    #[arg(long, default_value_t = 42, value_name = "N")]
+    pub seed: u64,
+}
+
+pub fn run(args: SampleArgs) -> Result<()> {
+    let (model, vocab, _) = load_model(&args.model)
+        .with_context(|| format!("cannot load the model in '{}'", args.model.display()))?;
+    if args.prime.is_empty() {
+        anyhow::bail!("--prime must not be empty: the first character is drawn after it");
+    }
+    let prime = vocab
+        .encode(&args.prime)
+        .context("the prime text does not fit this model's vocabulary")?;
+    let options = SampleOptions {
+        mode: match args.mode {
+            Mode::Argmax => SampleMode::Argmax,
+            Mode::Weighted => SampleMode::Weighted,
+            Mode::Space => SampleMode::WeightedAfterSpace,
+        },
+        temperature: args.temperature,
+        top_k: args.top_k,
+        seed: args.seed,
+    };
+    let mut sampler = Sampler::new(&model, options, vocab.id_of_char(' '))?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut buf = Vec::with_capacity(8);
+    out.write_all(args.prime.as_bytes())?;
+    for &id in &prime {
+        sampler.feed(id);
+    }
+    for _ in 0..args.length {
+        let id = sampler.sample_next();
+        buf.clear();
+        vocab.decode_into(id, &mut buf);
+        out.write_all(&buf)?;
+        // Stream: show each character as it comes.
+        out.flush()?;
+    }
+    writeln!(out)?;
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Bad input to `prepare`, `train` and `sample`: a one-line error and a non-zero exit, never a
+//! panic.
+
+mod common;
+use common::*;
+
+#[test]
+fn prepare_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &["prepare", "--data", "nope.txt"]);
+    assert_clean_error(&out, "nope.txt");
+}
+
+#[test]
+fn prepare_empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.txt"), "").unwrap();
+    let out = run_in(dir.path(), &["prepare", "--data", "empty.txt"]);
+    assert_clean_error(&out, "empty");
+}
+
+#[test]
+fn prepare_file_shorter_than_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("short.txt"), small_corpus(1000)).unwrap();
+    let out = run_in(dir.path(), &["prepare", "--data", "short.txt"]);
+    // 1000 symbols, 950 for training; 50×50 needs 2500.
+    assert_clean_error(&out, "2500");
+    // The validation split gets its own message.
+    std::fs::write(dir.path().join("mid.txt"), small_corpus(3000)).unwrap();
+    let out = run_in(dir.path(), &["prepare", "--data", "mid.txt"]);
+    assert_clean_error(&out, "validation");
+    // And it fits with a smaller batch.
+    let out = run_in(
+        dir.path(),
+        &[
+            "prepare",
+            "--data",
+            "mid.txt",
+            "--batch",
+            "2",
+            "--seq-len",
+            "10",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn prepare_non_utf8_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = small_corpus(5000).into_bytes();
+    bytes[1234] = 0xff;
+    std::fs::write(dir.path().join("bin.txt"), &bytes).unwrap();
+    let out = run_in(dir.path(), &["prepare", "--data", "bin.txt"]);
+    assert_clean_error(&out, "1234");
+    // --bytes accepts it.
+    let out = run_in(
+        dir.path(),
+        &[
+            "prepare",
+            "--data",
+            "bin.txt",
+            "--bytes",
+            "--batch",
+            "5",
+            "--seq-len",
+            "10",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn train_without_default_corpus_says_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &["train", "--steps", "1"]);
+    assert_clean_error(&out, "data/fetch.sh");
+}
+
+#[test]
+fn train_rejects_bad_hyper_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.txt"), small_corpus(20_000)).unwrap();
+    let out = run_in(dir.path(), &["train", "--data", "c.txt", "--lr=-1"]);
+    assert_clean_error(&out, "--lr");
+    let out = run_in(
+        dir.path(),
+        &["train", "--data", "c.txt", "--val-frac", "1.5"],
+    );
+    assert_clean_error(&out, "1.5");
+    // clap's own errors (zero sizes) also exit non-zero without a panic.
+    let out = run_in(dir.path(), &["train", "--data", "c.txt", "--hidden", "0"]);
+    assert!(!out.status.success() && !stderr(&out).contains("panicked"));
+}
+
+#[test]
+fn sample_from_missing_or_corrupt_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &["sample", "--model", "nomodel"]);
+    assert_clean_error(&out, "nomodel");
+    std::fs::create_dir(dir.path().join("bad")).unwrap();
+    std::fs::write(dir.path().join("bad/config.json"), "{ not json").unwrap();
+    let out = run_in(dir.path(), &["sample", "--model", "bad"]);
+    assert_clean_error(&out, "config.json");
+}

@@ -1,0 +1,63 @@
+//! Helpers shared by the CLI tests: run the binary, make small corpora.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_charrnn-fast"))
+}
+
+/// Runs the binary with `args` in `dir`.
+pub fn run_in(dir: &Path, args: &[&str]) -> Output {
+    bin()
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run charrnn-fast")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts a failure reported the way users should see it: non-zero exit, one line on stderr
+/// starting with `error:`, containing `needle`, and no panic.
+pub fn assert_clean_error(out: &Output, needle: &str) {
+    let err = stderr(out);
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {err}"
+    );
+    assert!(!err.contains("panicked"), "panic: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+}
+
+/// A small English-like corpus of `len` bytes with a regular structure a model can learn.
+pub fn small_corpus(len: usize) -> String {
+    let words = [
+        "the ", "king ", "and ", "queen ", "of ", "rome ", "speak\n", "ROMEO: ", "JULIET: ",
+    ];
+    let mut text = String::new();
+    let mut i = 0usize;
+    while text.len() < len {
+        text.push_str(words[(i * 7 + i / 3) % words.len()]);
+        i += 1;
+    }
+    text.truncate(len);
+    text
+}
+
+/// The shared tinyshakespeare corpus, when the checkout has `../shared` beside it.
+pub fn shared_tinyshakespeare() -> Option<PathBuf> {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tinyshakespeare/input.txt");
+    path.exists().then_some(path)
+}

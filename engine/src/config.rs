@@ -1,0 +1,113 @@
+//! Model configuration: which cell, and the sizes that fix every buffer's shape.
+
+use serde::{Deserialize, Serialize};
+
+/// The recurrent cell of every layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CellKind {
+    /// Long short-term memory, gates `i, f, g, o`.
+    Lstm,
+    /// Vanilla tanh RNN, `h_t = tanh(U x_t + W h_{t-1} + b)`.
+    Rnn,
+}
+
+impl CellKind {
+    /// Number of gate blocks of width `hidden` the cell computes per step.
+    pub fn gates(self) -> usize {
+        match self {
+            CellKind::Lstm => 4,
+            CellKind::Rnn => 1,
+        }
+    }
+
+    /// Lowercase name, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            CellKind::Lstm => "lstm",
+            CellKind::Rnn => "rnn",
+        }
+    }
+}
+
+/// Shape of a model: embedding `vocab_size → embed_size`, `num_layers` recurrent layers of
+/// `hidden_size`, linear `hidden_size → vocab_size`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// The recurrent cell.
+    pub cell: CellKind,
+    /// Number of symbols.
+    pub vocab_size: usize,
+    /// Width of the embedding (the first layer's input).
+    pub embed_size: usize,
+    /// Width of each recurrent layer's state.
+    pub hidden_size: usize,
+    /// Number of stacked recurrent layers.
+    pub num_layers: usize,
+}
+
+/// A configuration that cannot make a model.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid model configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl ModelConfig {
+    /// Checks that every size is positive and the model is not absurdly large.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let named = [
+            ("vocabulary size", self.vocab_size),
+            ("--embed", self.embed_size),
+            ("--hidden", self.hidden_size),
+            ("--layers", self.num_layers),
+        ];
+        for (name, value) in named {
+            if value == 0 {
+                return Err(ConfigError(format!("{name} must be at least 1")));
+            }
+        }
+        // 2^31 parameters is 8 GiB of f32 for weights alone, before gradients and moments.
+        let limit = 1usize << 31;
+        match self.checked_num_params() {
+            Some(n) if n <= limit => Ok(()),
+            _ => Err(ConfigError(format!(
+                "the model would have more than {limit} parameters; reduce --hidden, --embed or --layers"
+            ))),
+        }
+    }
+
+    /// Width of the input of layer `layer`.
+    pub fn layer_input_size(&self, layer: usize) -> usize {
+        if layer == 0 {
+            self.embed_size
+        } else {
+            self.hidden_size
+        }
+    }
+
+    /// Total number of parameters.
+    ///
+    /// # Panics
+    /// On overflow; call [`ModelConfig::validate`] first.
+    pub fn num_params(&self) -> usize {
+        self.checked_num_params()
+            .expect("validated model configuration")
+    }
+
+    fn checked_num_params(&self) -> Option<usize> {
+        let gh = self.cell.gates().checked_mul(self.hidden_size)?;
+        let mut total = self.vocab_size.checked_mul(self.embed_size)?;
+        for layer in 0..self.num_layers {
+            let per_layer = (self
+                .layer_input_size(layer)
+                .checked_add(self.hidden_size)?
+                .checked_add(1)?)
+            .checked_mul(gh)?;
+            total = total.checked_add(per_layer)?;
+        }
+        total.checked_add(
+            self.hidden_size
+                .checked_add(1)?
+                .checked_mul(self.vocab_size)?,
+        )
+    }
+}

@@ -1,0 +1,22 @@
+//! The data pipeline: vocabulary, streaming `prepare` with an on-disk cache, a memory-mapped
+//! token stream, the train/validation split and the char-rnn batcher.
+//!
+//! ```text
+//! input.txt --prepare--> input.txt.charrnn/{vocab.json, tokens.bin, meta.json}
+//!           --TokenStream::open_prepared--> mmap --split_train_val + Batcher::fill--> ids
+//! ```
+
+mod batcher;
+mod error;
+mod prepare;
+mod scan;
+mod token_stream;
+mod vocab;
+
+pub use batcher::{split_train_val, Batcher};
+pub use error::DataError;
+pub use prepare::{
+    default_cache_dir, prepare, PrepareOptions, Prepared, TokenWidth, CACHE_FORMAT_VERSION,
+};
+pub use token_stream::TokenStream;
+pub use vocab::{Vocab, VocabKind, MAX_VOCAB};

@@ -1,0 +1,102 @@
+//! Output layer: linear `H → V` and softmax cross-entropy, averaged over the `T·B` rows.
+
+use charrnn_kernels::gemm::{gemm, Op};
+use charrnn_kernels::reduce::{broadcast_rows, col_sums_accumulate};
+use charrnn_kernels::softmax_xent::{softmax_xent_forward_backward, softmax_xent_loss};
+use charrnn_kernels::Float;
+
+/// `logits = h·W + b` for `rows` rows of `h` (`[rows, H]`), `W` `[H, V]`.
+pub fn decoder_logits<F: Float>(
+    rows: usize,
+    hidden: usize,
+    vocab: usize,
+    h: &[F],
+    w: &[F],
+    b: &[F],
+    logits: &mut [F],
+) {
+    broadcast_rows(rows, vocab, b, logits);
+    gemm(
+        Op::N,
+        Op::N,
+        rows,
+        vocab,
+        hidden,
+        F::one(),
+        h,
+        hidden,
+        w,
+        vocab,
+        F::one(),
+        logits,
+        vocab,
+    );
+}
+
+/// Mean cross-entropy of the logits against `targets`; when `dlogits` is given, also the
+/// gradient of that mean with respect to the logits (one fused pass per row).
+pub fn decoder_loss<F: Float>(
+    rows: usize,
+    vocab: usize,
+    logits: &[F],
+    targets: &[u32],
+    dlogits: Option<&mut [F]>,
+) -> f64 {
+    let total = match dlogits {
+        Some(d) => softmax_xent_forward_backward(
+            rows,
+            vocab,
+            logits,
+            targets,
+            F::from_f64(1.0 / rows as f64),
+            d,
+        ),
+        None => softmax_xent_loss(rows, vocab, logits, targets),
+    };
+    total / rows as f64
+}
+
+/// Accumulates `dW += hᵀ·dlogits`, `db += colsum(dlogits)` and writes `dh = dlogits·Wᵀ`.
+pub fn decoder_backward<F: Float>(
+    rows: usize,
+    hidden: usize,
+    vocab: usize,
+    h: &[F],
+    w: &[F],
+    dlogits: &[F],
+    dw: &mut [F],
+    db: &mut [F],
+    dh: &mut [F],
+) {
+    gemm(
+        Op::T,
+        Op::N,
+        hidden,
+        vocab,
+        rows,
+        F::one(),
+        h,
+        hidden,
+        dlogits,
+        vocab,
+        F::one(),
+        dw,
+        vocab,
+    );
+    col_sums_accumulate(rows, vocab, dlogits, db);
+    gemm(
+        Op::N,
+        Op::T,
+        rows,
+        hidden,
+        vocab,
+        F::one(),
+        dlogits,
+        vocab,
+        w,
+        vocab,
+        F::zero(),
+        dh,
+        hidden,
+    );
+}

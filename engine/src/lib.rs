@@ -1,0 +1,22 @@
+//! The charrnn-fast engine: data pipeline, model, truncated-BPTT training and sampling.
+//!
+//! Reads like llm.c: each layer has explicit forward and backward functions over buffers that
+//! a [`workspace::Workspace`] allocates once; [`pass`] composes them.
+
+pub mod atomic_file;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod decoder;
+pub mod embedding;
+pub mod optim;
+pub mod params;
+pub mod pass;
+pub mod recurrent;
+pub mod sample;
+pub mod train;
+pub mod workspace;
+
+pub use config::{CellKind, ModelConfig};
+pub use params::Model;
+pub use workspace::{State, Workspace};

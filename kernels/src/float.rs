@@ -1,0 +1,149 @@
+//! The element type the kernels are generic over.
+
+use std::fmt::Debug;
+use std::iter::Sum;
+use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
+
+/// A floating-point element type: `f32` for training, `f64` for gradient checks.
+///
+/// The GEMM entry point is part of the trait because each type has its own backend
+/// (`matrixmultiply::sgemm` / `dgemm`).
+pub trait Float:
+    num_traits::Float
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+    + Sum
+    + Default
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// Converts from `f64`, rounding to nearest.
+    fn from_f64(x: f64) -> Self;
+    /// Widens (or copies) to `f64`.
+    fn to_f64(self) -> f64;
+    /// Strided `C = alpha * A·B + beta * C` with `A: m×k`, `B: k×n`, `C: m×n`, where element
+    /// `(i, j)` of a matrix `X` lives at `x[i * rs_x + j * cs_x]`. When `beta == 0`, `C` is
+    /// not read (NaN in `C` does not propagate). Bounds are checked by the caller
+    /// ([`crate::gemm`]); implementations may assume every index is in range.
+    ///
+    /// # Safety
+    /// Every index `i * rs + j * cs` for `i < rows`, `j < cols` of each matrix must lie within
+    /// its slice, and `C`'s indices must not alias each other.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_strided_unchecked(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: &[Self],
+        rsa: usize,
+        csa: usize,
+        b: &[Self],
+        rsb: usize,
+        csb: usize,
+        beta: Self,
+        c: &mut [Self],
+        rsc: usize,
+        csc: usize,
+    );
+}
+
+impl Float for f32 {
+    #[inline]
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    unsafe fn gemm_strided_unchecked(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: &[Self],
+        rsa: usize,
+        csa: usize,
+        b: &[Self],
+        rsb: usize,
+        csb: usize,
+        beta: Self,
+        c: &mut [Self],
+        rsc: usize,
+        csc: usize,
+    ) {
+        // SAFETY: the caller guarantees (and `gemm::check_bounds` verifies) that every index
+        // reached through these strides lies inside the slices, and that C's indices are
+        // distinct; strides fit in isize because they index in-bounds slice elements.
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                alpha,
+                a.as_ptr(),
+                rsa as isize,
+                csa as isize,
+                b.as_ptr(),
+                rsb as isize,
+                csb as isize,
+                beta,
+                c.as_mut_ptr(),
+                rsc as isize,
+                csc as isize,
+            )
+        }
+    }
+}
+
+impl Float for f64 {
+    #[inline]
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    unsafe fn gemm_strided_unchecked(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: &[Self],
+        rsa: usize,
+        csa: usize,
+        b: &[Self],
+        rsb: usize,
+        csb: usize,
+        beta: Self,
+        c: &mut [Self],
+        rsc: usize,
+        csc: usize,
+    ) {
+        // SAFETY: as for f32 above: the caller guarantees in-bounds, non-aliasing indices.
+        unsafe {
+            matrixmultiply::dgemm(
+                m,
+                k,
+                n,
+                alpha,
+                a.as_ptr(),
+                rsa as isize,
+                csa as isize,
+                b.as_ptr(),
+                rsb as isize,
+                csb as isize,
+                beta,
+                c.as_mut_ptr(),
+                rsc as isize,
+                csc as isize,
+            )
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Numeric kernels for charrnn-fast.
+//!
+//! Every kernel works on plain slices with explicit shapes (row-major, with leading dimensions
+//! where a matrix may be a view into a larger buffer) and knows nothing about models. Kernels
+//! are generic over [`Float`] so that the engine can run the same code in `f32` (training) and
+//! `f64` (gradient checks). Each kernel has a plain reference twin in [`reference`] that tests
+//! compare it with.
+
+pub mod adam;
+pub mod float;
+pub mod gemm;
+pub mod lstm_cell;
+pub mod reduce;
+pub mod reference;
+pub mod rnn_cell;
+pub mod softmax_xent;
+
+pub use float::Float;

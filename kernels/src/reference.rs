@@ -1,0 +1,162 @@
+//! Plain reference twins of the kernels: the most direct formulas, computed in `f64` where
+//! that makes them more exact. Tests compare the kernels with these; benches use them as the
+//! "before" figure.
+
+use crate::adam::AdamHyper;
+use crate::gemm::Op;
+use crate::Float;
+
+/// Triple-loop `C = alpha·op(A)·op(B) + beta·C` with the same arguments as [`crate::gemm::gemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm<F: Float>(
+    op_a: Op,
+    op_b: Op,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: F,
+    a: &[F],
+    lda: usize,
+    b: &[F],
+    ldb: usize,
+    beta: F,
+    c: &mut [F],
+    ldc: usize,
+) {
+    let at = |i: usize, p: usize| match op_a {
+        Op::N => a[i * lda + p],
+        Op::T => a[p * lda + i],
+    };
+    let bt = |p: usize, j: usize| match op_b {
+        Op::N => b[p * ldb + j],
+        Op::T => b[j * ldb + p],
+    };
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = F::zero();
+            for p in 0..k {
+                acc += at(i, p) * bt(p, j);
+            }
+            let old = if beta == F::zero() {
+                F::zero()
+            } else {
+                beta * c[i * ldc + j]
+            };
+            c[i * ldc + j] = alpha * acc + old;
+        }
+    }
+}
+
+/// Results of [`lstm_cell`].
+pub struct LstmCellRef {
+    /// Activations `σ(i), σ(f), tanh(g), σ(o)`, `[batch, 4·hidden]`.
+    pub gates: Vec<f64>,
+    /// New cell state.
+    pub c: Vec<f64>,
+    /// New hidden state.
+    pub h: Vec<f64>,
+    /// Gradient with respect to the pre-activations.
+    pub dgates: Vec<f64>,
+    /// Gradient with respect to `c_prev`.
+    pub dc_prev: Vec<f64>,
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// One LSTM step forward and backward, gate order `i, f, g, o`.
+pub fn lstm_cell(
+    batch: usize,
+    hidden: usize,
+    pre: &[f64],
+    c_prev: &[f64],
+    dh: &[f64],
+    dc_next: &[f64],
+) -> LstmCellRef {
+    let n = batch * hidden;
+    let mut r = LstmCellRef {
+        gates: vec![0.0; 4 * n],
+        c: vec![0.0; n],
+        h: vec![0.0; n],
+        dgates: vec![0.0; 4 * n],
+        dc_prev: vec![0.0; n],
+    };
+    for b in 0..batch {
+        for j in 0..hidden {
+            let base = b * 4 * hidden;
+            let k = b * hidden + j;
+            let i = sigmoid(pre[base + j]);
+            let f = sigmoid(pre[base + hidden + j]);
+            let g = pre[base + 2 * hidden + j].tanh();
+            let o = sigmoid(pre[base + 3 * hidden + j]);
+            let c = f * c_prev[k] + i * g;
+            let h = o * c.tanh();
+            r.gates[base + j] = i;
+            r.gates[base + hidden + j] = f;
+            r.gates[base + 2 * hidden + j] = g;
+            r.gates[base + 3 * hidden + j] = o;
+            r.c[k] = c;
+            r.h[k] = h;
+            // h = o·tanh(c); c = f·c_prev + i·g.
+            let dc = dc_next[k] + dh[k] * o * (1.0 - c.tanh().powi(2));
+            r.dgates[base + 3 * hidden + j] = dh[k] * c.tanh() * o * (1.0 - o);
+            r.dgates[base + j] = dc * g * i * (1.0 - i);
+            r.dgates[base + hidden + j] = dc * c_prev[k] * f * (1.0 - f);
+            r.dgates[base + 2 * hidden + j] = dc * i * (1.0 - g * g);
+            r.dc_prev[k] = dc * f;
+        }
+    }
+    r
+}
+
+/// Vanilla RNN activation forward and backward: returns `(tanh(pre), dh·(1 - tanh²(pre)))`.
+pub fn rnn_cell(pre: &[f64], dh: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let h: Vec<f64> = pre.iter().map(|x| x.tanh()).collect();
+    let d = h.iter().zip(dh).map(|(h, d)| d * (1.0 - h * h)).collect();
+    (h, d)
+}
+
+/// Summed cross-entropy of `softmax(logits)` against `targets`, and `scale·(softmax - onehot)`.
+pub fn softmax_xent(
+    rows: usize,
+    vocab: usize,
+    logits: &[f64],
+    targets: &[u32],
+    scale: f64,
+) -> (f64, Vec<f64>) {
+    let mut loss = 0.0;
+    let mut d = vec![0.0; rows * vocab];
+    for r in 0..rows {
+        let row = &logits[r * vocab..(r + 1) * vocab];
+        let max = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = row.iter().map(|x| (x - max).exp()).sum();
+        let t = targets[r] as usize;
+        loss += z.ln() + max - row[t];
+        for j in 0..vocab {
+            let p = (row[j] - max).exp() / z;
+            d[r * vocab + j] = scale * (p - if j == t { 1.0 } else { 0.0 });
+        }
+    }
+    (loss, d)
+}
+
+/// Adam, textbook form with bias-corrected moments `m̂ = m/(1-β1^t)`, `v̂ = v/(1-β2^t)` and
+/// PyTorch's placement of ε: `p -= lr·m̂/(sqrt(v̂) + ε)`.
+pub fn adam_step(
+    p: &mut [f64],
+    g: &[f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    hyper: AdamHyper,
+    step: u64,
+) {
+    let t = step as f64;
+    for i in 0..p.len() {
+        m[i] = hyper.beta1 * m[i] + (1.0 - hyper.beta1) * g[i];
+        v[i] = hyper.beta2 * v[i] + (1.0 - hyper.beta2) * g[i] * g[i];
+        let m_hat = m[i] / (1.0 - hyper.beta1.powf(t));
+        let v_hat = v[i] / (1.0 - hyper.beta2.powf(t));
+        p[i] -= hyper.lr * m_hat / (v_hat.sqrt() + hyper.eps);
+    }
+}

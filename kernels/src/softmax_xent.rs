@@ -1,0 +1,155 @@
+//! Fused softmax + cross-entropy over the rows of a `[rows, vocab]` logit matrix.
+
+use crate::Float;
+
+/// Returns `Σ_r (logsumexp(logits_r) - logits_r[target_r])` (the summed negative
+/// log-likelihood, accumulated in `f64`) and writes `dlogits_r = scale · (softmax(logits_r) -
+/// onehot(target_r))`. Numerically stable: the row maximum is subtracted before `exp`.
+///
+/// # Panics
+/// If a target is not below `vocab` (targets come from our own tokenizer).
+pub fn softmax_xent_forward_backward<F: Float>(
+    rows: usize,
+    vocab: usize,
+    logits: &[F],
+    targets: &[u32],
+    scale: F,
+    dlogits: &mut [F],
+) -> f64 {
+    assert!(logits.len() >= rows * vocab && dlogits.len() >= rows * vocab && targets.len() >= rows);
+    let mut total = 0.0f64;
+    for r in 0..rows {
+        let row = &logits[r * vocab..(r + 1) * vocab];
+        let out = &mut dlogits[r * vocab..(r + 1) * vocab];
+        let target = targets[r] as usize;
+        assert!(
+            target < vocab,
+            "target {target} outside vocabulary of {vocab}"
+        );
+        let max = row.iter().copied().fold(F::neg_infinity(), F::max);
+        let mut sum = F::zero();
+        for (o, &x) in out.iter_mut().zip(row) {
+            let e = (x - max).exp();
+            *o = e;
+            sum += e;
+        }
+        total += (sum.ln() + (max - row[target])).to_f64();
+        let inv = scale / sum;
+        for o in out.iter_mut() {
+            *o *= inv;
+        }
+        out[target] -= scale;
+    }
+    total
+}
+
+/// The loss part of [`softmax_xent_forward_backward`] alone, for evaluation.
+pub fn softmax_xent_loss<F: Float>(
+    rows: usize,
+    vocab: usize,
+    logits: &[F],
+    targets: &[u32],
+) -> f64 {
+    assert!(logits.len() >= rows * vocab && targets.len() >= rows);
+    let mut total = 0.0f64;
+    for r in 0..rows {
+        let row = &logits[r * vocab..(r + 1) * vocab];
+        let target = targets[r] as usize;
+        assert!(
+            target < vocab,
+            "target {target} outside vocabulary of {vocab}"
+        );
+        let max = row.iter().copied().fold(F::neg_infinity(), F::max);
+        let sum: F = row.iter().map(|&x| (x - max).exp()).sum();
+        total += (sum.ln() + (max - row[target])).to_f64();
+    }
+    total
+}
+
+/// Softmax of one row at temperature `temperature` into `probs` (for sampling).
+pub fn softmax_row<F: Float>(logits: &[F], temperature: F, probs: &mut [F]) {
+    assert_eq!(logits.len(), probs.len());
+    let inv_t = F::one() / temperature;
+    let max = logits.iter().copied().fold(F::neg_infinity(), F::max);
+    let mut sum = F::zero();
+    for (p, &x) in probs.iter_mut().zip(logits) {
+        let e = ((x - max) * inv_t).exp();
+        *p = e;
+        sum += e;
+    }
+    for p in probs.iter_mut() {
+        *p /= sum;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn matches_f64_reference_on_odd_sizes() {
+        for &(rows, vocab) in &[(1, 1), (3, 17), (7, 65), (2, 129)] {
+            let mut rng = ChaCha8Rng::seed_from_u64((rows * 1000 + vocab) as u64);
+            let logits: Vec<f64> = (0..rows * vocab)
+                .map(|_| rng.random_range(-8.0..8.0))
+                .collect();
+            let targets: Vec<u32> = (0..rows)
+                .map(|_| rng.random_range(0..vocab as u32))
+                .collect();
+            let (loss_ref, d_ref) = reference::softmax_xent(rows, vocab, &logits, &targets, 0.25);
+            let l32: Vec<f32> = logits.iter().map(|&x| x as f32).collect();
+            let mut d = vec![0.0f32; rows * vocab];
+            let loss = softmax_xent_forward_backward(rows, vocab, &l32, &targets, 0.25, &mut d);
+            assert!(
+                (loss - loss_ref).abs() < 1e-5 * rows as f64,
+                "{loss} vs {loss_ref}"
+            );
+            assert!(
+                (softmax_xent_loss(rows, vocab, &l32, &targets) - loss).abs() < 1e-6 * rows as f64
+            );
+            for (k, (&g, &w)) in d.iter().zip(&d_ref).enumerate() {
+                assert!((g as f64 - w).abs() < 1e-7, "dlogits[{k}]: {g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn stable_for_huge_logits() {
+        let logits = [1000.0f32, -1000.0, 999.0];
+        let mut d = [0.0f32; 3];
+        let loss = softmax_xent_forward_backward(1, 3, &logits, &[0], 1.0, &mut d);
+        assert!(loss.is_finite() && (loss - (1.0 + (-1.0f64).exp()).ln()).abs() < 1e-5);
+        assert!(d.iter().all(|x| x.is_finite()));
+    }
+
+    #[test]
+    fn reference_gradient_matches_finite_differences() {
+        let logits = [0.3, -1.2, 2.0, 0.0, 0.5];
+        let targets = [2u32];
+        let (_, d) = reference::softmax_xent(1, 5, &logits, &targets, 1.0);
+        let eps = 1e-6;
+        for k in 0..5 {
+            let (mut p, mut m) = (logits, logits);
+            p[k] += eps;
+            m[k] -= eps;
+            let num = (reference::softmax_xent(1, 5, &p, &targets, 1.0).0
+                - reference::softmax_xent(1, 5, &m, &targets, 1.0).0)
+                / (2.0 * eps);
+            assert!((num - d[k]).abs() < 1e-8);
+        }
+    }
+
+    #[test]
+    fn softmax_row_sums_to_one_and_sharpens_with_low_temperature() {
+        let logits = [1.0f32, 2.0, 3.0];
+        let mut p = [0.0f32; 3];
+        softmax_row(&logits, 1.0, &mut p);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        let warm = p[2];
+        softmax_row(&logits, 0.1, &mut p);
+        assert!(p[2] > warm && p[2] > 0.99);
+    }
+}
