@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use charrnn_engine::checkpoint::load_model;
+use charrnn_engine::data::Vocab;
 use charrnn_engine::sample::{SampleMode, SampleOptions, Sampler};
 use clap::{Args, ValueEnum};
 
@@ -66,21 +67,33 @@ pub fn run(args: SampleArgs) -> Result<()> {
         seed: args.seed,
     };
     let mut sampler = Sampler::new(&model, options, vocab.id_of_char(' '))?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    let mut buf = Vec::with_capacity(8);
-    out.write_all(args.prime.as_bytes())?;
     for &id in &prime {
         sampler.feed(id);
     }
-    for _ in 0..args.length {
+    match stream(&mut sampler, &vocab, &args.prime, args.length) {
+        // A reader that stops early (`| head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Writes the prime text and then each generated character as soon as it is drawn.
+fn stream(
+    sampler: &mut Sampler<'_>,
+    vocab: &Vocab,
+    prime: &str,
+    length: usize,
+) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut buf = Vec::with_capacity(8);
+    out.write_all(prime.as_bytes())?;
+    for _ in 0..length {
         let id = sampler.sample_next();
         buf.clear();
         vocab.decode_into(id, &mut buf);
         out.write_all(&buf)?;
-        // Stream: show each character as it comes.
         out.flush()?;
     }
-    writeln!(out)?;
-    Ok(())
+    writeln!(out)
 }

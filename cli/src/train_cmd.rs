@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use charrnn_engine::checkpoint::save_model;
+use charrnn_engine::params::DEFAULT_FORGET_BIAS;
 use charrnn_engine::train::{run as train_run, Schedule, TrainOptions, Trainer};
 use charrnn_engine::{CellKind, Model, ModelConfig};
 use charrnn_kernels::adam::AdamHyper;
@@ -57,6 +58,9 @@ pub struct TrainArgs {
     /// Worker threads [default: all cores]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
+    /// Initial LSTM forget-gate bias (the other biases start uniform, as in PyTorch)
+    #[arg(long, default_value_t = DEFAULT_FORGET_BIAS, value_name = "X")]
+    pub forget_bias: f64,
     /// Seed of the initial weights
     #[arg(long, default_value_t = 42, value_name = "N")]
     pub seed: u64,
@@ -68,6 +72,12 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> Result<()> {
     if !(args.lr.is_finite() && args.lr > 0.0) {
         bail!("--lr must be a positive number (got {})", args.lr);
+    }
+    if !args.forget_bias.is_finite() {
+        bail!(
+            "--forget-bias must be a finite number (got {})",
+            args.forget_bias
+        );
     }
     if !(args.clip.is_finite() && args.clip >= 0.0) {
         bail!(
@@ -117,7 +127,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eval_every: args.eval_every,
     };
 
-    let model = Model::<f32>::new(config, args.seed);
+    let model = Model::<f32>::with_forget_bias(config, args.seed, args.forget_bias);
     eprintln!("data: {}", corpus.describe());
     eprintln!(
         "model: {} × {} {}, embedding {}, {} parameters",
@@ -167,6 +177,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         "lr": args.lr,
         "clip": args.clip,
         "seed": args.seed,
+        "forget_bias": args.forget_bias,
         "val_frac": args.batch.val_frac,
         "steps": summary.steps,
         "tokens_per_sec": summary.tokens_per_sec(),

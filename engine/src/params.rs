@@ -127,6 +127,9 @@ impl ParamLayout {
     }
 }
 
+/// The LSTM forget-gate bias at initialisation.
+pub const DEFAULT_FORGET_BIAS: f64 = 1.0;
+
 /// A model: its configuration, layout and parameters.
 #[derive(Clone, Debug)]
 pub struct Model<F> {
@@ -140,10 +143,15 @@ pub struct Model<F> {
 
 impl<F: Float> Model<F> {
     /// A freshly initialised model, as PyTorch initialises the same modules: embedding
-    /// `N(0, 1)`; recurrent and output weights `U(-1/√H, 1/√H)`; recurrent biases zero except
-    /// the LSTM forget gate's, which is 1 (so the cell remembers by default); output bias
-    /// `U(-1/√H, 1/√H)`. Deterministic for a given `seed`.
+    /// `N(0, 1)`; recurrent and output weights and biases `U(-1/√H, 1/√H)`; except that the
+    /// LSTM forget-gate biases are set to `forget_bias` (1 by default: the cell starts out
+    /// remembering). Deterministic for a given `seed`.
     pub fn new(config: ModelConfig, seed: u64) -> Model<F> {
+        Self::with_forget_bias(config, seed, DEFAULT_FORGET_BIAS)
+    }
+
+    /// [`Model::new`] with another forget-gate bias.
+    pub fn with_forget_bias(config: ModelConfig, seed: u64, forget_bias: f64) -> Model<F> {
         let layout = ParamLayout::new(&config);
         let mut params = vec![F::zero(); layout.total];
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -161,6 +169,7 @@ impl<F: Float> Model<F> {
         for layer in &layout.layers {
             fill(layer.wx.clone(), &mut rng);
             fill(layer.wh.clone(), &mut rng);
+            fill(layer.bias.clone(), &mut rng);
         }
         fill(layout.decoder_weight.clone(), &mut rng);
         fill(layout.decoder_bias.clone(), &mut rng);
@@ -169,7 +178,7 @@ impl<F: Float> Model<F> {
             for layer in &layout.layers {
                 // Gate order i, f, g, o: the forget gate is the second block.
                 for p in &mut params[layer.bias.start + h..layer.bias.start + 2 * h] {
-                    *p = F::one();
+                    *p = F::from_f64(forget_bias);
                 }
             }
         }
