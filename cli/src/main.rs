@@ -2,6 +2,7 @@
 //!
 //! Thin by design: parse arguments, call the engine, print.
 
+mod bench_cmd;
 mod corpus;
 mod prepare_cmd;
 mod progress;
@@ -35,6 +36,8 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Generate text from a trained model
     Sample(sample_cmd::SampleArgs),
+    /// Time full training steps of a named configuration (tokens/s, peak memory)
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::Prepare(args) => prepare_cmd::run(args),
         Command::Train(args) => train_cmd::run(args),
         Command::Sample(args) => sample_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use charrnn_engine::checkpoint::save_model;
+use charrnn_engine::checkpoint::{load_model, save_model};
 use charrnn_engine::params::DEFAULT_FORGET_BIAS;
 use charrnn_engine::train::{run as train_run, Schedule, TrainOptions, Trainer};
 use charrnn_engine::{CellKind, Model, ModelConfig};
@@ -64,6 +64,11 @@ pub struct TrainArgs {
     /// Seed of the initial weights
     #[arg(long, default_value_t = 42, value_name = "N")]
     pub seed: u64,
+    /// Start from the weights of a saved model (from `train --out`, or PyTorch through
+    /// benches/reference/torch_charrnn.py) instead of a fresh initialisation; the model's shape
+    /// comes from it and its vocabulary must be the corpus's. The optimiser starts fresh.
+    #[arg(long, value_name = "DIR")]
+    pub init_from: Option<PathBuf>,
     /// Directory to save the trained model in
     #[arg(long, default_value = "out", value_name = "DIR")]
     pub out: PathBuf,
@@ -127,7 +132,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
         eval_every: args.eval_every,
     };
 
-    let model = Model::<f32>::with_forget_bias(config, args.seed, args.forget_bias);
+    let model = match &args.init_from {
+        None => Model::<f32>::with_forget_bias(config, args.seed, args.forget_bias),
+        Some(dir) => {
+            let (model, model_vocab, _) = load_model(dir)
+                .with_context(|| format!("cannot start from the model in '{}'", dir.display()))?;
+            if &model_vocab != vocab {
+                bail!(
+                    "the model in '{}' was trained on another vocabulary than this corpus's",
+                    dir.display()
+                );
+            }
+            model
+        }
+    };
+    let config = model.config;
     eprintln!("data: {}", corpus.describe());
     eprintln!(
         "model: {} × {} {}, embedding {}, {} parameters",
@@ -187,4 +206,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
     save_model(&args.out, &trainer.model, vocab, record)?;
     println!("saved model to {}", args.out.display());
     Ok(())
+}
+
+/// Sizes the global rayon pool: `requested`, or every core. Returns the thread count.
+pub fn init_threads(requested: Option<u32>) -> Result<usize> {
+    let threads = match requested {
+        Some(n) => n as usize,
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("cannot start the thread pool")?;
+    Ok(threads)
 }

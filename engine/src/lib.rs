@@ -14,6 +14,7 @@ pub mod params;
 pub mod pass;
 pub mod recurrent;
 pub mod sample;
+pub mod torch_layout;
 pub mod train;
 pub mod workspace;
 

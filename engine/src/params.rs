@@ -21,14 +21,17 @@ pub struct LayerRanges {
     pub wx: Range<usize>,
     /// Recurrent weights `[H, G·H]`.
     pub wh: Range<usize>,
-    /// Bias `[G·H]` (one bias: PyTorch's `b_ih + b_hh`).
-    pub bias: Range<usize>,
+    /// Input bias `[G·H]`.
+    pub bias_ih: Range<usize>,
+    /// Recurrent bias `[G·H]`. Two biases, as PyTorch has: the forward only uses their sum,
+    /// but Adam updates each, so a single bias would train differently from PyTorch.
+    pub bias_hh: Range<usize>,
 }
 
 impl LayerRanges {
-    /// The whole layer (its three tensors are contiguous).
+    /// The whole layer (its four tensors are contiguous, in this order).
     pub fn all(&self) -> Range<usize> {
-        self.wx.start..self.bias.end
+        self.wx.start..self.bias_hh.end
     }
 }
 
@@ -73,7 +76,8 @@ impl ParamLayout {
             .map(|l| LayerRanges {
                 wx: take(config.layer_input_size(l) * gh),
                 wh: take(config.hidden_size * gh),
-                bias: take(gh),
+                bias_ih: take(gh),
+                bias_hh: take(gh),
             })
             .collect();
         let decoder_weight = take(config.hidden_size * config.vocab_size);
@@ -111,7 +115,16 @@ impl ParamLayout {
                 vec![config.hidden_size, gh],
                 &layer.wh,
             ));
-            out.push(info(format!("layers.{l}.bias"), vec![gh], &layer.bias));
+            out.push(info(
+                format!("layers.{l}.bias_ih"),
+                vec![gh],
+                &layer.bias_ih,
+            ));
+            out.push(info(
+                format!("layers.{l}.bias_hh"),
+                vec![gh],
+                &layer.bias_hh,
+            ));
         }
         out.push(info(
             "decoder.weight".into(),
@@ -144,7 +157,7 @@ pub struct Model<F> {
 impl<F: Float> Model<F> {
     /// A freshly initialised model, as PyTorch initialises the same modules: embedding
     /// `N(0, 1)`; recurrent and output weights and biases `U(-1/√H, 1/√H)`; except that the
-    /// LSTM forget-gate biases are set to `forget_bias` (1 by default: the cell starts out
+    /// LSTM forget gate's biases sum to `forget_bias` (1 by default: the cell starts out
     /// remembering). Deterministic for a given `seed`.
     pub fn new(config: ModelConfig, seed: u64) -> Model<F> {
         Self::with_forget_bias(config, seed, DEFAULT_FORGET_BIAS)
@@ -169,17 +182,19 @@ impl<F: Float> Model<F> {
         for layer in &layout.layers {
             fill(layer.wx.clone(), &mut rng);
             fill(layer.wh.clone(), &mut rng);
-            fill(layer.bias.clone(), &mut rng);
+            fill(layer.bias_ih.clone(), &mut rng);
+            fill(layer.bias_hh.clone(), &mut rng);
         }
         fill(layout.decoder_weight.clone(), &mut rng);
         fill(layout.decoder_bias.clone(), &mut rng);
         if config.cell == CellKind::Lstm {
             let h = config.hidden_size;
             for layer in &layout.layers {
-                // Gate order i, f, g, o: the forget gate is the second block.
-                for p in &mut params[layer.bias.start + h..layer.bias.start + 2 * h] {
-                    *p = F::from_f64(forget_bias);
-                }
+                // Gate order i, f, g, o: the forget gate is the second block. The sum of the
+                // two biases is what the cell sees.
+                let (ih, hh) = (layer.bias_ih.start, layer.bias_hh.start);
+                params[ih + h..ih + 2 * h].fill(F::from_f64(forget_bias));
+                params[hh + h..hh + 2 * h].fill(F::zero());
             }
         }
         Model {

@@ -76,7 +76,8 @@ pub fn forward_logits<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: 
             x,
             &p[r.wx.clone()],
             &p[r.wh.clone()],
-            &p[r.bias.clone()],
+            &p[r.bias_ih.clone()],
+            &p[r.bias_hh.clone()],
             &mut this_and_above[0],
             &mut state.h[l],
             &mut state.c[l],
@@ -130,7 +131,8 @@ pub fn backward<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, grads: &mut [
         };
         let layer_grads = &mut grads[r.all()];
         let (dwx, rest) = layer_grads.split_at_mut(r.wx.len());
-        let (dwh, dbias) = rest.split_at_mut(r.wh.len());
+        let (dwh, biases) = rest.split_at_mut(r.wh.len());
+        let (dbias_ih, dbias_hh) = biases.split_at_mut(r.bias_ih.len());
         recurrent_backward(
             d,
             x,
@@ -145,9 +147,11 @@ pub fn backward<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, grads: &mut [
             },
             dwx,
             dwh,
-            dbias,
+            dbias_ih,
             &mut ws.d_input[..rows * d.input],
         );
+        // Both biases enter the pre-activations alike, so they get the same gradient.
+        dbias_hh.copy_from_slice(dbias_ih);
         // The gradient sent to this layer's inputs is the gradient reaching the outputs of
         // the layer below.
         std::mem::swap(&mut ws.d_output, &mut ws.d_input);

@@ -7,7 +7,7 @@
 
 use charrnn_kernels::gemm::{gemm, Op};
 use charrnn_kernels::lstm_cell::{lstm_cell_backward, lstm_cell_forward};
-use charrnn_kernels::reduce::{broadcast_rows, col_sums_accumulate};
+use charrnn_kernels::reduce::{broadcast_rows_sum, col_sums_accumulate};
 use charrnn_kernels::rnn_cell::{rnn_cell_backward, rnn_cell_forward};
 use charrnn_kernels::Float;
 
@@ -42,7 +42,8 @@ pub fn recurrent_forward<F: Float>(
     x: &[F],
     wx: &[F],
     wh: &[F],
-    bias: &[F],
+    bias_ih: &[F],
+    bias_hh: &[F],
     act: &mut LayerActivations<F>,
     h0: &mut [F],
     c0: &mut [F],
@@ -55,7 +56,7 @@ pub fn recurrent_forward<F: Float>(
         hidden,
     } = dims;
     let (m, gh, bh) = (batch * seq_len, dims.gates(), batch * hidden);
-    broadcast_rows(m, gh, bias, &mut act.gates);
+    broadcast_rows_sum(m, gh, bias_ih, bias_hh, &mut act.gates);
     gemm(
         Op::N,
         Op::N,

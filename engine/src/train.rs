@@ -90,8 +90,18 @@ impl Trainer {
     /// One training step on batch `index` of `batches`, continuing from the carried state.
     /// Allocates nothing.
     pub fn step(&mut self, batches: &Batcher<'_>, index: usize) -> Result<StepOutcome, TrainError> {
+        batches.fill(
+            index,
+            &mut self.workspace.inputs,
+            &mut self.workspace.targets,
+        );
+        self.step_loaded()
+    }
+
+    /// One training step on the batch already in `workspace.inputs` / `targets`: forward,
+    /// backward, clip, Adam. Allocates nothing.
+    pub fn step_loaded(&mut self) -> Result<StepOutcome, TrainError> {
         let ws = &mut self.workspace;
-        batches.fill(index, &mut ws.inputs, &mut ws.targets);
         let loss = forward(&self.model, ws, &mut self.state, Pass::Train);
         let step = self.adam.step + 1;
         if !loss.is_finite() {

@@ -37,6 +37,16 @@ pub fn broadcast_rows<F: Float>(rows: usize, cols: usize, bias: &[F], out: &mut 
     }
 }
 
+/// Sets every row of a `[rows, cols]` matrix to `a + b` (two biases summed on the fly).
+pub fn broadcast_rows_sum<F: Float>(rows: usize, cols: usize, a: &[F], b: &[F], out: &mut [F]) {
+    assert!(out.len() >= rows * cols && a.len() == cols && b.len() == cols);
+    for row in out.chunks_exact_mut(cols).take(rows) {
+        for ((o, &x), &y) in row.iter_mut().zip(a).zip(b) {
+            *o = x + y;
+        }
+    }
+}
+
 /// `out[j] += x[j]`.
 pub fn add_assign<F: Float>(out: &mut [F], x: &[F]) {
     assert_eq!(out.len(), x.len());
@@ -58,6 +68,8 @@ mod tests {
         let mut m = [0.0f32; 6];
         broadcast_rows(2, 3, &[7.0, 8.0, 9.0], &mut m);
         assert_eq!(m, [7.0, 8.0, 9.0, 7.0, 8.0, 9.0]);
+        broadcast_rows_sum(2, 3, &[1.0, 2.0, 3.0], &[0.5, 0.5, 1.0], &mut m);
+        assert_eq!(m, [1.5, 2.5, 4.0, 1.5, 2.5, 4.0]);
     }
 
     #[test]

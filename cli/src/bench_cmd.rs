@@ -1,0 +1,165 @@
+//! `charrnn-fast bench`: full training steps (forward, backward, clip, Adam) of a named
+//! configuration, timed; prints the median tokens/s and the peak resident memory.
+
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use charrnn_engine::data::TokenStream;
+use charrnn_engine::train::{TrainOptions, Trainer};
+use charrnn_engine::{CellKind, Model, ModelConfig};
+use charrnn_kernels::adam::AdamHyper;
+use clap::{Args, ValueEnum};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::corpus::{Corpus, CorpusArgs, DEFAULT_CORPUS};
+use crate::train_cmd::Cell;
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Config {
+    /// The tutorial's model: 2 × 128 LSTM, embedding 128, B=50, T=50
+    Seed,
+    /// 3 × 512 LSTM, embedding 512, B=50, T=100
+    Big,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Named model and batch shape
+    #[arg(long, value_enum, default_value_t = Config::Seed)]
+    pub config: Config,
+    /// Override the configuration's cell
+    #[arg(long, value_enum)]
+    pub cell: Option<Cell>,
+    /// Worker threads [default: all cores]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    /// Timed steps
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub steps: u32,
+    /// Untimed steps first
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub warmup: u32,
+    /// Corpus to draw batches from [default: data/tinyshakespeare/input.txt, or random tokens
+    /// with a vocabulary of 65 when that is missing]
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<std::path::PathBuf>,
+}
+
+/// Model and batch shape of a named configuration.
+pub fn shape(config: Config, cell: CellKind, vocab_size: usize) -> (ModelConfig, usize, usize) {
+    let (layers, width, batch, seq_len) = match config {
+        Config::Seed => (2, 128, 50, 50),
+        Config::Big => (3, 512, 50, 100),
+    };
+    let model = ModelConfig {
+        cell,
+        vocab_size,
+        embed_size: width,
+        hidden_size: width,
+        num_layers: layers,
+    };
+    (model, batch, seq_len)
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let threads = crate::train_cmd::init_threads(args.threads)?;
+    let cell = match args.cell {
+        Some(Cell::Rnn) => CellKind::Rnn,
+        _ => CellKind::Lstm,
+    };
+    let corpus = if args.data.is_some() || std::path::Path::new(DEFAULT_CORPUS).exists() {
+        Some(Corpus::open(&CorpusArgs {
+            data: args.data.clone(),
+            cache: None,
+            bytes: false,
+            force: false,
+        })?)
+    } else {
+        None
+    };
+    let vocab_size = corpus.as_ref().map_or(65, |c| c.prepared.vocab.len());
+    let (config, batch, seq_len) = shape(args.config, cell, vocab_size);
+    config.validate()?;
+    let options = TrainOptions {
+        batch_size: batch,
+        seq_len,
+        adam: AdamHyper::default(),
+        clip: 5.0,
+    };
+    let mut trainer = Trainer::new(Model::<f32>::new(config, 42), &options);
+    let source = match &corpus {
+        Some(c) => c.input.display().to_string(),
+        None => "random tokens".to_owned(),
+    };
+    eprintln!(
+        "bench: {:?} config, {} × {} {}, embedding {}, B={batch}, T={seq_len}, {threads} threads, data: {source}",
+        args.config, config.num_layers, config.hidden_size, cell.name(), config.embed_size
+    );
+
+    let tokens_per_step = batch * seq_len;
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut cursor = 0usize;
+    let mut load_batch = |trainer: &mut Trainer, stream: Option<&TokenStream>| {
+        let ws = &mut trainer.workspace;
+        match stream {
+            // Consecutive windows of the corpus; the layout does not matter for speed.
+            Some(s) => {
+                for (i, (x, y)) in ws.inputs.iter_mut().zip(ws.targets.iter_mut()).enumerate() {
+                    let p = (cursor + i) % (s.len() - 1);
+                    *x = s.get(p);
+                    *y = s.get(p + 1);
+                }
+                cursor += tokens_per_step;
+            }
+            None => {
+                for (x, y) in ws.inputs.iter_mut().zip(ws.targets.iter_mut()) {
+                    *x = rng.random_range(0..vocab_size as u32);
+                    *y = rng.random_range(0..vocab_size as u32);
+                }
+            }
+        }
+    };
+    let stream = corpus.as_ref().map(|c| &c.stream);
+    if stream.is_some_and(|s| s.len() < 2) {
+        bail!("the corpus is too short to benchmark on");
+    }
+    let mut rates = Vec::with_capacity(args.steps as usize);
+    for i in 0..args.warmup + args.steps {
+        load_batch(&mut trainer, stream);
+        let started = Instant::now();
+        trainer.step_loaded().context("benchmark step")?;
+        let seconds = started.elapsed().as_secs_f64();
+        if i >= args.warmup {
+            rates.push(tokens_per_step as f64 / seconds);
+        }
+    }
+    rates.sort_by(f64::total_cmp);
+    let median = rates[rates.len() / 2];
+    let peak_rss_mb = peak_rss_kib().map(|k| k as f64 / 1024.0);
+    println!(
+        "median {median:.0} tokens/s over {} steps (min {:.0}, max {:.0}), peak RSS {}",
+        rates.len(),
+        rates[0],
+        rates[rates.len() - 1],
+        peak_rss_mb.map_or("unknown".to_owned(), |m| format!("{m:.1} MB"))
+    );
+    println!(
+        "RESULT impl=charrnn-fast config={:?} threads={threads} tokens_per_sec={median:.1} peak_rss_mb={}",
+        args.config,
+        peak_rss_mb.map_or("nan".to_owned(), |m| format!("{m:.1}"))
+    );
+    Ok(())
+}
+
+/// Peak resident set size (`VmHWM`), where /proc exists.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
