@@ -1,10 +1,12 @@
-//! Each kernel against its reference twin (and GEMM against `matrixmultiply` called directly),
-//! on the shapes of the default model: B=50, H=E=128, V=65, T=50.
+//! GEMM: ours (runtime-dispatched SIMD) against `matrixmultiply` (the baseline and fallback)
+//! and the `gemm` crate (a dev-only baseline), single-threaded, on the shapes of both configs:
+//! seed (B=50, H=E=128, V=65, T=50) and big (B=50, H=E=512, T=100); ours also with every core
+//! on the large shapes. Throughput is in flops (2 per multiply-add): criterion prints GFLOP/s.
+//! `peak` measures this machine's single-core FMA throughput for the fraction-of-peak figure.
 
-use charrnn_kernels::gemm::{gemm, Op};
-use charrnn_kernels::lstm_cell::{lstm_cell_backward, lstm_cell_forward};
-use charrnn_kernels::reference;
-use charrnn_kernels::softmax_xent::softmax_xent_forward_backward;
+use charrnn_kernels::dispatch::{cpu_level, detected_level};
+use charrnn_kernels::gemm::{gemm, gemm_packed, Op, PackedB};
+use charrnn_kernels::peak::fma_peak_flops;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -15,40 +17,69 @@ fn random(len: usize, seed: u64) -> Vec<f32> {
     (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
 }
 
+/// (name, op_a, op_b, m, n, k). Stored shapes follow from the ops.
+const SHAPES: &[(&str, Op, Op, usize, usize, usize)] = &[
+    ("seed_step_50x128x512", Op::N, Op::N, 50, 512, 128),
+    ("step_50x256x512", Op::N, Op::N, 50, 512, 256),
+    ("seed_input_2500x128x512", Op::N, Op::N, 2500, 512, 128),
+    ("seed_output_2500x128x65", Op::N, Op::N, 2500, 65, 128),
+    ("seed_wgrad_T_128x2500x512", Op::T, Op::N, 128, 512, 2500),
+    ("seed_dx_NT_2500x512x128", Op::N, Op::T, 2500, 128, 512),
+    ("big_step_50x512x2048", Op::N, Op::N, 50, 2048, 512),
+    ("big_input_5000x512x2048", Op::N, Op::N, 5000, 2048, 512),
+    ("big_output_5000x512x65", Op::N, Op::N, 5000, 65, 512),
+    ("big_wgrad_T_512x5000x2048", Op::T, Op::N, 512, 2048, 5000),
+    ("big_dx_NT_5000x2048x512", Op::N, Op::T, 5000, 512, 2048),
+];
+
+fn strides(op: Op, ld: usize) -> (isize, isize) {
+    match op {
+        Op::N => (ld as isize, 1),
+        Op::T => (1, ld as isize),
+    }
+}
+
 fn bench_gemm(c: &mut Criterion) {
+    eprintln!("gemm bench: CPU level {:?} (detected {:?})", cpu_level(), detected_level());
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let all = rayon::ThreadPoolBuilder::new().num_threads(cores).build().expect("pool");
     let mut group = c.benchmark_group("gemm");
-    // (name, m, k, n): recurrent step, hoisted input projection, output layer.
-    for &(name, m, k, n) in &[
-        ("step_50x128x512", 50, 128, 512),
-        ("input_2500x128x512", 2500, 128, 512),
-        ("output_2500x128x65", 2500, 128, 65),
-    ] {
+    for &(name, op_a, op_b, m, n, k) in SHAPES {
+        let (lda, ldb) = (if op_a == Op::N { k } else { m }, if op_b == Op::N { n } else { k });
         let a = random(m * k, 1);
         let b = random(k * n, 2);
         let mut out = vec![0.0f32; m * n];
-        group.throughput(Throughput::Elements((2 * m * k * n) as u64));
-        group.bench_function(BenchmarkId::new("ours", name), |bench| {
-            bench.iter(|| {
-                gemm(
-                    Op::N,
-                    Op::N,
-                    m,
-                    n,
-                    k,
-                    1.0,
-                    black_box(&a),
-                    k,
-                    black_box(&b),
-                    n,
-                    0.0,
-                    &mut out,
-                    n,
-                )
+        let work = m * n * k;
+        group.throughput(Throughput::Elements((2 * work) as u64));
+        group.sample_size(if work > 100_000_000 { 10 } else { 30 });
+        group.bench_function(BenchmarkId::new("ours_1t", name), |bench| {
+            one.install(|| {
+                bench.iter(|| gemm(op_a, op_b, m, n, k, 1.0, black_box(&a), lda, black_box(&b), ldb, 0.0, &mut out, n))
             })
         });
+        if work > 10_000_000 && cores > 1 {
+            group.bench_function(BenchmarkId::new(format!("ours_{cores}t"), name), |bench| {
+                all.install(|| {
+                    bench.iter(|| {
+                        gemm(op_a, op_b, m, n, k, 1.0, black_box(&a), lda, black_box(&b), ldb, 0.0, &mut out, n)
+                    })
+                })
+            });
+        }
+        if m <= 50 {
+            // The recurrent product reuses a pre-packed weight T times per step.
+            let mut packed = PackedB::new(k, n);
+            packed.pack(op_b, &b, ldb);
+            group.bench_function(BenchmarkId::new("ours_packed_1t", name), |bench| {
+                one.install(|| bench.iter(|| gemm_packed(op_a, m, 1.0, black_box(&a), lda, &packed, 0.0, &mut out, n)))
+            });
+        }
+        let (rsa, csa) = strides(op_a, lda);
+        let (rsb, csb) = strides(op_b, ldb);
         group.bench_function(BenchmarkId::new("matrixmultiply", name), |bench| {
             bench.iter(|| {
-                // SAFETY: a is m×k, b is k×n, out is m×n, all contiguous row-major and in bounds.
+                // SAFETY: a, b and out hold the stored shapes implied by the strides; in bounds.
                 unsafe {
                     matrixmultiply::sgemm(
                         m,
@@ -56,11 +87,11 @@ fn bench_gemm(c: &mut Criterion) {
                         n,
                         1.0,
                         a.as_ptr(),
-                        k as isize,
-                        1,
+                        rsa,
+                        csa,
                         b.as_ptr(),
-                        n as isize,
-                        1,
+                        rsb,
+                        csb,
                         0.0,
                         out.as_mut_ptr(),
                         n as isize,
@@ -69,91 +100,51 @@ fn bench_gemm(c: &mut Criterion) {
                 }
             })
         });
-        if m * k * n <= 50 * 128 * 512 {
-            group.bench_function(BenchmarkId::new("reference", name), |bench| {
-                bench.iter(|| {
-                    reference::gemm(
-                        Op::N,
-                        Op::N,
+        group.bench_function(BenchmarkId::new("gemm_crate", name), |bench| {
+            bench.iter(|| {
+                // SAFETY: as above; `gemm` takes (column stride, row stride) pairs and computes
+                // dst = beta·lhs·rhs when read_dst is false.
+                unsafe {
+                    gemm::gemm(
                         m,
                         n,
                         k,
-                        1.0,
-                        black_box(&a),
-                        k,
-                        black_box(&b),
-                        n,
+                        out.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        a.as_ptr(),
+                        csa,
+                        rsa,
+                        b.as_ptr(),
+                        csb,
+                        rsb,
                         0.0,
-                        &mut out,
-                        n,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
                     )
-                })
-            });
-        }
+                }
+            })
+        });
     }
     group.finish();
 }
 
-fn bench_cells(c: &mut Criterion) {
-    let (batch, hidden) = (50, 128);
-    let pre = random(batch * 4 * hidden, 3);
-    let c_prev = random(batch * hidden, 4);
-    let dh = random(batch * hidden, 5);
-    let mut group = c.benchmark_group("lstm_cell_fwd_bwd_50x128");
-    group.throughput(Throughput::Elements((batch * hidden) as u64));
-    group.bench_function("ours", |bench| {
-        let (mut gates, mut cc, mut h) = (
-            pre.clone(),
-            vec![0.0f32; batch * hidden],
-            vec![0.0f32; batch * hidden],
-        );
-        let (mut dc, mut dg) = (
-            vec![0.0f32; batch * hidden],
-            vec![0.0f32; batch * 4 * hidden],
-        );
-        bench.iter(|| {
-            gates.copy_from_slice(&pre);
-            lstm_cell_forward(batch, hidden, &mut gates, &c_prev, &mut cc, &mut h);
-            dc.fill(0.0);
-            lstm_cell_backward(batch, hidden, &gates, &c_prev, &cc, &dh, &mut dc, &mut dg);
-        })
-    });
-    let to64 = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
-    let (pre64, c64, dh64, zero) = (
-        to64(&pre),
-        to64(&c_prev),
-        to64(&dh),
-        vec![0.0f64; batch * hidden],
-    );
-    group.bench_function("reference_f64", |bench| {
-        bench.iter(|| reference::lstm_cell(batch, hidden, &pre64, &c64, &dh64, &zero))
-    });
-    group.finish();
-
-    let (rows, vocab) = (2500, 65);
-    let logits = random(rows * vocab, 6);
-    let targets: Vec<u32> = (0..rows as u32).map(|i| i % vocab as u32).collect();
-    let mut d = vec![0.0f32; rows * vocab];
-    let mut group = c.benchmark_group("softmax_xent_2500x65");
-    group.throughput(Throughput::Elements(rows as u64));
-    group.bench_function("ours", |bench| {
-        bench.iter(|| {
-            softmax_xent_forward_backward(
-                rows,
-                vocab,
-                black_box(&logits),
-                &targets,
-                1.0 / rows as f32,
-                &mut d,
-            )
-        })
-    });
-    let l64: Vec<f64> = logits.iter().map(|&x| x as f64).collect();
-    group.bench_function("reference_f64", |bench| {
-        bench.iter(|| reference::softmax_xent(rows, vocab, &l64, &targets, 1.0 / rows as f64))
-    });
+fn bench_peak(c: &mut Criterion) {
+    let level = cpu_level();
+    let iterations = 100_000u64;
+    let mut group = c.benchmark_group("peak");
+    let lanes = match level {
+        charrnn_kernels::dispatch::CpuLevel::Avx512 => 16,
+        _ => 8,
+    };
+    group.throughput(Throughput::Elements(iterations * 24 * lanes * 2));
+    group.bench_function(format!("fma_{}", level.name()), |bench| bench.iter(|| fma_peak_flops(level, iterations)));
     group.finish();
 }
 
-criterion_group!(benches, bench_gemm, bench_cells);
+criterion_group!(benches, bench_gemm, bench_peak);
 criterion_main!(benches);

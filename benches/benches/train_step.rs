@@ -12,24 +12,13 @@ use rand_chacha::ChaCha8Rng;
 
 fn bench_step(c: &mut Criterion) {
     let (batch, seq_len) = (50, 50);
-    let config = ModelConfig {
-        cell: CellKind::Lstm,
-        vocab_size: 65,
-        embed_size: 128,
-        hidden_size: 128,
-        num_layers: 2,
-    };
+    let config = ModelConfig { cell: CellKind::Lstm, vocab_size: 65, embed_size: 128, hidden_size: 128, num_layers: 2 };
     let mut group = c.benchmark_group("train_step_seed_lstm_2x128_b50_t50");
     group.throughput(Throughput::Elements((batch * seq_len) as u64));
     group.sample_size(20);
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     for threads in [1, cores] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("thread pool");
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
         let mut model = Model::<f32>::new(config, 42);
         let mut ws = Workspace::new(&config, batch, seq_len);
         let mut state = State::zeros(&config, batch);

@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use charrnn_engine::data::TokenStream;
 use charrnn_engine::train::{TrainOptions, Trainer};
+use charrnn_engine::workspace::PhaseTimes;
 use charrnn_engine::{CellKind, Model, ModelConfig};
 use charrnn_kernels::adam::AdamHyper;
 use clap::{Args, ValueEnum};
@@ -52,13 +53,7 @@ pub fn shape(config: Config, cell: CellKind, vocab_size: usize) -> (ModelConfig,
         Config::Seed => (2, 128, 50, 50),
         Config::Big => (3, 512, 50, 100),
     };
-    let model = ModelConfig {
-        cell,
-        vocab_size,
-        embed_size: width,
-        hidden_size: width,
-        num_layers: layers,
-    };
+    let model = ModelConfig { cell, vocab_size, embed_size: width, hidden_size: width, num_layers: layers };
     (model, batch, seq_len)
 }
 
@@ -69,24 +64,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         _ => CellKind::Lstm,
     };
     let corpus = if args.data.is_some() || std::path::Path::new(DEFAULT_CORPUS).exists() {
-        Some(Corpus::open(&CorpusArgs {
-            data: args.data.clone(),
-            cache: None,
-            bytes: false,
-            force: false,
-        })?)
+        Some(Corpus::open(&CorpusArgs { data: args.data.clone(), cache: None, bytes: false, force: false })?)
     } else {
         None
     };
     let vocab_size = corpus.as_ref().map_or(65, |c| c.prepared.vocab.len());
     let (config, batch, seq_len) = shape(args.config, cell, vocab_size);
     config.validate()?;
-    let options = TrainOptions {
-        batch_size: batch,
-        seq_len,
-        adam: AdamHyper::default(),
-        clip: 5.0,
-    };
+    let options = TrainOptions { batch_size: batch, seq_len, adam: AdamHyper::default(), clip: 5.0 };
     let mut trainer = Trainer::new(Model::<f32>::new(config, 42), &options);
     let source = match &corpus {
         Some(c) => c.input.display().to_string(),
@@ -94,18 +79,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     eprintln!(
         "bench: {:?} config, {} × {} {}, embedding {}, B={batch}, T={seq_len}, {threads} threads, data: {source}",
-        args.config, config.num_layers, config.hidden_size, cell.name(), config.embed_size
+        args.config,
+        config.num_layers,
+        config.hidden_size,
+        cell.name(),
+        config.embed_size
     );
 
     let tokens_per_step = batch * seq_len;
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut cursor = 0usize;
     let mut load_batch = |trainer: &mut Trainer, stream: Option<&TokenStream>| {
-        let ws = &mut trainer.workspace;
+        let (inputs, targets) = trainer.batch_mut();
         match stream {
             // Consecutive windows of the corpus; the layout does not matter for speed.
             Some(s) => {
-                for (i, (x, y)) in ws.inputs.iter_mut().zip(ws.targets.iter_mut()).enumerate() {
+                for (i, (x, y)) in inputs.iter_mut().zip(targets.iter_mut()).enumerate() {
                     let p = (cursor + i) % (s.len() - 1);
                     *x = s.get(p);
                     *y = s.get(p + 1);
@@ -113,7 +102,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 cursor += tokens_per_step;
             }
             None => {
-                for (x, y) in ws.inputs.iter_mut().zip(ws.targets.iter_mut()) {
+                for (x, y) in inputs.iter_mut().zip(targets.iter_mut()) {
                     *x = rng.random_range(0..vocab_size as u32);
                     *y = rng.random_range(0..vocab_size as u32);
                 }
@@ -125,18 +114,33 @@ pub fn run(args: BenchArgs) -> Result<()> {
         bail!("the corpus is too short to benchmark on");
     }
     let mut rates = Vec::with_capacity(args.steps as usize);
+    let mut phases = PhaseTimes::default();
     for i in 0..args.warmup + args.steps {
         load_batch(&mut trainer, stream);
         let started = Instant::now();
         trainer.step_loaded().context("benchmark step")?;
         let seconds = started.elapsed().as_secs_f64();
+        let step_phases = trainer.take_phase_times();
         if i >= args.warmup {
             rates.push(tokens_per_step as f64 / seconds);
+            phases.add(&step_phases);
         }
     }
     rates.sort_by(f64::total_cmp);
     let median = rates[rates.len() / 2];
     let peak_rss_mb = peak_rss_kib().map(|k| k as f64 / 1024.0);
+
+    // The standard count: forward 2·G·H·(E_l + H) per layer and 2·H·V for the output, per
+    // token, times 3 for forward + backward. It is the work of the plain algorithm, not the
+    // work we do (the folded embedding skips most of layer 0's input side).
+    let gates = config.cell.gates() as f64;
+    let (h, v) = (config.hidden_size as f64, config.vocab_size as f64);
+    let per_token: f64 = 3.0
+        * ((0..config.num_layers).map(|l| 2.0 * gates * h * (config.layer_input_size(l) as f64 + h)).sum::<f64>()
+            + 2.0 * h * v);
+    let gflops = median * per_token / 1e9;
+    let level = charrnn_kernels::dispatch::cpu_level();
+    let peak = charrnn_kernels::peak::fma_peak_flops(level, 2_000_000) * threads as f64 / 1e9;
     println!(
         "median {median:.0} tokens/s over {} steps (min {:.0}, max {:.0}), peak RSS {}",
         rates.len(),
@@ -144,6 +148,25 @@ pub fn run(args: BenchArgs) -> Result<()> {
         rates[rates.len() - 1],
         peak_rss_mb.map_or("unknown".to_owned(), |m| format!("{m:.1} MB"))
     );
+    println!(
+        "{gflops:.1} GFLOP/s by the standard count of {:.3} MFLOP/token (3 × forward: 2·G·H·(E_l+H) per layer + 2·H·V), \
+         {:.0}% of this machine's measured FMA peak ({peak:.1} GFLOP/s: {threads} × one {} core)",
+        per_token / 1e6,
+        100.0 * gflops / peak,
+        level.name()
+    );
+    let steps = rates.len() as f64;
+    let parts = trainer.num_parts() as f64;
+    let named = phases.named();
+    let per_step: Vec<f64> = named
+        .iter()
+        .map(|(name, d)| d.as_secs_f64() * 1e3 / steps / if *name == "optimiser" { 1.0 } else { parts })
+        .collect();
+    let total: f64 = per_step.iter().sum();
+    println!("per-phase time per step (mean over the {parts} batch parts running in parallel):");
+    for ((name, _), ms) in named.iter().zip(&per_step) {
+        println!("  {name:<20} {ms:>9.3} ms  {:>5.1}%", 100.0 * ms / total);
+    }
     println!(
         "RESULT impl=charrnn-fast config={:?} threads={threads} tokens_per_sec={median:.1} peak_rss_mb={}",
         args.config,
@@ -155,11 +178,5 @@ pub fn run(args: BenchArgs) -> Result<()> {
 /// Peak resident set size (`VmHWM`), where /proc exists.
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
 }

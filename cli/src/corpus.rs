@@ -4,9 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use charrnn_engine::data::{
-    prepare, split_train_val, Batcher, PrepareOptions, Prepared, TokenStream,
-};
+use charrnn_engine::data::{prepare, split_train_val, Batcher, PrepareOptions, Prepared, TokenStream};
 use clap::Args;
 
 /// The corpus `train` uses when `--data` is not given.
@@ -71,11 +69,7 @@ impl Corpus {
             force: args.force,
         })?;
         let stream = TokenStream::open_prepared(&prepared)?;
-        Ok(Corpus {
-            prepared,
-            stream,
-            input,
-        })
+        Ok(Corpus { prepared, stream, input })
     }
 
     /// The training and (when `val_frac > 0`) validation batchers; a clear error when either

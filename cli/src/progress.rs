@@ -32,10 +32,7 @@ impl Progress {
 
 impl Observer for Progress {
     fn on_step(&mut self, r: &StepReport) {
-        let line = format!(
-            "epoch {}, loss {:.4}, {:.0} tokens/s",
-            r.epoch, r.outcome.loss, r.tokens_per_sec
-        );
+        let line = format!("epoch {}, loss {:.4}, {:.0} tokens/s", r.epoch, r.outcome.loss, r.tokens_per_sec);
         match &self.bar {
             Some(bar) => {
                 bar.set_position(r.step);

@@ -48,14 +48,12 @@ pub struct SampleArgs {
 }
 
 pub fn run(args: SampleArgs) -> Result<()> {
-    let (model, vocab, _) = load_model(&args.model)
-        .with_context(|| format!("cannot load the model in '{}'", args.model.display()))?;
+    let (model, vocab, _) =
+        load_model(&args.model).with_context(|| format!("cannot load the model in '{}'", args.model.display()))?;
     if args.prime.is_empty() {
         anyhow::bail!("--prime must not be empty: the first character is drawn after it");
     }
-    let prime = vocab
-        .encode(&args.prime)
-        .context("the prime text does not fit this model's vocabulary")?;
+    let prime = vocab.encode(&args.prime).context("the prime text does not fit this model's vocabulary")?;
     let options = SampleOptions {
         mode: match args.mode {
             Mode::Argmax => SampleMode::Argmax,
@@ -78,12 +76,7 @@ pub fn run(args: SampleArgs) -> Result<()> {
 }
 
 /// Writes the prime text and then each generated character as soon as it is drawn.
-fn stream(
-    sampler: &mut Sampler<'_>,
-    vocab: &Vocab,
-    prime: &str,
-    length: usize,
-) -> std::io::Result<()> {
+fn stream(sampler: &mut Sampler<'_>, vocab: &Vocab, prime: &str, length: usize) -> std::io::Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut buf = Vec::with_capacity(8);

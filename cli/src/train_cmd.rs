@@ -79,27 +79,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         bail!("--lr must be a positive number (got {})", args.lr);
     }
     if !args.forget_bias.is_finite() {
-        bail!(
-            "--forget-bias must be a finite number (got {})",
-            args.forget_bias
-        );
+        bail!("--forget-bias must be a finite number (got {})", args.forget_bias);
     }
     if !(args.clip.is_finite() && args.clip >= 0.0) {
-        bail!(
-            "--clip must be 0 (off) or a positive number (got {})",
-            args.clip
-        );
+        bail!("--clip must be 0 (off) or a positive number (got {})", args.clip);
     }
     let threads = match args.threads {
         Some(n) => n as usize,
-        None => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     };
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()
-        .context("cannot start the thread pool")?;
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("cannot start the thread pool")?;
 
     let corpus = Corpus::open(&args.corpus)?;
     let (train, val) = corpus.batchers(&args.batch)?;
@@ -118,30 +107,19 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let options = TrainOptions {
         batch_size: args.batch.batch_size as usize,
         seq_len: args.batch.seq_len as usize,
-        adam: AdamHyper {
-            lr: args.lr,
-            ..AdamHyper::default()
-        },
+        adam: AdamHyper { lr: args.lr, ..AdamHyper::default() },
         clip: args.clip,
     };
-    let total_steps = args
-        .steps
-        .unwrap_or(args.epochs * train.num_batches() as u64);
-    let schedule = Schedule {
-        total_steps,
-        eval_every: args.eval_every,
-    };
+    let total_steps = args.steps.unwrap_or(args.epochs * train.num_batches() as u64);
+    let schedule = Schedule { total_steps, eval_every: args.eval_every };
 
     let model = match &args.init_from {
         None => Model::<f32>::with_forget_bias(config, args.seed, args.forget_bias),
         Some(dir) => {
-            let (model, model_vocab, _) = load_model(dir)
-                .with_context(|| format!("cannot start from the model in '{}'", dir.display()))?;
+            let (model, model_vocab, _) =
+                load_model(dir).with_context(|| format!("cannot start from the model in '{}'", dir.display()))?;
             if &model_vocab != vocab {
-                bail!(
-                    "the model in '{}' was trained on another vocabulary than this corpus's",
-                    dir.display()
-                );
+                bail!("the model in '{}' was trained on another vocabulary than this corpus's", dir.display());
             }
             model
         }
@@ -183,11 +161,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         summary.last_train_loss
     );
     if let Some(eval) = summary.last_eval {
-        println!(
-            "final validation loss {:.4} nats/char ({:.4} bits/char)",
-            eval.loss,
-            eval.bits_per_char()
-        );
+        println!("final validation loss {:.4} nats/char ({:.4} bits/char)", eval.loss, eval.bits_per_char());
     }
     let record = json!({
         "data": corpus.input.display().to_string(),
@@ -212,13 +186,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
 pub fn init_threads(requested: Option<u32>) -> Result<usize> {
     let threads = match requested {
         Some(n) => n as usize,
-        None => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     };
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build_global()
-        .context("cannot start the thread pool")?;
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("cannot start the thread pool")?;
     Ok(threads)
 }

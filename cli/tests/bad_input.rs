@@ -31,18 +31,7 @@ fn prepare_file_shorter_than_one_batch() {
     let out = run_in(dir.path(), &["prepare", "--data", "mid.txt"]);
     assert_clean_error(&out, "validation");
     // And it fits with a smaller batch.
-    let out = run_in(
-        dir.path(),
-        &[
-            "prepare",
-            "--data",
-            "mid.txt",
-            "--batch",
-            "2",
-            "--seq-len",
-            "10",
-        ],
-    );
+    let out = run_in(dir.path(), &["prepare", "--data", "mid.txt", "--batch", "2", "--seq-len", "10"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
@@ -55,19 +44,7 @@ fn prepare_non_utf8_file() {
     let out = run_in(dir.path(), &["prepare", "--data", "bin.txt"]);
     assert_clean_error(&out, "1234");
     // --bytes accepts it.
-    let out = run_in(
-        dir.path(),
-        &[
-            "prepare",
-            "--data",
-            "bin.txt",
-            "--bytes",
-            "--batch",
-            "5",
-            "--seq-len",
-            "10",
-        ],
-    );
+    let out = run_in(dir.path(), &["prepare", "--data", "bin.txt", "--bytes", "--batch", "5", "--seq-len", "10"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
@@ -84,10 +61,7 @@ fn train_rejects_bad_hyper_parameters() {
     std::fs::write(dir.path().join("c.txt"), small_corpus(20_000)).unwrap();
     let out = run_in(dir.path(), &["train", "--data", "c.txt", "--lr=-1"]);
     assert_clean_error(&out, "--lr");
-    let out = run_in(
-        dir.path(),
-        &["train", "--data", "c.txt", "--val-frac", "1.5"],
-    );
+    let out = run_in(dir.path(), &["train", "--data", "c.txt", "--val-frac", "1.5"]);
     assert_clean_error(&out, "1.5");
     // clap's own errors (zero sizes) also exit non-zero without a panic.
     let out = run_in(dir.path(), &["train", "--data", "c.txt", "--hidden", "0"]);

@@ -10,11 +10,7 @@ pub fn bin() -> Command {
 
 /// Runs the binary with `args` in `dir`.
 pub fn run_in(dir: &Path, args: &[&str]) -> Output {
-    bin()
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run charrnn-fast")
+    bin().current_dir(dir).args(args).output().expect("run charrnn-fast")
 }
 
 pub fn stderr(out: &Output) -> String {
@@ -29,10 +25,7 @@ pub fn stdout(out: &Output) -> String {
 /// starting with `error:`, containing `needle`, and no panic.
 pub fn assert_clean_error(out: &Output, needle: &str) {
     let err = stderr(out);
-    assert!(
-        !out.status.success(),
-        "expected failure, got success; stderr: {err}"
-    );
+    assert!(!out.status.success(), "expected failure, got success; stderr: {err}");
     assert!(!err.contains("panicked"), "panic: {err}");
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "expected one line, got: {err}");
@@ -42,9 +35,7 @@ pub fn assert_clean_error(out: &Output, needle: &str) {
 
 /// A small English-like corpus of `len` bytes with a regular structure a model can learn.
 pub fn small_corpus(len: usize) -> String {
-    let words = [
-        "the ", "king ", "and ", "queen ", "of ", "rome ", "speak\n", "ROMEO: ", "JULIET: ",
-    ];
+    let words = ["the ", "king ", "and ", "queen ", "of ", "rome ", "speak\n", "ROMEO: ", "JULIET: "];
     let mut text = String::new();
     let mut i = 0usize;
     while text.len() < len {
@@ -57,7 +48,6 @@ pub fn small_corpus(len: usize) -> String {
 
 /// The shared tinyshakespeare corpus, when the checkout has `../shared` beside it.
 pub fn shared_tinyshakespeare() -> Option<PathBuf> {
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tinyshakespeare/input.txt");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tinyshakespeare/input.txt");
     path.exists().then_some(path)
 }

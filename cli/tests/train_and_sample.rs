@@ -49,41 +49,25 @@ fn train_then_sample_each_mode() {
     }
 
     for mode in ["argmax", "weighted", "space", "0", "1", "2"] {
-        let out = run_in(
-            dir.path(),
-            &[
-                "sample", "--model", "model", "--prime", "the ", "--length", "300", "--mode", mode,
-            ],
-        );
+        let out =
+            run_in(dir.path(), &["sample", "--model", "model", "--prime", "the ", "--length", "300", "--mode", mode]);
         assert!(out.status.success(), "{mode}: {}", stderr(&out));
         let text = stdout(&out);
         assert!(text.starts_with("the "), "{text}");
         // Prime + 300 generated characters + newline (this vocabulary is ASCII).
         assert_eq!(text.chars().count(), 4 + 300 + 1, "{mode}: {text}");
         // The model learned the corpus: most generated words are corpus words.
-        let known = [
-            "the", "king", "and", "queen", "of", "rome", "speak", "ROMEO:", "JULIET:",
-        ];
+        let known = ["the", "king", "and", "queen", "of", "rome", "speak", "ROMEO:", "JULIET:"];
         let words: Vec<&str> = text.split_whitespace().collect();
         let hits = words.iter().filter(|w| known.contains(w)).count();
         // Greedy output repeats what it learned best; random draws make more misspellings.
-        let min_percent = if mode == "argmax" || mode == "0" {
-            90
-        } else {
-            50
-        };
+        let min_percent = if mode == "argmax" || mode == "0" { 90 } else { 50 };
         assert!(hits * 100 >= words.len() * min_percent, "{mode}: {text}");
     }
 
-    let out = run_in(
-        dir.path(),
-        &["sample", "--model", "model", "--prime", "xyz ÿ"],
-    );
+    let out = run_in(dir.path(), &["sample", "--model", "model", "--prime", "xyz ÿ"]);
     assert_clean_error(&out, "'x'");
-    let out = run_in(
-        dir.path(),
-        &["sample", "--model", "model", "--temperature", "0"],
-    );
+    let out = run_in(dir.path(), &["sample", "--model", "model", "--temperature", "0"]);
     assert_clean_error(&out, "--temperature");
 }
 
@@ -131,18 +115,7 @@ fn tinyshakespeare_default_model_loss_falls_in_200_steps() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("input.txt");
     std::fs::copy(&corpus, &input).unwrap();
-    let out = run_in(
-        dir.path(),
-        &[
-            "train",
-            "--data",
-            "input.txt",
-            "--steps",
-            "200",
-            "--out",
-            "m",
-        ],
-    );
+    let out = run_in(dir.path(), &["train", "--data", "input.txt", "--steps", "200", "--out", "m"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("vocabulary of 65"), "{err}");
@@ -152,15 +125,8 @@ fn tinyshakespeare_default_model_loss_falls_in_200_steps() {
         .filter_map(|l| l.split("loss ").nth(1)?.split(',').next()?.parse().ok())
         .collect();
     assert_eq!(losses.len(), 200);
-    assert!(
-        (losses[0] - 65f64.ln()).abs() < 0.1,
-        "first loss {}",
-        losses[0]
-    );
+    assert!((losses[0] - 65f64.ln()).abs() < 0.1, "first loss {}", losses[0]);
     let last10 = losses[190..].iter().sum::<f64>() / 10.0;
-    println!(
-        "loss {:.4} at step 1, {last10:.4} averaged over steps 191-200",
-        losses[0]
-    );
+    println!("loss {:.4} at step 1, {last10:.4} averaged over steps 191-200", losses[0]);
     assert!(last10 < 2.3, "mean loss over steps 191-200: {last10}");
 }

@@ -13,10 +13,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A temporary path next to `dest` (same directory, so `rename` is atomic), unique within
 /// this process and across processes.
 fn temp_path_for(dest: &Path) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".to_owned());
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".to_owned());
     let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
     dest.with_file_name(format!(".{name}.tmp-{}-{unique}", std::process::id()))
 }
@@ -44,15 +41,8 @@ pub fn write_atomic_with<T, E>(
     write: impl FnOnce(&mut BufWriter<File>, &Path) -> Result<T, E>,
 ) -> Result<T, E> {
     let tmp = temp_path_for(dest);
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(&on_io)?;
-    let mut guard = TempGuard {
-        path: tmp,
-        armed: true,
-    };
+    let file = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(&on_io)?;
+    let mut guard = TempGuard { path: tmp, armed: true };
     let mut writer = BufWriter::with_capacity(1 << 20, file);
     let value = write(&mut writer, &guard.path)?;
     let file = writer.into_inner().map_err(|e| on_io(e.into_error()))?;
@@ -73,11 +63,7 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
 /// system allows opening a directory for this, and the rename itself is already atomic.
 fn sync_parent_dir(path: &Path) {
     if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }

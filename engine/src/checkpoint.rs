@@ -78,23 +78,13 @@ pub fn save_model(
     let tensors = to_torch(&model.config, &model.layout, &model.params);
     let views = tensors
         .iter()
-        .map(|t| {
-            TensorView::new(Dtype::F32, t.shape.clone(), f32_bytes(&t.data))
-                .map(|v| (t.name.clone(), v))
-        })
+        .map(|t| TensorView::new(Dtype::F32, t.shape.clone(), f32_bytes(&t.data)).map(|v| (t.name.clone(), v)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(&weights_path, e.to_string()))?;
-    let weights =
-        safetensors::serialize(views, None).map_err(|e| invalid(&weights_path, e.to_string()))?;
+    let weights = safetensors::serialize(views, None).map_err(|e| invalid(&weights_path, e.to_string()))?;
     write(&weights_path, &weights)?;
-    let file = ModelFile {
-        format: FORMAT.into(),
-        version: FORMAT_VERSION,
-        model: model.config,
-        training,
-    };
-    let json = serde_json::to_vec_pretty(&file)
-        .map_err(|e| invalid(&dir.join(CONFIG_FILE), e.to_string()))?;
+    let file = ModelFile { format: FORMAT.into(), version: FORMAT_VERSION, model: model.config, training };
+    let json = serde_json::to_vec_pretty(&file).map_err(|e| invalid(&dir.join(CONFIG_FILE), e.to_string()))?;
     write(&dir.join(CONFIG_FILE), &json)?;
     vocab.save(&dir.join(VOCAB_FILE))?;
     Ok(())
@@ -106,29 +96,19 @@ pub fn save_model(
 pub fn load_model(dir: &Path) -> Result<(Model<f32>, Vocab, ModelFile), CheckpointError> {
     let config_path = dir.join(CONFIG_FILE);
     let json = read(&config_path)?;
-    let file: ModelFile =
-        serde_json::from_slice(&json).map_err(|e| invalid(&config_path, e.to_string()))?;
+    let file: ModelFile = serde_json::from_slice(&json).map_err(|e| invalid(&config_path, e.to_string()))?;
     if file.format != FORMAT || file.version != FORMAT_VERSION {
         return Err(invalid(
             &config_path,
-            format!(
-                "format '{}' version {} is not '{FORMAT}' version {FORMAT_VERSION}",
-                file.format, file.version
-            ),
+            format!("format '{}' version {} is not '{FORMAT}' version {FORMAT_VERSION}", file.format, file.version),
         ));
     }
-    file.model
-        .validate()
-        .map_err(|e| invalid(&config_path, e.to_string()))?;
+    file.model.validate().map_err(|e| invalid(&config_path, e.to_string()))?;
     let vocab = Vocab::load(&dir.join(VOCAB_FILE))?;
     if vocab.len() != file.model.vocab_size {
         return Err(invalid(
             &dir.join(VOCAB_FILE),
-            format!(
-                "it has {} symbols but the model was trained on {}",
-                vocab.len(),
-                file.model.vocab_size
-            ),
+            format!("it has {} symbols but the model was trained on {}", vocab.len(), file.model.vocab_size),
         ));
     }
 
@@ -137,46 +117,19 @@ pub fn load_model(dir: &Path) -> Result<(Model<f32>, Vocab, ModelFile), Checkpoi
     let st = SafeTensors::deserialize(&bytes).map_err(|e| invalid(&weights_path, e.to_string()))?;
     let layout = ParamLayout::new(&file.model);
     let expected = torch_names(&file.model, &layout);
-    if let Some(extra) = st
-        .names()
-        .into_iter()
-        .find(|n| !expected.iter().any(|e| e == *n))
-    {
-        return Err(invalid(
-            &weights_path,
-            format!(
-                "unexpected tensor '{extra}' for a {}",
-                describe(&file.model)
-            ),
-        ));
+    if let Some(extra) = st.names().into_iter().find(|n| !expected.iter().any(|e| e == *n)) {
+        return Err(invalid(&weights_path, format!("unexpected tensor '{extra}' for a {}", describe(&file.model))));
     }
     let params = from_torch(&file.model, &layout, |name, shape| {
-        let view = st
-            .tensor(name)
-            .map_err(|_| format!("tensor '{name}' is missing for a {}", describe(&file.model)))?;
+        let view =
+            st.tensor(name).map_err(|_| format!("tensor '{name}' is missing for a {}", describe(&file.model)))?;
         if view.dtype() != Dtype::F32 || view.shape() != shape {
-            return Err(format!(
-                "tensor '{name}' is {:?} {:?}, expected F32 {shape:?}",
-                view.dtype(),
-                view.shape()
-            ));
+            return Err(format!("tensor '{name}' is {:?} {:?}, expected F32 {shape:?}", view.dtype(), view.shape()));
         }
-        Ok(view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
+        Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
     })
     .map_err(|reason| invalid(&weights_path, reason))?;
-    Ok((
-        Model {
-            config: file.model,
-            layout,
-            params,
-        },
-        vocab,
-        file,
-    ))
+    Ok((Model { config: file.model, layout, params }, vocab, file))
 }
 
 fn describe(config: &ModelConfig) -> String {
@@ -191,18 +144,11 @@ fn describe(config: &ModelConfig) -> String {
 }
 
 fn invalid(path: &Path, reason: String) -> CheckpointError {
-    CheckpointError::Invalid {
-        path: path.to_path_buf(),
-        reason,
-    }
+    CheckpointError::Invalid { path: path.to_path_buf(), reason }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {
-    std::fs::read(path).map_err(|source| CheckpointError::Io {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::read(path).map_err(|source| CheckpointError::Io { action: "read", path: path.to_path_buf(), source })
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
@@ -227,13 +173,7 @@ mod tests {
 
     fn setup(dir: &Path) -> (Model<f32>, Vocab) {
         let vocab = Vocab::from_symbols_chars("abcde".chars().collect()).unwrap();
-        let config = ModelConfig {
-            cell: CellKind::Lstm,
-            vocab_size: 5,
-            embed_size: 3,
-            hidden_size: 4,
-            num_layers: 2,
-        };
+        let config = ModelConfig { cell: CellKind::Lstm, vocab_size: 5, embed_size: 3, hidden_size: 4, num_layers: 2 };
         let model = Model::new(config, 9);
         save_model(dir, &model, &vocab, serde_json::json!({"steps": 3})).unwrap();
         (model, vocab)
@@ -263,19 +203,11 @@ mod tests {
         std::fs::write(&weights, &bytes).unwrap();
         let config = dir.path().join(CONFIG_FILE);
         let text = std::fs::read_to_string(&config).unwrap();
-        std::fs::write(
-            &config,
-            text.replace("\"hidden_size\": 4", "\"hidden_size\": 5"),
-        )
-        .unwrap();
+        std::fs::write(&config, text.replace("\"hidden_size\": 4", "\"hidden_size\": 5")).unwrap();
         let e = load_model(dir.path()).unwrap_err().to_string();
         assert!(e.contains("weight_ih_l0") && e.contains("expected"), "{e}");
 
-        std::fs::write(
-            &config,
-            text.replace("\"vocab_size\": 5", "\"vocab_size\": 6"),
-        )
-        .unwrap();
+        std::fs::write(&config, text.replace("\"vocab_size\": 5", "\"vocab_size\": 6")).unwrap();
         let e = load_model(dir.path()).unwrap_err().to_string();
         assert!(e.contains("5 symbols") && e.contains("6"), "{e}");
     }

@@ -89,25 +89,17 @@ impl ModelConfig {
     /// # Panics
     /// On overflow; call [`ModelConfig::validate`] first.
     pub fn num_params(&self) -> usize {
-        self.checked_num_params()
-            .expect("validated model configuration")
+        self.checked_num_params().expect("validated model configuration")
     }
 
     fn checked_num_params(&self) -> Option<usize> {
         let gh = self.cell.gates().checked_mul(self.hidden_size)?;
         let mut total = self.vocab_size.checked_mul(self.embed_size)?;
         for layer in 0..self.num_layers {
-            let per_layer = (self
-                .layer_input_size(layer)
-                .checked_add(self.hidden_size)?
-                .checked_add(1)?)
-            .checked_mul(gh)?;
+            let per_layer =
+                (self.layer_input_size(layer).checked_add(self.hidden_size)?.checked_add(1)?).checked_mul(gh)?;
             total = total.checked_add(per_layer)?;
         }
-        total.checked_add(
-            self.hidden_size
-                .checked_add(1)?
-                .checked_mul(self.vocab_size)?,
-        )
+        total.checked_add(self.hidden_size.checked_add(1)?.checked_mul(self.vocab_size)?)
     }
 }

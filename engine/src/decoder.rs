@@ -6,54 +6,28 @@ use charrnn_kernels::softmax_xent::{softmax_xent_forward_backward, softmax_xent_
 use charrnn_kernels::Float;
 
 /// `logits = h·W + b` for `rows` rows of `h` (`[rows, H]`), `W` `[H, V]`.
-pub fn decoder_logits<F: Float>(
-    rows: usize,
-    hidden: usize,
-    vocab: usize,
-    h: &[F],
-    w: &[F],
-    b: &[F],
-    logits: &mut [F],
-) {
+pub fn decoder_logits<F: Float>(rows: usize, hidden: usize, vocab: usize, h: &[F], w: &[F], b: &[F], logits: &mut [F]) {
     broadcast_rows(rows, vocab, b, logits);
-    gemm(
-        Op::N,
-        Op::N,
-        rows,
-        vocab,
-        hidden,
-        F::one(),
-        h,
-        hidden,
-        w,
-        vocab,
-        F::one(),
-        logits,
-        vocab,
-    );
+    gemm(Op::N, Op::N, rows, vocab, hidden, F::one(), h, hidden, w, vocab, F::one(), logits, vocab);
 }
 
-/// Mean cross-entropy of the logits against `targets`; when `dlogits` is given, also the
-/// gradient of that mean with respect to the logits (one fused pass per row).
+/// Summed cross-entropy of the `rows` rows of logits against `targets`, divided by
+/// `denominator`; when `dlogits` is given, also the gradient of that value with respect to the
+/// logits (one fused pass per row).
 pub fn decoder_loss<F: Float>(
     rows: usize,
+    denominator: usize,
     vocab: usize,
     logits: &[F],
     targets: &[u32],
     dlogits: Option<&mut [F]>,
 ) -> f64 {
+    let scale = 1.0 / denominator as f64;
     let total = match dlogits {
-        Some(d) => softmax_xent_forward_backward(
-            rows,
-            vocab,
-            logits,
-            targets,
-            F::from_f64(1.0 / rows as f64),
-            d,
-        ),
+        Some(d) => softmax_xent_forward_backward(rows, vocab, logits, targets, F::from_f64(scale), d),
         None => softmax_xent_loss(rows, vocab, logits, targets),
     };
-    total / rows as f64
+    total * scale
 }
 
 /// Accumulates `dW += hᵀ·dlogits`, `db += colsum(dlogits)` and writes `dh = dlogits·Wᵀ`.
@@ -68,35 +42,7 @@ pub fn decoder_backward<F: Float>(
     db: &mut [F],
     dh: &mut [F],
 ) {
-    gemm(
-        Op::T,
-        Op::N,
-        hidden,
-        vocab,
-        rows,
-        F::one(),
-        h,
-        hidden,
-        dlogits,
-        vocab,
-        F::one(),
-        dw,
-        vocab,
-    );
+    gemm(Op::T, Op::N, hidden, vocab, rows, F::one(), h, hidden, dlogits, vocab, F::one(), dw, vocab);
     col_sums_accumulate(rows, vocab, dlogits, db);
-    gemm(
-        Op::N,
-        Op::T,
-        rows,
-        hidden,
-        vocab,
-        F::one(),
-        dlogits,
-        vocab,
-        w,
-        vocab,
-        F::zero(),
-        dh,
-        hidden,
-    );
+    gemm(Op::N, Op::T, rows, hidden, vocab, F::one(), dlogits, vocab, w, vocab, F::zero(), dh, hidden);
 }

@@ -1,19 +1,65 @@
-//! Embedding layer: a row gather forward, a scatter-add backward.
+//! Embedding folded into layer 0's input projection.
+//!
+//! Layer 0 computes `gates = Emb[x]·Wx0 + b`. Since `x` is a symbol id, `Emb[x]·Wx0` is row `x`
+//! of the `[V, G·H]` table `Emb·Wx0`: the forward pass gathers rows of that table (computed
+//! once per batch, `O(V·E·G·H)`) instead of multiplying `T·B` embedded rows (`O(T·B·E·G·H)`).
+//! Backward, the rows of `dgates` are scatter-added into a `[V, G·H]` table gradient `dTable`,
+//! and then `dWx0 = Embᵀ·dTable` and `dEmb = dTable·Wx0ᵀ` are two small products. This is
+//! mathematically the same as embedding then projecting; the gradient check proves it.
 
+use charrnn_kernels::gemm::{gemm, Op};
+use charrnn_kernels::reduce::{add_assign, broadcast_rows_sum};
 use charrnn_kernels::Float;
 
-/// `out[m] = table[ids[m]]` for each of the `ids.len()` rows; `table` is `[V, E]`.
-pub fn embedding_forward<F: Float>(table: &[F], embed: usize, ids: &[u32], out: &mut [F]) {
-    for (row, &id) in out.chunks_exact_mut(embed).zip(ids) {
+/// Shapes of the embedding and layer 0's input weights.
+#[derive(Clone, Copy, Debug)]
+pub struct EmbeddingDims {
+    /// Symbols `V`.
+    pub vocab: usize,
+    /// Embedding width `E`.
+    pub embed: usize,
+    /// Gate width `G·H`.
+    pub gates: usize,
+}
+
+/// `table = Emb·Wx0 + b_ih + b_hh` (`[V, G·H]`).
+pub fn input_table_forward<F: Float>(
+    d: EmbeddingDims,
+    emb: &[F],
+    wx0: &[F],
+    bias_ih: &[F],
+    bias_hh: &[F],
+    table: &mut [F],
+) {
+    broadcast_rows_sum(d.vocab, d.gates, bias_ih, bias_hh, table);
+    gemm(Op::N, Op::N, d.vocab, d.gates, d.embed, F::one(), emb, d.embed, wx0, d.gates, F::one(), table, d.gates);
+}
+
+/// `gates[m] = table[ids[m]]`: layer 0's pre-activations before the recurrent term.
+pub fn input_table_gather<F: Float>(gates_width: usize, table: &[F], ids: &[u32], gates: &mut [F]) {
+    for (row, &id) in gates.chunks_exact_mut(gates_width).zip(ids) {
         let id = id as usize;
-        row.copy_from_slice(&table[id * embed..(id + 1) * embed]);
+        row.copy_from_slice(&table[id * gates_width..(id + 1) * gates_width]);
     }
 }
 
-/// `dtable[ids[m]] += d_out[m]` (rows of repeated ids accumulate).
-pub fn embedding_backward<F: Float>(dtable: &mut [F], embed: usize, ids: &[u32], d_out: &[F]) {
-    for (row, &id) in d_out.chunks_exact(embed).zip(ids) {
+/// From layer 0's `dgates` (`[T·B, G·H]`): `d_table` (scratch, overwritten), then accumulates
+/// `dWx0 += Embᵀ·dTable` and `dEmb += dTable·Wx0ᵀ`.
+pub fn input_table_backward<F: Float>(
+    d: EmbeddingDims,
+    ids: &[u32],
+    dgates: &[F],
+    emb: &[F],
+    wx0: &[F],
+    d_table: &mut [F],
+    d_wx0: &mut [F],
+    d_emb: &mut [F],
+) {
+    d_table.fill(F::zero());
+    for (row, &id) in dgates.chunks_exact(d.gates).zip(ids) {
         let id = id as usize;
-        charrnn_kernels::reduce::add_assign(&mut dtable[id * embed..(id + 1) * embed], row);
+        add_assign(&mut d_table[id * d.gates..(id + 1) * d.gates], row);
     }
+    gemm(Op::T, Op::N, d.embed, d.gates, d.vocab, F::one(), emb, d.embed, d_table, d.gates, F::one(), d_wx0, d.gates);
+    gemm(Op::N, Op::T, d.vocab, d.embed, d.gates, F::one(), d_table, d.gates, wx0, d.gates, F::one(), d_emb, d.embed);
 }

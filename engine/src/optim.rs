@@ -34,25 +34,13 @@ pub struct Adam<F> {
 impl<F: Float> Adam<F> {
     /// Zero moments for `num_params` parameters.
     pub fn new(num_params: usize, hyper: AdamHyper) -> Adam<F> {
-        Adam {
-            hyper,
-            m: vec![F::zero(); num_params],
-            v: vec![F::zero(); num_params],
-            step: 0,
-        }
+        Adam { hyper, m: vec![F::zero(); num_params], v: vec![F::zero(); num_params], step: 0 }
     }
 
     /// One update of `params` from `grads`.
     pub fn update(&mut self, params: &mut [F], grads: &[F]) {
         self.step += 1;
-        adam_step(
-            params,
-            grads,
-            &mut self.m,
-            &mut self.v,
-            self.hyper,
-            self.step,
-        );
+        adam_step(params, grads, &mut self.m, &mut self.v, self.hyper, self.step);
     }
 }
 

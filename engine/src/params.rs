@@ -82,60 +82,23 @@ impl ParamLayout {
             .collect();
         let decoder_weight = take(config.hidden_size * config.vocab_size);
         let decoder_bias = take(config.vocab_size);
-        ParamLayout {
-            embedding,
-            layers,
-            decoder_weight,
-            decoder_bias,
-            total: offset,
-        }
+        ParamLayout { embedding, layers, decoder_weight, decoder_bias, total: offset }
     }
 
     /// Every tensor with its name and shape, in buffer order.
     pub fn tensors(&self, config: &ModelConfig) -> Vec<TensorInfo> {
         let gh = config.cell.gates() * config.hidden_size;
-        let info = |name: String, shape: Vec<usize>, range: &Range<usize>| TensorInfo {
-            name,
-            shape,
-            range: range.clone(),
-        };
-        let mut out = vec![info(
-            "embedding".into(),
-            vec![config.vocab_size, config.embed_size],
-            &self.embedding,
-        )];
+        let info =
+            |name: String, shape: Vec<usize>, range: &Range<usize>| TensorInfo { name, shape, range: range.clone() };
+        let mut out = vec![info("embedding".into(), vec![config.vocab_size, config.embed_size], &self.embedding)];
         for (l, layer) in self.layers.iter().enumerate() {
-            out.push(info(
-                format!("layers.{l}.wx"),
-                vec![config.layer_input_size(l), gh],
-                &layer.wx,
-            ));
-            out.push(info(
-                format!("layers.{l}.wh"),
-                vec![config.hidden_size, gh],
-                &layer.wh,
-            ));
-            out.push(info(
-                format!("layers.{l}.bias_ih"),
-                vec![gh],
-                &layer.bias_ih,
-            ));
-            out.push(info(
-                format!("layers.{l}.bias_hh"),
-                vec![gh],
-                &layer.bias_hh,
-            ));
+            out.push(info(format!("layers.{l}.wx"), vec![config.layer_input_size(l), gh], &layer.wx));
+            out.push(info(format!("layers.{l}.wh"), vec![config.hidden_size, gh], &layer.wh));
+            out.push(info(format!("layers.{l}.bias_ih"), vec![gh], &layer.bias_ih));
+            out.push(info(format!("layers.{l}.bias_hh"), vec![gh], &layer.bias_hh));
         }
-        out.push(info(
-            "decoder.weight".into(),
-            vec![config.hidden_size, config.vocab_size],
-            &self.decoder_weight,
-        ));
-        out.push(info(
-            "decoder.bias".into(),
-            vec![config.vocab_size],
-            &self.decoder_bias,
-        ));
+        out.push(info("decoder.weight".into(), vec![config.hidden_size, config.vocab_size], &self.decoder_weight));
+        out.push(info("decoder.bias".into(), vec![config.vocab_size], &self.decoder_bias));
         out
     }
 }
@@ -197,11 +160,7 @@ impl<F: Float> Model<F> {
                 params[hh + h..hh + 2 * h].fill(F::zero());
             }
         }
-        Model {
-            config,
-            layout,
-            params,
-        }
+        Model { config, layout, params }
     }
 
     /// The same model in another precision.
@@ -209,11 +168,7 @@ impl<F: Float> Model<F> {
         Model {
             config: self.config,
             layout: self.layout.clone(),
-            params: self
-                .params
-                .iter()
-                .map(|&p| G::from_f64(p.to_f64()))
-                .collect(),
+            params: self.params.iter().map(|&p| G::from_f64(p.to_f64())).collect(),
         }
     }
 }

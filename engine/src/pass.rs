@@ -1,12 +1,18 @@
 //! The whole model's forward and backward pass over one batch, composed from the layers.
 
+use std::time::{Duration, Instant};
+
+use charrnn_kernels::reduce::col_sums_accumulate;
 use charrnn_kernels::Float;
 
 use crate::config::ModelConfig;
 use crate::decoder::{decoder_backward, decoder_logits, decoder_loss};
-use crate::embedding::{embedding_backward, embedding_forward};
+use crate::embedding::{input_table_backward, input_table_forward, input_table_gather, EmbeddingDims};
 use crate::params::Model;
-use crate::recurrent::{recurrent_backward, recurrent_forward, BackwardScratch, LayerDims};
+use crate::recurrent::{
+    input_projection, input_projection_backward, recurrent_backward, recurrent_forward, recurrent_weight_gradient,
+    BackwardScratch, LayerDims,
+};
 use crate::workspace::{State, Workspace};
 
 /// Whether a forward pass prepares for a backward pass.
@@ -19,147 +25,121 @@ pub enum Pass {
 }
 
 fn dims(cfg: &ModelConfig, batch: usize, seq_len: usize, layer: usize) -> LayerDims {
-    LayerDims {
-        cell: cfg.cell,
-        batch,
-        seq_len,
-        input: cfg.layer_input_size(layer),
-        hidden: cfg.hidden_size,
-    }
+    LayerDims { cell: cfg.cell, batch, seq_len, input: cfg.layer_input_size(layer), hidden: cfg.hidden_size }
+}
+
+/// Adds the time since `*mark` to `total` and moves the mark to now.
+fn lap(mark: &mut Instant, total: &mut Duration) {
+    let now = Instant::now();
+    *total += now - *mark;
+    *mark = now;
+}
+
+fn embedding_dims(cfg: &ModelConfig) -> EmbeddingDims {
+    EmbeddingDims { vocab: cfg.vocab_size, embed: cfg.embed_size, gates: cfg.cell.gates() * cfg.hidden_size }
 }
 
 /// Runs the model over `ws.inputs` from `state`, which receives the final state; returns the
-/// mean cross-entropy against `ws.targets` (nats per symbol).
-pub fn forward<F: Float>(
-    model: &Model<F>,
-    ws: &mut Workspace<F>,
-    state: &mut State<F>,
-    pass: Pass,
-) -> f64 {
+/// summed cross-entropy against `ws.targets` divided by `ws.loss_rows` (by default the rows of
+/// this batch: the mean loss in nats per symbol).
+pub fn forward<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut State<F>, pass: Pass) -> f64 {
     forward_logits(model, ws, state);
-    let rows = ws.rows();
+    let mut mark = Instant::now();
+    let (rows, denominator) = (ws.rows(), ws.loss_rows);
     let dlogits = match pass {
         Pass::Train => Some(&mut ws.dlogits[..]),
         Pass::Eval => None,
     };
-    decoder_loss(
-        rows,
-        model.config.vocab_size,
-        &ws.logits,
-        &ws.targets,
-        dlogits,
-    )
+    let loss = decoder_loss(rows, denominator, model.config.vocab_size, &ws.logits, &ws.targets, dlogits);
+    lap(&mut mark, &mut ws.phase_times.output_and_loss);
+    loss
 }
 
 /// The forward pass up to `ws.logits` (no loss): what sampling needs.
 pub fn forward_logits<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut State<F>) {
     let cfg = model.config;
     let (rows, bh) = (ws.rows(), ws.batch * cfg.hidden_size);
-    let p = &model.params;
-    let lay = &model.layout;
-    embedding_forward(
-        &p[lay.embedding.clone()],
-        cfg.embed_size,
-        &ws.inputs,
-        &mut ws.embedded,
-    );
+    let (p, lay) = (&model.params, &model.layout);
+    let mut mark = Instant::now();
     for l in 0..cfg.num_layers {
-        let (below, this_and_above) = ws.layers.split_at_mut(l);
-        let x: &[F] = if l == 0 {
-            &ws.embedded
-        } else {
-            &below[l - 1].h[bh..]
-        };
+        let d = dims(&cfg, ws.batch, ws.seq_len, l);
         let r = &lay.layers[l];
-        recurrent_forward(
-            dims(&cfg, ws.batch, ws.seq_len, l),
-            x,
-            &p[r.wx.clone()],
-            &p[r.wh.clone()],
-            &p[r.bias_ih.clone()],
-            &p[r.bias_hh.clone()],
-            &mut this_and_above[0],
-            &mut state.h[l],
-            &mut state.c[l],
-        );
+        let (below, this_and_above) = ws.layers.split_at_mut(l);
+        let act = &mut this_and_above[0];
+        if l == 0 {
+            let table = &mut ws.input_table;
+            input_table_forward(
+                embedding_dims(&cfg),
+                &p[lay.embedding.clone()],
+                &p[r.wx.clone()],
+                &p[r.bias_ih.clone()],
+                &p[r.bias_hh.clone()],
+                table,
+            );
+            input_table_gather(d.gates(), table, &ws.inputs, &mut act.gates);
+        } else {
+            let x = &below[l - 1].h[bh..];
+            input_projection(d, x, &p[r.wx.clone()], &p[r.bias_ih.clone()], &p[r.bias_hh.clone()], &mut act.gates);
+        }
+        lap(&mut mark, &mut ws.phase_times.input_projection);
+        recurrent_forward(d, &p[r.wh.clone()], act, &mut ws.packed_wh, &mut state.h[l], &mut state.c[l]);
+        lap(&mut mark, &mut ws.phase_times.forward_recurrence);
     }
     let top = &ws.layers[cfg.num_layers - 1].h[bh..];
     let (h, v) = (cfg.hidden_size, cfg.vocab_size);
-    decoder_logits(
-        rows,
-        h,
-        v,
-        top,
-        &p[lay.decoder_weight.clone()],
-        &p[lay.decoder_bias.clone()],
-        &mut ws.logits,
-    );
+    decoder_logits(rows, h, v, top, &p[lay.decoder_weight.clone()], &p[lay.decoder_bias.clone()], &mut ws.logits);
+    lap(&mut mark, &mut ws.phase_times.output_and_loss);
 }
 
-/// Gradient of the mean loss of the last [`Pass::Train`] forward with respect to every
-/// parameter, written into `grads` (same layout as the parameters; overwritten).
+/// Gradient of the loss of the last [`Pass::Train`] forward with respect to every parameter,
+/// written into `grads` (same layout as the parameters; overwritten).
 pub fn backward<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, grads: &mut [F]) {
     let cfg = model.config;
     let (rows, h, v) = (ws.rows(), cfg.hidden_size, cfg.vocab_size);
     let bh = ws.batch * h;
-    let p = &model.params;
-    let lay = &model.layout;
+    let (p, lay) = (&model.params, &model.layout);
+    let mut mark = Instant::now();
     grads.fill(F::zero());
 
-    let (dw_dec, db_dec) =
-        grads[lay.decoder_weight.start..lay.decoder_bias.end].split_at_mut(h * v);
+    let (dw_dec, db_dec) = grads[lay.decoder_weight.start..lay.decoder_bias.end].split_at_mut(h * v);
     let top = &ws.layers[cfg.num_layers - 1].h[bh..];
-    decoder_backward(
-        rows,
-        h,
-        v,
-        top,
-        &p[lay.decoder_weight.clone()],
-        &ws.dlogits,
-        dw_dec,
-        db_dec,
-        &mut ws.d_output,
-    );
+    decoder_backward(rows, h, v, top, &p[lay.decoder_weight.clone()], &ws.dlogits, dw_dec, db_dec, &mut ws.d_output);
+    lap(&mut mark, &mut ws.phase_times.output_and_loss);
 
+    // The embedding's gradient sits before the layers in the buffer; split it off first.
+    let (d_emb, layer_grads) = grads[..lay.decoder_weight.start].split_at_mut(lay.embedding.end);
     for l in (0..cfg.num_layers).rev() {
         let d = dims(&cfg, ws.batch, ws.seq_len, l);
         let r = &lay.layers[l];
-        let x: &[F] = if l == 0 {
-            &ws.embedded
-        } else {
-            &ws.layers[l - 1].h[bh..]
-        };
-        let layer_grads = &mut grads[r.all()];
-        let (dwx, rest) = layer_grads.split_at_mut(r.wx.len());
+        let g = &mut layer_grads[r.wx.start - lay.embedding.end..r.bias_hh.end - lay.embedding.end];
+        let (dwx, rest) = g.split_at_mut(r.wx.len());
         let (dwh, biases) = rest.split_at_mut(r.wh.len());
         let (dbias_ih, dbias_hh) = biases.split_at_mut(r.bias_ih.len());
-        recurrent_backward(
-            d,
-            x,
-            &p[r.wx.clone()],
-            &p[r.wh.clone()],
-            &ws.layers[l],
-            &mut ws.d_output[..rows * h],
-            BackwardScratch {
-                dgates: &mut ws.dgates,
-                dh_next: &mut ws.dh_next,
-                dc_next: &mut ws.dc_next,
-            },
-            dwx,
-            dwh,
-            dbias_ih,
-            &mut ws.d_input[..rows * d.input],
-        );
+        let scratch =
+            BackwardScratch { dh_next: &mut ws.dh_next, dc_next: &mut ws.dc_next, packed_wh_t: &mut ws.packed_wh_t };
+        recurrent_backward(d, &p[r.wh.clone()], &ws.layers[l], &mut ws.d_output, scratch, &mut ws.dgates);
+        lap(&mut mark, &mut ws.phase_times.backward_recurrence);
+        recurrent_weight_gradient(d, &ws.layers[l], &ws.dgates, dwh);
         // Both biases enter the pre-activations alike, so they get the same gradient.
+        col_sums_accumulate(rows, d.gates(), &ws.dgates, dbias_ih);
         dbias_hh.copy_from_slice(dbias_ih);
-        // The gradient sent to this layer's inputs is the gradient reaching the outputs of
-        // the layer below.
-        std::mem::swap(&mut ws.d_output, &mut ws.d_input);
+        if l == 0 {
+            input_table_backward(
+                embedding_dims(&cfg),
+                &ws.inputs,
+                &ws.dgates,
+                &p[lay.embedding.clone()],
+                &p[r.wx.clone()],
+                &mut ws.d_input_table,
+                dwx,
+                d_emb,
+            );
+        } else {
+            let x = &ws.layers[l - 1].h[bh..];
+            input_projection_backward(d, x, &p[r.wx.clone()], &ws.dgates, dwx, &mut ws.d_input);
+            // The gradient sent to this layer's inputs reaches the outputs of the layer below.
+            std::mem::swap(&mut ws.d_output, &mut ws.d_input);
+        }
+        lap(&mut mark, &mut ws.phase_times.weight_gradients);
     }
-    embedding_backward(
-        &mut grads[lay.embedding.clone()],
-        cfg.embed_size,
-        &ws.inputs,
-        &ws.d_output[..rows * cfg.embed_size],
-    );
 }

@@ -1,13 +1,15 @@
 //! One stacked recurrent layer over a chunk of `T` steps: forward and backward.
 //!
-//! Forward: the input projection for all `T` steps is one GEMM `[T·B, in]·[in, G·H]` (plus
-//! bias); then per step only `h_{t-1}·Wh` and the fused cell. Backward runs time in reverse,
-//! per step only the fused cell backward and `dgates_t·Whᵀ`; the weight gradients are single
+//! The input projection for all `T` steps is done before the recurrence, as one GEMM
+//! `[T·B, in]·[in, G·H]` plus bias ([`input_projection`]; layer 0 gathers rows of a folded
+//! table instead, see [`crate::embedding`]). Then per step only `h_{t-1}·Wh` (with `Wh` packed
+//! once for all `T` steps) and the fused cell. Backward runs time in reverse, per step only the
+//! fused cell backward and `dgates_t·Whᵀ` (`Whᵀ` packed once); the weight gradients are single
 //! GEMMs over all `T` afterwards.
 
-use charrnn_kernels::gemm::{gemm, Op};
+use charrnn_kernels::gemm::{gemm, gemm_packed, Op, PackedB};
 use charrnn_kernels::lstm_cell::{lstm_cell_backward, lstm_cell_forward};
-use charrnn_kernels::reduce::{broadcast_rows_sum, col_sums_accumulate};
+use charrnn_kernels::reduce::{add_assign, broadcast_rows_sum};
 use charrnn_kernels::rnn_cell::{rnn_cell_backward, rnn_cell_forward};
 use charrnn_kernels::Float;
 
@@ -30,48 +32,37 @@ pub struct LayerDims {
 }
 
 impl LayerDims {
-    fn gates(&self) -> usize {
+    /// Gate width `G·H`.
+    pub fn gates(&self) -> usize {
         self.cell.gates() * self.hidden
+    }
+
+    /// Rows of the chunk, `T·B`.
+    pub fn rows(&self) -> usize {
+        self.batch * self.seq_len
     }
 }
 
-/// Forward over `T` steps. `x` is `[T·B, in]`; `h0`/`c0` are the carried-in state and receive
-/// the final state. Fills `act` for the backward pass.
+/// `gates = x·Wx + b_ih + b_hh` for all `T·B` rows of `x` (`[T·B, in]`).
+pub fn input_projection<F: Float>(dims: LayerDims, x: &[F], wx: &[F], bias_ih: &[F], bias_hh: &[F], gates: &mut [F]) {
+    let (m, gh) = (dims.rows(), dims.gates());
+    broadcast_rows_sum(m, gh, bias_ih, bias_hh, gates);
+    gemm(Op::N, Op::N, m, gh, dims.input, F::one(), x, dims.input, wx, gh, F::one(), gates, gh);
+}
+
+/// The recurrence over `T` steps. On entry `act.gates` holds the input projections; `h0`/`c0`
+/// are the carried-in state and receive the final state. Fills `act` for the backward pass.
 pub fn recurrent_forward<F: Float>(
     dims: LayerDims,
-    x: &[F],
-    wx: &[F],
     wh: &[F],
-    bias_ih: &[F],
-    bias_hh: &[F],
     act: &mut LayerActivations<F>,
+    packed_wh: &mut PackedB<F>,
     h0: &mut [F],
     c0: &mut [F],
 ) {
-    let LayerDims {
-        cell,
-        batch,
-        seq_len,
-        input,
-        hidden,
-    } = dims;
-    let (m, gh, bh) = (batch * seq_len, dims.gates(), batch * hidden);
-    broadcast_rows_sum(m, gh, bias_ih, bias_hh, &mut act.gates);
-    gemm(
-        Op::N,
-        Op::N,
-        m,
-        gh,
-        input,
-        F::one(),
-        x,
-        input,
-        wx,
-        gh,
-        F::one(),
-        &mut act.gates,
-        gh,
-    );
+    let LayerDims { cell, batch, seq_len, hidden, .. } = dims;
+    let (gh, bh) = (dims.gates(), batch * hidden);
+    packed_wh.pack(Op::N, wh, gh);
     act.h[..bh].copy_from_slice(h0);
     if cell == CellKind::Lstm {
         act.c[..bh].copy_from_slice(c0);
@@ -81,32 +72,11 @@ pub fn recurrent_forward<F: Float>(
         let (h_past, h_future) = act.h.split_at_mut((t + 1) * bh);
         let h_prev = &h_past[t * bh..];
         let h_t = &mut h_future[..bh];
-        gemm(
-            Op::N,
-            Op::N,
-            batch,
-            gh,
-            hidden,
-            F::one(),
-            h_prev,
-            hidden,
-            wh,
-            gh,
-            F::one(),
-            gates,
-            gh,
-        );
+        gemm_packed(Op::N, batch, F::one(), h_prev, hidden, packed_wh, F::one(), gates, gh);
         match cell {
             CellKind::Lstm => {
                 let (c_past, c_future) = act.c.split_at_mut((t + 1) * bh);
-                lstm_cell_forward(
-                    batch,
-                    hidden,
-                    gates,
-                    &c_past[t * bh..],
-                    &mut c_future[..bh],
-                    h_t,
-                );
+                lstm_cell_forward(batch, hidden, gates, &c_past[t * bh..], &mut c_future[..bh], h_t);
             }
             CellKind::Rnn => rnn_cell_forward(gates, h_t),
         }
@@ -119,49 +89,35 @@ pub fn recurrent_forward<F: Float>(
 
 /// Scratch a layer's backward pass needs.
 pub struct BackwardScratch<'a, F> {
-    /// `[T·B, G·H]`.
-    pub dgates: &'a mut [F],
     /// `[B, H]`.
     pub dh_next: &'a mut [F],
     /// `[B, H]`.
     pub dc_next: &'a mut [F],
+    /// Room for `Whᵀ`, packed once and used at every step.
+    pub packed_wh_t: &'a mut PackedB<F>,
 }
 
-/// Backward over `T` steps. `d_out` (`[T·B, H]`) holds the gradient reaching the layer's
-/// outputs and is used as scratch. Accumulates into `dwx`, `dwh`, `dbias`; writes `d_x`
-/// (`[T·B, in]`), the gradient reaching the inputs. The gradient reaching the carried-in state
-/// is dropped: truncated BPTT treats it as a constant.
+/// The reverse recurrence over `T` steps. `d_out` (`[T·B, H]`) holds the gradient reaching the
+/// layer's outputs and is used as scratch. Writes `dgates` (`[T·B, G·H]`, the gradient of the
+/// pre-activations). The gradient reaching the carried-in state is dropped: truncated BPTT
+/// treats it as a constant.
 pub fn recurrent_backward<F: Float>(
     dims: LayerDims,
-    x: &[F],
-    wx: &[F],
     wh: &[F],
     act: &LayerActivations<F>,
     d_out: &mut [F],
     scratch: BackwardScratch<'_, F>,
-    dwx: &mut [F],
-    dwh: &mut [F],
-    dbias: &mut [F],
-    d_x: &mut [F],
+    dgates: &mut [F],
 ) {
-    let LayerDims {
-        cell,
-        batch,
-        seq_len,
-        input,
-        hidden,
-    } = dims;
-    let (m, gh, bh) = (batch * seq_len, dims.gates(), batch * hidden);
-    let BackwardScratch {
-        dgates,
-        dh_next,
-        dc_next,
-    } = scratch;
+    let LayerDims { cell, batch, seq_len, hidden, .. } = dims;
+    let (gh, bh) = (dims.gates(), batch * hidden);
+    let BackwardScratch { dh_next, dc_next, packed_wh_t } = scratch;
+    packed_wh_t.pack(Op::T, wh, gh);
     dh_next.fill(F::zero());
     dc_next.fill(F::zero());
     for t in (0..seq_len).rev() {
         let dh = &mut d_out[t * bh..(t + 1) * bh];
-        charrnn_kernels::reduce::add_assign(dh, dh_next);
+        add_assign(dh, dh_next);
         let dg = &mut dgates[t * batch * gh..(t + 1) * batch * gh];
         match cell {
             CellKind::Lstm => lstm_cell_backward(
@@ -177,68 +133,30 @@ pub fn recurrent_backward<F: Float>(
             CellKind::Rnn => rnn_cell_backward(&act.h[(t + 1) * bh..(t + 2) * bh], dh, dg),
         }
         if t > 0 {
-            gemm(
-                Op::N,
-                Op::T,
-                batch,
-                hidden,
-                gh,
-                F::one(),
-                dg,
-                gh,
-                wh,
-                gh,
-                F::zero(),
-                dh_next,
-                hidden,
-            );
+            gemm_packed(Op::N, batch, F::one(), dg, gh, packed_wh_t, F::zero(), dh_next, hidden);
         }
     }
+}
+
+/// The recurrent weights' gradient over all `T` steps at once: `dwh += Hprevᵀ·dgates`, where
+/// `Hprev` is rows `0..T·B` of the hidden-state slab (`h_{t-1}` for every `t`).
+pub fn recurrent_weight_gradient<F: Float>(dims: LayerDims, act: &LayerActivations<F>, dgates: &[F], dwh: &mut [F]) {
+    let (m, gh, hidden) = (dims.rows(), dims.gates(), dims.hidden);
     let h_prev = &act.h[..m * hidden];
-    gemm(
-        Op::T,
-        Op::N,
-        hidden,
-        gh,
-        m,
-        F::one(),
-        h_prev,
-        hidden,
-        dgates,
-        gh,
-        F::one(),
-        dwh,
-        gh,
-    );
-    gemm(
-        Op::T,
-        Op::N,
-        input,
-        gh,
-        m,
-        F::one(),
-        x,
-        input,
-        dgates,
-        gh,
-        F::one(),
-        dwx,
-        gh,
-    );
-    col_sums_accumulate(m, gh, dgates, dbias);
-    gemm(
-        Op::N,
-        Op::T,
-        m,
-        input,
-        gh,
-        F::one(),
-        dgates,
-        gh,
-        wx,
-        gh,
-        F::zero(),
-        d_x,
-        input,
-    );
+    gemm(Op::T, Op::N, hidden, gh, m, F::one(), h_prev, hidden, dgates, gh, F::one(), dwh, gh);
+}
+
+/// The input side of a layer's backward pass (layers above the first): accumulates
+/// `dwx += xᵀ·dgates` and writes `d_x = dgates·Wxᵀ` (the gradient reaching the layer below).
+pub fn input_projection_backward<F: Float>(
+    dims: LayerDims,
+    x: &[F],
+    wx: &[F],
+    dgates: &[F],
+    dwx: &mut [F],
+    d_x: &mut [F],
+) {
+    let (m, gh, input) = (dims.rows(), dims.gates(), dims.input);
+    gemm(Op::T, Op::N, input, gh, m, F::one(), x, input, dgates, gh, F::one(), dwx, gh);
+    gemm(Op::N, Op::T, m, input, gh, F::one(), dgates, gh, wx, gh, F::zero(), d_x, input);
 }

@@ -37,9 +37,7 @@ pub struct SampleOptions {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SampleError {
     /// Temperature not a positive finite number.
-    #[error(
-        "--temperature must be a positive number (got {0}); use --mode argmax for greedy output"
-    )]
+    #[error("--temperature must be a positive number (got {0}); use --mode argmax for greedy output")]
     Temperature(f64),
     /// top-k of zero.
     #[error("--top-k must be at least 1")]
@@ -62,11 +60,7 @@ pub struct Sampler<'m> {
 impl<'m> Sampler<'m> {
     /// A sampler from the zero state. `space_id` is the vocabulary id of `' '`, if any (for
     /// [`SampleMode::WeightedAfterSpace`]).
-    pub fn new(
-        model: &'m Model<f32>,
-        options: SampleOptions,
-        space_id: Option<u32>,
-    ) -> Result<Self, SampleError> {
+    pub fn new(model: &'m Model<f32>, options: SampleOptions, space_id: Option<u32>) -> Result<Self, SampleError> {
         if !(options.temperature.is_finite() && options.temperature > 0.0) {
             return Err(SampleError::Temperature(options.temperature));
         }
@@ -106,11 +100,7 @@ impl<'m> Sampler<'m> {
             SampleMode::Weighted => true,
             SampleMode::WeightedAfterSpace => Some(last) == self.space_id,
         };
-        let chosen = if weighted {
-            self.draw()
-        } else {
-            argmax(&self.workspace.logits)
-        };
+        let chosen = if weighted { self.draw() } else { argmax(&self.workspace.logits) };
         self.feed(chosen);
         chosen
     }
@@ -122,17 +112,11 @@ impl<'m> Sampler<'m> {
     }
 
     fn prepare_probs(&mut self) {
-        softmax_row(
-            &self.workspace.logits,
-            self.options.temperature as f32,
-            &mut self.probs,
-        );
+        softmax_row(&self.workspace.logits, self.options.temperature as f32, &mut self.probs);
         if let Some(k) = self.options.top_k {
             if k < self.probs.len() {
                 self.scratch.copy_from_slice(&self.probs);
-                let (_, kth, _) = self
-                    .scratch
-                    .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+                let (_, kth, _) = self.scratch.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
                 let threshold = *kth;
                 let mut sum = 0.0;
                 for p in &mut self.probs {
@@ -181,23 +165,12 @@ mod tests {
     use crate::config::{CellKind, ModelConfig};
 
     fn model() -> Model<f32> {
-        let config = ModelConfig {
-            cell: CellKind::Lstm,
-            vocab_size: 9,
-            embed_size: 4,
-            hidden_size: 8,
-            num_layers: 2,
-        };
+        let config = ModelConfig { cell: CellKind::Lstm, vocab_size: 9, embed_size: 4, hidden_size: 8, num_layers: 2 };
         Model::new(config, 1)
     }
 
     fn opts(mode: SampleMode) -> SampleOptions {
-        SampleOptions {
-            mode,
-            temperature: 1.0,
-            top_k: None,
-            seed: 3,
-        }
+        SampleOptions { mode, temperature: 1.0, top_k: None, seed: 3 }
     }
 
     #[test]
@@ -209,15 +182,7 @@ mod tests {
         let first = a.sample_next();
         assert_eq!(first, expected);
         let run = |seed| {
-            let mut s = Sampler::new(
-                &m,
-                SampleOptions {
-                    seed,
-                    ..opts(SampleMode::Argmax)
-                },
-                None,
-            )
-            .unwrap();
+            let mut s = Sampler::new(&m, SampleOptions { seed, ..opts(SampleMode::Argmax) }, None).unwrap();
             s.feed(2);
             (0..20).map(|_| s.sample_next()).collect::<Vec<_>>()
         };
@@ -247,15 +212,7 @@ mod tests {
     #[test]
     fn top_k_keeps_only_k_symbols() {
         let m = model();
-        let mut s = Sampler::new(
-            &m,
-            SampleOptions {
-                top_k: Some(2),
-                ..opts(SampleMode::Weighted)
-            },
-            None,
-        )
-        .unwrap();
+        let mut s = Sampler::new(&m, SampleOptions { top_k: Some(2), ..opts(SampleMode::Weighted) }, None).unwrap();
         s.feed(1);
         let probs = s.probabilities();
         assert_eq!(probs.iter().filter(|&&p| p > 0.0).count(), 2);
@@ -271,15 +228,8 @@ mod tests {
         // After the space symbol (id 4), draws vary with the seed.
         let draws: std::collections::HashSet<u32> = (0..40)
             .map(|seed| {
-                let mut s = Sampler::new(
-                    &m,
-                    SampleOptions {
-                        seed,
-                        ..opts(SampleMode::WeightedAfterSpace)
-                    },
-                    Some(4),
-                )
-                .unwrap();
+                let mut s =
+                    Sampler::new(&m, SampleOptions { seed, ..opts(SampleMode::WeightedAfterSpace) }, Some(4)).unwrap();
                 s.feed(4);
                 s.sample_next()
             })
@@ -297,24 +247,8 @@ mod tests {
     fn rejects_bad_options() {
         let m = model();
         for t in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-            assert!(Sampler::new(
-                &m,
-                SampleOptions {
-                    temperature: t,
-                    ..opts(SampleMode::Weighted)
-                },
-                None
-            )
-            .is_err());
+            assert!(Sampler::new(&m, SampleOptions { temperature: t, ..opts(SampleMode::Weighted) }, None).is_err());
         }
-        assert!(Sampler::new(
-            &m,
-            SampleOptions {
-                top_k: Some(0),
-                ..opts(SampleMode::Weighted)
-            },
-            None
-        )
-        .is_err());
+        assert!(Sampler::new(&m, SampleOptions { top_k: Some(0), ..opts(SampleMode::Weighted) }, None).is_err());
     }
 }

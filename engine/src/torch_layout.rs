@@ -40,47 +40,21 @@ enum Map {
 }
 
 /// `(PyTorch name, PyTorch shape, our range, mapping)` for every tensor.
-fn mapping(
-    config: &ModelConfig,
-    layout: &ParamLayout,
-) -> Vec<(String, Vec<usize>, std::ops::Range<usize>, Map)> {
+fn mapping(config: &ModelConfig, layout: &ParamLayout) -> Vec<(String, Vec<usize>, std::ops::Range<usize>, Map)> {
     let (v, e, h) = (config.vocab_size, config.embed_size, config.hidden_size);
     let gh = config.cell.gates() * h;
-    let mut out = vec![(
-        "embedding.weight".to_owned(),
-        vec![v, e],
-        layout.embedding.clone(),
-        Map::Same,
-    )];
+    let mut out = vec![("embedding.weight".to_owned(), vec![v, e], layout.embedding.clone(), Map::Same)];
     for (k, layer) in layout.layers.iter().enumerate() {
         let input = config.layer_input_size(k);
         out.push((
             format!("rnn.weight_ih_l{k}"),
             vec![gh, input],
             layer.wx.clone(),
-            Map::Transposed {
-                rows: input,
-                cols: gh,
-            },
+            Map::Transposed { rows: input, cols: gh },
         ));
-        out.push((
-            format!("rnn.weight_hh_l{k}"),
-            vec![gh, h],
-            layer.wh.clone(),
-            Map::Transposed { rows: h, cols: gh },
-        ));
-        out.push((
-            format!("rnn.bias_ih_l{k}"),
-            vec![gh],
-            layer.bias_ih.clone(),
-            Map::Same,
-        ));
-        out.push((
-            format!("rnn.bias_hh_l{k}"),
-            vec![gh],
-            layer.bias_hh.clone(),
-            Map::Same,
-        ));
+        out.push((format!("rnn.weight_hh_l{k}"), vec![gh, h], layer.wh.clone(), Map::Transposed { rows: h, cols: gh }));
+        out.push((format!("rnn.bias_ih_l{k}"), vec![gh], layer.bias_ih.clone(), Map::Same));
+        out.push((format!("rnn.bias_hh_l{k}"), vec![gh], layer.bias_hh.clone(), Map::Same));
     }
     out.push((
         "decoder.weight".to_owned(),
@@ -88,21 +62,12 @@ fn mapping(
         layout.decoder_weight.clone(),
         Map::Transposed { rows: h, cols: v },
     ));
-    out.push((
-        "decoder.bias".to_owned(),
-        vec![v],
-        layout.decoder_bias.clone(),
-        Map::Same,
-    ));
+    out.push(("decoder.bias".to_owned(), vec![v], layout.decoder_bias.clone(), Map::Same));
     out
 }
 
 /// Our flat buffer (parameters, or gradients of the same layout) as PyTorch tensors.
-pub fn to_torch<F: Float>(
-    config: &ModelConfig,
-    layout: &ParamLayout,
-    flat: &[F],
-) -> Vec<TorchTensor<F>> {
+pub fn to_torch<F: Float>(config: &ModelConfig, layout: &ParamLayout, flat: &[F]) -> Vec<TorchTensor<F>> {
     mapping(config, layout)
         .into_iter()
         .map(|(name, shape, range, map)| {
@@ -127,18 +92,12 @@ pub fn from_torch<F: Float>(
     for (name, shape, range, map) in mapping(config, layout) {
         let data = get(&name, &shape)?;
         if data.len() != range.len() {
-            return Err(format!(
-                "tensor '{name}' has {} elements, expected {}",
-                data.len(),
-                range.len()
-            ));
+            return Err(format!("tensor '{name}' has {} elements, expected {}", data.len(), range.len()));
         }
         match map {
             Map::Same => flat[range].copy_from_slice(&data),
             // PyTorch's [cols, rows] back to our [rows, cols].
-            Map::Transposed { rows, cols } => {
-                flat[range].copy_from_slice(&transpose(&data, cols, rows))
-            }
+            Map::Transposed { rows, cols } => flat[range].copy_from_slice(&transpose(&data, cols, rows)),
         }
     }
     Ok(flat)
@@ -146,10 +105,7 @@ pub fn from_torch<F: Float>(
 
 /// Names of every tensor PyTorch's module has, in `state_dict` order.
 pub fn torch_names(config: &ModelConfig, layout: &ParamLayout) -> Vec<String> {
-    mapping(config, layout)
-        .into_iter()
-        .map(|(name, ..)| name)
-        .collect()
+    mapping(config, layout).into_iter().map(|(name, ..)| name).collect()
 }
 
 /// `[rows, cols]` → `[cols, rows]`.
@@ -172,13 +128,7 @@ mod tests {
     #[test]
     fn round_trips_and_transposes() {
         for cell in [CellKind::Lstm, CellKind::Rnn] {
-            let config = ModelConfig {
-                cell,
-                vocab_size: 5,
-                embed_size: 3,
-                hidden_size: 4,
-                num_layers: 2,
-            };
+            let config = ModelConfig { cell, vocab_size: 5, embed_size: 3, hidden_size: 4, num_layers: 2 };
             let model = Model::<f32>::new(config, 1);
             let torch = to_torch(&config, &model.layout, &model.params);
             let wih = torch.iter().find(|t| t.name == "rnn.weight_ih_l0").unwrap();

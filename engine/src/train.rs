@@ -1,15 +1,18 @@
 //! Truncated-BPTT training: one step (forward, backward, clip, Adam) over preallocated
 //! buffers, evaluation on the validation split, and the epoch loop with carried state.
 
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use charrnn_kernels::adam::AdamHyper;
+use charrnn_kernels::reduce::add_assign;
+use rayon::prelude::*;
 
 use crate::data::Batcher;
 use crate::optim::{clip_global_norm, Adam};
 use crate::params::Model;
 use crate::pass::{backward, forward, Pass};
-use crate::workspace::{State, Workspace};
+use crate::workspace::{PhaseTimes, State, Workspace};
 
 /// Training hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,9 +39,7 @@ pub enum TrainError {
         loss: f64,
     },
     /// A gradient became NaN or infinite.
-    #[error(
-        "training diverged at step {step}: the gradient norm is {norm}; try a lower --lr or --clip"
-    )]
+    #[error("training diverged at step {step}: the gradient norm is {norm}; try a lower --lr or --clip")]
     NonFiniteGradient {
         /// 1-based step.
         step: u64,
@@ -56,78 +57,224 @@ pub struct StepOutcome {
     pub grad_norm: f64,
 }
 
+/// One slice of the batch (a contiguous range of its rows) with everything needed to run the
+/// forward and backward passes over it alone: sequences are independent, so each part runs
+/// its whole recurrence on one thread with no synchronisation per time step.
+struct Part {
+    /// Rows of the full batch this part holds.
+    rows: Range<usize>,
+    workspace: Workspace<f32>,
+    state: State<f32>,
+    grads: Vec<f32>,
+    loss: f64,
+}
+
 /// A model with its optimiser state and every buffer a step needs.
 pub struct Trainer {
     /// The model being trained.
     pub model: Model<f32>,
-    /// Gradients, same layout as the parameters.
+    /// Gradients of the last step, same layout as the parameters (summed over parts, clipped).
     pub grads: Vec<f32>,
     /// Optimiser state.
     pub adam: Adam<f32>,
-    /// Activations and scratch for one batch.
-    pub workspace: Workspace<f32>,
-    /// State carried from batch to batch.
-    pub state: State<f32>,
     /// Clip threshold.
     pub clip: f64,
+    batch: usize,
+    seq_len: usize,
+    /// The batch being trained on, time-major `[T, B]`.
+    inputs: Vec<u32>,
+    targets: Vec<u32>,
+    parts: Vec<Part>,
+    optimiser_time: Duration,
 }
 
 impl Trainer {
-    /// Allocates everything for `model` and `options`.
+    /// Allocates everything for `model` and `options`, splitting the batch into one part per
+    /// thread of the current rayon pool.
     pub fn new(model: Model<f32>, options: &TrainOptions) -> Trainer {
+        Self::with_parts(model, options, rayon::current_num_threads())
+    }
+
+    /// As [`Trainer::new`] with the batch split into `parts` parts (at most one per row).
+    /// Results are bit-identical for the same number of parts; a different number of parts
+    /// sums the same terms in another order.
+    pub fn with_parts(model: Model<f32>, options: &TrainOptions, parts: usize) -> Trainer {
+        let (batch, seq_len) = (options.batch_size, options.seq_len);
         let n = model.params.len();
         let config = model.config;
+        let count = parts.clamp(1, batch);
+        // Size every pool thread's GEMM packing buffers now: which thread runs which part
+        // varies from step to step, and a step must not allocate.
+        let widest =
+            [config.embed_size, config.hidden_size, config.cell.gates() * config.hidden_size, config.vocab_size]
+                .into_iter()
+                .max()
+                .unwrap_or(1);
+        rayon::broadcast(|_| charrnn_kernels::gemm::reserve_scratch(widest));
+        let parts = (0..count)
+            .map(|p| {
+                let rows = batch * p / count..batch * (p + 1) / count;
+                let mut workspace = Workspace::new(&config, rows.len(), seq_len);
+                workspace.loss_rows = batch * seq_len;
+                Part { state: State::zeros(&config, rows.len()), grads: vec![0.0; n], workspace, rows, loss: 0.0 }
+            })
+            .collect();
         Trainer {
             grads: vec![0.0; n],
             adam: Adam::new(n, options.adam),
-            workspace: Workspace::new(&config, options.batch_size, options.seq_len),
-            state: State::zeros(&config, options.batch_size),
             clip: options.clip,
+            batch,
+            seq_len,
+            inputs: vec![0; batch * seq_len],
+            targets: vec![0; batch * seq_len],
+            parts,
+            optimiser_time: Duration::ZERO,
             model,
         }
+    }
+
+    /// The batch the next [`Trainer::step_loaded`] trains on: `(inputs, targets)`, time-major
+    /// `[T, B]`.
+    pub fn batch_mut(&mut self) -> (&mut [u32], &mut [u32]) {
+        (&mut self.inputs, &mut self.targets)
     }
 
     /// One training step on batch `index` of `batches`, continuing from the carried state.
     /// Allocates nothing.
     pub fn step(&mut self, batches: &Batcher<'_>, index: usize) -> Result<StepOutcome, TrainError> {
-        batches.fill(
-            index,
-            &mut self.workspace.inputs,
-            &mut self.workspace.targets,
-        );
+        batches.fill(index, &mut self.inputs, &mut self.targets);
         self.step_loaded()
     }
 
-    /// One training step on the batch already in `workspace.inputs` / `targets`: forward,
-    /// backward, clip, Adam. Allocates nothing.
+    /// One training step on the batch in [`Trainer::batch_mut`]: forward and backward over
+    /// every part in parallel, the parts' gradients summed in a fixed order, clipping, Adam.
+    /// Allocates nothing.
     pub fn step_loaded(&mut self) -> Result<StepOutcome, TrainError> {
-        let ws = &mut self.workspace;
-        let loss = forward(&self.model, ws, &mut self.state, Pass::Train);
+        self.scatter_batch();
+        let model = &self.model;
+        self.parts.par_iter_mut().for_each(|part| {
+            part.loss = forward(model, &mut part.workspace, &mut part.state, Pass::Train);
+            backward(model, &mut part.workspace, &mut part.grads);
+        });
+        let started = Instant::now();
+        let loss: f64 = self.parts.iter().map(|p| p.loss).sum();
         let step = self.adam.step + 1;
         if !loss.is_finite() {
             return Err(TrainError::NonFiniteLoss { step, loss });
         }
-        backward(&self.model, ws, &mut self.grads);
+        self.reduce_gradients();
         let grad_norm = clip_global_norm(&mut self.grads, self.clip);
         if !grad_norm.is_finite() {
-            return Err(TrainError::NonFiniteGradient {
-                step,
-                norm: grad_norm,
-            });
+            return Err(TrainError::NonFiniteGradient { step, norm: grad_norm });
         }
         self.adam.update(&mut self.model.params, &self.grads);
+        self.optimiser_time += started.elapsed();
         Ok(StepOutcome { loss, grad_norm })
     }
 
+    /// Copies the time-major batch into each part's workspace (its rows, time-major).
+    fn scatter_batch(&mut self) {
+        let batch = self.batch;
+        for part in &mut self.parts {
+            let width = part.rows.len();
+            let ws = &mut part.workspace;
+            for t in 0..self.seq_len {
+                let src = t * batch + part.rows.start..t * batch + part.rows.end;
+                ws.inputs[t * width..(t + 1) * width].copy_from_slice(&self.inputs[src.clone()]);
+                ws.targets[t * width..(t + 1) * width].copy_from_slice(&self.targets[src]);
+            }
+        }
+    }
+
+    /// `grads = Σ_p grads_p`, parts in order, in fixed-size chunks across threads: the result
+    /// depends only on the number of parts, never on scheduling.
+    fn reduce_gradients(&mut self) {
+        const CHUNK: usize = 1 << 14;
+        let parts = &self.parts;
+        self.grads.par_chunks_mut(CHUNK).enumerate().for_each(|(i, out)| {
+            let range = i * CHUNK..i * CHUNK + out.len();
+            out.copy_from_slice(&parts[0].grads[range.clone()]);
+            for part in &parts[1..] {
+                add_assign(out, &part.grads[range.clone()]);
+            }
+        });
+    }
+
+    /// The carried state of the whole batch.
+    pub fn state(&self) -> State<f32> {
+        let config = &self.model.config;
+        let mut state = State::zeros(config, self.batch);
+        let h = config.hidden_size;
+        for part in &self.parts {
+            let rows = part.rows.start * h..part.rows.end * h;
+            for l in 0..config.num_layers {
+                state.h[l][rows.clone()].copy_from_slice(&part.state.h[l]);
+                if !state.c[l].is_empty() {
+                    state.c[l][rows.clone()].copy_from_slice(&part.state.c[l]);
+                }
+            }
+        }
+        state
+    }
+
+    /// Replaces the carried state of the whole batch.
+    ///
+    /// # Panics
+    /// If `state` is not shaped for this trainer's model and batch.
+    pub fn set_state(&mut self, state: &State<f32>) {
+        let h = self.model.config.hidden_size;
+        for part in &mut self.parts {
+            let rows = part.rows.start * h..part.rows.end * h;
+            for l in 0..state.h.len() {
+                part.state.h[l].copy_from_slice(&state.h[l][rows.clone()]);
+                if !part.state.c[l].is_empty() {
+                    part.state.c[l].copy_from_slice(&state.c[l][rows.clone()]);
+                }
+            }
+        }
+    }
+
+    /// Resets the carried state to zero (at an epoch start).
+    pub fn reset_state(&mut self) {
+        for part in &mut self.parts {
+            part.state.reset();
+        }
+    }
+
+    /// Time per phase summed over the parts (so with `P` parts in parallel, about `P` times
+    /// the wall time of each phase), plus the optimiser's wall time; then resets the tallies.
+    pub fn take_phase_times(&mut self) -> PhaseTimes {
+        let mut total = PhaseTimes::default();
+        for part in &mut self.parts {
+            total.add(&part.workspace.phase_times);
+            part.workspace.phase_times = PhaseTimes::default();
+        }
+        total.optimiser = std::mem::take(&mut self.optimiser_time);
+        total
+    }
+
+    /// Number of parts the batch is split into.
+    pub fn num_parts(&self) -> usize {
+        self.parts.len()
+    }
+
     /// Mean loss over every batch of `batches`, from a zero state carried across them (the
-    /// training state is untouched).
+    /// training state is untouched). Parts run in parallel.
     pub fn evaluate(&mut self, batches: &Batcher<'_>) -> f64 {
-        let mut state = State::zeros(&self.model.config, batches.batch_size());
-        let ws = &mut self.workspace;
+        let saved: Vec<State<f32>> = self.parts.iter().map(|p| p.state.clone()).collect();
+        self.reset_state();
         let mut total = 0.0;
         for i in 0..batches.num_batches() {
-            batches.fill(i, &mut ws.inputs, &mut ws.targets);
-            total += forward(&self.model, ws, &mut state, Pass::Eval);
+            batches.fill(i, &mut self.inputs, &mut self.targets);
+            self.scatter_batch();
+            let model = &self.model;
+            self.parts.par_iter_mut().for_each(|part| {
+                part.loss = forward(model, &mut part.workspace, &mut part.state, Pass::Eval);
+            });
+            total += self.parts.iter().map(|p| p.loss).sum::<f64>();
+        }
+        for (part, state) in self.parts.iter_mut().zip(saved) {
+            part.state = state;
         }
         total / batches.num_batches() as f64
     }
@@ -223,18 +370,13 @@ pub fn run(
 ) -> Result<RunSummary, TrainError> {
     let per_epoch = train.num_batches();
     let tokens_per_step = (train.batch_size() * train.seq_len()) as u64;
-    let mut summary = RunSummary {
-        steps: 0,
-        tokens: 0,
-        train_time: Duration::ZERO,
-        last_train_loss: f64::NAN,
-        last_eval: None,
-    };
+    let mut summary =
+        RunSummary { steps: 0, tokens: 0, train_time: Duration::ZERO, last_train_loss: f64::NAN, last_eval: None };
     for step in 1..=schedule.total_steps {
         let batch = ((step - 1) % per_epoch as u64) as usize;
         let epoch = (step - 1) / per_epoch as u64 + 1;
         if batch == 0 {
-            trainer.state.reset();
+            trainer.reset_state();
         }
         let started = Instant::now();
         let outcome = trainer.step(train, batch)?;
@@ -256,12 +398,7 @@ pub fn run(
         let periodic = schedule.eval_every > 0 && step % schedule.eval_every == 0;
         if let Some(val) = val {
             if epoch_end || periodic || step == schedule.total_steps {
-                let report = EvalReport {
-                    step,
-                    epoch,
-                    epoch_end,
-                    loss: trainer.evaluate(val),
-                };
+                let report = EvalReport { step, epoch, epoch_end, loss: trainer.evaluate(val) };
                 summary.last_eval = Some(report);
                 observer.on_eval(&report);
             }

@@ -1,8 +1,53 @@
 //! Every buffer a training step touches, allocated once from `(B, T, config)`.
 
+use std::time::Duration;
+
+use charrnn_kernels::gemm::PackedB;
 use charrnn_kernels::Float;
 
 use crate::config::{CellKind, ModelConfig};
+
+/// Time spent in each phase of the forward and backward passes, accumulated until reset (for
+/// the `bench` breakdown; reading the clock costs nanoseconds).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PhaseTimes {
+    /// Input projections (layer 0's table and gather, the GEMMs of the layers above).
+    pub input_projection: Duration,
+    /// Forward recurrences (per-step products and cells).
+    pub forward_recurrence: Duration,
+    /// Output layer, softmax-cross-entropy and the output layer's backward pass.
+    pub output_and_loss: Duration,
+    /// Backward recurrences.
+    pub backward_recurrence: Duration,
+    /// Weight and bias gradients and the gradients sent to the layer below.
+    pub weight_gradients: Duration,
+    /// Gradient reduction across batch parts, clipping and Adam.
+    pub optimiser: Duration,
+}
+
+impl PhaseTimes {
+    /// Every phase with its name, in step order.
+    pub fn named(&self) -> [(&'static str, Duration); 6] {
+        [
+            ("input projection", self.input_projection),
+            ("forward recurrence", self.forward_recurrence),
+            ("output + loss", self.output_and_loss),
+            ("backward recurrence", self.backward_recurrence),
+            ("weight gradients", self.weight_gradients),
+            ("optimiser", self.optimiser),
+        ]
+    }
+
+    /// Adds another tally to this one.
+    pub fn add(&mut self, other: &PhaseTimes) {
+        self.input_projection += other.input_projection;
+        self.forward_recurrence += other.forward_recurrence;
+        self.output_and_loss += other.output_and_loss;
+        self.backward_recurrence += other.backward_recurrence;
+        self.weight_gradients += other.weight_gradients;
+        self.optimiser += other.optimiser;
+    }
+}
 
 /// The recurrent state carried from one batch to the next (truncated BPTT): per layer, `h`
 /// and (LSTM only) `c`, each `[batch, hidden]`.
@@ -19,10 +64,7 @@ impl<F: Float> State<F> {
     pub fn zeros(config: &ModelConfig, batch: usize) -> State<F> {
         let n = batch * config.hidden_size;
         let c_len = if config.cell == CellKind::Lstm { n } else { 0 };
-        State {
-            h: vec![vec![F::zero(); n]; config.num_layers],
-            c: vec![vec![F::zero(); c_len]; config.num_layers],
-        }
+        State { h: vec![vec![F::zero(); n]; config.num_layers], c: vec![vec![F::zero(); c_len]; config.num_layers] }
     }
 
     /// Resets to zero in place (at an epoch start), without allocating.
@@ -57,17 +99,23 @@ pub struct Workspace<F> {
     pub inputs: Vec<u32>,
     /// Target ids, time-major `[T, B]`.
     pub targets: Vec<u32>,
-    /// Embedded inputs `[T·B, E]`.
-    pub embedded: Vec<F>,
+    /// The loss is the summed cross-entropy divided by this (default: the rows `T·B` of this
+    /// batch). A batch split into parts sets it to the rows of the whole batch, so the parts'
+    /// losses and gradients add up to those of the whole.
+    pub loss_rows: usize,
+    /// Layer 0's folded input table `Emb·Wx0 + b` (`[V, G·H]`).
+    pub input_table: Vec<F>,
+    /// Its gradient (`[V, G·H]`).
+    pub d_input_table: Vec<F>,
     /// One entry per layer.
     pub layers: Vec<LayerActivations<F>>,
     /// Logits `[T·B, V]`.
     pub logits: Vec<F>,
     /// Gradient of the mean loss with respect to the logits `[T·B, V]`.
     pub dlogits: Vec<F>,
-    /// Gradient reaching the current layer's outputs `[T·B, max(E, H)]`.
+    /// Gradient reaching the current layer's outputs `[T·B, H]`.
     pub d_output: Vec<F>,
-    /// Gradient the current layer sends to its inputs `[T·B, max(E, H)]`.
+    /// Gradient the current layer sends to the layer below `[T·B, H]`.
     pub d_input: Vec<F>,
     /// Gradient with respect to the pre-activation gates `[T·B, G·H]`.
     pub dgates: Vec<F>,
@@ -75,6 +123,13 @@ pub struct Workspace<F> {
     pub dh_next: Vec<F>,
     /// Gradient reaching `c_{t-1}` `[B, H]` (LSTM).
     pub dc_next: Vec<F>,
+    /// The current layer's recurrent weights `Wh` (`[H, G·H]`), packed once per forward pass
+    /// and reused at every step (all layers share the shape, so one buffer serves them all).
+    pub packed_wh: PackedB<F>,
+    /// `Whᵀ` (`[G·H, H]`), packed once per backward pass.
+    pub packed_wh_t: PackedB<F>,
+    /// Time per phase, accumulated by the passes until reset.
+    pub phase_times: PhaseTimes,
 }
 
 impl<F: Float> Workspace<F> {
@@ -84,33 +139,30 @@ impl<F: Float> Workspace<F> {
         let h = config.hidden_size;
         let gh = config.cell.gates() * h;
         let slab = (seq_len + 1) * batch * h;
-        let widest = config.embed_size.max(h);
         let layer = LayerActivations {
             gates: vec![F::zero(); m * gh],
             h: vec![F::zero(); slab],
-            c: vec![
-                F::zero();
-                if config.cell == CellKind::Lstm {
-                    slab
-                } else {
-                    0
-                }
-            ],
+            c: vec![F::zero(); if config.cell == CellKind::Lstm { slab } else { 0 }],
         };
         Workspace {
             batch,
             seq_len,
             inputs: vec![0; m],
             targets: vec![0; m],
-            embedded: vec![F::zero(); m * config.embed_size],
+            loss_rows: m,
+            input_table: vec![F::zero(); config.vocab_size * gh],
+            d_input_table: vec![F::zero(); config.vocab_size * gh],
             layers: vec![layer; config.num_layers],
             logits: vec![F::zero(); m * config.vocab_size],
             dlogits: vec![F::zero(); m * config.vocab_size],
-            d_output: vec![F::zero(); m * widest],
-            d_input: vec![F::zero(); m * widest],
+            d_output: vec![F::zero(); m * h],
+            d_input: vec![F::zero(); m * h],
             dgates: vec![F::zero(); m * gh],
             dh_next: vec![F::zero(); batch * h],
             dc_next: vec![F::zero(); batch * h],
+            packed_wh: PackedB::new(h, gh),
+            packed_wh_t: PackedB::new(gh, h),
+            phase_times: PhaseTimes::default(),
         }
     }
 

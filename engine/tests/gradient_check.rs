@@ -15,13 +15,7 @@ const BATCH: usize = 3;
 const SEQ_LEN: usize = 4;
 
 fn tiny(cell: CellKind) -> ModelConfig {
-    ModelConfig {
-        cell,
-        vocab_size: 7,
-        embed_size: 5,
-        hidden_size: 6,
-        num_layers: 2,
-    }
+    ModelConfig { cell, vocab_size: 7, embed_size: 5, hidden_size: 6, num_layers: 2 }
 }
 
 /// A model, a batch and a carried-in state, all random.
@@ -80,11 +74,7 @@ fn check(cell: CellKind) {
             }
         }
         // Every tensor must actually receive gradient (the embedding only in used rows).
-        assert!(
-            nonzero > 0,
-            "{cell:?} {}: gradient is zero everywhere",
-            tensor.name
-        );
+        assert!(nonzero > 0, "{cell:?} {}: gradient is zero everywhere", tensor.name);
     }
     println!("{cell:?}: worst relative error {worst:e}");
 }
@@ -113,39 +103,18 @@ fn f32_gradients_match_f64() {
         ws32.inputs.copy_from_slice(&ws64.inputs);
         ws32.targets.copy_from_slice(&ws64.targets);
         let mut state32 = State::<f32> {
-            h: state64
-                .h
-                .iter()
-                .map(|v| v.iter().map(|&x| x as f32).collect())
-                .collect(),
-            c: state64
-                .c
-                .iter()
-                .map(|v| v.iter().map(|&x| x as f32).collect())
-                .collect(),
+            h: state64.h.iter().map(|v| v.iter().map(|&x| x as f32).collect()).collect(),
+            c: state64.c.iter().map(|v| v.iter().map(|&x| x as f32).collect()).collect(),
         };
         let mut g32 = vec![0.0f32; model32.params.len()];
         let loss32 = forward(&model32, &mut ws32, &mut state32, Pass::Train);
         backward(&model32, &mut ws32, &mut g32);
-        assert!(
-            (loss32 - loss64).abs() < 1e-6,
-            "{cell:?} loss {loss32} vs {loss64}"
-        );
+        assert!((loss32 - loss64).abs() < 1e-6, "{cell:?} loss {loss32} vs {loss64}");
         for tensor in model64.layout.tensors(&model64.config) {
-            let max = tensor
-                .range
-                .clone()
-                .map(|i| g64[i].abs())
-                .fold(0.0, f64::max);
+            let max = tensor.range.clone().map(|i| g64[i].abs()).fold(0.0, f64::max);
             for i in tensor.range.clone() {
                 let err = (g32[i] as f64 - g64[i]).abs();
-                assert!(
-                    err <= 1e-5 * max + 1e-7,
-                    "{cell:?} {}: {} vs {}",
-                    tensor.name,
-                    g32[i],
-                    g64[i]
-                );
+                assert!(err <= 1e-5 * max + 1e-7, "{cell:?} {}: {} vs {}", tensor.name, g32[i], g64[i]);
             }
         }
     }
@@ -171,12 +140,8 @@ fn carried_state_forward_equals_one_long_pass() {
         let mut total = 0.0;
         let half = BATCH * SEQ_LEN;
         for chunk in 0..2 {
-            short
-                .inputs
-                .copy_from_slice(&long.inputs[chunk * half..(chunk + 1) * half]);
-            short
-                .targets
-                .copy_from_slice(&long.targets[chunk * half..(chunk + 1) * half]);
+            short.inputs.copy_from_slice(&long.inputs[chunk * half..(chunk + 1) * half]);
+            short.targets.copy_from_slice(&long.targets[chunk * half..(chunk + 1) * half]);
             total += forward(&model, &mut short, &mut short_state, Pass::Eval);
         }
         assert!((total / 2.0 - long_loss).abs() < 1e-12, "{cell:?}");

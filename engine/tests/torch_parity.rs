@@ -19,10 +19,7 @@ use charrnn_kernels::Float;
 use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;
 
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/torch_parity.safetensors"
-);
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torch_parity.safetensors");
 
 /// One cell's part of the fixture.
 struct Case {
@@ -54,19 +51,12 @@ impl Case {
             };
             match view.dtype() {
                 Dtype::F64 => {
-                    let data = view
-                        .data()
-                        .chunks_exact(8)
-                        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
-                        .collect();
+                    let data = view.data().chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect();
                     tensors.insert(short.to_owned(), (view.shape().to_vec(), data));
                 }
                 Dtype::I32 => {
-                    let data: Vec<u32> = view
-                        .data()
-                        .chunks_exact(4)
-                        .map(|b| i32::from_le_bytes(b.try_into().unwrap()) as u32)
-                        .collect();
+                    let data: Vec<u32> =
+                        view.data().chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().unwrap()) as u32).collect();
                     if short == "inputs" {
                         inputs = data;
                     } else {
@@ -96,21 +86,14 @@ impl Case {
     }
 
     fn tensor(&self, name: &str) -> &[f64] {
-        &self
-            .tensors
-            .get(name)
-            .unwrap_or_else(|| panic!("fixture lacks {name}"))
-            .1
+        &self.tensors.get(name).unwrap_or_else(|| panic!("fixture lacks {name}")).1
     }
 
     /// The initial weights, through the same PyTorch-name conversion the checkpoints use.
     fn model<F: Float>(&self) -> Model<F> {
         let mut model = Model::<F>::new(self.config, 0);
         model.params = from_torch(&self.config, &model.layout, |name, shape| {
-            let (s, data) = self
-                .tensors
-                .get(&format!("init.{name}"))
-                .ok_or(format!("missing {name}"))?;
+            let (s, data) = self.tensors.get(&format!("init.{name}")).ok_or(format!("missing {name}"))?;
             assert_eq!(s.as_slice(), shape, "{name}");
             Ok(data.iter().map(|&x| F::from_f64(x)).collect())
         })
@@ -123,17 +106,11 @@ impl Case {
         let mut state = State::zeros(&self.config, self.batch);
         let bh = self.batch * self.config.hidden_size;
         for l in 0..self.config.num_layers {
-            for (dst, &src) in state.h[l]
-                .iter_mut()
-                .zip(&self.tensor("h0")[l * bh..(l + 1) * bh])
-            {
+            for (dst, &src) in state.h[l].iter_mut().zip(&self.tensor("h0")[l * bh..(l + 1) * bh]) {
                 *dst = F::from_f64(src);
             }
             if self.config.cell == CellKind::Lstm {
-                for (dst, &src) in state.c[l]
-                    .iter_mut()
-                    .zip(&self.tensor("c0")[l * bh..(l + 1) * bh])
-                {
+                for (dst, &src) in state.c[l].iter_mut().zip(&self.tensor("c0")[l * bh..(l + 1) * bh]) {
                     *dst = F::from_f64(src);
                 }
             }
@@ -143,20 +120,13 @@ impl Case {
 
     fn load_batch<F: Float>(&self, step: usize, ws: &mut Workspace<F>) {
         let m = self.batch * self.seq_len;
-        ws.inputs
-            .copy_from_slice(&self.inputs[step * m..(step + 1) * m]);
-        ws.targets
-            .copy_from_slice(&self.targets[step * m..(step + 1) * m]);
+        ws.inputs.copy_from_slice(&self.inputs[step * m..(step + 1) * m]);
+        ws.targets.copy_from_slice(&self.targets[step * m..(step + 1) * m]);
     }
 }
 
 /// Compares the first step of `model` with PyTorch's: loss, logits, and every gradient.
-fn compare_first_step<F: Float>(
-    case: &Case,
-    model: &Model<F>,
-    value_tol: f64,
-    grad_tol: f64,
-) -> Result<(), String> {
+fn compare_first_step<F: Float>(case: &Case, model: &Model<F>, value_tol: f64, grad_tol: f64) -> Result<(), String> {
     let mut ws = Workspace::<F>::new(&case.config, case.batch, case.seq_len);
     case.load_batch(0, &mut ws);
     let loss = forward(model, &mut ws, &mut case.state(), Pass::Train);
@@ -177,16 +147,9 @@ fn compare_first_step<F: Float>(
     for t in to_torch(&case.config, &model.layout, &grads) {
         let want = case.tensor(&format!("step0.grad.{}", t.name));
         let max = want.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-        let err = t
-            .data
-            .iter()
-            .zip(want)
-            .fold(0.0f64, |m, (&g, &w)| m.max((g.to_f64() - w).abs()));
+        let err = t.data.iter().zip(want).fold(0.0f64, |m, (&g, &w)| m.max((g.to_f64() - w).abs()));
         if err > grad_tol * max {
-            return Err(format!(
-                "gradient of {}: max error {err:e} vs max-abs {max:e}",
-                t.name
-            ));
+            return Err(format!("gradient of {}: max error {err:e} vs max-abs {max:e}", t.name));
         }
     }
     Ok(())
@@ -196,10 +159,8 @@ fn compare_first_step<F: Float>(
 fn first_step_matches_pytorch_in_f64_and_f32() {
     for cell in [CellKind::Lstm, CellKind::Rnn] {
         let case = Case::load(cell);
-        compare_first_step::<f64>(&case, &case.model(), 1e-9, 1e-9)
-            .unwrap_or_else(|e| panic!("{cell:?} f64: {e}"));
-        compare_first_step::<f32>(&case, &case.model(), 1e-5, 1e-4)
-            .unwrap_or_else(|e| panic!("{cell:?} f32: {e}"));
+        compare_first_step::<f64>(&case, &case.model(), 1e-9, 1e-9).unwrap_or_else(|e| panic!("{cell:?} f64: {e}"));
+        compare_first_step::<f32>(&case, &case.model(), 1e-5, 1e-4).unwrap_or_else(|e| panic!("{cell:?} f32: {e}"));
     }
 }
 
@@ -210,19 +171,19 @@ fn twenty_adam_steps_with_clipping_and_carried_state_match_pytorch() {
         let options = TrainOptions {
             batch_size: case.batch,
             seq_len: case.seq_len,
-            adam: AdamHyper {
-                lr: case.lr,
-                ..AdamHyper::default()
-            },
+            adam: AdamHyper { lr: case.lr, ..AdamHyper::default() },
             clip: case.clip,
         };
         let mut trainer = Trainer::new(case.model(), &options);
-        trainer.state = case.state();
+        trainer.set_state(&case.state());
         let want = case.tensor("losses");
         let norms = case.tensor("grad_norms");
         let mut worst = 0.0f64;
         for step in 0..case.steps {
-            case.load_batch(step, &mut trainer.workspace);
+            let m = case.batch * case.seq_len;
+            let (inputs, targets) = trainer.batch_mut();
+            inputs.copy_from_slice(&case.inputs[step * m..(step + 1) * m]);
+            targets.copy_from_slice(&case.targets[step * m..(step + 1) * m]);
             let out = trainer.step_loaded().unwrap();
             worst = worst.max((out.loss - want[step]).abs());
             assert!(
@@ -231,15 +192,9 @@ fn twenty_adam_steps_with_clipping_and_carried_state_match_pytorch() {
                 out.loss,
                 want[step]
             );
-            assert!(
-                (out.grad_norm - norms[step]).abs() < 1e-4 * norms[step],
-                "{cell:?} step {step}: grad norm"
-            );
+            assert!((out.grad_norm - norms[step]).abs() < 1e-4 * norms[step], "{cell:?} step {step}: grad norm");
         }
-        println!(
-            "{cell:?}: largest loss difference over {} steps {worst:e}",
-            case.steps
-        );
+        println!("{cell:?}: largest loss difference over {} steps {worst:e}", case.steps);
     }
 }
 
@@ -251,12 +206,8 @@ fn a_perturbed_gate_bias_fails_the_comparison() {
         let mut model = case.model::<f32>();
         let h = case.config.hidden_size;
         // Layer 0, the forget gate's first unit for the LSTM (gate order i, f, g, o).
-        let index =
-            model.layout.layers[0].bias_ih.start + if cell == CellKind::Lstm { h } else { 0 };
+        let index = model.layout.layers[0].bias_ih.start + if cell == CellKind::Lstm { h } else { 0 };
         model.params[index] += 1e-3;
-        assert!(
-            compare_first_step::<f32>(&case, &model, 1e-5, 1e-4).is_err(),
-            "{cell:?}: perturbation went unnoticed"
-        );
+        assert!(compare_first_step::<f32>(&case, &model, 1e-5, 1e-4).is_err(), "{cell:?}: perturbation went unnoticed");
     }
 }

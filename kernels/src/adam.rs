@@ -3,6 +3,8 @@
 
 use crate::Float;
 
+mod fused;
+
 /// Adam hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamHyper {
@@ -19,18 +21,18 @@ pub struct AdamHyper {
 impl Default for AdamHyper {
     /// The tutorial's optimiser: lr 0.002, β = (0.9, 0.999), ε = 1e-8.
     fn default() -> Self {
-        AdamHyper {
-            lr: 0.002,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        }
+        AdamHyper { lr: 0.002, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
     }
 }
 
 /// One Adam update of `params` from `grads`, with moment buffers `m` and `v` (same length,
 /// zero at step 1). `step` counts from 1.
-pub fn adam_step<F: Float>(
+pub fn adam_step<F: Float>(params: &mut [F], grads: &[F], m: &mut [F], v: &mut [F], hyper: AdamHyper, step: u64) {
+    F::adam_step(params, grads, m, v, hyper, step)
+}
+
+/// The plain generic implementation of [`adam_step`] (used for `f64`, and as the portable twin).
+pub fn adam_step_generic<F: Float>(
     params: &mut [F],
     grads: &[F],
     m: &mut [F],
@@ -45,11 +47,7 @@ pub fn adam_step<F: Float>(
     let bias2 = 1.0 - hyper.beta2.powf(t);
     let step_size = F::from_f64(hyper.lr / bias1);
     let inv_sqrt_bias2 = F::from_f64(1.0 / bias2.sqrt());
-    let (b1, b2, eps) = (
-        F::from_f64(hyper.beta1),
-        F::from_f64(hyper.beta2),
-        F::from_f64(hyper.eps),
-    );
+    let (b1, b2, eps) = (F::from_f64(hyper.beta1), F::from_f64(hyper.beta2), F::from_f64(hyper.eps));
     let (one_b1, one_b2) = (F::one() - b1, F::one() - b2);
     for i in 0..n {
         let g = grads[i];
@@ -58,6 +56,53 @@ pub fn adam_step<F: Float>(
         m[i] = mi;
         v[i] = vi;
         params[i] -= step_size * mi / (vi.sqrt() * inv_sqrt_bias2 + eps);
+    }
+}
+
+/// [`adam_step`] for `f32` at SIMD level `level`: one fused pass (moments, bias-corrected
+/// step) over fixed chunks of 32 Ki elements, run on rayon's pool when the buffers hold at
+/// least 64 Ki elements. Elementwise, so the result does not depend on the number of threads.
+///
+/// `level` must be one this CPU supports (from [`crate::dispatch::cpu_level`] or
+/// [`crate::dispatch::available_levels`]); otherwise this panics.
+pub fn adam_step_f32(
+    level: crate::dispatch::CpuLevel,
+    params: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    hyper: AdamHyper,
+    step: u64,
+) {
+    use crate::chunked::{CHUNK, PARALLEL_MIN};
+    use rayon::prelude::*;
+
+    let n = params.len();
+    assert!(grads.len() == n && m.len() == n && v.len() == n && step >= 1);
+    // The constants exactly as the scalar twin forms them.
+    let t = step as f64;
+    let (beta1, beta2) = (hyper.beta1 as f32, hyper.beta2 as f32);
+    let k = fused::Consts {
+        step_size: (hyper.lr / (1.0 - hyper.beta1.powf(t))) as f32,
+        inv_sqrt_bias2: (1.0 / (1.0 - hyper.beta2.powf(t)).sqrt()) as f32,
+        beta1,
+        beta2,
+        one_minus_beta1: 1.0 - beta1,
+        one_minus_beta2: 1.0 - beta2,
+        eps: hyper.eps as f32,
+    };
+    let chunk = |params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]| {
+        crate::simd::run(level, fused::Step { params, grads, m, v, k })
+    };
+    if n < PARALLEL_MIN {
+        chunk(params, grads, m, v);
+    } else {
+        params
+            .par_chunks_mut(CHUNK)
+            .zip(grads.par_chunks(CHUNK))
+            .zip(m.par_chunks_mut(CHUNK))
+            .zip(v.par_chunks_mut(CHUNK))
+            .for_each(|(((p, g), m), v)| chunk(p, g, m, v));
     }
 }
 
@@ -75,9 +120,7 @@ mod tests {
         let (mut m_ref, mut v_ref) = (vec![0.0f64; n], vec![0.0f64; n]);
         let hyper = AdamHyper::default();
         for step in 1..=5u64 {
-            let g: Vec<f32> = (0..n)
-                .map(|i| ((i as u64 * 7 + step) as f32).cos())
-                .collect();
+            let g: Vec<f32> = (0..n).map(|i| ((i as u64 * 7 + step) as f32).cos()).collect();
             let g_ref: Vec<f64> = g.iter().map(|&x| x as f64).collect();
             adam_step(&mut p, &g, &mut m, &mut v, hyper, step);
             reference::adam_step(&mut p_ref, &g_ref, &mut m_ref, &mut v_ref, hyper, step);
@@ -87,22 +130,74 @@ mod tests {
         }
     }
 
+    fn random(len: usize, seed: u64, scale: f32) -> Vec<f32> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..len).map(|_| rng.random_range(-scale..scale)).collect()
+    }
+
+    /// Every SIMD level, over five steps, against the `f64` reference and the scalar `f32`
+    /// twin, on odd lengths and on lengths large enough to run threaded. Tolerances: `p`
+    /// within 1e-6 of the reference and `1e-7 + 2e-7·|p|` of the twin (about one ulp); `m`
+    /// within 1e-6 of the reference and 1e-7 of the twin; `v` within 2e-5 relative of the
+    /// reference (the `f32` rounding of `1 - β2`) and 1e-6 relative of the twin.
+    #[test]
+    fn every_level_matches_f64_reference_and_scalar_twin() {
+        use crate::chunked::CHUNK;
+        let hyper = AdamHyper { lr: 0.01, ..AdamHyper::default() };
+        for level in crate::dispatch::available_levels() {
+            for n in [1usize, 3, 16, 17, 65, 127, 129, 1000, 2 * CHUNK + 5] {
+                let mut p = random(n, n as u64, 1.0);
+                let mut p_gen = p.clone();
+                let mut p_ref: Vec<f64> = p.iter().map(|&x| x as f64).collect();
+                let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
+                let (mut m_gen, mut v_gen) = (vec![0.0f32; n], vec![0.0f32; n]);
+                let (mut m_ref, mut v_ref) = (vec![0.0f64; n], vec![0.0f64; n]);
+                for step in 1..=5u64 {
+                    let g = random(n, 1000 * step + n as u64, 1.0);
+                    let g_ref: Vec<f64> = g.iter().map(|&x| x as f64).collect();
+                    adam_step_f32(level, &mut p, &g, &mut m, &mut v, hyper, step);
+                    adam_step_generic(&mut p_gen, &g, &mut m_gen, &mut v_gen, hyper, step);
+                    reference::adam_step(&mut p_ref, &g_ref, &mut m_ref, &mut v_ref, hyper, step);
+                }
+                for i in 0..n {
+                    let ctx = format!("{level:?} n={n} i={i}");
+                    assert!((p[i] as f64 - p_ref[i]).abs() <= 1e-6, "{ctx}: p {} vs {}", p[i], p_ref[i]);
+                    assert!((p[i] - p_gen[i]).abs() <= 1e-7 + 2e-7 * p_gen[i].abs(), "{ctx}: p vs twin");
+                    assert!((m[i] as f64 - m_ref[i]).abs() <= 1e-6, "{ctx}: m");
+                    // 1 - β2 formed in f32 (as the twin does) is 1.3e-5 off 0.001, relatively.
+                    assert!((v[i] as f64 - v_ref[i]).abs() <= 2e-5 * v_ref[i], "{ctx}: v");
+                    assert!((m[i] - m_gen[i]).abs() <= 1e-7, "{ctx}: m vs twin");
+                    assert!((v[i] - v_gen[i]).abs() <= 1e-6 * v_gen[i], "{ctx}: v vs twin");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn threaded_update_does_not_depend_on_the_thread_count() {
+        let n = 5 * crate::chunked::CHUNK + 3;
+        let g = random(n, 7, 1.0);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut p = random(n, 8, 1.0);
+            let (mut m, mut v) = (random(n, 9, 0.1), random(n, 10, 0.01));
+            v.iter_mut().for_each(|x| *x = x.abs());
+            pool.install(|| {
+                adam_step_f32(crate::dispatch::cpu_level(), &mut p, &g, &mut m, &mut v, AdamHyper::default(), 3)
+            });
+            (p, m, v)
+        };
+        let one = run(1);
+        assert!(one == run(2) && one == run(3));
+    }
+
     #[test]
     fn first_step_moves_each_parameter_by_about_lr() {
         // With zero moments, step 1 moves by lr · g / (|g| + ε) ≈ lr · sign(g).
         let mut p = [0.0f32, 0.0];
         let (mut m, mut v) = ([0.0f32; 2], [0.0f32; 2]);
-        adam_step(
-            &mut p,
-            &[3.0, -0.5],
-            &mut m,
-            &mut v,
-            AdamHyper::default(),
-            1,
-        );
-        assert!(
-            (p[0] + 0.002).abs() < 1e-7 && (p[1] - 0.002).abs() < 1e-7,
-            "{p:?}"
-        );
+        adam_step(&mut p, &[3.0, -0.5], &mut m, &mut v, AdamHyper::default(), 1);
+        assert!((p[0] + 0.002).abs() < 1e-7 && (p[1] - 0.002).abs() < 1e-7, "{p:?}");
     }
 }

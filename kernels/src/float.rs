@@ -4,22 +4,16 @@ use std::fmt::Debug;
 use std::iter::Sum;
 use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
+use crate::adam::AdamHyper;
+use crate::dispatch::cpu_level;
+use crate::gemm::{PackedB, PackedLayout};
+
 /// A floating-point element type: `f32` for training, `f64` for gradient checks.
 ///
 /// The GEMM entry point is part of the trait because each type has its own backend
 /// (`matrixmultiply::sgemm` / `dgemm`).
 pub trait Float:
-    num_traits::Float
-    + AddAssign
-    + SubAssign
-    + MulAssign
-    + DivAssign
-    + Sum
-    + Default
-    + Debug
-    + Send
-    + Sync
-    + 'static
+    num_traits::Float + AddAssign + SubAssign + MulAssign + DivAssign + Sum + Default + Debug + Send + Sync + 'static
 {
     /// Converts from `f64`, rounding to nearest.
     fn from_f64(x: f64) -> Self;
@@ -50,6 +44,123 @@ pub trait Float:
         rsc: usize,
         csc: usize,
     );
+
+    /// Hook behind [`crate::gemm::gemm`], after its bounds checks: `C = alpha·A·B + beta·C`
+    /// for strided `A` (`m×k`), `B` (`k×n`) and row-major `C` (leading dimension `ldc`).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_checked(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: &[Self],
+        rsa: usize,
+        csa: usize,
+        b: &[Self],
+        rsb: usize,
+        csb: usize,
+        beta: Self,
+        c: &mut [Self],
+        ldc: usize,
+    ) {
+        crate::gemm::generic::gemm_generic(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc)
+    }
+
+    /// Hook behind [`crate::gemm::PackedB::pack`]: packs the strided `k×n` operand into `out`
+    /// and says how. The default keeps a plain row-major copy.
+    fn pack_b(k: usize, n: usize, b: &[Self], rs: usize, cs: usize, out: &mut [Self]) -> PackedLayout {
+        for (p, row) in out[..k * n].chunks_exact_mut(n.max(1)).enumerate() {
+            for (j, x) in row.iter_mut().enumerate() {
+                *x = b[p * rs + j * cs];
+            }
+        }
+        PackedLayout::Plain
+    }
+
+    /// Hook behind [`crate::gemm::gemm_packed`], after its bounds checks.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_packed_checked(
+        m: usize,
+        alpha: Self,
+        a: &[Self],
+        rsa: usize,
+        csa: usize,
+        b: &PackedB<Self>,
+        beta: Self,
+        c: &mut [Self],
+        ldc: usize,
+    ) {
+        let (k, n) = (b.k(), b.n());
+        crate::gemm::generic::gemm_generic(m, k, n, alpha, a, rsa, csa, b.data(), n, 1, beta, c, ldc)
+    }
+
+    /// Hook behind [`crate::lstm_cell::lstm_cell_forward`].
+    fn lstm_cell_forward(
+        batch: usize,
+        hidden: usize,
+        gates: &mut [Self],
+        c_prev: &[Self],
+        c: &mut [Self],
+        h: &mut [Self],
+    ) {
+        crate::lstm_cell::lstm_cell_forward_generic(batch, hidden, gates, c_prev, c, h)
+    }
+
+    /// Hook behind [`crate::lstm_cell::lstm_cell_backward`].
+    fn lstm_cell_backward(
+        batch: usize,
+        hidden: usize,
+        gates: &[Self],
+        c_prev: &[Self],
+        c: &[Self],
+        dh: &[Self],
+        dc: &mut [Self],
+        dgates: &mut [Self],
+    ) {
+        crate::lstm_cell::lstm_cell_backward_generic(batch, hidden, gates, c_prev, c, dh, dc, dgates)
+    }
+
+    /// Hook behind [`crate::rnn_cell::rnn_cell_forward`].
+    fn rnn_cell_forward(pre: &[Self], h: &mut [Self]) {
+        crate::rnn_cell::rnn_cell_forward_generic(pre, h)
+    }
+
+    /// Hook behind [`crate::rnn_cell::rnn_cell_backward`].
+    fn rnn_cell_backward(h: &[Self], dh: &[Self], dpre: &mut [Self]) {
+        crate::rnn_cell::rnn_cell_backward_generic(h, dh, dpre)
+    }
+
+    /// Hook behind [`crate::softmax_xent::softmax_xent_forward_backward`].
+    fn softmax_xent_forward_backward(
+        rows: usize,
+        vocab: usize,
+        logits: &[Self],
+        targets: &[u32],
+        scale: Self,
+        dlogits: &mut [Self],
+    ) -> f64 {
+        crate::softmax_xent::softmax_xent_forward_backward_generic(rows, vocab, logits, targets, scale, dlogits)
+    }
+
+    /// Hook behind [`crate::softmax_xent::softmax_xent_loss`].
+    fn softmax_xent_loss(rows: usize, vocab: usize, logits: &[Self], targets: &[u32]) -> f64 {
+        crate::softmax_xent::softmax_xent_loss_generic(rows, vocab, logits, targets)
+    }
+
+    /// Hook behind [`crate::adam::adam_step`].
+    fn adam_step(params: &mut [Self], grads: &[Self], m: &mut [Self], v: &mut [Self], hyper: AdamHyper, step: u64) {
+        crate::adam::adam_step_generic(params, grads, m, v, hyper, step)
+    }
+
+    /// Hook behind [`crate::reduce::sum_squares`].
+    fn sum_squares(x: &[Self]) -> f64 {
+        crate::reduce::sum_squares_generic(x)
+    }
+
+    /// Hook behind [`crate::reduce::scale`].
+    fn scale(x: &mut [Self], s: Self) {
+        crate::reduce::scale_generic(x, s)
+    }
 }
 
 impl Float for f32 {
@@ -98,6 +209,102 @@ impl Float for f32 {
                 csc as isize,
             )
         }
+    }
+
+    fn gemm_checked(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f32,
+        a: &[f32],
+        rsa: usize,
+        csa: usize,
+        b: &[f32],
+        rsb: usize,
+        csb: usize,
+        beta: f32,
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        crate::gemm::f32_path::gemm(cpu_level(), m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc)
+    }
+
+    fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &mut [f32]) -> PackedLayout {
+        crate::gemm::f32_path::pack_b(cpu_level(), k, n, b, rs, cs, out)
+    }
+
+    fn gemm_packed_checked(
+        m: usize,
+        alpha: f32,
+        a: &[f32],
+        rsa: usize,
+        csa: usize,
+        b: &PackedB<f32>,
+        beta: f32,
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        crate::gemm::f32_path::gemm_packed(m, alpha, a, rsa, csa, b, beta, c, ldc)
+    }
+
+    fn lstm_cell_forward(batch: usize, hidden: usize, gates: &mut [f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32]) {
+        crate::lstm_cell::lstm_cell_forward_f32(cpu_level(), batch, hidden, gates, c_prev, c, h)
+    }
+
+    fn lstm_cell_backward(
+        batch: usize,
+        hidden: usize,
+        gates: &[f32],
+        c_prev: &[f32],
+        c: &[f32],
+        dh: &[f32],
+        dc: &mut [f32],
+        dgates: &mut [f32],
+    ) {
+        crate::lstm_cell::lstm_cell_backward_f32(cpu_level(), batch, hidden, gates, c_prev, c, dh, dc, dgates)
+    }
+
+    fn rnn_cell_forward(pre: &[f32], h: &mut [f32]) {
+        crate::rnn_cell::rnn_cell_forward_f32(cpu_level(), pre, h)
+    }
+
+    fn rnn_cell_backward(h: &[f32], dh: &[f32], dpre: &mut [f32]) {
+        crate::rnn_cell::rnn_cell_backward_f32(cpu_level(), h, dh, dpre)
+    }
+
+    fn softmax_xent_forward_backward(
+        rows: usize,
+        vocab: usize,
+        logits: &[f32],
+        targets: &[u32],
+        scale: f32,
+        dlogits: &mut [f32],
+    ) -> f64 {
+        crate::softmax_xent::softmax_xent_forward_backward_f32(
+            cpu_level(),
+            rows,
+            vocab,
+            logits,
+            targets,
+            scale,
+            dlogits,
+        )
+    }
+
+    fn softmax_xent_loss(rows: usize, vocab: usize, logits: &[f32], targets: &[u32]) -> f64 {
+        crate::softmax_xent::softmax_xent_loss_f32(cpu_level(), rows, vocab, logits, targets)
+    }
+
+    fn adam_step(params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], hyper: AdamHyper, step: u64) {
+        crate::adam::adam_step_f32(cpu_level(), params, grads, m, v, hyper, step)
+    }
+
+    fn sum_squares(x: &[f32]) -> f64 {
+        crate::reduce::sum_squares_f32(cpu_level(), x)
+    }
+
+    fn scale(x: &mut [f32], s: f32) {
+        crate::reduce::scale_f32(cpu_level(), x, s)
     }
 }
 

@@ -7,12 +7,17 @@
 //! compare it with.
 
 pub mod adam;
+pub(crate) mod chunked;
+pub mod dispatch;
 pub mod float;
 pub mod gemm;
 pub mod lstm_cell;
+pub mod math;
+pub mod peak;
 pub mod reduce;
 pub mod reference;
 pub mod rnn_cell;
+pub(crate) mod simd;
 pub mod softmax_xent;
 
 pub use float::Float;

@@ -2,8 +2,15 @@
 
 use crate::Float;
 
+mod fused;
+
 /// `Σ x²`, accumulated in `f64` (for the global gradient norm).
 pub fn sum_squares<F: Float>(x: &[F]) -> f64 {
+    F::sum_squares(x)
+}
+
+/// The plain generic implementation of [`sum_squares`] (used for `f64`, and as the portable twin).
+pub fn sum_squares_generic<F: Float>(x: &[F]) -> f64 {
     x.iter()
         .map(|&v| {
             let v = v.to_f64();
@@ -14,6 +21,11 @@ pub fn sum_squares<F: Float>(x: &[F]) -> f64 {
 
 /// `x *= s`.
 pub fn scale<F: Float>(x: &mut [F], s: F) {
+    F::scale(x, s)
+}
+
+/// The plain generic implementation of [`scale`] (used for `f64`, and as the portable twin).
+pub fn scale_generic<F: Float>(x: &mut [F], s: F) {
     for v in x {
         *v *= s;
     }
@@ -55,6 +67,31 @@ pub fn add_assign<F: Float>(out: &mut [F], x: &[F]) {
     }
 }
 
+/// [`sum_squares`] for `f32` at SIMD level `level`. Each square is exact in `f64` and summed
+/// in `f64` lanes; chunks of 32 Ki elements are summed in parallel (from 64 Ki elements on)
+/// and their partials combined in a fixed binary tree over chunk indices,
+/// so the result is bit-identical for any number of threads (for a given level).
+///
+/// `level` must be one this CPU supports (from [`crate::dispatch::cpu_level`] or
+/// [`crate::dispatch::available_levels`]); otherwise this panics.
+pub fn sum_squares_f32(level: crate::dispatch::CpuLevel, x: &[f32]) -> f64 {
+    let leaf = |c: &[f32]| crate::simd::run(level, fused::SumSquares { x: c });
+    crate::chunked::tree_sum(x, x.len() >= crate::chunked::PARALLEL_MIN, &leaf)
+}
+
+/// [`scale`] for `f32` at SIMD level `level` (which must be one this CPU supports), threaded
+/// over fixed chunks like [`sum_squares_f32`].
+pub fn scale_f32(level: crate::dispatch::CpuLevel, x: &mut [f32], s: f32) {
+    use crate::chunked::{CHUNK, PARALLEL_MIN};
+    use rayon::prelude::*;
+
+    if x.len() < PARALLEL_MIN {
+        crate::simd::run(level, fused::Scale { x, k: s });
+    } else {
+        x.par_chunks_mut(CHUNK).for_each(|c| crate::simd::run(level, fused::Scale { x: c, k: s }));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +107,53 @@ mod tests {
         assert_eq!(m, [7.0, 8.0, 9.0, 7.0, 8.0, 9.0]);
         broadcast_rows_sum(2, 3, &[1.0, 2.0, 3.0], &[0.5, 0.5, 1.0], &mut m);
         assert_eq!(m, [1.5, 2.5, 4.0, 1.5, 2.5, 4.0]);
+    }
+
+    fn random(len: usize, seed: u64) -> Vec<f32> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        (0..len).map(|_| rng.random_range(-3.0f32..3.0)).collect()
+    }
+
+    /// Every SIMD level against the scalar twin (an `f64` sum of exact `f64` squares):
+    /// `sum_squares` within `2n·ε` relative (only the order of the `f64` additions differs),
+    /// `scale` bit-identical (one rounding per element either way).
+    #[test]
+    fn every_level_matches_the_scalar_twin() {
+        use crate::chunked::CHUNK;
+        for level in crate::dispatch::available_levels() {
+            for n in [0usize, 1, 3, 17, 65, 127, 129, 1000, CHUNK + 1, 3 * CHUNK + 17] {
+                let x = random(n, n as u64);
+                let want = sum_squares_generic(&x);
+                let got = sum_squares_f32(level, &x);
+                let tol = 2.0 * n as f64 * f64::EPSILON * want;
+                assert!((got - want).abs() <= tol, "{level:?} n={n}: {got} vs {want}");
+                let (mut a, mut b) = (x.clone(), x.clone());
+                scale_f32(level, &mut a, 0.3);
+                scale_generic(&mut b, 0.3);
+                assert!(a == b, "{level:?} n={n}: scale");
+            }
+        }
+    }
+
+    /// The threaded squared norm is bit-identical for 1, 2 and 3 threads, and equal to the
+    /// single-threaded tree.
+    #[test]
+    fn sum_squares_is_deterministic_across_thread_counts() {
+        let x = random(7 * crate::chunked::CHUNK + 1234, 99);
+        for level in crate::dispatch::available_levels() {
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| sum_squares_f32(level, &x))
+            };
+            let one = run(1);
+            let leaf = |c: &[f32]| crate::simd::run(level, fused::SumSquares { x: c });
+            let sequential = crate::chunked::tree_sum(&x, false, &leaf);
+            for threads in [2, 3] {
+                assert_eq!(run(threads).to_bits(), one.to_bits(), "{level:?} {threads} threads");
+            }
+            assert_eq!(sequential.to_bits(), one.to_bits(), "{level:?} sequential");
+        }
     }
 
     #[test]

@@ -37,11 +37,7 @@ pub fn gemm<F: Float>(
             for p in 0..k {
                 acc += at(i, p) * bt(p, j);
             }
-            let old = if beta == F::zero() {
-                F::zero()
-            } else {
-                beta * c[i * ldc + j]
-            };
+            let old = if beta == F::zero() { F::zero() } else { beta * c[i * ldc + j] };
             c[i * ldc + j] = alpha * acc + old;
         }
     }
@@ -66,14 +62,7 @@ fn sigmoid(x: f64) -> f64 {
 }
 
 /// One LSTM step forward and backward, gate order `i, f, g, o`.
-pub fn lstm_cell(
-    batch: usize,
-    hidden: usize,
-    pre: &[f64],
-    c_prev: &[f64],
-    dh: &[f64],
-    dc_next: &[f64],
-) -> LstmCellRef {
+pub fn lstm_cell(batch: usize, hidden: usize, pre: &[f64], c_prev: &[f64], dh: &[f64], dc_next: &[f64]) -> LstmCellRef {
     let n = batch * hidden;
     let mut r = LstmCellRef {
         gates: vec![0.0; 4 * n],
@@ -118,13 +107,7 @@ pub fn rnn_cell(pre: &[f64], dh: &[f64]) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// Summed cross-entropy of `softmax(logits)` against `targets`, and `scale·(softmax - onehot)`.
-pub fn softmax_xent(
-    rows: usize,
-    vocab: usize,
-    logits: &[f64],
-    targets: &[u32],
-    scale: f64,
-) -> (f64, Vec<f64>) {
+pub fn softmax_xent(rows: usize, vocab: usize, logits: &[f64], targets: &[u32], scale: f64) -> (f64, Vec<f64>) {
     let mut loss = 0.0;
     let mut d = vec![0.0; rows * vocab];
     for r in 0..rows {
@@ -143,14 +126,7 @@ pub fn softmax_xent(
 
 /// Adam, textbook form with bias-corrected moments `m̂ = m/(1-β1^t)`, `v̂ = v/(1-β2^t)` and
 /// PyTorch's placement of ε: `p -= lr·m̂/(sqrt(v̂) + ε)`.
-pub fn adam_step(
-    p: &mut [f64],
-    g: &[f64],
-    m: &mut [f64],
-    v: &mut [f64],
-    hyper: AdamHyper,
-    step: u64,
-) {
+pub fn adam_step(p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64], hyper: AdamHyper, step: u64) {
     let t = step as f64;
     for i in 0..p.len() {
         m[i] = hyper.beta1 * m[i] + (1.0 - hyper.beta1) * g[i];

@@ -2,6 +2,8 @@
 
 use crate::Float;
 
+mod fused;
+
 /// Returns `Σ_r (logsumexp(logits_r) - logits_r[target_r])` (the summed negative
 /// log-likelihood, accumulated in `f64`) and writes `dlogits_r = scale · (softmax(logits_r) -
 /// onehot(target_r))`. Numerically stable: the row maximum is subtracted before `exp`.
@@ -16,16 +18,25 @@ pub fn softmax_xent_forward_backward<F: Float>(
     scale: F,
     dlogits: &mut [F],
 ) -> f64 {
+    F::softmax_xent_forward_backward(rows, vocab, logits, targets, scale, dlogits)
+}
+
+/// The plain generic implementation of [`softmax_xent_forward_backward`] (used for `f64`, and as the portable twin).
+pub fn softmax_xent_forward_backward_generic<F: Float>(
+    rows: usize,
+    vocab: usize,
+    logits: &[F],
+    targets: &[u32],
+    scale: F,
+    dlogits: &mut [F],
+) -> f64 {
     assert!(logits.len() >= rows * vocab && dlogits.len() >= rows * vocab && targets.len() >= rows);
     let mut total = 0.0f64;
     for r in 0..rows {
         let row = &logits[r * vocab..(r + 1) * vocab];
         let out = &mut dlogits[r * vocab..(r + 1) * vocab];
         let target = targets[r] as usize;
-        assert!(
-            target < vocab,
-            "target {target} outside vocabulary of {vocab}"
-        );
+        assert!(target < vocab, "target {target} outside vocabulary of {vocab}");
         let max = row.iter().copied().fold(F::neg_infinity(), F::max);
         let mut sum = F::zero();
         for (o, &x) in out.iter_mut().zip(row) {
@@ -44,21 +55,18 @@ pub fn softmax_xent_forward_backward<F: Float>(
 }
 
 /// The loss part of [`softmax_xent_forward_backward`] alone, for evaluation.
-pub fn softmax_xent_loss<F: Float>(
-    rows: usize,
-    vocab: usize,
-    logits: &[F],
-    targets: &[u32],
-) -> f64 {
+pub fn softmax_xent_loss<F: Float>(rows: usize, vocab: usize, logits: &[F], targets: &[u32]) -> f64 {
+    F::softmax_xent_loss(rows, vocab, logits, targets)
+}
+
+/// The plain generic implementation of [`softmax_xent_loss`] (used for `f64`, and as the portable twin).
+pub fn softmax_xent_loss_generic<F: Float>(rows: usize, vocab: usize, logits: &[F], targets: &[u32]) -> f64 {
     assert!(logits.len() >= rows * vocab && targets.len() >= rows);
     let mut total = 0.0f64;
     for r in 0..rows {
         let row = &logits[r * vocab..(r + 1) * vocab];
         let target = targets[r] as usize;
-        assert!(
-            target < vocab,
-            "target {target} outside vocabulary of {vocab}"
-        );
+        assert!(target < vocab, "target {target} outside vocabulary of {vocab}");
         let max = row.iter().copied().fold(F::neg_infinity(), F::max);
         let sum: F = row.iter().map(|&x| (x - max).exp()).sum();
         total += (sum.ln() + (max - row[target])).to_f64();
@@ -82,6 +90,47 @@ pub fn softmax_row<F: Float>(logits: &[F], temperature: F, probs: &mut [F]) {
     }
 }
 
+/// [`softmax_xent_forward_backward`] for `f32` at SIMD level `level`: per row, two passes over
+/// the logits (maximum; `exp` + sum, storing the exponentials into `dlogits`) and one scaling
+/// pass over the just-written (cache-hot) output row; loss in `f64`.
+///
+/// `level` must be one this CPU supports (from [`crate::dispatch::cpu_level`] or
+/// [`crate::dispatch::available_levels`]); otherwise this panics.
+pub fn softmax_xent_forward_backward_f32(
+    level: crate::dispatch::CpuLevel,
+    rows: usize,
+    vocab: usize,
+    logits: &[f32],
+    targets: &[u32],
+    scale: f32,
+    dlogits: &mut [f32],
+) -> f64 {
+    assert!(logits.len() >= rows * vocab && dlogits.len() >= rows * vocab && targets.len() >= rows);
+    if rows == 0 {
+        return 0.0;
+    }
+    assert!(vocab > 0, "target outside an empty vocabulary");
+    let kernel = fused::ForwardBackward { rows, vocab, logits, targets, scale, dlogits };
+    crate::simd::run(level, kernel)
+}
+
+/// [`softmax_xent_loss`] for `f32` at SIMD level `level` (which must be one this CPU supports).
+pub fn softmax_xent_loss_f32(
+    level: crate::dispatch::CpuLevel,
+    rows: usize,
+    vocab: usize,
+    logits: &[f32],
+    targets: &[u32],
+) -> f64 {
+    assert!(logits.len() >= rows * vocab && targets.len() >= rows);
+    if rows == 0 {
+        return 0.0;
+    }
+    assert!(vocab > 0, "target outside an empty vocabulary");
+    let kernel = fused::Loss { rows, vocab, logits, targets };
+    crate::simd::run(level, kernel)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,26 +142,65 @@ mod tests {
     fn matches_f64_reference_on_odd_sizes() {
         for &(rows, vocab) in &[(1, 1), (3, 17), (7, 65), (2, 129)] {
             let mut rng = ChaCha8Rng::seed_from_u64((rows * 1000 + vocab) as u64);
-            let logits: Vec<f64> = (0..rows * vocab)
-                .map(|_| rng.random_range(-8.0..8.0))
-                .collect();
-            let targets: Vec<u32> = (0..rows)
-                .map(|_| rng.random_range(0..vocab as u32))
-                .collect();
+            let logits: Vec<f64> = (0..rows * vocab).map(|_| rng.random_range(-8.0..8.0)).collect();
+            let targets: Vec<u32> = (0..rows).map(|_| rng.random_range(0..vocab as u32)).collect();
             let (loss_ref, d_ref) = reference::softmax_xent(rows, vocab, &logits, &targets, 0.25);
             let l32: Vec<f32> = logits.iter().map(|&x| x as f32).collect();
             let mut d = vec![0.0f32; rows * vocab];
             let loss = softmax_xent_forward_backward(rows, vocab, &l32, &targets, 0.25, &mut d);
-            assert!(
-                (loss - loss_ref).abs() < 1e-5 * rows as f64,
-                "{loss} vs {loss_ref}"
-            );
-            assert!(
-                (softmax_xent_loss(rows, vocab, &l32, &targets) - loss).abs() < 1e-6 * rows as f64
-            );
+            assert!((loss - loss_ref).abs() < 1e-5 * rows as f64, "{loss} vs {loss_ref}");
+            assert!((softmax_xent_loss(rows, vocab, &l32, &targets) - loss).abs() < 1e-6 * rows as f64);
             for (k, (&g, &w)) in d.iter().zip(&d_ref).enumerate() {
                 assert!((g as f64 - w).abs() < 1e-7, "dlogits[{k}]: {g} vs {w}");
             }
+        }
+    }
+
+    /// Every SIMD level against the `f64` reference and the scalar `f32` twin, for vocabularies
+    /// that are and are not multiples of 8 and 16 (tails). Tolerances: loss within
+    /// `1e-6·rows` absolute; `dlogits` within `1e-7 + 1e-6·|reference|` (scale 0.25).
+    #[test]
+    fn every_level_matches_f64_reference_and_scalar_twin() {
+        for level in crate::dispatch::available_levels() {
+            for &(rows, vocab) in
+                &[(1, 1), (1, 3), (3, 17), (5, 65), (2, 127), (2, 129), (4, 16), (3, 8), (40, 65), (2, 1000)]
+            {
+                let mut rng = ChaCha8Rng::seed_from_u64((rows * 31 + vocab) as u64);
+                let logits: Vec<f32> = (0..rows * vocab).map(|_| rng.random_range(-10.0f32..10.0)).collect();
+                let targets: Vec<u32> = (0..rows).map(|_| rng.random_range(0..vocab as u32)).collect();
+                let l64: Vec<f64> = logits.iter().map(|&x| x as f64).collect();
+                let (loss_ref, d_ref) = reference::softmax_xent(rows, vocab, &l64, &targets, 0.25);
+                let mut d = vec![f32::NAN; rows * vocab];
+                let loss = softmax_xent_forward_backward_f32(level, rows, vocab, &logits, &targets, 0.25, &mut d);
+                let mut d_scalar = vec![0.0f32; rows * vocab];
+                let loss_scalar =
+                    softmax_xent_forward_backward_generic(rows, vocab, &logits, &targets, 0.25, &mut d_scalar);
+                let only_loss = softmax_xent_loss_f32(level, rows, vocab, &logits, &targets);
+                let ctx = format!("{level:?} ({rows},{vocab})");
+                assert!((loss - loss_ref).abs() <= 1e-6 * rows as f64, "{ctx}: {loss} vs {loss_ref}");
+                assert!((loss - loss_scalar).abs() <= 2e-6 * rows as f64, "{ctx}: {loss} vs {loss_scalar}");
+                assert_eq!(only_loss, loss, "{ctx}: loss-only path differs");
+                for (k, ((&g, &w), &sc)) in d.iter().zip(&d_ref).zip(&d_scalar).enumerate() {
+                    assert!((g as f64 - w).abs() <= 1e-7 + 1e-6 * w.abs(), "{ctx} dlogits[{k}]: {g} vs {w}");
+                    assert!((g - sc).abs() <= 2e-7 + 2e-6 * sc.abs(), "{ctx} dlogits[{k}]: {g} vs {sc}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_level_is_stable_and_propagates_nan() {
+        for level in crate::dispatch::available_levels() {
+            let logits = [1000.0f32, -1000.0, 999.0, f32::NEG_INFINITY];
+            let mut d = [0.0f32; 4];
+            let loss = softmax_xent_forward_backward_f32(level, 1, 4, &logits, &[0], 1.0, &mut d);
+            assert!((loss - (1.0 + (-1.0f64).exp()).ln()).abs() < 1e-6, "{level:?}: {loss}");
+            assert!(d.iter().all(|x| x.is_finite()), "{level:?}: {d:?}");
+            assert_eq!(d[3], 0.0, "{level:?}");
+            let logits = [0.0f32, f32::NAN, 1.0];
+            let mut d = [0.0f32; 3];
+            let loss = softmax_xent_forward_backward_f32(level, 1, 3, &logits, &[0], 1.0, &mut d);
+            assert!(loss.is_nan(), "{level:?}: NaN logit gives NaN loss");
         }
     }
 

@@ -7,10 +7,7 @@ use super::token_stream::TokenStream;
 
 /// Splits `[0, n)` into train = `[0, n - n_val)` and val = `[n - n_val, n)` with
 /// `n_val = floor(n * val_frac)`. `val_frac` must be in `[0, 1)`.
-pub fn split_train_val(
-    n_tokens: usize,
-    val_frac: f64,
-) -> Result<(Range<usize>, Range<usize>), DataError> {
+pub fn split_train_val(n_tokens: usize, val_frac: f64) -> Result<(Range<usize>, Range<usize>), DataError> {
     if !(0.0..1.0).contains(&val_frac) {
         return Err(DataError::InvalidValFrac { value: val_frac });
     }
@@ -53,31 +50,16 @@ impl<'a> Batcher<'a> {
         label: &'static str,
     ) -> Result<Self, DataError> {
         if range.start > range.end || range.end > stream.len() {
-            return Err(DataError::RangeOutOfBounds {
-                start: range.start,
-                end: range.end,
-                len: stream.len(),
-            });
+            return Err(DataError::RangeOutOfBounds { start: range.start, end: range.end, len: stream.len() });
         }
         let need = match batch_size.checked_mul(seq_len) {
             Some(n) if n > 0 => n,
-            _ => {
-                return Err(DataError::InvalidBatchShape {
-                    batch: batch_size,
-                    seq_len,
-                })
-            }
+            _ => return Err(DataError::InvalidBatchShape { batch: batch_size, seq_len }),
         };
         let have = range.len();
         let num_batches = have / need;
         if num_batches == 0 {
-            return Err(DataError::TooLittleData {
-                what: label,
-                have,
-                need,
-                batch: batch_size,
-                seq_len,
-            });
+            return Err(DataError::TooLittleData { what: label, have, need, batch: batch_size, seq_len });
         }
         Ok(Batcher {
             stream,
@@ -117,11 +99,7 @@ impl<'a> Batcher<'a> {
     /// If `i >= num_batches()` or a buffer's length is not `T*B` (programmer errors).
     pub fn fill(&self, i: usize, inputs: &mut [u32], targets: &mut [u32]) {
         let (bs, t_len) = (self.batch_size, self.seq_len);
-        assert!(
-            i < self.num_batches,
-            "batch {i} out of {}",
-            self.num_batches
-        );
+        assert!(i < self.num_batches, "batch {i} out of {}", self.num_batches);
         assert_eq!(inputs.len(), bs * t_len, "inputs must hold T*B ids");
         assert_eq!(targets.len(), bs * t_len, "targets must hold T*B ids");
         let s = self.stream;
@@ -133,11 +111,7 @@ impl<'a> Batcher<'a> {
             for t in 0..t_len {
                 let k = base + t;
                 let cur = next;
-                next = if k + 1 < self.cut_len {
-                    s.get(self.start + k + 1)
-                } else {
-                    first
-                };
+                next = if k + 1 < self.cut_len { s.get(self.start + k + 1) } else { first };
                 inputs[t * bs + b] = cur;
                 targets[t * bs + b] = next;
             }
@@ -154,10 +128,7 @@ mod tests {
     /// Writes `ids` as a u16 token file and maps it.
     fn stream_of(dir: &tempfile::TempDir, ids: &[u32]) -> TokenStream {
         let p = dir.path().join("tokens.bin");
-        let bytes: Vec<u8> = ids
-            .iter()
-            .flat_map(|&id| u16::try_from(id).unwrap().to_le_bytes())
-            .collect();
+        let bytes: Vec<u8> = ids.iter().flat_map(|&id| u16::try_from(id).unwrap().to_le_bytes()).collect();
         fs::write(&p, bytes).unwrap();
         TokenStream::open(&p, TokenWidth::U16).unwrap()
     }
@@ -180,11 +151,7 @@ mod tests {
         let (xr, yr) = (rows(&xdata), rows(&ydata));
         (0..nb)
             .map(|i| {
-                let piece = |r: &Grid| -> Grid {
-                    r.iter()
-                        .map(|row| row[i * t..(i + 1) * t].to_vec())
-                        .collect()
-                };
+                let piece = |r: &Grid| -> Grid { r.iter().map(|row| row[i * t..(i + 1) * t].to_vec()).collect() };
                 (piece(&xr), piece(&yr))
             })
             .collect()
@@ -239,62 +206,32 @@ mod tests {
         let err = Batcher::new(&stream, 0..99, 10, 10, "training").unwrap_err();
         assert!(matches!(
             err,
-            DataError::TooLittleData {
-                what: "training",
-                have: 99,
-                need: 100,
-                batch: 10,
-                seq_len: 10
-            }
+            DataError::TooLittleData { what: "training", have: 99, need: 100, batch: 10, seq_len: 10 }
         ));
         let msg = err.to_string();
-        assert!(
-            msg.contains("training") && msg.contains("99 tokens") && msg.contains("needs 100"),
-            "{msg}"
-        );
-        assert!(
-            msg.contains("--batch") && msg.contains("--seq-len") && !msg.contains("--val-frac")
-        );
-        let msg = Batcher::new(&stream, 95..100, 2, 3, "validation")
-            .unwrap_err()
-            .to_string();
+        assert!(msg.contains("training") && msg.contains("99 tokens") && msg.contains("needs 100"), "{msg}");
+        assert!(msg.contains("--batch") && msg.contains("--seq-len") && !msg.contains("--val-frac"));
+        let msg = Batcher::new(&stream, 95..100, 2, 3, "validation").unwrap_err().to_string();
         assert!(msg.contains("validation") && msg.contains("5 tokens") && msg.contains("needs 6"));
         assert!(msg.contains("--val-frac"), "{msg}");
         // Exactly one batch is enough.
-        assert_eq!(
-            Batcher::new(&stream, 0..100, 10, 10, "training")
-                .unwrap()
-                .num_batches(),
-            1
-        );
+        assert_eq!(Batcher::new(&stream, 0..100, 10, 10, "training").unwrap().num_batches(), 1);
     }
 
     #[test]
     fn rejects_bad_shapes_and_ranges() {
         let dir = tempfile::tempdir().unwrap();
         let stream = stream_of(&dir, &[0; 10]);
-        assert!(matches!(
-            Batcher::new(&stream, 0..10, 0, 2, "training"),
-            Err(DataError::InvalidBatchShape { .. })
-        ));
-        assert!(matches!(
-            Batcher::new(&stream, 0..10, 2, 0, "training"),
-            Err(DataError::InvalidBatchShape { .. })
-        ));
+        assert!(matches!(Batcher::new(&stream, 0..10, 0, 2, "training"), Err(DataError::InvalidBatchShape { .. })));
+        assert!(matches!(Batcher::new(&stream, 0..10, 2, 0, "training"), Err(DataError::InvalidBatchShape { .. })));
         assert!(matches!(
             Batcher::new(&stream, 0..10, usize::MAX, 2, "training"),
             Err(DataError::InvalidBatchShape { .. })
         ));
-        assert!(matches!(
-            Batcher::new(&stream, 0..11, 1, 1, "training"),
-            Err(DataError::RangeOutOfBounds { .. })
-        ));
+        assert!(matches!(Batcher::new(&stream, 0..11, 1, 1, "training"), Err(DataError::RangeOutOfBounds { .. })));
         #[allow(clippy::reversed_empty_ranges)]
         let backwards = 5..4;
-        assert!(matches!(
-            Batcher::new(&stream, backwards, 1, 1, "training"),
-            Err(DataError::RangeOutOfBounds { .. })
-        ));
+        assert!(matches!(Batcher::new(&stream, backwards, 1, 1, "training"), Err(DataError::RangeOutOfBounds { .. })));
     }
 
     #[test]

@@ -116,9 +116,7 @@ pub enum DataError {
     },
 
     /// `--batch` or `--seq-len` is zero, or their product overflows.
-    #[error(
-        "invalid batch shape: --batch {batch} and --seq-len {seq_len} must both be at least 1"
-    )]
+    #[error("invalid batch shape: --batch {batch} and --seq-len {seq_len} must both be at least 1")]
     InvalidBatchShape {
         /// The batch size asked for.
         batch: usize,
@@ -145,13 +143,7 @@ pub enum DataError {
     },
 }
 
-fn too_little_data_message(
-    what: &str,
-    have: usize,
-    need: usize,
-    batch: usize,
-    seq_len: usize,
-) -> String {
+fn too_little_data_message(what: &str, have: usize, need: usize, batch: usize, seq_len: usize) -> String {
     let advice = if what == "validation" {
         "use a smaller --batch or --seq-len, or a larger --val-frac"
     } else {

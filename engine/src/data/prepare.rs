@@ -129,21 +129,11 @@ pub fn prepare(opts: &PrepareOptions) -> Result<Prepared, DataError> {
 }
 
 /// [`prepare`] with an explicit read-buffer size (tests use tiny ones).
-pub(crate) fn prepare_with_chunk(
-    opts: &PrepareOptions,
-    chunk: usize,
-) -> Result<Prepared, DataError> {
+pub(crate) fn prepare_with_chunk(opts: &PrepareOptions, chunk: usize) -> Result<Prepared, DataError> {
     let input = opts.input.as_path();
-    let kind = if opts.bytes {
-        VocabKind::Bytes
-    } else {
-        VocabKind::Chars
-    };
+    let kind = if opts.bytes { VocabKind::Bytes } else { VocabKind::Chars };
     let fingerprint = fingerprint(input)?;
-    let cache_dir = opts
-        .cache_dir
-        .clone()
-        .unwrap_or_else(|| default_cache_dir(input, opts.bytes));
+    let cache_dir = opts.cache_dir.clone().unwrap_or_else(|| default_cache_dir(input, opts.bytes));
 
     if !opts.force {
         if let Some(prepared) = try_reuse(&cache_dir, kind, &fingerprint) {
@@ -154,17 +144,11 @@ pub(crate) fn prepare_with_chunk(
 }
 
 fn read_err(path: &Path) -> impl Fn(io::Error) -> DataError + '_ {
-    move |source| DataError::ReadInput {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| DataError::ReadInput { path: path.to_path_buf(), source }
 }
 
 fn cache_err(path: &Path) -> impl Fn(io::Error) -> DataError + '_ {
-    move |source| DataError::CacheIo {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| DataError::CacheIo { path: path.to_path_buf(), source }
 }
 
 /// Stats the input (must be a non-empty regular file) and hashes its first and last MiB.
@@ -178,20 +162,13 @@ fn fingerprint(input: &Path) -> Result<Fingerprint, DataError> {
     }
     let size = md.len();
     if size == 0 {
-        return Err(DataError::EmptyInput {
-            path: input.to_path_buf(),
-        });
+        return Err(DataError::EmptyInput { path: input.to_path_buf() });
     }
     let mut f = File::open(input).map_err(read_err(input))?;
     let span = size.min(HASH_SPAN);
     let head_sha256 = hash_span(&mut f, 0, span).map_err(read_err(input))?;
     let tail_sha256 = hash_span(&mut f, size - span, span).map_err(read_err(input))?;
-    Ok(Fingerprint {
-        input_size: size,
-        input_mtime_ns: mtime_ns(&md),
-        head_sha256,
-        tail_sha256,
-    })
+    Ok(Fingerprint { input_size: size, input_mtime_ns: mtime_ns(&md), head_sha256, tail_sha256 })
 }
 
 /// Nanoseconds since the Unix epoch (negative before it; 0 where the platform has no mtime).
@@ -214,10 +191,7 @@ fn hash_span(f: &mut File, start: u64, len: u64) -> io::Result<String> {
         let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
         let n = f.read(&mut buf[..want])?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "file shrank while it was being read",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while it was being read"));
         }
         hasher.update(&buf[..n]);
         left -= n as u64;
@@ -271,9 +245,7 @@ fn build(
     fp: &Fingerprint,
     chunk: usize,
 ) -> Result<Prepared, DataError> {
-    let changed = || DataError::InputChanged {
-        path: input.to_path_buf(),
-    };
+    let changed = || DataError::InputChanged { path: input.to_path_buf() };
 
     // Pass 1: count symbols (this also validates UTF-8 before anything is written).
     let file = File::open(input).map_err(read_err(input))?;
@@ -283,11 +255,7 @@ fn build(
     }
     let distinct = counts.distinct();
     if distinct > MAX_VOCAB {
-        return Err(DataError::TooManySymbols {
-            path: input.to_path_buf(),
-            count: distinct,
-            max: MAX_VOCAB,
-        });
+        return Err(DataError::TooManySymbols { path: input.to_path_buf(), count: distinct, max: MAX_VOCAB });
     }
     let expected_tokens = counts.total();
     let vocab = counts.to_vocab()?;
@@ -325,26 +293,14 @@ fn build(
         n_tokens,
         token_width: width,
         vocab_size: vocab.len(),
-        input_path: fs::canonicalize(input)
-            .unwrap_or_else(|_| input.to_path_buf())
-            .display()
-            .to_string(),
+        input_path: fs::canonicalize(input).unwrap_or_else(|_| input.to_path_buf()).display().to_string(),
     };
     let json = serde_json::to_vec_pretty(&meta).map_err(|e| cache_err(&meta_path)(e.into()))?;
     write_atomic_with(&meta_path, cache_err(&meta_path), |w, tmp| {
-        w.write_all(&json)
-            .and_then(|()| w.write_all(b"\n"))
-            .map_err(cache_err(tmp))
+        w.write_all(&json).and_then(|()| w.write_all(b"\n")).map_err(cache_err(tmp))
     })?;
 
-    Ok(Prepared {
-        vocab,
-        cache_dir: cache_dir.to_path_buf(),
-        tokens_path,
-        n_tokens,
-        token_width: width,
-        reused: false,
-    })
+    Ok(Prepared { vocab, cache_dir: cache_dir.to_path_buf(), tokens_path, n_tokens, token_width: width, reused: false })
 }
 
 #[cfg(test)]
@@ -354,12 +310,7 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     fn opts(input: &Path) -> PrepareOptions {
-        PrepareOptions {
-            input: input.to_path_buf(),
-            cache_dir: None,
-            bytes: false,
-            force: false,
-        }
+        PrepareOptions { input: input.to_path_buf(), cache_dir: None, bytes: false, force: false }
     }
 
     /// Decodes the whole token file back to bytes.
@@ -373,12 +324,7 @@ mod tests {
     }
 
     fn set_mtime(path: &Path, t: SystemTime) {
-        File::options()
-            .write(true)
-            .open(path)
-            .unwrap()
-            .set_modified(t)
-            .unwrap();
+        File::options().write(true).open(path).unwrap().set_modified(t).unwrap();
     }
 
     #[test]
@@ -411,19 +357,9 @@ mod tests {
 
         let again = prepare(&opts(&input)).unwrap();
         assert!(again.reused);
-        assert_eq!(
-            again,
-            Prepared {
-                reused: true,
-                ..p.clone()
-            }
-        );
+        assert_eq!(again, Prepared { reused: true, ..p.clone() });
 
-        let forced = prepare(&PrepareOptions {
-            force: true,
-            ..opts(&input)
-        })
-        .unwrap();
+        let forced = prepare(&PrepareOptions { force: true, ..opts(&input) }).unwrap();
         assert!(!forced.reused);
         assert_eq!(forced, p);
         // No stray temporary files.
@@ -512,38 +448,22 @@ mod tests {
 
         // Not UTF-8: chars mode fails at offset 0 and writes no cache.
         let err = prepare(&opts(&input)).unwrap_err();
-        assert!(
-            matches!(err, DataError::InvalidUtf8 { offset: 0, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, DataError::InvalidUtf8 { offset: 0, .. }), "{err:?}");
         assert!(!default_cache_dir(&input, false).exists());
 
-        let p = prepare(&PrepareOptions {
-            bytes: true,
-            ..opts(&input)
-        })
-        .unwrap();
+        let p = prepare(&PrepareOptions { bytes: true, ..opts(&input) }).unwrap();
         assert_eq!(p.cache_dir, dir.path().join("in.bin.charrnn-bytes"));
         assert_eq!(p.vocab.kind(), VocabKind::Bytes);
         assert_eq!(p.vocab.bytes().unwrap()[0], 0xFF);
         assert_eq!(decode_all(&p), data);
 
         let custom = dir.path().join("cache here");
-        let q = prepare(&PrepareOptions {
-            bytes: true,
-            cache_dir: Some(custom.clone()),
-            ..opts(&input)
-        })
-        .unwrap();
+        let q = prepare(&PrepareOptions { bytes: true, cache_dir: Some(custom.clone()), ..opts(&input) }).unwrap();
         assert!(!q.reused);
         assert_eq!(q.tokens_path, custom.join("tokens.bin"));
         // A bytes cache is never reused for chars mode, even in the same directory.
         fs::write(&input, "now text").unwrap();
-        let r = prepare(&PrepareOptions {
-            cache_dir: Some(custom.clone()),
-            ..opts(&input)
-        })
-        .unwrap();
+        let r = prepare(&PrepareOptions { cache_dir: Some(custom.clone()), ..opts(&input) }).unwrap();
         assert!(!r.reused);
         assert_eq!(r.vocab.kind(), VocabKind::Chars);
     }
@@ -557,14 +477,7 @@ mod tests {
         let reference = prepare(&opts(&input)).unwrap();
         let tokens = fs::read(&reference.tokens_path).unwrap();
         for chunk in 1..=7 {
-            let p = prepare_with_chunk(
-                &PrepareOptions {
-                    force: true,
-                    ..opts(&input)
-                },
-                chunk,
-            )
-            .unwrap();
+            let p = prepare_with_chunk(&PrepareOptions { force: true, ..opts(&input) }, chunk).unwrap();
             assert_eq!(p, reference, "chunk {chunk}");
             assert_eq!(fs::read(&p.tokens_path).unwrap(), tokens, "chunk {chunk}");
         }
@@ -596,17 +509,7 @@ mod tests {
         let input = dir.path().join("huge-vocab.txt");
         fs::write(&input, many_chars(MAX_VOCAB + 1)).unwrap();
         let err = prepare(&opts(&input)).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                DataError::TooManySymbols {
-                    count: 65537,
-                    max: 65536,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        assert!(matches!(err, DataError::TooManySymbols { count: 65537, max: 65536, .. }), "{err:?}");
         assert!(err.to_string().contains("huge-vocab.txt"));
         // Exactly the maximum is fine.
         fs::write(&input, many_chars(MAX_VOCAB)).unwrap();
@@ -622,19 +525,13 @@ mod tests {
         fs::write(&empty, b"").unwrap();
         let err = prepare(&opts(&empty)).unwrap_err();
         assert!(matches!(err, DataError::EmptyInput { .. }));
-        assert_eq!(
-            err.to_string(),
-            format!("'{}' is empty: nothing to train on", empty.display())
-        );
+        assert_eq!(err.to_string(), format!("'{}' is empty: nothing to train on", empty.display()));
 
         let missing = dir.path().join("missing.txt");
         let err = prepare(&opts(&missing)).unwrap_err();
         assert!(matches!(err, DataError::ReadInput { .. }));
         let msg = err.to_string();
-        assert!(
-            msg.starts_with(&format!("cannot read '{}': ", missing.display())),
-            "{msg}"
-        );
+        assert!(msg.starts_with(&format!("cannot read '{}': ", missing.display())), "{msg}");
         assert!(!msg.contains('\n'));
 
         let err = prepare(&opts(dir.path())).unwrap_err();
@@ -654,10 +551,7 @@ mod tests {
         for chunk in [1, 3, 7, DEFAULT_CHUNK] {
             let err = prepare_with_chunk(&opts(&input), chunk).unwrap_err();
             let msg = err.to_string();
-            assert!(
-                msg.contains(&format!("byte offset {offset}")) && msg.contains("bad.txt"),
-                "{msg}"
-            );
+            assert!(msg.contains(&format!("byte offset {offset}")) && msg.contains("bad.txt"), "{msg}");
         }
     }
 
@@ -669,11 +563,7 @@ mod tests {
         // The cache "directory" is an existing regular file.
         let blocker = dir.path().join("blocker");
         fs::write(&blocker, "x").unwrap();
-        let err = prepare(&PrepareOptions {
-            cache_dir: Some(blocker.clone()),
-            ..opts(&input)
-        })
-        .unwrap_err();
+        let err = prepare(&PrepareOptions { cache_dir: Some(blocker.clone()), ..opts(&input) }).unwrap_err();
         assert!(matches!(err, DataError::CacheIo { .. }), "{err:?}");
         assert!(err.to_string().contains("blocker"), "{err}");
     }
@@ -686,9 +576,6 @@ mod tests {
             default_cache_dir(Path::new("data/tinyshakespeare/input.txt"), false),
             PathBuf::from("data/tinyshakespeare/input.txt.charrnn")
         );
-        assert_eq!(
-            default_cache_dir(Path::new("x"), true),
-            PathBuf::from("x.charrnn-bytes")
-        );
+        assert_eq!(default_cache_dir(Path::new("x"), true), PathBuf::from("x.charrnn-bytes"));
     }
 }

@@ -21,12 +21,7 @@ fn read_some<R: Read>(r: &mut R, buf: &mut [u8], path: &Path) -> Result<usize, D
         match r.read(buf) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(source) => {
-                return Err(DataError::ReadInput {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
+            Err(source) => return Err(DataError::ReadInput { path: path.to_path_buf(), source }),
         }
     }
 }
@@ -67,10 +62,7 @@ pub(crate) fn for_each_utf8_piece<R: Read>(
     let mut carry = 0usize;
     // Absolute offset of buf[0].
     let mut base = 0u64;
-    let invalid = |offset: u64| DataError::InvalidUtf8 {
-        path: path.to_path_buf(),
-        offset,
-    };
+    let invalid = |offset: u64| DataError::InvalidUtf8 { path: path.to_path_buf(), offset };
     loop {
         let n = read_some(&mut r, &mut buf[carry..carry + chunk], path)?;
         if n == 0 {
@@ -117,9 +109,7 @@ impl Counts {
     /// Number of distinct symbols.
     pub(crate) fn distinct(&self) -> usize {
         match self {
-            Counts::Chars { ascii, others } => {
-                ascii.iter().filter(|&&n| n > 0).count() + others.len()
-            }
+            Counts::Chars { ascii, others } => ascii.iter().filter(|&&n| n > 0).count() + others.len(),
             Counts::Bytes(b) => b.iter().filter(|&&n| n > 0).count(),
         }
     }
@@ -127,9 +117,7 @@ impl Counts {
     /// Total number of symbols counted (the number of tokens pass 2 will write).
     pub(crate) fn total(&self) -> u64 {
         match self {
-            Counts::Chars { ascii, others } => {
-                ascii.iter().sum::<u64>() + others.values().sum::<u64>()
-            }
+            Counts::Chars { ascii, others } => ascii.iter().sum::<u64>() + others.values().sum::<u64>(),
             Counts::Bytes(b) => b.iter().sum(),
         }
     }
@@ -200,17 +188,12 @@ pub(crate) fn encode_stream<R: Read, W: Write>(
     out_path: &Path,
 ) -> Result<u64, DataError> {
     let table = vocab.table();
-    let changed = || DataError::InputChanged {
-        path: in_path.to_path_buf(),
-    };
+    let changed = || DataError::InputChanged { path: in_path.to_path_buf() };
     let mut ids: Vec<u8> = Vec::with_capacity(chunk.max(1) * width.bytes());
     let mut n_tokens = 0u64;
     let mut flush = |ids: &mut Vec<u8>| -> Result<(), DataError> {
         n_tokens += (ids.len() / width.bytes()) as u64;
-        out.write_all(ids).map_err(|source| DataError::CacheIo {
-            path: out_path.to_path_buf(),
-            source,
-        })?;
+        out.write_all(ids).map_err(|source| DataError::CacheIo { path: out_path.to_path_buf(), source })?;
         ids.clear();
         Ok(())
     };
@@ -235,11 +218,7 @@ pub(crate) fn encode_stream<R: Read, W: Write>(
         VocabKind::Chars => {
             for_each_utf8_piece(r, chunk, in_path, |s| {
                 for c in s.chars() {
-                    let id = if c.is_ascii() {
-                        table[c as usize]
-                    } else {
-                        vocab.id_of_char(c).unwrap_or(u32::MAX)
-                    };
+                    let id = if c.is_ascii() { table[c as usize] } else { vocab.id_of_char(c).unwrap_or(u32::MAX) };
                     if id == u32::MAX {
                         return Err(changed());
                     }
@@ -270,10 +249,7 @@ mod tests {
         let mut syms: Vec<(char, u64)> = counts.into_iter().collect();
         syms.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let chars: Vec<char> = syms.iter().map(|s| s.0).collect();
-        let ids = text
-            .chars()
-            .map(|c| chars.iter().position(|&x| x == c).unwrap() as u32)
-            .collect();
+        let ids = text.chars().map(|c| chars.iter().position(|&x| x == c).unwrap() as u32).collect();
         (chars, ids)
     }
 
@@ -283,23 +259,15 @@ mod tests {
         let text = "ab é€😀\nxé€😀😀 zZ€ ".repeat(5);
         let (ref_chars, ref_ids) = reference_ids(&text);
         for chunk in 1..=7 {
-            let (counts, n) =
-                count_symbols(Cursor::new(text.as_bytes()), VocabKind::Chars, chunk, &p()).unwrap();
+            let (counts, n) = count_symbols(Cursor::new(text.as_bytes()), VocabKind::Chars, chunk, &p()).unwrap();
             assert_eq!(n, text.len() as u64);
             let vocab = counts.to_vocab().unwrap();
             assert_eq!(vocab.chars().unwrap(), &ref_chars[..], "chunk {chunk}");
             assert_eq!(counts.distinct(), ref_chars.len());
             let mut out = Vec::new();
-            let n_tok = encode_stream(
-                Cursor::new(text.as_bytes()),
-                &vocab,
-                TokenWidth::U8,
-                chunk,
-                &p(),
-                &mut out,
-                &p(),
-            )
-            .unwrap();
+            let n_tok =
+                encode_stream(Cursor::new(text.as_bytes()), &vocab, TokenWidth::U8, chunk, &p(), &mut out, &p())
+                    .unwrap();
             assert_eq!(n_tok, ref_ids.len() as u64);
             let ids: Vec<u32> = out.iter().map(|&b| u32::from(b)).collect();
             assert_eq!(ids, ref_ids, "chunk {chunk}");
@@ -310,16 +278,7 @@ mod tests {
     fn u16_encoding_is_little_endian() {
         let vocab = Vocab::from_symbols_chars(vec!['a', 'b']).unwrap();
         let mut out = Vec::new();
-        encode_stream(
-            Cursor::new("abba"),
-            &vocab,
-            TokenWidth::U16,
-            3,
-            &p(),
-            &mut out,
-            &p(),
-        )
-        .unwrap();
+        encode_stream(Cursor::new("abba"), &vocab, TokenWidth::U16, 3, &p(), &mut out, &p()).unwrap();
         assert_eq!(out, vec![0, 0, 1, 0, 1, 0, 0, 0]);
     }
 
@@ -356,24 +315,14 @@ mod tests {
     fn bytes_mode_accepts_arbitrary_bytes() {
         let data: Vec<u8> = (0..=255u8).chain([0xFF, 0x80, 0xFF]).collect();
         for chunk in [1, 3, 1000] {
-            let (counts, n) =
-                count_symbols(Cursor::new(&data), VocabKind::Bytes, chunk, &p()).unwrap();
+            let (counts, n) = count_symbols(Cursor::new(&data), VocabKind::Bytes, chunk, &p()).unwrap();
             assert_eq!(n, data.len() as u64);
             let vocab = counts.to_vocab().unwrap();
             assert_eq!(vocab.len(), 256);
             // 0xFF twice more, then 0x80 once more, then the rest by byte value.
             assert_eq!(&vocab.bytes().unwrap()[..3], &[0xFF, 0x80, 0x00]);
             let mut out = Vec::new();
-            encode_stream(
-                Cursor::new(&data),
-                &vocab,
-                TokenWidth::U8,
-                chunk,
-                &p(),
-                &mut out,
-                &p(),
-            )
-            .unwrap();
+            encode_stream(Cursor::new(&data), &vocab, TokenWidth::U8, chunk, &p(), &mut out, &p()).unwrap();
             let mut decoded = Vec::new();
             for &id in &out {
                 vocab.decode_into(u32::from(id), &mut decoded);
@@ -385,16 +334,8 @@ mod tests {
     #[test]
     fn unknown_symbol_in_pass_two_means_the_input_changed() {
         let vocab = Vocab::from_symbols_chars(vec!['a']).unwrap();
-        let err = encode_stream(
-            Cursor::new("aab"),
-            &vocab,
-            TokenWidth::U8,
-            2,
-            &p(),
-            &mut Vec::new(),
-            &p(),
-        )
-        .unwrap_err();
+        let err =
+            encode_stream(Cursor::new("aab"), &vocab, TokenWidth::U8, 2, &p(), &mut Vec::new(), &p()).unwrap_err();
         assert!(matches!(err, DataError::InputChanged { .. }), "{err:?}");
     }
 }

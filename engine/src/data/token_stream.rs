@@ -32,29 +32,17 @@ impl std::fmt::Debug for TokenStream {
 impl TokenStream {
     /// Maps `path`, whose length must be a non-zero multiple of `width`.
     pub fn open(path: &Path, width: TokenWidth) -> Result<TokenStream, DataError> {
-        let io_err = |source| DataError::CacheIo {
-            path: path.to_path_buf(),
-            source,
-        };
-        let invalid = |reason: String| DataError::InvalidTokenFile {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let io_err = |source| DataError::CacheIo { path: path.to_path_buf(), source };
+        let invalid = |reason: String| DataError::InvalidTokenFile { path: path.to_path_buf(), reason };
         let file = File::open(path).map_err(io_err)?;
         let bytes = file.metadata().map_err(io_err)?.len();
-        let bytes = usize::try_from(bytes).map_err(|_| {
-            invalid(format!(
-                "{bytes} bytes is too large to map on this platform"
-            ))
-        })?;
+        let bytes = usize::try_from(bytes)
+            .map_err(|_| invalid(format!("{bytes} bytes is too large to map on this platform")))?;
         if bytes == 0 {
             return Err(invalid("the file is empty".to_owned()));
         }
         if bytes % width.bytes() != 0 {
-            return Err(invalid(format!(
-                "{bytes} bytes is not a multiple of the {}-byte token width",
-                width.bytes()
-            )));
+            return Err(invalid(format!("{bytes} bytes is not a multiple of the {}-byte token width", width.bytes())));
         }
         // SAFETY: `Mmap::map` is unsafe because the mapped file could be modified or truncated
         // while mapped. The token file is ours: `prepare` writes it once under a temporary name
@@ -64,16 +52,9 @@ impl TokenStream {
         // undefined behaviour; that is out of scope, as for any tool that maps its own cache.
         let map = unsafe { Mmap::map(&file) }.map_err(io_err)?;
         if map.len() != bytes {
-            return Err(invalid(
-                "the file changed while it was being opened".to_owned(),
-            ));
+            return Err(invalid("the file changed while it was being opened".to_owned()));
         }
-        Ok(TokenStream {
-            map,
-            width,
-            len: bytes / width.bytes(),
-            path: path.to_path_buf(),
-        })
+        Ok(TokenStream { map, width, len: bytes / width.bytes(), path: path.to_path_buf() })
     }
 
     /// Opens the token file of a prepared corpus and checks it against the preparation: the
@@ -84,20 +65,14 @@ impl TokenStream {
         if ts.len as u64 != p.n_tokens {
             return Err(DataError::InvalidTokenFile {
                 path: p.tokens_path.clone(),
-                reason: format!(
-                    "{} tokens, but the cache metadata says {}",
-                    ts.len, p.n_tokens
-                ),
+                reason: format!("{} tokens, but the cache metadata says {}", ts.len, p.n_tokens),
             });
         }
         let max = ts.max_id();
         if max as usize >= p.vocab.len() {
             return Err(DataError::InvalidTokenFile {
                 path: p.tokens_path.clone(),
-                reason: format!(
-                    "token id {max} is out of range for a vocabulary of {} symbols",
-                    p.vocab.len()
-                ),
+                reason: format!("token id {max} is out of range for a vocabulary of {} symbols", p.vocab.len()),
             });
         }
         Ok(ts)
@@ -144,12 +119,9 @@ impl TokenStream {
     pub fn max_id(&self) -> u32 {
         match self.width {
             TokenWidth::U8 => self.map.iter().copied().max().map_or(0, u32::from),
-            TokenWidth::U16 => self
-                .map
-                .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .max()
-                .map_or(0, u32::from),
+            TokenWidth::U16 => {
+                self.map.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).max().map_or(0, u32::from)
+            }
         }
     }
 }

@@ -103,16 +103,10 @@ impl Vocab {
                 others.insert(c, id).unwrap_or(NONE)
             };
             if previous != NONE {
-                return Err(DataError::InvalidVocab {
-                    reason: format!("duplicate symbol {c:?}"),
-                });
+                return Err(DataError::InvalidVocab { reason: format!("duplicate symbol {c:?}") });
             }
         }
-        Ok(Vocab {
-            symbols: Symbols::Chars(chars),
-            table,
-            others,
-        })
+        Ok(Vocab { symbols: Symbols::Chars(chars), table, others })
     }
 
     /// Builds a byte vocabulary whose ids are the positions in `bytes`.
@@ -123,32 +117,22 @@ impl Vocab {
         let mut table = [NONE; 256];
         for (id, &b) in bytes.iter().enumerate() {
             if std::mem::replace(&mut table[b as usize], id as u32) != NONE {
-                return Err(DataError::InvalidVocab {
-                    reason: format!("duplicate byte {b}"),
-                });
+                return Err(DataError::InvalidVocab { reason: format!("duplicate byte {b}") });
             }
         }
-        Ok(Vocab {
-            symbols: Symbols::Bytes(bytes),
-            table,
-            others: HashMap::new(),
-        })
+        Ok(Vocab { symbols: Symbols::Bytes(bytes), table, others: HashMap::new() })
     }
 
     /// Builds a character vocabulary from symbol counts, ordered by descending count, ties by
     /// ascending code point. Symbols with a zero count are left out.
-    pub fn from_char_counts(
-        counts: impl IntoIterator<Item = (char, u64)>,
-    ) -> Result<Vocab, DataError> {
+    pub fn from_char_counts(counts: impl IntoIterator<Item = (char, u64)>) -> Result<Vocab, DataError> {
         Vocab::from_symbols_chars(sorted_by_count(counts))
     }
 
     /// Builds a byte vocabulary from per-byte counts, ordered by descending count, ties by
     /// ascending byte value. Bytes with a zero count are left out.
     pub fn from_byte_counts(counts: &[u64; 256]) -> Result<Vocab, DataError> {
-        Vocab::from_symbols_bytes(sorted_by_count(
-            counts.iter().enumerate().map(|(b, &n)| (b as u8, n)),
-        ))
+        Vocab::from_symbols_bytes(sorted_by_count(counts.iter().enumerate().map(|(b, &n)| (b as u8, n))))
     }
 
     /// Whether symbols are characters or bytes.
@@ -235,11 +219,7 @@ impl Vocab {
         if unknown.is_empty() {
             Ok(ids)
         } else {
-            let listed = unknown
-                .iter()
-                .map(|c| format!("{c:?}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let listed = unknown.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ");
             Err(DataError::UnknownSymbols { listed })
         }
     }
@@ -305,47 +285,25 @@ impl Vocab {
         let json = match &self.symbols {
             Symbols::Chars(chars) => {
                 let strings: Vec<String> = chars.iter().map(|c| c.to_string()).collect();
-                serde_json::to_vec(&VocabFileOut {
-                    kind: VocabKind::Chars,
-                    symbols: &strings,
-                })
+                serde_json::to_vec(&VocabFileOut { kind: VocabKind::Chars, symbols: &strings })
             }
-            Symbols::Bytes(bytes) => serde_json::to_vec(&VocabFileOut {
-                kind: VocabKind::Bytes,
-                symbols: bytes,
-            }),
+            Symbols::Bytes(bytes) => serde_json::to_vec(&VocabFileOut { kind: VocabKind::Bytes, symbols: bytes }),
         }
-        .map_err(|e| DataError::CacheIo {
-            path: path.to_path_buf(),
-            source: e.into(),
-        })?;
-        let on_io = |source| DataError::CacheIo {
-            path: path.to_path_buf(),
-            source,
-        };
+        .map_err(|e| DataError::CacheIo { path: path.to_path_buf(), source: e.into() })?;
+        let on_io = |source| DataError::CacheIo { path: path.to_path_buf(), source };
         write_atomic_with(path, on_io, |w, tmp| {
             w.write_all(&json)
                 .and_then(|()| w.write_all(b"\n"))
-                .map_err(|source| DataError::CacheIo {
-                    path: tmp.to_path_buf(),
-                    source,
-                })
+                .map_err(|source| DataError::CacheIo { path: tmp.to_path_buf(), source })
         })
     }
 
     /// Reads and validates a vocabulary file written by [`Vocab::save`]: it must be non-empty,
     /// without duplicates, with one-character strings (chars) or integers 0..=255 (bytes).
     pub fn load(path: &Path) -> Result<Vocab, DataError> {
-        let text = fs::read(path).map_err(|source| DataError::CacheIo {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let invalid = |reason: String| DataError::InvalidVocabFile {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let file: VocabFileIn =
-            serde_json::from_slice(&text).map_err(|e| invalid(e.to_string()))?;
+        let text = fs::read(path).map_err(|source| DataError::CacheIo { path: path.to_path_buf(), source })?;
+        let invalid = |reason: String| DataError::InvalidVocabFile { path: path.to_path_buf(), reason };
+        let file: VocabFileIn = serde_json::from_slice(&text).map_err(|e| invalid(e.to_string()))?;
         if file.symbols.is_empty() {
             return Err(invalid("no symbols".to_owned()));
         }
@@ -353,9 +311,10 @@ impl Vocab {
             VocabKind::Chars => {
                 let mut chars = Vec::with_capacity(file.symbols.len());
                 for (id, v) in file.symbols.iter().enumerate() {
-                    let c = v.as_str().and_then(single_char).ok_or_else(|| {
-                        invalid(format!("symbol {id} is {v}, not a one-character string"))
-                    })?;
+                    let c = v
+                        .as_str()
+                        .and_then(single_char)
+                        .ok_or_else(|| invalid(format!("symbol {id} is {v}, not a one-character string")))?;
                     chars.push(c);
                 }
                 Vocab::from_symbols_chars(chars)
@@ -366,9 +325,7 @@ impl Vocab {
                     let b = v
                         .as_u64()
                         .and_then(|n| u8::try_from(n).ok())
-                        .ok_or_else(|| {
-                            invalid(format!("symbol {id} is {v}, not a byte 0..=255"))
-                        })?;
+                        .ok_or_else(|| invalid(format!("symbol {id} is {v}, not a byte 0..=255")))?;
                     bytes.push(b);
                 }
                 Vocab::from_symbols_bytes(bytes)
@@ -391,9 +348,7 @@ fn single_char(s: &str) -> Option<char> {
 
 fn check_len(len: usize) -> Result<(), DataError> {
     if len == 0 {
-        return Err(DataError::InvalidVocab {
-            reason: "no symbols".to_owned(),
-        });
+        return Err(DataError::InvalidVocab { reason: "no symbols".to_owned() });
     }
     if len > MAX_VOCAB {
         return Err(DataError::InvalidVocab {
@@ -492,18 +447,12 @@ mod tests {
         let v = Vocab::from_symbols_chars(vec!['e', ' ', '"', '\n', 'é']).unwrap();
         v.save(&p).unwrap();
         let text = fs::read_to_string(&p).unwrap();
-        assert_eq!(
-            text.trim_end(),
-            r#"{"kind":"chars","symbols":["e"," ","\"","\n","é"]}"#
-        );
+        assert_eq!(text.trim_end(), r#"{"kind":"chars","symbols":["e"," ","\"","\n","é"]}"#);
         assert_eq!(Vocab::load(&p).unwrap(), v);
 
         let b = Vocab::from_symbols_bytes(vec![32, 101, 0, 255]).unwrap();
         b.save(&p).unwrap();
-        assert_eq!(
-            fs::read_to_string(&p).unwrap().trim_end(),
-            r#"{"kind":"bytes","symbols":[32,101,0,255]}"#
-        );
+        assert_eq!(fs::read_to_string(&p).unwrap().trim_end(), r#"{"kind":"bytes","symbols":[32,101,0,255]}"#);
         assert_eq!(Vocab::load(&p).unwrap(), b);
     }
 
@@ -528,10 +477,7 @@ mod tests {
             fs::write(&p, json).unwrap();
             let err = Vocab::load(&p).unwrap_err();
             let msg = err.to_string();
-            assert!(
-                matches!(err, DataError::InvalidVocabFile { .. }) && msg.contains(needle),
-                "{json}: {msg}"
-            );
+            assert!(matches!(err, DataError::InvalidVocabFile { .. }) && msg.contains(needle), "{json}: {msg}");
             assert!(msg.contains("vocab.json"), "{msg}");
         }
         let missing = Vocab::load(&dir.path().join("nope.json")).unwrap_err();

@@ -1,10 +1,18 @@
-//! General matrix multiply, row-major, BLAS-style: `C = alpha * op(A)·op(B) + beta * C`.
+//! General matrix multiply, row-major, BLAS-style: `C = alpha·op(A)·op(B) + beta·C`.
 //!
-//! For now the backend is `matrixmultiply` (through [`Float::gemm_strided_unchecked`]); large
-//! products are split by rows of `C` across the rayon pool. Splitting by output rows keeps
-//! every element of `C` computed by exactly one call over the full `k`, so the result does not
-//! depend on the number of threads.
+//! `f32` runs our own blocked, packed GEMM ([`driver`]) with a SIMD micro-kernel per CPU level
+//! ([`microkernel`]), chosen at run time ([`crate::dispatch`]); other types (`f64` for gradient
+//! checks) use `matrixmultiply` ([`generic`]). Large products are split by rows of `C` across
+//! rayon, so every element is computed by one call over the full `k` and results do not
+//! depend on the thread count. [`PackedB`] packs a weight matrix once for reuse across many
+//! products (the recurrent weights are multiplied `T` times per step).
 
+pub(crate) mod driver;
+pub(crate) mod generic;
+pub(crate) mod microkernel;
+pub(crate) mod pack;
+
+use crate::dispatch::CpuLevel;
 use crate::Float;
 
 /// Whether an operand is used as stored (`N`) or transposed (`T`).
@@ -15,12 +23,6 @@ pub enum Op {
     /// Use the transpose of the stored matrix.
     T,
 }
-
-/// Below this many multiply-adds a product runs on the calling thread: splitting costs more
-/// than it saves.
-const PARALLEL_MIN_WORK: usize = 1 << 21;
-/// Row blocks handed to a thread are at least this tall, so each keeps full micro-tiles.
-const PARALLEL_MIN_ROWS: usize = 32;
 
 /// `C[m×n] = alpha * op(A)·op(B) + beta * C`, all row-major.
 ///
@@ -57,65 +59,108 @@ pub fn gemm<F: Float>(
     check_matrix("A", a.len(), a_rows, a_cols, lda);
     check_matrix("B", b.len(), b_rows, b_cols, ldb);
     check_matrix("C", c.len(), m, n, ldc);
-    gemm_split_rows(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc);
-}
-
-/// Recursively halves the rows of `C` (and of `op(A)`) across rayon while the work is large.
-#[allow(clippy::too_many_arguments)]
-fn gemm_split_rows<F: Float>(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: F,
-    a: &[F],
-    rsa: usize,
-    csa: usize,
-    b: &[F],
-    rsb: usize,
-    csb: usize,
-    beta: F,
-    c: &mut [F],
-    ldc: usize,
-) {
-    let parallel = m * n * k >= PARALLEL_MIN_WORK
-        && m >= 2 * PARALLEL_MIN_ROWS
-        && rayon::current_num_threads() > 1;
     if k == 0 {
         scale_only(m, n, beta, c, ldc);
         return;
     }
-    if !parallel {
-        // SAFETY: `gemm` checked that every index of A, B and C reached by these shapes and
-        // strides is inside its slice, and `ldc >= n` makes C's indices distinct. Sub-blocks
-        // made below keep both properties (they are row ranges of the checked matrices).
-        unsafe {
-            F::gemm_strided_unchecked(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc, 1)
-        };
+    F::gemm_checked(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc);
+}
+
+/// Sizes the calling thread's GEMM packing buffers for products of up to `max_n` columns, so
+/// that later products on this thread allocate nothing. Call it on every thread of a pool
+/// (`rayon::broadcast`) before a loop that must not allocate.
+pub fn reserve_scratch(max_n: usize) {
+    driver::reserve_scratch(max_n);
+}
+
+/// How a [`PackedB`] holds its matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackedLayout {
+    /// Nothing packed yet.
+    Empty,
+    /// `op(B)` copied row-major (`k×n`), for types without a fast path.
+    Plain,
+    /// Micro-kernel panels for this CPU level.
+    Panels(CpuLevel),
+}
+
+/// A `k×n` right-hand operand packed once and multiplied many times ([`gemm_packed`]).
+/// Allocated by [`PackedB::new`]; [`PackedB::pack`] refills it without allocating.
+#[derive(Clone, Debug)]
+pub struct PackedB<F> {
+    k: usize,
+    n: usize,
+    layout: PackedLayout,
+    data: Vec<F>,
+}
+
+impl<F: Float> PackedB<F> {
+    /// Room for a `k×n` operand in any layout.
+    pub fn new(k: usize, n: usize) -> PackedB<F> {
+        // The widest panel is 32 columns; Plain needs k·n.
+        let len = driver::packed_len(k, n, 32);
+        PackedB { k, n, layout: PackedLayout::Empty, data: vec![F::zero(); len] }
+    }
+
+    /// Packs `op(B)` (stored `k×n` for [`Op::N`], `n×k` for [`Op::T`], leading dimension `ldb`).
+    pub fn pack(&mut self, op_b: Op, b: &[F], ldb: usize) {
+        let (rows, cols) = stored_shape(op_b, self.k, self.n);
+        check_matrix("B", b.len(), rows, cols, ldb);
+        let (rs, cs) = strides(op_b, ldb);
+        self.layout = F::pack_b(self.k, self.n, b, rs, cs, &mut self.data);
+    }
+
+    /// Rows `k` of `op(B)`.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Columns `n` of `op(B)`.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// How the data is laid out.
+    pub fn layout(&self) -> PackedLayout {
+        self.layout
+    }
+
+    /// The packed data (layout-specific).
+    pub fn data(&self) -> &[F] {
+        &self.data
+    }
+}
+
+/// `C[m×n] = alpha·op(A)·B + beta·C` with a pre-packed `B` (`k×n`).
+///
+/// # Panics
+/// If `b` was never packed, or on shape errors as [`gemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed<F: Float>(
+    op_a: Op,
+    m: usize,
+    alpha: F,
+    a: &[F],
+    lda: usize,
+    b: &PackedB<F>,
+    beta: F,
+    c: &mut [F],
+    ldc: usize,
+) {
+    let (k, n) = (b.k, b.n);
+    if m == 0 || n == 0 {
         return;
     }
-    let top = (m / 2).div_ceil(8) * 8;
-    let (c_top, c_bottom) = c.split_at_mut(top * ldc);
-    let a_bottom = &a[top * rsa..];
-    rayon::join(
-        || gemm_split_rows(top, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c_top, ldc),
-        || {
-            gemm_split_rows(
-                m - top,
-                k,
-                n,
-                alpha,
-                a_bottom,
-                rsa,
-                csa,
-                b,
-                rsb,
-                csb,
-                beta,
-                c_bottom,
-                ldc,
-            )
-        },
-    );
+    assert!(b.layout != PackedLayout::Empty, "gemm_packed: B was never packed");
+    let (a_rows, a_cols) = stored_shape(op_a, m, k);
+    check_matrix("A", a.len(), a_rows, a_cols, lda);
+    check_matrix("C", c.len(), m, n, ldc);
+    if k == 0 {
+        scale_only(m, n, beta, c, ldc);
+        return;
+    }
+    let (rsa, csa) = strides(op_a, lda);
+    F::gemm_packed_checked(m, alpha, a, rsa, csa, b, beta, c, ldc);
 }
 
 /// A product over an empty inner dimension is zero: `C = beta * C` (only written when
@@ -123,11 +168,7 @@ fn gemm_split_rows<F: Float>(
 fn scale_only<F: Float>(m: usize, n: usize, beta: F, c: &mut [F], ldc: usize) {
     for row in c.chunks_mut(ldc).take(m) {
         for x in &mut row[..n] {
-            *x = if beta == F::zero() {
-                F::zero()
-            } else {
-                *x * beta
-            };
+            *x = if beta == F::zero() { F::zero() } else { *x * beta };
         }
     }
 }
@@ -152,15 +193,71 @@ fn check_matrix(name: &str, len: usize, rows: usize, cols: usize, ld: usize) {
     if rows == 0 || cols == 0 {
         return;
     }
-    assert!(
-        ld >= cols,
-        "gemm: {name} has leading dimension {ld} < {cols} columns"
-    );
+    assert!(ld >= cols, "gemm: {name} has leading dimension {ld} < {cols} columns");
     let needed = (rows - 1) * ld + cols;
-    assert!(
-        len >= needed,
-        "gemm: {name} ({rows}×{cols}, ld {ld}) needs {needed} elements, slice has {len}"
-    );
+    assert!(len >= needed, "gemm: {name} ({rows}×{cols}, ld {ld}) needs {needed} elements, slice has {len}");
+}
+
+/// The `f32` entry points behind the [`Float`] hooks, at an explicit level (tests use every
+/// level the CPU has).
+pub(crate) mod f32_path {
+    use super::driver::{gemm_f32, nr_of, pack_b_whole, BSource};
+    use super::pack::Strided;
+    use super::{PackedB, PackedLayout};
+    use crate::dispatch::CpuLevel;
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn gemm(
+        level: CpuLevel,
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f32,
+        a: &[f32],
+        rsa: usize,
+        csa: usize,
+        b: &[f32],
+        rsb: usize,
+        csb: usize,
+        beta: f32,
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        let a = Strided { data: a, rs: rsa, cs: csa };
+        let b = BSource::Strided(Strided { data: b, rs: rsb, cs: csb });
+        gemm_f32(level, m, n, k, alpha, a, b, beta, c, ldc);
+    }
+
+    pub(crate) fn pack_b(
+        level: CpuLevel,
+        k: usize,
+        n: usize,
+        b: &[f32],
+        rs: usize,
+        cs: usize,
+        out: &mut [f32],
+    ) -> PackedLayout {
+        debug_assert!(out.len() >= super::driver::packed_len(k, n, nr_of(level)));
+        pack_b_whole(level, Strided { data: b, rs, cs }, k, n, out);
+        PackedLayout::Panels(level)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn gemm_packed(
+        m: usize,
+        alpha: f32,
+        a: &[f32],
+        rsa: usize,
+        csa: usize,
+        b: &PackedB<f32>,
+        beta: f32,
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        let PackedLayout::Panels(level) = b.layout() else { unreachable!("f32 operands are always packed in panels") };
+        let a = Strided { data: a, rs: rsa, cs: csa };
+        gemm_f32(level, m, b.n(), b.k(), alpha, a, BSource::Packed(b.data()), beta, c, ldc);
+    }
 }
 
 #[cfg(test)]
@@ -184,12 +281,8 @@ mod tests {
         let c0 = random(&mut rng, m * ldc);
         let mut c = c0.clone();
         let mut c_ref = c0.clone();
-        gemm(
-            op_a, op_b, m, n, k, 0.7, &a, lda, &b, ldb, beta, &mut c, ldc,
-        );
-        reference::gemm(
-            op_a, op_b, m, n, k, 0.7, &a, lda, &b, ldb, beta, &mut c_ref, ldc,
-        );
+        gemm(op_a, op_b, m, n, k, 0.7, &a, lda, &b, ldb, beta, &mut c, ldc);
+        reference::gemm(op_a, op_b, m, n, k, 0.7, &a, lda, &b, ldb, beta, &mut c_ref, ldc);
         for i in 0..m {
             for j in 0..ldc {
                 let (x, y) = (c[i * ldc + j], c_ref[i * ldc + j]);
@@ -197,25 +290,92 @@ mod tests {
                     assert_eq!(x, c0[i * ldc + j], "padding written at ({i},{j})");
                 } else {
                     let tol = 1e-5 * (k as f32).sqrt().max(1.0) * 4.0;
-                    assert!(
-                        (x - y).abs() <= tol,
-                        "{op_a:?}{op_b:?} m{m} n{n} k{k}: ({i},{j}) {x} vs {y}"
-                    );
+                    assert!((x - y).abs() <= tol, "{op_a:?}{op_b:?} m{m} n{n} k{k}: ({i},{j}) {x} vs {y}");
+                }
+            }
+        }
+    }
+
+    /// Every micro-kernel (each level this CPU has) against the reference, on shapes that cut
+    /// tiles, `KC` blocks (k > 256) and `NC` blocks (n > 4096), for all transposition cases.
+    #[test]
+    fn every_level_matches_reference() {
+        let shapes = [(1, 1, 1), (3, 17, 5), (11, 33, 300), (50, 512, 128), (23, 65, 513), (3, 4100, 5), (129, 7, 1)];
+        for level in crate::dispatch::available_levels() {
+            for &(m, n, k) in &shapes {
+                for op_a in [Op::N, Op::T] {
+                    for op_b in [Op::N, Op::T] {
+                        for &(pad, beta) in &[(0usize, 0.0f32), (2, 0.5)] {
+                            let mut rng = ChaCha8Rng::seed_from_u64((m * 31 + n * 7 + k) as u64);
+                            let (ar, ac) = stored_shape(op_a, m, k);
+                            let (br, bc) = stored_shape(op_b, k, n);
+                            let (lda, ldb, ldc) = (ac + pad, bc + pad, n + pad);
+                            let a = random(&mut rng, ar * lda);
+                            let b = random(&mut rng, br * ldb);
+                            let c0 = random(&mut rng, m * ldc);
+                            let (mut c, mut c_ref, mut c_packed) = (c0.clone(), c0.clone(), c0.clone());
+                            let (rsa, csa) = strides(op_a, lda);
+                            let (rsb, csb) = strides(op_b, ldb);
+                            f32_path::gemm(level, m, k, n, 0.7, &a, rsa, csa, &b, rsb, csb, beta, &mut c, ldc);
+                            reference::gemm(op_a, op_b, m, n, k, 0.7, &a, lda, &b, ldb, beta, &mut c_ref, ldc);
+                            let mut packed = PackedB::<f32>::new(k, n);
+                            packed.layout = f32_path::pack_b(level, k, n, &b, rsb, csb, &mut packed.data);
+                            f32_path::gemm_packed(m, 0.7, &a, rsa, csa, &packed, beta, &mut c_packed, ldc);
+                            let tol = 1e-5 * (k as f32).sqrt().max(1.0) * 4.0;
+                            for i in 0..m {
+                                for j in 0..ldc {
+                                    let idx = i * ldc + j;
+                                    if j >= n {
+                                        assert_eq!(c[idx], c0[idx], "{level:?}: padding written");
+                                        assert_eq!(c_packed[idx], c0[idx], "{level:?}: padding written (packed)");
+                                    } else {
+                                        let what = format!("{level:?} {op_a:?}{op_b:?} m{m} n{n} k{k} ({i},{j})");
+                                        assert!(
+                                            (c[idx] - c_ref[idx]).abs() <= tol,
+                                            "{what}: {} vs {}",
+                                            c[idx],
+                                            c_ref[idx]
+                                        );
+                                        assert_eq!(c_packed[idx], c[idx], "{what}: packed differs");
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
     }
 
     #[test]
+    fn packed_operand_through_the_public_api() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let (m, n, k) = (7, 40, 9);
+        let a = random(&mut rng, m * k);
+        let w = random(&mut rng, n * k); // stored n×k, used transposed
+        let mut packed = PackedB::<f32>::new(k, n);
+        packed.pack(Op::T, &w, k);
+        let mut c = vec![0.0f32; m * n];
+        let mut c_ref = vec![0.0f32; m * n];
+        gemm_packed(Op::N, m, 1.0, &a, k, &packed, 0.0, &mut c, n);
+        gemm(Op::N, Op::T, m, n, k, 1.0, &a, k, &w, k, 0.0, &mut c_ref, n);
+        assert_eq!(c, c_ref);
+        // f64 takes the plain layout and agrees too.
+        let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
+        let w64: Vec<f64> = w.iter().map(|&x| x as f64).collect();
+        let mut p64 = PackedB::<f64>::new(k, n);
+        p64.pack(Op::T, &w64, k);
+        assert_eq!(p64.layout(), PackedLayout::Plain);
+        let mut c64 = vec![0.0f64; m * n];
+        gemm_packed(Op::N, m, 1.0, &a64, k, &p64, 0.0, &mut c64, n);
+        for (x, y) in c64.iter().zip(&c_ref) {
+            assert!((*x as f32 - y).abs() < 1e-5);
+        }
+    }
+
+    #[test]
     fn matches_reference_on_odd_shapes() {
-        for &(m, n, k) in &[
-            (1, 1, 1),
-            (3, 17, 5),
-            (17, 3, 65),
-            (65, 127, 3),
-            (129, 33, 17),
-            (2, 129, 1),
-        ] {
+        for &(m, n, k) in &[(1, 1, 1), (3, 17, 5), (17, 3, 65), (65, 127, 3), (129, 33, 17), (2, 129, 1)] {
             for op_a in [Op::N, Op::T] {
                 for op_b in [Op::N, Op::T] {
                     check(op_a, op_b, m, n, k, 0, 0.0);
@@ -227,10 +387,7 @@ mod tests {
 
     #[test]
     fn large_products_split_across_threads_match_reference() {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(2)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         pool.install(|| {
             check(Op::N, Op::N, 200, 256, 64, 1, 1.0);
             check(Op::T, Op::N, 130, 100, 300, 0, 0.0);
@@ -244,10 +401,7 @@ mod tests {
         let a = random(&mut rng, m * k);
         let b = random(&mut rng, k * n);
         let run = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let mut c = vec![0.0f32; m * n];
             pool.install(|| gemm(Op::N, Op::N, m, n, k, 1.0, &a, k, &b, n, 0.0, &mut c, n));
             c
@@ -275,20 +429,6 @@ mod tests {
     #[should_panic(expected = "needs")]
     fn short_slice_panics() {
         let mut c = [0.0f32; 4];
-        gemm(
-            Op::N,
-            Op::N,
-            2,
-            2,
-            2,
-            1.0,
-            &[0.0; 3],
-            2,
-            &[0.0; 4],
-            2,
-            0.0,
-            &mut c,
-            2,
-        );
+        gemm(Op::N, Op::N, 2, 2, 2, 1.0, &[0.0; 3], 2, &[0.0; 4], 2, 0.0, &mut c, 2);
     }
 }

@@ -1,0 +1,96 @@
+//! Runtime CPU dispatch: which SIMD level the fast kernels use.
+//!
+//! The level is detected once (cached) so that one portable release binary runs at full speed
+//! on any x86-64: AVX-512F where present, AVX2+FMA otherwise, and a portable path (the `wide`
+//! crate's fixed-width vectors: SSE2 on x86-64, NEON on aarch64) everywhere else. Setting
+//! `CHARRNN_CPU_LEVEL=portable|avx2|avx512` caps the level (never above what the CPU has), so
+//! tests and benches can exercise every path on one machine.
+
+use std::sync::OnceLock;
+
+/// A SIMD level, ordered from least to most capable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CpuLevel {
+    /// Portable vectors (`wide`), no runtime features needed.
+    Portable,
+    /// x86-64 AVX2 with FMA (256-bit).
+    Avx2,
+    /// x86-64 AVX-512F (512-bit).
+    Avx512,
+}
+
+impl CpuLevel {
+    /// Lowercase name, as `CHARRNN_CPU_LEVEL` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuLevel::Portable => "portable",
+            CpuLevel::Avx2 => "avx2",
+            CpuLevel::Avx512 => "avx512",
+        }
+    }
+
+    fn parse(s: &str) -> Option<CpuLevel> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "portable" | "scalar" | "generic" => Some(CpuLevel::Portable),
+            "avx2" => Some(CpuLevel::Avx2),
+            "avx512" | "avx512f" => Some(CpuLevel::Avx512),
+            _ => None,
+        }
+    }
+}
+
+/// The most capable level this CPU supports.
+pub fn detected_level() -> CpuLevel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return CpuLevel::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            return CpuLevel::Avx2;
+        }
+    }
+    CpuLevel::Portable
+}
+
+/// Every level this CPU can run, least capable first (what tests iterate over).
+pub fn available_levels() -> Vec<CpuLevel> {
+    let top = detected_level();
+    [CpuLevel::Portable, CpuLevel::Avx2, CpuLevel::Avx512].into_iter().filter(|&l| l <= top).collect()
+}
+
+/// The level the kernels use: the detected one, capped by `CHARRNN_CPU_LEVEL` when set.
+/// Decided once per process.
+pub fn cpu_level() -> CpuLevel {
+    static LEVEL: OnceLock<CpuLevel> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let detected = detected_level();
+        match std::env::var("CHARRNN_CPU_LEVEL") {
+            Ok(value) => match CpuLevel::parse(&value) {
+                Some(requested) => requested.min(detected),
+                None => {
+                    eprintln!("warning: ignoring CHARRNN_CPU_LEVEL={value:?} (expected portable, avx2 or avx512)");
+                    detected
+                }
+            },
+            Err(_) => detected,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_ordered_and_parse() {
+        assert!(CpuLevel::Portable < CpuLevel::Avx2 && CpuLevel::Avx2 < CpuLevel::Avx512);
+        for level in [CpuLevel::Portable, CpuLevel::Avx2, CpuLevel::Avx512] {
+            assert_eq!(CpuLevel::parse(level.name()), Some(level));
+        }
+        assert_eq!(CpuLevel::parse("sse9"), None);
+        let levels = available_levels();
+        assert_eq!(levels[0], CpuLevel::Portable);
+        assert!(levels.contains(&cpu_level()));
+    }
+}

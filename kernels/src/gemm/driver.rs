@@ -1,0 +1,262 @@
+//! The `f32` GEMM: BLIS-ordered blocked loops around a micro-kernel, the split across threads,
+//! and the choice of kernel by CPU level.
+//!
+//! Loop order: columns of `C` in blocks of `NC`; the inner dimension in blocks of `KC` (pack
+//! that block of `B` once); rows in blocks of `MC` (pack that block of `A`); then every
+//! `MR×NR` tile. With our shapes (`k ≤ 512`, `n ≤ 4096`) `B` is packed once per call, or never
+//! when the caller pre-packed it ([`super::PackedB`]).
+
+use std::cell::RefCell;
+
+use super::microkernel::portable::Portable;
+use super::microkernel::{MicroKernel, MAX_TILE};
+use super::pack::Strided;
+use crate::dispatch::{detected_level, CpuLevel};
+
+/// Depth of a packed block: a `KC×NR` panel of `B` (32 KiB for NR = 32) stays in L1/L2.
+pub(crate) const KC: usize = 256;
+/// Row panels per packed block of `A` (`MC = MR·MC_PANELS`, ≤ 120 rows: 120 KiB, in L2).
+const MC_PANELS: usize = 12;
+/// Columns per packed block of `B`.
+const NC: usize = 4096;
+/// Below this many multiply-adds a product runs on the calling thread.
+const PARALLEL_MIN_WORK: usize = 1 << 21;
+
+/// Where the `B` panels come from.
+#[derive(Clone, Copy)]
+pub(crate) enum BSource<'a> {
+    /// Pack from a strided view while multiplying.
+    Strided(Strided<'a>),
+    /// Already packed for this kernel over all of `k` (see [`packed_len`]).
+    Packed(&'a [f32]),
+}
+
+/// Length of a whole `k×n` matrix packed for panels of width `nr`.
+pub(crate) fn packed_len(k: usize, n: usize, nr: usize) -> usize {
+    k * n.div_ceil(nr) * nr
+}
+
+/// `NR` of the kernel a level uses.
+pub(crate) fn nr_of(level: CpuLevel) -> usize {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        CpuLevel::Avx512 => super::microkernel::avx512::Avx512::NR,
+        #[cfg(target_arch = "x86_64")]
+        CpuLevel::Avx2 => super::microkernel::avx2::Avx2::NR,
+        _ => Portable::NR,
+    }
+}
+
+/// Packs all of `op(B)` (`k×n`) for `level`'s kernel: `KC`-deep blocks, each a run of `NR`-wide
+/// panels. Returns the length used.
+pub(crate) fn pack_b_whole(level: CpuLevel, b: Strided<'_>, k: usize, n: usize, out: &mut [f32]) -> usize {
+    match level {
+        #[cfg(target_arch = "x86_64")]
+        CpuLevel::Avx512 => pack_b_whole_for::<super::microkernel::avx512::Avx512>(b, k, n, out),
+        #[cfg(target_arch = "x86_64")]
+        CpuLevel::Avx2 => pack_b_whole_for::<super::microkernel::avx2::Avx2>(b, k, n, out),
+        _ => pack_b_whole_for::<Portable>(b, k, n, out),
+    }
+}
+
+fn pack_b_whole_for<K: MicroKernel>(b: Strided<'_>, k: usize, n: usize, out: &mut [f32]) -> usize {
+    let mut used = 0;
+    for p0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - p0);
+        used += K::pack_b(b, p0, kc, 0, n, &mut out[used..]);
+    }
+    used
+}
+
+/// `C = alpha·op(A)·B + beta·C` (`C` row-major with leading dimension `ldc`, bounds already
+/// checked by the caller) with `level`'s kernel.
+///
+/// # Panics
+/// If `level` is above what this CPU supports.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_f32(
+    level: CpuLevel,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: Strided<'_>,
+    b: BSource<'_>,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    assert!(level <= detected_level(), "CPU level {level:?} is not supported by this CPU");
+    match level {
+        // SAFETY of the kernel calls made under each arm: the level is supported (asserted).
+        #[cfg(target_arch = "x86_64")]
+        CpuLevel::Avx512 => split::<super::microkernel::avx512::Avx512>(m, n, k, alpha, a, b, beta, c, ldc),
+        #[cfg(target_arch = "x86_64")]
+        CpuLevel::Avx2 => split::<super::microkernel::avx2::Avx2>(m, n, k, alpha, a, b, beta, c, ldc),
+        _ => split::<Portable>(m, n, k, alpha, a, b, beta, c, ldc),
+    }
+}
+
+/// Splits the rows of `C` into one contiguous block per thread (multiples of `MR`) while the
+/// work is large; every element of `C` is computed by one serial call over the full `k`, with
+/// the same arithmetic whatever the block it falls in (see [`edge_tile`]), so results do not
+/// depend on the thread count.
+#[allow(clippy::too_many_arguments)]
+fn split<K: MicroKernel>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: Strided<'_>,
+    b: BSource<'_>,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let threads = rayon::current_num_threads();
+    let parts = if m * n * k >= PARALLEL_MIN_WORK { threads.min(m / (4 * K::MR)) } else { 1 };
+    if parts <= 1 {
+        serial::<K>(m, n, k, alpha, a, b, beta, c, ldc);
+        return;
+    }
+    let rows_per_part = m.div_ceil(parts).div_ceil(K::MR) * K::MR;
+    rayon::scope(|scope| {
+        let mut rest = c;
+        for first in (0..m).step_by(rows_per_part) {
+            let rows = rows_per_part.min(m - first);
+            let (mine, others) = rest.split_at_mut((rows * ldc).min(rest.len()));
+            rest = others;
+            let a_part = Strided { data: &a.data[first * a.rs..], ..a };
+            scope.spawn(move |_| serial::<K>(rows, n, k, alpha, a_part, b, beta, mine, ldc));
+        }
+    });
+}
+
+thread_local! {
+    /// Packing buffers of this thread, grown on first use and reused: no allocation in steady
+    /// state (a training step allocates nothing after the first).
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Sizes this thread's packing buffers for every product with `n` up to `max_n` columns, so
+/// that later products allocate nothing.
+pub(crate) fn reserve_scratch(max_n: usize) {
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let (buf_a, buf_b) = &mut *scratch;
+        // The largest MR (10) and NR (32) of any kernel bound both buffers.
+        grow(buf_a, 10 * MC_PANELS * KC);
+        grow(buf_b, KC * NC.min(max_n.div_ceil(32) * 32));
+    });
+}
+
+fn grow(v: &mut Vec<f32>, len: usize) {
+    if v.len() < len {
+        v.resize(len, 0.0);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn serial<K: MicroKernel>(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: Strided<'_>,
+    b: BSource<'_>,
+    beta: f32,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let (mr, nr) = (K::MR, K::NR);
+    let mc_max = mr * MC_PANELS;
+    let n_pad = n.div_ceil(nr) * nr;
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let (buf_a, buf_b) = &mut *scratch;
+        grow(buf_a, mc_max * KC.min(k));
+        if let BSource::Strided(_) = b {
+            grow(buf_b, KC.min(k) * NC.min(n_pad));
+        }
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for pc in (0..k).step_by(KC) {
+                let kc = KC.min(k - pc);
+                let panels_b: &[f32] = match b {
+                    BSource::Strided(bs) => {
+                        let used = K::pack_b(bs, pc, kc, jc, nc, buf_b);
+                        &buf_b[..used]
+                    }
+                    BSource::Packed(data) => &data[pc * n_pad + (jc / nr) * kc * nr..],
+                };
+                let beta_here = if pc == 0 { beta } else { 1.0 };
+                for ic in (0..m).step_by(mc_max) {
+                    let mc = mc_max.min(m - ic);
+                    K::pack_a(a, ic, mc, pc, kc, buf_a);
+                    for jr in 0..nc.div_ceil(nr) {
+                        let cols = nr.min(nc - jr * nr);
+                        let bp = &panels_b[jr * kc * nr..(jr + 1) * kc * nr];
+                        for ir in 0..mc.div_ceil(mr) {
+                            let rows = mr.min(mc - ir * mr);
+                            let ap = &buf_a[ir * kc * mr..(ir + 1) * kc * mr];
+                            let (row, col) = (ic + ir * mr, jc + jr * nr);
+                            if rows == mr && cols == nr {
+                                let c_tile = &mut c[row * ldc + col..(row + mr - 1) * ldc + col + nr];
+                                // SAFETY: the level's features are present (checked in
+                                // `gemm_f32`); `ap` holds kc·MR and `bp` kc·NR floats (sliced
+                                // above); `c_tile` spans MR rows of NR columns at stride `ldc`
+                                // (sliced above, so in bounds), and `ldc >= n >= NR` keeps the
+                                // rows apart.
+                                unsafe {
+                                    K::tile(kc, ap.as_ptr(), bp.as_ptr(), c_tile.as_mut_ptr(), ldc, alpha, beta_here)
+                                };
+                            } else {
+                                edge_tile::<K>(
+                                    kc,
+                                    ap,
+                                    bp,
+                                    &mut c[row * ldc + col..],
+                                    ldc,
+                                    rows,
+                                    cols,
+                                    alpha,
+                                    beta_here,
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// A tile cut by the edge of `C`: the valid `rows×cols` part of `C` is copied into a full-size
+/// local tile, the kernel runs on it with the same `alpha`/`beta` as everywhere else (so an
+/// element gets the same rounding whether its tile is cut or not), and the part is copied back.
+#[allow(clippy::too_many_arguments)]
+fn edge_tile<K: MicroKernel>(
+    kc: usize,
+    ap: &[f32],
+    bp: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    let mut tile = [0.0f32; MAX_TILE];
+    debug_assert!(K::MR * K::NR <= MAX_TILE);
+    if beta != 0.0 {
+        for i in 0..rows {
+            tile[i * K::NR..i * K::NR + cols].copy_from_slice(&c[i * ldc..i * ldc + cols]);
+        }
+    }
+    // SAFETY: features present (checked in `gemm_f32`); `ap`/`bp` hold kc·MR / kc·NR floats;
+    // `tile` holds MR rows of NR floats at stride NR (MR·NR ≤ MAX_TILE).
+    unsafe { K::tile(kc, ap.as_ptr(), bp.as_ptr(), tile.as_mut_ptr(), K::NR, alpha, beta) };
+    for i in 0..rows {
+        c[i * ldc..i * ldc + cols].copy_from_slice(&tile[i * K::NR..i * K::NR + cols]);
+    }
+}

@@ -1,0 +1,141 @@
+//! Packing: copy a block of `op(A)` or `op(B)` from any strided source into the panel order the
+//! micro-kernels stream through, zero-padding the last panel. This is also where the three
+//! transposition cases (`A·B`, `A·Bᵀ`, `Aᵀ·B`) are absorbed: a transposed operand is just a
+//! source with swapped strides.
+
+/// A strided read-only matrix view: element `(i, j)` is `data[i·rs + j·cs]`.
+#[derive(Clone, Copy)]
+pub(crate) struct Strided<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl Strided<'_> {
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.rs + j * self.cs]
+    }
+}
+
+/// Packs rows `[i0, i0+mc)` × columns `[p0, p0+kc)` of `op(A)` into `ceil(mc/MR)` panels of
+/// `kc×MR` (for each `k`, `MR` row values), zero-padded past `mc`. Returns the length used.
+pub(crate) fn pack_a<const MR: usize>(
+    a: Strided<'_>,
+    i0: usize,
+    mc: usize,
+    p0: usize,
+    kc: usize,
+    out: &mut [f32],
+) -> usize {
+    let panels = mc.div_ceil(MR);
+    let len = panels * kc * MR;
+    for (panel, dst) in out[..len].chunks_exact_mut(kc * MR).enumerate() {
+        let rows = MR.min(mc - panel * MR);
+        let ibase = i0 + panel * MR;
+        let (dst, _) = dst.as_chunks_mut::<MR>();
+        if rows == MR && a.cs == 1 {
+            // Row-major A (op N): MR contiguous rows, each read once, written with stride MR.
+            let src: [&[f32]; MR] = std::array::from_fn(|ii| &a.data[(ibase + ii) * a.rs + p0..][..kc]);
+            for (p, d) in dst.iter_mut().enumerate() {
+                for ii in 0..MR {
+                    // SAFETY: p < kc (dst has kc chunks) and every src[ii] has length kc.
+                    d[ii] = unsafe { *src[ii].get_unchecked(p) };
+                }
+            }
+        } else if rows == MR && a.rs == 1 {
+            // Transposed A (op T): the MR values of one k are contiguous.
+            for (p, d) in dst.iter_mut().enumerate() {
+                d.copy_from_slice(&a.data[(p0 + p) * a.cs + ibase..][..MR]);
+            }
+        } else {
+            for (p, d) in dst.iter_mut().enumerate() {
+                for (ii, x) in d.iter_mut().enumerate() {
+                    *x = if ii < rows { a.at(ibase + ii, p0 + p) } else { 0.0 };
+                }
+            }
+        }
+    }
+    len
+}
+
+/// Packs rows `[p0, p0+kc)` × columns `[j0, j0+nc)` of `op(B)` into `ceil(nc/NR)` panels of
+/// `kc×NR` (for each `k`, `NR` column values), zero-padded past `nc`. Returns the length used.
+pub(crate) fn pack_b<const NR: usize>(
+    b: Strided<'_>,
+    p0: usize,
+    kc: usize,
+    j0: usize,
+    nc: usize,
+    out: &mut [f32],
+) -> usize {
+    let panels = nc.div_ceil(NR);
+    let len = panels * kc * NR;
+    for (panel, dst) in out[..len].chunks_exact_mut(kc * NR).enumerate() {
+        let cols = NR.min(nc - panel * NR);
+        let jbase = j0 + panel * NR;
+        let (dst, _) = dst.as_chunks_mut::<NR>();
+        if b.cs == 1 {
+            // Row-major B (op N): each k reads `cols` contiguous values.
+            for (p, d) in dst.iter_mut().enumerate() {
+                d[..cols].copy_from_slice(&b.data[(p0 + p) * b.rs + jbase..][..cols]);
+                d[cols..].fill(0.0);
+            }
+        } else if cols == NR && b.rs == 1 {
+            // Transposed B (op T, stored n×k): NR contiguous rows of the stored matrix, each
+            // read once, written with stride NR.
+            let src: [&[f32]; NR] = std::array::from_fn(|jj| &b.data[(jbase + jj) * b.cs + p0..][..kc]);
+            for (p, d) in dst.iter_mut().enumerate() {
+                for jj in 0..NR {
+                    // SAFETY: p < kc (dst has kc chunks) and every src[jj] has length kc.
+                    d[jj] = unsafe { *src[jj].get_unchecked(p) };
+                }
+            }
+        } else {
+            for (p, d) in dst.iter_mut().enumerate() {
+                for (jj, x) in d.iter_mut().enumerate() {
+                    *x = if jj < cols { b.at(p0 + p, jbase + jj) } else { 0.0 };
+                }
+            }
+        }
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packs_panels_with_zero_padding() {
+        // 3×2 matrix [[1,2],[3,4],[5,6]] as A (m=3, k=2) with mr=2.
+        let data = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let a = Strided { data: &data, rs: 2, cs: 1 };
+        let mut out = [9.0f32; 8];
+        assert_eq!(pack_a::<2>(a, 0, 3, 0, 2, &mut out), 8);
+        assert_eq!(out, [1.0, 3.0, 2.0, 4.0, 5.0, 0.0, 6.0, 0.0]);
+        // Same data as B (k=3, n=2) with nr=4: one panel, two columns padded.
+        let b = Strided { data: &data, rs: 2, cs: 1 };
+        let mut out = [9.0f32; 12];
+        assert_eq!(pack_b::<4>(b, 0, 3, 0, 2, &mut out), 12);
+        assert_eq!(out, [1.0, 2.0, 0.0, 0.0, 3.0, 4.0, 0.0, 0.0, 5.0, 6.0, 0.0, 0.0]);
+        // Transposed source (cs != 1) gives the same panels as the row-major copy.
+        let t = [1.0, 3.0, 5.0, 2.0, 4.0, 6.0];
+        let bt = Strided { data: &t, rs: 1, cs: 3 };
+        let mut out_t = [9.0f32; 12];
+        pack_b::<4>(bt, 0, 3, 0, 2, &mut out_t);
+        assert_eq!(out_t, out);
+        // Full panels take the fast paths: row-major and transposed sources agree.
+        let (k, n) = (5, 8);
+        let rm: Vec<f32> = (0..k * n).map(|x| x as f32).collect();
+        let tr: Vec<f32> = (0..n * k).map(|x| ((x % k) * n + x / k) as f32).collect();
+        let (mut p1, mut p2) = (vec![0.0; k * n], vec![0.0; k * n]);
+        pack_b::<4>(Strided { data: &rm, rs: n, cs: 1 }, 0, k, 0, n, &mut p1);
+        pack_b::<4>(Strided { data: &tr, rs: 1, cs: k }, 0, k, 0, n, &mut p2);
+        assert_eq!(p1, p2);
+        let (mut q1, mut q2) = (vec![0.0; 64], vec![0.0; 64]);
+        pack_a::<4>(Strided { data: &rm, rs: n, cs: 1 }, 0, k, 0, n, &mut q1);
+        pack_a::<4>(Strided { data: &tr, rs: 1, cs: k }, 0, k, 0, n, &mut q2);
+        assert_eq!(q1, q2);
+    }
+}

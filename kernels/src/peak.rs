@@ -1,0 +1,91 @@
+//! A probe of this machine's FMA throughput: many independent vector FMA chains, so that the
+//! only limit is the FMA pipes. Reports use it as the denominator of "fraction of peak".
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use crate::dispatch::{detected_level, CpuLevel};
+
+/// Single-thread `f32` FMA throughput at `level` (flop/s: an FMA counts 2), timed over
+/// `iterations` rounds of 24 independent vector FMAs.
+///
+/// # Panics
+/// If `level` is above what this CPU supports.
+pub fn fma_peak_flops(level: CpuLevel, iterations: u64) -> f64 {
+    assert!(level <= detected_level(), "CPU level {level:?} is not supported by this CPU");
+    let start = Instant::now();
+    let lanes = match level {
+        // SAFETY: the level's features are present (asserted above).
+        #[cfg(target_arch = "x86_64")]
+        CpuLevel::Avx512 => unsafe { x86::chains_avx512(iterations) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        CpuLevel::Avx2 => unsafe { x86::chains_avx2(iterations) },
+        _ => portable_chains(iterations),
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    (iterations * 24 * lanes * 2) as f64 / seconds
+}
+
+/// Portable chains on `wide` vectors; returns the lanes per vector.
+fn portable_chains(iterations: u64) -> u64 {
+    use wide::f32x8;
+    let mut acc = [f32x8::splat(1.0); 24];
+    let (x, y) = (black_box(f32x8::splat(0.999_999)), black_box(f32x8::splat(1e-7)));
+    for _ in 0..iterations {
+        for a in acc.iter_mut() {
+            *a = a.mul_add(x, y);
+        }
+    }
+    black_box(acc);
+    8
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+    use std::hint::black_box;
+
+    /// # Safety
+    /// AVX-512F must be present.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn chains_avx512(iterations: u64) -> u64 {
+        let mut acc = [_mm512_set1_ps(1.0); 24];
+        let (x, y) = (black_box(_mm512_set1_ps(0.999_999)), black_box(_mm512_set1_ps(1e-7)));
+        for _ in 0..iterations {
+            for a in acc.iter_mut() {
+                *a = _mm512_fmadd_ps(*a, x, y);
+            }
+        }
+        black_box(acc);
+        16
+    }
+
+    /// # Safety
+    /// AVX2 and FMA must be present.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn chains_avx2(iterations: u64) -> u64 {
+        let mut acc = [_mm256_set1_ps(1.0); 24];
+        let (x, y) = (black_box(_mm256_set1_ps(0.999_999)), black_box(_mm256_set1_ps(1e-7)));
+        for _ in 0..iterations {
+            for a in acc.iter_mut() {
+                *a = _mm256_fmadd_ps(*a, x, y);
+            }
+        }
+        black_box(acc);
+        8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_reports_a_positive_rate_at_every_level() {
+        for level in crate::dispatch::available_levels() {
+            let flops = fma_peak_flops(level, 1000);
+            assert!(flops.is_finite() && flops > 1e6, "{level:?}: {flops}");
+        }
+    }
+}
