@@ -6,6 +6,11 @@
 # Works from any directory: paths are relative to this script's directory. Downloads with curl
 # (or wget) through a temporary file, or copies FILE with --from. A checksum mismatch deletes the
 # file and fails. If the target already exists with the right checksum, says so and exits 0.
+#
+# The charrnn-fast binary does the same without curl or sha256sum, and also knows enwik8:
+#   charrnn-fast data fetch tinyshakespeare [--from FILE]
+#   charrnn-fast data fetch enwik8 [--from enwik8.zip]
+# (see data/README.md). This script stays for machines without a built binary.
 set -euo pipefail
 
 script_dir="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,7 +47,7 @@ case "$name" in
         sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
         size=1115394
         ;;
-    *) die "unknown corpus '$name' (known: tinyshakespeare)" ;;
+    *) die "unknown corpus '$name' (known: tinyshakespeare; for enwik8 use 'charrnn-fast data fetch enwik8')" ;;
 esac
 
 command -v sha256sum >/dev/null 2>&1 || die "sha256sum is needed to verify the download"

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""The PyTorch peer of charrnn-fast: the same model (nn.Embedding + nn.LSTM/nn.RNN + nn.Linear,
+"""The PyTorch peer of charrnn-fast: the same model (nn.Embedding + nn.LSTM/nn.GRU/nn.RNN + nn.Linear,
 CrossEntropyLoss, Adam, clip_grad_norm_, hidden state carried between batches) in three modes.
 
   fixture  write engine/tests/fixtures/torch_parity.safetensors: initial weights, batches, the
-           first step's logits, loss and gradients, and the losses of 20 Adam steps, for both
-           cells, in float64 (the exact reference our f64 and f32 paths are tested against)
+           first step's logits, loss and gradients, and the losses of 20 Adam steps, for every
+           cell (lstm, rnn, gru), in float64 (the exact reference our f64 and f32 paths are tested against)
   bench    train a named config for N steps and print the median tokens/s and peak RSS
   init     load a model directory written by `charrnn-fast train` and print its validation
            loss (same split and batching as ours), then optionally train N more steps
@@ -47,6 +47,8 @@ class CharRNN(nn.Module):
             self.rnn = nn.LSTM(embed, hidden, layers)
         elif cell == "rnn":
             self.rnn = nn.RNN(embed, hidden, layers, nonlinearity="tanh")
+        elif cell == "gru":
+            self.rnn = nn.GRU(embed, hidden, layers)
         else:
             raise SystemExit(f"unknown cell {cell!r}")
         self.decoder = nn.Linear(hidden, vocab)
@@ -92,7 +94,9 @@ def fixture(args):
     lr, clip = 0.01, 0.25  # a small clip so that clipping is active in some of the 20 steps
     tensors, meta = {}, {"vocab": V, "embed": E, "hidden": H, "layers": L, "batch": B, "seq_len": T,
                          "steps": S, "lr": lr, "clip": clip, "torch": torch.__version__.split("+")[0]}
-    for cell in ("lstm", "rnn"):
+    # Each cell's case is independent of the others (its own seeds), so adding a cell leaves
+    # the other cells' tensors byte-identical.
+    for cell in ("lstm", "rnn", "gru"):
         torch.manual_seed(1234)
         model = CharRNN(cell, V, E, H, L).double()
         init = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -279,7 +283,7 @@ def main():
     f.add_argument("--out", default=FIXTURE)
     b = sub.add_parser("bench", help="median tokens/s of full training steps")
     b.add_argument("--config", choices=sorted(CONFIGS), default="seed")
-    b.add_argument("--cell", choices=["lstm", "rnn"], default="lstm")
+    b.add_argument("--cell", choices=["lstm", "rnn", "gru"], default="lstm")
     b.add_argument("--threads", type=int, default=os.cpu_count())
     b.add_argument("--steps", type=int, default=20)
     b.add_argument("--warmup", type=int, default=3)

@@ -59,10 +59,7 @@ pub fn shape(config: Config, cell: CellKind, vocab_size: usize) -> (ModelConfig,
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let threads = crate::train_cmd::init_threads(args.threads)?;
-    let cell = match args.cell {
-        Some(Cell::Rnn) => CellKind::Rnn,
-        _ => CellKind::Lstm,
-    };
+    let cell = args.cell.map_or(CellKind::Lstm, Cell::kind);
     let corpus = if args.data.is_some() || std::path::Path::new(DEFAULT_CORPUS).exists() {
         Some(Corpus::open(&CorpusArgs { data: args.data.clone(), cache: None, bytes: false, force: false })?)
     } else {
@@ -71,7 +68,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let vocab_size = corpus.as_ref().map_or(65, |c| c.prepared.vocab.len());
     let (config, batch, seq_len) = shape(args.config, cell, vocab_size);
     config.validate()?;
-    let options = TrainOptions { batch_size: batch, seq_len, adam: AdamHyper::default(), clip: 5.0 };
+    let options = TrainOptions {
+        batch_size: batch,
+        seq_len,
+        adam: AdamHyper::default(),
+        clip: 5.0,
+        dropout: 0.0,
+        dropout_seed: 42,
+    };
     let mut trainer = Trainer::new(Model::<f32>::new(config, 42), &options);
     let source = match &corpus {
         Some(c) => c.input.display().to_string(),

@@ -55,8 +55,8 @@ impl Corpus {
                 let default = PathBuf::from(DEFAULT_CORPUS);
                 if !default.exists() {
                     bail!(
-                        "the default corpus {DEFAULT_CORPUS} is missing: run `data/fetch.sh tinyshakespeare` \
-                         (see data/README.md), or pass --data FILE"
+                        "the default corpus {DEFAULT_CORPUS} is missing: run `charrnn-fast data fetch tinyshakespeare` \
+                         (or data/fetch.sh; see data/README.md), or pass --data FILE"
                     );
                 }
                 default

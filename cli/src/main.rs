@@ -4,8 +4,10 @@
 
 mod bench_cmd;
 mod corpus;
+mod data_cmd;
 mod prepare_cmd;
 mod progress;
+mod run_log;
 mod sample_cmd;
 mod train_cmd;
 
@@ -38,6 +40,8 @@ enum Command {
     Sample(sample_cmd::SampleArgs),
     /// Time full training steps of a named configuration (tokens/s, peak memory)
     Bench(bench_cmd::BenchArgs),
+    /// Fetch the standard corpora (tinyshakespeare, enwik8) into data/ and verify them
+    Data(data_cmd::DataArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train_cmd::run(args),
         Command::Sample(args) => sample_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Data(args) => data_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

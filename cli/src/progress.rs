@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use charrnn_engine::train::{EvalReport, Observer, StepReport};
+use charrnn_engine::train::{EvalReport, StepReport};
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub struct Progress {
@@ -10,9 +10,10 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(total_steps: u64) -> Progress {
+    pub fn new(total_steps: u64, start_step: u64) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total_steps);
+            bar.set_position(start_step);
             let style = ProgressStyle::with_template(
                 "{bar:30.cyan/blue} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}",
             )
@@ -30,8 +31,16 @@ impl Progress {
     }
 }
 
-impl Observer for Progress {
-    fn on_step(&mut self, r: &StepReport) {
+impl Progress {
+    /// Prints a line without breaking the bar.
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    pub fn on_step(&mut self, r: &StepReport) {
         let line = format!("epoch {}, loss {:.4}, {:.0} tokens/s", r.epoch, r.outcome.loss, r.tokens_per_sec);
         match &self.bar {
             Some(bar) => {
@@ -42,7 +51,7 @@ impl Observer for Progress {
         }
     }
 
-    fn on_eval(&mut self, r: &EvalReport) {
+    pub fn on_eval(&mut self, r: &EvalReport) {
         let line = format!(
             "validation after step {} (epoch {}{}): loss {:.4} nats/char, {:.4} bits/char",
             r.step,

@@ -52,7 +52,7 @@ fn prepare_non_utf8_file() {
 fn train_without_default_corpus_says_how_to_get_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_in(dir.path(), &["train", "--steps", "1"]);
-    assert_clean_error(&out, "data/fetch.sh");
+    assert_clean_error(&out, "charrnn-fast data fetch tinyshakespeare");
 }
 
 #[test]
@@ -63,6 +63,15 @@ fn train_rejects_bad_hyper_parameters() {
     assert_clean_error(&out, "--lr");
     let out = run_in(dir.path(), &["train", "--data", "c.txt", "--val-frac", "1.5"]);
     assert_clean_error(&out, "1.5");
+    let out =
+        run_in(dir.path(), &["train", "--data", "c.txt", "--layers", "100000000", "--hidden", "1", "--embed", "1"]);
+    assert_clean_error(&out, "--layers must be at most 1024");
+    let out = run_in(dir.path(), &["train", "--data", "c.txt", "--hidden", "100000", "--embed", "100000"]);
+    assert_clean_error(&out, "parameters");
+    let out = run_in(dir.path(), &["train", "--data", "c.txt", "--clip=-1"]);
+    assert_clean_error(&out, "--clip");
+    let out = run_in(dir.path(), &["train", "--data", "c.txt", "--lr-decay", "1.5"]);
+    assert_clean_error(&out, "--lr-decay");
     // clap's own errors (zero sizes) also exit non-zero without a panic.
     let out = run_in(dir.path(), &["train", "--data", "c.txt", "--hidden", "0"]);
     assert!(!out.status.success() && !stderr(&out).contains("panicked"));

@@ -10,6 +10,8 @@ pub enum CellKind {
     Lstm,
     /// Vanilla tanh RNN, `h_t = tanh(U x_t + W h_{t-1} + b)`.
     Rnn,
+    /// Gated recurrent unit, gates `r, z, n`, exactly PyTorch's `nn.GRU`.
+    Gru,
 }
 
 impl CellKind {
@@ -18,6 +20,7 @@ impl CellKind {
         match self {
             CellKind::Lstm => 4,
             CellKind::Rnn => 1,
+            CellKind::Gru => 3,
         }
     }
 
@@ -26,6 +29,7 @@ impl CellKind {
         match self {
             CellKind::Lstm => "lstm",
             CellKind::Rnn => "rnn",
+            CellKind::Gru => "gru",
         }
     }
 }
@@ -46,6 +50,9 @@ pub struct ModelConfig {
     pub num_layers: usize,
 }
 
+/// The most stacked layers a model may have (checked before anything is sized by it).
+pub const MAX_LAYERS: usize = 1024;
+
 /// A configuration that cannot make a model.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid model configuration: {0}")]
@@ -64,6 +71,9 @@ impl ModelConfig {
             if value == 0 {
                 return Err(ConfigError(format!("{name} must be at least 1")));
             }
+        }
+        if self.num_layers > MAX_LAYERS {
+            return Err(ConfigError(format!("--layers must be at most {MAX_LAYERS} (got {})", self.num_layers)));
         }
         // 2^31 parameters is 8 GiB of f32 for weights alone, before gradients and moments.
         let limit = 1usize << 31;
@@ -92,14 +102,39 @@ impl ModelConfig {
         self.checked_num_params().expect("validated model configuration")
     }
 
+    /// Counts both recurrent biases (`b_ih`, `b_hh`), as [`crate::params::ParamLayout`] lays
+    /// them out.
     fn checked_num_params(&self) -> Option<usize> {
         let gh = self.cell.gates().checked_mul(self.hidden_size)?;
         let mut total = self.vocab_size.checked_mul(self.embed_size)?;
         for layer in 0..self.num_layers {
             let per_layer =
-                (self.layer_input_size(layer).checked_add(self.hidden_size)?.checked_add(1)?).checked_mul(gh)?;
+                (self.layer_input_size(layer).checked_add(self.hidden_size)?.checked_add(2)?).checked_mul(gh)?;
             total = total.checked_add(per_layer)?;
         }
         total.checked_add(self.hidden_size.checked_add(1)?.checked_mul(self.vocab_size)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_have_names_gate_counts_and_serde_names() {
+        for (cell, name, gates) in [(CellKind::Lstm, "lstm", 4), (CellKind::Rnn, "rnn", 1), (CellKind::Gru, "gru", 3)] {
+            assert_eq!(cell.name(), name);
+            assert_eq!(cell.gates(), gates);
+            let json = serde_json::to_string(&cell).unwrap();
+            assert_eq!(json, format!("\"{name}\""));
+            assert_eq!(serde_json::from_str::<CellKind>(&json).unwrap(), cell);
+        }
+        let config = ModelConfig { cell: CellKind::Gru, vocab_size: 5, embed_size: 3, hidden_size: 4, num_layers: 2 };
+        // Embedding, two layers of (in + H + 2 biases)·3H, decoder.
+        assert_eq!(config.num_params(), 5 * 3 + (3 + 4 + 2) * 12 + (4 + 4 + 2) * 12 + 4 * 5 + 5);
+        for cell in [CellKind::Lstm, CellKind::Rnn, CellKind::Gru] {
+            let config = ModelConfig { cell, ..config };
+            assert_eq!(config.num_params(), crate::params::ParamLayout::new(&config).total, "{cell:?}");
+        }
     }
 }

@@ -6,9 +6,12 @@
 //! Backward, the rows of `dgates` are scatter-added into a `[V, G·H]` table gradient `dTable`,
 //! and then `dWx0 = Embᵀ·dTable` and `dEmb = dTable·Wx0ᵀ` are two small products. This is
 //! mathematically the same as embedding then projecting; the gradient check proves it.
+//!
+//! The table holds `b_ih + b_hh` for the LSTM and RNN, but only `b_ih` for the GRU, whose
+//! recurrent bias must stay on the recurrent side (`r ⊙ (h·W_hn + b_hn)`).
 
 use charrnn_kernels::gemm::{gemm, Op};
-use charrnn_kernels::reduce::{add_assign, broadcast_rows_sum};
+use charrnn_kernels::reduce::{add_assign, broadcast_rows, broadcast_rows_sum};
 use charrnn_kernels::Float;
 
 /// Shapes of the embedding and layer 0's input weights.
@@ -22,16 +25,19 @@ pub struct EmbeddingDims {
     pub gates: usize,
 }
 
-/// `table = Emb·Wx0 + b_ih + b_hh` (`[V, G·H]`).
+/// `table = Emb·Wx0 + b_ih (+ b_hh when given)` (`[V, G·H]`).
 pub fn input_table_forward<F: Float>(
     d: EmbeddingDims,
     emb: &[F],
     wx0: &[F],
     bias_ih: &[F],
-    bias_hh: &[F],
+    bias_hh: Option<&[F]>,
     table: &mut [F],
 ) {
-    broadcast_rows_sum(d.vocab, d.gates, bias_ih, bias_hh, table);
+    match bias_hh {
+        Some(bias_hh) => broadcast_rows_sum(d.vocab, d.gates, bias_ih, bias_hh, table),
+        None => broadcast_rows(d.vocab, d.gates, bias_ih, table),
+    }
     gemm(Op::N, Op::N, d.vocab, d.gates, d.embed, F::one(), emb, d.embed, wx0, d.gates, F::one(), table, d.gates);
 }
 

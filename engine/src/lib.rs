@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod decoder;
+pub mod dropout;
 pub mod embedding;
 pub mod optim;
 pub mod params;

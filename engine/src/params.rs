@@ -121,7 +121,8 @@ impl<F: Float> Model<F> {
     /// A freshly initialised model, as PyTorch initialises the same modules: embedding
     /// `N(0, 1)`; recurrent and output weights and biases `U(-1/√H, 1/√H)`; except that the
     /// LSTM forget gate's biases sum to `forget_bias` (1 by default: the cell starts out
-    /// remembering). Deterministic for a given `seed`.
+    /// remembering). The RNN and GRU keep PyTorch's initialisation exactly (no forget bias:
+    /// `forget_bias` is ignored). Deterministic for a given `seed`.
     pub fn new(config: ModelConfig, seed: u64) -> Model<F> {
         Self::with_forget_bias(config, seed, DEFAULT_FORGET_BIAS)
     }
@@ -169,6 +170,30 @@ impl<F: Float> Model<F> {
             config: self.config,
             layout: self.layout.clone(),
             params: self.params.iter().map(|&p| G::from_f64(p.to_f64())).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The GRU is initialised as `nn.GRU`: every recurrent weight and both biases uniform in
+    /// `±1/√H`, no forget-gate bias.
+    #[test]
+    fn gru_initialises_every_recurrent_tensor_uniformly() {
+        let config = ModelConfig { cell: CellKind::Gru, vocab_size: 6, embed_size: 5, hidden_size: 16, num_layers: 2 };
+        let model = Model::<f64>::with_forget_bias(config, 3, 1.0);
+        let bound = 0.25;
+        for layer in &model.layout.layers {
+            for range in [&layer.wx, &layer.wh, &layer.bias_ih, &layer.bias_hh] {
+                let values = &model.params[range.clone()];
+                assert!(values.iter().all(|x| x.abs() <= bound));
+                // Spread over the interval, not a constant.
+                let max = values.iter().fold(f64::MIN, |m, &x| m.max(x));
+                let min = values.iter().fold(f64::MAX, |m, &x| m.min(x));
+                assert!(max > 0.5 * bound && min < -0.5 * bound);
+            }
         }
     }
 }

@@ -1,12 +1,17 @@
 //! The whole model's forward and backward pass over one batch, composed from the layers.
+//!
+//! Dropout between layers ([`crate::dropout`]) applies in [`Pass::Train`] forward passes
+//! only, when [`Workspace::dropout`] asks for it; [`backward`] follows whatever the last
+//! forward pass did.
 
 use std::time::{Duration, Instant};
 
 use charrnn_kernels::reduce::col_sums_accumulate;
 use charrnn_kernels::Float;
 
-use crate::config::ModelConfig;
+use crate::config::{CellKind, ModelConfig};
 use crate::decoder::{decoder_backward, decoder_logits, decoder_loss};
+use crate::dropout::{apply_mask, fill_mask, mask_in_place, Dropout};
 use crate::embedding::{input_table_backward, input_table_forward, input_table_gather, EmbeddingDims};
 use crate::params::Model;
 use crate::recurrent::{
@@ -43,7 +48,11 @@ fn embedding_dims(cfg: &ModelConfig) -> EmbeddingDims {
 /// summed cross-entropy against `ws.targets` divided by `ws.loss_rows` (by default the rows of
 /// this batch: the mean loss in nats per symbol).
 pub fn forward<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut State<F>, pass: Pass) -> f64 {
-    forward_logits(model, ws, state);
+    let dropout = match (pass, ws.dropout) {
+        (Pass::Train, Some(d)) if d.is_active() && model.config.num_layers > 1 => Some(d),
+        _ => None,
+    };
+    forward_layers(model, ws, state, dropout);
     let mut mark = Instant::now();
     let (rows, denominator) = (ws.rows(), ws.loss_rows);
     let dlogits = match pass {
@@ -55,35 +64,65 @@ pub fn forward<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut St
     loss
 }
 
-/// The forward pass up to `ws.logits` (no loss): what sampling needs.
+/// The forward pass up to `ws.logits` (no loss, no dropout): what sampling needs.
 pub fn forward_logits<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut State<F>) {
+    forward_layers(model, ws, state, None);
+}
+
+/// The recurrent bias when the cell folds it into the input projections (LSTM, RNN: they only
+/// see `b_ih + b_hh`); `None` for the GRU, which adds it on the recurrent side.
+fn folded_bias_hh<F>(cell: CellKind, bias_hh: &[F]) -> Option<&[F]> {
+    match cell {
+        CellKind::Gru => None,
+        CellKind::Lstm | CellKind::Rnn => Some(bias_hh),
+    }
+}
+
+fn forward_layers<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut State<F>, dropout: Option<Dropout>) {
     let cfg = model.config;
     let (rows, bh) = (ws.rows(), ws.batch * cfg.hidden_size);
     let (p, lay) = (&model.params, &model.layout);
+    if dropout.is_some() {
+        // Allocates only if the trainer did not reserve the buffers up front.
+        ws.reserve_dropout(&cfg);
+    }
+    ws.dropout_applied = dropout.is_some();
     let mut mark = Instant::now();
     for l in 0..cfg.num_layers {
         let d = dims(&cfg, ws.batch, ws.seq_len, l);
         let r = &lay.layers[l];
         let (below, this_and_above) = ws.layers.split_at_mut(l);
         let act = &mut this_and_above[0];
+        let (bias_ih, bias_hh) = (&p[r.bias_ih.clone()], &p[r.bias_hh.clone()]);
         if l == 0 {
             let table = &mut ws.input_table;
             input_table_forward(
                 embedding_dims(&cfg),
                 &p[lay.embedding.clone()],
                 &p[r.wx.clone()],
-                &p[r.bias_ih.clone()],
-                &p[r.bias_hh.clone()],
+                bias_ih,
+                folded_bias_hh(cfg.cell, bias_hh),
                 table,
             );
             input_table_gather(d.gates(), table, &ws.inputs, &mut act.gates);
         } else {
-            let x = &below[l - 1].h[bh..];
-            input_projection(d, x, &p[r.wx.clone()], &p[r.bias_ih.clone()], &p[r.bias_hh.clone()], &mut act.gates);
+            let x = match dropout {
+                Some(_) => &ws.dropout_buffers[l - 1].dropped[..],
+                None => &below[l - 1].h[bh..],
+            };
+            input_projection(d, x, &p[r.wx.clone()], bias_ih, folded_bias_hh(cfg.cell, bias_hh), &mut act.gates);
         }
         lap(&mut mark, &mut ws.phase_times.input_projection);
-        recurrent_forward(d, &p[r.wh.clone()], act, &mut ws.packed_wh, &mut state.h[l], &mut state.c[l]);
+        recurrent_forward(d, &p[r.wh.clone()], bias_hh, act, &mut ws.packed_wh, &mut state.h[l], &mut state.c[l]);
         lap(&mut mark, &mut ws.phase_times.forward_recurrence);
+        // The next layer's input (timed with the input projections).
+        if let Some(settings) = &dropout {
+            if l + 1 < cfg.num_layers {
+                let buffers = &mut ws.dropout_buffers[l];
+                fill_mask(settings, l, ws.batch, cfg.hidden_size, &mut buffers.mask);
+                apply_mask(&act.h[bh..], &buffers.mask, &mut buffers.dropped);
+            }
+        }
     }
     let top = &ws.layers[cfg.num_layers - 1].h[bh..];
     let (h, v) = (cfg.hidden_size, cfg.vocab_size);
@@ -117,12 +156,19 @@ pub fn backward<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, grads: &mut [
         let (dbias_ih, dbias_hh) = biases.split_at_mut(r.bias_ih.len());
         let scratch =
             BackwardScratch { dh_next: &mut ws.dh_next, dc_next: &mut ws.dc_next, packed_wh_t: &mut ws.packed_wh_t };
-        recurrent_backward(d, &p[r.wh.clone()], &ws.layers[l], &mut ws.d_output, scratch, &mut ws.dgates);
+        let wh = &p[r.wh.clone()];
+        recurrent_backward(d, wh, &ws.layers[l], &mut ws.d_output, scratch, &mut ws.dgates, &mut ws.dgh);
         lap(&mut mark, &mut ws.phase_times.backward_recurrence);
-        recurrent_weight_gradient(d, &ws.layers[l], &ws.dgates, dwh);
-        // Both biases enter the pre-activations alike, so they get the same gradient.
         col_sums_accumulate(rows, d.gates(), &ws.dgates, dbias_ih);
-        dbias_hh.copy_from_slice(dbias_ih);
+        if cfg.cell == CellKind::Gru {
+            // The recurrent side has its own gradient (it differs in the n block).
+            recurrent_weight_gradient(d, &ws.layers[l], &ws.dgh, dwh);
+            col_sums_accumulate(rows, d.gates(), &ws.dgh, dbias_hh);
+        } else {
+            recurrent_weight_gradient(d, &ws.layers[l], &ws.dgates, dwh);
+            // Both biases enter the pre-activations alike, so they get the same gradient.
+            dbias_hh.copy_from_slice(dbias_ih);
+        }
         if l == 0 {
             input_table_backward(
                 embedding_dims(&cfg),
@@ -135,8 +181,14 @@ pub fn backward<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, grads: &mut [
                 d_emb,
             );
         } else {
-            let x = &ws.layers[l - 1].h[bh..];
+            let x = match ws.dropout_applied {
+                true => &ws.dropout_buffers[l - 1].dropped[..],
+                false => &ws.layers[l - 1].h[bh..],
+            };
             input_projection_backward(d, x, &p[r.wx.clone()], &ws.dgates, dwx, &mut ws.d_input);
+            if ws.dropout_applied {
+                mask_in_place(&mut ws.d_input, &ws.dropout_buffers[l - 1].mask);
+            }
             // The gradient sent to this layer's inputs reaches the outputs of the layer below.
             std::mem::swap(&mut ws.d_output, &mut ws.d_input);
         }

@@ -6,10 +6,17 @@
 //! once for all `T` steps) and the fused cell. Backward runs time in reverse, per step only the
 //! fused cell backward and `dgates_t·Whᵀ` (`Whᵀ` packed once); the weight gradients are single
 //! GEMMs over all `T` afterwards.
+//!
+//! The GRU differs in one place: its recurrent bias `b_hn` sits inside `r ⊙ (h·W_hn + b_hn)`,
+//! so the recurrent side cannot be added into the input projections. Per step `h_{t-1}·Wh`
+//! goes into its own row block of the `gh` slab (pre-filled with `b_hh` for all `T`), kept
+//! for the backward pass; backward yields separate gradients for both sides (`dgates` for the
+//! input side, `dgh` for the recurrent side) and `dWh = Hprevᵀ·dgh`.
 
 use charrnn_kernels::gemm::{gemm, gemm_packed, Op, PackedB};
+use charrnn_kernels::gru_cell::{gru_cell_backward, gru_cell_forward};
 use charrnn_kernels::lstm_cell::{lstm_cell_backward, lstm_cell_forward};
-use charrnn_kernels::reduce::{add_assign, broadcast_rows_sum};
+use charrnn_kernels::reduce::{add_assign, broadcast_rows, broadcast_rows_sum};
 use charrnn_kernels::rnn_cell::{rnn_cell_backward, rnn_cell_forward};
 use charrnn_kernels::Float;
 
@@ -43,18 +50,33 @@ impl LayerDims {
     }
 }
 
-/// `gates = x·Wx + b_ih + b_hh` for all `T·B` rows of `x` (`[T·B, in]`).
-pub fn input_projection<F: Float>(dims: LayerDims, x: &[F], wx: &[F], bias_ih: &[F], bias_hh: &[F], gates: &mut [F]) {
+/// `gates = x·Wx + b_ih (+ b_hh)` for all `T·B` rows of `x` (`[T·B, in]`). The recurrent bias
+/// is folded in when given (LSTM, RNN: the cell only sees the sum); the GRU passes `None`
+/// and adds it on the recurrent side (see [`recurrent_forward`]).
+pub fn input_projection<F: Float>(
+    dims: LayerDims,
+    x: &[F],
+    wx: &[F],
+    bias_ih: &[F],
+    bias_hh: Option<&[F]>,
+    gates: &mut [F],
+) {
     let (m, gh) = (dims.rows(), dims.gates());
-    broadcast_rows_sum(m, gh, bias_ih, bias_hh, gates);
+    match bias_hh {
+        Some(bias_hh) => broadcast_rows_sum(m, gh, bias_ih, bias_hh, gates),
+        None => broadcast_rows(m, gh, bias_ih, gates),
+    }
     gemm(Op::N, Op::N, m, gh, dims.input, F::one(), x, dims.input, wx, gh, F::one(), gates, gh);
 }
 
 /// The recurrence over `T` steps. On entry `act.gates` holds the input projections; `h0`/`c0`
 /// are the carried-in state and receive the final state. Fills `act` for the backward pass.
+/// `bias_hh` is used by the GRU only (the other cells have it folded into the input
+/// projections).
 pub fn recurrent_forward<F: Float>(
     dims: LayerDims,
     wh: &[F],
+    bias_hh: &[F],
     act: &mut LayerActivations<F>,
     packed_wh: &mut PackedB<F>,
     h0: &mut [F],
@@ -67,18 +89,30 @@ pub fn recurrent_forward<F: Float>(
     if cell == CellKind::Lstm {
         act.c[..bh].copy_from_slice(c0);
     }
+    if cell == CellKind::Gru {
+        broadcast_rows(dims.rows(), gh, bias_hh, &mut act.gh);
+    }
     for t in 0..seq_len {
-        let gates = &mut act.gates[t * batch * gh..(t + 1) * batch * gh];
+        let step = t * batch * gh..(t + 1) * batch * gh;
+        let gates = &mut act.gates[step.clone()];
         let (h_past, h_future) = act.h.split_at_mut((t + 1) * bh);
         let h_prev = &h_past[t * bh..];
         let h_t = &mut h_future[..bh];
-        gemm_packed(Op::N, batch, F::one(), h_prev, hidden, packed_wh, F::one(), gates, gh);
         match cell {
             CellKind::Lstm => {
+                gemm_packed(Op::N, batch, F::one(), h_prev, hidden, packed_wh, F::one(), gates, gh);
                 let (c_past, c_future) = act.c.split_at_mut((t + 1) * bh);
                 lstm_cell_forward(batch, hidden, gates, &c_past[t * bh..], &mut c_future[..bh], h_t);
             }
-            CellKind::Rnn => rnn_cell_forward(gates, h_t),
+            CellKind::Rnn => {
+                gemm_packed(Op::N, batch, F::one(), h_prev, hidden, packed_wh, F::one(), gates, gh);
+                rnn_cell_forward(gates, h_t);
+            }
+            CellKind::Gru => {
+                let gh_t = &mut act.gh[step];
+                gemm_packed(Op::N, batch, F::one(), h_prev, hidden, packed_wh, F::one(), gh_t, gh);
+                gru_cell_forward(batch, hidden, gates, gh_t, h_prev, h_t);
+            }
         }
     }
     h0.copy_from_slice(&act.h[seq_len * bh..]);
@@ -99,8 +133,9 @@ pub struct BackwardScratch<'a, F> {
 
 /// The reverse recurrence over `T` steps. `d_out` (`[T·B, H]`) holds the gradient reaching the
 /// layer's outputs and is used as scratch. Writes `dgates` (`[T·B, G·H]`, the gradient of the
-/// pre-activations). The gradient reaching the carried-in state is dropped: truncated BPTT
-/// treats it as a constant.
+/// pre-activations; the GRU: of the input projections) and, for the GRU only, `dgh`
+/// (`[T·B, 3·H]`, the gradient of the recurrent projections; empty for the other cells). The
+/// gradient reaching the carried-in state is dropped: truncated BPTT treats it as a constant.
 pub fn recurrent_backward<F: Float>(
     dims: LayerDims,
     wh: &[F],
@@ -108,6 +143,7 @@ pub fn recurrent_backward<F: Float>(
     d_out: &mut [F],
     scratch: BackwardScratch<'_, F>,
     dgates: &mut [F],
+    dgh: &mut [F],
 ) {
     let LayerDims { cell, batch, seq_len, hidden, .. } = dims;
     let (gh, bh) = (dims.gates(), batch * hidden);
@@ -118,12 +154,13 @@ pub fn recurrent_backward<F: Float>(
     for t in (0..seq_len).rev() {
         let dh = &mut d_out[t * bh..(t + 1) * bh];
         add_assign(dh, dh_next);
-        let dg = &mut dgates[t * batch * gh..(t + 1) * batch * gh];
+        let step = t * batch * gh..(t + 1) * batch * gh;
+        let dg = &mut dgates[step.clone()];
         match cell {
             CellKind::Lstm => lstm_cell_backward(
                 batch,
                 hidden,
-                &act.gates[t * batch * gh..(t + 1) * batch * gh],
+                &act.gates[step.clone()],
                 &act.c[t * bh..(t + 1) * bh],
                 &act.c[(t + 1) * bh..(t + 2) * bh],
                 dh,
@@ -131,15 +168,27 @@ pub fn recurrent_backward<F: Float>(
                 dg,
             ),
             CellKind::Rnn => rnn_cell_backward(&act.h[(t + 1) * bh..(t + 2) * bh], dh, dg),
+            CellKind::Gru => {
+                // Writes dh_next = dh ⊙ z (the direct path); dgh·Whᵀ is added below.
+                let dgh_t = &mut dgh[step.clone()];
+                let (h_prev, gh_t) = (&act.h[t * bh..(t + 1) * bh], &act.gh[step.clone()]);
+                gru_cell_backward(batch, hidden, &act.gates[step.clone()], gh_t, h_prev, dh, dg, dgh_t, dh_next);
+            }
         }
         if t > 0 {
-            gemm_packed(Op::N, batch, F::one(), dg, gh, packed_wh_t, F::zero(), dh_next, hidden);
+            match cell {
+                CellKind::Gru => {
+                    gemm_packed(Op::N, batch, F::one(), &dgh[step], gh, packed_wh_t, F::one(), dh_next, hidden)
+                }
+                _ => gemm_packed(Op::N, batch, F::one(), &dgates[step], gh, packed_wh_t, F::zero(), dh_next, hidden),
+            }
         }
     }
 }
 
 /// The recurrent weights' gradient over all `T` steps at once: `dwh += Hprevᵀ·dgates`, where
-/// `Hprev` is rows `0..T·B` of the hidden-state slab (`h_{t-1}` for every `t`).
+/// `Hprev` is rows `0..T·B` of the hidden-state slab (`h_{t-1}` for every `t`) and `dgates` is
+/// the gradient of the recurrent side (for the GRU its own `dgh`).
 pub fn recurrent_weight_gradient<F: Float>(dims: LayerDims, act: &LayerActivations<F>, dgates: &[F], dwh: &mut [F]) {
     let (m, gh, hidden) = (dims.rows(), dims.gates(), dims.hidden);
     let h_prev = &act.h[..m * hidden];

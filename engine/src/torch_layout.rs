@@ -1,5 +1,5 @@
 //! PyTorch's names and layouts for our parameters, so that a model moves between
-//! `charrnn-fast` and a PyTorch `nn.Embedding` + `nn.LSTM`/`nn.RNN` + `nn.Linear` module
+//! `charrnn-fast` and a PyTorch `nn.Embedding` + `nn.LSTM`/`nn.GRU`/`nn.RNN` + `nn.Linear` module
 //! (attributes `embedding`, `rnn`, `decoder`) through `state_dict` / `load_state_dict`.
 //!
 //! | PyTorch name          | PyTorch shape   | ours                         |
@@ -12,7 +12,7 @@
 //! | `decoder.weight`      | `[V, H]`        | `decoder.weight [H, V]`, transposed |
 //! | `decoder.bias`        | `[V]`           | `decoder.bias`               |
 //!
-//! Gate order is PyTorch's `i, f, g, o` on both sides. The conversion lives here, at the file
+//! Gate order is PyTorch's on both sides: `i, f, g, o` (LSTM), `r, z, n` (GRU). The conversion lives here, at the file
 //! edge; inside, the weights stay input-major so the forward products need no transposes.
 
 use charrnn_kernels::Float;
@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn round_trips_and_transposes() {
-        for cell in [CellKind::Lstm, CellKind::Rnn] {
+        for cell in [CellKind::Lstm, CellKind::Rnn, CellKind::Gru] {
             let config = ModelConfig { cell, vocab_size: 5, embed_size: 3, hidden_size: 4, num_layers: 2 };
             let model = Model::<f32>::new(config, 1);
             let torch = to_torch(&config, &model.layout, &model.params);

@@ -9,6 +9,7 @@ use charrnn_kernels::reduce::add_assign;
 use rayon::prelude::*;
 
 use crate::data::Batcher;
+use crate::dropout::Dropout;
 use crate::optim::{clip_global_norm, Adam};
 use crate::params::Model;
 use crate::pass::{backward, forward, Pass};
@@ -25,6 +26,11 @@ pub struct TrainOptions {
     pub adam: AdamHyper,
     /// Maximum global gradient norm; 0 disables clipping.
     pub clip: f64,
+    /// Dropout probability between recurrent layers, in `[0, 1)` (0: none); training steps
+    /// only. See [`crate::dropout`].
+    pub dropout: f64,
+    /// Seed of the dropout masks (with the step number, it fixes them; the CLI passes `--seed`).
+    pub dropout_seed: u64,
 }
 
 /// Why training stopped early.
@@ -38,6 +44,9 @@ pub enum TrainError {
         /// The offending value.
         loss: f64,
     },
+    /// Saving a checkpoint or model failed.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
     /// A gradient became NaN or infinite.
     #[error("training diverged at step {step}: the gradient norm is {norm}; try a lower --lr or --clip")]
     NonFiniteGradient {
@@ -81,6 +90,8 @@ pub struct Trainer {
     pub clip: f64,
     batch: usize,
     seq_len: usize,
+    dropout: f64,
+    dropout_seed: u64,
     /// The batch being trained on, time-major `[T, B]`.
     inputs: Vec<u32>,
     targets: Vec<u32>,
@@ -98,8 +109,12 @@ impl Trainer {
     /// As [`Trainer::new`] with the batch split into `parts` parts (at most one per row).
     /// Results are bit-identical for the same number of parts; a different number of parts
     /// sums the same terms in another order.
+    ///
+    /// # Panics
+    /// If `options.dropout` is not in `[0, 1)`.
     pub fn with_parts(model: Model<f32>, options: &TrainOptions, parts: usize) -> Trainer {
         let (batch, seq_len) = (options.batch_size, options.seq_len);
+        assert!((0.0..1.0).contains(&options.dropout), "dropout probability {} outside [0, 1)", options.dropout);
         let n = model.params.len();
         let config = model.config;
         let count = parts.clamp(1, batch);
@@ -116,6 +131,9 @@ impl Trainer {
                 let rows = batch * p / count..batch * (p + 1) / count;
                 let mut workspace = Workspace::new(&config, rows.len(), seq_len);
                 workspace.loss_rows = batch * seq_len;
+                if options.dropout > 0.0 {
+                    workspace.reserve_dropout(&config);
+                }
                 Part { state: State::zeros(&config, rows.len()), grads: vec![0.0; n], workspace, rows, loss: 0.0 }
             })
             .collect();
@@ -125,6 +143,8 @@ impl Trainer {
             clip: options.clip,
             batch,
             seq_len,
+            dropout: options.dropout,
+            dropout_seed: options.dropout_seed,
             inputs: vec![0; batch * seq_len],
             targets: vec![0; batch * seq_len],
             parts,
@@ -151,6 +171,12 @@ impl Trainer {
     /// Allocates nothing.
     pub fn step_loaded(&mut self) -> Result<StepOutcome, TrainError> {
         self.scatter_batch();
+        // The masks depend on (seed, step, row of the whole batch) only: reproducible, the
+        // same after a resume, and the same however the batch is split.
+        let (p, seed, step) = (self.dropout, self.dropout_seed, self.adam.step + 1);
+        for part in &mut self.parts {
+            part.workspace.dropout = (p > 0.0).then_some(Dropout { p, seed, step, first_row: part.rows.start });
+        }
         let model = &self.model;
         self.parts.par_iter_mut().for_each(|part| {
             part.loss = forward(model, &mut part.workspace, &mut part.state, Pass::Train);
@@ -253,6 +279,18 @@ impl Trainer {
         total
     }
 
+    /// Continues from a checkpoint's optimiser state and carried state (the model's weights
+    /// are the trainer's own: build the trainer from the checkpoint's model).
+    ///
+    /// # Panics
+    /// If the moments or the state are not shaped for this trainer.
+    pub fn restore(&mut self, adam_m: &[f32], adam_v: &[f32], adam_step: u64, state: &State<f32>) {
+        self.adam.m.copy_from_slice(adam_m);
+        self.adam.v.copy_from_slice(adam_v);
+        self.adam.step = adam_step;
+        self.set_state(state);
+    }
+
     /// Number of parts the batch is split into.
     pub fn num_parts(&self) -> usize {
         self.parts.len()
@@ -280,13 +318,38 @@ impl Trainer {
     }
 }
 
+/// Learning-rate decay as char-rnn does it: after every epoch from `after_epochs` on (at the
+/// earliest after the first), the rate is multiplied by `factor`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LrDecay {
+    /// Multiplier per epoch (in (0, 1]).
+    pub factor: f64,
+    /// Epochs at the base rate before decaying.
+    pub after_epochs: u64,
+}
+
+impl LrDecay {
+    /// The rate during 1-based epoch `epoch` for base rate `base`. Stateless, so a resumed run
+    /// gets the same rate.
+    pub fn rate(&self, base: f64, epoch: u64) -> f64 {
+        let decays = epoch.saturating_sub(self.after_epochs.max(1));
+        base * self.factor.powi(decays.min(i32::MAX as u64) as i32)
+    }
+}
+
 /// How long to train and when to evaluate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Schedule {
+    /// Steps already done (0 for a fresh run; the checkpoint's step when resuming).
+    pub start_step: u64,
     /// Total steps; epochs follow from the number of batches.
     pub total_steps: u64,
     /// Evaluate every this many steps as well as at each epoch end; 0: only at epoch ends.
     pub eval_every: u64,
+    /// Base learning rate.
+    pub lr: f64,
+    /// Optional decay of the learning rate by epoch.
+    pub lr_decay: Option<LrDecay>,
 }
 
 /// Progress of one step, for display.
@@ -306,6 +369,8 @@ pub struct StepReport {
     pub outcome: StepOutcome,
     /// Training tokens per second of this step.
     pub tokens_per_sec: f64,
+    /// Learning rate used.
+    pub lr: f64,
 }
 
 /// A validation result.
@@ -328,20 +393,33 @@ impl EvalReport {
     }
 }
 
-/// Receives progress as training goes.
+/// What the loop should do after a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Go on.
+    Continue,
+    /// Stop after this step (e.g. on Ctrl-C, once a checkpoint is written).
+    Stop,
+}
+
+/// Receives progress as training goes, and may save checkpoints or stop the run.
 pub trait Observer {
     /// After each step.
     fn on_step(&mut self, report: &StepReport);
-    /// After each evaluation.
-    fn on_eval(&mut self, report: &EvalReport);
+    /// After each evaluation (the trainer holds the evaluated model).
+    fn on_eval(&mut self, report: &EvalReport, trainer: &Trainer) -> Result<(), TrainError>;
+    /// After each step and its evaluation, if any: checkpoint if due, and say whether to go on.
+    fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, TrainError>;
 }
 
 /// What a run did.
 #[derive(Clone, Copy, Debug)]
 pub struct RunSummary {
-    /// Steps done.
+    /// The last step done (counting from the start of training, resumed steps included).
+    pub last_step: u64,
+    /// Steps done in this run.
     pub steps: u64,
-    /// Training tokens processed.
+    /// Training tokens processed in this run.
     pub tokens: u64,
     /// Time spent in training steps (evaluation excluded).
     pub train_time: Duration,
@@ -349,6 +427,8 @@ pub struct RunSummary {
     pub last_train_loss: f64,
     /// Last validation result, if any.
     pub last_eval: Option<EvalReport>,
+    /// Whether the observer stopped the run before `total_steps`.
+    pub stopped: bool,
 }
 
 impl RunSummary {
@@ -358,9 +438,9 @@ impl RunSummary {
     }
 }
 
-/// Trains for `schedule.total_steps` steps over `train` (wrapping into further epochs; the
-/// carried state resets to zero at each epoch start), evaluating on `val` at every epoch end,
-/// every `eval_every` steps, and after the last step.
+/// Trains from step `schedule.start_step + 1` to `schedule.total_steps` over `train` (wrapping
+/// into further epochs; the carried state resets to zero at each epoch start), evaluating on
+/// `val` at every epoch end, every `eval_every` steps, and after the last step.
 pub fn run(
     trainer: &mut Trainer,
     train: &Batcher<'_>,
@@ -368,20 +448,30 @@ pub fn run(
     schedule: Schedule,
     observer: &mut dyn Observer,
 ) -> Result<RunSummary, TrainError> {
-    let per_epoch = train.num_batches();
+    let per_epoch = train.num_batches() as u64;
     let tokens_per_step = (train.batch_size() * train.seq_len()) as u64;
-    let mut summary =
-        RunSummary { steps: 0, tokens: 0, train_time: Duration::ZERO, last_train_loss: f64::NAN, last_eval: None };
-    for step in 1..=schedule.total_steps {
-        let batch = ((step - 1) % per_epoch as u64) as usize;
-        let epoch = (step - 1) / per_epoch as u64 + 1;
+    let mut summary = RunSummary {
+        last_step: schedule.start_step,
+        steps: 0,
+        tokens: 0,
+        train_time: Duration::ZERO,
+        last_train_loss: f64::NAN,
+        last_eval: None,
+        stopped: false,
+    };
+    for step in schedule.start_step + 1..=schedule.total_steps {
+        let batch = ((step - 1) % per_epoch) as usize;
+        let epoch = (step - 1) / per_epoch + 1;
         if batch == 0 {
             trainer.reset_state();
         }
+        let lr = schedule.lr_decay.map_or(schedule.lr, |d| d.rate(schedule.lr, epoch));
+        trainer.adam.hyper.lr = lr;
         let started = Instant::now();
         let outcome = trainer.step(train, batch)?;
         let elapsed = started.elapsed();
-        summary.steps = step;
+        summary.last_step = step;
+        summary.steps += 1;
         summary.tokens += tokens_per_step;
         summary.train_time += elapsed;
         summary.last_train_loss = outcome.loss;
@@ -390,18 +480,23 @@ pub fn run(
             total_steps: schedule.total_steps,
             epoch,
             batch,
-            batches_per_epoch: per_epoch,
+            batches_per_epoch: per_epoch as usize,
             outcome,
             tokens_per_sec: tokens_per_step as f64 / elapsed.as_secs_f64().max(1e-9),
+            lr,
         });
-        let epoch_end = batch + 1 == per_epoch;
+        let epoch_end = batch as u64 + 1 == per_epoch;
         let periodic = schedule.eval_every > 0 && step % schedule.eval_every == 0;
         if let Some(val) = val {
             if epoch_end || periodic || step == schedule.total_steps {
                 let report = EvalReport { step, epoch, epoch_end, loss: trainer.evaluate(val) };
                 summary.last_eval = Some(report);
-                observer.on_eval(&report);
+                observer.on_eval(&report, trainer)?;
             }
+        }
+        if observer.after_step(step, trainer)? == Control::Stop {
+            summary.stopped = step < schedule.total_steps;
+            break;
         }
     }
     Ok(summary)

@@ -6,6 +6,7 @@ use charrnn_kernels::gemm::PackedB;
 use charrnn_kernels::Float;
 
 use crate::config::{CellKind, ModelConfig};
+use crate::dropout::{Dropout, DropoutBuffers};
 
 /// Time spent in each phase of the forward and backward passes, accumulated until reset (for
 /// the `bench` breakdown; reading the clock costs nanoseconds).
@@ -78,8 +79,12 @@ impl<F: Float> State<F> {
 /// Activations one recurrent layer keeps for its backward pass.
 #[derive(Clone, Debug)]
 pub struct LayerActivations<F> {
-    /// Post-activation gates, `[T·B, G·H]`.
+    /// Post-activation gates, `[T·B, G·H]` (the GRU: `r, z, n`; on entry to the recurrence,
+    /// the input projections).
     pub gates: Vec<F>,
+    /// GRU only (empty otherwise): the recurrent projections `h_{t-1}·Wh + b_hh` of every step,
+    /// `[T·B, 3·H]`, kept apart from the input side because `b_hn` sits inside `r ⊙ (…)`.
+    pub gh: Vec<F>,
     /// Hidden states `[(T+1)·B, H]`: slot 0 holds the carried-in state, slot `t+1` the output
     /// at step `t`. So rows `0..T·B` are `h_{t-1}` and rows `B..(T+1)·B` are `h_t`, and both
     /// weight gradients are single products over all `T`.
@@ -117,8 +122,12 @@ pub struct Workspace<F> {
     pub d_output: Vec<F>,
     /// Gradient the current layer sends to the layer below `[T·B, H]`.
     pub d_input: Vec<F>,
-    /// Gradient with respect to the pre-activation gates `[T·B, G·H]`.
+    /// Gradient with respect to the pre-activation gates `[T·B, G·H]` (the GRU: with respect to
+    /// the input projections `x·Wx + b_ih`).
     pub dgates: Vec<F>,
+    /// GRU only (empty otherwise): gradient with respect to the recurrent projections
+    /// `h_{t-1}·Wh + b_hh`, `[T·B, 3·H]`.
+    pub dgh: Vec<F>,
     /// Gradient reaching `h_{t-1}` through the recurrence `[B, H]`.
     pub dh_next: Vec<F>,
     /// Gradient reaching `c_{t-1}` `[B, H]` (LSTM).
@@ -130,6 +139,14 @@ pub struct Workspace<F> {
     pub packed_wh_t: PackedB<F>,
     /// Time per phase, accumulated by the passes until reset.
     pub phase_times: PhaseTimes,
+    /// Dropout between layers for the next [`crate::pass::Pass::Train`] forward pass (set by
+    /// the trainer before each step); `None` or `p = 0`: none. Evaluation and sampling ignore it.
+    pub dropout: Option<Dropout>,
+    /// Per layer boundary (`num_layers − 1` of them): the mask and the dropped outputs. Empty
+    /// until [`Workspace::reserve_dropout`] (or the first pass with dropout) allocates them.
+    pub dropout_buffers: Vec<DropoutBuffers<F>>,
+    /// Whether the last forward pass applied dropout (what the backward pass must undo).
+    pub dropout_applied: bool,
 }
 
 impl<F: Float> Workspace<F> {
@@ -139,8 +156,10 @@ impl<F: Float> Workspace<F> {
         let h = config.hidden_size;
         let gh = config.cell.gates() * h;
         let slab = (seq_len + 1) * batch * h;
+        let gru = config.cell == CellKind::Gru;
         let layer = LayerActivations {
             gates: vec![F::zero(); m * gh],
+            gh: vec![F::zero(); if gru { m * gh } else { 0 }],
             h: vec![F::zero(); slab],
             c: vec![F::zero(); if config.cell == CellKind::Lstm { slab } else { 0 }],
         };
@@ -158,11 +177,28 @@ impl<F: Float> Workspace<F> {
             d_output: vec![F::zero(); m * h],
             d_input: vec![F::zero(); m * h],
             dgates: vec![F::zero(); m * gh],
+            dgh: vec![F::zero(); if gru { m * gh } else { 0 }],
             dh_next: vec![F::zero(); batch * h],
             dc_next: vec![F::zero(); batch * h],
-            packed_wh: PackedB::new(h, gh),
-            packed_wh_t: PackedB::new(gh, h),
+            packed_wh: PackedB::for_rows(h, gh, batch),
+            packed_wh_t: PackedB::for_rows(gh, h, batch),
             phase_times: PhaseTimes::default(),
+            dropout: None,
+            dropout_buffers: Vec::new(),
+            dropout_applied: false,
+        }
+    }
+
+    /// Allocates the dropout masks and dropped outputs (`[T·B, H]` each, per layer boundary),
+    /// unless already there. A trainer with dropout calls it up front, so that no training step
+    /// allocates.
+    pub fn reserve_dropout(&mut self, config: &ModelConfig) {
+        let n = self.rows() * config.hidden_size;
+        let boundaries = config.num_layers.saturating_sub(1);
+        if self.dropout_buffers.len() != boundaries || self.dropout_buffers.iter().any(|b| b.mask.len() != n) {
+            self.dropout_buffers = (0..boundaries)
+                .map(|_| DropoutBuffers { mask: vec![F::zero(); n], dropped: vec![F::zero(); n] })
+                .collect();
         }
     }
 

@@ -1,26 +1,39 @@
 //! Analytic gradients of every parameter against central finite differences, in f64, on a tiny
-//! model (V=7, E=5, H=6, L=2, B=3, T=4) for both cells, starting from a non-zero carried state.
+//! model (V=7, E=5, H=6, L=2, B=3, T=4) for every cell (LSTM, RNN, GRU), starting from a
+//! non-zero carried state; and again with dropout between layers (L=3, so two boundaries):
+//! with the masks fixed by `(seed, step)`, the training loss is a deterministic function of
+//! the parameters, and its gradient is checked the same way.
 //!
 //! Bound: for every element, |analytic − numeric| ≤ 1e-6 · max(|analytic|, |numeric|) + 1e-9.
 //! Central differences with ε = 1e-5 in f64 have a truncation error of order ε² ≈ 1e-10 and
 //! a rounding error of order 1e-16/ε ≈ 1e-11, well inside that bound; a wrong term in any
 //! gradient is orders of magnitude outside it.
 
-use charrnn_engine::pass::{backward, forward, Pass};
+use charrnn_engine::dropout::Dropout;
+use charrnn_engine::pass::{backward, forward, forward_logits, Pass};
 use charrnn_engine::{CellKind, Model, ModelConfig, State, Workspace};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const BATCH: usize = 3;
 const SEQ_LEN: usize = 4;
+const CELLS: [CellKind; 3] = [CellKind::Lstm, CellKind::Rnn, CellKind::Gru];
 
 fn tiny(cell: CellKind) -> ModelConfig {
     ModelConfig { cell, vocab_size: 7, embed_size: 5, hidden_size: 6, num_layers: 2 }
 }
 
+/// Dropout settings of the checks (a fixed seed and step fix the masks).
+fn dropout(p: f64) -> Dropout {
+    Dropout { p, seed: 17, step: 3, first_row: 0 }
+}
+
 /// A model, a batch and a carried-in state, all random.
 fn setup(cell: CellKind, seed: u64) -> (Model<f64>, Workspace<f64>, State<f64>) {
-    let config = tiny(cell);
+    setup_config(tiny(cell), seed)
+}
+
+fn setup_config(config: ModelConfig, seed: u64) -> (Model<f64>, Workspace<f64>, State<f64>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut model = Model::<f64>::new(config, seed);
     // Spread the biases so no gate sits at its initial value.
@@ -42,10 +55,25 @@ fn setup(cell: CellKind, seed: u64) -> (Model<f64>, Workspace<f64>, State<f64>) 
 }
 
 fn check(cell: CellKind) {
-    let (mut model, mut ws, state) = setup(cell, 5);
+    check_config(tiny(cell), None);
+}
+
+/// Checks every gradient of `config`'s model, with dropout `p` between layers when given
+/// (the finite differences then use training passes, which draw the same masks).
+fn check_config(config: ModelConfig, p: Option<f64>) {
+    let cell = config.cell;
+    let (mut model, mut ws, state) = setup_config(config, 5);
+    ws.dropout = p.map(dropout);
+    let probe = if p.is_some() { Pass::Train } else { Pass::Eval };
     let mut grads = vec![0.0f64; model.params.len()];
     forward(&model, &mut ws, &mut state.clone(), Pass::Train);
     backward(&model, &mut ws, &mut grads);
+    if let Some(p) = p {
+        let masks = &ws.dropout_buffers;
+        assert_eq!(masks.len(), config.num_layers - 1);
+        let dropped = masks.iter().flat_map(|b| &b.mask).filter(|&&m| m == 0.0).count();
+        assert!(dropped > 0 && p > 0.0, "{cell:?}: the masks drop nothing");
+    }
 
     let eps = 1e-5;
     let mut worst = 0.0f64;
@@ -54,9 +82,9 @@ fn check(cell: CellKind) {
         for idx in tensor.range.clone() {
             let saved = model.params[idx];
             model.params[idx] = saved + eps;
-            let plus = forward(&model, &mut ws, &mut state.clone(), Pass::Eval);
+            let plus = forward(&model, &mut ws, &mut state.clone(), probe);
             model.params[idx] = saved - eps;
-            let minus = forward(&model, &mut ws, &mut state.clone(), Pass::Eval);
+            let minus = forward(&model, &mut ws, &mut state.clone(), probe);
             model.params[idx] = saved;
             let numeric = (plus - minus) / (2.0 * eps);
             let analytic = grads[idx];
@@ -76,7 +104,7 @@ fn check(cell: CellKind) {
         // Every tensor must actually receive gradient (the embedding only in used rows).
         assert!(nonzero > 0, "{cell:?} {}: gradient is zero everywhere", tensor.name);
     }
-    println!("{cell:?}: worst relative error {worst:e}");
+    println!("{cell:?} (dropout {p:?}): worst relative error {worst:e}");
 }
 
 #[test]
@@ -89,17 +117,70 @@ fn rnn_gradients_match_finite_differences() {
     check(CellKind::Rnn);
 }
 
+#[test]
+fn gru_gradients_match_finite_differences() {
+    check(CellKind::Gru);
+}
+
+/// Dropout between three layers (two boundaries), p = 0.4, every cell.
+#[test]
+fn gradients_with_dropout_match_finite_differences() {
+    for cell in CELLS {
+        check_config(ModelConfig { num_layers: 3, ..tiny(cell) }, Some(0.4));
+    }
+}
+
+/// Dropout with p = 0 is no dropout, bit for bit; evaluation and sampling never drop; a
+/// training pass with p > 0 does.
+#[test]
+fn dropout_is_off_at_zero_in_evaluation_and_in_sampling() {
+    for cell in CELLS {
+        let (model, mut ws, state) = setup(cell, 21);
+        let mut run = |settings: Option<Dropout>, pass: Pass| {
+            ws.dropout = settings;
+            let mut grads = vec![0.0f64; model.params.len()];
+            let loss = forward(&model, &mut ws, &mut state.clone(), pass);
+            if pass == Pass::Train {
+                backward(&model, &mut ws, &mut grads);
+            }
+            (loss.to_bits(), grads.iter().map(|g| g.to_bits()).collect::<Vec<_>>(), ws.logits.clone())
+        };
+        let plain = run(None, Pass::Train);
+        assert_eq!(plain, run(Some(dropout(0.0)), Pass::Train), "{cell:?}: p = 0 differs from no dropout");
+        let eval = run(None, Pass::Eval);
+        assert_eq!(eval.0, plain.0, "{cell:?}");
+        assert_eq!(run(Some(dropout(0.5)), Pass::Eval), eval, "{cell:?}: evaluation dropped");
+        let dropped = run(Some(dropout(0.5)), Pass::Train);
+        assert_ne!(dropped.0, plain.0, "{cell:?}: training with p = 0.5 dropped nothing");
+        assert_eq!(dropped, run(Some(dropout(0.5)), Pass::Train), "{cell:?}: masks are not reproducible");
+
+        // Sampling's forward pass: the same logits with or without dropout settings.
+        let sample = |settings: Option<Dropout>| {
+            let mut ws1 = Workspace::<f64>::new(&model.config, 1, 1);
+            ws1.dropout = settings;
+            ws1.inputs[0] = 3;
+            let mut st = State::zeros(&model.config, 1);
+            forward_logits(&model, &mut ws1, &mut st);
+            forward_logits(&model, &mut ws1, &mut st);
+            ws1.logits.clone()
+        };
+        assert_eq!(sample(None), sample(Some(dropout(0.5))), "{cell:?}: sampling dropped");
+    }
+}
+
 /// The f32 path (sgemm, f32 kernels) agrees with the f64 analytic gradients.
 #[test]
 fn f32_gradients_match_f64() {
-    for cell in [CellKind::Lstm, CellKind::Rnn] {
+    for (cell, p) in CELLS.into_iter().flat_map(|c| [(c, None), (c, Some(0.3))]) {
         let (model64, mut ws64, state64) = setup(cell, 9);
+        ws64.dropout = p.map(dropout);
         let mut g64 = vec![0.0f64; model64.params.len()];
         let loss64 = forward(&model64, &mut ws64, &mut state64.clone(), Pass::Train);
         backward(&model64, &mut ws64, &mut g64);
 
         let model32: Model<f32> = model64.cast();
         let mut ws32 = Workspace::<f32>::new(&model32.config, BATCH, SEQ_LEN);
+        ws32.dropout = p.map(dropout);
         ws32.inputs.copy_from_slice(&ws64.inputs);
         ws32.targets.copy_from_slice(&ws64.targets);
         let mut state32 = State::<f32> {
@@ -109,12 +190,12 @@ fn f32_gradients_match_f64() {
         let mut g32 = vec![0.0f32; model32.params.len()];
         let loss32 = forward(&model32, &mut ws32, &mut state32, Pass::Train);
         backward(&model32, &mut ws32, &mut g32);
-        assert!((loss32 - loss64).abs() < 1e-6, "{cell:?} loss {loss32} vs {loss64}");
+        assert!((loss32 - loss64).abs() < 1e-6, "{cell:?} (dropout {p:?}) loss {loss32} vs {loss64}");
         for tensor in model64.layout.tensors(&model64.config) {
             let max = tensor.range.clone().map(|i| g64[i].abs()).fold(0.0, f64::max);
             for i in tensor.range.clone() {
                 let err = (g32[i] as f64 - g64[i]).abs();
-                assert!(err <= 1e-5 * max + 1e-7, "{cell:?} {}: {} vs {}", tensor.name, g32[i], g64[i]);
+                assert!(err <= 1e-5 * max + 1e-7, "{cell:?} ({p:?}) {}: {} vs {}", tensor.name, g32[i], g64[i]);
             }
         }
     }
@@ -124,7 +205,7 @@ fn f32_gradients_match_f64() {
 /// only the backward pass, never the forward).
 #[test]
 fn carried_state_forward_equals_one_long_pass() {
-    for cell in [CellKind::Lstm, CellKind::Rnn] {
+    for cell in CELLS {
         let (model, _, state) = setup(cell, 3);
         let mut long = Workspace::<f64>::new(&model.config, BATCH, 2 * SEQ_LEN);
         let mut rng = ChaCha8Rng::seed_from_u64(4);

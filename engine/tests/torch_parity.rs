@@ -1,5 +1,5 @@
 //! Parity with PyTorch: `fixtures/torch_parity.safetensors`, written by
-//! `benches/reference/torch_charrnn.py fixture` (PyTorch's nn.Embedding + nn.LSTM/nn.RNN +
+//! `benches/reference/torch_charrnn.py fixture` (PyTorch's nn.Embedding + nn.LSTM/nn.RNN/nn.GRU +
 //! nn.Linear, CrossEntropyLoss, Adam, clip_grad_norm_, in float64), holds initial weights under
 //! PyTorch's names, 20 batches, a carried-in state, the first step's logits, loss and every
 //! gradient, and the losses of 20 Adam steps with clipping and carried state.
@@ -20,6 +20,7 @@ use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torch_parity.safetensors");
+const CELLS: [CellKind; 3] = [CellKind::Lstm, CellKind::Rnn, CellKind::Gru];
 
 /// One cell's part of the fixture.
 struct Case {
@@ -157,7 +158,7 @@ fn compare_first_step<F: Float>(case: &Case, model: &Model<F>, value_tol: f64, g
 
 #[test]
 fn first_step_matches_pytorch_in_f64_and_f32() {
-    for cell in [CellKind::Lstm, CellKind::Rnn] {
+    for cell in CELLS {
         let case = Case::load(cell);
         compare_first_step::<f64>(&case, &case.model(), 1e-9, 1e-9).unwrap_or_else(|e| panic!("{cell:?} f64: {e}"));
         compare_first_step::<f32>(&case, &case.model(), 1e-5, 1e-4).unwrap_or_else(|e| panic!("{cell:?} f32: {e}"));
@@ -166,13 +167,15 @@ fn first_step_matches_pytorch_in_f64_and_f32() {
 
 #[test]
 fn twenty_adam_steps_with_clipping_and_carried_state_match_pytorch() {
-    for cell in [CellKind::Lstm, CellKind::Rnn] {
+    for cell in CELLS {
         let case = Case::load(cell);
         let options = TrainOptions {
             batch_size: case.batch,
             seq_len: case.seq_len,
             adam: AdamHyper { lr: case.lr, ..AdamHyper::default() },
             clip: case.clip,
+            dropout: 0.0,
+            dropout_seed: 0,
         };
         let mut trainer = Trainer::new(case.model(), &options);
         trainer.set_state(&case.state());
@@ -201,12 +204,18 @@ fn twenty_adam_steps_with_clipping_and_carried_state_match_pytorch() {
 /// The comparison is sharp enough to notice a single gate bias off by 1e-3.
 #[test]
 fn a_perturbed_gate_bias_fails_the_comparison() {
-    for cell in [CellKind::Lstm, CellKind::Rnn] {
+    for cell in CELLS {
         let case = Case::load(cell);
         let mut model = case.model::<f32>();
         let h = case.config.hidden_size;
-        // Layer 0, the forget gate's first unit for the LSTM (gate order i, f, g, o).
-        let index = model.layout.layers[0].bias_ih.start + if cell == CellKind::Lstm { h } else { 0 };
+        let layer = &model.layout.layers[0];
+        // Layer 0: the forget gate's first unit for the LSTM (gate order i, f, g, o); for the
+        // GRU the recurrent bias of the new gate (order r, z, n), the one inside r ⊙ (…).
+        let index = match cell {
+            CellKind::Lstm => layer.bias_ih.start + h,
+            CellKind::Rnn => layer.bias_ih.start,
+            CellKind::Gru => layer.bias_hh.start + 2 * h,
+        };
         model.params[index] += 1e-3;
         assert!(compare_first_step::<f32>(&case, &model, 1e-5, 1e-4).is_err(), "{cell:?}: perturbation went unnoticed");
     }

@@ -68,7 +68,16 @@ pub trait Float:
 
     /// Hook behind [`crate::gemm::PackedB::pack`]: packs the strided `k×n` operand into `out`
     /// and says how. The default keeps a plain row-major copy.
-    fn pack_b(k: usize, n: usize, b: &[Self], rs: usize, cs: usize, out: &mut [Self]) -> PackedLayout {
+    fn pack_b(
+        k: usize,
+        n: usize,
+        rows_hint: usize,
+        b: &[Self],
+        rs: usize,
+        cs: usize,
+        out: &mut [Self],
+    ) -> PackedLayout {
+        let _ = rows_hint;
         for (p, row) in out[..k * n].chunks_exact_mut(n.max(1)).enumerate() {
             for (j, x) in row.iter_mut().enumerate() {
                 *x = b[p * rs + j * cs];
@@ -118,6 +127,26 @@ pub trait Float:
         dgates: &mut [Self],
     ) {
         crate::lstm_cell::lstm_cell_backward_generic(batch, hidden, gates, c_prev, c, dh, dc, dgates)
+    }
+
+    /// Hook behind [`crate::gru_cell::gru_cell_forward`].
+    fn gru_cell_forward(batch: usize, hidden: usize, gx: &mut [Self], gh: &[Self], h_prev: &[Self], h: &mut [Self]) {
+        crate::gru_cell::gru_cell_forward_generic(batch, hidden, gx, gh, h_prev, h)
+    }
+
+    /// Hook behind [`crate::gru_cell::gru_cell_backward`].
+    fn gru_cell_backward(
+        batch: usize,
+        hidden: usize,
+        act: &[Self],
+        gh: &[Self],
+        h_prev: &[Self],
+        dh: &[Self],
+        dgx: &mut [Self],
+        dgh: &mut [Self],
+        dh_prev: &mut [Self],
+    ) {
+        crate::gru_cell::gru_cell_backward_generic(batch, hidden, act, gh, h_prev, dh, dgx, dgh, dh_prev)
     }
 
     /// Hook behind [`crate::rnn_cell::rnn_cell_forward`].
@@ -229,8 +258,9 @@ impl Float for f32 {
         crate::gemm::f32_path::gemm(cpu_level(), m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc)
     }
 
-    fn pack_b(k: usize, n: usize, b: &[f32], rs: usize, cs: usize, out: &mut [f32]) -> PackedLayout {
-        crate::gemm::f32_path::pack_b(cpu_level(), k, n, b, rs, cs, out)
+    fn pack_b(k: usize, n: usize, rows_hint: usize, b: &[f32], rs: usize, cs: usize, out: &mut [f32]) -> PackedLayout {
+        let kernel = crate::gemm::KernelId::choose(cpu_level(), rows_hint, n);
+        crate::gemm::f32_path::pack_b(kernel, k, n, b, rs, cs, out)
     }
 
     fn gemm_packed_checked(
@@ -262,6 +292,24 @@ impl Float for f32 {
         dgates: &mut [f32],
     ) {
         crate::lstm_cell::lstm_cell_backward_f32(cpu_level(), batch, hidden, gates, c_prev, c, dh, dc, dgates)
+    }
+
+    fn gru_cell_forward(batch: usize, hidden: usize, gx: &mut [f32], gh: &[f32], h_prev: &[f32], h: &mut [f32]) {
+        crate::gru_cell::gru_cell_forward_f32(cpu_level(), batch, hidden, gx, gh, h_prev, h)
+    }
+
+    fn gru_cell_backward(
+        batch: usize,
+        hidden: usize,
+        act: &[f32],
+        gh: &[f32],
+        h_prev: &[f32],
+        dh: &[f32],
+        dgx: &mut [f32],
+        dgh: &mut [f32],
+        dh_prev: &mut [f32],
+    ) {
+        crate::gru_cell::gru_cell_backward_f32(cpu_level(), batch, hidden, act, gh, h_prev, dh, dgx, dgh, dh_prev)
     }
 
     fn rnn_cell_forward(pre: &[f32], h: &mut [f32]) {

@@ -11,6 +11,7 @@ pub(crate) mod chunked;
 pub mod dispatch;
 pub mod float;
 pub mod gemm;
+pub mod gru_cell;
 pub mod lstm_cell;
 pub mod math;
 pub mod peak;

@@ -32,7 +32,8 @@
 //! returns 0 (the true value is below 3e-39).
 //!
 //! # Special values
-//! `exp`: `-∞ → 0`, `+∞ → +∞`, `x > 88.73 → +∞`, `x < -103.98 → 0`.
+//! `exp`: `-∞ → 0`, `+∞ → +∞`, `+∞` for `x > 88.7228` (above `ln f32::MAX`), `0` for
+//! `x < -103.973` (below half the smallest subnormal).
 //! `sigmoid`: `-∞ → 0`, `+∞ → 1`, exactly `1` for `x ≥ 17`, exactly `0` for `x ≤ -89`.
 //! `tanh`: `±∞ → ±1`, exactly `±1` for `|x| ≥ 9.1`, `±0 → ±0`, `tanh(x) = x` for tiny `x`.
 //! NaN in gives NaN out for all three.
@@ -281,6 +282,13 @@ mod tests {
             assert_eq!((th[15], th[16]), (1e-40, -1e-40), "{ctx}: tanh(x) = x for tiny x");
 
             // The documented saturation thresholds.
+            let edges = [88.7229f32, 88.7228, -103.98, -103.96];
+            let mut out = [0.0f32; 4];
+            exp_f32(level, &edges, &mut out);
+            assert_eq!(out[0], f32::INFINITY, "{ctx}");
+            assert!(out[1].is_finite() && out[1] > 3.4e38, "{ctx}: {}", out[1]);
+            assert_eq!(out[2], 0.0, "{ctx}");
+            assert_eq!(out[3], f32::from_bits(1), "{ctx}: the smallest subnormal");
             let big = sweep(17.0, 200.0, 1e-3);
             let mut out = vec![0.0f32; big.len()];
             sigmoid_f32(level, &big, &mut out);

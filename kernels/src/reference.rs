@@ -99,6 +99,59 @@ pub fn lstm_cell(batch: usize, hidden: usize, pre: &[f64], c_prev: &[f64], dh: &
     r
 }
 
+/// Results of [`gru_cell`].
+pub struct GruCellRef {
+    /// Activations `r, z, n`, `[batch, 3·hidden]`.
+    pub act: Vec<f64>,
+    /// New hidden state.
+    pub h: Vec<f64>,
+    /// Gradient with respect to the input-side pre-activations `x·Wx + b_ih`.
+    pub dgx: Vec<f64>,
+    /// Gradient with respect to the recurrent side `h_prev·Wh + b_hh`.
+    pub dgh: Vec<f64>,
+    /// Gradient reaching `h_prev` directly (through `z ⊙ h_prev`; not through `gh`).
+    pub dh_prev: Vec<f64>,
+}
+
+/// One GRU step forward and backward, exactly PyTorch's `nn.GRU`, gate order `r, z, n`:
+/// `r = σ(gx_r + gh_r)`, `z = σ(gx_z + gh_z)`, `n = tanh(gx_n + r·gh_n)`,
+/// `h = (1 - z)·n + z·h_prev`; `dh` is the gradient reaching `h`.
+pub fn gru_cell(batch: usize, hidden: usize, gx: &[f64], gh: &[f64], h_prev: &[f64], dh: &[f64]) -> GruCellRef {
+    let n = batch * hidden;
+    let mut out = GruCellRef {
+        act: vec![0.0; 3 * n],
+        h: vec![0.0; n],
+        dgx: vec![0.0; 3 * n],
+        dgh: vec![0.0; 3 * n],
+        dh_prev: vec![0.0; n],
+    };
+    for b in 0..batch {
+        for j in 0..hidden {
+            let (ri, zi, ni) = (b * 3 * hidden + j, b * 3 * hidden + hidden + j, b * 3 * hidden + 2 * hidden + j);
+            let k = b * hidden + j;
+            let r = sigmoid(gx[ri] + gh[ri]);
+            let z = sigmoid(gx[zi] + gh[zi]);
+            let nn = (gx[ni] + r * gh[ni]).tanh();
+            out.act[ri] = r;
+            out.act[zi] = z;
+            out.act[ni] = nn;
+            out.h[k] = (1.0 - z) * nn + z * h_prev[k];
+            // dL/dn = dh·(1 - z), dL/dz = dh·(h_prev - n), dL/dh_prev = dh·z (direct).
+            let dn_pre = dh[k] * (1.0 - z) * (1.0 - nn * nn);
+            let dz_pre = dh[k] * (h_prev[k] - nn) * z * (1.0 - z);
+            let dr_pre = dn_pre * gh[ni] * r * (1.0 - r);
+            out.dgx[ri] = dr_pre;
+            out.dgx[zi] = dz_pre;
+            out.dgx[ni] = dn_pre;
+            out.dgh[ri] = dr_pre;
+            out.dgh[zi] = dz_pre;
+            out.dgh[ni] = dn_pre * r;
+            out.dh_prev[k] = dh[k] * z;
+        }
+    }
+    out
+}
+
 /// Vanilla RNN activation forward and backward: returns `(tanh(pre), dh·(1 - tanh²(pre)))`.
 pub fn rnn_cell(pre: &[f64], dh: &[f64]) -> (Vec<f64>, Vec<f64>) {
     let h: Vec<f64> = pre.iter().map(|x| x.tanh()).collect();

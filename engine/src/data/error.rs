@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum DataError {
     /// The input text is missing, is not a regular file, or could not be read.
-    #[error("cannot read '{}': {source}", path.display())]
+    #[error("cannot read '{}'", path.display())]
     ReadInput {
         /// The input path as given.
         path: PathBuf,
@@ -60,7 +60,7 @@ pub enum DataError {
     },
 
     /// Reading or writing a file of the cache (or a vocabulary file) failed.
-    #[error("cache i/o error on '{}': {source}", path.display())]
+    #[error("cache i/o error on '{}'", path.display())]
     CacheIo {
         /// The cache file or directory.
         path: PathBuf,

@@ -280,16 +280,22 @@ impl Vocab {
         &self.table
     }
 
-    /// Writes the vocabulary as JSON, atomically (temporary file, fsync, rename).
-    pub fn save(&self, path: &Path) -> Result<(), DataError> {
+    /// The vocabulary as the JSON of `vocab.json`.
+    pub fn to_json(&self) -> Vec<u8> {
         let json = match &self.symbols {
             Symbols::Chars(chars) => {
                 let strings: Vec<String> = chars.iter().map(|c| c.to_string()).collect();
                 serde_json::to_vec(&VocabFileOut { kind: VocabKind::Chars, symbols: &strings })
             }
             Symbols::Bytes(bytes) => serde_json::to_vec(&VocabFileOut { kind: VocabKind::Bytes, symbols: bytes }),
-        }
-        .map_err(|e| DataError::CacheIo { path: path.to_path_buf(), source: e.into() })?;
+        };
+        // Serialising strings and integers into a Vec cannot fail.
+        json.unwrap_or_default()
+    }
+
+    /// Writes the vocabulary as JSON, atomically (temporary file, fsync, rename).
+    pub fn save(&self, path: &Path) -> Result<(), DataError> {
+        let json = self.to_json();
         let on_io = |source| DataError::CacheIo { path: path.to_path_buf(), source };
         write_atomic_with(path, on_io, |w, tmp| {
             w.write_all(&json)
@@ -302,8 +308,14 @@ impl Vocab {
     /// without duplicates, with one-character strings (chars) or integers 0..=255 (bytes).
     pub fn load(path: &Path) -> Result<Vocab, DataError> {
         let text = fs::read(path).map_err(|source| DataError::CacheIo { path: path.to_path_buf(), source })?;
+        Self::from_json(&text, path)
+    }
+
+    /// Parses and validates the JSON of a `vocab.json` (`origin` names it in errors).
+    pub fn from_json(text: &[u8], origin: &Path) -> Result<Vocab, DataError> {
+        let path = origin;
         let invalid = |reason: String| DataError::InvalidVocabFile { path: path.to_path_buf(), reason };
-        let file: VocabFileIn = serde_json::from_slice(&text).map_err(|e| invalid(e.to_string()))?;
+        let file: VocabFileIn = serde_json::from_slice(text).map_err(|e| invalid(e.to_string()))?;
         if file.symbols.is_empty() {
             return Err(invalid("no symbols".to_owned()));
         }

@@ -8,10 +8,9 @@
 
 use std::cell::RefCell;
 
-use super::microkernel::portable::Portable;
-use super::microkernel::{MicroKernel, MAX_TILE};
+use super::microkernel::{with_kernel, KernelId, MicroKernel, MAX_TILE};
 use super::pack::Strided;
-use crate::dispatch::{detected_level, CpuLevel};
+use crate::dispatch::detected_level;
 
 /// Depth of a packed block: a `KC×NR` panel of `B` (32 KiB for NR = 32) stays in L1/L2.
 pub(crate) const KC: usize = 256;
@@ -36,27 +35,11 @@ pub(crate) fn packed_len(k: usize, n: usize, nr: usize) -> usize {
     k * n.div_ceil(nr) * nr
 }
 
-/// `NR` of the kernel a level uses.
-pub(crate) fn nr_of(level: CpuLevel) -> usize {
-    match level {
-        #[cfg(target_arch = "x86_64")]
-        CpuLevel::Avx512 => super::microkernel::avx512::Avx512::NR,
-        #[cfg(target_arch = "x86_64")]
-        CpuLevel::Avx2 => super::microkernel::avx2::Avx2::NR,
-        _ => Portable::NR,
-    }
-}
-
-/// Packs all of `op(B)` (`k×n`) for `level`'s kernel: `KC`-deep blocks, each a run of `NR`-wide
+/// Packs all of `op(B)` (`k×n`) for `kernel`: `KC`-deep blocks, each a run of `NR`-wide
 /// panels. Returns the length used.
-pub(crate) fn pack_b_whole(level: CpuLevel, b: Strided<'_>, k: usize, n: usize, out: &mut [f32]) -> usize {
-    match level {
-        #[cfg(target_arch = "x86_64")]
-        CpuLevel::Avx512 => pack_b_whole_for::<super::microkernel::avx512::Avx512>(b, k, n, out),
-        #[cfg(target_arch = "x86_64")]
-        CpuLevel::Avx2 => pack_b_whole_for::<super::microkernel::avx2::Avx2>(b, k, n, out),
-        _ => pack_b_whole_for::<Portable>(b, k, n, out),
-    }
+pub(crate) fn pack_b_whole(kernel: KernelId, b: Strided<'_>, k: usize, n: usize, out: &mut [f32]) -> usize {
+    assert!(kernel.level() <= detected_level(), "kernel {kernel:?} is not supported by this CPU");
+    with_kernel!(kernel, pack_b_whole_for(b, k, n, out))
 }
 
 fn pack_b_whole_for<K: MicroKernel>(b: Strided<'_>, k: usize, n: usize, out: &mut [f32]) -> usize {
@@ -69,13 +52,13 @@ fn pack_b_whole_for<K: MicroKernel>(b: Strided<'_>, k: usize, n: usize, out: &mu
 }
 
 /// `C = alpha·op(A)·B + beta·C` (`C` row-major with leading dimension `ldc`, bounds already
-/// checked by the caller) with `level`'s kernel.
+/// checked by the caller) with the given micro-kernel (`B` packed for it if pre-packed).
 ///
 /// # Panics
-/// If `level` is above what this CPU supports.
+/// If the kernel needs a CPU level this CPU does not support.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_f32(
-    level: CpuLevel,
+    kernel: KernelId,
     m: usize,
     n: usize,
     k: usize,
@@ -86,15 +69,9 @@ pub(crate) fn gemm_f32(
     c: &mut [f32],
     ldc: usize,
 ) {
-    assert!(level <= detected_level(), "CPU level {level:?} is not supported by this CPU");
-    match level {
-        // SAFETY of the kernel calls made under each arm: the level is supported (asserted).
-        #[cfg(target_arch = "x86_64")]
-        CpuLevel::Avx512 => split::<super::microkernel::avx512::Avx512>(m, n, k, alpha, a, b, beta, c, ldc),
-        #[cfg(target_arch = "x86_64")]
-        CpuLevel::Avx2 => split::<super::microkernel::avx2::Avx2>(m, n, k, alpha, a, b, beta, c, ldc),
-        _ => split::<Portable>(m, n, k, alpha, a, b, beta, c, ldc),
-    }
+    // The kernel calls made below are sound only when the level's features are present.
+    assert!(kernel.level() <= detected_level(), "kernel {kernel:?} is not supported by this CPU");
+    with_kernel!(kernel, split(m, n, k, alpha, a, b, beta, c, ldc))
 }
 
 /// Splits the rows of `C` into one contiguous block per thread (multiples of `MR`) while the

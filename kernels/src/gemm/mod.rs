@@ -12,7 +12,8 @@ pub(crate) mod generic;
 pub(crate) mod microkernel;
 pub(crate) mod pack;
 
-use crate::dispatch::CpuLevel;
+pub use microkernel::KernelId;
+
 use crate::Float;
 
 /// Whether an operand is used as stored (`N`) or transposed (`T`).
@@ -80,8 +81,8 @@ pub enum PackedLayout {
     Empty,
     /// `op(B)` copied row-major (`k×n`), for types without a fast path.
     Plain,
-    /// Micro-kernel panels for this CPU level.
-    Panels(CpuLevel),
+    /// Panels for this micro-kernel.
+    Panels(KernelId),
 }
 
 /// A `k×n` right-hand operand packed once and multiplied many times ([`gemm_packed`]).
@@ -90,16 +91,24 @@ pub enum PackedLayout {
 pub struct PackedB<F> {
     k: usize,
     n: usize,
+    rows_hint: usize,
     layout: PackedLayout,
     data: Vec<F>,
 }
 
 impl<F: Float> PackedB<F> {
-    /// Room for a `k×n` operand in any layout.
+    /// Room for a `k×n` operand in any layout, for products of any number of rows.
     pub fn new(k: usize, n: usize) -> PackedB<F> {
-        // The widest panel is 32 columns; Plain needs k·n.
-        let len = driver::packed_len(k, n, 32);
-        PackedB { k, n, layout: PackedLayout::Empty, data: vec![F::zero(); len] }
+        // Many rows: the choice then depends on the column padding alone.
+        Self::for_rows(k, n, 1 << 30)
+    }
+
+    /// Room for a `k×n` operand that will multiply `rows`-row left operands: the micro-kernel
+    /// is chosen to waste least on `rows×n` results (e.g. 5-row tiles for 25 rows).
+    pub fn for_rows(k: usize, n: usize, rows: usize) -> PackedB<F> {
+        // The widest panel is 64 columns; Plain needs k·n.
+        let len = driver::packed_len(k, n, 64);
+        PackedB { k, n, rows_hint: rows, layout: PackedLayout::Empty, data: vec![F::zero(); len] }
     }
 
     /// Packs `op(B)` (stored `k×n` for [`Op::N`], `n×k` for [`Op::T`], leading dimension `ldb`).
@@ -107,7 +116,7 @@ impl<F: Float> PackedB<F> {
         let (rows, cols) = stored_shape(op_b, self.k, self.n);
         check_matrix("B", b.len(), rows, cols, ldb);
         let (rs, cs) = strides(op_b, ldb);
-        self.layout = F::pack_b(self.k, self.n, b, rs, cs, &mut self.data);
+        self.layout = F::pack_b(self.k, self.n, self.rows_hint, b, rs, cs, &mut self.data);
     }
 
     /// Rows `k` of `op(B)`.
@@ -201,9 +210,9 @@ fn check_matrix(name: &str, len: usize, rows: usize, cols: usize, ld: usize) {
 /// The `f32` entry points behind the [`Float`] hooks, at an explicit level (tests use every
 /// level the CPU has).
 pub(crate) mod f32_path {
-    use super::driver::{gemm_f32, nr_of, pack_b_whole, BSource};
+    use super::driver::{gemm_f32, pack_b_whole, packed_len, BSource};
     use super::pack::Strided;
-    use super::{PackedB, PackedLayout};
+    use super::{KernelId, PackedB, PackedLayout};
     use crate::dispatch::CpuLevel;
 
     #[allow(clippy::too_many_arguments)]
@@ -223,13 +232,45 @@ pub(crate) mod f32_path {
         c: &mut [f32],
         ldc: usize,
     ) {
-        let a = Strided { data: a, rs: rsa, cs: csa };
-        let b = BSource::Strided(Strided { data: b, rs: rsb, cs: csb });
-        gemm_f32(level, m, n, k, alpha, a, b, beta, c, ldc);
+        gemm_with(KernelId::choose(level, m, n), m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc);
     }
 
+    /// [`gemm`] with a given micro-kernel.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn gemm_with(
+        kernel: KernelId,
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: f32,
+        a: &[f32],
+        rsa: usize,
+        csa: usize,
+        b: &[f32],
+        rsb: usize,
+        csb: usize,
+        beta: f32,
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        let a = Strided { data: a, rs: rsa, cs: csa };
+        let b = BSource::Strided(Strided { data: b, rs: rsb, cs: csb });
+        gemm_f32(kernel, m, n, k, alpha, a, b, beta, c, ldc);
+    }
+
+    /// Every kernel this CPU can run.
+    #[cfg(test)]
+    pub(crate) fn available_kernels() -> Vec<KernelId> {
+        let top = crate::dispatch::detected_level();
+        [KernelId::Portable, KernelId::Avx2, KernelId::Avx512Tall, KernelId::Avx512Wide]
+            .into_iter()
+            .filter(|k| k.level() <= top && (cfg!(target_arch = "x86_64") || k.level() == CpuLevel::Portable))
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn pack_b(
-        level: CpuLevel,
+        kernel: KernelId,
         k: usize,
         n: usize,
         b: &[f32],
@@ -237,9 +278,9 @@ pub(crate) mod f32_path {
         cs: usize,
         out: &mut [f32],
     ) -> PackedLayout {
-        debug_assert!(out.len() >= super::driver::packed_len(k, n, nr_of(level)));
-        pack_b_whole(level, Strided { data: b, rs, cs }, k, n, out);
-        PackedLayout::Panels(level)
+        debug_assert!(out.len() >= packed_len(k, n, kernel.tile().1));
+        pack_b_whole(kernel, Strided { data: b, rs, cs }, k, n, out);
+        PackedLayout::Panels(kernel)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -254,9 +295,9 @@ pub(crate) mod f32_path {
         c: &mut [f32],
         ldc: usize,
     ) {
-        let PackedLayout::Panels(level) = b.layout() else { unreachable!("f32 operands are always packed in panels") };
+        let PackedLayout::Panels(kernel) = b.layout() else { unreachable!("f32 operands are always packed in panels") };
         let a = Strided { data: a, rs: rsa, cs: csa };
-        gemm_f32(level, m, b.n(), b.k(), alpha, a, BSource::Packed(b.data()), beta, c, ldc);
+        gemm_f32(kernel, m, b.n(), b.k(), alpha, a, BSource::Packed(b.data()), beta, c, ldc);
     }
 }
 
@@ -296,12 +337,13 @@ mod tests {
         }
     }
 
-    /// Every micro-kernel (each level this CPU has) against the reference, on shapes that cut
+    /// Every micro-kernel this CPU has against the reference, on shapes that cut
     /// tiles, `KC` blocks (k > 256) and `NC` blocks (n > 4096), for all transposition cases.
     #[test]
     fn every_level_matches_reference() {
         let shapes = [(1, 1, 1), (3, 17, 5), (11, 33, 300), (50, 512, 128), (23, 65, 513), (3, 4100, 5), (129, 7, 1)];
-        for level in crate::dispatch::available_levels() {
+        for kernel in f32_path::available_kernels() {
+            let level = kernel;
             for &(m, n, k) in &shapes {
                 for op_a in [Op::N, Op::T] {
                     for op_b in [Op::N, Op::T] {
@@ -316,10 +358,10 @@ mod tests {
                             let (mut c, mut c_ref, mut c_packed) = (c0.clone(), c0.clone(), c0.clone());
                             let (rsa, csa) = strides(op_a, lda);
                             let (rsb, csb) = strides(op_b, ldb);
-                            f32_path::gemm(level, m, k, n, 0.7, &a, rsa, csa, &b, rsb, csb, beta, &mut c, ldc);
+                            f32_path::gemm_with(kernel, m, k, n, 0.7, &a, rsa, csa, &b, rsb, csb, beta, &mut c, ldc);
                             reference::gemm(op_a, op_b, m, n, k, 0.7, &a, lda, &b, ldb, beta, &mut c_ref, ldc);
                             let mut packed = PackedB::<f32>::new(k, n);
-                            packed.layout = f32_path::pack_b(level, k, n, &b, rsb, csb, &mut packed.data);
+                            packed.layout = f32_path::pack_b(kernel, k, n, &b, rsb, csb, &mut packed.data);
                             f32_path::gemm_packed(m, 0.7, &a, rsa, csa, &packed, beta, &mut c_packed, ldc);
                             let tol = 1e-5 * (k as f32).sqrt().max(1.0) * 4.0;
                             for i in 0..m {
@@ -345,6 +387,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn kernel_choice_minimises_padding() {
+        use crate::dispatch::CpuLevel;
+        assert_eq!(KernelId::choose(CpuLevel::Avx512, 50, 512), KernelId::Avx512Tall);
+        assert_eq!(KernelId::choose(CpuLevel::Avx512, 25, 512), KernelId::Avx512Wide);
+        assert_eq!(KernelId::choose(CpuLevel::Avx512, 2500, 65), KernelId::Avx512Tall);
+        assert_eq!(KernelId::choose(CpuLevel::Avx2, 25, 512), KernelId::Avx2);
+        assert_eq!(KernelId::choose(CpuLevel::Portable, 25, 512), KernelId::Portable);
     }
 
     #[test]

@@ -1,7 +1,11 @@
-//! AVX-512F kernel, 10×32: 20 zmm accumulators, two `B` vectors per `k`, `A` broadcast from
-//! memory. Ten rows divide both the batch (B = 50) and `T·B` (2500) of our shapes, so edge
-//! tiles are rare. Zen 4 executes one 512-bit FMA per cycle per core (32 flop/cycle), with a
-//! latency of 4: 20 independent accumulators keep the pipe full.
+//! AVX-512F kernels. Zen 4 executes one 512-bit FMA per cycle per core (32 flop/cycle) with a
+//! latency of 4: both kernels keep 20 independent zmm accumulators.
+//!
+//! - 10×32: two `B` vectors per `k`, ten broadcasts of `A`. Ten rows divide the batch (50) and
+//!   `T·B` (2500) of our shapes.
+//! - 5×64: four `B` vectors per `k`, five broadcasts (fewer loads per FMA). Five rows divide
+//!   the half batch (25) that each of two threads takes in the recurrence, where 10-row tiles
+//!   would compute 30 rows for 25.
 
 use std::arch::x86_64::*;
 
@@ -19,6 +23,63 @@ impl MicroKernel for Avx512 {
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
         // SAFETY: forwarded contract (feature present, pointers valid for the stated ranges).
         unsafe { tile_10x32(kc, a, b, c, ldc, alpha, beta) }
+    }
+}
+
+pub(crate) struct Avx512Wide;
+
+impl MicroKernel for Avx512Wide {
+    const MR: usize = 5;
+    const NR: usize = 64;
+
+    super::packing_for!(5, 64);
+
+    #[inline]
+    unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+        // SAFETY: forwarded contract (feature present, pointers valid for the stated ranges).
+        unsafe { tile_5x64(kc, a, b, c, ldc, alpha, beta) }
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_5x64(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+    const MR: usize = 5;
+    // SAFETY (whole body): the caller guarantees AVX-512F and that `a` has kc·5, `b` kc·64
+    // readable floats and `c` 5 rows of 64 writable floats at stride `ldc`; every offset below
+    // stays inside those ranges (p < kc, i < 5, column offsets 0, 16, 32, 48 of 64).
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); 4]; MR];
+        let (mut ap, mut bp) = (a, b);
+        for _ in 0..kc {
+            let bv = [
+                _mm512_loadu_ps(bp),
+                _mm512_loadu_ps(bp.add(16)),
+                _mm512_loadu_ps(bp.add(32)),
+                _mm512_loadu_ps(bp.add(48)),
+            ];
+            for (i, row) in acc.iter_mut().enumerate() {
+                let ai = _mm512_set1_ps(*ap.add(i));
+                for (r, &bj) in row.iter_mut().zip(&bv) {
+                    *r = _mm512_fmadd_ps(ai, bj, *r);
+                }
+            }
+            ap = ap.add(MR);
+            bp = bp.add(64);
+        }
+        let va = _mm512_set1_ps(alpha);
+        let vb = _mm512_set1_ps(beta);
+        for (i, row) in acc.iter().enumerate() {
+            let cr = c.add(i * ldc);
+            for (j, &r) in row.iter().enumerate() {
+                let cj = cr.add(16 * j);
+                let out = if beta == 0.0 {
+                    _mm512_mul_ps(va, r)
+                } else {
+                    _mm512_fmadd_ps(va, r, _mm512_mul_ps(vb, _mm512_loadu_ps(cj)))
+                };
+                _mm512_storeu_ps(cj, out);
+            }
+        }
     }
 }
 

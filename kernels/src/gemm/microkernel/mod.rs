@@ -12,6 +12,79 @@ use super::pack::Strided;
 #[cfg(doc)]
 use super::pack::{pack_a, pack_b};
 
+use crate::dispatch::CpuLevel;
+
+/// Which micro-kernel a product or a packed operand uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KernelId {
+    /// AVX-512F, 10×32.
+    Avx512Tall,
+    /// AVX-512F, 5×64.
+    Avx512Wide,
+    /// AVX2+FMA, 6×16.
+    Avx2,
+    /// `wide` vectors, 4×16.
+    Portable,
+}
+
+impl KernelId {
+    /// The CPU level the kernel needs.
+    pub fn level(self) -> CpuLevel {
+        match self {
+            KernelId::Avx512Tall | KernelId::Avx512Wide => CpuLevel::Avx512,
+            KernelId::Avx2 => CpuLevel::Avx2,
+            KernelId::Portable => CpuLevel::Portable,
+        }
+    }
+
+    /// Rows and columns of its tile.
+    pub fn tile(self) -> (usize, usize) {
+        match self {
+            KernelId::Avx512Tall => (10, 32),
+            KernelId::Avx512Wide => (5, 64),
+            KernelId::Avx2 => (6, 16),
+            KernelId::Portable => (4, 16),
+        }
+    }
+
+    /// The kernel of `level` that computes the least padding for an `m×n` result (ties go to
+    /// the first candidate).
+    pub fn choose(level: CpuLevel, m: usize, n: usize) -> KernelId {
+        let candidates: &[KernelId] = match level {
+            CpuLevel::Avx512 if cfg!(target_arch = "x86_64") => &[KernelId::Avx512Tall, KernelId::Avx512Wide],
+            CpuLevel::Avx2 if cfg!(target_arch = "x86_64") => &[KernelId::Avx2],
+            _ => &[KernelId::Portable],
+        };
+        let area = |id: &KernelId| {
+            let (mr, nr) = id.tile();
+            (m.div_ceil(mr) * mr) as u128 * (n.div_ceil(nr) * nr) as u128
+        };
+        let mut best = candidates[0];
+        for id in &candidates[1..] {
+            if area(id) < area(&best) {
+                best = *id;
+            }
+        }
+        best
+    }
+}
+
+/// Calls `$f::<K>($args)` with the micro-kernel type `K` named by a [`KernelId`].
+macro_rules! with_kernel {
+    ($id:expr, $f:ident($($args:expr),* $(,)?)) => {
+        match $id {
+            #[cfg(target_arch = "x86_64")]
+            $crate::gemm::microkernel::KernelId::Avx512Tall => $f::<$crate::gemm::microkernel::avx512::Avx512>($($args),*),
+            #[cfg(target_arch = "x86_64")]
+            $crate::gemm::microkernel::KernelId::Avx512Wide => $f::<$crate::gemm::microkernel::avx512::Avx512Wide>($($args),*),
+            #[cfg(target_arch = "x86_64")]
+            $crate::gemm::microkernel::KernelId::Avx2 => $f::<$crate::gemm::microkernel::avx2::Avx2>($($args),*),
+            _ => $f::<$crate::gemm::microkernel::portable::Portable>($($args),*),
+        }
+    };
+}
+pub(crate) use with_kernel;
+
 /// The largest `MR·NR` of any kernel (the size of the edge-tile buffer).
 pub(crate) const MAX_TILE: usize = 512;
 

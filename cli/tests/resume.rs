@@ -1,0 +1,105 @@
+//! Checkpoints: exact resume, Ctrl-C, and SIGKILL at any instant never leaving a broken
+//! checkpoint.
+
+mod common;
+use common::*;
+
+use std::time::{Duration, Instant};
+
+const MODEL: &[&str] = &["--hidden", "24", "--embed", "16", "--batch", "8", "--seq-len", "16", "--threads", "2"];
+
+fn train_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["train", "--data", "c.txt"];
+    args.extend_from_slice(MODEL);
+    args.extend_from_slice(extra);
+    args
+}
+
+/// 2×N steps straight and N steps, save, resume, N more steps give bit-identical weights.
+#[test]
+fn resume_is_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.txt"), small_corpus(30_000)).unwrap();
+    let straight = run_in(dir.path(), &train_args(&["--steps", "40", "--eval-every", "15", "--out", "a"]));
+    assert!(straight.status.success(), "{}", stderr(&straight));
+    let first = run_in(dir.path(), &train_args(&["--steps", "20", "--eval-every", "15", "--out", "b"]));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let resumed = run_in(dir.path(), &["train", "--resume", "b", "--steps", "40", "--threads", "2", "--out", "b"]);
+    let err = stderr(&resumed);
+    assert!(resumed.status.success(), "{err}");
+    assert!(err.contains("steps 21..=40"), "{err}");
+    let wa = std::fs::read(dir.path().join("a/model.safetensors")).unwrap();
+    let wb = std::fs::read(dir.path().join("b/model.safetensors")).unwrap();
+    assert!(wa == wb, "weights differ after resume");
+    // The log has every step once, and the plot and best model exist.
+    let log = std::fs::read_to_string(dir.path().join("b/log.csv")).unwrap();
+    let steps: Vec<u64> = log.lines().skip(1).filter_map(|l| l.split(',').next()?.parse().ok()).collect();
+    assert_eq!(steps, (1..=40).collect::<Vec<_>>());
+    assert!(dir.path().join("b/loss.svg").exists());
+    assert!(dir.path().join("b/best/model.safetensors").exists());
+    // Nothing left to do is a clear error.
+    let again = run_in(dir.path(), &["train", "--resume", "b", "--out", "b"]);
+    assert_clean_error(&again, "nothing left to do");
+}
+
+/// Ctrl-C finishes the step, writes a checkpoint and exits 0; the run then resumes.
+#[test]
+fn interrupt_saves_and_resume_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.txt"), small_corpus(30_000)).unwrap();
+    let child = bin()
+        .current_dir(dir.path())
+        .args(train_args(&["--steps", "100000", "--checkpoint-every", "0", "--out", "m"]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until training has started (the log has rows), then interrupt.
+    let log = dir.path().join("m/log.csv");
+    let started = Instant::now();
+    while std::fs::read_to_string(&log).map_or(0, |s| s.lines().count()) < 5 {
+        assert!(started.elapsed() < Duration::from_secs(60), "training did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("continue with --resume"), "{text}");
+    let ck = charrnn_engine::checkpoint::load_checkpoint(&dir.path().join("m/checkpoint.safetensors")).unwrap();
+    let step = ck.meta.step;
+    assert!(step >= 4, "checkpoint at step {step}");
+    let target = (step + 3).to_string();
+    let resumed = run_in(dir.path(), &["train", "--resume", "m", "--steps", &target, "--out", "m"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+}
+
+/// SIGKILL at arbitrary instants, checkpointing every step: whatever checkpoint is on disk
+/// always loads.
+#[test]
+fn sigkill_never_leaves_a_broken_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.txt"), small_corpus(30_000)).unwrap();
+    let path = dir.path().join("m/checkpoint.safetensors");
+    let mut loaded = 0;
+    for round in 0..12u64 {
+        let mut child = bin()
+            .current_dir(dir.path())
+            .args(train_args(&["--steps", "100000", "--checkpoint-every", "1", "--out", "m"]))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kill at a different point each round, from early start-up to mid-training.
+        std::thread::sleep(Duration::from_millis(150 + 97 * round));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if path.exists() {
+            charrnn_engine::checkpoint::load_checkpoint(&path)
+                .unwrap_or_else(|e| panic!("round {round}: checkpoint does not load: {e}"));
+            loaded += 1;
+        }
+    }
+    assert!(loaded >= 6, "only {loaded} rounds reached a checkpoint");
+}
