@@ -42,6 +42,9 @@ pub struct SampleArgs {
     /// Draw only among the K most likely characters
     #[arg(long, value_name = "K")]
     pub top_k: Option<usize>,
+    /// Leave out prime characters the model never saw, instead of failing
+    #[arg(long)]
+    pub skip_unknown: bool,
     /// Seed of the random draws
     #[arg(long, default_value_t = 42, value_name = "N")]
     pub seed: u64,
@@ -53,7 +56,17 @@ pub fn run(args: SampleArgs) -> Result<()> {
     if args.prime.is_empty() {
         anyhow::bail!("--prime must not be empty: the first character is drawn after it");
     }
-    let prime = vocab.encode(&args.prime).context("the prime text does not fit this model's vocabulary")?;
+    let prime = if args.skip_unknown {
+        let ids = vocab.encode_lossy(&args.prime);
+        if ids.is_empty() {
+            anyhow::bail!("no character of the prime text is in this model's vocabulary");
+        }
+        ids
+    } else {
+        vocab.encode(&args.prime).context(
+            "the prime text does not fit this model's vocabulary (--skip-unknown leaves such characters out)",
+        )?
+    };
     let options = SampleOptions {
         mode: match args.mode {
             Mode::Argmax => SampleMode::Argmax,
@@ -68,11 +81,19 @@ pub fn run(args: SampleArgs) -> Result<()> {
     for &id in &prime {
         sampler.feed(id);
     }
+    let started = std::time::Instant::now();
     match stream(&mut sampler, &vocab, &args.prime, args.length) {
         // A reader that stops early (`| head`) is not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        other => other?,
     }
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "sampled {} characters in {seconds:.2} s: {:.0} characters/s",
+        args.length,
+        args.length as f64 / seconds.max(1e-9)
+    );
+    Ok(())
 }
 
 /// Writes the prime text and then each generated character as soon as it is drawn.

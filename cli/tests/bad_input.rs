@@ -87,3 +87,59 @@ fn sample_from_missing_or_corrupt_model() {
     let out = run_in(dir.path(), &["sample", "--model", "bad"]);
     assert_clean_error(&out, "config.json");
 }
+
+#[test]
+fn init_from_a_model_of_another_vocabulary() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), small_corpus(20_000)).unwrap();
+    std::fs::write(dir.path().join("b.txt"), small_corpus(20_000).to_uppercase()).unwrap();
+    let tiny = ["--hidden", "8", "--embed", "4", "--batch", "4", "--seq-len", "8", "--steps", "2"];
+    let mut first = vec!["train", "--data", "a.txt", "--out", "ma"];
+    first.extend(tiny);
+    assert!(run_in(dir.path(), &first).status.success());
+    let mut second = vec!["train", "--data", "b.txt", "--init-from", "ma", "--out", "mb"];
+    second.extend(tiny);
+    let out = run_in(dir.path(), &second);
+    assert_clean_error(&out, "another vocabulary");
+}
+
+#[test]
+fn a_diverging_run_stops_with_a_message_and_keeps_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.txt"), small_corpus(20_000)).unwrap();
+    let out = run_in(
+        dir.path(),
+        &[
+            "train",
+            "--data",
+            "c.txt",
+            "--hidden",
+            "8",
+            "--embed",
+            "4",
+            "--batch",
+            "4",
+            "--seq-len",
+            "8",
+            "--steps",
+            "200",
+            "--lr",
+            "1e38",
+            "--clip",
+            "0",
+            "--checkpoint-every",
+            "1",
+            "--out",
+            "m",
+        ],
+    );
+    let err = stderr(&out);
+    assert!(!out.status.success() && !err.contains("panicked"), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: training diverged at step") && last.contains("--lr"), "{err}");
+    // Whatever checkpoint was written before the divergence still loads.
+    let path = dir.path().join("m/checkpoint.safetensors");
+    if path.exists() {
+        charrnn_engine::checkpoint::load_checkpoint(&path).unwrap();
+    }
+}

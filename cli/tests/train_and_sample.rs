@@ -65,6 +65,20 @@ fn train_then_sample_each_mode() {
         assert!(hits * 100 >= words.len() * min_percent, "{mode}: {text}");
     }
 
+    // A reader that closes early (`| head`) ends sampling quietly with status 0.
+    let mut child = bin()
+        .current_dir(dir.path())
+        .args(["sample", "--model", "model", "--length", "100000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success() && !stderr(&out).contains("error"), "{}", stderr(&out));
+
     let out = run_in(dir.path(), &["sample", "--model", "model", "--prime", "xyz ÿ"]);
     assert_clean_error(&out, "'x'");
     let out = run_in(dir.path(), &["sample", "--model", "model", "--temperature", "0"]);

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use charrnn_kernels::gemm::Op;
 use charrnn_kernels::reduce::col_sums_accumulate;
 use charrnn_kernels::Float;
 
@@ -94,16 +95,21 @@ fn forward_layers<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut
         let (below, this_and_above) = ws.layers.split_at_mut(l);
         let act = &mut this_and_above[0];
         let (bias_ih, bias_hh) = (&p[r.bias_ih.clone()], &p[r.bias_hh.clone()]);
+        // With frozen weights (sampling) the folded table and the packed recurrent weights
+        // computed by the first pass stay valid.
+        let reuse = ws.frozen.as_ref().is_some_and(|f| f.ready);
         if l == 0 {
             let table = &mut ws.input_table;
-            input_table_forward(
-                embedding_dims(&cfg),
-                &p[lay.embedding.clone()],
-                &p[r.wx.clone()],
-                bias_ih,
-                folded_bias_hh(cfg.cell, bias_hh),
-                table,
-            );
+            if !reuse {
+                input_table_forward(
+                    embedding_dims(&cfg),
+                    &p[lay.embedding.clone()],
+                    &p[r.wx.clone()],
+                    bias_ih,
+                    folded_bias_hh(cfg.cell, bias_hh),
+                    table,
+                );
+            }
             input_table_gather(d.gates(), table, &ws.inputs, &mut act.gates);
         } else {
             let x = match dropout {
@@ -113,7 +119,20 @@ fn forward_layers<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut
             input_projection(d, x, &p[r.wx.clone()], bias_ih, folded_bias_hh(cfg.cell, bias_hh), &mut act.gates);
         }
         lap(&mut mark, &mut ws.phase_times.input_projection);
-        recurrent_forward(d, &p[r.wh.clone()], bias_hh, act, &mut ws.packed_wh, &mut state.h[l], &mut state.c[l]);
+        let wh = &p[r.wh.clone()];
+        let packed = match &mut ws.frozen {
+            Some(frozen) => {
+                if !reuse {
+                    frozen.packed_wh[l].pack(Op::N, wh, d.gates());
+                }
+                &frozen.packed_wh[l]
+            }
+            None => {
+                ws.packed_wh.pack(Op::N, wh, d.gates());
+                &ws.packed_wh
+            }
+        };
+        recurrent_forward(d, wh, bias_hh, act, packed, &mut state.h[l], &mut state.c[l]);
         lap(&mut mark, &mut ws.phase_times.forward_recurrence);
         // The next layer's input (timed with the input projections).
         if let Some(settings) = &dropout {
@@ -123,6 +142,9 @@ fn forward_layers<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut
                 apply_mask(&act.h[bh..], &buffers.mask, &mut buffers.dropped);
             }
         }
+    }
+    if let Some(frozen) = &mut ws.frozen {
+        frozen.ready = true;
     }
     let top = &ws.layers[cfg.num_layers - 1].h[bh..];
     let (h, v) = (cfg.hidden_size, cfg.vocab_size);

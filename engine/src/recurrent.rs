@@ -78,13 +78,14 @@ pub fn recurrent_forward<F: Float>(
     wh: &[F],
     bias_hh: &[F],
     act: &mut LayerActivations<F>,
-    packed_wh: &mut PackedB<F>,
+    packed_wh: &PackedB<F>,
     h0: &mut [F],
     c0: &mut [F],
 ) {
     let LayerDims { cell, batch, seq_len, hidden, .. } = dims;
     let (gh, bh) = (dims.gates(), batch * hidden);
-    packed_wh.pack(Op::N, wh, gh);
+    debug_assert_eq!((packed_wh.k(), packed_wh.n()), (hidden, gh));
+    let _ = wh;
     act.h[..bh].copy_from_slice(h0);
     if cell == CellKind::Lstm {
         act.c[..bh].copy_from_slice(c0);

@@ -70,7 +70,11 @@ impl<'m> Sampler<'m> {
         let v = model.config.vocab_size;
         Ok(Sampler {
             model,
-            workspace: Workspace::new(&model.config, 1, 1),
+            workspace: {
+                let mut ws = Workspace::new(&model.config, 1, 1);
+                ws.freeze_weights(&model.config);
+                ws
+            },
             state: State::zeros(&model.config, 1),
             probs: vec![0.0; v],
             scratch: vec![0.0; v],
@@ -241,6 +245,25 @@ mod tests {
         let mut s = Sampler::new(m, opts(SampleMode::Argmax), None).unwrap();
         s.feed(token);
         s.sample_next()
+    }
+
+    /// The sampler computes the folded table and the packed weights once; its logits equal a
+    /// plain forward pass's at every step, for every cell.
+    #[test]
+    fn frozen_weights_give_the_same_logits() {
+        for cell in [CellKind::Lstm, CellKind::Rnn, CellKind::Gru] {
+            let config = ModelConfig { cell, vocab_size: 9, embed_size: 4, hidden_size: 8, num_layers: 2 };
+            let m = Model::<f32>::new(config, 5);
+            let mut sampler = Sampler::new(&m, opts(SampleMode::Argmax), None).unwrap();
+            let mut ws = Workspace::<f32>::new(&config, 1, 1);
+            let mut state = State::zeros(&config, 1);
+            for token in [3u32, 1, 4, 1, 5, 8, 2, 6] {
+                sampler.feed(token);
+                ws.inputs[0] = token;
+                forward_logits(&m, &mut ws, &mut state);
+                assert_eq!(sampler.workspace.logits, ws.logits, "{cell:?}");
+            }
+        }
     }
 
     #[test]

@@ -50,6 +50,15 @@ impl PhaseTimes {
     }
 }
 
+/// Per-layer results that stay valid while the weights do not change.
+#[derive(Clone, Debug)]
+pub struct FrozenWeights<F> {
+    /// Each layer's packed `Wh`.
+    pub packed_wh: Vec<PackedB<F>>,
+    /// Whether a pass has filled them (and the input table) yet.
+    pub ready: bool,
+}
+
 /// The recurrent state carried from one batch to the next (truncated BPTT): per layer, `h`
 /// and (LSTM only) `c`, each `[batch, hidden]`.
 #[derive(Clone, Debug, PartialEq)]
@@ -139,6 +148,9 @@ pub struct Workspace<F> {
     pub packed_wh_t: PackedB<F>,
     /// Time per phase, accumulated by the passes until reset.
     pub phase_times: PhaseTimes,
+    /// Set by [`Workspace::freeze_weights`] when the weights will not change between passes
+    /// (sampling): the folded input table and each layer's packed `Wh` are then computed once.
+    pub frozen: Option<FrozenWeights<F>>,
     /// Dropout between layers for the next [`crate::pass::Pass::Train`] forward pass (set by
     /// the trainer before each step); `None` or `p = 0`: none. Evaluation and sampling ignore it.
     pub dropout: Option<Dropout>,
@@ -183,6 +195,7 @@ impl<F: Float> Workspace<F> {
             packed_wh: PackedB::for_rows(h, gh, batch),
             packed_wh_t: PackedB::for_rows(gh, h, batch),
             phase_times: PhaseTimes::default(),
+            frozen: None,
             dropout: None,
             dropout_buffers: Vec::new(),
             dropout_applied: false,
@@ -200,6 +213,15 @@ impl<F: Float> Workspace<F> {
                 .map(|_| DropoutBuffers { mask: vec![F::zero(); n], dropped: vec![F::zero(); n] })
                 .collect();
         }
+    }
+
+    /// Promises that the weights will not change between the passes that use this workspace
+    /// (as when sampling), so that the folded input table and the packed recurrent weights are
+    /// computed by the first pass only. Call it again after changing the weights.
+    pub fn freeze_weights(&mut self, config: &ModelConfig) {
+        let (h, gh) = (config.hidden_size, config.cell.gates() * config.hidden_size);
+        let packed_wh = (0..config.num_layers).map(|_| PackedB::for_rows(h, gh, self.batch)).collect();
+        self.frozen = Some(FrozenWeights { packed_wh, ready: false });
     }
 
     /// Rows of every activation matrix, `T·B`.

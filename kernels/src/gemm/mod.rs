@@ -262,7 +262,7 @@ pub(crate) mod f32_path {
     #[cfg(test)]
     pub(crate) fn available_kernels() -> Vec<KernelId> {
         let top = crate::dispatch::detected_level();
-        [KernelId::Portable, KernelId::Avx2, KernelId::Avx512Tall, KernelId::Avx512Wide]
+        [KernelId::Portable, KernelId::Avx2, KernelId::Avx512Tall, KernelId::Avx512Wide, KernelId::Avx512Narrow]
             .into_iter()
             .filter(|k| k.level() <= top && (cfg!(target_arch = "x86_64") || k.level() == CpuLevel::Portable))
             .collect()
@@ -394,7 +394,8 @@ mod tests {
         use crate::dispatch::CpuLevel;
         assert_eq!(KernelId::choose(CpuLevel::Avx512, 50, 512), KernelId::Avx512Tall);
         assert_eq!(KernelId::choose(CpuLevel::Avx512, 25, 512), KernelId::Avx512Wide);
-        assert_eq!(KernelId::choose(CpuLevel::Avx512, 2500, 65), KernelId::Avx512Tall);
+        assert_eq!(KernelId::choose(CpuLevel::Avx512, 2500, 65), KernelId::Avx512Narrow);
+        assert_eq!(KernelId::choose(CpuLevel::Avx512, 2500, 512), KernelId::Avx512Tall);
         assert_eq!(KernelId::choose(CpuLevel::Avx2, 25, 512), KernelId::Avx2);
         assert_eq!(KernelId::choose(CpuLevel::Portable, 25, 512), KernelId::Portable);
     }

@@ -6,6 +6,8 @@
 //! - 5×64: four `B` vectors per `k`, five broadcasts (fewer loads per FMA). Five rows divide
 //!   the half batch (25) that each of two threads takes in the recurrence, where 10-row tiles
 //!   would compute 30 rows for 25.
+//! - 14×16: one `B` vector and fourteen broadcasts per `k`, for narrow results: the output
+//!   layer's 65 columns take 80 computed columns instead of 96.
 
 use std::arch::x86_64::*;
 
@@ -38,6 +40,52 @@ impl MicroKernel for Avx512Wide {
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
         // SAFETY: forwarded contract (feature present, pointers valid for the stated ranges).
         unsafe { tile_5x64(kc, a, b, c, ldc, alpha, beta) }
+    }
+}
+
+pub(crate) struct Avx512Narrow;
+
+impl MicroKernel for Avx512Narrow {
+    const MR: usize = 14;
+    const NR: usize = 16;
+
+    super::packing_for!(14, 16);
+
+    #[inline]
+    unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+        // SAFETY: forwarded contract (feature present, pointers valid for the stated ranges).
+        unsafe { tile_14x16(kc, a, b, c, ldc, alpha, beta) }
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_14x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+    const MR: usize = 14;
+    // SAFETY (whole body): the caller guarantees AVX-512F and that `a` has kc·14, `b` kc·16
+    // readable floats and `c` 14 rows of 16 writable floats at stride `ldc`; every offset below
+    // stays inside those ranges (p < kc, i < 14).
+    unsafe {
+        let mut acc = [_mm512_setzero_ps(); MR];
+        let (mut ap, mut bp) = (a, b);
+        for _ in 0..kc {
+            let b0 = _mm512_loadu_ps(bp);
+            for (i, r) in acc.iter_mut().enumerate() {
+                *r = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(i)), b0, *r);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(16);
+        }
+        let va = _mm512_set1_ps(alpha);
+        let vb = _mm512_set1_ps(beta);
+        for (i, &r) in acc.iter().enumerate() {
+            let cr = c.add(i * ldc);
+            let out = if beta == 0.0 {
+                _mm512_mul_ps(va, r)
+            } else {
+                _mm512_fmadd_ps(va, r, _mm512_mul_ps(vb, _mm512_loadu_ps(cr)))
+            };
+            _mm512_storeu_ps(cr, out);
+        }
     }
 }
 

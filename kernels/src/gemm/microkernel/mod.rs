@@ -21,6 +21,8 @@ pub enum KernelId {
     Avx512Tall,
     /// AVX-512F, 5×64.
     Avx512Wide,
+    /// AVX-512F, 14×16.
+    Avx512Narrow,
     /// AVX2+FMA, 6×16.
     Avx2,
     /// `wide` vectors, 4×16.
@@ -31,7 +33,7 @@ impl KernelId {
     /// The CPU level the kernel needs.
     pub fn level(self) -> CpuLevel {
         match self {
-            KernelId::Avx512Tall | KernelId::Avx512Wide => CpuLevel::Avx512,
+            KernelId::Avx512Tall | KernelId::Avx512Wide | KernelId::Avx512Narrow => CpuLevel::Avx512,
             KernelId::Avx2 => CpuLevel::Avx2,
             KernelId::Portable => CpuLevel::Portable,
         }
@@ -42,6 +44,7 @@ impl KernelId {
         match self {
             KernelId::Avx512Tall => (10, 32),
             KernelId::Avx512Wide => (5, 64),
+            KernelId::Avx512Narrow => (14, 16),
             KernelId::Avx2 => (6, 16),
             KernelId::Portable => (4, 16),
         }
@@ -51,7 +54,9 @@ impl KernelId {
     /// the first candidate).
     pub fn choose(level: CpuLevel, m: usize, n: usize) -> KernelId {
         let candidates: &[KernelId] = match level {
-            CpuLevel::Avx512 if cfg!(target_arch = "x86_64") => &[KernelId::Avx512Tall, KernelId::Avx512Wide],
+            CpuLevel::Avx512 if cfg!(target_arch = "x86_64") => {
+                &[KernelId::Avx512Tall, KernelId::Avx512Wide, KernelId::Avx512Narrow]
+            }
             CpuLevel::Avx2 if cfg!(target_arch = "x86_64") => &[KernelId::Avx2],
             _ => &[KernelId::Portable],
         };
@@ -77,6 +82,8 @@ macro_rules! with_kernel {
             $crate::gemm::microkernel::KernelId::Avx512Tall => $f::<$crate::gemm::microkernel::avx512::Avx512>($($args),*),
             #[cfg(target_arch = "x86_64")]
             $crate::gemm::microkernel::KernelId::Avx512Wide => $f::<$crate::gemm::microkernel::avx512::Avx512Wide>($($args),*),
+            #[cfg(target_arch = "x86_64")]
+            $crate::gemm::microkernel::KernelId::Avx512Narrow => $f::<$crate::gemm::microkernel::avx512::Avx512Narrow>($($args),*),
             #[cfg(target_arch = "x86_64")]
             $crate::gemm::microkernel::KernelId::Avx2 => $f::<$crate::gemm::microkernel::avx2::Avx2>($($args),*),
             _ => $f::<$crate::gemm::microkernel::portable::Portable>($($args),*),
