@@ -33,6 +33,16 @@ pub fn assert_clean_error(out: &Output, needle: &str) {
     assert!(err.contains(needle), "expected {needle:?} in: {err}");
 }
 
+/// The per-step training losses a `train` run printed (its `step N/T, epoch E, loss L, …`
+/// lines on stderr, written when stderr is not a terminal).
+pub fn step_losses(stderr_text: &str) -> Vec<f64> {
+    stderr_text
+        .lines()
+        .filter(|l| l.starts_with("step "))
+        .filter_map(|l| l.split("loss ").nth(1)?.split(',').next()?.parse().ok())
+        .collect()
+}
+
 /// A small English-like corpus of `len` bytes with a regular structure a model can learn.
 pub fn small_corpus(len: usize) -> String {
     let words = ["the ", "king ", "and ", "queen ", "of ", "rome ", "speak\n", "ROMEO: ", "JULIET: "];

@@ -28,11 +28,7 @@ fn train(dir: &std::path::Path, out: &str, extra: &[&str]) -> std::process::Outp
 }
 
 fn losses(out: &std::process::Output) -> Vec<f64> {
-    stderr(out)
-        .lines()
-        .filter(|l| l.starts_with("step "))
-        .filter_map(|l| l.split("loss ").nth(1)?.split(',').next()?.parse().ok())
-        .collect()
+    step_losses(&stderr(out))
 }
 
 #[test]

@@ -32,11 +32,7 @@ fn train_then_sample_each_mode() {
     );
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    let losses: Vec<f64> = err
-        .lines()
-        .filter(|l| l.starts_with("step "))
-        .filter_map(|l| l.split("loss ").nth(1)?.split(',').next()?.parse().ok())
-        .collect();
+    let losses = step_losses(&err);
     assert!(losses.len() > 100, "{err}");
     let first = losses[0];
     let last = losses[losses.len() - 1];
@@ -133,11 +129,7 @@ fn tinyshakespeare_default_model_loss_falls_in_200_steps() {
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("vocabulary of 65"), "{err}");
-    let losses: Vec<f64> = err
-        .lines()
-        .filter(|l| l.starts_with("step "))
-        .filter_map(|l| l.split("loss ").nth(1)?.split(',').next()?.parse().ok())
-        .collect();
+    let losses = step_losses(&err);
     assert_eq!(losses.len(), 200);
     assert!((losses[0] - 65f64.ln()).abs() < 0.1, "first loss {}", losses[0]);
     let last10 = losses[190..].iter().sum::<f64>() / 10.0;

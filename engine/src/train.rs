@@ -501,3 +501,19 @@ pub fn run(
     }
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// char-rnn decays at the end of each epoch from `learning_rate_decay_after` on (and never
+    /// before the end of the first epoch).
+    #[test]
+    fn lr_decay_follows_char_rnn() {
+        let d = LrDecay { factor: 0.5, after_epochs: 2 };
+        let rates: Vec<f64> = (1..=5).map(|e| d.rate(1.0, e)).collect();
+        assert_eq!(rates, [1.0, 1.0, 0.5, 0.25, 0.125]);
+        let from_start = LrDecay { factor: 0.5, after_epochs: 0 };
+        assert_eq!((from_start.rate(2.0, 1), from_start.rate(2.0, 2)), (2.0, 1.0));
+    }
+}
