@@ -1,10 +1,10 @@
 //! The `f32` GEMM: BLIS-ordered blocked loops around a micro-kernel, the split across threads,
 //! and the choice of kernel by CPU level.
 //!
-//! Loop order: columns of `C` in blocks of `NC`; the inner dimension in blocks of `KC` (pack
-//! that block of `B` once); rows in blocks of `MC` (pack that block of `A`); then every
-//! `MR×NR` tile. With our shapes (`k ≤ 512`, `n ≤ 4096`) `B` is packed once per call, or never
-//! when the caller pre-packed it ([`super::PackedB`]).
+//! Loop order: columns of `C` in blocks of `NC`; the inner dimension in blocks of
+//! [`depth_block`] (pack that block of `B` once); rows in blocks of `MC` (pack that block of
+//! `A`); then every `MR×NR` tile. With the forward shapes (`k ≤ 512`, `n ≤ 4096`) `B` is packed
+//! once per call, or never when the caller pre-packed it ([`super::PackedB`]).
 
 use std::cell::RefCell;
 
@@ -12,9 +12,25 @@ use super::microkernel::{with_kernel, KernelId, MicroKernel, MAX_TILE};
 use super::pack::Strided;
 use crate::dispatch::detected_level;
 
-/// Depth of a packed block: a `KC×NR` panel of `B` (32 KiB for NR = 32) stays in L1/L2.
-pub(crate) const KC: usize = 256;
-/// Row panels per packed block of `A` (`MC = MR·MC_PANELS`, ≤ 120 rows: 120 KiB, in L2).
+/// Deepest packed block: a product over `k ≤ KC_MAX` runs as one block, so `C` is written once
+/// (measured on `[5000×512]·[512×2048]` and `dG·Wᵀ` with k = 512: +4–9% over 256-deep blocks).
+pub(crate) const KC_MAX: usize = 512;
+/// Depth of the blocks of deeper products (weight gradients, k = T·B): a `256×n` block of `B`
+/// (512 KiB for n = 512) stays in the 1 MiB L2 beside the block of `A`, where a 512-deep one
+/// would fill it.
+const KC_DEEP: usize = 256;
+
+/// Depth of the packed blocks for a product over `k` (packing and multiplying agree on it).
+pub(crate) fn depth_block(k: usize) -> usize {
+    if k <= KC_MAX {
+        k.max(1)
+    } else {
+        KC_DEEP
+    }
+}
+
+/// Row panels per packed block of `A` (`MC = MR·MC_PANELS`, 60–168 rows: at most 336 KiB for
+/// 512-deep blocks, in the 1 MiB L2).
 const MC_PANELS: usize = 12;
 /// Columns per packed block of `B`.
 const NC: usize = 4096;
@@ -35,7 +51,7 @@ pub(crate) fn packed_len(k: usize, n: usize, nr: usize) -> usize {
     k * n.div_ceil(nr) * nr
 }
 
-/// Packs all of `op(B)` (`k×n`) for `kernel`: `KC`-deep blocks, each a run of `NR`-wide
+/// Packs all of `op(B)` (`k×n`) for `kernel`: [`depth_block`]-deep blocks, each a run of `NR`-wide
 /// panels. Returns the length used.
 pub(crate) fn pack_b_whole(kernel: KernelId, b: Strided<'_>, k: usize, n: usize, out: &mut [f32]) -> usize {
     assert!(kernel.level() <= detected_level(), "kernel {kernel:?} is not supported by this CPU");
@@ -44,8 +60,9 @@ pub(crate) fn pack_b_whole(kernel: KernelId, b: Strided<'_>, k: usize, n: usize,
 
 fn pack_b_whole_for<K: MicroKernel>(b: Strided<'_>, k: usize, n: usize, out: &mut [f32]) -> usize {
     let mut used = 0;
-    for p0 in (0..k).step_by(KC) {
-        let kc = KC.min(k - p0);
+    let kc_block = depth_block(k);
+    for p0 in (0..k).step_by(kc_block) {
+        let kc = kc_block.min(k - p0);
         used += K::pack_b(b, p0, kc, 0, n, &mut out[used..]);
     }
     used
@@ -121,9 +138,9 @@ pub(crate) fn reserve_scratch(max_n: usize) {
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let (buf_a, buf_b) = &mut *scratch;
-        // The largest MR (10) and NR (32) of any kernel bound both buffers.
-        grow(buf_a, 10 * MC_PANELS * KC);
-        grow(buf_b, KC * NC.min(max_n.div_ceil(32) * 32));
+        // The largest MR (14) and NR (64) of any kernel bound both buffers.
+        grow(buf_a, 14 * MC_PANELS * KC_MAX);
+        grow(buf_b, KC_MAX * NC.min(max_n.div_ceil(64) * 64));
     });
 }
 
@@ -151,14 +168,15 @@ fn serial<K: MicroKernel>(
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let (buf_a, buf_b) = &mut *scratch;
-        grow(buf_a, mc_max * KC.min(k));
+        let kc_block = depth_block(k);
+        grow(buf_a, mc_max * kc_block);
         if let BSource::Strided(_) = b {
-            grow(buf_b, KC.min(k) * NC.min(n_pad));
+            grow(buf_b, kc_block * NC.min(n_pad));
         }
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
-            for pc in (0..k).step_by(KC) {
-                let kc = KC.min(k - pc);
+            for pc in (0..k).step_by(kc_block) {
+                let kc = kc_block.min(k - pc);
                 let panels_b: &[f32] = match b {
                     BSource::Strided(bs) => {
                         let used = K::pack_b(bs, pc, kc, jc, nc, buf_b);

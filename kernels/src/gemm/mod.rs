@@ -338,10 +338,20 @@ mod tests {
     }
 
     /// Every micro-kernel this CPU has against the reference, on shapes that cut
-    /// tiles, `KC` blocks (k > 256) and `NC` blocks (n > 4096), for all transposition cases.
+    /// tiles, deep blocks (k > 512: 256-deep, with a cut last block) and `NC` blocks (n > 4096),
+    /// for all transposition cases.
     #[test]
     fn every_level_matches_reference() {
-        let shapes = [(1, 1, 1), (3, 17, 5), (11, 33, 300), (50, 512, 128), (23, 65, 513), (3, 4100, 5), (129, 7, 1)];
+        let shapes = [
+            (1, 1, 1),
+            (3, 17, 5),
+            (11, 33, 300),
+            (50, 512, 128),
+            (23, 65, 513),
+            (37, 129, 1100),
+            (3, 4100, 5),
+            (129, 7, 1),
+        ];
         for kernel in f32_path::available_kernels() {
             let level = kernel;
             for &(m, n, k) in &shapes {

@@ -18,8 +18,15 @@ impl Strided<'_> {
     }
 }
 
+/// Rows of `k` copied into every panel before moving on, where the source is contiguous along
+/// the panel width. Panel by panel over all of `k` strides through every source row once per
+/// panel; row by row across panels writes to destinations 16 KiB apart, which share an L1 set.
+/// A block of 16 rows keeps the source lines in L1 and writes 16 contiguous steps per panel.
+const PACK_ROWS: usize = 16;
+
 /// Packs rows `[i0, i0+mc)` × columns `[p0, p0+kc)` of `op(A)` into `ceil(mc/MR)` panels of
 /// `kc×MR` (for each `k`, `MR` row values), zero-padded past `mc`. Returns the length used.
+#[inline(always)]
 pub(crate) fn pack_a<const MR: usize>(
     a: Strided<'_>,
     i0: usize,
@@ -30,7 +37,21 @@ pub(crate) fn pack_a<const MR: usize>(
 ) -> usize {
     let panels = mc.div_ceil(MR);
     let len = panels * kc * MR;
-    for (panel, dst) in out[..len].chunks_exact_mut(kc * MR).enumerate() {
+    // Transposed A (op T, stored k×m): the MR values of one k are contiguous. Copy them for
+    // PACK_ROWS values of k at a time across all panels (see PACK_ROWS).
+    let full = if a.rs == 1 && a.cs != 1 { mc / MR } else { 0 };
+    if full > 0 {
+        for p_block in (0..kc).step_by(PACK_ROWS) {
+            let p_end = (p_block + PACK_ROWS).min(kc);
+            for panel in 0..full {
+                let dst = &mut out[panel * kc * MR + p_block * MR..panel * kc * MR + p_end * MR];
+                for (p, d) in (p_block..p_end).zip(dst.as_chunks_mut::<MR>().0) {
+                    d.copy_from_slice(&a.data[(p0 + p) * a.cs + i0 + panel * MR..][..MR]);
+                }
+            }
+        }
+    }
+    for (panel, dst) in out[..len].chunks_exact_mut(kc * MR).enumerate().skip(full) {
         let rows = MR.min(mc - panel * MR);
         let ibase = i0 + panel * MR;
         let (dst, _) = dst.as_chunks_mut::<MR>();
@@ -42,11 +63,6 @@ pub(crate) fn pack_a<const MR: usize>(
                     // SAFETY: p < kc (dst has kc chunks) and every src[ii] has length kc.
                     d[ii] = unsafe { *src[ii].get_unchecked(p) };
                 }
-            }
-        } else if rows == MR && a.rs == 1 {
-            // Transposed A (op T): the MR values of one k are contiguous.
-            for (p, d) in dst.iter_mut().enumerate() {
-                d.copy_from_slice(&a.data[(p0 + p) * a.cs + ibase..][..MR]);
             }
         } else {
             for (p, d) in dst.iter_mut().enumerate() {
@@ -61,6 +77,7 @@ pub(crate) fn pack_a<const MR: usize>(
 
 /// Packs rows `[p0, p0+kc)` × columns `[j0, j0+nc)` of `op(B)` into `ceil(nc/NR)` panels of
 /// `kc×NR` (for each `k`, `NR` column values), zero-padded past `nc`. Returns the length used.
+#[inline(always)]
 pub(crate) fn pack_b<const NR: usize>(
     b: Strided<'_>,
     p0: usize,
@@ -71,12 +88,26 @@ pub(crate) fn pack_b<const NR: usize>(
 ) -> usize {
     let panels = nc.div_ceil(NR);
     let len = panels * kc * NR;
-    for (panel, dst) in out[..len].chunks_exact_mut(kc * NR).enumerate() {
+    // Row-major B (op N): each k holds NR contiguous values per panel; fixed-size copies (a
+    // few vector moves each), PACK_ROWS values of k at a time across all panels.
+    let full = if b.cs == 1 { nc / NR } else { 0 };
+    if full > 0 {
+        for p_block in (0..kc).step_by(PACK_ROWS) {
+            let p_end = (p_block + PACK_ROWS).min(kc);
+            for panel in 0..full {
+                let dst = &mut out[panel * kc * NR + p_block * NR..panel * kc * NR + p_end * NR];
+                for (p, d) in (p_block..p_end).zip(dst.as_chunks_mut::<NR>().0) {
+                    d.copy_from_slice(&b.data[(p0 + p) * b.rs + j0 + panel * NR..][..NR]);
+                }
+            }
+        }
+    }
+    for (panel, dst) in out[..len].chunks_exact_mut(kc * NR).enumerate().skip(full) {
         let cols = NR.min(nc - panel * NR);
         let jbase = j0 + panel * NR;
         let (dst, _) = dst.as_chunks_mut::<NR>();
         if b.cs == 1 {
-            // Row-major B (op N): each k reads `cols` contiguous values.
+            // Row-major B (op N), last panel: `cols` contiguous values, zero-padded.
             for (p, d) in dst.iter_mut().enumerate() {
                 d[..cols].copy_from_slice(&b.data[(p0 + p) * b.rs + jbase..][..cols]);
                 d[cols..].fill(0.0);

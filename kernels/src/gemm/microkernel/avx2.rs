@@ -11,7 +11,9 @@ impl MicroKernel for Avx2 {
     const MR: usize = 6;
     const NR: usize = 16;
 
-    super::packing_for!(6, 16);
+    const LEVEL: crate::dispatch::CpuLevel = crate::dispatch::CpuLevel::Avx2;
+
+    super::packing_for!(6, 16, "avx2,fma");
 
     #[inline]
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {

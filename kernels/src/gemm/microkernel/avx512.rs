@@ -13,13 +13,32 @@ use std::arch::x86_64::*;
 
 use super::MicroKernel;
 
+/// Prefetches the `rows×cols` tile of `C` at `c` (stride `ldc`) into L1 for writing, at the
+/// start of a kernel: the tile is read (`beta != 0`) or written only after the `k` loop, and a
+/// result too large for the caches (`[T·B, 4H]` is 5 MB) would otherwise stall on every row.
+///
+/// # Safety
+/// None needed for the prefetch itself (it never faults); `c + i·ldc + j` is only formed for
+/// rows and columns inside the caller's tile, so the pointer arithmetic stays in bounds.
+#[inline(always)]
+unsafe fn prefetch_c<const ROWS: usize, const COLS: usize>(c: *mut f32, ldc: usize) {
+    for i in 0..ROWS {
+        for j in (0..COLS).step_by(16) {
+            // SAFETY: see the function's contract: the offset is inside the tile.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(c.add(i * ldc + j) as *const i8) };
+        }
+    }
+}
+
 pub(crate) struct Avx512;
 
 impl MicroKernel for Avx512 {
     const MR: usize = 10;
     const NR: usize = 32;
 
-    super::packing_for!(10, 32);
+    const LEVEL: crate::dispatch::CpuLevel = crate::dispatch::CpuLevel::Avx512;
+
+    super::packing_for!(10, 32, "avx512f");
 
     #[inline]
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
@@ -34,7 +53,9 @@ impl MicroKernel for Avx512Wide {
     const MR: usize = 5;
     const NR: usize = 64;
 
-    super::packing_for!(5, 64);
+    const LEVEL: crate::dispatch::CpuLevel = crate::dispatch::CpuLevel::Avx512;
+
+    super::packing_for!(5, 64, "avx512f");
 
     #[inline]
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
@@ -49,7 +70,9 @@ impl MicroKernel for Avx512Narrow {
     const MR: usize = 14;
     const NR: usize = 16;
 
-    super::packing_for!(14, 16);
+    const LEVEL: crate::dispatch::CpuLevel = crate::dispatch::CpuLevel::Avx512;
+
+    super::packing_for!(14, 16, "avx512f");
 
     #[inline]
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
@@ -65,6 +88,7 @@ unsafe fn tile_14x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: 
     // readable floats and `c` 14 rows of 16 writable floats at stride `ldc`; every offset below
     // stays inside those ranges (p < kc, i < 14).
     unsafe {
+        prefetch_c::<MR, 16>(c, ldc);
         let mut acc = [_mm512_setzero_ps(); MR];
         let (mut ap, mut bp) = (a, b);
         for _ in 0..kc {
@@ -96,6 +120,7 @@ unsafe fn tile_5x64(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: u
     // readable floats and `c` 5 rows of 64 writable floats at stride `ldc`; every offset below
     // stays inside those ranges (p < kc, i < 5, column offsets 0, 16, 32, 48 of 64).
     unsafe {
+        prefetch_c::<MR, 64>(c, ldc);
         let mut acc = [[_mm512_setzero_ps(); 4]; MR];
         let (mut ap, mut bp) = (a, b);
         for _ in 0..kc {
@@ -138,6 +163,7 @@ unsafe fn tile_10x32(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: 
     // readable floats and `c` 10 rows of 32 writable floats at stride `ldc`; every offset below
     // stays inside those ranges (p < kc, i < 10, column offsets 0 and 16 of 32).
     unsafe {
+        prefetch_c::<MR, 32>(c, ldc);
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
         let (mut ap, mut bp) = (a, b);
         for _ in 0..kc {

@@ -11,6 +11,8 @@ impl MicroKernel for Portable {
     const MR: usize = 4;
     const NR: usize = 16;
 
+    const LEVEL: crate::dispatch::CpuLevel = crate::dispatch::CpuLevel::Portable;
+
     super::packing_for!(4, 16);
 
     #[inline]
