@@ -3,12 +3,14 @@
 function, as throughput (G/s of the bench's declared elements: GFLOP/s for the GEMM benches).
 
     python3 benches/criterion_table.py [GROUP ...]      (default: every group under target/criterion)
+
+CRITERION_DIR reads another criterion directory (e.g. a `-C target-cpu=native` build's target dir).
 """
 import json
 import os
 import sys
 
-root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "criterion")
+root = os.environ.get("CRITERION_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "criterion")
 groups = sys.argv[1:] or sorted(d for d in os.listdir(root) if d != "report")
 for group in groups:
     rows, cols = {}, []

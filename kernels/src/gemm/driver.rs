@@ -15,15 +15,22 @@ use crate::dispatch::detected_level;
 /// Deepest packed block: a product over `k ≤ KC_MAX` runs as one block, so `C` is written once
 /// (measured on `[5000×512]·[512×2048]` and `dG·Wᵀ` with k = 512: +4–9% over 256-deep blocks).
 pub(crate) const KC_MAX: usize = 512;
-/// Depth of the blocks of deeper products (weight gradients, k = T·B): a `256×n` block of `B`
-/// (512 KiB for n = 512) stays in the 1 MiB L2 beside the block of `A`, where a 512-deep one
-/// would fill it.
+/// Depth of the blocks of deeper products whose result stays in cache (weight gradients,
+/// `k = T·B`, `C` of 256 KiB): a `256×n` block of `B` (512 KiB for n = 512) stays in the
+/// 1 MiB L2 beside the block of `A`, where a 512-deep one would fill it.
 const KC_DEEP: usize = 256;
+/// A result of more floats than this (1 MiB) is not kept in L2 across blocks over `k`: each
+/// block then costs a pass of `C` through memory, and 512-deep blocks halve those passes.
+pub(crate) const C_CACHED: usize = 1 << 18;
 
-/// Depth of the packed blocks for a product over `k` (packing and multiplying agree on it).
-pub(crate) fn depth_block(k: usize) -> usize {
+/// Depth of the blocks over `k` for a product whose part of `C` has `c_len` elements. Packing
+/// and multiplying must agree on it: a pre-packed `B` ([`pack_b_whole`]) does not know the
+/// result, and is packed and used with `c_len = 0`.
+pub(crate) fn depth_block(k: usize, c_len: usize) -> usize {
     if k <= KC_MAX {
         k.max(1)
+    } else if c_len > C_CACHED {
+        KC_MAX
     } else {
         KC_DEEP
     }
@@ -60,7 +67,7 @@ pub(crate) fn pack_b_whole(kernel: KernelId, b: Strided<'_>, k: usize, n: usize,
 
 fn pack_b_whole_for<K: MicroKernel>(b: Strided<'_>, k: usize, n: usize, out: &mut [f32]) -> usize {
     let mut used = 0;
-    let kc_block = depth_block(k);
+    let kc_block = depth_block(k, 0);
     for p0 in (0..k).step_by(kc_block) {
         let kc = kc_block.min(k - p0);
         used += K::pack_b(b, p0, kc, 0, n, &mut out[used..]);
@@ -168,7 +175,10 @@ fn serial<K: MicroKernel>(
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let (buf_a, buf_b) = &mut *scratch;
-        let kc_block = depth_block(k);
+        let kc_block = match b {
+            BSource::Strided(_) => depth_block(k, m * n),
+            BSource::Packed(_) => depth_block(k, 0),
+        };
         grow(buf_a, mc_max * kc_block);
         if let BSource::Strided(_) = b {
             grow(buf_b, kc_block * NC.min(n_pad));

@@ -337,8 +337,24 @@ mod tests {
         }
     }
 
+    /// A result too large to stay in cache with `k > 512` takes 512-deep blocks (and a cut
+    /// last one): the path of `dG·Wᵀ` in the big config, against the reference.
+    #[test]
+    fn large_results_with_deep_blocks_match_reference() {
+        let (m, n, k) = (515, 513, 530);
+        assert!(m * n > driver::C_CACHED && k > driver::KC_MAX);
+        assert_eq!(driver::depth_block(k, m * n), driver::KC_MAX);
+        // One thread, so the whole result is one part (split in two, each half is cached).
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("thread pool");
+        one.install(|| {
+            check(Op::N, Op::N, m, n, k, 0, 0.0);
+            check(Op::N, Op::T, m, n, k, 3, 0.5);
+        });
+    }
+
     /// Every micro-kernel this CPU has against the reference, on shapes that cut
-    /// tiles, deep blocks (k > 512: 256-deep, with a cut last block) and `NC` blocks (n > 4096),
+    /// tiles, deep blocks (k > 512 with a small result: 256-deep, with a cut last block) and
+    /// `NC` blocks (n > 4096),
     /// for all transposition cases.
     #[test]
     fn every_level_matches_reference() {
