@@ -154,8 +154,9 @@ macro_rules! packing_for {
     };
     ($mr:literal, $nr:literal, $features:literal) => {
         // `pack_a` stays on the baseline instruction set: with AVX-512 enabled, the compiler
-        // vectorizes its row-interleaving loop with `vscatterdps`, which is slow (measured: the
-        // step product fell from 1.3× to 1.0× `matrixmultiply`); scalar moves cost ~2% there.
+        // vectorizes its row-interleaving loop with `vscatterdps` (seen in the disassembly),
+        // slow on Zen 4; the baseline code was no slower in our timings, and perf puts `pack_a`
+        // at 2–3% of a product.
         fn pack_a(
             a: $crate::gemm::pack::Strided<'_>,
             i0: usize,
