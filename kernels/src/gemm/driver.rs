@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 
-use super::microkernel::{with_kernel, KernelId, MicroKernel, MAX_TILE};
+use super::microkernel::{with_kernel, KernelId, MicroKernel, MAX_MR, MAX_NR, MAX_TILE};
 use super::pack::Strided;
 use crate::dispatch::detected_level;
 
@@ -145,9 +145,8 @@ pub(crate) fn reserve_scratch(max_n: usize) {
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let (buf_a, buf_b) = &mut *scratch;
-        // The largest MR (14) and NR (64) of any kernel bound both buffers.
-        grow(buf_a, 14 * MC_PANELS * KC_MAX);
-        grow(buf_b, KC_MAX * NC.min(max_n.div_ceil(64) * 64));
+        grow(buf_a, MAX_MR * MC_PANELS * KC_MAX);
+        grow(buf_b, KC_MAX * NC.min(max_n.div_ceil(MAX_NR) * MAX_NR));
     });
 }
 

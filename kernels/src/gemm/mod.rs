@@ -106,8 +106,8 @@ impl<F: Float> PackedB<F> {
     /// Room for a `k×n` operand that will multiply `rows`-row left operands: the micro-kernel
     /// is chosen to waste least on `rows×n` results (e.g. 5-row tiles for 25 rows).
     pub fn for_rows(k: usize, n: usize, rows: usize) -> PackedB<F> {
-        // The widest panel is 64 columns; Plain needs k·n.
-        let len = driver::packed_len(k, n, 64);
+        // Room for the widest panels; Plain needs k·n.
+        let len = driver::packed_len(k, n, microkernel::MAX_NR);
         PackedB { k, n, rows_hint: rows, layout: PackedLayout::Empty, data: vec![F::zero(); len] }
     }
 
@@ -262,7 +262,7 @@ pub(crate) mod f32_path {
     #[cfg(test)]
     pub(crate) fn available_kernels() -> Vec<KernelId> {
         let top = crate::dispatch::detected_level();
-        [KernelId::Portable, KernelId::Avx2, KernelId::Avx512Tall, KernelId::Avx512Wide, KernelId::Avx512Narrow]
+        KernelId::ALL
             .into_iter()
             .filter(|k| k.level() <= top && (cfg!(target_arch = "x86_64") || k.level() == CpuLevel::Portable))
             .collect()

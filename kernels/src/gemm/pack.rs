@@ -35,48 +35,13 @@ pub(crate) fn pack_a<const MR: usize>(
     kc: usize,
     out: &mut [f32],
 ) -> usize {
-    let panels = mc.div_ceil(MR);
-    let len = panels * kc * MR;
-    // Transposed A (op T, stored k×m): the MR values of one k are contiguous. Copy them for
-    // PACK_ROWS values of k at a time across all panels (see PACK_ROWS).
-    let full = if a.rs == 1 && a.cs != 1 { mc / MR } else { 0 };
-    if full > 0 {
-        for p_block in (0..kc).step_by(PACK_ROWS) {
-            let p_end = (p_block + PACK_ROWS).min(kc);
-            for panel in 0..full {
-                let dst = &mut out[panel * kc * MR + p_block * MR..panel * kc * MR + p_end * MR];
-                for (p, d) in (p_block..p_end).zip(dst.as_chunks_mut::<MR>().0) {
-                    d.copy_from_slice(&a.data[(p0 + p) * a.cs + i0 + panel * MR..][..MR]);
-                }
-            }
-        }
-    }
-    for (panel, dst) in out[..len].chunks_exact_mut(kc * MR).enumerate().skip(full) {
-        let rows = MR.min(mc - panel * MR);
-        let ibase = i0 + panel * MR;
-        let (dst, _) = dst.as_chunks_mut::<MR>();
-        if rows == MR && a.cs == 1 {
-            // Row-major A (op N): MR contiguous rows, each read once, written with stride MR.
-            let src: [&[f32]; MR] = std::array::from_fn(|ii| &a.data[(ibase + ii) * a.rs + p0..][..kc]);
-            for (p, d) in dst.iter_mut().enumerate() {
-                for ii in 0..MR {
-                    // SAFETY: p < kc (dst has kc chunks) and every src[ii] has length kc.
-                    d[ii] = unsafe { *src[ii].get_unchecked(p) };
-                }
-            }
-        } else {
-            for (p, d) in dst.iter_mut().enumerate() {
-                for (ii, x) in d.iter_mut().enumerate() {
-                    *x = if ii < rows { a.at(ibase + ii, p0 + p) } else { 0.0 };
-                }
-            }
-        }
-    }
-    len
+    pack_panels::<MR>(a, i0, mc, p0, kc, out)
 }
 
 /// Packs rows `[p0, p0+kc)` × columns `[j0, j0+nc)` of `op(B)` into `ceil(nc/NR)` panels of
 /// `kc×NR` (for each `k`, `NR` column values), zero-padded past `nc`. Returns the length used.
+/// The columns of `op(B)` are the rows of its transpose: the same panels as [`pack_a`] of the
+/// swapped-stride view.
 #[inline(always)]
 pub(crate) fn pack_b<const NR: usize>(
     b: Strided<'_>,
@@ -86,46 +51,52 @@ pub(crate) fn pack_b<const NR: usize>(
     nc: usize,
     out: &mut [f32],
 ) -> usize {
-    let panels = nc.div_ceil(NR);
-    let len = panels * kc * NR;
-    // Row-major B (op N): each k holds NR contiguous values per panel; fixed-size copies (a
-    // few vector moves each), PACK_ROWS values of k at a time across all panels.
-    let full = if b.cs == 1 { nc / NR } else { 0 };
-    if full > 0 {
-        for p_block in (0..kc).step_by(PACK_ROWS) {
-            let p_end = (p_block + PACK_ROWS).min(kc);
-            for panel in 0..full {
-                let dst = &mut out[panel * kc * NR + p_block * NR..panel * kc * NR + p_end * NR];
-                for (p, d) in (p_block..p_end).zip(dst.as_chunks_mut::<NR>().0) {
-                    d.copy_from_slice(&b.data[(p0 + p) * b.rs + j0 + panel * NR..][..NR]);
-                }
+    pack_panels::<NR>(Strided { data: b.data, rs: b.cs, cs: b.rs }, j0, nc, p0, kc, out)
+}
+
+/// Packs rows `[i0, i0+mc)` (the panel dimension) × columns `[p0, p0+kc)` (the `k` dimension) of
+/// `src` into `ceil(mc/W)` panels of `kc×W`, zero-padded past `mc`. Returns the length used.
+#[inline(always)]
+fn pack_panels<const W: usize>(src: Strided<'_>, i0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) -> usize {
+    let panels = mc.div_ceil(W);
+    let len = panels * kc * W;
+    // The W values of one k are contiguous (Aᵀ, or row-major B): fixed-size copies (a few
+    // vector moves each), PACK_ROWS values of k at a time across all full panels.
+    let contiguous = src.rs == 1 && src.cs != 1;
+    let full = if contiguous { mc / W } else { 0 };
+    for p_block in (0..kc).step_by(PACK_ROWS) {
+        let p_end = (p_block + PACK_ROWS).min(kc);
+        for panel in 0..full {
+            let dst = &mut out[panel * kc * W + p_block * W..panel * kc * W + p_end * W];
+            for (p, d) in (p_block..p_end).zip(dst.as_chunks_mut::<W>().0) {
+                d.copy_from_slice(&src.data[(p0 + p) * src.cs + i0 + panel * W..][..W]);
             }
         }
     }
-    for (panel, dst) in out[..len].chunks_exact_mut(kc * NR).enumerate().skip(full) {
-        let cols = NR.min(nc - panel * NR);
-        let jbase = j0 + panel * NR;
-        let (dst, _) = dst.as_chunks_mut::<NR>();
-        if b.cs == 1 {
-            // Row-major B (op N), last panel: `cols` contiguous values, zero-padded.
+    for (panel, dst) in out[..len].chunks_exact_mut(kc * W).enumerate().skip(full) {
+        let rows = W.min(mc - panel * W);
+        let ibase = i0 + panel * W;
+        let (dst, _) = dst.as_chunks_mut::<W>();
+        if contiguous {
+            // The last, cut panel: `rows` contiguous values per k, zero-padded.
             for (p, d) in dst.iter_mut().enumerate() {
-                d[..cols].copy_from_slice(&b.data[(p0 + p) * b.rs + jbase..][..cols]);
-                d[cols..].fill(0.0);
+                d[..rows].copy_from_slice(&src.data[(p0 + p) * src.cs + ibase..][..rows]);
+                d[rows..].fill(0.0);
             }
-        } else if cols == NR && b.rs == 1 {
-            // Transposed B (op T, stored n×k): NR contiguous rows of the stored matrix, each
-            // read once, written with stride NR.
-            let src: [&[f32]; NR] = std::array::from_fn(|jj| &b.data[(jbase + jj) * b.cs + p0..][..kc]);
+        } else if rows == W && src.cs == 1 {
+            // Contiguous along k (row-major A, or Bᵀ stored n×k): W source rows, each read once,
+            // written with stride W.
+            let rows_src: [&[f32]; W] = std::array::from_fn(|ii| &src.data[(ibase + ii) * src.rs + p0..][..kc]);
             for (p, d) in dst.iter_mut().enumerate() {
-                for jj in 0..NR {
-                    // SAFETY: p < kc (dst has kc chunks) and every src[jj] has length kc.
-                    d[jj] = unsafe { *src[jj].get_unchecked(p) };
+                for ii in 0..W {
+                    // SAFETY: p < kc (dst has kc chunks) and every rows_src[ii] has length kc.
+                    d[ii] = unsafe { *rows_src[ii].get_unchecked(p) };
                 }
             }
         } else {
             for (p, d) in dst.iter_mut().enumerate() {
-                for (jj, x) in d.iter_mut().enumerate() {
-                    *x = if jj < cols { b.at(p0 + p, jbase + jj) } else { 0.0 };
+                for (ii, x) in d.iter_mut().enumerate() {
+                    *x = if ii < rows { src.at(ibase + ii, p0 + p) } else { 0.0 };
                 }
             }
         }

@@ -39,8 +39,12 @@ impl KernelId {
         }
     }
 
+    /// Every kernel, of every level.
+    pub const ALL: [KernelId; 5] =
+        [KernelId::Portable, KernelId::Avx2, KernelId::Avx512Tall, KernelId::Avx512Wide, KernelId::Avx512Narrow];
+
     /// Rows and columns of its tile.
-    pub fn tile(self) -> (usize, usize) {
+    pub const fn tile(self) -> (usize, usize) {
         match self {
             KernelId::Avx512Tall => (10, 32),
             KernelId::Avx512Wide => (5, 64),
@@ -95,6 +99,24 @@ pub(crate) use with_kernel;
 /// The largest `MR·NR` of any kernel (the size of the edge-tile buffer).
 pub(crate) const MAX_TILE: usize = 512;
 
+/// The largest `MR` and `NR` of any kernel (they bound the packing buffers).
+pub(crate) const MAX_MR: usize = max_of_tiles(0);
+pub(crate) const MAX_NR: usize = max_of_tiles(1);
+
+const fn max_of_tiles(side: usize) -> usize {
+    let mut max = 0;
+    let mut i = 0;
+    while i < KernelId::ALL.len() {
+        let (mr, nr) = KernelId::ALL[i].tile();
+        let x = if side == 0 { mr } else { nr };
+        if x > max {
+            max = x;
+        }
+        i += 1;
+    }
+    max
+}
+
 /// A register-blocked `MR×NR` kernel.
 pub(crate) trait MicroKernel {
     /// Rows of a tile.
@@ -131,16 +153,7 @@ pub(crate) trait MicroKernel {
 /// type is only used once its level is detected.
 macro_rules! packing_for {
     ($mr:literal, $nr:literal) => {
-        fn pack_a(
-            a: $crate::gemm::pack::Strided<'_>,
-            i0: usize,
-            mc: usize,
-            p0: usize,
-            kc: usize,
-            out: &mut [f32],
-        ) -> usize {
-            $crate::gemm::pack::pack_a::<$mr>(a, i0, mc, p0, kc, out)
-        }
+        $crate::gemm::microkernel::packing_for!(@pack_a $mr);
         fn pack_b(
             b: $crate::gemm::pack::Strided<'_>,
             p0: usize,
@@ -153,20 +166,7 @@ macro_rules! packing_for {
         }
     };
     ($mr:literal, $nr:literal, $features:literal) => {
-        // `pack_a` stays on the baseline instruction set: with AVX-512 enabled, the compiler
-        // vectorizes its row-interleaving loop with `vscatterdps` (seen in the disassembly),
-        // slow on Zen 4; the baseline code was no slower in our timings, and perf puts `pack_a`
-        // at 2–3% of a product.
-        fn pack_a(
-            a: $crate::gemm::pack::Strided<'_>,
-            i0: usize,
-            mc: usize,
-            p0: usize,
-            kc: usize,
-            out: &mut [f32],
-        ) -> usize {
-            $crate::gemm::pack::pack_a::<$mr>(a, i0, mc, p0, kc, out)
-        }
+        $crate::gemm::microkernel::packing_for!(@pack_a $mr);
         fn pack_b(
             b: $crate::gemm::pack::Strided<'_>,
             p0: usize,
@@ -189,6 +189,22 @@ macro_rules! packing_for {
             assert!(<Self as $crate::gemm::microkernel::MicroKernel>::supported());
             // SAFETY: the features are present (asserted above; cached detection).
             unsafe { with_features(b, p0, kc, j0, nc, out) }
+        }
+    };
+    // `pack_a` stays on the baseline instruction set: with AVX-512 enabled, the compiler
+    // vectorizes its row-interleaving loop with `vscatterdps` (seen in the disassembly), slow on
+    // Zen 4; the baseline code was no slower in our timings, and perf puts `pack_a` at 2–3% of a
+    // product.
+    (@pack_a $mr:literal) => {
+        fn pack_a(
+            a: $crate::gemm::pack::Strided<'_>,
+            i0: usize,
+            mc: usize,
+            p0: usize,
+            kc: usize,
+            out: &mut [f32],
+        ) -> usize {
+            $crate::gemm::pack::pack_a::<$mr>(a, i0, mc, p0, kc, out)
         }
     };
 }
