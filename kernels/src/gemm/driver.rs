@@ -214,6 +214,23 @@ fn serial<K: MicroKernel>(
                                 unsafe {
                                     K::tile(kc, ap.as_ptr(), bp.as_ptr(), c_tile.as_mut_ptr(), ldc, alpha, beta_here)
                                 };
+                            } else if cols <= K::EDGE_COLUMNS {
+                                // SAFETY: as for `tile` above, with `c` holding `rows ≤ MR` rows
+                                // of `cols ≤ EDGE_COLUMNS` columns from (row, col) at stride
+                                // `ldc` (inside `C`: row + rows ≤ m, col + cols ≤ n).
+                                unsafe {
+                                    K::columns(
+                                        kc,
+                                        ap.as_ptr(),
+                                        bp.as_ptr(),
+                                        c[row * ldc + col..].as_mut_ptr(),
+                                        ldc,
+                                        rows,
+                                        cols,
+                                        alpha,
+                                        beta_here,
+                                    )
+                                };
                             } else {
                                 edge_tile::<K>(
                                     kc,

@@ -6,12 +6,15 @@
 //! - 5×64: four `B` vectors per `k`, five broadcasts (fewer loads per FMA). Five rows divide
 //!   the half batch (25) that each of two threads takes in the recurrence, where 10-row tiles
 //!   would compute 30 rows for 25.
-//! - 14×16: one `B` vector and fourteen broadcasts per `k`, for narrow results: the output
-//!   layer's 65 columns take 80 computed columns instead of 96.
+//! - 14×16: one `B` vector and fourteen broadcasts per `k`, for narrow results (the output
+//!   layer's 65 columns: four full panels and one column).
+//!
+//! A last panel of at most [`avx512_columns::EDGE_COLUMNS`] valid columns (65 = 64 + 1) is
+//! computed column by column ([`avx512_columns`]) rather than as a padded full tile.
 
 use std::arch::x86_64::*;
 
-use super::MicroKernel;
+use super::{avx512_columns, MicroKernel};
 
 /// Prefetches the `rows×cols` tile of `C` at `c` (stride `ldc`) into L1 for writing, at the
 /// start of a kernel: the tile is read (`beta != 0`) or written only after the `k` loop, and a
@@ -45,6 +48,25 @@ impl MicroKernel for Avx512 {
         // SAFETY: forwarded contract (feature present, pointers valid for the stated ranges).
         unsafe { tile_10x32(kc, a, b, c, ldc, alpha, beta) }
     }
+
+    const EDGE_COLUMNS: usize = avx512_columns::EDGE_COLUMNS;
+
+    #[inline]
+    unsafe fn columns(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        beta: f32,
+    ) {
+        // SAFETY: forwarded contract (feature present, pointers valid, rows ≤ MR ≤ 16, cols ≤
+        // EDGE_COLUMNS ≤ NR).
+        unsafe { avx512_columns::columns::<10, 32>(kc, a, b, c, ldc, rows, cols, alpha, beta) }
+    }
 }
 
 pub(crate) struct Avx512Wide;
@@ -62,6 +84,25 @@ impl MicroKernel for Avx512Wide {
         // SAFETY: forwarded contract (feature present, pointers valid for the stated ranges).
         unsafe { tile_5x64(kc, a, b, c, ldc, alpha, beta) }
     }
+
+    const EDGE_COLUMNS: usize = avx512_columns::EDGE_COLUMNS;
+
+    #[inline]
+    unsafe fn columns(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        beta: f32,
+    ) {
+        // SAFETY: forwarded contract (feature present, pointers valid, rows ≤ MR ≤ 16, cols ≤
+        // EDGE_COLUMNS ≤ NR).
+        unsafe { avx512_columns::columns::<5, 64>(kc, a, b, c, ldc, rows, cols, alpha, beta) }
+    }
 }
 
 pub(crate) struct Avx512Narrow;
@@ -78,6 +119,25 @@ impl MicroKernel for Avx512Narrow {
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
         // SAFETY: forwarded contract (feature present, pointers valid for the stated ranges).
         unsafe { tile_14x16(kc, a, b, c, ldc, alpha, beta) }
+    }
+
+    const EDGE_COLUMNS: usize = avx512_columns::EDGE_COLUMNS;
+
+    #[inline]
+    unsafe fn columns(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        beta: f32,
+    ) {
+        // SAFETY: forwarded contract (feature present, pointers valid, rows ≤ MR ≤ 16, cols ≤
+        // EDGE_COLUMNS ≤ NR).
+        unsafe { avx512_columns::columns::<14, 16>(kc, a, b, c, ldc, rows, cols, alpha, beta) }
     }
 }
 

@@ -6,6 +6,8 @@
 pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512_columns;
 pub(crate) mod portable;
 
 use super::pack::Strided;
@@ -54,6 +56,28 @@ impl KernelId {
         }
     }
 
+    /// Most valid columns of a last panel that the kernel computes column by column
+    /// ([`MicroKernel::columns`]) instead of as a full tile (0: never).
+    pub const fn edge_columns(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            KernelId::Avx512Tall | KernelId::Avx512Wide | KernelId::Avx512Narrow => avx512_columns::EDGE_COLUMNS,
+            _ => 0,
+        }
+    }
+
+    /// Vector lanes of multiply-add work per `k` for an `m×n` result: full tiles cost `MR·NR`
+    /// each; a last panel of few columns costs 16 lanes per column per row panel where the kernel
+    /// computes it column by column.
+    fn work_lanes(self, m: usize, n: usize) -> u128 {
+        let (mr, nr) = self.tile();
+        let row_panels = m.div_ceil(mr) as u128;
+        let rest = n % nr;
+        let (full_panels, rest_lanes) =
+            if rest != 0 && rest <= self.edge_columns() { (n / nr, 16 * rest) } else { (n.div_ceil(nr), 0) };
+        row_panels * (full_panels as u128 * (mr * nr) as u128 + rest_lanes as u128)
+    }
+
     /// The kernel of `level` that computes the least padding for an `m×n` result (ties go to
     /// the first candidate).
     pub fn choose(level: CpuLevel, m: usize, n: usize) -> KernelId {
@@ -64,13 +88,9 @@ impl KernelId {
             CpuLevel::Avx2 if cfg!(target_arch = "x86_64") => &[KernelId::Avx2],
             _ => &[KernelId::Portable],
         };
-        let area = |id: &KernelId| {
-            let (mr, nr) = id.tile();
-            (m.div_ceil(mr) * mr) as u128 * (n.div_ceil(nr) * nr) as u128
-        };
         let mut best = candidates[0];
         for id in &candidates[1..] {
-            if area(id) < area(&best) {
+            if id.work_lanes(m, n) < best.work_lanes(m, n) {
                 best = *id;
             }
         }
@@ -118,6 +138,8 @@ const fn max_of_tiles(side: usize) -> usize {
 }
 
 /// A register-blocked `MR×NR` kernel.
+// Only the SIMD kernels (x86-64) compile their packing for a level and ask for it.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) trait MicroKernel {
     /// Rows of a tile.
     const MR: usize;
@@ -131,6 +153,32 @@ pub(crate) trait MicroKernel {
     /// `b` to `kc·NR`, and `c` to `MR` rows of `NR` writable `f32` with row stride `ldc`
     /// (non-overlapping rows: `ldc >= NR`).
     unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32);
+
+    /// Most valid columns of a tile that [`MicroKernel::columns`] computes (0: none; such
+    /// tiles go through a full local tile like any other cut tile).
+    const EDGE_COLUMNS: usize = 0;
+
+    /// `C[0..rows, 0..cols] = alpha · Ap·Bp[.., 0..cols] + beta · C` for a tile of few valid
+    /// columns, one vector multiply-add per column per `k`.
+    ///
+    /// # Safety
+    /// As [`MicroKernel::tile`], with `c` pointing to `rows ≤ MR` rows of
+    /// `1 ≤ cols ≤ EDGE_COLUMNS` writable floats.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn columns(
+        kc: usize,
+        a: *const f32,
+        b: *const f32,
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: f32,
+        beta: f32,
+    ) {
+        let _ = (kc, a, b, c, ldc, rows, cols, alpha, beta);
+        unreachable!("a kernel without a few-column path (EDGE_COLUMNS = 0) was asked for one");
+    }
 
     /// The CPU level whose features the kernel (and its packing) is compiled for.
     const LEVEL: CpuLevel;

@@ -1,0 +1,112 @@
+//! Few-column edge tiles for the AVX-512 kernels. A result whose width is one more than a
+//! multiple of `NR` (the output layer's 65 = 64 + 1) leaves a last panel of `B` with one valid
+//! column; a full tile there spends `MR·NR/16` vector multiply-adds per `k` (14 for 14×16) on
+//! it. Here the `MR` values of the packed `A` panel at one `k` are one masked vector (`MR ≤ 16`)
+//! and each valid column is a broadcast of `B`: one multiply-add per column per `k`.
+
+use std::arch::x86_64::*;
+
+/// Most valid columns a few-column tile takes: four sums per column already cover the FMA
+/// latency (4) with one column, and up to four columns fit 16 accumulators in registers.
+pub(crate) const EDGE_COLUMNS: usize = 4;
+
+/// Independent partial sums per column, over `k` round-robin, to cover the FMA latency.
+const CHAINS: usize = 4;
+
+/// `C[0..rows, 0..cols] = alpha · Ap·Bp[.., 0..cols] + beta · C` for a packed `A` panel of
+/// `MR` values per `k` and a packed `B` panel of `NR` values per `k` (`C` not read when
+/// `beta == 0`).
+///
+/// # Safety
+/// AVX-512F is present; `a` points to `kc·MR` readable floats, `b` to `kc·NR`, and `c` to
+/// `rows` rows of `cols` writable floats at stride `ldc`, with `rows ≤ MR ≤ 16` and
+/// `1 ≤ cols ≤ min(EDGE_COLUMNS, NR)`.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn columns<const MR: usize, const NR: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    // SAFETY: forwarded contract; `cols` selects the instance with that many columns.
+    unsafe {
+        match cols {
+            1 => columns_n::<MR, NR, 1>(kc, a, b, c, ldc, rows, alpha, beta),
+            2 => columns_n::<MR, NR, 2>(kc, a, b, c, ldc, rows, alpha, beta),
+            3 => columns_n::<MR, NR, 3>(kc, a, b, c, ldc, rows, alpha, beta),
+            4 => columns_n::<MR, NR, 4>(kc, a, b, c, ldc, rows, alpha, beta),
+            _ => unreachable!("few-column tile of {cols} columns"),
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn columns_n<const MR: usize, const NR: usize, const COLS: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    const { assert!(MR <= 16 && COLS <= NR && COLS <= EDGE_COLUMNS) };
+    debug_assert!(rows <= MR);
+    // Lanes 0..MR: one `k` of the `A` panel; the masked load reads nothing past it.
+    let rows_mask = ((1u32 << MR) - 1) as __mmask16;
+    let mut acc = [[_mm512_setzero_ps(); CHAINS]; COLS];
+    // SAFETY (whole body): AVX-512F is present (caller); every `A` read is a masked load of the
+    // MR values at `a + p·MR` with p < kc, every `B` read is `b + p·NR + j` with p < kc and
+    // j < COLS ≤ NR, and every `C` access is `c + i·ldc + j` with i < rows and j < COLS, all
+    // inside the ranges the caller guarantees.
+    unsafe {
+        let mut p = 0;
+        while p + CHAINS <= kc {
+            for chain in 0..CHAINS {
+                let av = _mm512_maskz_loadu_ps(rows_mask, a.add((p + chain) * MR));
+                let bp = b.add((p + chain) * NR);
+                for (j, sums) in acc.iter_mut().enumerate() {
+                    sums[chain] = _mm512_fmadd_ps(av, _mm512_set1_ps(*bp.add(j)), sums[chain]);
+                }
+            }
+            p += CHAINS;
+        }
+        for p in p..kc {
+            let av = _mm512_maskz_loadu_ps(rows_mask, a.add(p * MR));
+            let bp = b.add(p * NR);
+            for (j, sums) in acc.iter_mut().enumerate() {
+                sums[0] = _mm512_fmadd_ps(av, _mm512_set1_ps(*bp.add(j)), sums[0]);
+            }
+        }
+        let va = _mm512_set1_ps(alpha);
+        let vb = _mm512_set1_ps(beta);
+        for (j, sums) in acc.iter().enumerate() {
+            let sum = _mm512_add_ps(_mm512_add_ps(sums[0], sums[1]), _mm512_add_ps(sums[2], sums[3]));
+            // The column goes through a local vector, so `alpha`/`beta` round as in full tiles.
+            let mut column = [0.0f32; 16];
+            if beta != 0.0 {
+                for (i, x) in column.iter_mut().enumerate().take(rows) {
+                    *x = *c.add(i * ldc + j);
+                }
+            }
+            let out = if beta == 0.0 {
+                _mm512_mul_ps(va, sum)
+            } else {
+                _mm512_fmadd_ps(va, sum, _mm512_mul_ps(vb, _mm512_loadu_ps(column.as_ptr())))
+            };
+            _mm512_storeu_ps(column.as_mut_ptr(), out);
+            for (i, &x) in column.iter().enumerate().take(rows) {
+                *c.add(i * ldc + j) = x;
+            }
+        }
+    }
+}
