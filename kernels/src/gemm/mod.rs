@@ -354,8 +354,10 @@ mod tests {
 
     /// Every micro-kernel this CPU has against the reference, on shapes that cut
     /// tiles, deep blocks (k > 512 with a small result: 256-deep, with a cut last block) and
-    /// `NC` blocks (n > 4096),
-    /// for all transposition cases.
+    /// `NC` blocks (n > 4096), for all transposition cases. Row-major `A` with whole column
+    /// panels is read in place beside a packed cut last panel: (50, 512, 128), (29, 64, 700)
+    /// (with deep blocks) and (17, 4128, 3) (an `NC` block in place, the next one packed for
+    /// the 64-wide kernel).
     #[test]
     fn every_level_matches_reference() {
         let shapes = [
@@ -367,6 +369,8 @@ mod tests {
             (37, 129, 1100),
             (3, 4100, 5),
             (129, 7, 1),
+            (29, 64, 700),
+            (17, 4128, 3),
         ];
         for kernel in f32_path::available_kernels() {
             let level = kernel;

@@ -3,7 +3,7 @@
 
 use std::arch::x86_64::*;
 
-use super::MicroKernel;
+use super::{a_at, APanel, MicroKernel};
 
 pub(crate) struct Avx2;
 
@@ -16,30 +16,45 @@ impl MicroKernel for Avx2 {
     super::packing_for!(6, 16, "avx2,fma");
 
     #[inline]
-    unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+    unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
         // SAFETY: forwarded contract (features present, pointers valid for the stated ranges).
-        unsafe { tile_6x16(kc, a, b, c, ldc, alpha, beta) }
+        unsafe {
+            match a {
+                APanel::Packed(a) => tile_6x16::<false>(kc, a, 0, b, c, ldc, alpha, beta),
+                APanel::Rows(a, lda) => tile_6x16::<true>(kc, a, lda, b, c, ldc, alpha, beta),
+            }
+        }
     }
 }
 
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_6x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_6x16<const IN_PLACE: bool>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+) {
     const MR: usize = 6;
-    // SAFETY (whole body): the caller guarantees AVX2+FMA and that `a` has kc·6, `b` kc·16
-    // readable floats and `c` 6 rows of 16 writable floats at stride `ldc`; every offset below
-    // stays inside those ranges.
+    // SAFETY (whole body): the caller guarantees AVX2+FMA and that `A` is readable for 6 rows of
+    // `kc` values (packed, or in place with row stride `lda`), `b` has kc·16 readable floats and
+    // `c` 6 rows of 16 writable floats at stride `ldc`; every offset below stays inside those
+    // ranges (p < kc, i < 6).
     unsafe {
         let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-        let (mut ap, mut bp) = (a, b);
-        for _ in 0..kc {
+        let mut bp = b;
+        for p in 0..kc {
             let b0 = _mm256_loadu_ps(bp);
             let b1 = _mm256_loadu_ps(bp.add(8));
             for (i, row) in acc.iter_mut().enumerate() {
-                let ai = _mm256_broadcast_ss(&*ap.add(i));
+                let ai = _mm256_broadcast_ss(&*a_at::<MR, IN_PLACE>(a, lda, i, p));
                 row[0] = _mm256_fmadd_ps(ai, b0, row[0]);
                 row[1] = _mm256_fmadd_ps(ai, b1, row[1]);
             }
-            ap = ap.add(MR);
             bp = bp.add(16);
         }
         let va = _mm256_set1_ps(alpha);

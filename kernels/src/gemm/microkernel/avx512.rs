@@ -14,7 +14,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{avx512_columns, MicroKernel};
+use super::{a_at, avx512_columns, APanel, MicroKernel};
 
 /// Prefetches the `rows×cols` tile of `C` at `c` (stride `ldc`) into L1 for writing, at the
 /// start of a kernel: the tile is read (`beta != 0`) or written only after the `k` loop, and a
@@ -44,9 +44,14 @@ impl MicroKernel for Avx512 {
     super::packing_for!(10, 32, "avx512f");
 
     #[inline]
-    unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+    unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
         // SAFETY: forwarded contract (feature present, pointers valid for the stated ranges).
-        unsafe { tile_10x32(kc, a, b, c, ldc, alpha, beta) }
+        unsafe {
+            match a {
+                APanel::Packed(a) => tile_10x32::<false>(kc, a, 0, b, c, ldc, alpha, beta),
+                APanel::Rows(a, lda) => tile_10x32::<true>(kc, a, lda, b, c, ldc, alpha, beta),
+            }
+        }
     }
 
     const EDGE_COLUMNS: usize = avx512_columns::EDGE_COLUMNS;
@@ -80,9 +85,14 @@ impl MicroKernel for Avx512Wide {
     super::packing_for!(5, 64, "avx512f");
 
     #[inline]
-    unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+    unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
         // SAFETY: forwarded contract (feature present, pointers valid for the stated ranges).
-        unsafe { tile_5x64(kc, a, b, c, ldc, alpha, beta) }
+        unsafe {
+            match a {
+                APanel::Packed(a) => tile_5x64::<false>(kc, a, 0, b, c, ldc, alpha, beta),
+                APanel::Rows(a, lda) => tile_5x64::<true>(kc, a, lda, b, c, ldc, alpha, beta),
+            }
+        }
     }
 
     const EDGE_COLUMNS: usize = avx512_columns::EDGE_COLUMNS;
@@ -116,9 +126,14 @@ impl MicroKernel for Avx512Narrow {
     super::packing_for!(14, 16, "avx512f");
 
     #[inline]
-    unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+    unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
         // SAFETY: forwarded contract (feature present, pointers valid for the stated ranges).
-        unsafe { tile_14x16(kc, a, b, c, ldc, alpha, beta) }
+        unsafe {
+            match a {
+                APanel::Packed(a) => tile_14x16::<false>(kc, a, 0, b, c, ldc, alpha, beta),
+                APanel::Rows(a, lda) => tile_14x16::<true>(kc, a, lda, b, c, ldc, alpha, beta),
+            }
+        }
     }
 
     const EDGE_COLUMNS: usize = avx512_columns::EDGE_COLUMNS;
@@ -142,21 +157,31 @@ impl MicroKernel for Avx512Narrow {
 }
 
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_14x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_14x16<const IN_PLACE: bool>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+) {
     const MR: usize = 14;
-    // SAFETY (whole body): the caller guarantees AVX-512F and that `a` has kc·14, `b` kc·16
-    // readable floats and `c` 14 rows of 16 writable floats at stride `ldc`; every offset below
-    // stays inside those ranges (p < kc, i < 14).
+    // SAFETY (whole body): the caller guarantees AVX-512F and that `A` is readable for 14 rows
+    // of `kc` values (packed, or in place with row stride `lda`), `b` has kc·16 readable floats
+    // and `c` 14 rows of 16 writable floats at stride `ldc`; every offset below stays inside
+    // those ranges (p < kc, i < 14).
     unsafe {
         prefetch_c::<MR, 16>(c, ldc);
         let mut acc = [_mm512_setzero_ps(); MR];
-        let (mut ap, mut bp) = (a, b);
-        for _ in 0..kc {
+        let mut bp = b;
+        for p in 0..kc {
             let b0 = _mm512_loadu_ps(bp);
             for (i, r) in acc.iter_mut().enumerate() {
-                *r = _mm512_fmadd_ps(_mm512_set1_ps(*ap.add(i)), b0, *r);
+                *r = _mm512_fmadd_ps(_mm512_set1_ps(*a_at::<MR, IN_PLACE>(a, lda, i, p)), b0, *r);
             }
-            ap = ap.add(MR);
             bp = bp.add(16);
         }
         let va = _mm512_set1_ps(alpha);
@@ -174,16 +199,27 @@ unsafe fn tile_14x16(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: 
 }
 
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_5x64(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_5x64<const IN_PLACE: bool>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+) {
     const MR: usize = 5;
-    // SAFETY (whole body): the caller guarantees AVX-512F and that `a` has kc·5, `b` kc·64
-    // readable floats and `c` 5 rows of 64 writable floats at stride `ldc`; every offset below
-    // stays inside those ranges (p < kc, i < 5, column offsets 0, 16, 32, 48 of 64).
+    // SAFETY (whole body): the caller guarantees AVX-512F and that `A` is readable for 5 rows
+    // of `kc` values (packed, or in place with row stride `lda`), `b` has kc·64 readable floats
+    // and `c` 5 rows of 64 writable floats at stride `ldc`; every offset below stays inside
+    // those ranges (p < kc, i < 5, column offsets 0, 16, 32, 48 of 64).
     unsafe {
         prefetch_c::<MR, 64>(c, ldc);
         let mut acc = [[_mm512_setzero_ps(); 4]; MR];
-        let (mut ap, mut bp) = (a, b);
-        for _ in 0..kc {
+        let mut bp = b;
+        for p in 0..kc {
             let bv = [
                 _mm512_loadu_ps(bp),
                 _mm512_loadu_ps(bp.add(16)),
@@ -191,12 +227,11 @@ unsafe fn tile_5x64(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: u
                 _mm512_loadu_ps(bp.add(48)),
             ];
             for (i, row) in acc.iter_mut().enumerate() {
-                let ai = _mm512_set1_ps(*ap.add(i));
+                let ai = _mm512_set1_ps(*a_at::<MR, IN_PLACE>(a, lda, i, p));
                 for (r, &bj) in row.iter_mut().zip(&bv) {
                     *r = _mm512_fmadd_ps(ai, bj, *r);
                 }
             }
-            ap = ap.add(MR);
             bp = bp.add(64);
         }
         let va = _mm512_set1_ps(alpha);
@@ -217,24 +252,34 @@ unsafe fn tile_5x64(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: u
 }
 
 #[target_feature(enable = "avx512f")]
-unsafe fn tile_10x32(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_10x32<const IN_PLACE: bool>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+) {
     const MR: usize = 10;
-    // SAFETY (whole body): the caller guarantees AVX-512F and that `a` has kc·10, `b` kc·32
-    // readable floats and `c` 10 rows of 32 writable floats at stride `ldc`; every offset below
-    // stays inside those ranges (p < kc, i < 10, column offsets 0 and 16 of 32).
+    // SAFETY (whole body): the caller guarantees AVX-512F and that `A` is readable for 10 rows
+    // of `kc` values (packed, or in place with row stride `lda`), `b` has kc·32 readable floats
+    // and `c` 10 rows of 32 writable floats at stride `ldc`; every offset below stays inside
+    // those ranges (p < kc, i < 10, column offsets 0 and 16 of 32).
     unsafe {
         prefetch_c::<MR, 32>(c, ldc);
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-        let (mut ap, mut bp) = (a, b);
-        for _ in 0..kc {
+        let mut bp = b;
+        for p in 0..kc {
             let b0 = _mm512_loadu_ps(bp);
             let b1 = _mm512_loadu_ps(bp.add(16));
             for (i, row) in acc.iter_mut().enumerate() {
-                let ai = _mm512_set1_ps(*ap.add(i));
+                let ai = _mm512_set1_ps(*a_at::<MR, IN_PLACE>(a, lda, i, p));
                 row[0] = _mm512_fmadd_ps(ai, b0, row[0]);
                 row[1] = _mm512_fmadd_ps(ai, b1, row[1]);
             }
-            ap = ap.add(MR);
             bp = bp.add(32);
         }
         let va = _mm512_set1_ps(alpha);

@@ -137,6 +137,39 @@ const fn max_of_tiles(side: usize) -> usize {
     max
 }
 
+/// Where a kernel reads the `MR` rows of `A` for one tile.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum APanel {
+    /// Packed ([`pack_a`]): `kc` groups of `MR` values, one group per `k`.
+    Packed(*const f32),
+    /// In place in a row-major `A` (a full panel of such a source needs no copy): row `i` at
+    /// depth `p` is `ptr + i·lda + p`.
+    Rows(*const f32, usize),
+}
+
+/// Address of row `i` at depth `p` of an `A` panel of `MR` rows, packed or in place
+/// (`IN_PLACE`, row stride `lda`). Kernels are compiled once for each, so the packed loop keeps
+/// its constant offsets.
+///
+/// # Safety
+/// `i < MR` and `p < kc` of a panel that the caller may read ([`MicroKernel::tile`]).
+#[inline(always)]
+pub(crate) unsafe fn a_at<const MR: usize, const IN_PLACE: bool>(
+    a: *const f32,
+    lda: usize,
+    i: usize,
+    p: usize,
+) -> *const f32 {
+    // SAFETY: in bounds of the panel by the caller's contract.
+    unsafe {
+        if IN_PLACE {
+            a.add(i * lda + p)
+        } else {
+            a.add(p * MR + i)
+        }
+    }
+}
+
 /// A register-blocked `MR×NR` kernel.
 // Only the SIMD kernels (x86-64) compile their packing for a level and ask for it.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
@@ -146,13 +179,14 @@ pub(crate) trait MicroKernel {
     /// Columns of a tile.
     const NR: usize;
 
-    /// `C[0..MR, 0..NR] = alpha · Ap·Bp + beta · C` (C is not read when `beta == 0`).
+    /// `C[0..MR, 0..NR] = alpha · A·Bp + beta · C` (C is not read when `beta == 0`).
     ///
     /// # Safety
-    /// The CPU supports the kernel's target features; `a` points to `kc·MR` readable `f32`,
-    /// `b` to `kc·NR`, and `c` to `MR` rows of `NR` writable `f32` with row stride `ldc`
-    /// (non-overlapping rows: `ldc >= NR`).
-    unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32);
+    /// The CPU supports the kernel's target features; `a` is readable for `kc` values of `MR`
+    /// rows (packed: `kc·MR` floats; in place: `ptr + i·lda + p` for `i < MR`, `p < kc`), `b`
+    /// points to `kc·NR` readable `f32`, and `c` to `MR` rows of `NR` writable `f32` with row
+    /// stride `ldc` (non-overlapping rows: `ldc >= NR`).
+    unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32);
 
     /// Most valid columns of a tile that [`MicroKernel::columns`] computes (0: none; such
     /// tiles go through a full local tile like any other cut tile).
@@ -162,8 +196,8 @@ pub(crate) trait MicroKernel {
     /// columns, one vector multiply-add per column per `k`.
     ///
     /// # Safety
-    /// As [`MicroKernel::tile`], with `c` pointing to `rows ≤ MR` rows of
-    /// `1 ≤ cols ≤ EDGE_COLUMNS` writable floats.
+    /// As [`MicroKernel::tile`] with a packed `A` (`kc·MR` floats at `a`), and `c` pointing to
+    /// `rows ≤ MR` rows of `1 ≤ cols ≤ EDGE_COLUMNS` writable floats.
     #[allow(clippy::too_many_arguments)]
     unsafe fn columns(
         kc: usize,

@@ -3,7 +3,7 @@
 
 use wide::f32x8;
 
-use super::MicroKernel;
+use super::{a_at, APanel, MicroKernel};
 
 pub(crate) struct Portable;
 
@@ -16,31 +16,56 @@ impl MicroKernel for Portable {
     super::packing_for!(4, 16);
 
     #[inline]
-    unsafe fn tile(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
-        const MR: usize = 4;
-        // SAFETY: the caller guarantees `a` has kc·4 and `b` kc·16 readable floats, and `c`
-        // 4 rows of 16 writable floats at stride `ldc`; no target feature is needed.
-        let (a, b) = unsafe { (std::slice::from_raw_parts(a, kc * MR), std::slice::from_raw_parts(b, kc * 16)) };
-        let mut acc = [[f32x8::ZERO; 2]; MR];
-        for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(16)) {
-            let b0 = f32x8::from(std::array::from_fn::<f32, 8, _>(|j| bp[j]));
-            let b1 = f32x8::from(std::array::from_fn::<f32, 8, _>(|j| bp[8 + j]));
-            for (row, &x) in acc.iter_mut().zip(ap) {
-                let ai = f32x8::splat(x);
-                row[0] = ai.mul_add(b0, row[0]);
-                row[1] = ai.mul_add(b1, row[1]);
+    unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+        // SAFETY: forwarded contract (pointers valid for the stated ranges).
+        unsafe {
+            match a {
+                APanel::Packed(a) => tile_4x16::<false>(kc, a, 0, b, c, ldc, alpha, beta),
+                APanel::Rows(a, lda) => tile_4x16::<true>(kc, a, lda, b, c, ldc, alpha, beta),
             }
         }
-        for (i, row) in acc.iter().enumerate() {
-            // SAFETY: row i of C is 16 writable floats at c + i·ldc (caller's contract).
-            let cr = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), 16) };
-            let vals: [f32; 16] = {
-                let (lo, hi) = (row[0].to_array(), row[1].to_array());
-                std::array::from_fn(|j| if j < 8 { lo[j] } else { hi[j - 8] })
-            };
-            for (cj, v) in cr.iter_mut().zip(vals) {
-                *cj = if beta == 0.0 { alpha * v } else { alpha * v + beta * *cj };
-            }
+    }
+}
+
+/// # Safety
+/// `A` is readable for 4 rows of `kc` values (packed, or in place with row stride `lda`), `b`
+/// has kc·16 readable floats and `c` 4 rows of 16 writable floats at stride `ldc`; no target
+/// feature is needed.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_4x16<const IN_PLACE: bool>(
+    kc: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    alpha: f32,
+    beta: f32,
+) {
+    const MR: usize = 4;
+    // SAFETY: `b` has kc·16 readable floats (caller's contract).
+    let b = unsafe { std::slice::from_raw_parts(b, kc * 16) };
+    let mut acc = [[f32x8::ZERO; 2]; MR];
+    for (p, bp) in b.chunks_exact(16).enumerate() {
+        let b0 = f32x8::from(std::array::from_fn::<f32, 8, _>(|j| bp[j]));
+        let b1 = f32x8::from(std::array::from_fn::<f32, 8, _>(|j| bp[8 + j]));
+        for (i, row) in acc.iter_mut().enumerate() {
+            // SAFETY: i < 4 and p < kc: inside the panel (caller's contract).
+            let ai = f32x8::splat(unsafe { *a_at::<MR, IN_PLACE>(a, lda, i, p) });
+            row[0] = ai.mul_add(b0, row[0]);
+            row[1] = ai.mul_add(b1, row[1]);
+        }
+    }
+    for (i, row) in acc.iter().enumerate() {
+        // SAFETY: row i of C is 16 writable floats at c + i·ldc (caller's contract).
+        let cr = unsafe { std::slice::from_raw_parts_mut(c.add(i * ldc), 16) };
+        let vals: [f32; 16] = {
+            let (lo, hi) = (row[0].to_array(), row[1].to_array());
+            std::array::from_fn(|j| if j < 8 { lo[j] } else { hi[j - 8] })
+        };
+        for (cj, v) in cr.iter_mut().zip(vals) {
+            *cj = if beta == 0.0 { alpha * v } else { alpha * v + beta * *cj };
         }
     }
 }
