@@ -426,6 +426,12 @@ mod tests {
         assert_eq!(KernelId::choose(CpuLevel::Avx512, 25, 512), KernelId::Avx512Wide);
         assert_eq!(KernelId::choose(CpuLevel::Avx512, 2500, 65), KernelId::Avx512Narrow);
         assert_eq!(KernelId::choose(CpuLevel::Avx512, 2500, 512), KernelId::Avx512Tall);
+        // Ties on wide results go to 5×64; a clear difference in work still decides.
+        assert_eq!(KernelId::choose(CpuLevel::Avx512, 5000, 2048), KernelId::Avx512Wide);
+        assert_eq!(KernelId::choose(CpuLevel::Avx512, 50, 2048), KernelId::Avx512Wide);
+        assert_eq!(KernelId::choose(CpuLevel::Avx512, 5000, 2080), KernelId::Avx512Tall);
+        // A last column as a few-column tile costs one vector per row panel: fewer for 10 rows.
+        assert_eq!(KernelId::choose(CpuLevel::Avx512, 5000, 2049), KernelId::Avx512Tall);
         assert_eq!(KernelId::choose(CpuLevel::Avx2, 25, 512), KernelId::Avx2);
         assert_eq!(KernelId::choose(CpuLevel::Portable, 25, 512), KernelId::Portable);
     }
