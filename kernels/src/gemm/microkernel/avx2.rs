@@ -18,12 +18,7 @@ impl MicroKernel for Avx2 {
     #[inline]
     unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
         // SAFETY: forwarded contract (features present, pointers valid for the stated ranges).
-        unsafe {
-            match a {
-                APanel::Packed(a) => tile_6x16::<false>(kc, a, 0, b, c, ldc, alpha, beta),
-                APanel::Rows(a, lda) => tile_6x16::<true>(kc, a, lda, b, c, ldc, alpha, beta),
-            }
-        }
+        unsafe { super::tile_for_panel!(tile_6x16(kc, a, b, c, ldc, alpha, beta)) }
     }
 }
 

@@ -1,5 +1,5 @@
 //! AVX-512F kernels. Zen 4 executes one 512-bit FMA per cycle per core (32 flop/cycle) with a
-//! latency of 4: both kernels keep 20 independent zmm accumulators.
+//! latency of 4: the kernels keep 14–20 independent zmm accumulators.
 //!
 //! - 10×32: two `B` vectors per `k`, ten broadcasts of `A`. Ten rows divide the batch (50) and
 //!   `T·B` (2500) of our shapes.
@@ -33,128 +33,50 @@ unsafe fn prefetch_c<const ROWS: usize, const COLS: usize>(c: *mut f32, ldc: usi
     }
 }
 
-pub(crate) struct Avx512;
+/// A kernel type: its tile function (packed or in-place `A`) and the few-column edge path.
+macro_rules! avx512_kernel {
+    ($name:ident, $mr:literal, $nr:literal, $tile:ident) => {
+        pub(crate) struct $name;
 
-impl MicroKernel for Avx512 {
-    const MR: usize = 10;
-    const NR: usize = 32;
+        impl MicroKernel for $name {
+            const MR: usize = $mr;
+            const NR: usize = $nr;
 
-    const LEVEL: crate::dispatch::CpuLevel = crate::dispatch::CpuLevel::Avx512;
+            const LEVEL: crate::dispatch::CpuLevel = crate::dispatch::CpuLevel::Avx512;
 
-    super::packing_for!(10, 32, "avx512f");
+            super::packing_for!($mr, $nr, "avx512f");
 
-    #[inline]
-    unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
-        // SAFETY: forwarded contract (feature present, pointers valid for the stated ranges).
-        unsafe {
-            match a {
-                APanel::Packed(a) => tile_10x32::<false>(kc, a, 0, b, c, ldc, alpha, beta),
-                APanel::Rows(a, lda) => tile_10x32::<true>(kc, a, lda, b, c, ldc, alpha, beta),
+            #[inline]
+            unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
+                // SAFETY: forwarded contract (feature present, pointers valid for the stated ranges).
+                unsafe { super::tile_for_panel!($tile(kc, a, b, c, ldc, alpha, beta)) }
+            }
+
+            const EDGE_COLUMNS: usize = avx512_columns::EDGE_COLUMNS;
+
+            #[inline]
+            unsafe fn columns(
+                kc: usize,
+                a: *const f32,
+                b: *const f32,
+                c: *mut f32,
+                ldc: usize,
+                rows: usize,
+                cols: usize,
+                alpha: f32,
+                beta: f32,
+            ) {
+                // SAFETY: forwarded contract (feature present, pointers valid, rows ≤ MR ≤ 16,
+                // cols ≤ EDGE_COLUMNS ≤ NR).
+                unsafe { avx512_columns::columns::<$mr, $nr>(kc, a, b, c, ldc, rows, cols, alpha, beta) }
             }
         }
-    }
-
-    const EDGE_COLUMNS: usize = avx512_columns::EDGE_COLUMNS;
-
-    #[inline]
-    unsafe fn columns(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        rows: usize,
-        cols: usize,
-        alpha: f32,
-        beta: f32,
-    ) {
-        // SAFETY: forwarded contract (feature present, pointers valid, rows ≤ MR ≤ 16, cols ≤
-        // EDGE_COLUMNS ≤ NR).
-        unsafe { avx512_columns::columns::<10, 32>(kc, a, b, c, ldc, rows, cols, alpha, beta) }
-    }
+    };
 }
 
-pub(crate) struct Avx512Wide;
-
-impl MicroKernel for Avx512Wide {
-    const MR: usize = 5;
-    const NR: usize = 64;
-
-    const LEVEL: crate::dispatch::CpuLevel = crate::dispatch::CpuLevel::Avx512;
-
-    super::packing_for!(5, 64, "avx512f");
-
-    #[inline]
-    unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
-        // SAFETY: forwarded contract (feature present, pointers valid for the stated ranges).
-        unsafe {
-            match a {
-                APanel::Packed(a) => tile_5x64::<false>(kc, a, 0, b, c, ldc, alpha, beta),
-                APanel::Rows(a, lda) => tile_5x64::<true>(kc, a, lda, b, c, ldc, alpha, beta),
-            }
-        }
-    }
-
-    const EDGE_COLUMNS: usize = avx512_columns::EDGE_COLUMNS;
-
-    #[inline]
-    unsafe fn columns(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        rows: usize,
-        cols: usize,
-        alpha: f32,
-        beta: f32,
-    ) {
-        // SAFETY: forwarded contract (feature present, pointers valid, rows ≤ MR ≤ 16, cols ≤
-        // EDGE_COLUMNS ≤ NR).
-        unsafe { avx512_columns::columns::<5, 64>(kc, a, b, c, ldc, rows, cols, alpha, beta) }
-    }
-}
-
-pub(crate) struct Avx512Narrow;
-
-impl MicroKernel for Avx512Narrow {
-    const MR: usize = 14;
-    const NR: usize = 16;
-
-    const LEVEL: crate::dispatch::CpuLevel = crate::dispatch::CpuLevel::Avx512;
-
-    super::packing_for!(14, 16, "avx512f");
-
-    #[inline]
-    unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
-        // SAFETY: forwarded contract (feature present, pointers valid for the stated ranges).
-        unsafe {
-            match a {
-                APanel::Packed(a) => tile_14x16::<false>(kc, a, 0, b, c, ldc, alpha, beta),
-                APanel::Rows(a, lda) => tile_14x16::<true>(kc, a, lda, b, c, ldc, alpha, beta),
-            }
-        }
-    }
-
-    const EDGE_COLUMNS: usize = avx512_columns::EDGE_COLUMNS;
-
-    #[inline]
-    unsafe fn columns(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        rows: usize,
-        cols: usize,
-        alpha: f32,
-        beta: f32,
-    ) {
-        // SAFETY: forwarded contract (feature present, pointers valid, rows ≤ MR ≤ 16, cols ≤
-        // EDGE_COLUMNS ≤ NR).
-        unsafe { avx512_columns::columns::<14, 16>(kc, a, b, c, ldc, rows, cols, alpha, beta) }
-    }
-}
+avx512_kernel!(Avx512, 10, 32, tile_10x32);
+avx512_kernel!(Avx512Wide, 5, 64, tile_5x64);
+avx512_kernel!(Avx512Narrow, 14, 16, tile_14x16);
 
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]

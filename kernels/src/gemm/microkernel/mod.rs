@@ -179,6 +179,18 @@ pub(crate) unsafe fn a_at<const MR: usize, const IN_PLACE: bool>(
     }
 }
 
+/// Calls a tile function compiled for the [`APanel`] at hand: `$tile::<false>` on a packed
+/// panel, `$tile::<true>` on rows read in place (`$tile(kc, a, lda, b, c, ldc, alpha, beta)`).
+macro_rules! tile_for_panel {
+    ($tile:ident($kc:expr, $a:expr, $($rest:expr),* $(,)?)) => {
+        match $a {
+            $crate::gemm::microkernel::APanel::Packed(a) => $tile::<false>($kc, a, 0, $($rest),*),
+            $crate::gemm::microkernel::APanel::Rows(a, lda) => $tile::<true>($kc, a, lda, $($rest),*),
+        }
+    };
+}
+pub(crate) use tile_for_panel;
+
 /// A register-blocked `MR×NR` kernel.
 // Only the SIMD kernels (x86-64) compile their packing for a level and ask for it.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]

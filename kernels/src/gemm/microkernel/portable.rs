@@ -18,12 +18,7 @@ impl MicroKernel for Portable {
     #[inline]
     unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
         // SAFETY: forwarded contract (pointers valid for the stated ranges).
-        unsafe {
-            match a {
-                APanel::Packed(a) => tile_4x16::<false>(kc, a, 0, b, c, ldc, alpha, beta),
-                APanel::Rows(a, lda) => tile_4x16::<true>(kc, a, lda, b, c, ldc, alpha, beta),
-            }
-        }
+        unsafe { super::tile_for_panel!(tile_4x16(kc, a, b, c, ldc, alpha, beta)) }
     }
 }
 
