@@ -195,7 +195,7 @@ fn serial<K: MicroKernel>(
                     BSource::Packed(data) => &data[pc * n_pad + (jc / nr) * kc * nr..],
                 };
                 let beta_here = if pc == 0 { beta } else { 1.0 };
-                // A row-major `A` is read in place by full panels (no copy: measured +13% on
+                // A row-major `A` is read in place by full panels (no copy: measured +12% on
                 // `dG·Wᵀ` [2500×512]·[512×128]); only a cut last panel is packed. Blocks with
                 // cut column panels pack all of `A`, which their edge paths read.
                 let in_place = a.cs == 1 && nc.is_multiple_of(nr);
@@ -210,47 +210,33 @@ fn serial<K: MicroKernel>(
                         for ir in 0..mc.div_ceil(mr) {
                             let rows = mr.min(mc - ir * mr);
                             let (row, col) = (ic + ir * mr, jc + jr * nr);
-                            if ir < in_place_panels {
-                                let a_rows = &a.data[row * a.rs + pc..];
-                                assert!(a_rows.len() >= (mr - 1) * a.rs + kc);
+                            // Panels read in place are whole (rows and columns); the packed
+                            // ones start at panel 0 of the buffer.
+                            let packed =
+                                ir.checked_sub(in_place_panels).map(|q| &buf_a[q * kc * mr..(q + 1) * kc * mr]);
+                            if rows == mr && cols == nr {
+                                let a_panel = match packed {
+                                    Some(ap) => APanel::Packed(ap.as_ptr()),
+                                    None => {
+                                        let a_rows = &a.data[row * a.rs + pc..];
+                                        assert!(a_rows.len() >= (mr - 1) * a.rs + kc);
+                                        APanel::Rows(a_rows.as_ptr(), a.rs)
+                                    }
+                                };
                                 let c_tile = &mut c[row * ldc + col..(row + mr - 1) * ldc + col + nr];
-                                // SAFETY: features present (checked in `gemm_f32`); `a_rows`
-                                // holds row i, depth p at i·rs + p for i < MR, p < kc (asserted);
-                                // `bp` holds kc·NR floats; `c_tile` as for a packed tile below.
+                                // SAFETY: the level's features are present (checked in
+                                // `gemm_f32`); a packed panel holds kc·MR floats (sliced above),
+                                // rows read in place hold row i, depth p at i·rs + p for i < MR,
+                                // p < kc (asserted above); `bp` holds kc·NR floats; `c_tile`
+                                // spans MR rows of NR columns at stride `ldc` (sliced above, so
+                                // in bounds), and `ldc >= n >= NR` keeps the rows apart.
                                 unsafe {
-                                    K::tile(
-                                        kc,
-                                        APanel::Rows(a_rows.as_ptr(), a.rs),
-                                        bp.as_ptr(),
-                                        c_tile.as_mut_ptr(),
-                                        ldc,
-                                        alpha,
-                                        beta_here,
-                                    )
+                                    K::tile(kc, a_panel, bp.as_ptr(), c_tile.as_mut_ptr(), ldc, alpha, beta_here)
                                 };
                                 continue;
                             }
-                            let packed = ir - in_place_panels;
-                            let ap = &buf_a[packed * kc * mr..(packed + 1) * kc * mr];
-                            if rows == mr && cols == nr {
-                                let c_tile = &mut c[row * ldc + col..(row + mr - 1) * ldc + col + nr];
-                                // SAFETY: the level's features are present (checked in
-                                // `gemm_f32`); `ap` holds kc·MR and `bp` kc·NR floats (sliced
-                                // above); `c_tile` spans MR rows of NR columns at stride `ldc`
-                                // (sliced above, so in bounds), and `ldc >= n >= NR` keeps the
-                                // rows apart.
-                                unsafe {
-                                    K::tile(
-                                        kc,
-                                        APanel::Packed(ap.as_ptr()),
-                                        bp.as_ptr(),
-                                        c_tile.as_mut_ptr(),
-                                        ldc,
-                                        alpha,
-                                        beta_here,
-                                    )
-                                };
-                            } else if cols <= K::EDGE_COLUMNS {
+                            let ap = packed.expect("cut tiles are packed: panels read in place are whole");
+                            if cols <= K::EDGE_COLUMNS {
                                 // SAFETY: as for `tile` above, with `c` holding `rows ≤ MR` rows
                                 // of `cols ≤ EDGE_COLUMNS` columns from (row, col) at stride
                                 // `ldc` (inside `C`: row + rows ≤ m, col + cols ≤ n).
