@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::data::{DataError, Vocab};
+use crate::error_text::one_line;
 use crate::params::{Model, ParamLayout};
 use crate::torch_layout::{from_torch, to_torch, torch_names};
 use crate::train::Trainer;
@@ -313,7 +314,7 @@ fn describe(config: &ModelConfig) -> String {
 }
 
 fn invalid(path: &Path, reason: String) -> CheckpointError {
-    CheckpointError::Invalid { path: path.to_path_buf(), reason }
+    CheckpointError::Invalid { path: path.to_path_buf(), reason: one_line(&reason) }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {

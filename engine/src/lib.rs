@@ -10,6 +10,7 @@ pub mod data;
 pub mod decoder;
 pub mod dropout;
 pub mod embedding;
+mod error_text;
 pub mod optim;
 pub mod params;
 pub mod pass;

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::DataError;
 use crate::atomic_file::write_atomic_with;
+use crate::error_text::one_line;
 
 /// The largest vocabulary a `u16` token id can address.
 pub const MAX_VOCAB: usize = 1 << 16;
@@ -314,7 +315,8 @@ impl Vocab {
     /// Parses and validates the JSON of a `vocab.json` (`origin` names it in errors).
     pub fn from_json(text: &[u8], origin: &Path) -> Result<Vocab, DataError> {
         let path = origin;
-        let invalid = |reason: String| DataError::InvalidVocabFile { path: path.to_path_buf(), reason };
+        let invalid =
+            |reason: String| DataError::InvalidVocabFile { path: path.to_path_buf(), reason: one_line(&reason) };
         let file: VocabFileIn = serde_json::from_slice(text).map_err(|e| invalid(e.to_string()))?;
         if file.symbols.is_empty() {
             return Err(invalid("no symbols".to_owned()));
