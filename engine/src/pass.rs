@@ -132,7 +132,7 @@ fn forward_layers<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut
                 &ws.packed_wh
             }
         };
-        recurrent_forward(d, wh, bias_hh, act, packed, &mut state.h[l], &mut state.c[l]);
+        recurrent_forward(d, bias_hh, act, packed, &mut state.h[l], &mut state.c[l]);
         lap(&mut mark, &mut ws.phase_times.forward_recurrence);
         // The next layer's input (timed with the input projections).
         if let Some(settings) = &dropout {

@@ -72,10 +72,9 @@ pub fn input_projection<F: Float>(
 /// The recurrence over `T` steps. On entry `act.gates` holds the input projections; `h0`/`c0`
 /// are the carried-in state and receive the final state. Fills `act` for the backward pass.
 /// `bias_hh` is used by the GRU only (the other cells have it folded into the input
-/// projections).
+/// projections). `packed_wh` is this layer's `Wh` (`[H, G·H]`), packed by the caller.
 pub fn recurrent_forward<F: Float>(
     dims: LayerDims,
-    wh: &[F],
     bias_hh: &[F],
     act: &mut LayerActivations<F>,
     packed_wh: &PackedB<F>,
@@ -85,7 +84,6 @@ pub fn recurrent_forward<F: Float>(
     let LayerDims { cell, batch, seq_len, hidden, .. } = dims;
     let (gh, bh) = (dims.gates(), batch * hidden);
     debug_assert_eq!((packed_wh.k(), packed_wh.n()), (hidden, gh));
-    let _ = wh;
     act.h[..bh].copy_from_slice(h0);
     if cell == CellKind::Lstm {
         act.c[..bh].copy_from_slice(c0);

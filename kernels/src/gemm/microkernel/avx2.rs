@@ -3,17 +3,14 @@
 
 use std::arch::x86_64::*;
 
-use super::{a_at, APanel, MicroKernel};
+use super::{a_at, APanel, KernelId, MicroKernel};
 
 pub(crate) struct Avx2;
 
 impl MicroKernel for Avx2 {
-    const MR: usize = 6;
-    const NR: usize = 16;
+    const ID: KernelId = KernelId::Avx2;
 
-    const LEVEL: crate::dispatch::CpuLevel = crate::dispatch::CpuLevel::Avx2;
-
-    super::packing_for!(6, 16, "avx2,fma");
+    super::packing_for!(Avx2, "avx2,fma");
 
     #[inline]
     unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {

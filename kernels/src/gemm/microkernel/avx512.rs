@@ -14,7 +14,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{a_at, avx512_columns, APanel, MicroKernel};
+use super::{a_at, avx512_columns, APanel, KernelId, MicroKernel};
 
 /// Prefetches the `rows×cols` tile of `C` at `c` (stride `ldc`) into L1 for writing, at the
 /// start of a kernel: the tile is read (`beta != 0`) or written only after the `k` loop, and a
@@ -35,16 +35,13 @@ unsafe fn prefetch_c<const ROWS: usize, const COLS: usize>(c: *mut f32, ldc: usi
 
 /// A kernel type: its tile function (packed or in-place `A`) and the few-column edge path.
 macro_rules! avx512_kernel {
-    ($name:ident, $mr:literal, $nr:literal, $tile:ident) => {
+    ($name:ident, $id:ident, $tile:ident) => {
         pub(crate) struct $name;
 
         impl MicroKernel for $name {
-            const MR: usize = $mr;
-            const NR: usize = $nr;
+            const ID: KernelId = KernelId::$id;
 
-            const LEVEL: crate::dispatch::CpuLevel = crate::dispatch::CpuLevel::Avx512;
-
-            super::packing_for!($mr, $nr, "avx512f");
+            super::packing_for!($name, "avx512f");
 
             #[inline]
             unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
@@ -68,15 +65,19 @@ macro_rules! avx512_kernel {
             ) {
                 // SAFETY: forwarded contract (feature present, pointers valid, rows ≤ MR ≤ 16,
                 // cols ≤ EDGE_COLUMNS ≤ NR).
-                unsafe { avx512_columns::columns::<$mr, $nr>(kc, a, b, c, ldc, rows, cols, alpha, beta) }
+                unsafe {
+                    avx512_columns::columns::<{ <$name as MicroKernel>::MR }, { <$name as MicroKernel>::NR }>(
+                        kc, a, b, c, ldc, rows, cols, alpha, beta,
+                    )
+                }
             }
         }
     };
 }
 
-avx512_kernel!(Avx512, 10, 32, tile_10x32);
-avx512_kernel!(Avx512Wide, 5, 64, tile_5x64);
-avx512_kernel!(Avx512Narrow, 14, 16, tile_14x16);
+avx512_kernel!(Avx512, Avx512Tall, tile_10x32);
+avx512_kernel!(Avx512Wide, Avx512Wide, tile_5x64);
+avx512_kernel!(Avx512Narrow, Avx512Narrow, tile_14x16);
 
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]

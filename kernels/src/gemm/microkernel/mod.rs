@@ -33,7 +33,7 @@ pub enum KernelId {
 
 impl KernelId {
     /// The CPU level the kernel needs.
-    pub fn level(self) -> CpuLevel {
+    pub const fn level(self) -> CpuLevel {
         match self {
             KernelId::Avx512Tall | KernelId::Avx512Wide | KernelId::Avx512Narrow => CpuLevel::Avx512,
             KernelId::Avx2 => CpuLevel::Avx2,
@@ -195,10 +195,12 @@ pub(crate) use tile_for_panel;
 // Only the SIMD kernels (x86-64) compile their packing for a level and ask for it.
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) trait MicroKernel {
+    /// Which kernel this is: its tile shape and CPU level come from [`KernelId`].
+    const ID: KernelId;
     /// Rows of a tile.
-    const MR: usize;
+    const MR: usize = Self::ID.tile().0;
     /// Columns of a tile.
-    const NR: usize;
+    const NR: usize = Self::ID.tile().1;
 
     /// `C[0..MR, 0..NR] = alpha · A·Bp + beta · C` (C is not read when `beta == 0`).
     ///
@@ -236,7 +238,7 @@ pub(crate) trait MicroKernel {
     }
 
     /// The CPU level whose features the kernel (and its packing) is compiled for.
-    const LEVEL: CpuLevel;
+    const LEVEL: CpuLevel = Self::ID.level();
 
     /// Whether this CPU has the kernel's features (cached detection).
     fn supported() -> bool {
@@ -250,13 +252,13 @@ pub(crate) trait MicroKernel {
     fn pack_b(b: Strided<'_>, p0: usize, kc: usize, j0: usize, nc: usize, out: &mut [f32]) -> usize;
 }
 
-/// Implements the packing methods of [`MicroKernel`] for a kernel with the given `MR`, `NR`
-/// (const generics cannot take `Self::MR` yet). With a feature list, `pack_b` is compiled for
+/// Implements the packing methods of [`MicroKernel`] for the kernel type `$kernel`, with its
+/// `MR`, `NR` (const generics cannot take `Self::MR` yet; the named type's constants they can). With a feature list, `pack_b` is compiled for
 /// those features (copies in the kernel's own vector width), as the kernel itself is; a kernel
 /// type is only used once its level is detected.
 macro_rules! packing_for {
-    ($mr:literal, $nr:literal) => {
-        $crate::gemm::microkernel::packing_for!(@pack_a $mr);
+    ($kernel:ty) => {
+        $crate::gemm::microkernel::packing_for!(@pack_a $kernel);
         fn pack_b(
             b: $crate::gemm::pack::Strided<'_>,
             p0: usize,
@@ -265,11 +267,11 @@ macro_rules! packing_for {
             nc: usize,
             out: &mut [f32],
         ) -> usize {
-            $crate::gemm::pack::pack_b::<$nr>(b, p0, kc, j0, nc, out)
+            $crate::gemm::pack::pack_b::<{ <$kernel as $crate::gemm::microkernel::MicroKernel>::NR }>(b, p0, kc, j0, nc, out)
         }
     };
-    ($mr:literal, $nr:literal, $features:literal) => {
-        $crate::gemm::microkernel::packing_for!(@pack_a $mr);
+    ($kernel:ty, $features:literal) => {
+        $crate::gemm::microkernel::packing_for!(@pack_a $kernel);
         fn pack_b(
             b: $crate::gemm::pack::Strided<'_>,
             p0: usize,
@@ -287,7 +289,7 @@ macro_rules! packing_for {
                 nc: usize,
                 out: &mut [f32],
             ) -> usize {
-                $crate::gemm::pack::pack_b::<$nr>(b, p0, kc, j0, nc, out)
+                $crate::gemm::pack::pack_b::<{ <$kernel as $crate::gemm::microkernel::MicroKernel>::NR }>(b, p0, kc, j0, nc, out)
             }
             assert!(<Self as $crate::gemm::microkernel::MicroKernel>::supported());
             // SAFETY: the features are present (asserted above; cached detection).
@@ -298,7 +300,7 @@ macro_rules! packing_for {
     // vectorizes its row-interleaving loop with `vscatterdps` (seen in the disassembly), slow on
     // Zen 4; the baseline code was no slower in our timings, and perf puts `pack_a` at 2–3% of a
     // product.
-    (@pack_a $mr:literal) => {
+    (@pack_a $kernel:ty) => {
         fn pack_a(
             a: $crate::gemm::pack::Strided<'_>,
             i0: usize,
@@ -307,7 +309,7 @@ macro_rules! packing_for {
             kc: usize,
             out: &mut [f32],
         ) -> usize {
-            $crate::gemm::pack::pack_a::<$mr>(a, i0, mc, p0, kc, out)
+            $crate::gemm::pack::pack_a::<{ <$kernel as $crate::gemm::microkernel::MicroKernel>::MR }>(a, i0, mc, p0, kc, out)
         }
     };
 }

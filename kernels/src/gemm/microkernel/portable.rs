@@ -3,17 +3,14 @@
 
 use wide::f32x8;
 
-use super::{a_at, APanel, MicroKernel};
+use super::{a_at, APanel, KernelId, MicroKernel};
 
 pub(crate) struct Portable;
 
 impl MicroKernel for Portable {
-    const MR: usize = 4;
-    const NR: usize = 16;
+    const ID: KernelId = KernelId::Portable;
 
-    const LEVEL: crate::dispatch::CpuLevel = crate::dispatch::CpuLevel::Portable;
-
-    super::packing_for!(4, 16);
+    super::packing_for!(Portable);
 
     #[inline]
     unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32) {
