@@ -4,17 +4,16 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use charrnn_engine::data::TokenStream;
+use charrnn_engine::memory::training_memory;
 use charrnn_engine::train::{TrainOptions, Trainer};
 use charrnn_engine::workspace::PhaseTimes;
 use charrnn_engine::{CellKind, Model, ModelConfig};
 use charrnn_kernels::adam::AdamHyper;
 use clap::{Args, ValueEnum};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
-use crate::corpus::{Corpus, CorpusArgs, DEFAULT_CORPUS};
-use crate::train_cmd::Cell;
+use crate::corpus::{Corpus, CorpusArgs};
+use crate::output::{errln, outln};
+use crate::train_cmd::{plural, Cell};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Config {
@@ -41,10 +40,19 @@ pub struct BenchArgs {
     /// Untimed steps first
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub warmup: u32,
-    /// Corpus to draw batches from [default: data/tinyshakespeare/input.txt, or random tokens
-    /// with a vocabulary of 65 when that is missing]
+    /// Corpus to draw batches from [default: the built-in tinyshakespeare]
     #[arg(long, value_name = "FILE")]
     pub data: Option<std::path::PathBuf>,
+}
+
+impl Config {
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Config::Seed => "seed",
+            Config::Big => "big",
+        }
+    }
 }
 
 /// Model and batch shape of a named configuration.
@@ -60,14 +68,13 @@ pub fn shape(config: Config, cell: CellKind, vocab_size: usize) -> (ModelConfig,
 pub fn run(args: BenchArgs) -> Result<()> {
     let threads = crate::train_cmd::init_threads(args.threads)?;
     let cell = args.cell.map_or(CellKind::Lstm, Cell::kind);
-    let corpus = if args.data.is_some() || std::path::Path::new(DEFAULT_CORPUS).exists() {
-        Some(Corpus::open(&CorpusArgs { data: args.data.clone(), cache: None, bytes: false, force: false })?)
-    } else {
-        None
-    };
-    let vocab_size = corpus.as_ref().map_or(65, |c| c.prepared.vocab.len());
+    let corpus =
+        Corpus::open(&CorpusArgs { data: args.data.clone(), cache: None, bytes: false, rebuild_cache: false })?;
+    let vocab_size = corpus.prepared.vocab.len();
     let (config, batch, seq_len) = shape(args.config, cell, vocab_size);
     config.validate()?;
+    let need = training_memory(&config, batch, seq_len, threads.min(batch), threads, false);
+    crate::memory_check::refuse_if_too_large(need.total(), "use --config seed or fewer --threads")?;
     let options = TrainOptions {
         batch_size: batch,
         seq_len,
@@ -77,50 +84,37 @@ pub fn run(args: BenchArgs) -> Result<()> {
         dropout_seed: 42,
     };
     let mut trainer = Trainer::new(Model::<f32>::new(config, 42), &options);
-    let source = match &corpus {
-        Some(c) => c.input.display().to_string(),
-        None => "random tokens".to_owned(),
-    };
-    eprintln!(
-        "bench: {:?} config, {} × {} {}, embedding {}, B={batch}, T={seq_len}, {threads} threads, data: {source}",
-        args.config,
+    errln!(
+        "bench: {} config, {} × {} {}, embedding {}, B={batch}, T={seq_len}, {threads} {}, data: {}",
+        args.config.name(),
         config.num_layers,
         config.hidden_size,
         cell.name(),
-        config.embed_size
+        config.embed_size,
+        plural(threads, "thread", "threads"),
+        corpus.input.display()
     );
 
     let tokens_per_step = batch * seq_len;
-    let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let mut cursor = 0usize;
-    let mut load_batch = |trainer: &mut Trainer, stream: Option<&TokenStream>| {
-        let (inputs, targets) = trainer.batch_mut();
-        match stream {
-            // Consecutive windows of the corpus; the layout does not matter for speed.
-            Some(s) => {
-                for (i, (x, y)) in inputs.iter_mut().zip(targets.iter_mut()).enumerate() {
-                    let p = (cursor + i) % (s.len() - 1);
-                    *x = s.get(p);
-                    *y = s.get(p + 1);
-                }
-                cursor += tokens_per_step;
-            }
-            None => {
-                for (x, y) in inputs.iter_mut().zip(targets.iter_mut()) {
-                    *x = rng.random_range(0..vocab_size as u32);
-                    *y = rng.random_range(0..vocab_size as u32);
-                }
-            }
-        }
-    };
-    let stream = corpus.as_ref().map(|c| &c.stream);
-    if stream.is_some_and(|s| s.len() < 2) {
+    let stream = &corpus.stream;
+    if stream.len() < 2 {
         bail!("the corpus is too short to benchmark on");
     }
+    let mut cursor = 0usize;
+    // Consecutive windows of the corpus; the layout does not matter for speed.
+    let mut load_batch = |trainer: &mut Trainer| {
+        let (inputs, targets) = trainer.batch_mut();
+        for (i, (x, y)) in inputs.iter_mut().zip(targets.iter_mut()).enumerate() {
+            let p = (cursor + i) % (stream.len() - 1);
+            *x = stream.get(p);
+            *y = stream.get(p + 1);
+        }
+        cursor += tokens_per_step;
+    };
     let mut rates = Vec::with_capacity(args.steps as usize);
     let mut phases = PhaseTimes::default();
     for i in 0..args.warmup + args.steps {
-        load_batch(&mut trainer, stream);
+        load_batch(&mut trainer);
         let started = Instant::now();
         trainer.step_loaded().context("benchmark step")?;
         let seconds = started.elapsed().as_secs_f64();
@@ -145,14 +139,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let gflops = median * per_token / 1e9;
     let level = charrnn_kernels::dispatch::cpu_level();
     let peak = charrnn_kernels::peak::fma_peak_flops(level, 2_000_000) * threads as f64 / 1e9;
-    println!(
+    outln!(
         "median {median:.0} tokens/s over {} steps (min {:.0}, max {:.0}), peak RSS {}",
         rates.len(),
         rates[0],
         rates[rates.len() - 1],
         peak_rss_mb.map_or("unknown".to_owned(), |m| format!("{m:.1} MB"))
     );
-    println!(
+    outln!(
         "{gflops:.1} GFLOP/s by the standard count of {:.3} MFLOP/token (3 × forward: 2·G·H·(E_l+H) per layer + 2·H·V), \
          {:.0}% of this machine's measured FMA peak ({peak:.1} GFLOP/s: {threads} × one {} core)",
         per_token / 1e6,
@@ -167,13 +161,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .map(|(name, d)| d.as_secs_f64() * 1e3 / steps / if *name == "optimiser" { 1.0 } else { parts })
         .collect();
     let total: f64 = per_step.iter().sum();
-    println!("per-phase time per step (mean over the {parts} batch parts running in parallel):");
+    outln!("per-phase time per step (mean over the {parts} batch parts running in parallel):");
     for ((name, _), ms) in named.iter().zip(&per_step) {
-        println!("  {name:<20} {ms:>9.3} ms  {:>5.1}%", 100.0 * ms / total);
+        outln!("  {name:<20} {ms:>9.3} ms  {:>5.1}%", 100.0 * ms / total);
     }
-    println!(
-        "RESULT impl=charrnn-fast config={:?} threads={threads} tokens_per_sec={median:.1} peak_rss_mb={}",
-        args.config,
+    outln!(
+        "RESULT impl=charrnn-fast config={} threads={threads} tokens_per_sec={median:.1} peak_rss_mb={}",
+        args.config.name(),
         peak_rss_mb.map_or("nan".to_owned(), |m| format!("{m:.1}"))
     );
     Ok(())

@@ -3,16 +3,19 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use charrnn_engine::data::{prepare, split_train_val, Batcher, PrepareOptions, Prepared, TokenStream};
-use clap::Args;
+use std::io::{ErrorKind, Read};
 
-/// The corpus `train` uses when `--data` is not given.
-pub const DEFAULT_CORPUS: &str = "data/tinyshakespeare/input.txt";
+use anyhow::{anyhow, Context, Result};
+use charrnn_engine::data::{prepare, split_train_val, Batcher, DataError, PrepareOptions, Prepared, TokenStream};
+use clap::Args;
+use sha2::{Digest, Sha256};
+
+use crate::builtin_corpus;
 
 #[derive(Args, Clone, Debug)]
 pub struct CorpusArgs {
-    /// Text file to train on [default: data/tinyshakespeare/input.txt, see data/README.md]
+    /// Text file to train on [default: tinyshakespeare, built in: data/tinyshakespeare/input.txt
+    /// in a checkout, else a copy in the user's cache directory]
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
     /// Directory for the prepared vocabulary and token file [default: next to the input, FILE.charrnn]
@@ -23,7 +26,7 @@ pub struct CorpusArgs {
     pub bytes: bool,
     /// Rebuild the prepared files even if the cache is up to date
     #[arg(long)]
-    pub force: bool,
+    pub rebuild_cache: bool,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -51,22 +54,20 @@ impl Corpus {
     pub fn open(args: &CorpusArgs) -> Result<Corpus> {
         let input = match &args.data {
             Some(path) => path.clone(),
-            None => {
-                let default = PathBuf::from(DEFAULT_CORPUS);
-                if !default.exists() {
-                    bail!(
-                        "the default corpus {DEFAULT_CORPUS} is missing: run `charrnn-fast data fetch tinyshakespeare` \
-                         (or data/fetch.sh; see data/README.md), or pass --data FILE"
-                    );
-                }
-                default
-            }
+            None => builtin_corpus::default_corpus()?,
         };
         let prepared = prepare(&PrepareOptions {
             input: input.clone(),
             cache_dir: args.cache.clone(),
             bytes: args.bytes,
-            force: args.force,
+            force: args.rebuild_cache,
+        })
+        .map_err(|e| match e {
+            DataError::CacheIo { path, source } => anyhow!(
+                "cannot use the prepared-corpus cache '{}': {source}; pass --cache DIR to keep it in a writable directory",
+                path.display()
+            ),
+            e => e.into(),
         })?;
         let stream = TokenStream::open_prepared(&prepared)?;
         Ok(Corpus { prepared, stream, input })
@@ -90,13 +91,32 @@ impl Corpus {
         Ok((train, val))
     }
 
+    /// SHA-256 of the prepared token file: what a resumed run checks to know it trains on the
+    /// same corpus.
+    pub fn tokens_sha256(&self) -> Result<String> {
+        let path = &self.prepared.tokens_path;
+        let mut file = std::fs::File::open(path).with_context(|| format!("cannot read '{}'", path.display()))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => hasher.update(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e).with_context(|| format!("cannot read '{}'", path.display())),
+            }
+        }
+        Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     /// One line describing the corpus.
     pub fn describe(&self) -> String {
         let p = &self.prepared;
         format!(
-            "{}: {} symbols, vocabulary of {} ({} cache {})",
+            "{}: {} {}, vocabulary of {} ({} cache {})",
             self.input.display(),
             p.n_tokens,
+            if self.prepared.vocab.bytes().is_some() { "bytes" } else { "characters" },
             p.vocab.len(),
             if p.reused { "reused" } else { "built" },
             p.cache_dir.display()

@@ -20,6 +20,8 @@ use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
+use crate::builtin_corpus;
+
 /// Test-only: replaces the download URL of every corpus (see the module documentation).
 const URL_OVERRIDE_ENV: &str = "CHARRNN_FETCH_URL_OVERRIDE";
 
@@ -82,6 +84,8 @@ struct CorpusSpec {
     about: &'static str,
     /// Printed after a successful fetch (empty for nothing).
     after_fetch: &'static str,
+    /// The text compiled into the binary, written without the network when there is no --from.
+    builtin: Option<&'static [u8]>,
 }
 
 /// How the downloaded file becomes the files of `DIR/NAME/`.
@@ -105,8 +109,9 @@ const CORPORA: &[CorpusSpec] = &[
         sha256: "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
         layout: Layout::Plain,
         train_flags: "",
-        about: "Shakespeare from karpathy/char-rnn, 1.1 MB of ASCII",
+        about: "Shakespeare from karpathy/char-rnn, 1.1 MB of ASCII (built in: no download)",
         after_fetch: "",
+        builtin: Some(builtin_corpus::TEXT),
     },
     // enwik8: the first 10^8 bytes of an English Wikipedia XML dump (Hutter Prize). What is
     // verified is the *unzipped* file: 100,000,000 bytes, SHA-256 2b49720e…024a8. Matt
@@ -131,6 +136,7 @@ const CORPORA: &[CorpusSpec] = &[
         after_fetch: "input.txt is the first 95,000,000 bytes (the standard 90M training + 5M validation \
                       splits; that --val-frac, 5/95, holds out exactly the 5M validation bytes); \
                       test.txt is the last 5,000,000 bytes, the standard test split",
+        builtin: None,
     },
 ];
 
@@ -314,7 +320,19 @@ fn fetch_into(spec: &CorpusSpec, dir: &Path, from: Option<&Path>) -> Result<Vec<
                 }
             }
         }
-        None => download(spec, dir, &mut staged)?,
+        None => match spec.builtin {
+            Some(text) => {
+                println!("writing the built-in copy");
+                copy_into(
+                    text,
+                    &mut staged,
+                    "the built-in copy",
+                    &ProgressBar::hidden(),
+                    read_err("the built-in copy"),
+                )?;
+            }
+            None => download(spec, dir, &mut staged)?,
+        },
     }
     staged.commit()
 }
@@ -599,6 +617,7 @@ mod tests {
             train_flags: "",
             about: "test",
             after_fetch: "",
+            builtin: None,
         }
     }
 

@@ -3,17 +3,24 @@
 //! Thin by design: parse arguments, call the engine, print.
 
 mod bench_cmd;
+mod builtin_corpus;
 mod corpus;
 mod data_cmd;
+mod memory_check;
+mod output;
 mod prepare_cmd;
 mod progress;
+mod run_dir;
 mod run_log;
+mod run_settings;
 mod sample_cmd;
 mod train_cmd;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::output::errln;
 
 #[derive(Parser)]
 #[command(
@@ -23,7 +30,9 @@ use clap::{Parser, Subcommand};
     long_about = "Train and sample character-level recurrent language models (char-rnn) on a CPU.\n\n\
         Typical use:\n  \
         charrnn-fast train --data input.txt --out model   # prepare, train, save\n  \
-        charrnn-fast sample --model model --prime 'ROMEO:'"
+        charrnn-fast sample --model model --prime 'ROMEO:'\n\n\
+        Exit status: 0 on success (and after Ctrl-C, once the checkpoint is saved), 1 for bad input \
+        or a failure (one `error:` line), 2 for a usage error (an unknown flag or a malformed value)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -40,15 +49,21 @@ enum Command {
     Sample(sample_cmd::SampleArgs),
     /// Time full training steps of a named configuration (tokens/s, peak memory)
     Bench(bench_cmd::BenchArgs),
-    /// Fetch the standard corpora (tinyshakespeare, enwik8) into data/ and verify them
+    /// Fetch the standard corpora (tinyshakespeare is built in; enwik8) into data/ and verify them
     Data(data_cmd::DataArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The matches are kept beside the parsed arguments: `train --resume` needs to know which
+    // flags were typed rather than defaulted.
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Prepare(args) => prepare_cmd::run(args),
-        Command::Train(args) => train_cmd::run(args),
+        Command::Train(args) => match matches.subcommand_matches("train") {
+            Some(train_matches) => train_cmd::run(args, train_matches),
+            None => Err(anyhow::anyhow!("internal error: no arguments of train")),
+        },
         Command::Sample(args) => sample_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args),
         Command::Data(args) => data_cmd::run(args),
@@ -56,7 +71,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -4,6 +4,8 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::corpus::{BatchArgs, Corpus, CorpusArgs};
+use crate::output::outln;
+use crate::train_cmd::plural;
 
 #[derive(Args, Debug)]
 pub struct PrepareArgs {
@@ -17,14 +19,15 @@ pub struct PrepareArgs {
 pub fn run(args: PrepareArgs) -> Result<()> {
     let corpus = Corpus::open(&args.corpus)?;
     let (train, val) = corpus.batchers(&args.batch)?;
-    println!("{}", corpus.describe());
-    println!(
-        "{} training batches of {}×{}{}",
+    outln!("{}", corpus.describe());
+    outln!(
+        "{} training {} of {}×{}{}",
         train.num_batches(),
+        plural(train.num_batches(), "batch", "batches"),
         train.batch_size(),
         train.seq_len(),
         match &val {
-            Some(v) => format!(", {} validation batches", v.num_batches()),
+            Some(v) => format!(", {} validation {}", v.num_batches(), plural(v.num_batches(), "batch", "batches")),
             None => String::from(", no validation split"),
         }
     );

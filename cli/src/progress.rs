@@ -5,64 +5,73 @@ use std::io::IsTerminal;
 use charrnn_engine::train::{EvalReport, StepReport};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::output::errln;
+
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// What the losses are per: "char", or "byte" for a byte-level model.
+    unit: &'static str,
 }
 
 impl Progress {
-    pub fn new(total_steps: u64, start_step: u64) -> Progress {
+    pub fn new(total_steps: u64, start_step: u64, unit: &'static str) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total_steps);
             bar.set_position(start_step);
-            let style = ProgressStyle::with_template(
-                "{bar:30.cyan/blue} {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            // `wide_msg` takes what the terminal's width leaves and cuts the message to it, so
+            // the line never wraps.
+            let style = ProgressStyle::with_template("{bar:24.cyan/blue} {pos}/{len} [{elapsed} < {eta}] {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar
         });
-        Progress { bar }
+        Progress { bar, unit }
     }
 
+    /// Leaves the bar where the run stopped (`finish` would fill it, as if every step had run).
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
-            bar.finish();
+            bar.abandon();
         }
     }
-}
 
-impl Progress {
     /// Prints a line without breaking the bar.
     pub fn println(&self, line: &str) {
         match &self.bar {
             Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            None => errln!("{line}"),
         }
     }
 
     pub fn on_step(&mut self, r: &StepReport) {
-        let line = format!("epoch {}, loss {:.4}, {:.0} tokens/s", r.epoch, r.outcome.loss, r.tokens_per_sec);
         match &self.bar {
             Some(bar) => {
                 bar.set_position(r.step);
-                bar.set_message(line);
+                bar.set_message(format!(
+                    "epoch {}, loss {:.4}, {:.0} tok/s",
+                    r.epoch, r.outcome.loss, r.tokens_per_sec
+                ));
             }
-            None => eprintln!("step {}/{}, {line}", r.step, r.total_steps),
+            None => errln!(
+                "step {}/{}, epoch {}, loss {:.4}, {:.0} tokens/s",
+                r.step,
+                r.total_steps,
+                r.epoch,
+                r.outcome.loss,
+                r.tokens_per_sec
+            ),
         }
     }
 
     pub fn on_eval(&mut self, r: &EvalReport) {
-        let line = format!(
-            "validation after step {} (epoch {}{}): loss {:.4} nats/char, {:.4} bits/char",
+        let unit = self.unit;
+        self.println(&format!(
+            "validation after step {} (epoch {}{}): loss {:.4} nats/{unit}, {:.4} bits/{unit}",
             r.step,
             r.epoch,
             if r.epoch_end { " end" } else { "" },
             r.loss,
             r.bits_per_char()
-        );
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
-        }
+        ));
     }
 }

@@ -31,14 +31,16 @@ pub struct RunLog {
 }
 
 impl RunLog {
-    /// Opens `dir/log.csv`. When resuming after `resume_step`, rows of steps after it (written
-    /// after the checkpoint, before a crash) are dropped and the rest kept.
-    pub fn open(dir: &Path, resume_step: Option<u64>) -> Result<RunLog> {
+    /// Opens `dir/log.csv` for a new run, or for one resumed from the checkpoint of step
+    /// `resume.1` in directory `resume.0`: the rows of that run's log up to that step are kept
+    /// (later ones were written after the checkpoint, before a crash).
+    pub fn open(dir: &Path, resume: Option<(&Path, u64)>) -> Result<RunLog> {
         let path = dir.join(LOG_FILE);
         let mut train = vec![];
         let mut val = vec![];
         let mut kept = vec![HEADER.to_owned()];
-        if let (Some(limit), Ok(file)) = (resume_step, File::open(&path)) {
+        let previous = resume.and_then(|(from, limit)| Some((File::open(from.join(LOG_FILE)).ok()?, limit)));
+        if let Some((file, limit)) = previous {
             for line in BufReader::new(file).lines().map_while(|l| l.ok()).skip(1) {
                 let fields: Vec<&str> = line.split(',').collect();
                 let Some(step) = fields.first().and_then(|s| s.parse::<u64>().ok()) else { continue };

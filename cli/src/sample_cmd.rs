@@ -23,6 +23,7 @@ pub enum Mode {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct SampleArgs {
     /// Model directory written by `train --out`
     #[arg(long, value_name = "DIR")]
@@ -88,7 +89,7 @@ pub fn run(args: SampleArgs) -> Result<()> {
         other => other?,
     }
     let seconds = started.elapsed().as_secs_f64();
-    eprintln!(
+    crate::output::errln!(
         "sampled {} characters in {seconds:.2} s: {:.0} characters/s",
         args.length,
         args.length as f64 / seconds.max(1e-9)

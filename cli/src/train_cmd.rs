@@ -4,22 +4,27 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use charrnn_engine::checkpoint::{
-    load_checkpoint, load_model, save_checkpoint, save_model, CheckpointMeta, CHECKPOINT_FILE,
+    load_checkpoint, load_model, save_checkpoint, save_model, Checkpoint, CheckpointError, CheckpointMeta,
+    CHECKPOINT_FILE,
 };
 use charrnn_engine::data::Vocab;
+use charrnn_engine::memory::training_memory;
 use charrnn_engine::train::{
     run as train_run, Control, EvalReport, LrDecay, Observer, Schedule, StepReport, TrainError, TrainOptions, Trainer,
 };
 use charrnn_engine::{CellKind, Model, ModelConfig};
 use charrnn_kernels::adam::AdamHyper;
-use clap::{Args, ValueEnum};
+use clap::{ArgMatches, Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::{BatchArgs, Corpus, CorpusArgs};
+use crate::output::{errln, outln};
 use crate::progress::Progress;
+use crate::run_dir::{same_dir, RunDir};
 use crate::run_log::RunLog;
+use crate::run_settings::{apply_resume_flags, check_init_flags, check_resume_flags, Given, RunRecord};
 
 #[derive(Clone, Copy, Debug, ValueEnum, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -43,6 +48,7 @@ impl Cell {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     #[command(flatten)]
     pub corpus: CorpusArgs,
@@ -109,42 +115,13 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub init_from: Option<PathBuf>,
     /// Directory for the model, checkpoint.safetensors, best/ (best validation), log.csv and
-    /// loss.svg
-    #[arg(long, default_value = "out", value_name = "DIR")]
-    pub out: PathBuf,
-}
-
-/// The settings of a run, kept in every checkpoint so that `--resume` continues it exactly,
-/// and in the saved model's config.json (`benches/reference/torch_charrnn.py init` reads
-/// `data`, `batch_size`, `seq_len`, `val_frac`, `lr`, `clip` and `val_loss` from there).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct RunRecord {
-    data: PathBuf,
-    bytes: bool,
-    val_frac: f64,
-    batch_size: usize,
-    seq_len: usize,
-    lr: f64,
-    lr_decay: f64,
-    lr_decay_after: u64,
-    clip: f64,
-    /// Dropout between layers (absent in checkpoints from before it existed: none).
-    #[serde(default)]
-    dropout: f64,
-    seed: u64,
-    #[serde(default)]
-    forget_bias: Option<f64>,
-    total_steps: u64,
-    eval_every: u64,
-    checkpoint_every: u64,
-    best_val_loss: Option<f64>,
-    /// Filled in when a model is saved.
-    #[serde(default)]
-    steps: u64,
-    #[serde(default)]
-    val_loss: Option<f64>,
-    #[serde(default)]
-    tokens_per_sec: Option<f64>,
+    /// loss.svg; locked for the run [default: the --resume DIR, else out]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Clear the run already in --out (its checkpoint, model, log, best/) before training,
+    /// instead of refusing to touch it
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn check_args(args: &TrainArgs) -> Result<()> {
@@ -176,54 +153,132 @@ fn check_args(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn run(args: TrainArgs) -> Result<()> {
+/// Where a run goes when neither --out nor --resume names a directory.
+const DEFAULT_OUT: &str = "out";
+
+/// What a run starts from besides a fresh initialisation.
+enum Start {
+    Fresh,
+    /// `--init-from`: the model's weights; the optimiser starts fresh.
+    Init(Box<(Model<f32>, Vocab)>),
+    /// `--resume`: everything, from the checkpoint in `dir`.
+    Resume {
+        dir: PathBuf,
+        checkpoint: Box<Checkpoint>,
+        record: Box<RunRecord>,
+    },
+}
+
+pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
+    let given = Given(matches);
     check_args(&args)?;
     let threads = init_threads(args.threads)?;
-    let resumed = match &args.resume {
-        Some(dir) => {
-            let path = dir.join(CHECKPOINT_FILE);
-            let ck = load_checkpoint(&path).with_context(|| format!("cannot resume from '{}'", dir.display()))?;
-            let record: RunRecord = serde_json::from_value(ck.meta.run.clone())
-                .with_context(|| format!("'{}' holds no run settings", path.display()))?;
-            Some((ck, record))
-        }
-        None => None,
-    };
+    let out_path = args.out.clone().or_else(|| args.resume.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
+    // The lock first, so that a second run on the same directory fails at once and touches
+    // nothing; an unwritable --out fails here too, before any work.
+    let run_dir = RunDir::lock(&out_path)?;
 
-    // Settings: from the checkpoint when resuming (a new --steps or --data may override), else
-    // from the arguments.
-    let corpus_args = match &resumed {
-        Some((_, rec)) => CorpusArgs {
-            data: Some(args.corpus.data.clone().unwrap_or_else(|| rec.data.clone())),
-            bytes: rec.bytes,
-            ..args.corpus.clone()
-        },
-        None => args.corpus.clone(),
-    };
-    let batch_args = match &resumed {
-        Some((_, rec)) => {
-            BatchArgs { batch_size: rec.batch_size as u32, seq_len: rec.seq_len as u32, val_frac: rec.val_frac }
+    let start = match (&args.resume, &args.init_from) {
+        (Some(dir), _) => {
+            let path = dir.join(CHECKPOINT_FILE);
+            let checkpoint =
+                load_checkpoint(&path).with_context(|| format!("cannot resume from '{}'", dir.display()))?;
+            let record: RunRecord = serde_json::from_value(checkpoint.meta.run.clone())
+                .with_context(|| format!("'{}' holds no run settings", path.display()))?;
+            check_resume_flags(&record, &checkpoint.model.config, &args, &given)?;
+            Start::Resume { dir: dir.clone(), checkpoint: Box::new(checkpoint), record: Box::new(record) }
         }
-        None => args.batch.clone(),
+        (None, Some(dir)) => {
+            let (model, vocab, _) =
+                load_model(dir).with_context(|| format!("cannot start from the model in '{}'", dir.display()))?;
+            check_init_flags(&model.config, &args, &given)?;
+            Start::Init(Box::new((model, vocab)))
+        }
+        (None, None) => Start::Fresh,
+    };
+    let resumed_in_place = matches!(&start, Start::Resume { dir, .. } if same_dir(dir, run_dir.path()));
+    if resumed_in_place && args.force {
+        bail!("--force would clear the run that --resume continues in '{}'; leave it out", out_path.display());
+    }
+    if !resumed_in_place {
+        if let Some(file) = run_dir.run_file() {
+            if !args.force {
+                bail!(
+                    "'{}' holds another run ({file}); continue it with --resume {0}, choose another --out, \
+                     or pass --force to clear it",
+                    out_path.display()
+                );
+            }
+            run_dir.clear()?;
+            errln!("cleared the previous run in '{}' (--force)", out_path.display());
+        }
+    }
+    let stale = run_dir.remove_stale_temporaries();
+    if stale > 0 {
+        errln!("removed {stale} temporary {} left by an interrupted run", plural(stale, "file", "files"));
+    }
+
+    // The corpus: the checkpoint's (or --data) when resuming, else --data or the built-in one.
+    let mut corpus_args = args.corpus.clone();
+    if let Start::Resume { dir, record, .. } = &start {
+        corpus_args.bytes = record.bytes;
+        if corpus_args.data.is_none() {
+            if !record.data.is_file() {
+                bail!(
+                    "the corpus of the run in '{}', '{}', is missing (moved or deleted?); pass --data FILE with the same text",
+                    dir.display(),
+                    record.data.display()
+                );
+            }
+            corpus_args.data = Some(record.data.clone());
+        }
+    }
+    let batch_args = match &start {
+        Start::Resume { record, .. } => BatchArgs {
+            batch_size: record.batch_size as u32,
+            seq_len: record.seq_len as u32,
+            val_frac: record.val_frac,
+        },
+        _ => args.batch.clone(),
     };
     let corpus = Corpus::open(&corpus_args)?;
     let (train, val) = corpus.batchers(&batch_args)?;
     let vocab = &corpus.prepared.vocab;
+    let data = std::fs::canonicalize(&corpus.input).unwrap_or_else(|_| corpus.input.clone());
+    let tokens_sha256 = corpus.tokens_sha256()?;
+    let batches_per_epoch = train.num_batches() as u64;
 
-    let (model, start_step, mut record) = match resumed {
-        Some((ck, mut rec)) => {
-            if &ck.vocab != vocab {
-                bail!("the checkpoint was trained on another vocabulary than '{}' gives", corpus.input.display());
+    let (model, resume, record) = match start {
+        Start::Resume { dir, checkpoint, record } => {
+            let mut record = *record;
+            if &checkpoint.vocab != vocab {
+                bail!(
+                    "the checkpoint was trained on another vocabulary than '{}' gives; pass --data FILE with the text of that run",
+                    corpus.input.display()
+                );
             }
-            if let Some(steps) = args.steps {
-                rec.total_steps = steps;
+            if record.tokens_sha256.as_ref().is_some_and(|sha| *sha != tokens_sha256) {
+                bail!(
+                    "the corpus '{}' is not the one the run in '{}' was trained on (its prepared tokens differ); \
+                     pass --data FILE with the text of that run",
+                    corpus.input.display(),
+                    dir.display()
+                );
             }
-            rec.data = corpus.input.clone();
-            let step = ck.meta.step;
-            let model = ck.model.clone();
-            (model, Some((step, ck)), rec)
+            let changed = apply_resume_flags(&mut record, &args, &given, batches_per_epoch);
+            if !changed.is_empty() {
+                errln!("changed from the checkpoint: {}", changed.join(", "));
+            }
+            record.data = data;
+            record.tokens_sha256 = Some(tokens_sha256);
+            if !resumed_in_place {
+                run_dir.adopt_best(&dir)?;
+            }
+            check_memory(&checkpoint.model.config, &record, threads)?;
+            let checkpoint = *checkpoint;
+            (checkpoint.model.clone(), Some((dir, checkpoint)), record)
         }
-        None => {
+        start => {
             let config = ModelConfig {
                 cell: args.cell.kind(),
                 vocab_size: vocab.len(),
@@ -232,39 +287,25 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 num_layers: args.layers as usize,
             };
             config.validate()?;
-            let model = match &args.init_from {
-                None => Model::<f32>::with_forget_bias(config, args.seed, args.forget_bias),
-                Some(dir) => {
-                    let (model, model_vocab, _) = load_model(dir)
-                        .with_context(|| format!("cannot start from the model in '{}'", dir.display()))?;
+            let record = RunRecord::fresh(&args, data, tokens_sha256, batches_per_epoch);
+            let model = match start {
+                Start::Init(loaded) => {
+                    let (model, model_vocab) = *loaded;
                     if &model_vocab != vocab {
-                        bail!("the model in '{}' was trained on another vocabulary than this corpus's", dir.display());
+                        bail!(
+                            "the model in '{}' was trained on another vocabulary than this corpus's",
+                            args.init_from.as_deref().unwrap_or(Path::new("?")).display()
+                        );
                     }
+                    check_memory(&model.config, &record, threads)?;
                     model
                 }
+                _ => {
+                    check_memory(&config, &record, threads)?;
+                    Model::<f32>::with_forget_bias(config, args.seed, args.forget_bias)
+                }
             };
-            let rec = RunRecord {
-                data: corpus.input.clone(),
-                bytes: args.corpus.bytes,
-                val_frac: args.batch.val_frac,
-                batch_size: args.batch.batch_size as usize,
-                seq_len: args.batch.seq_len as usize,
-                lr: args.lr,
-                lr_decay: args.lr_decay,
-                lr_decay_after: args.lr_decay_after,
-                clip: args.clip,
-                dropout: args.dropout,
-                seed: args.seed,
-                forget_bias: args.forget_bias,
-                total_steps: args.steps.unwrap_or(args.epochs * train.num_batches() as u64),
-                eval_every: args.eval_every,
-                checkpoint_every: args.checkpoint_every,
-                best_val_loss: None,
-                steps: 0,
-                val_loss: None,
-                tokens_per_sec: None,
-            };
-            (model, None, rec)
+            (model, None, record)
         }
     };
     let config = model.config;
@@ -277,24 +318,24 @@ pub fn run(args: TrainArgs) -> Result<()> {
         dropout_seed: record.seed,
     };
     if record.dropout > 0.0 && config.num_layers == 1 {
-        eprintln!("warning: --dropout acts between layers; with one layer it does nothing");
+        errln!("warning: --dropout acts between layers; with one layer it does nothing");
     }
     let mut trainer = Trainer::new(model, &options);
-    let start = match &start_step {
-        Some((step, ck)) => {
+    let start_step = match &resume {
+        Some((_, ck)) => {
             trainer.restore(&ck.adam_m, &ck.adam_v, ck.adam_step, &ck.state);
-            *step
+            ck.meta.step
         }
         None => 0,
     };
-    if start >= record.total_steps {
+    if start_step >= record.total_steps {
         bail!(
-            "the checkpoint is at step {start} of {}: nothing left to do (pass --steps N to go further)",
+            "the checkpoint is at step {start_step} of {}: nothing left to do (pass --steps N to go further)",
             record.total_steps
         );
     }
     let schedule = Schedule {
-        start_step: start,
+        start_step,
         total_steps: record.total_steps,
         eval_every: record.eval_every,
         lr: record.lr,
@@ -302,8 +343,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .then_some(LrDecay { factor: record.lr_decay, after_epochs: record.lr_decay_after }),
     };
 
-    eprintln!("data: {}", corpus.describe());
-    eprintln!(
+    errln!("data: {}", corpus.describe());
+    errln!(
         "model: {} × {} {}, embedding {}, {} parameters",
         config.num_layers,
         config.hidden_size,
@@ -311,103 +352,144 @@ pub fn run(args: TrainArgs) -> Result<()> {
         config.embed_size,
         trainer.model.params.len()
     );
-    eprintln!(
-        "training: steps {}..={} ({} batches of {}×{} per epoch{}), Adam lr {}, clip {}, {threads} threads{}",
-        start + 1,
+    errln!(
+        "training: steps {}..={} ({batches_per_epoch} {} of {}×{} per epoch{}), Adam lr {}, clip {}, {threads} {}{}",
+        start_step + 1,
         record.total_steps,
-        train.num_batches(),
+        plural(batches_per_epoch as usize, "batch", "batches"),
         record.batch_size,
         record.seq_len,
         match &val {
-            Some(v) => format!(", {} validation batches", v.num_batches()),
+            Some(v) => format!(", {} validation {}", v.num_batches(), plural(v.num_batches(), "batch", "batches")),
             None => String::new(),
         },
         record.lr,
         record.clip,
-        if start > 0 { format!(", resumed from {}", args.out.display()) } else { String::new() }
+        plural(threads, "thread", "threads"),
+        match &resume {
+            Some((dir, _)) => format!(", resumed from '{}' into '{}'", dir.display(), out_path.display()),
+            None => String::new(),
+        }
     );
 
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create '{}'", args.out.display()))?;
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
         // A second signal stops at once; the last checkpoint stays intact (atomic writes).
         ctrlc::set_handler(move || {
             if flag.swap(true, Ordering::SeqCst) {
-                eprintln!("\nstopping now");
+                errln!("\nstopping now");
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupted: finishing this step and saving a checkpoint (again to stop at once)");
+            errln!("\ninterrupted: finishing this step and saving a checkpoint (again to stop at once)");
         })
         .context("cannot install the Ctrl-C handler")?;
     }
+    ignore_file_size_signal()?;
+    let log = RunLog::open(run_dir.path(), resume.as_ref().map(|(dir, ck)| (dir.as_path(), ck.meta.step)))?;
+    let unit = record.unit();
     let mut observer = TrainObserver {
-        progress: Progress::new(record.total_steps, start),
-        log: RunLog::open(&args.out, start_step.as_ref().map(|(s, _)| *s))?,
-        out: args.out.clone(),
+        progress: Progress::new(record.total_steps, start_step, unit),
+        log,
+        log_failed: false,
+        out: out_path.clone(),
+        best: run_dir.best(),
         vocab: vocab.clone(),
-        record: record.clone(),
+        record,
         interrupted: interrupted.clone(),
-        last_checkpoint: start,
+        last_checkpoint: start_step,
     };
     let outcome = train_run(&mut trainer, &train, val.as_ref(), schedule, &mut observer);
     observer.progress.finish();
-    observer.log.flush()?;
+    observer.flush_log();
     let summary = match outcome {
         Ok(summary) => summary,
-        Err(e @ (TrainError::NonFiniteLoss { .. } | TrainError::NonFiniteGradient { .. })) => {
-            let kept = if observer.last_checkpoint > 0 {
-                format!("; the checkpoint of step {} in '{}' is intact", observer.last_checkpoint, args.out.display())
-            } else {
-                String::new()
-            };
-            bail!("{e}{kept}");
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => bail!("{:#}; {}", anyhow::Error::from(e), observer.intact()),
     };
-    record = observer.record.clone();
     if summary.last_step > observer.last_checkpoint {
-        observer.checkpoint(summary.last_step, &trainer)?;
+        observer.checkpoint(summary.last_step, &trainer).map_err(|e| observer.failed(e))?;
     }
-    let plot = observer.log.plot()?;
+    let plot = match observer.log.plot() {
+        Ok(plot) => plot.file_name().map_or(String::new(), |n| format!(", {}", n.to_string_lossy())),
+        Err(e) => {
+            errln!("warning: {e:#}");
+            String::new()
+        }
+    };
+    let mut record = observer.record.clone();
 
-    println!(
+    outln!(
         "trained steps {}..={} in {:.1} s: mean {:.0} tokens/s, last training loss {:.4}",
-        start + 1,
+        start_step + 1,
         summary.last_step,
         summary.train_time.as_secs_f64(),
         summary.tokens_per_sec(),
         summary.last_train_loss
     );
     if let Some(eval) = summary.last_eval {
-        println!("final validation loss {:.4} nats/char ({:.4} bits/char)", eval.loss, eval.bits_per_char());
+        let when = if eval.step == summary.last_step { "final".to_owned() } else { "last".to_owned() };
+        outln!(
+            "{when} validation loss {:.4} nats/{unit} ({:.4} bits/{unit}), after step {}",
+            eval.loss,
+            eval.bits_per_char(),
+            eval.step
+        );
     }
     record.steps = summary.last_step;
     record.val_loss = summary.last_eval.map(|e| e.loss);
+    record.val_loss_step = summary.last_eval.map(|e| e.step);
     record.tokens_per_sec = Some(summary.tokens_per_sec());
-    save_model(&args.out, &trainer.model, vocab, serde_json::to_value(&record)?)?;
-    println!(
-        "saved model to {} (checkpoint.safetensors, log.csv, {}{})",
-        args.out.display(),
-        plot.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+    save_model(run_dir.path(), &trainer.model, vocab, serde_json::to_value(&record)?)
+        .map_err(|e| observer.failed(e))?;
+    outln!(
+        "saved model to {} (checkpoint.safetensors, log.csv{plot}{})",
+        out_path.display(),
         if record.best_val_loss.is_some() { ", best/" } else { "" }
     );
     if summary.stopped {
-        println!(
-            "stopped at step {} of {}; continue with --resume {}",
+        outln!(
+            "stopped at step {} of {}; continue with `charrnn-fast train --resume {}`",
             summary.last_step,
             record.total_steps,
-            args.out.display()
+            out_path.display()
         );
     }
     Ok(())
+}
+
+/// Refuses a run that will not fit in the memory available, before allocating it.
+fn check_memory(config: &ModelConfig, record: &RunRecord, threads: usize) -> Result<()> {
+    let parts = threads.min(record.batch_size);
+    let need = training_memory(config, record.batch_size, record.seq_len, parts, threads, record.dropout > 0.0);
+    crate::memory_check::refuse_if_too_large(need.total(), "use a smaller --hidden, --batch or --seq-len")
+}
+
+/// A file-size limit (`ulimit -f`) would kill the process with SIGXFSZ in the middle of a
+/// write, with no message; with the signal caught, the write fails with EFBIG instead, which
+/// is reported like a full disk and leaves the last checkpoint intact.
+fn ignore_file_size_signal() -> Result<()> {
+    let noticed = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGXFSZ, noticed).context("cannot install the SIGXFSZ handler")?;
+    Ok(())
+}
+
+/// `singular` for one, `plural` otherwise.
+pub fn plural(n: usize, singular: &'static str, plural: &'static str) -> &'static str {
+    if n == 1 {
+        singular
+    } else {
+        plural
+    }
 }
 
 /// Prints progress, logs, saves checkpoints and the best model, and stops on Ctrl-C.
 struct TrainObserver {
     progress: Progress,
     log: RunLog,
+    /// Whether writing `log.csv` has failed (warned once, not at every step).
+    log_failed: bool,
     out: PathBuf,
+    best: PathBuf,
     vocab: Vocab,
     record: RunRecord,
     interrupted: Arc<AtomicBool>,
@@ -415,11 +497,38 @@ struct TrainObserver {
 }
 
 impl TrainObserver {
-    fn checkpoint(&mut self, step: u64, trainer: &Trainer) -> Result<(), TrainError> {
+    fn checkpoint(&mut self, step: u64, trainer: &Trainer) -> Result<(), CheckpointError> {
         let run = serde_json::to_value(&self.record).unwrap_or_default();
         save_checkpoint(&self.out.join(CHECKPOINT_FILE), trainer, &self.vocab, CheckpointMeta::new(step, run))?;
         self.last_checkpoint = step;
         Ok(())
+    }
+
+    /// Which checkpoint survives a failure now, and how to continue from it.
+    fn intact(&self) -> String {
+        if self.last_checkpoint > 0 {
+            format!(
+                "the checkpoint of step {} in '{}' is intact: continue with `charrnn-fast train --resume {}`",
+                self.last_checkpoint,
+                self.out.display(),
+                self.out.display()
+            )
+        } else {
+            "no checkpoint had been written yet".to_owned()
+        }
+    }
+
+    /// A failed write as the error the run ends with: the cause, then what survives.
+    fn failed(&self, e: CheckpointError) -> anyhow::Error {
+        anyhow!("{:#}; {}", anyhow::Error::from(e), self.intact())
+    }
+
+    fn flush_log(&mut self) {
+        if let Err(e) = self.log.flush() {
+            if !std::mem::replace(&mut self.log_failed, true) {
+                self.progress.println(&format!("warning: {e:#} (training goes on; checkpoints are written apart)"));
+            }
+        }
     }
 }
 
@@ -437,21 +546,15 @@ impl Observer for TrainObserver {
             let mut rec = self.record.clone();
             rec.steps = r.step;
             rec.val_loss = Some(r.loss);
-            save_model(
-                &best_dir(&self.out),
-                &trainer.model,
-                &self.vocab,
-                serde_json::to_value(&rec).unwrap_or_default(),
-            )?;
+            rec.val_loss_step = Some(r.step);
+            save_model(&self.best, &trainer.model, &self.vocab, serde_json::to_value(&rec).unwrap_or_default())?;
         }
         Ok(())
     }
 
     fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, TrainError> {
         // The log is flushed every step so that it survives a crash.
-        if let Err(e) = self.log.flush() {
-            self.progress.println(&format!("warning: {e:#}"));
-        }
+        self.flush_log();
         let every = self.record.checkpoint_every;
         let stop = self.interrupted.load(Ordering::SeqCst);
         if stop || (every > 0 && step.is_multiple_of(every)) {
@@ -461,15 +564,20 @@ impl Observer for TrainObserver {
     }
 }
 
-fn best_dir(out: &Path) -> PathBuf {
-    out.join("best")
-}
-
-/// Sizes the global rayon pool: `requested`, or every core. Returns the thread count.
+/// Sizes the global rayon pool: `requested`, or every core; more threads than CPUs are capped
+/// with a note (they would only slow each other down). Returns the thread count.
 pub fn init_threads(requested: Option<u32>) -> Result<usize> {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let threads = match requested {
+        Some(n) if n as usize > cpus => {
+            errln!(
+                "note: --threads {n} is more than the {cpus} {} this process may use; using {cpus}",
+                plural(cpus, "CPU", "CPUs")
+            );
+            cpus
+        }
         Some(n) => n as usize,
-        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        None => cpus,
     };
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("cannot start the thread pool")?;
     Ok(threads)

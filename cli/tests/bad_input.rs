@@ -48,11 +48,20 @@ fn prepare_non_utf8_file() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// With no --data and no checkout around, the binary trains on its built-in tinyshakespeare,
+/// written once to the user's cache directory (where its prepared cache goes too).
 #[test]
-fn train_without_default_corpus_says_how_to_get_it() {
+fn train_from_an_empty_directory_uses_the_built_in_corpus() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_in(dir.path(), &["train", "--steps", "1"]);
-    assert_clean_error(&out, "charrnn-fast data fetch tinyshakespeare");
+    let out = run_in(dir.path(), &["train", "--steps", "2", "--hidden", "16", "--embed", "8", "--threads", "2"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("1115394 characters, vocabulary of 65"), "{err}");
+    let copy = dir.path().join(".cache/charrnn-fast/tinyshakespeare/input.txt");
+    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(shipped_tinyshakespeare()).unwrap());
+    assert!(dir.path().join(".cache/charrnn-fast/tinyshakespeare/input.txt.charrnn/tokens.bin").exists());
+    assert!(dir.path().join("out/model.safetensors").exists());
+    assert!(stdout(&out).contains("tokens/s"), "{}", stdout(&out));
 }
 
 #[test]

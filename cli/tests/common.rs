@@ -8,9 +8,10 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_charrnn-fast"))
 }
 
-/// Runs the binary with `args` in `dir`.
+/// Runs the binary with `args` in `dir`, with the user's cache directory (where the built-in
+/// corpus goes outside a checkout) inside `dir`.
 pub fn run_in(dir: &Path, args: &[&str]) -> Output {
-    bin().current_dir(dir).args(args).output().expect("run charrnn-fast")
+    bin().current_dir(dir).env("XDG_CACHE_HOME", dir.join(".cache")).args(args).output().expect("run charrnn-fast")
 }
 
 pub fn stderr(out: &Output) -> String {
@@ -43,6 +44,18 @@ pub fn step_losses(stderr_text: &str) -> Vec<f64> {
         .collect()
 }
 
+/// A small model and batch that train in milliseconds a step.
+pub const SMALL_MODEL: &[&str] =
+    &["--hidden", "24", "--embed", "16", "--batch", "8", "--seq-len", "16", "--threads", "2"];
+
+/// `train --data c.txt` with [`SMALL_MODEL`] and `extra`.
+pub fn train_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["train", "--data", "c.txt"];
+    args.extend_from_slice(SMALL_MODEL);
+    args.extend_from_slice(extra);
+    args
+}
+
 /// A small English-like corpus of `len` bytes with a regular structure a model can learn.
 pub fn small_corpus(len: usize) -> String {
     let words = ["the ", "king ", "and ", "queen ", "of ", "rome ", "speak\n", "ROMEO: ", "JULIET: "];
@@ -56,8 +69,7 @@ pub fn small_corpus(len: usize) -> String {
     text
 }
 
-/// The shared tinyshakespeare corpus, when the checkout has `../shared` beside it.
-pub fn shared_tinyshakespeare() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/tinyshakespeare/input.txt");
-    path.exists().then_some(path)
+/// The tinyshakespeare corpus the repository ships (`data/tinyshakespeare/input.txt`).
+pub fn shipped_tinyshakespeare() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tinyshakespeare/input.txt")
 }

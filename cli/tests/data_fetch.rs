@@ -42,10 +42,7 @@ fn tree(dir: &Path) -> Vec<String> {
 
 #[test]
 fn from_a_correct_file_puts_it_in_place_then_reports_it_present() {
-    let Some(shared) = shared_tinyshakespeare() else {
-        eprintln!("skipped: ../shared/data/tinyshakespeare/input.txt is absent");
-        return;
-    };
+    let shared = shipped_tinyshakespeare();
     let dir = tempfile::tempdir().unwrap();
     let from = shared.to_str().unwrap();
     let out = fetch(dir.path(), &["tinyshakespeare", "--from", from]);
@@ -118,20 +115,31 @@ fn unknown_corpus_is_a_clear_error() {
 #[test]
 fn unreachable_download_is_one_line_naming_the_url_and_from() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["tinyshakespeare", "enwik8"] {
-        let out = fetch(dir.path(), &[name]);
-        assert_clean_error(&out, UNREACHABLE);
-        assert!(stderr(&out).contains("--from FILE"), "{}", stderr(&out));
-        // Neither the corpus directory nor a temporary file is left behind.
-        assert!(tree(dir.path()).is_empty(), "{:?}", tree(dir.path()));
-    }
+    let out = fetch(dir.path(), &["enwik8"]);
+    assert_clean_error(&out, UNREACHABLE);
+    assert!(stderr(&out).contains("--from FILE"), "{}", stderr(&out));
+    // Neither the corpus directory nor a temporary file is left behind.
+    assert!(tree(dir.path()).is_empty(), "{:?}", tree(dir.path()));
+}
+
+/// tinyshakespeare is built into the binary: fetching it needs no network (the download URL
+/// points at a closed port here) and gives the shipped file.
+#[test]
+fn tinyshakespeare_is_written_from_the_built_in_copy_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fetch(dir.path(), &["tinyshakespeare"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("built-in copy") && stdout(&out).contains(TINY_SHA256), "{}", stdout(&out));
+    let dest = dir.path().join("data/tinyshakespeare/input.txt");
+    assert_eq!(std::fs::read(dest).unwrap(), std::fs::read(shipped_tinyshakespeare()).unwrap());
+    assert_eq!(tree(dir.path()), ["data", "data/tinyshakespeare", "data/tinyshakespeare/input.txt"]);
 }
 
 #[cfg(not(feature = "download"))]
 #[test]
 fn without_the_download_feature_fetch_needs_from() {
     let dir = tempfile::tempdir().unwrap();
-    let out = fetch(dir.path(), &["tinyshakespeare"]);
+    let out = fetch(dir.path(), &["enwik8"]);
     assert_clean_error(&out, "built without download support; use --from FILE");
     assert!(tree(dir.path()).is_empty());
 }

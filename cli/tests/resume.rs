@@ -6,15 +6,6 @@ use common::*;
 
 use std::time::{Duration, Instant};
 
-const MODEL: &[&str] = &["--hidden", "24", "--embed", "16", "--batch", "8", "--seq-len", "16", "--threads", "2"];
-
-fn train_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["train", "--data", "c.txt"];
-    args.extend_from_slice(MODEL);
-    args.extend_from_slice(extra);
-    args
-}
-
 /// 2×N steps straight and N steps, save, resume, N more steps give bit-identical weights.
 #[test]
 fn resume_is_bit_identical() {
@@ -66,7 +57,7 @@ fn interrupt_saves_and_resume_finishes() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("continue with --resume"), "{text}");
+    assert!(text.contains("continue with `charrnn-fast train --resume m`"), "{text}");
     let ck = charrnn_engine::checkpoint::load_checkpoint(&dir.path().join("m/checkpoint.safetensors")).unwrap();
     let step = ck.meta.step;
     assert!(step >= 4, "checkpoint at step {step}");

@@ -1,5 +1,5 @@
-//! End to end: prepare, train, save, load and sample, on small generated text and (when
-//! present) on the shared tinyshakespeare corpus.
+//! End to end: prepare, train, save, load and sample, on small generated text and on the
+//! shipped tinyshakespeare corpus.
 
 mod common;
 use common::*;
@@ -79,6 +79,14 @@ fn train_then_sample_each_mode() {
     assert_clean_error(&out, "'x'");
     let out = run_in(dir.path(), &["sample", "--model", "model", "--temperature", "0"]);
     assert_clean_error(&out, "--temperature");
+    // A negative number is a value, not a flag: the real message, not a usage error.
+    let out = run_in(dir.path(), &["sample", "--model", "model", "--temperature", "-1"]);
+    assert_clean_error(&out, "--temperature must be a positive number (got -1)");
+    let out = run_in(dir.path(), &["train", "--data", "c.txt", "--lr", "-1", "--out", "neg"]);
+    assert_clean_error(&out, "--lr must be a positive number (got -1)");
+    // Usage errors are clap's, with exit status 2.
+    let out = run_in(dir.path(), &["sample", "--model", "model", "--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
 /// Same seed, same data, same threads: the same run, bit for bit.
@@ -118,10 +126,7 @@ fn training_is_deterministic() {
 /// ln(65) ≈ 4.17 to below 2.3 in 200 steps (PyTorch with the same model: 2.10 at step 200).
 #[test]
 fn tinyshakespeare_default_model_loss_falls_in_200_steps() {
-    let Some(corpus) = shared_tinyshakespeare() else {
-        println!("skipped: ../shared/data/tinyshakespeare/input.txt is not present");
-        return;
-    };
+    let corpus = shipped_tinyshakespeare();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("input.txt");
     std::fs::copy(&corpus, &input).unwrap();

@@ -11,6 +11,7 @@ pub mod decoder;
 pub mod dropout;
 pub mod embedding;
 mod error_text;
+pub mod memory;
 pub mod optim;
 pub mod params;
 pub mod pass;

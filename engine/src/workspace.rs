@@ -77,6 +77,12 @@ impl<F: Float> State<F> {
         State { h: vec![vec![F::zero(); n]; config.num_layers], c: vec![vec![F::zero(); c_len]; config.num_layers] }
     }
 
+    /// Elements [`State::zeros`] allocates for `batch` rows (memory estimates).
+    pub fn len(config: &ModelConfig, batch: usize) -> usize {
+        let n = batch * config.hidden_size;
+        config.num_layers * if config.cell == CellKind::Lstm { 2 * n } else { n }
+    }
+
     /// Resets to zero in place (at an epoch start), without allocating.
     pub fn reset(&mut self) {
         for v in self.h.iter_mut().chain(self.c.iter_mut()) {
@@ -200,6 +206,32 @@ impl<F: Float> Workspace<F> {
             dropout_buffers: Vec::new(),
             dropout_applied: false,
         }
+    }
+
+    /// Elements of `F` and of `u32` that [`Workspace::new`] allocates for these sizes, plus
+    /// what [`Workspace::reserve_dropout`] adds when `dropout`. The memory estimate
+    /// ([`crate::memory`]) counts on it; `engine/tests/memory_estimate.rs` checks it against
+    /// a counting allocator, so a new buffer in `new` that is not counted here fails a test.
+    pub fn allocation(config: &ModelConfig, batch: usize, seq_len: usize, dropout: bool) -> (usize, usize) {
+        let m = batch * seq_len;
+        let (h, v, layers) = (config.hidden_size, config.vocab_size, config.num_layers);
+        let gh = config.cell.gates() * h;
+        let slab = (seq_len + 1) * batch * h;
+        let gru = usize::from(config.cell == CellKind::Gru);
+        let lstm = usize::from(config.cell == CellKind::Lstm);
+        let per_layer = m * gh + gru * m * gh + slab + lstm * slab;
+        let dropout_buffers = if dropout { layers.saturating_sub(1) * 2 * m * h } else { 0 };
+        let floats = 2 * v * gh
+            + layers * per_layer
+            + 2 * m * v
+            + 2 * m * h
+            + m * gh
+            + gru * m * gh
+            + 2 * batch * h
+            + PackedB::<F>::capacity(h, gh)
+            + PackedB::<F>::capacity(gh, h)
+            + dropout_buffers;
+        (floats, 2 * m)
     }
 
     /// Allocates the dropout masks and dropped outputs (`[T·B, H]` each, per layer boundary),

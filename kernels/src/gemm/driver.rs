@@ -143,12 +143,19 @@ thread_local! {
 /// Sizes this thread's packing buffers for every product with `n` up to `max_n` columns, so
 /// that later products allocate nothing.
 pub(crate) fn reserve_scratch(max_n: usize) {
+    let (len_a, len_b) = scratch_lens(max_n);
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let (buf_a, buf_b) = &mut *scratch;
-        grow(buf_a, MAX_MR * MC_PANELS * KC_MAX);
-        grow(buf_b, KC_MAX * NC.min(max_n.div_ceil(MAX_NR) * MAX_NR));
+        grow(buf_a, len_a);
+        grow(buf_b, len_b);
     });
+}
+
+/// Lengths of one thread's packing buffers for `A` and `B` for products of up to `max_n`
+/// columns.
+pub(crate) fn scratch_lens(max_n: usize) -> (usize, usize) {
+    (MAX_MR * MC_PANELS * KC_MAX, KC_MAX * NC.min(max_n.div_ceil(MAX_NR) * MAX_NR))
 }
 
 fn grow(v: &mut Vec<f32>, len: usize) {

@@ -74,6 +74,12 @@ pub fn reserve_scratch(max_n: usize) {
     driver::reserve_scratch(max_n);
 }
 
+/// Bytes [`reserve_scratch`] sets aside on one thread (for memory estimates).
+pub fn scratch_bytes(max_n: usize) -> usize {
+    let (a, b) = driver::scratch_lens(max_n);
+    (a + b) * std::mem::size_of::<f32>()
+}
+
 /// How a [`PackedB`] holds its matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PackedLayout {
@@ -106,9 +112,13 @@ impl<F: Float> PackedB<F> {
     /// Room for a `k×n` operand that will multiply `rows`-row left operands: the micro-kernel
     /// is chosen to waste least on `rows×n` results (e.g. 5-row tiles for 25 rows).
     pub fn for_rows(k: usize, n: usize, rows: usize) -> PackedB<F> {
-        // Room for the widest panels; Plain needs k·n.
-        let len = driver::packed_len(k, n, microkernel::MAX_NR);
+        let len = Self::capacity(k, n);
         PackedB { k, n, rows_hint: rows, layout: PackedLayout::Empty, data: vec![F::zero(); len] }
+    }
+
+    /// Elements a packed `k×n` operand holds: room for the widest panels (Plain needs `k·n`).
+    pub fn capacity(k: usize, n: usize) -> usize {
+        driver::packed_len(k, n, microkernel::MAX_NR)
     }
 
     /// Packs `op(B)` (stored `k×n` for [`Op::N`], `n×k` for [`Op::T`], leading dimension `ldb`).

@@ -1,0 +1,24 @@
+//! Refusing, before allocating, what will not fit in memory (`train` and `bench`).
+//!
+//! For tests only, the environment variable `CHARRNN_TEST_AVAILABLE_MEMORY` (bytes) replaces
+//! what the machine reports, so that the refusal can be tested the same way on machines of
+//! any size. It is not meant for users.
+
+use anyhow::{bail, Result};
+use charrnn_engine::memory::{available_memory, Bytes};
+
+const AVAILABLE_OVERRIDE_ENV: &str = "CHARRNN_TEST_AVAILABLE_MEMORY";
+
+/// Fails with the sizes and `advice` when `needed` bytes exceed what is available.
+pub fn refuse_if_too_large(needed: u64, advice: &str) -> Result<()> {
+    let available = match std::env::var(AVAILABLE_OVERRIDE_ENV) {
+        Ok(v) => v.parse().ok(),
+        Err(_) => available_memory(),
+    };
+    match available {
+        Some(available) if needed > available => {
+            bail!("this configuration needs {}, but {} is available; {advice}", Bytes(needed), Bytes(available))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,24 @@
+//! Printing that never stops a run. `println!` and `eprintln!` panic when the stream is closed
+//! (`train … | head`, a terminal that went away), which would lose a run before its model is
+//! saved; these write and ignore such failures: what was not shown is still in `log.csv` and
+//! the saved files.
+
+use std::fmt;
+use std::io::{self, Write};
+
+/// `println!` that ignores a closed or failing stdout.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::output::write_line(false, format_args!($($arg)*)) };
+}
+
+/// `eprintln!` that ignores a closed or failing stderr.
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::output::write_line(true, format_args!($($arg)*)) };
+}
+
+pub(crate) use {errln, outln};
+
+/// Writes one line to stderr (`to_stderr`) or stdout; a failure is dropped.
+pub fn write_line(to_stderr: bool, line: fmt::Arguments<'_>) {
+    let _ = if to_stderr { writeln!(io::stderr(), "{line}") } else { writeln!(io::stdout(), "{line}") };
+}

@@ -1,0 +1,347 @@
+//! No run lost, mixed or misreported: one run per output directory, the resume contract
+//! (where it continues, which flags it takes, which corpus), closed output streams, file-size
+//! limits, stale temporary files, and what a stopped run reports.
+
+mod common;
+use common::*;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn corpus_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.txt"), small_corpus(30_000)).unwrap();
+    dir
+}
+
+/// Starts a long run into `out` and waits until it has logged `rows` steps.
+fn start_long_run(dir: &Path, out: &str, extra: &[&str], rows: usize) -> Child {
+    let mut args = train_args(&["--steps", "1000000", "--checkpoint-every", "0", "--out", out]);
+    args.extend_from_slice(extra);
+    let child = bin()
+        .current_dir(dir)
+        .env("XDG_CACHE_HOME", dir.join(".cache"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = dir.join(out).join("log.csv");
+    let started = Instant::now();
+    while std::fs::read_to_string(&log).map_or(0, |s| s.lines().count()) < rows + 1 {
+        assert!(started.elapsed() < Duration::from_secs(60), "training did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn interrupt(child: &Child) {
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+fn logged_steps(dir: &Path) -> Vec<u64> {
+    let log = std::fs::read_to_string(dir.join("log.csv")).unwrap();
+    log.lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect()
+}
+
+fn checkpoint_step(dir: &Path) -> u64 {
+    charrnn_engine::checkpoint::load_checkpoint(&dir.join("checkpoint.safetensors")).unwrap().meta.step
+}
+
+fn config_json(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap()
+}
+
+/// A second run on a directory in use fails at once, naming the holder; the first is unharmed
+/// (its log has each of its steps once, in order) and, once it has ended, the lock is free.
+#[test]
+fn a_second_run_on_a_held_out_fails_and_the_first_is_unharmed() {
+    let dir = corpus_dir();
+    let first = start_long_run(dir.path(), "m", &[], 3);
+    let started = Instant::now();
+    let second = run_in(dir.path(), &train_args(&["--steps", "5", "--out", "m"]));
+    assert_clean_error(&second, &format!("'m' is in use by another charrnn-fast run (pid {})", first.id()));
+    assert!(stderr(&second).contains("choose another --out"), "{}", stderr(&second));
+    assert!(started.elapsed() < Duration::from_secs(10), "the refusal took {:?}", started.elapsed());
+    interrupt(&first);
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let step = checkpoint_step(&dir.path().join("m"));
+    assert_eq!(logged_steps(&dir.path().join("m")), (1..=step).collect::<Vec<_>>());
+    // A killed run leaves its lock file behind, which does not block.
+    let killed = start_long_run(dir.path(), "k", &[], 2);
+    Command::new("kill").args(["-KILL", &killed.id().to_string()]).status().unwrap();
+    let _ = killed.wait_with_output();
+    let again = run_in(dir.path(), &train_args(&["--steps", "3", "--out", "k", "--force"]));
+    assert!(again.status.success(), "{}", stderr(&again));
+}
+
+/// `--resume DIR` alone continues in DIR; `./out` is never touched.
+#[test]
+fn resume_alone_continues_in_its_directory() {
+    let dir = corpus_dir();
+    let first = run_in(dir.path(), &train_args(&["--steps", "6", "--out", "int"]));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let resumed = run_in(dir.path(), &["train", "--resume", "int", "--steps", "10"]);
+    let err = stderr(&resumed);
+    assert!(resumed.status.success(), "{err}");
+    assert!(err.contains("resumed from 'int' into 'int'"), "{err}");
+    assert!(err.contains("changed from the checkpoint: --steps 10 (was 6)"), "{err}");
+    assert!(!dir.path().join("out").exists());
+    assert_eq!(checkpoint_step(&dir.path().join("int")), 10);
+    assert_eq!(logged_steps(&dir.path().join("int")), (1..=10).collect::<Vec<_>>());
+    // Resumed into another directory, the new one gets the whole log; the old one is unchanged.
+    let moved = run_in(dir.path(), &["train", "--resume", "int", "--steps", "12", "--out", "next"]);
+    assert!(moved.status.success(), "{}", stderr(&moved));
+    assert_eq!(logged_steps(&dir.path().join("next")), (1..=12).collect::<Vec<_>>());
+    assert_eq!(checkpoint_step(&dir.path().join("int")), 10);
+    assert!(dir.path().join("next/best/model.safetensors").exists());
+}
+
+/// An --out holding another run is refused without --force, and cleared with it: the new log
+/// holds the new run alone.
+#[test]
+fn an_out_holding_another_run_is_refused_unless_forced() {
+    let dir = corpus_dir();
+    assert!(run_in(dir.path(), &train_args(&["--steps", "8", "--out", "m"])).status.success());
+    std::fs::write(dir.path().join("m/notes.txt"), "mine").unwrap();
+    let again = run_in(dir.path(), &train_args(&["--steps", "3", "--cell", "gru", "--out", "m"]));
+    assert_clean_error(&again, "'m' holds another run (checkpoint.safetensors)");
+    assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
+    assert_eq!(checkpoint_step(&dir.path().join("m")), 8);
+    let forced = run_in(dir.path(), &train_args(&["--steps", "3", "--cell", "gru", "--out", "m", "--force"]));
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert_eq!(logged_steps(&dir.path().join("m")), [1, 2, 3]);
+    assert_eq!(config_json(&dir.path().join("m"))["model"]["cell"], "gru");
+    // Only the run's own files were cleared.
+    assert_eq!(std::fs::read_to_string(dir.path().join("m/notes.txt")).unwrap(), "mine");
+}
+
+/// Flags that contradict the checkpoint (or the --init-from model) are errors naming them;
+/// those that may change are applied and said.
+#[test]
+fn contradicting_flags_are_errors_and_changeable_ones_are_applied() {
+    let dir = corpus_dir();
+    assert!(run_in(dir.path(), &train_args(&["--steps", "4", "--out", "m"])).status.success());
+    let bad = run_in(dir.path(), &["train", "--resume", "m", "--hidden", "64", "--cell", "gru", "--lr", "0.1"]);
+    assert_clean_error(&bad, "--cell gru (it has lstm), --hidden 64 (it has 24) contradict the checkpoint");
+    let batch = run_in(dir.path(), &["train", "--resume", "m", "--steps", "6", "--batch", "4"]);
+    assert_clean_error(&batch, "--batch 4 (it has 8)");
+    // The same values as the checkpoint's are no contradiction.
+    let same = run_in(dir.path(), &["train", "--resume", "m", "--steps", "6", "--hidden", "24", "--lr", "0.01"]);
+    let err = stderr(&same);
+    assert!(same.status.success(), "{err}");
+    assert!(err.contains("changed from the checkpoint: --lr 0.01 (was 0.002), --steps 6 (was 4)"), "{err}");
+    assert!(err.contains("Adam lr 0.01"), "{err}");
+    assert_eq!(config_json(&dir.path().join("m"))["training"]["lr"], 0.01);
+
+    let init = ["train", "--data", "c.txt", "--init-from", "m", "--steps", "2", "--out", "n"];
+    let out = run_in(dir.path(), &[&init[..], &["--hidden", "32"]].concat());
+    assert_clean_error(&out, "--hidden 32 (it has 24) contradicts the model of --init-from");
+    let init = run_in(dir.path(), &[&init[..], &["--forget-bias", "1"]].concat());
+    assert_clean_error(&init, "--forget-bias");
+}
+
+/// The corpus path is stored absolute, so a run resumes from any directory; a moved or changed
+/// corpus is named, with --data as the way out.
+#[test]
+fn resume_from_another_directory_and_a_moved_or_changed_corpus() {
+    let dir = corpus_dir();
+    std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
+    assert!(run_in(dir.path(), &train_args(&["--steps", "4", "--out", "m"])).status.success());
+    let elsewhere = dir.path().join("elsewhere");
+    let resumed = run_in(&elsewhere, &["train", "--resume", "../m", "--steps", "6"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_eq!(checkpoint_step(&dir.path().join("m")), 6);
+    let data = config_json(&dir.path().join("m"))["training"]["data"].as_str().unwrap().to_owned();
+    assert!(Path::new(&data).is_absolute(), "{data}");
+
+    std::fs::rename(dir.path().join("c.txt"), dir.path().join("moved.txt")).unwrap();
+    let missing = run_in(&elsewhere, &["train", "--resume", "../m", "--steps", "8"]);
+    assert_clean_error(&missing, "is missing (moved or deleted?); pass --data FILE");
+    let found = run_in(&elsewhere, &["train", "--resume", "../m", "--steps", "8", "--data", "../moved.txt"]);
+    assert!(found.status.success(), "{}", stderr(&found));
+
+    // Same characters, other text: the prepared tokens differ.
+    let mut text = small_corpus(30_000).into_bytes();
+    text.reverse();
+    std::fs::write(dir.path().join("other.txt"), text).unwrap();
+    let changed = run_in(dir.path(), &["train", "--resume", "m", "--steps", "10", "--data", "other.txt"]);
+    assert_clean_error(&changed, "is not the one the run in 'm' was trained on");
+}
+
+/// Closed stdout and stderr (`train | head`, a terminal gone) never stop a run: it finishes
+/// and saves its model.
+#[test]
+fn closed_output_streams_do_not_lose_the_run() {
+    let dir = corpus_dir();
+    let mut child = bin()
+        .current_dir(dir.path())
+        .args(train_args(&["--steps", "30", "--eval-every", "10", "--out", "m"]))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close both read ends at once, as `| head -0` would.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(dir.path().join("m/model.safetensors").exists());
+    assert_eq!(checkpoint_step(&dir.path().join("m")), 30);
+}
+
+/// A configuration that will not fit in memory is refused before anything is allocated or
+/// written (the test pins what the machine reports to 16 GB, so it reads the same anywhere).
+#[test]
+fn a_configuration_too_large_for_memory_is_refused_at_once() {
+    let dir = corpus_dir();
+    let started = Instant::now();
+    let out = bin()
+        .current_dir(dir.path())
+        .env("CHARRNN_TEST_AVAILABLE_MEMORY", "16000000000")
+        .args(["train", "--data", "c.txt", "--hidden", "12000", "--batch", "8", "--seq-len", "16", "--steps", "1"])
+        .output()
+        .unwrap();
+    assert_clean_error(&out, "GB, but 16.0 GB is available; use a smaller --hidden, --batch or --seq-len");
+    assert!(stderr(&out).contains("this configuration needs"), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(!dir.path().join("out").exists(), "a refused run left its directory");
+}
+
+/// More threads than CPUs are capped with a note, in train and in bench (whose peak figure
+/// then counts real cores).
+#[test]
+fn threads_beyond_the_cpus_are_capped() {
+    let dir = corpus_dir();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let out = run_in(
+        dir.path(),
+        &[
+            "train",
+            "--data",
+            "c.txt",
+            "--threads",
+            "1000",
+            "--steps",
+            "1",
+            "--hidden",
+            "8",
+            "--batch",
+            "8",
+            "--seq-len",
+            "16",
+        ],
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(&format!("note: --threads 1000 is more than the {cpus}")), "{err}");
+    let threads = if cpus == 1 { "1 thread".to_owned() } else { format!("{cpus} threads") };
+    assert!(err.contains(&format!("clip 5, {threads}")), "{err}");
+    let bench = run_in(dir.path(), &["bench", "--data", "c.txt", "--threads", "1000", "--steps", "1", "--warmup", "0"]);
+    assert!(bench.status.success(), "{}", stderr(&bench));
+    assert!(stdout(&bench).contains(&format!("{cpus} × one")), "{}", stdout(&bench));
+    assert!(stderr(&bench).contains("bench: seed config"), "{}", stderr(&bench));
+}
+
+/// Under a file-size limit the checkpoint write fails like a full disk (no death by
+/// SIGXFSZ): one error line naming the cause, the checkpoint that is intact and the command
+/// that continues from it; no temporary file is left.
+#[test]
+fn a_file_size_limit_is_an_error_that_names_the_intact_checkpoint() {
+    let dir = corpus_dir();
+    let model = ["--hidden", "64", "--embed", "16", "--batch", "8", "--seq-len", "16", "--threads", "2"];
+    let mut args = vec!["train", "--data", "c.txt", "--steps", "4", "--out", "m"];
+    args.extend(model);
+    assert!(run_in(dir.path(), &args).status.success());
+    let size = std::fs::metadata(dir.path().join("m/checkpoint.safetensors")).unwrap().len();
+    // A limit in KiB below the checkpoint's size but above the model's.
+    let limit_kib = size / 1024 / 2;
+    let script = format!(
+        "ulimit -f {limit_kib} && exec \"$0\" train --resume m --steps 20 --checkpoint-every 2 --eval-every 100"
+    );
+    let out = Command::new("sh")
+        .current_dir(dir.path())
+        .args(["-c", &script, env!("CARGO_BIN_EXE_charrnn-fast")])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: cannot write 'm/checkpoint.safetensors': File too large"), "{err}");
+    assert!(
+        last.ends_with("the checkpoint of step 4 in 'm' is intact: continue with `charrnn-fast train --resume m`"),
+        "{err}"
+    );
+    assert_eq!(checkpoint_step(&dir.path().join("m")), 4);
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("m"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".tmp-")), "{names:?}");
+}
+
+/// Temporary files that a killed run left are removed by the next run in that directory.
+#[test]
+fn stale_temporary_files_are_removed() {
+    let dir = corpus_dir();
+    assert!(run_in(dir.path(), &train_args(&["--steps", "4", "--eval-every", "2", "--out", "m"])).status.success());
+    let stale = [
+        dir.path().join("m/.checkpoint.safetensors.tmp-29496-0"),
+        dir.path().join("m/best/.model.safetensors.tmp-29496-1"),
+    ];
+    for path in &stale {
+        std::fs::write(path, b"half a file").unwrap();
+    }
+    let resumed = run_in(dir.path(), &["train", "--resume", "m", "--steps", "6"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(stderr(&resumed).contains("removed 2 temporary files left by an interrupted run"), "{}", stderr(&resumed));
+    for path in &stale {
+        assert!(!path.exists(), "{}", path.display());
+    }
+}
+
+/// After Ctrl-C the figures are the run's own: the validation loss is labelled with the step
+/// it was measured after, in the output and in config.json.
+#[test]
+fn ctrl_c_reports_the_step_of_its_last_validation_loss() {
+    let dir = corpus_dir();
+    let child = start_long_run(dir.path(), "m", &["--eval-every", "7"], 10);
+    interrupt(&child);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let stopped = checkpoint_step(&dir.path().join("m"));
+    let evaluated = stopped / 7 * 7;
+    let word = if evaluated == stopped { "final" } else { "last" };
+    assert!(text.contains(&format!("{word} validation loss")), "{text}");
+    assert!(text.contains("nats/char") && text.contains(&format!("after step {evaluated}\n")), "{text}");
+    assert!(text.contains(&format!("stopped at step {stopped} of 1000000")), "{text}");
+    let config = config_json(&dir.path().join("m"));
+    assert_eq!(config["training"]["steps"], stopped);
+    assert_eq!(config["training"]["val_loss_step"], evaluated);
+}
+
+/// Byte-level runs speak of bytes.
+#[test]
+fn byte_level_runs_report_per_byte() {
+    let dir = corpus_dir();
+    let out = run_in(dir.path(), &train_args(&["--bytes", "--steps", "3", "--out", "m"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nats/byte") && stdout(&out).contains("bits/byte"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("/char") && !stderr(&out).contains("/char"), "{}", stderr(&out));
+}
+
+/// An --out or a cache that cannot be written fails before any training step, naming --cache
+/// for the cache.
+#[test]
+fn unwritable_out_or_cache_fail_before_training() {
+    let dir = corpus_dir();
+    let out = run_in(dir.path(), &train_args(&["--out", "c.txt/m"]));
+    assert_clean_error(&out, "cannot create --out 'c.txt/m'");
+    let out = run_in(dir.path(), &train_args(&["--cache", "c.txt/cache", "--out", "m"]));
+    assert_clean_error(&out, "pass --cache DIR to keep it in a writable directory");
+    assert!(!dir.path().join("m").exists());
+}

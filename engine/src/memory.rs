@@ -1,0 +1,143 @@
+//! What a training run needs in memory, computed before anything is allocated, and what the
+//! machine has available: a run that cannot fit is refused at once instead of swapping or
+//! being killed by the kernel after minutes.
+
+use std::fmt;
+use std::path::Path;
+
+use crate::config::ModelConfig;
+use crate::workspace::{State, Workspace};
+
+/// The bytes a [`crate::train::Trainer`] allocates, by purpose, for `f32` training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrainingMemory {
+    /// The parameters (`P` floats).
+    pub params: u64,
+    /// The summed gradient plus one gradient per batch part (`(1 + parts)·P` floats).
+    pub grads: u64,
+    /// Adam's two moments (`2·P` floats).
+    pub optimiser: u64,
+    /// Every part's activations, scratch and carried state, the batch, and each thread's GEMM
+    /// packing buffers.
+    pub workspace: u64,
+    /// Held only while a checkpoint is written: the weights in PyTorch's layout and the
+    /// serialised file (weights, two moments, carried state) before it goes to disk.
+    pub checkpoint_write: u64,
+}
+
+impl TrainingMemory {
+    /// The peak: everything at once, as during a checkpoint write.
+    pub fn total(&self) -> u64 {
+        self.params + self.grads + self.optimiser + self.workspace + self.checkpoint_write
+    }
+}
+
+/// What training `config` with batches of `batch`×`seq_len` split into `parts` parts on
+/// `threads` threads needs. Mirrors [`crate::train::Trainer::with_parts`] and
+/// [`crate::checkpoint::save_checkpoint`]; `engine/tests/memory_estimate.rs` holds it to the
+/// bytes a counting allocator sees.
+pub fn training_memory(
+    config: &ModelConfig,
+    batch: usize,
+    seq_len: usize,
+    parts: usize,
+    threads: usize,
+    dropout: bool,
+) -> TrainingMemory {
+    let f32_bytes = std::mem::size_of::<f32>() as u64;
+    let p = config.num_params() as u64;
+    let parts = parts.clamp(1, batch.max(1));
+    let mut workspace = 2 * (batch * seq_len) as u64 * 4; // the batch's inputs and targets (u32)
+    let mut state_floats = 0u64;
+    for part in 0..parts {
+        let rows = batch * (part + 1) / parts - batch * part / parts;
+        let (floats, ids) = Workspace::<f32>::allocation(config, rows, seq_len, dropout);
+        let state = State::<f32>::len(config, rows) as u64;
+        state_floats += state;
+        workspace += (floats as u64 + state) * f32_bytes + ids as u64 * 4;
+    }
+    let widest = [config.embed_size, config.hidden_size, config.cell.gates() * config.hidden_size, config.vocab_size]
+        .into_iter()
+        .max()
+        .unwrap_or(1);
+    workspace += (threads.max(1) * charrnn_kernels::gemm::scratch_bytes(widest)) as u64;
+    TrainingMemory {
+        params: p * f32_bytes,
+        grads: (1 + parts as u64) * p * f32_bytes,
+        optimiser: 2 * p * f32_bytes,
+        workspace,
+        checkpoint_write: (p + 3 * p + state_floats) * f32_bytes,
+    }
+}
+
+/// Memory available to this process in bytes: the kernel's `MemAvailable`, lowered to what
+/// the cgroup (v2) limit leaves. `None` where neither can be read (then nothing is refused).
+pub fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| parse_meminfo_available(&s));
+    let cgroup = cgroup_headroom(Path::new("/sys/fs/cgroup"));
+    match (meminfo, cgroup) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// `MemAvailable` of a `/proc/meminfo` text, in bytes.
+pub fn parse_meminfo_available(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let mut fields = line.split_whitespace().skip(1);
+    let value: u64 = fields.next()?.parse().ok()?;
+    match fields.next() {
+        Some("kB") => value.checked_mul(1024),
+        None => Some(value),
+        Some(_) => None,
+    }
+}
+
+/// `memory.max − memory.current` of the cgroup v2 hierarchy at `root`, when a limit is set.
+fn cgroup_headroom(root: &Path) -> Option<u64> {
+    let max: u64 = std::fs::read_to_string(root.join("memory.max")).ok()?.trim().parse().ok()?;
+    let current: u64 = std::fs::read_to_string(root.join("memory.current")).ok()?.trim().parse().ok()?;
+    Some(max.saturating_sub(current))
+}
+
+/// Bytes as a short decimal figure: `41.2 GB`, `312.0 MB`.
+pub struct Bytes(pub u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0 as f64;
+        if b >= 1e9 {
+            write!(f, "{:.1} GB", b / 1e9)
+        } else {
+            write!(f, "{:.1} MB", b / 1e6)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CellKind;
+
+    #[test]
+    fn meminfo_is_read_in_bytes() {
+        let text = "MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   23100000 kB\n";
+        assert_eq!(parse_meminfo_available(text), Some(23_100_000 * 1024));
+        assert_eq!(parse_meminfo_available("MemFree: 1 kB\n"), None);
+        assert_eq!(parse_meminfo_available("MemAvailable: x kB\n"), None);
+    }
+
+    #[test]
+    fn the_issue_configuration_needs_tens_of_gigabytes() {
+        // `train --hidden 12000`: 1.7·10⁹ parameters, 4 bytes each, at least 6 copies.
+        let config =
+            ModelConfig { cell: CellKind::Lstm, vocab_size: 65, embed_size: 128, hidden_size: 12000, num_layers: 2 };
+        let need = training_memory(&config, 50, 50, 2, 2, false);
+        let p = config.num_params() as u64;
+        assert_eq!(need.params, 4 * p);
+        assert_eq!(need.grads, 12 * p);
+        assert!(need.total() > 40_000_000_000, "{}", Bytes(need.total()));
+        assert_eq!(Bytes(41_234_000_000).to_string(), "41.2 GB");
+        assert_eq!(Bytes(312_000_000).to_string(), "312.0 MB");
+    }
+}
