@@ -2,6 +2,8 @@
 //!
 //! Thin by design: parse arguments, call the engine, print.
 
+#![forbid(unsafe_code)]
+
 mod bench_cmd;
 mod builtin_corpus;
 mod corpus;

@@ -3,6 +3,10 @@
 //! Reads like llm.c: each layer has explicit forward and backward functions over buffers that
 //! a [`workspace::Workspace`] allocates once; [`pass`] composes them.
 
+// The one unsafe operation is memory-mapping the token file (`data/token_stream.rs`), allowed
+// there alone; every other unsafe block belongs in the kernels crate.
+#![deny(unsafe_code)]
+
 pub mod atomic_file;
 pub mod checkpoint;
 pub mod config;

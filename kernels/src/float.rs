@@ -27,7 +27,6 @@ pub trait Float:
     /// # Safety
     /// Every index `i * rs + j * cs` for `i < rows`, `j < cols` of each matrix must lie within
     /// its slice, and `C`'s indices must not alias each other.
-    #[allow(clippy::too_many_arguments)]
     unsafe fn gemm_strided_unchecked(
         m: usize,
         k: usize,
@@ -47,7 +46,6 @@ pub trait Float:
 
     /// Hook behind [`crate::gemm::gemm`], after its bounds checks: `C = alpha·A·B + beta·C`
     /// for strided `A` (`m×k`), `B` (`k×n`) and row-major `C` (leading dimension `ldc`).
-    #[allow(clippy::too_many_arguments)]
     fn gemm_checked(
         m: usize,
         k: usize,
@@ -87,7 +85,6 @@ pub trait Float:
     }
 
     /// Hook behind [`crate::gemm::gemm_packed`], after its bounds checks.
-    #[allow(clippy::too_many_arguments)]
     fn gemm_packed_checked(
         m: usize,
         alpha: Self,

@@ -7,7 +7,6 @@ use crate::gemm::Op;
 use crate::Float;
 
 /// Triple-loop `C = alpha·op(A)·op(B) + beta·C` with the same arguments as [`crate::gemm::gemm`].
-#[allow(clippy::too_many_arguments)]
 pub fn gemm<F: Float>(
     op_a: Op,
     op_b: Op,

@@ -177,7 +177,6 @@ pub(crate) fn count_symbols<R: Read>(
 ///
 /// A symbol missing from `vocab` means the input changed since pass 1:
 /// [`DataError::InputChanged`]. Write errors are [`DataError::CacheIo`] naming `out_path`.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn encode_stream<R: Read, W: Write>(
     r: R,
     vocab: &Vocab,

@@ -50,6 +50,7 @@ impl TokenStream {
         // renames a *new* file over the name, leaving this inode and mapping intact). Another
         // process truncating or rewriting the file in place while it is mapped would be
         // undefined behaviour; that is out of scope, as for any tool that maps its own cache.
+        #[allow(unsafe_code)]
         let map = unsafe { Mmap::map(&file) }.map_err(io_err)?;
         if map.len() != bytes {
             return Err(invalid("the file changed while it was being opened".to_owned()));

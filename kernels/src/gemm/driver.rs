@@ -81,7 +81,6 @@ fn pack_b_whole_for<K: MicroKernel>(b: Strided<'_>, k: usize, n: usize, out: &mu
 ///
 /// # Panics
 /// If the kernel needs a CPU level this CPU does not support.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_f32(
     kernel: KernelId,
     m: usize,
@@ -103,7 +102,6 @@ pub(crate) fn gemm_f32(
 /// work is large; every element of `C` is computed by one serial call over the full `k`, with
 /// the same arithmetic whatever the block it falls in (see [`edge_tile`]), so results do not
 /// depend on the thread count.
-#[allow(clippy::too_many_arguments)]
 fn split<K: MicroKernel>(
     m: usize,
     n: usize,
@@ -164,7 +162,6 @@ fn grow(v: &mut Vec<f32>, len: usize) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn serial<K: MicroKernel>(
     m: usize,
     n: usize,
@@ -284,7 +281,6 @@ fn serial<K: MicroKernel>(
 /// A tile cut by the edge of `C`: the valid `rows×cols` part of `C` is copied into a full-size
 /// local tile, the kernel runs on it with the same `alpha`/`beta` as everywhere else (so an
 /// element gets the same rounding whether its tile is cut or not), and the part is copied back.
-#[allow(clippy::too_many_arguments)]
 fn edge_tile<K: MicroKernel>(
     kc: usize,
     ap: &[f32],

@@ -8,7 +8,6 @@ const PARALLEL_MIN_ROWS: usize = 32;
 
 /// `C = alpha·A·B + beta·C` for strided `A` (`m×k`) and `B` (`k×n`) and row-major `C`; bounds
 /// already checked by [`super::gemm`].
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_generic<F: Float>(
     m: usize,
     k: usize,

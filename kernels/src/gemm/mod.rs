@@ -34,7 +34,6 @@ pub enum Op {
 /// # Panics
 /// If a leading dimension is smaller than its row or a slice is too short for its shape.
 /// Shapes come from the program, never from user input, so this is a programming error.
-#[allow(clippy::too_many_arguments)]
 pub fn gemm<F: Float>(
     op_a: Op,
     op_b: Op,
@@ -154,7 +153,6 @@ impl<F: Float> PackedB<F> {
 ///
 /// # Panics
 /// If `b` was never packed, or on shape errors as [`gemm`].
-#[allow(clippy::too_many_arguments)]
 pub fn gemm_packed<F: Float>(
     op_a: Op,
     m: usize,
@@ -225,7 +223,6 @@ pub(crate) mod f32_path {
     use super::{KernelId, PackedB, PackedLayout};
     use crate::dispatch::CpuLevel;
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn gemm(
         level: CpuLevel,
         m: usize,
@@ -246,7 +243,6 @@ pub(crate) mod f32_path {
     }
 
     /// [`gemm`] with a given micro-kernel.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn gemm_with(
         kernel: KernelId,
         m: usize,
@@ -278,7 +274,6 @@ pub(crate) mod f32_path {
             .collect()
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn pack_b(
         kernel: KernelId,
         k: usize,
@@ -293,7 +288,6 @@ pub(crate) mod f32_path {
         PackedLayout::Panels(kernel)
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn gemm_packed(
         m: usize,
         alpha: f32,

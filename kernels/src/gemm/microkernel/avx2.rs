@@ -20,7 +20,6 @@ impl MicroKernel for Avx2 {
 }
 
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
 unsafe fn tile_6x16<const IN_PLACE: bool>(
     kc: usize,
     a: *const f32,
@@ -32,7 +31,7 @@ unsafe fn tile_6x16<const IN_PLACE: bool>(
     beta: f32,
 ) {
     const MR: usize = 6;
-    // SAFETY (whole body): the caller guarantees AVX2+FMA and that `A` is readable for 6 rows of
+    // SAFETY: (for the whole body) the caller guarantees AVX2+FMA and that `A` is readable for 6 rows of
     // `kc` values (packed, or in place with row stride `lda`), `b` has kc·16 readable floats and
     // `c` 6 rows of 16 writable floats at stride `ldc`; every offset below stays inside those
     // ranges (p < kc, i < 6).

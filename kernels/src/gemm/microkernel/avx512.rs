@@ -80,7 +80,6 @@ avx512_kernel!(Avx512Wide, Avx512Wide, tile_5x64);
 avx512_kernel!(Avx512Narrow, Avx512Narrow, tile_14x16);
 
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
 unsafe fn tile_14x16<const IN_PLACE: bool>(
     kc: usize,
     a: *const f32,
@@ -92,7 +91,7 @@ unsafe fn tile_14x16<const IN_PLACE: bool>(
     beta: f32,
 ) {
     const MR: usize = 14;
-    // SAFETY (whole body): the caller guarantees AVX-512F and that `A` is readable for 14 rows
+    // SAFETY: (for the whole body) the caller guarantees AVX-512F and that `A` is readable for 14 rows
     // of `kc` values (packed, or in place with row stride `lda`), `b` has kc·16 readable floats
     // and `c` 14 rows of 16 writable floats at stride `ldc`; every offset below stays inside
     // those ranges (p < kc, i < 14).
@@ -122,7 +121,6 @@ unsafe fn tile_14x16<const IN_PLACE: bool>(
 }
 
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
 unsafe fn tile_5x64<const IN_PLACE: bool>(
     kc: usize,
     a: *const f32,
@@ -134,7 +132,7 @@ unsafe fn tile_5x64<const IN_PLACE: bool>(
     beta: f32,
 ) {
     const MR: usize = 5;
-    // SAFETY (whole body): the caller guarantees AVX-512F and that `A` is readable for 5 rows
+    // SAFETY: (for the whole body) the caller guarantees AVX-512F and that `A` is readable for 5 rows
     // of `kc` values (packed, or in place with row stride `lda`), `b` has kc·64 readable floats
     // and `c` 5 rows of 64 writable floats at stride `ldc`; every offset below stays inside
     // those ranges (p < kc, i < 5, column offsets 0, 16, 32, 48 of 64).
@@ -175,7 +173,6 @@ unsafe fn tile_5x64<const IN_PLACE: bool>(
 }
 
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
 unsafe fn tile_10x32<const IN_PLACE: bool>(
     kc: usize,
     a: *const f32,
@@ -187,7 +184,7 @@ unsafe fn tile_10x32<const IN_PLACE: bool>(
     beta: f32,
 ) {
     const MR: usize = 10;
-    // SAFETY (whole body): the caller guarantees AVX-512F and that `A` is readable for 10 rows
+    // SAFETY: (for the whole body) the caller guarantees AVX-512F and that `A` is readable for 10 rows
     // of `kc` values (packed, or in place with row stride `lda`), `b` has kc·32 readable floats
     // and `c` 10 rows of 32 writable floats at stride `ldc`; every offset below stays inside
     // those ranges (p < kc, i < 10, column offsets 0 and 16 of 32).

@@ -22,7 +22,6 @@ const CHAINS: usize = 4;
 /// `rows` rows of `cols` writable floats at stride `ldc`, with `rows ≤ MR ≤ 16` and
 /// `1 ≤ cols ≤ min(EDGE_COLUMNS, NR)`.
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
 pub(crate) unsafe fn columns<const MR: usize, const NR: usize>(
     kc: usize,
     a: *const f32,
@@ -48,7 +47,6 @@ pub(crate) unsafe fn columns<const MR: usize, const NR: usize>(
 
 #[target_feature(enable = "avx512f")]
 #[inline]
-#[allow(clippy::too_many_arguments)]
 unsafe fn columns_n<const MR: usize, const NR: usize, const COLS: usize>(
     kc: usize,
     a: *const f32,
@@ -64,7 +62,7 @@ unsafe fn columns_n<const MR: usize, const NR: usize, const COLS: usize>(
     // Lanes 0..MR: one `k` of the `A` panel; the masked load reads nothing past it.
     let rows_mask = ((1u32 << MR) - 1) as __mmask16;
     let mut acc = [[_mm512_setzero_ps(); CHAINS]; COLS];
-    // SAFETY (whole body): AVX-512F is present (caller); every `A` read is a masked load of the
+    // SAFETY: (for the whole body) AVX-512F is present (caller); every `A` read is a masked load of the
     // MR values at `a + p·MR` with p < kc, every `B` read is `b + p·NR + j` with p < kc and
     // j < COLS ≤ NR, and every `C` access is `c + i·ldc + j` with i < rows and j < COLS, all
     // inside the ranges the caller guarantees.

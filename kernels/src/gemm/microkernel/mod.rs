@@ -221,7 +221,6 @@ pub(crate) trait MicroKernel {
     /// # Safety
     /// As [`MicroKernel::tile`] with a packed `A` (`kc·MR` floats at `a`), and `c` pointing to
     /// `rows ≤ MR` rows of `1 ≤ cols ≤ EDGE_COLUMNS` writable floats.
-    #[allow(clippy::too_many_arguments)]
     unsafe fn columns(
         kc: usize,
         a: *const f32,

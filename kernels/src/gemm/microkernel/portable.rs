@@ -24,7 +24,6 @@ impl MicroKernel for Portable {
 /// has kc·16 readable floats and `c` 4 rows of 16 writable floats at stride `ldc`; no target
 /// feature is needed.
 #[inline]
-#[allow(clippy::too_many_arguments)]
 unsafe fn tile_4x16<const IN_PLACE: bool>(
     kc: usize,
     a: *const f32,
