@@ -12,8 +12,8 @@ use charrnn_kernels::adam::AdamHyper;
 use clap::{Args, ValueEnum};
 
 use crate::corpus::{Corpus, CorpusArgs};
-use crate::output::{errln, outln};
-use crate::train_cmd::{plural, Cell};
+use crate::output::{errln, outln, plural};
+use crate::train_args::Cell;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Config {
@@ -66,7 +66,7 @@ pub fn shape(config: Config, cell: CellKind, vocab_size: usize) -> (ModelConfig,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let threads = crate::train_cmd::init_threads(args.threads)?;
+    let threads = crate::threads::init_threads(args.threads)?;
     let cell = args.cell.map_or(CellKind::Lstm, Cell::kind);
     let corpus =
         Corpus::open(&CorpusArgs { data: args.data.clone(), cache: None, bytes: false, rebuild_cache: false })?;

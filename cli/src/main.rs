@@ -16,6 +16,8 @@ mod run_dir;
 mod run_log;
 mod run_settings;
 mod sample_cmd;
+mod threads;
+mod train_args;
 mod train_cmd;
 
 use std::process::ExitCode;
@@ -46,7 +48,7 @@ enum Command {
     /// Build the vocabulary and token file of a corpus (train does this too, reusing the cache)
     Prepare(prepare_cmd::PrepareArgs),
     /// Train a model on a corpus and save it
-    Train(train_cmd::TrainArgs),
+    Train(train_args::TrainArgs),
     /// Generate text from a trained model
     Sample(sample_cmd::SampleArgs),
     /// Time full training steps of a named configuration (tokens/s, peak memory)

@@ -22,3 +22,11 @@ pub(crate) use {errln, outln};
 pub fn write_line(to_stderr: bool, line: fmt::Arguments<'_>) {
     let _ = if to_stderr { writeln!(io::stderr(), "{line}") } else { writeln!(io::stdout(), "{line}") };
 }
+/// `singular` for one, `plural` otherwise.
+pub fn plural(n: usize, singular: &'static str, plural: &'static str) -> &'static str {
+    if n == 1 {
+        singular
+    } else {
+        plural
+    }
+}

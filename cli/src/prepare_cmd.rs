@@ -4,8 +4,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::corpus::{BatchArgs, Corpus, CorpusArgs};
-use crate::output::outln;
-use crate::train_cmd::plural;
+use crate::output::{outln, plural};
 
 #[derive(Args, Debug)]
 pub struct PrepareArgs {

@@ -12,7 +12,8 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use charrnn_engine::checkpoint::{CHECKPOINT_FILE, CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE};
+use charrnn_engine::checkpoint::CHECKPOINT_FILE;
+use charrnn_engine::model_dir::{CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE};
 
 use crate::run_log::{LOG_FILE, PLOT_FILE};
 

@@ -11,7 +11,7 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 use serde::{Deserialize, Serialize};
 
-use crate::train_cmd::TrainArgs;
+use crate::train_args::TrainArgs;
 
 /// The settings of a run, kept in every checkpoint so that `--resume` continues it exactly,
 /// and in the saved model's config.json (`benches/reference/torch_charrnn.py init` reads

@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use charrnn_engine::checkpoint::load_model;
 use charrnn_engine::data::Vocab;
+use charrnn_engine::model_dir::load_model;
 use charrnn_engine::sample::{SampleMode, SampleOptions, Sampler};
 use clap::{Args, ValueEnum};
 

@@ -5,156 +5,36 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
-use charrnn_engine::checkpoint::{
-    load_checkpoint, load_model, save_checkpoint, save_model, Checkpoint, CheckpointError, CheckpointMeta,
-    CHECKPOINT_FILE,
-};
+use charrnn_engine::checkpoint::{load_checkpoint, save_checkpoint, Checkpoint, CheckpointMeta, CHECKPOINT_FILE};
 use charrnn_engine::data::Vocab;
 use charrnn_engine::memory::training_memory;
+use charrnn_engine::model_dir::{load_model, save_model};
+use charrnn_engine::tensor_file::CheckpointError;
 use charrnn_engine::train::{
-    run as train_run, Control, EvalReport, LrDecay, Observer, Schedule, StepReport, TrainError, TrainOptions, Trainer,
+    run as train_run, Control, EvalReport, LrDecay, Observer, Schedule, StepReport, TrainOptions, Trainer,
 };
-use charrnn_engine::{CellKind, Model, ModelConfig};
+use charrnn_engine::{Model, ModelConfig};
 use charrnn_kernels::adam::AdamHyper;
-use clap::{ArgMatches, Args, ValueEnum};
-use serde::{Deserialize, Serialize};
+use clap::ArgMatches;
 
-use crate::corpus::{BatchArgs, Corpus, CorpusArgs};
-use crate::output::{errln, outln};
+use crate::corpus::{BatchArgs, Corpus};
+use crate::output::{errln, outln, plural};
 use crate::progress::Progress;
 use crate::run_dir::{same_dir, RunDir};
 use crate::run_log::RunLog;
 use crate::run_settings::{apply_resume_flags, check_init_flags, check_resume_flags, Given, RunRecord};
-
-#[derive(Clone, Copy, Debug, ValueEnum, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Cell {
-    /// Long short-term memory
-    Lstm,
-    /// Vanilla tanh RNN
-    Rnn,
-    /// Gated recurrent unit (PyTorch's nn.GRU)
-    Gru,
-}
-
-impl Cell {
-    pub(crate) fn kind(self) -> CellKind {
-        match self {
-            Cell::Lstm => CellKind::Lstm,
-            Cell::Rnn => CellKind::Rnn,
-            Cell::Gru => CellKind::Gru,
-        }
-    }
-}
-
-#[derive(Args, Debug)]
-#[command(allow_negative_numbers = true)]
-pub struct TrainArgs {
-    #[command(flatten)]
-    pub corpus: CorpusArgs,
-    #[command(flatten)]
-    pub batch: BatchArgs,
-    /// Recurrent cell
-    #[arg(long, value_enum, default_value_t = Cell::Lstm)]
-    pub cell: Cell,
-    /// Width of each recurrent layer's state
-    #[arg(long, default_value_t = 128, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub hidden: u32,
-    /// Number of stacked recurrent layers
-    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub layers: u32,
-    /// Width of the character embedding
-    #[arg(long, default_value_t = 128, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub embed: u32,
-    /// Adam learning rate
-    #[arg(long, default_value_t = 0.002, value_name = "X")]
-    pub lr: f64,
-    /// Multiply the learning rate by X after each epoch from --lr-decay-after on (1: no decay)
-    #[arg(long, default_value_t = 1.0, value_name = "X")]
-    pub lr_decay: f64,
-    /// Epochs at the full learning rate before --lr-decay applies
-    #[arg(long, default_value_t = 10, value_name = "EPOCHS")]
-    pub lr_decay_after: u64,
-    /// Clip gradients to this global L2 norm (0 disables)
-    #[arg(long, default_value_t = 5.0, value_name = "X")]
-    pub clip: f64,
-    /// Dropout probability in [0, 1) on each recurrent layer's output before it feeds the next
-    /// layer (inverted dropout, as char-rnn); not on the embedding, not after the last layer,
-    /// never in evaluation or sampling. Masks are fixed by --seed and the step (reproducible)
-    #[arg(long, default_value_t = 0.0, value_name = "P")]
-    pub dropout: f64,
-    /// Passes over the training split
-    #[arg(long, default_value_t = 2, value_name = "N", conflicts_with = "steps", value_parser = clap::value_parser!(u64).range(1..))]
-    pub epochs: u64,
-    /// Train for exactly N steps instead of whole epochs (with --resume: the new total)
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub steps: Option<u64>,
-    /// Also evaluate on the validation split every N steps (0: only at epoch ends and at the end)
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub eval_every: u64,
-    /// Save a checkpoint every N steps (0: only at the end and on Ctrl-C)
-    #[arg(long, default_value_t = 500, value_name = "N")]
-    pub checkpoint_every: u64,
-    /// Continue exactly where the checkpoint in DIR (a previous --out) stopped: weights,
-    /// optimiser, step, carried state and settings all come from it
-    #[arg(long, value_name = "DIR", conflicts_with = "init_from")]
-    pub resume: Option<PathBuf>,
-    /// Worker threads [default: all cores]; the batch is split into one part per thread
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub threads: Option<u32>,
-    /// Set the LSTM forget gate's initial bias to X (e.g. 1, as char-rnn does) [default: PyTorch's
-    /// uniform initialisation, which trained better on tinyshakespeare]
-    #[arg(long, value_name = "X")]
-    pub forget_bias: Option<f64>,
-    /// Seed of the initial weights
-    #[arg(long, default_value_t = 42, value_name = "N")]
-    pub seed: u64,
-    /// Start from the weights of a saved model (from `train --out`, or PyTorch through
-    /// benches/reference/torch_charrnn.py) instead of a fresh initialisation; the model's shape
-    /// comes from it and its vocabulary must be the corpus's. The optimiser starts fresh.
-    #[arg(long, value_name = "DIR")]
-    pub init_from: Option<PathBuf>,
-    /// Directory for the model, checkpoint.safetensors, best/ (best validation), log.csv and
-    /// loss.svg; locked for the run [default: the --resume DIR, else out]
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Clear the run already in --out (its checkpoint, model, log, best/) before training,
-    /// instead of refusing to touch it
-    #[arg(long)]
-    pub force: bool,
-}
-
-fn check_args(args: &TrainArgs) -> Result<()> {
-    if !(args.lr.is_finite() && args.lr > 0.0) {
-        bail!("--lr must be a positive number (got {})", args.lr);
-    }
-    if !(args.lr_decay.is_finite() && args.lr_decay > 0.0 && args.lr_decay <= 1.0) {
-        bail!("--lr-decay must be in (0, 1] (got {})", args.lr_decay);
-    }
-    if let Some(bias) = args.forget_bias.filter(|b| !b.is_finite()) {
-        bail!("--forget-bias must be a finite number (got {bias})");
-    }
-    if !(args.clip.is_finite() && args.clip >= 0.0) {
-        bail!("--clip must be 0 (off) or a positive number (got {})", args.clip);
-    }
-    if !(args.dropout.is_finite() && (0.0..1.0).contains(&args.dropout)) {
-        bail!("--dropout must be a probability in [0, 1) (got {})", args.dropout);
-    }
-    // The model's size, before preparing the corpus (with the smallest vocabulary: the real
-    // one is checked again once known).
-    ModelConfig {
-        cell: args.cell.kind(),
-        vocab_size: 1,
-        embed_size: args.embed as usize,
-        hidden_size: args.hidden as usize,
-        num_layers: args.layers as usize,
-    }
-    .validate()?;
-    Ok(())
-}
+use crate::threads::init_threads;
+use crate::train_args::{check_args, TrainArgs};
 
 /// Where a run goes when neither --out nor --resume names a directory.
 const DEFAULT_OUT: &str = "out";
+
+/// The weights a trainer is built from: a model (fresh or `--init-from`), or a whole
+/// checkpoint (`--resume`: optimiser and carried state too).
+enum Origin {
+    Weights(Model<f32>),
+    Checkpoint(Box<Checkpoint>),
+}
 
 /// What a run starts from besides a fresh initialisation.
 enum Start {
@@ -248,7 +128,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     let tokens_sha256 = corpus.tokens_sha256()?;
     let batches_per_epoch = train.num_batches() as u64;
 
-    let (model, resume, record) = match start {
+    let (origin, resumed_from, record) = match start {
         Start::Resume { dir, checkpoint, record } => {
             let mut record = *record;
             if &checkpoint.vocab != vocab {
@@ -274,9 +154,17 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
             if !resumed_in_place {
                 run_dir.adopt_best(&dir)?;
             }
+            if checkpoint.meta.batch_size != record.batch_size {
+                bail!(
+                    "the checkpoint in '{}' is damaged: its carried state is for {} batch rows, its settings say {}",
+                    dir.display(),
+                    checkpoint.meta.batch_size,
+                    record.batch_size
+                );
+            }
             check_memory(&checkpoint.model.config, &record, threads)?;
-            let checkpoint = *checkpoint;
-            (checkpoint.model.clone(), Some((dir, checkpoint)), record)
+            let step = checkpoint.meta.step;
+            (Origin::Checkpoint(checkpoint), Some((dir, step)), record)
         }
         start => {
             let config = ModelConfig {
@@ -305,10 +193,13 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
                     Model::<f32>::with_forget_bias(config, args.seed, args.forget_bias)
                 }
             };
-            (model, None, record)
+            (Origin::Weights(model), None, record)
         }
     };
-    let config = model.config;
+    let config = match &origin {
+        Origin::Weights(model) => model.config,
+        Origin::Checkpoint(checkpoint) => checkpoint.model.config,
+    };
     let options = TrainOptions {
         batch_size: record.batch_size,
         seq_len: record.seq_len,
@@ -320,14 +211,11 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     if record.dropout > 0.0 && config.num_layers == 1 {
         errln!("warning: --dropout acts between layers; with one layer it does nothing");
     }
-    let mut trainer = Trainer::new(model, &options);
-    let start_step = match &resume {
-        Some((_, ck)) => {
-            trainer.restore(&ck.adam_m, &ck.adam_v, ck.adam_step, &ck.state);
-            ck.meta.step
-        }
-        None => 0,
+    let mut trainer = match origin {
+        Origin::Weights(model) => Trainer::new(model, &options),
+        Origin::Checkpoint(checkpoint) => Trainer::from_checkpoint(*checkpoint, &options),
     };
+    let start_step = resumed_from.as_ref().map_or(0, |(_, step)| *step);
     if start_step >= record.total_steps {
         bail!(
             "the checkpoint is at step {start_step} of {}: nothing left to do (pass --steps N to go further)",
@@ -366,7 +254,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
         record.lr,
         record.clip,
         plural(threads, "thread", "threads"),
-        match &resume {
+        match &resumed_from {
             Some((dir, _)) => format!(", resumed from '{}' into '{}'", dir.display(), out_path.display()),
             None => String::new(),
         }
@@ -386,7 +274,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
         .context("cannot install the Ctrl-C handler")?;
     }
     ignore_file_size_signal()?;
-    let log = RunLog::open(run_dir.path(), resume.as_ref().map(|(dir, ck)| (dir.as_path(), ck.meta.step)))?;
+    let log = RunLog::open(run_dir.path(), resumed_from.as_ref().map(|(dir, step)| (dir.as_path(), *step)))?;
     let unit = record.unit();
     let mut observer = TrainObserver {
         progress: Progress::new(record.total_steps, start_step, unit),
@@ -473,15 +361,6 @@ fn ignore_file_size_signal() -> Result<()> {
     Ok(())
 }
 
-/// `singular` for one, `plural` otherwise.
-pub fn plural(n: usize, singular: &'static str, plural: &'static str) -> &'static str {
-    if n == 1 {
-        singular
-    } else {
-        plural
-    }
-}
-
 /// Prints progress, logs, saves checkpoints and the best model, and stops on Ctrl-C.
 struct TrainObserver {
     progress: Progress,
@@ -499,7 +378,12 @@ struct TrainObserver {
 impl TrainObserver {
     fn checkpoint(&mut self, step: u64, trainer: &Trainer) -> Result<(), CheckpointError> {
         let run = serde_json::to_value(&self.record).unwrap_or_default();
-        save_checkpoint(&self.out.join(CHECKPOINT_FILE), trainer, &self.vocab, CheckpointMeta::new(step, run))?;
+        save_checkpoint(
+            &self.out.join(CHECKPOINT_FILE),
+            &trainer.snapshot(),
+            &self.vocab,
+            CheckpointMeta::new(step, run),
+        )?;
         self.last_checkpoint = step;
         Ok(())
     }
@@ -533,12 +417,14 @@ impl TrainObserver {
 }
 
 impl Observer for TrainObserver {
+    type Error = CheckpointError;
+
     fn on_step(&mut self, r: &StepReport) {
         self.progress.on_step(r);
         self.log.step(r.step, r.epoch, r.outcome.loss, r.tokens_per_sec, r.lr);
     }
 
-    fn on_eval(&mut self, r: &EvalReport, trainer: &Trainer) -> Result<(), TrainError> {
+    fn on_eval(&mut self, r: &EvalReport, trainer: &Trainer) -> Result<(), CheckpointError> {
         self.progress.on_eval(r);
         self.log.eval(r.step, r.loss);
         if self.record.best_val_loss.is_none_or(|best| r.loss < best) {
@@ -552,7 +438,7 @@ impl Observer for TrainObserver {
         Ok(())
     }
 
-    fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, TrainError> {
+    fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, CheckpointError> {
         // The log is flushed every step so that it survives a crash.
         self.flush_log();
         let every = self.record.checkpoint_every;
@@ -562,23 +448,4 @@ impl Observer for TrainObserver {
         }
         Ok(if stop { Control::Stop } else { Control::Continue })
     }
-}
-
-/// Sizes the global rayon pool: `requested`, or every core; more threads than CPUs are capped
-/// with a note (they would only slow each other down). Returns the thread count.
-pub fn init_threads(requested: Option<u32>) -> Result<usize> {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let threads = match requested {
-        Some(n) if n as usize > cpus => {
-            errln!(
-                "note: --threads {n} is more than the {cpus} {} this process may use; using {cpus}",
-                plural(cpus, "CPU", "CPUs")
-            );
-            cpus
-        }
-        Some(n) => n as usize,
-        None => cpus,
-    };
-    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("cannot start the thread pool")?;
-    Ok(threads)
 }

@@ -8,6 +8,7 @@ use charrnn_kernels::adam::AdamHyper;
 use charrnn_kernels::reduce::add_assign;
 use rayon::prelude::*;
 
+use crate::checkpoint::{Checkpoint, TrainingSnapshot};
 use crate::data::Batcher;
 use crate::dropout::Dropout;
 use crate::optim::{clip_global_norm, Adam};
@@ -44,9 +45,6 @@ pub enum TrainError {
         /// The offending value.
         loss: f64,
     },
-    /// Saving a checkpoint or model failed.
-    #[error(transparent)]
-    Checkpoint(#[from] crate::checkpoint::CheckpointError),
     /// A gradient became NaN or infinite.
     #[error("training diverged at step {step}: the gradient norm is {norm}; try a lower --lr or --clip")]
     NonFiniteGradient {
@@ -279,16 +277,30 @@ impl Trainer {
         total
     }
 
-    /// Continues from a checkpoint's optimiser state and carried state (the model's weights
-    /// are the trainer's own: build the trainer from the checkpoint's model).
+    /// A trainer that continues from `checkpoint`: its model, optimiser state and carried
+    /// state (the buffers split as [`Trainer::new`] does).
     ///
     /// # Panics
-    /// If the moments or the state are not shaped for this trainer.
-    pub fn restore(&mut self, adam_m: &[f32], adam_v: &[f32], adam_step: u64, state: &State<f32>) {
-        self.adam.m.copy_from_slice(adam_m);
-        self.adam.v.copy_from_slice(adam_v);
-        self.adam.step = adam_step;
-        self.set_state(state);
+    /// If `options.batch_size` is not the checkpoint's (`checkpoint.meta.batch_size`).
+    pub fn from_checkpoint(checkpoint: Checkpoint, options: &TrainOptions) -> Trainer {
+        let Checkpoint { model, adam_m, adam_v, adam_step, state, .. } = checkpoint;
+        let mut trainer = Trainer::new(model, options);
+        trainer.adam.m = adam_m;
+        trainer.adam.v = adam_v;
+        trainer.adam.step = adam_step;
+        trainer.set_state(&state);
+        trainer
+    }
+
+    /// The training state to write a checkpoint from.
+    pub fn snapshot(&self) -> TrainingSnapshot<'_> {
+        TrainingSnapshot {
+            model: &self.model,
+            adam_m: &self.adam.m,
+            adam_v: &self.adam.v,
+            adam_step: self.adam.step,
+            state: self.state(),
+        }
     }
 
     /// Number of parts the batch is split into.
@@ -404,12 +416,25 @@ pub enum Control {
 
 /// Receives progress as training goes, and may save checkpoints or stop the run.
 pub trait Observer {
+    /// What can go wrong in the observer's own work (saving files, say); it ends the run.
+    type Error: std::error::Error + Send + Sync + 'static;
     /// After each step.
     fn on_step(&mut self, report: &StepReport);
     /// After each evaluation (the trainer holds the evaluated model).
-    fn on_eval(&mut self, report: &EvalReport, trainer: &Trainer) -> Result<(), TrainError>;
+    fn on_eval(&mut self, report: &EvalReport, trainer: &Trainer) -> Result<(), Self::Error>;
     /// After each step and its evaluation, if any: checkpoint if due, and say whether to go on.
-    fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, TrainError>;
+    fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, Self::Error>;
+}
+
+/// Why [`run`] ended early: training itself, or the observer.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError<E: std::error::Error + 'static> {
+    /// The loss or the gradient diverged.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// The observer failed.
+    #[error(transparent)]
+    Observer(E),
 }
 
 /// What a run did.
@@ -441,13 +466,13 @@ impl RunSummary {
 /// Trains from step `schedule.start_step + 1` to `schedule.total_steps` over `train` (wrapping
 /// into further epochs; the carried state resets to zero at each epoch start), evaluating on
 /// `val` at every epoch end, every `eval_every` steps, and after the last step.
-pub fn run(
+pub fn run<O: Observer>(
     trainer: &mut Trainer,
     train: &Batcher<'_>,
     val: Option<&Batcher<'_>>,
     schedule: Schedule,
-    observer: &mut dyn Observer,
-) -> Result<RunSummary, TrainError> {
+    observer: &mut O,
+) -> Result<RunSummary, RunError<O::Error>> {
     let per_epoch = train.num_batches() as u64;
     let tokens_per_step = (train.batch_size() * train.seq_len()) as u64;
     let mut summary = RunSummary {
@@ -491,10 +516,10 @@ pub fn run(
             if epoch_end || periodic || step == schedule.total_steps {
                 let report = EvalReport { step, epoch, epoch_end, loss: trainer.evaluate(val) };
                 summary.last_eval = Some(report);
-                observer.on_eval(&report, trainer)?;
+                observer.on_eval(&report, trainer).map_err(RunError::Observer)?;
             }
         }
-        if observer.after_step(step, trainer)? == Control::Stop {
+        if observer.after_step(step, trainer).map_err(RunError::Observer)? == Control::Stop {
             summary.stopped = step < schedule.total_steps;
             break;
         }

@@ -11,8 +11,8 @@
 use std::fs;
 use std::path::Path;
 
-use charrnn_engine::checkpoint::{load_model, save_model, CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE};
 use charrnn_engine::data::{prepare, DataError, PrepareOptions, TokenStream, TokenWidth, Vocab};
+use charrnn_engine::model_dir::{load_model, save_model, CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE};
 use charrnn_engine::{CellKind, Model, ModelConfig};
 use proptest::prelude::*;
 use proptest::sample::Index;

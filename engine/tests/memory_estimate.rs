@@ -73,8 +73,13 @@ fn the_estimate_is_the_peak_a_counting_allocator_sees() {
             PEAK.store(base, Ordering::SeqCst);
             let mut trainer = Trainer::new(Model::new(config, 1), &options);
             trainer.step(&batches, 0).unwrap();
-            save_checkpoint(&checkpoint, &trainer, &prepared.vocab, CheckpointMeta::new(1, serde_json::Value::Null))
-                .unwrap();
+            save_checkpoint(
+                &checkpoint,
+                &trainer.snapshot(),
+                &prepared.vocab,
+                CheckpointMeta::new(1, serde_json::Value::Null),
+            )
+            .unwrap();
             let peak = PEAK.load(Ordering::SeqCst);
             drop(trainer);
             (base, peak)

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::DataError;
 use super::scan::{count_symbols, encode_stream, DEFAULT_CHUNK};
-use super::vocab::{Vocab, VocabKind, MAX_VOCAB};
+use super::vocab::{TokenWidth, Vocab, VocabKind, MAX_VOCAB};
 use crate::atomic_file::write_atomic_with;
 
 /// Version of the cache layout; bump it when the meaning of any cached file changes.
@@ -32,35 +32,6 @@ const HASH_SPAN: u64 = 1 << 20;
 const VOCAB_FILE: &str = "vocab.json";
 const TOKENS_FILE: &str = "tokens.bin";
 const META_FILE: &str = "meta.json";
-
-/// Width of one token id in `tokens.bin`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenWidth {
-    /// One byte per id (vocabulary of at most 256 symbols).
-    U8,
-    /// Two little-endian bytes per id (up to 65,536 symbols).
-    U16,
-}
-
-impl TokenWidth {
-    /// Bytes per token id.
-    pub fn bytes(self) -> usize {
-        match self {
-            TokenWidth::U8 => 1,
-            TokenWidth::U16 => 2,
-        }
-    }
-
-    /// The narrowest width that holds every id of a vocabulary of `len` symbols.
-    pub fn for_vocab_len(len: usize) -> TokenWidth {
-        if len <= 256 {
-            TokenWidth::U8
-        } else {
-            TokenWidth::U16
-        }
-    }
-}
 
 /// What to prepare.
 #[derive(Clone, Debug, PartialEq, Eq)]

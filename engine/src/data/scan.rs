@@ -9,8 +9,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 
 use super::error::DataError;
-use super::prepare::TokenWidth;
-use super::vocab::{Vocab, VocabKind};
+use super::vocab::{TokenWidth, Vocab, VocabKind};
 
 /// Read buffer size used by `prepare`.
 pub(crate) const DEFAULT_CHUNK: usize = 1 << 20;

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use super::error::DataError;
-use super::prepare::{Prepared, TokenWidth};
+use super::prepare::Prepared;
+use super::vocab::TokenWidth;
 
 /// The token ids of a prepared corpus, indexed in place.
 pub struct TokenStream {

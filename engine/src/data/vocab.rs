@@ -379,6 +379,35 @@ fn sorted_by_count<S: Ord + Copy>(counts: impl IntoIterator<Item = (S, u64)>) ->
     v.into_iter().map(|(s, _)| s).collect()
 }
 
+/// Width of one token id in a token file (`tokens.bin`): what the vocabulary's size needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenWidth {
+    /// One byte per id (vocabulary of at most 256 symbols).
+    U8,
+    /// Two little-endian bytes per id (up to 65,536 symbols).
+    U16,
+}
+
+impl TokenWidth {
+    /// Bytes per token id.
+    pub fn bytes(self) -> usize {
+        match self {
+            TokenWidth::U8 => 1,
+            TokenWidth::U16 => 2,
+        }
+    }
+
+    /// The narrowest width that holds every id of a vocabulary of `len` symbols.
+    pub fn for_vocab_len(len: usize) -> TokenWidth {
+        if len <= 256 {
+            TokenWidth::U8
+        } else {
+            TokenWidth::U16
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

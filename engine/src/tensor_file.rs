@@ -1,0 +1,86 @@
+//! What model directories and training checkpoints share: their error type, whole-file reads
+//! and atomic writes, and reading one `f32` tensor of a safetensors file with its type and
+//! shape checked.
+
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+
+use crate::data::DataError;
+use crate::error_text::one_line;
+
+/// A model directory or checkpoint that cannot be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// I/O failure on a file.
+    #[error("cannot {action} '{path}'")]
+    Io {
+        /// "read", "write", "create".
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A file is not what it should be.
+    #[error("'{path}' is not a valid charrnn-fast model file: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The vocabulary file failed.
+    #[error(transparent)]
+    Vocab(#[from] DataError),
+}
+
+/// The tensor `name` of `st` as `f32` values, checked to be `F32` of exactly `shape`; the error
+/// is a reason for [`invalid`].
+pub(crate) fn read_f32(st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
+    let view = st.tensor(name).map_err(|_| format!("tensor '{name}' is missing"))?;
+    if view.dtype() != Dtype::F32 || view.shape() != shape {
+        return Err(format!("tensor '{name}' is {:?} {:?}, expected F32 {shape:?}", view.dtype(), view.shape()));
+    }
+    Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+}
+
+/// Serialises `(name, shape, data)` tensors with an optional header into safetensors bytes.
+pub(crate) fn serialize(
+    path: &Path,
+    tensors: &[(String, Vec<usize>, &[f32])],
+    header: Option<std::collections::HashMap<String, String>>,
+) -> Result<Vec<u8>, CheckpointError> {
+    let views = tensors
+        .iter()
+        .map(|(name, shape, data)| {
+            TensorView::new(Dtype::F32, shape.clone(), f32_bytes(data)).map(|v| (name.clone(), v))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(path, e.to_string()))?;
+    safetensors::serialize(views, header).map_err(|e| invalid(path, e.to_string()))
+}
+
+pub(crate) fn invalid(path: &Path, reason: String) -> CheckpointError {
+    CheckpointError::Invalid { path: path.to_path_buf(), reason: one_line(&reason) }
+}
+
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    std::fs::read(path).map_err(|source| CheckpointError::Io { action: "read", path: path.to_path_buf(), source })
+}
+
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
+    crate::atomic_file::write_atomic(path, bytes).map_err(|source| CheckpointError::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The bytes of an `f32` slice as safetensors stores them (little-endian; every target we
+/// build for is little-endian, which the assertion below enforces at compile time).
+pub fn f32_bytes(x: &[f32]) -> &[u8] {
+    const _: () = assert!(cfg!(target_endian = "little"));
+    bytemuck::cast_slice(x)
+}
