@@ -24,6 +24,7 @@ pub enum Config {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct BenchArgs {
     /// Named model and batch shape
     #[arg(long, value_enum, default_value_t = Config::Seed)]
@@ -140,8 +141,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let level = charrnn_kernels::dispatch::cpu_level();
     let peak = charrnn_kernels::peak::fma_peak_flops(level, 2_000_000) * threads as f64 / 1e9;
     outln!(
-        "median {median:.0} tokens/s over {} steps (min {:.0}, max {:.0}), peak RSS {}",
+        "median {median:.0} tokens/s over {} {} (min {:.0}, max {:.0}), peak RSS {}",
         rates.len(),
+        plural(rates.len(), "step", "steps"),
         rates[0],
         rates[rates.len() - 1],
         peak_rss_mb.map_or("unknown".to_owned(), |m| format!("{m:.1} MB"))

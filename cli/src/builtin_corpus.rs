@@ -41,13 +41,22 @@ pub fn default_corpus() -> Result<PathBuf> {
     if in_repo.is_file() {
         return Ok(in_repo.to_path_buf());
     }
-    let Some(cache) = user_cache_dir() else {
+    user_copy()
+}
+
+/// Where the built-in text goes in the user's cache directory.
+pub fn user_copy_path() -> Option<PathBuf> {
+    user_cache_dir().map(|cache| cache.join(NAME).join("input.txt"))
+}
+
+/// The built-in text in the user's cache directory, written (again) if missing or altered.
+pub fn user_copy() -> Result<PathBuf> {
+    let Some(path) = user_copy_path() else {
         bail!("no --data given and no cache directory for the built-in {NAME} (set HOME or XDG_CACHE_HOME), or pass --data FILE");
     };
-    let dir = cache.join(NAME);
-    let path = dir.join("input.txt");
     if !std::fs::read(&path).is_ok_and(|bytes| is_builtin(&bytes)) {
-        std::fs::create_dir_all(&dir)
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)
             .and_then(|()| charrnn_engine::atomic_file::write_atomic(&path, TEXT))
             .with_context(|| {
                 format!(

@@ -21,6 +21,8 @@ mod train_args;
 mod train_cmd;
 
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -58,6 +60,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // A file-size limit (`ulimit -f`) would kill the process with SIGXFSZ in the middle of a
+    // write, with no message and a temporary file left; with the signal caught the write fails
+    // with EFBIG instead, which every command reports like a full disk.
+    let file_size_signal = Arc::new(AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGXFSZ, file_size_signal) {
+        errln!("warning: cannot catch SIGXFSZ ({e}): a file-size limit will end the process without a message");
+    }
     // The matches are kept beside the parsed arguments: `train --resume` needs to know which
     // flags were typed rather than defaulted.
     let matches = Cli::command().get_matches();

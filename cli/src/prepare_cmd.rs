@@ -7,6 +7,7 @@ use crate::corpus::{BatchArgs, Corpus, CorpusArgs};
 use crate::output::{outln, plural};
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct PrepareArgs {
     #[command(flatten)]
     pub corpus: CorpusArgs,

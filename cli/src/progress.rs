@@ -7,6 +7,23 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::output::errln;
 
+/// The bar's layout for a terminal `columns` wide: the fixed part must leave room, because
+/// `wide_msg` takes what is left and cuts the message to it, so the line never wraps.
+fn style(columns: u16, with_eta: bool) -> ProgressStyle {
+    let time = if with_eta { "[{elapsed} < {eta}]" } else { "[{elapsed}]" };
+    let template = match columns {
+        70.. => format!("{{bar:24.cyan/blue}} {{pos}}/{{len}} {time} {{wide_msg}}"),
+        40..70 => format!("{{pos}}/{{len}} {time} {{wide_msg}}"),
+        _ => "{pos}/{len} {wide_msg}".to_owned(),
+    };
+    ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// Width of the terminal on stderr (80 when it cannot be told).
+fn terminal_columns() -> u16 {
+    console::Term::stderr().size_checked().map_or(80, |(_rows, columns)| columns)
+}
+
 pub struct Progress {
     bar: Option<ProgressBar>,
     /// What the losses are per: "char", or "byte" for a byte-level model.
@@ -18,19 +35,17 @@ impl Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total_steps);
             bar.set_position(start_step);
-            // `wide_msg` takes what the terminal's width leaves and cuts the message to it, so
-            // the line never wraps.
-            let style = ProgressStyle::with_template("{bar:24.cyan/blue} {pos}/{len} [{elapsed} < {eta}] {wide_msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
+            bar.set_style(style(terminal_columns(), true));
             bar
         });
         Progress { bar, unit }
     }
 
-    /// Leaves the bar where the run stopped (`finish` would fill it, as if every step had run).
+    /// Leaves the bar where the run stopped (`finish` would fill it, as if every step had run),
+    /// without an estimate of the time left.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
+            bar.set_style(style(terminal_columns(), false));
             bar.abandon();
         }
     }

@@ -131,7 +131,9 @@ impl Contradictions {
 pub fn check_resume_flags(record: &RunRecord, config: &ModelConfig, args: &TrainArgs, given: &Given<'_>) -> Result<()> {
     let mut c = Contradictions(vec![]);
     c.model(given, args, config);
-    c.check(given, "bytes", "--bytes", args.corpus.bytes, record.bytes);
+    if given.has("bytes") && !record.bytes {
+        c.0.push("--bytes (it is a character-level run)".to_owned());
+    }
     c.check(given, "batch_size", "--batch", args.batch.batch_size as usize, record.batch_size);
     c.check(given, "seq_len", "--seq-len", args.batch.seq_len as usize, record.seq_len);
     c.check(given, "val_frac", "--val-frac", args.batch.val_frac, record.val_frac);

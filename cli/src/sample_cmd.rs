@@ -89,9 +89,11 @@ pub fn run(args: SampleArgs) -> Result<()> {
         other => other?,
     }
     let seconds = started.elapsed().as_secs_f64();
+    let (one, many) = if vocab.bytes().is_some() { ("byte", "bytes") } else { ("character", "characters") };
     crate::output::errln!(
-        "sampled {} characters in {seconds:.2} s: {:.0} characters/s",
+        "sampled {} {} in {seconds:.2} s: {:.0} {many}/s",
         args.length,
+        crate::output::plural(args.length, one, many),
         args.length as f64 / seconds.max(1e-9)
     );
     Ok(())

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
 use charrnn_engine::checkpoint::{load_checkpoint, save_checkpoint, Checkpoint, CheckpointMeta, CHECKPOINT_FILE};
@@ -17,6 +17,7 @@ use charrnn_engine::{Model, ModelConfig};
 use charrnn_kernels::adam::AdamHyper;
 use clap::ArgMatches;
 
+use crate::builtin_corpus;
 use crate::corpus::{BatchArgs, Corpus};
 use crate::output::{errln, outln, plural};
 use crate::progress::Progress;
@@ -25,6 +26,12 @@ use crate::run_log::RunLog;
 use crate::run_settings::{apply_resume_flags, check_init_flags, check_resume_flags, Given, RunRecord};
 use crate::threads::init_threads;
 use crate::train_args::{check_args, TrainArgs};
+
+/// Whether two paths name the same file, by their text once made absolute (the file may not
+/// exist).
+fn same_file(a: &Path, b: &Path) -> bool {
+    std::path::absolute(a).ok() == std::path::absolute(b).ok()
+}
 
 /// Where a run goes when neither --out nor --resume names a directory.
 const DEFAULT_OUT: &str = "out";
@@ -54,6 +61,11 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     check_args(&args)?;
     let threads = init_threads(args.threads)?;
     let out_path = args.out.clone().or_else(|| args.resume.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
+    if let Some(dir) = &args.resume {
+        if !dir.join(CHECKPOINT_FILE).is_file() {
+            bail!("cannot resume from '{}': it holds no {CHECKPOINT_FILE}", dir.display());
+        }
+    }
     // The lock first, so that a second run on the same directory fails at once and touches
     // nothing; an unwritable --out fails here too, before any work.
     let run_dir = RunDir::lock(&out_path)?;
@@ -80,22 +92,16 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     if resumed_in_place && args.force {
         bail!("--force would clear the run that --resume continues in '{}'; leave it out", out_path.display());
     }
-    if !resumed_in_place {
-        if let Some(file) = run_dir.run_file() {
-            if !args.force {
-                bail!(
-                    "'{}' holds another run ({file}); continue it with --resume {0}, choose another --out, \
-                     or pass --force to clear it",
-                    out_path.display()
-                );
-            }
-            run_dir.clear()?;
-            errln!("cleared the previous run in '{}' (--force)", out_path.display());
-        }
-    }
-    let stale = run_dir.remove_stale_temporaries();
-    if stale > 0 {
-        errln!("removed {stale} temporary {} left by an interrupted run", plural(stale, "file", "files"));
+    // Another run's files are refused now, but cleared (with --force) only once every check
+    // below has passed: a run that cannot start destroys nothing.
+    let clear_first = !resumed_in_place && run_dir.run_file().is_some();
+    if let Some(file) = run_dir.run_file().filter(|_| clear_first && !args.force) {
+        let resumable = run_dir.path().join(CHECKPOINT_FILE).is_file();
+        bail!(
+            "'{}' holds another run ({file}); {}choose another --out, or pass --force to clear it",
+            out_path.display(),
+            if resumable { format!("continue it with --resume {}, ", out_path.display()) } else { String::new() }
+        );
     }
 
     // The corpus: the checkpoint's (or --data) when resuming, else --data or the built-in one.
@@ -103,6 +109,11 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     if let Start::Resume { dir, record, .. } = &start {
         corpus_args.bytes = record.bytes;
         if corpus_args.data.is_none() {
+            let builtin_copy = builtin_corpus::user_copy_path().is_some_and(|copy| same_file(&copy, &record.data));
+            if builtin_copy && !record.data.is_file() {
+                // The run trained on the built-in corpus, whose copy in the cache is gone.
+                builtin_corpus::user_copy()?;
+            }
             if !record.data.is_file() {
                 bail!(
                     "the corpus of the run in '{}', '{}', is missing (moved or deleted?); pass --data FILE with the same text",
@@ -151,9 +162,6 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
             }
             record.data = data;
             record.tokens_sha256 = Some(tokens_sha256);
-            if !resumed_in_place {
-                run_dir.adopt_best(&dir)?;
-            }
             if checkpoint.meta.batch_size != record.batch_size {
                 bail!(
                     "the checkpoint in '{}' is damaged: its carried state is for {} batch rows, its settings say {}",
@@ -211,10 +219,6 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     if record.dropout > 0.0 && config.num_layers == 1 {
         errln!("warning: --dropout acts between layers; with one layer it does nothing");
     }
-    let mut trainer = match origin {
-        Origin::Weights(model) => Trainer::new(model, &options),
-        Origin::Checkpoint(checkpoint) => Trainer::from_checkpoint(*checkpoint, &options),
-    };
     let start_step = resumed_from.as_ref().map_or(0, |(_, step)| *step);
     if start_step >= record.total_steps {
         bail!(
@@ -222,6 +226,26 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
             record.total_steps
         );
     }
+    // Every check has passed: only now is anything in --out changed.
+    if clear_first {
+        run_dir.clear()?;
+        errln!("cleared the previous run in '{}' (--force)", out_path.display());
+    }
+    let stale = run_dir.remove_stale_temporaries();
+    if stale > 0 {
+        errln!("removed {stale} temporary {} left by an interrupted run", plural(stale, "file", "files"));
+    }
+    let intact = IntactCheckpoint::default();
+    if let Some((dir, step)) = &resumed_from {
+        intact.set(dir, *step);
+        if !resumed_in_place {
+            run_dir.adopt_best(dir).map_err(|e| anyhow!("{e:#}; {}", intact.describe()))?;
+        }
+    }
+    let mut trainer = match origin {
+        Origin::Weights(model) => Trainer::new(model, &options),
+        Origin::Checkpoint(checkpoint) => Trainer::from_checkpoint(*checkpoint, &options),
+    };
     let schedule = Schedule {
         start_step,
         total_steps: record.total_steps,
@@ -263,17 +287,18 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
-        // A second signal stops at once; the last checkpoint stays intact (atomic writes).
+        let intact = intact.clone();
+        // A second signal stops at once, with exit status 130; the last checkpoint stays
+        // intact (atomic writes).
         ctrlc::set_handler(move || {
             if flag.swap(true, Ordering::SeqCst) {
-                errln!("\nstopping now");
+                errln!("\nstopping now, without saving; {}", intact.describe());
                 std::process::exit(130);
             }
             errln!("\ninterrupted: finishing this step and saving a checkpoint (again to stop at once)");
         })
         .context("cannot install the Ctrl-C handler")?;
     }
-    ignore_file_size_signal()?;
     let log = RunLog::open(run_dir.path(), resumed_from.as_ref().map(|(dir, step)| (dir.as_path(), *step)))?;
     let unit = record.unit();
     let mut observer = TrainObserver {
@@ -286,6 +311,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
         record,
         interrupted: interrupted.clone(),
         last_checkpoint: start_step,
+        intact,
     };
     let outcome = train_run(&mut trainer, &train, val.as_ref(), schedule, &mut observer);
     observer.progress.finish();
@@ -352,15 +378,6 @@ fn check_memory(config: &ModelConfig, record: &RunRecord, threads: usize) -> Res
     crate::memory_check::refuse_if_too_large(need.total(), "use a smaller --hidden, --batch or --seq-len")
 }
 
-/// A file-size limit (`ulimit -f`) would kill the process with SIGXFSZ in the middle of a
-/// write, with no message; with the signal caught, the write fails with EFBIG instead, which
-/// is reported like a full disk and leaves the last checkpoint intact.
-fn ignore_file_size_signal() -> Result<()> {
-    let noticed = Arc::new(AtomicBool::new(false));
-    signal_hook::flag::register(signal_hook::consts::SIGXFSZ, noticed).context("cannot install the SIGXFSZ handler")?;
-    Ok(())
-}
-
 /// Prints progress, logs, saves checkpoints and the best model, and stops on Ctrl-C.
 struct TrainObserver {
     progress: Progress,
@@ -372,7 +389,31 @@ struct TrainObserver {
     vocab: Vocab,
     record: RunRecord,
     interrupted: Arc<AtomicBool>,
+    /// The last step checkpointed in `out` (the start step when resuming).
     last_checkpoint: u64,
+    intact: IntactCheckpoint,
+}
+
+/// The newest checkpoint on disk, which a failure or a second Ctrl-C leaves intact: the one
+/// resumed from until this run has written its own. Shared with the Ctrl-C handler.
+#[derive(Clone, Default)]
+struct IntactCheckpoint(Arc<Mutex<Option<(PathBuf, u64)>>>);
+
+impl IntactCheckpoint {
+    fn set(&self, dir: &Path, step: u64) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((dir.to_path_buf(), step));
+    }
+
+    fn describe(&self) -> String {
+        match &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some((dir, step)) => format!(
+                "the checkpoint of step {step} in '{}' is intact: continue with `charrnn-fast train --resume {}`",
+                dir.display(),
+                dir.display()
+            ),
+            None => "no checkpoint had been written yet".to_owned(),
+        }
+    }
 }
 
 impl TrainObserver {
@@ -385,21 +426,13 @@ impl TrainObserver {
             CheckpointMeta::new(step, run),
         )?;
         self.last_checkpoint = step;
+        self.intact.set(&self.out, step);
         Ok(())
     }
 
     /// Which checkpoint survives a failure now, and how to continue from it.
     fn intact(&self) -> String {
-        if self.last_checkpoint > 0 {
-            format!(
-                "the checkpoint of step {} in '{}' is intact: continue with `charrnn-fast train --resume {}`",
-                self.last_checkpoint,
-                self.out.display(),
-                self.out.display()
-            )
-        } else {
-            "no checkpoint had been written yet".to_owned()
-        }
+        self.intact.describe()
     }
 
     /// A failed write as the error the run ends with: the cause, then what survives.

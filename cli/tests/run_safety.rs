@@ -98,6 +98,15 @@ fn resume_alone_continues_in_its_directory() {
     assert_eq!(logged_steps(&dir.path().join("next")), (1..=12).collect::<Vec<_>>());
     assert_eq!(checkpoint_step(&dir.path().join("int")), 10);
     assert!(dir.path().join("next/best/model.safetensors").exists());
+    // A refused resume into a new directory leaves nothing there; a directory without a
+    // checkpoint is no resume.
+    let done = run_in(dir.path(), &["train", "--resume", "int", "--out", "later"]);
+    assert_clean_error(&done, "nothing left to do");
+    assert!(!dir.path().join("later").exists());
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let empty = run_in(dir.path(), &["train", "--resume", "empty"]);
+    assert_clean_error(&empty, "cannot resume from 'empty': it holds no checkpoint.safetensors");
+    assert_eq!(std::fs::read_dir(dir.path().join("empty")).unwrap().count(), 0);
 }
 
 /// An --out holding another run is refused without --force, and cleared with it: the new log
@@ -111,6 +120,15 @@ fn an_out_holding_another_run_is_refused_unless_forced() {
     assert_clean_error(&again, "'m' holds another run (checkpoint.safetensors)");
     assert!(stderr(&again).contains("--force"), "{}", stderr(&again));
     assert_eq!(checkpoint_step(&dir.path().join("m")), 8);
+    // --force clears only a run that can start: a failing one leaves the old run whole.
+    for bad in [&["--data", "nosuch.txt"][..], &["--steps", "3", "--batch", "100000"][..]] {
+        let mut args = train_args(&["--out", "m", "--force"]);
+        args.extend_from_slice(bad);
+        let failed = run_in(dir.path(), &args);
+        assert!(!failed.status.success() && !stderr(&failed).contains("cleared"), "{}", stderr(&failed));
+        assert_eq!(checkpoint_step(&dir.path().join("m")), 8);
+        assert_eq!(logged_steps(&dir.path().join("m")).len(), 8);
+    }
     let forced = run_in(dir.path(), &train_args(&["--steps", "3", "--cell", "gru", "--out", "m", "--force"]));
     assert!(forced.status.success(), "{}", stderr(&forced));
     assert_eq!(logged_steps(&dir.path().join("m")), [1, 2, 3]);
@@ -243,6 +261,7 @@ fn threads_beyond_the_cpus_are_capped() {
     let bench = run_in(dir.path(), &["bench", "--data", "c.txt", "--threads", "1000", "--steps", "1", "--warmup", "0"]);
     assert!(bench.status.success(), "{}", stderr(&bench));
     assert!(stdout(&bench).contains(&format!("{cpus} × one")), "{}", stdout(&bench));
+    assert!(stdout(&bench).contains("over 1 step (min"), "{}", stdout(&bench));
     assert!(stderr(&bench).contains("bench: seed config"), "{}", stderr(&bench));
 }
 
@@ -257,12 +276,13 @@ fn a_file_size_limit_is_an_error_that_names_the_intact_checkpoint() {
     args.extend(model);
     assert!(run_in(dir.path(), &args).status.success());
     let size = std::fs::metadata(dir.path().join("m/checkpoint.safetensors")).unwrap().len();
-    // A limit in KiB below the checkpoint's size but above the model's.
-    let limit_kib = size / 1024 / 2;
+    // A limit (bash's `ulimit -f` counts KiB) below the checkpoint's size (weights and two
+    // moments) but above the model's (weights).
+    let limit_kib = size * 2 / 3 / 1024;
     let script = format!(
         "ulimit -f {limit_kib} && exec \"$0\" train --resume m --steps 20 --checkpoint-every 2 --eval-every 100"
     );
-    let out = Command::new("sh")
+    let out = Command::new("bash")
         .current_dir(dir.path())
         .args(["-c", &script, env!("CARGO_BIN_EXE_charrnn-fast")])
         .output()
@@ -281,6 +301,37 @@ fn a_file_size_limit_is_an_error_that_names_the_intact_checkpoint() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(!names.iter().any(|n| n.contains(".tmp-")), "{names:?}");
+
+    // Resumed into another directory, the intact checkpoint is the one resumed from until
+    // the new directory has one of its own.
+    let script =
+        format!("ulimit -f {limit_kib} && exec \"$0\" train --resume m --out n --steps 20 --checkpoint-every 2");
+    let out = Command::new("bash")
+        .current_dir(dir.path())
+        .args(["-c", &script, env!("CARGO_BIN_EXE_charrnn-fast")])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.trim_end()
+            .ends_with("the checkpoint of step 4 in 'm' is intact: continue with `charrnn-fast train --resume m`"),
+        "{err}"
+    );
+
+    // Preparing a corpus larger than the limit fails the same way, leaving no temporary file.
+    std::fs::write(dir.path().join("big.txt"), small_corpus(4 * size as usize)).unwrap();
+    let script = format!("ulimit -f {limit_kib} && exec \"$0\" prepare --data big.txt --batch 8 --seq-len 16");
+    let out = Command::new("bash")
+        .current_dir(dir.path())
+        .args(["-c", &script, env!("CARGO_BIN_EXE_charrnn-fast")])
+        .output()
+        .unwrap();
+    assert_clean_error(&out, "File too large");
+    let cache = dir.path().join("big.txt.charrnn");
+    let left: Vec<String> = std::fs::read_dir(&cache)
+        .map_or(vec![], |d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect());
+    assert!(!left.iter().any(|n| n.contains(".tmp-")), "{left:?}");
 }
 
 /// Temporary files that a killed run left are removed by the next run in that directory.

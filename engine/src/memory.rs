@@ -71,10 +71,13 @@ pub fn training_memory(
 }
 
 /// Memory available to this process in bytes: the kernel's `MemAvailable`, lowered to what
-/// the cgroup (v2) limit leaves. `None` where neither can be read (then nothing is refused).
+/// the limits of this process's cgroup (v2) and of every cgroup above it leave. `None` where
+/// neither can be read (then nothing is refused).
 pub fn available_memory() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| parse_meminfo_available(&s));
-    let cgroup = cgroup_headroom(Path::new("/sys/fs/cgroup"));
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|s| cgroup_headroom(Path::new("/sys/fs/cgroup"), &s));
     match (meminfo, cgroup) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -93,11 +96,35 @@ pub fn parse_meminfo_available(meminfo: &str) -> Option<u64> {
     }
 }
 
-/// `memory.max − memory.current` of the cgroup v2 hierarchy at `root`, when a limit is set.
-fn cgroup_headroom(root: &Path) -> Option<u64> {
-    let max: u64 = std::fs::read_to_string(root.join("memory.max")).ok()?.trim().parse().ok()?;
-    let current: u64 = std::fs::read_to_string(root.join("memory.current")).ok()?.trim().parse().ok()?;
-    Some(max.saturating_sub(current))
+/// The least headroom (limit − usage) over this process's cgroup and its ancestors, named in
+/// `proc_self_cgroup` and looked up under `root`: v2 (`0::/PATH`, `memory.max` and
+/// `memory.current`) or v1 (`N:memory:/PATH`, `memory/…/memory.limit_in_bytes` and
+/// `memory.usage_in_bytes`). `None` when no limit is set on any of them.
+fn cgroup_headroom(root: &Path, proc_self_cgroup: &str) -> Option<u64> {
+    let v1 = proc_self_cgroup.lines().find_map(|l| {
+        let (controllers, path) = l.split_once(':')?.1.split_once(':')?;
+        controllers
+            .split(',')
+            .any(|c| c == "memory")
+            .then(|| (root.join("memory"), path, "memory.limit_in_bytes", "memory.usage_in_bytes"))
+    });
+    let v2 = proc_self_cgroup
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|path| (root.to_path_buf(), path, "memory.max", "memory.current"));
+    let (base, own, limit_file, usage_file) = v1.or(v2)?;
+    let mut dir = base.join(own.trim().trim_start_matches('/'));
+    let mut least: Option<u64> = None;
+    loop {
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok()?.trim().parse::<u64>().ok();
+        if let (Some(limit), Some(usage)) = (read(limit_file), read(usage_file)) {
+            let headroom = limit.saturating_sub(usage);
+            least = Some(least.map_or(headroom, |l| l.min(headroom)));
+        }
+        if dir == base || !dir.pop() || !dir.starts_with(&base) {
+            return least;
+        }
+    }
 }
 
 /// Bytes as a short decimal figure: `41.2 GB`, `312.0 MB`.
@@ -108,8 +135,10 @@ impl fmt::Display for Bytes {
         let b = self.0 as f64;
         if b >= 1e9 {
             write!(f, "{:.1} GB", b / 1e9)
-        } else {
+        } else if b >= 1e6 {
             write!(f, "{:.1} MB", b / 1e6)
+        } else {
+            write!(f, "{:.1} kB", b / 1e3)
         }
     }
 }
@@ -128,6 +157,29 @@ mod tests {
     }
 
     #[test]
+    fn the_tightest_cgroup_limit_on_the_path_counts() {
+        let root = tempfile::tempdir().unwrap();
+        let leaf = root.path().join("a/b");
+        std::fs::create_dir_all(&leaf).unwrap();
+        // No limit at the root ("max" does not parse), 1000 left in a, 300 left in a/b.
+        std::fs::write(root.path().join("memory.max"), "max\n").unwrap();
+        std::fs::write(root.path().join("a/memory.max"), "5000\n").unwrap();
+        std::fs::write(root.path().join("a/memory.current"), "4000\n").unwrap();
+        std::fs::write(leaf.join("memory.max"), "800\n").unwrap();
+        std::fs::write(leaf.join("memory.current"), "500\n").unwrap();
+        assert_eq!(cgroup_headroom(root.path(), "0::/a/b\n"), Some(300));
+        assert_eq!(cgroup_headroom(root.path(), "0::/a\n"), Some(1000));
+        assert_eq!(cgroup_headroom(root.path(), "0::/\n"), None);
+        // v1: the memory controller's own hierarchy.
+        let v1 = root.path().join("memory/job");
+        std::fs::create_dir_all(&v1).unwrap();
+        std::fs::write(v1.join("memory.limit_in_bytes"), "2000\n").unwrap();
+        std::fs::write(v1.join("memory.usage_in_bytes"), "1500\n").unwrap();
+        assert_eq!(cgroup_headroom(root.path(), "4:memory:/job\n0::/\n"), Some(500));
+        assert_eq!(cgroup_headroom(root.path(), "4:cpu,memory:/none\n"), None);
+    }
+
+    #[test]
     fn the_issue_configuration_needs_tens_of_gigabytes() {
         // `train --hidden 12000`: 1.7·10⁹ parameters, 4 bytes each, at least 6 copies.
         let config =
@@ -139,5 +191,6 @@ mod tests {
         assert!(need.total() > 40_000_000_000, "{}", Bytes(need.total()));
         assert_eq!(Bytes(41_234_000_000).to_string(), "41.2 GB");
         assert_eq!(Bytes(312_000_000).to_string(), "312.0 MB");
+        assert_eq!(Bytes(52_300).to_string(), "52.3 kB");
     }
 }
