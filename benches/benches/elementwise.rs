@@ -8,13 +8,12 @@
 //!
 //! Run: `cargo bench -p charrnn-benches --bench elementwise`.
 
-use charrnn_kernels::adam::{adam_step, adam_step_generic, AdamHyper};
+use charrnn_kernels::adam::{AdamHyper, AdamStep};
 use charrnn_kernels::dispatch::cpu_level;
-use charrnn_kernels::lstm_cell::{
-    lstm_cell_backward, lstm_cell_backward_generic, lstm_cell_forward, lstm_cell_forward_generic,
-};
-use charrnn_kernels::reduce::{sum_squares, sum_squares_generic};
-use charrnn_kernels::softmax_xent::{softmax_xent_forward_backward, softmax_xent_forward_backward_generic};
+use charrnn_kernels::lstm_cell::{LstmBackward, LstmForward};
+use charrnn_kernels::reduce::SumSquares;
+use charrnn_kernels::softmax_xent::SoftmaxXent;
+use charrnn_kernels::Kernel;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -47,11 +46,31 @@ fn bench_lstm(c: &mut Criterion) {
                     || (pre.clone(), dc_next.clone()),
                     |(gates, dc)| {
                         if ours {
-                            lstm_cell_forward(batch, hidden, gates, &c_prev, &mut cell, &mut h);
-                            lstm_cell_backward(batch, hidden, gates, &c_prev, &cell, &dh, dc, &mut dgates);
+                            LstmForward { batch, hidden, gates, c_prev: &c_prev, c: &mut cell, h: &mut h }.run();
+                            LstmBackward {
+                                batch,
+                                hidden,
+                                gates,
+                                c_prev: &c_prev,
+                                c: &cell,
+                                dh: &dh,
+                                dc,
+                                dgates: &mut dgates,
+                            }
+                            .run();
                         } else {
-                            lstm_cell_forward_generic(batch, hidden, gates, &c_prev, &mut cell, &mut h);
-                            lstm_cell_backward_generic(batch, hidden, gates, &c_prev, &cell, &dh, dc, &mut dgates);
+                            LstmForward { batch, hidden, gates, c_prev: &c_prev, c: &mut cell, h: &mut h }.run_plain();
+                            LstmBackward {
+                                batch,
+                                hidden,
+                                gates,
+                                c_prev: &c_prev,
+                                c: &cell,
+                                dh: &dh,
+                                dc,
+                                dgates: &mut dgates,
+                            }
+                            .run_plain();
                         }
                         black_box(&dgates);
                     },
@@ -75,10 +94,15 @@ fn bench_softmax_xent(c: &mut Criterion) {
         let name = format!("{rows}x{vocab}");
         group.throughput(Throughput::Elements((rows * vocab) as u64));
         group.bench_function(BenchmarkId::new(format!("ours_{}", cpu_level().name()), &name), |b| {
-            b.iter(|| softmax_xent_forward_backward(rows, vocab, black_box(&logits), &targets, scale, &mut d))
+            b.iter(|| {
+                SoftmaxXent { rows, vocab, logits: black_box(&logits), targets: &targets, scale, dlogits: &mut d }.run()
+            })
         });
         group.bench_function(BenchmarkId::new("scalar_reference", &name), |b| {
-            b.iter(|| softmax_xent_forward_backward_generic(rows, vocab, black_box(&logits), &targets, scale, &mut d))
+            b.iter(|| {
+                SoftmaxXent { rows, vocab, logits: black_box(&logits), targets: &targets, scale, dlogits: &mut d }
+                    .run_plain()
+            })
         });
     }
     group.finish();
@@ -97,10 +121,14 @@ fn bench_adam(c: &mut Criterion) {
         let mut v: Vec<f32> = random(n, 10, 1e-3).iter().map(|x| x.abs()).collect();
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::new(format!("ours_{}", cpu_level().name()), name), |b| {
-            b.iter(|| adam_step(&mut p, black_box(&grads), &mut m, &mut v, hyper, 10))
+            b.iter(|| {
+                AdamStep { params: &mut p, grads: black_box(&grads), m: &mut m, v: &mut v, hyper, step: 10 }.run()
+            })
         });
         group.bench_function(BenchmarkId::new("scalar_reference", name), |b| {
-            b.iter(|| adam_step_generic(&mut p, black_box(&grads), &mut m, &mut v, hyper, 10))
+            b.iter(|| {
+                AdamStep { params: &mut p, grads: black_box(&grads), m: &mut m, v: &mut v, hyper, step: 10 }.run_plain()
+            })
         });
     }
     group.finish();
@@ -112,10 +140,10 @@ fn bench_global_norm(c: &mut Criterion) {
         let grads = random(n, 11, 1.0);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::new(format!("ours_{}", cpu_level().name()), name), |b| {
-            b.iter(|| sum_squares(black_box(&grads)))
+            b.iter(|| SumSquares { x: black_box(&grads) }.run())
         });
         group.bench_function(BenchmarkId::new("scalar_reference", name), |b| {
-            b.iter(|| sum_squares_generic(black_box(&grads)))
+            b.iter(|| SumSquares { x: black_box(&grads) }.run_plain())
         });
     }
     group.finish();

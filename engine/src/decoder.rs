@@ -2,8 +2,8 @@
 
 use charrnn_kernels::gemm::{gemm, Op};
 use charrnn_kernels::reduce::{broadcast_rows, col_sums_accumulate};
-use charrnn_kernels::softmax_xent::{softmax_xent_forward_backward, softmax_xent_loss};
-use charrnn_kernels::Float;
+use charrnn_kernels::softmax_xent::{SoftmaxXent, SoftmaxXentLoss};
+use charrnn_kernels::{Float, Kernel};
 
 /// `logits = h·W + b` for `rows` rows of `h` (`[rows, H]`), `W` `[H, V]`.
 pub fn decoder_logits<F: Float>(rows: usize, hidden: usize, vocab: usize, h: &[F], w: &[F], b: &[F], logits: &mut [F]) {
@@ -24,8 +24,8 @@ pub fn decoder_loss<F: Float>(
 ) -> f64 {
     let scale = 1.0 / denominator as f64;
     let total = match dlogits {
-        Some(d) => softmax_xent_forward_backward(rows, vocab, logits, targets, F::from_f64(scale), d),
-        None => softmax_xent_loss(rows, vocab, logits, targets),
+        Some(d) => SoftmaxXent { rows, vocab, logits, targets, scale: F::from_f64(scale), dlogits: d }.run(),
+        None => SoftmaxXentLoss { rows, vocab, logits, targets }.run(),
     };
     total * scale
 }

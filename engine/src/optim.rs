@@ -1,18 +1,18 @@
 //! Gradient clipping by global norm and the Adam optimiser over the flat buffers.
 
-use charrnn_kernels::adam::{adam_step, AdamHyper};
-use charrnn_kernels::reduce::{scale, sum_squares};
-use charrnn_kernels::Float;
+use charrnn_kernels::adam::{AdamHyper, AdamStep};
+use charrnn_kernels::reduce::{Scale, SumSquares};
+use charrnn_kernels::{Float, Kernel};
 
 /// Scales `grads` so that their global L2 norm is at most `max_norm`, exactly as PyTorch's
 /// `clip_grad_norm_` (coefficient `max_norm / (norm + 1e-6)`, applied only when below 1).
 /// Returns the norm before clipping. A non-positive `max_norm` disables clipping.
 pub fn clip_global_norm<F: Float>(grads: &mut [F], max_norm: f64) -> f64 {
-    let norm = sum_squares(grads).sqrt();
+    let norm = SumSquares { x: grads }.run().sqrt();
     if max_norm > 0.0 {
         let coef = max_norm / (norm + 1e-6);
         if coef < 1.0 {
-            scale(grads, F::from_f64(coef));
+            Scale { x: grads, s: F::from_f64(coef) }.run();
         }
     }
     norm
@@ -40,7 +40,7 @@ impl<F: Float> Adam<F> {
     /// One update of `params` from `grads`.
     pub fn update(&mut self, params: &mut [F], grads: &[F]) {
         self.step += 1;
-        adam_step(params, grads, &mut self.m, &mut self.v, self.hyper, self.step);
+        AdamStep { params, grads, m: &mut self.m, v: &mut self.v, hyper: self.hyper, step: self.step }.run();
     }
 }
 

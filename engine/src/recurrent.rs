@@ -14,11 +14,11 @@
 //! input side, `dgh` for the recurrent side) and `dWh = Hprevᵀ·dgh`.
 
 use charrnn_kernels::gemm::{gemm, gemm_packed, Op, PackedB};
-use charrnn_kernels::gru_cell::{gru_cell_backward, gru_cell_forward};
-use charrnn_kernels::lstm_cell::{lstm_cell_backward, lstm_cell_forward};
+use charrnn_kernels::gru_cell::{GruBackward, GruForward};
+use charrnn_kernels::lstm_cell::{LstmBackward, LstmForward};
 use charrnn_kernels::reduce::{add_assign, broadcast_rows, broadcast_rows_sum};
-use charrnn_kernels::rnn_cell::{rnn_cell_backward, rnn_cell_forward};
-use charrnn_kernels::Float;
+use charrnn_kernels::rnn_cell::{RnnBackward, RnnForward};
+use charrnn_kernels::{Float, Kernel};
 
 use crate::config::CellKind;
 use crate::workspace::LayerActivations;
@@ -101,16 +101,16 @@ pub fn recurrent_forward<F: Float>(
             CellKind::Lstm => {
                 gemm_packed(Op::N, batch, F::one(), h_prev, hidden, packed_wh, F::one(), gates, gh);
                 let (c_past, c_future) = act.c.split_at_mut((t + 1) * bh);
-                lstm_cell_forward(batch, hidden, gates, &c_past[t * bh..], &mut c_future[..bh], h_t);
+                LstmForward { batch, hidden, gates, c_prev: &c_past[t * bh..], c: &mut c_future[..bh], h: h_t }.run();
             }
             CellKind::Rnn => {
                 gemm_packed(Op::N, batch, F::one(), h_prev, hidden, packed_wh, F::one(), gates, gh);
-                rnn_cell_forward(gates, h_t);
+                RnnForward { pre: gates, h: h_t }.run();
             }
             CellKind::Gru => {
                 let gh_t = &mut act.gh[step];
                 gemm_packed(Op::N, batch, F::one(), h_prev, hidden, packed_wh, F::one(), gh_t, gh);
-                gru_cell_forward(batch, hidden, gates, gh_t, h_prev, h_t);
+                GruForward { batch, hidden, gx: gates, gh: gh_t, h_prev, h: h_t }.run();
             }
         }
     }
@@ -156,22 +156,34 @@ pub fn recurrent_backward<F: Float>(
         let step = t * batch * gh..(t + 1) * batch * gh;
         let dg = &mut dgates[step.clone()];
         match cell {
-            CellKind::Lstm => lstm_cell_backward(
+            CellKind::Lstm => LstmBackward {
                 batch,
                 hidden,
-                &act.gates[step.clone()],
-                &act.c[t * bh..(t + 1) * bh],
-                &act.c[(t + 1) * bh..(t + 2) * bh],
+                gates: &act.gates[step.clone()],
+                c_prev: &act.c[t * bh..(t + 1) * bh],
+                c: &act.c[(t + 1) * bh..(t + 2) * bh],
                 dh,
-                dc_next,
-                dg,
-            ),
-            CellKind::Rnn => rnn_cell_backward(&act.h[(t + 1) * bh..(t + 2) * bh], dh, dg),
+                dc: dc_next,
+                dgates: dg,
+            }
+            .run(),
+            CellKind::Rnn => RnnBackward { h: &act.h[(t + 1) * bh..(t + 2) * bh], dh, dpre: dg }.run(),
             CellKind::Gru => {
                 // Writes dh_next = dh ⊙ z (the direct path); dgh·Whᵀ is added below.
                 let dgh_t = &mut dgh[step.clone()];
                 let (h_prev, gh_t) = (&act.h[t * bh..(t + 1) * bh], &act.gh[step.clone()]);
-                gru_cell_backward(batch, hidden, &act.gates[step.clone()], gh_t, h_prev, dh, dg, dgh_t, dh_next);
+                GruBackward {
+                    batch,
+                    hidden,
+                    act: &act.gates[step.clone()],
+                    gh: gh_t,
+                    h_prev,
+                    dh,
+                    dgx: dg,
+                    dgh: dgh_t,
+                    dh_prev: dh_next,
+                }
+                .run();
             }
         }
         if t > 0 {

@@ -1,6 +1,11 @@
 //! Adam, with PyTorch's formulation of the bias correction:
 //! `p -= lr / (1 - β1^t) · m / (sqrt(v) / sqrt(1 - β2^t) + ε)`.
 
+use rayon::prelude::*;
+
+use crate::chunked::{CHUNK, PARALLEL_MIN};
+use crate::dispatch::CpuLevel;
+use crate::kernel::{FastKernel, Kernel};
 use crate::Float;
 
 mod fused;
@@ -25,84 +30,89 @@ impl Default for AdamHyper {
     }
 }
 
-/// One Adam update of `params` from `grads`, with moment buffers `m` and `v` (same length,
-/// zero at step 1). `step` counts from 1.
-pub fn adam_step<F: Float>(params: &mut [F], grads: &[F], m: &mut [F], v: &mut [F], hyper: AdamHyper, step: u64) {
-    F::adam_step(params, grads, m, v, hyper, step)
-}
-
-/// The plain generic implementation of [`adam_step`] (used for `f64`, and as the portable twin).
-pub fn adam_step_generic<F: Float>(
-    params: &mut [F],
-    grads: &[F],
-    m: &mut [F],
-    v: &mut [F],
-    hyper: AdamHyper,
-    step: u64,
-) {
-    let n = params.len();
-    assert!(grads.len() == n && m.len() == n && v.len() == n && step >= 1);
-    let t = step as f64;
-    let bias1 = 1.0 - hyper.beta1.powf(t);
-    let bias2 = 1.0 - hyper.beta2.powf(t);
-    let step_size = F::from_f64(hyper.lr / bias1);
-    let inv_sqrt_bias2 = F::from_f64(1.0 / bias2.sqrt());
-    let (b1, b2, eps) = (F::from_f64(hyper.beta1), F::from_f64(hyper.beta2), F::from_f64(hyper.eps));
-    let (one_b1, one_b2) = (F::one() - b1, F::one() - b2);
-    for i in 0..n {
-        let g = grads[i];
-        let mi = b1 * m[i] + one_b1 * g;
-        let vi = b2 * v[i] + one_b2 * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        params[i] -= step_size * mi / (vi.sqrt() * inv_sqrt_bias2 + eps);
+crate::kernel_args! {
+    /// One Adam update of `params` from `grads`, with moment buffers `m` and `v` (same length,
+    /// zero at step 1). `step` counts from 1. The `f32` fast path is one fused pass (moments,
+    /// bias-corrected step) over fixed chunks of 32 Ki elements, run on rayon's pool when the buffers
+    /// hold at least 64 Ki elements. Elementwise, so the result does not depend on the number of
+    /// threads.
+    pub struct AdamStep<'a, F> {
+        pub params: slice_mut,
+        pub grads: slice,
+        pub m: slice_mut,
+        pub v: slice_mut,
+        pub hyper: plain<AdamHyper>,
+        pub step: plain<u64>,
     }
 }
 
-/// [`adam_step`] for `f32` at SIMD level `level`: one fused pass (moments, bias-corrected
-/// step) over fixed chunks of 32 Ki elements, run on rayon's pool when the buffers hold at
-/// least 64 Ki elements. Elementwise, so the result does not depend on the number of threads.
-///
-/// `level` must be one this CPU supports (from [`crate::dispatch::cpu_level`] or
-/// [`crate::dispatch::available_levels`]); otherwise this panics.
-pub fn adam_step_f32(
-    level: crate::dispatch::CpuLevel,
-    params: &mut [f32],
-    grads: &[f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    hyper: AdamHyper,
-    step: u64,
-) {
-    use crate::chunked::{CHUNK, PARALLEL_MIN};
-    use rayon::prelude::*;
+impl<'a, F: Float> Kernel for AdamStep<'a, F> {
+    type Output = ();
+    type F32 = AdamStep<'a, f32>;
 
-    let n = params.len();
-    assert!(grads.len() == n && m.len() == n && v.len() == n && step >= 1);
-    // The constants exactly as the scalar twin forms them.
-    let t = step as f64;
-    let (beta1, beta2) = (hyper.beta1 as f32, hyper.beta2 as f32);
-    let k = fused::Consts {
-        step_size: (hyper.lr / (1.0 - hyper.beta1.powf(t))) as f32,
-        inv_sqrt_bias2: (1.0 / (1.0 - hyper.beta2.powf(t)).sqrt()) as f32,
-        beta1,
-        beta2,
-        one_minus_beta1: 1.0 - beta1,
-        one_minus_beta2: 1.0 - beta2,
-        eps: hyper.eps as f32,
-    };
-    let chunk = |params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]| {
-        crate::simd::run(level, fused::Step { params, grads, m, v, k })
-    };
-    if n < PARALLEL_MIN {
-        chunk(params, grads, m, v);
-    } else {
-        params
-            .par_chunks_mut(CHUNK)
-            .zip(grads.par_chunks(CHUNK))
-            .zip(m.par_chunks_mut(CHUNK))
-            .zip(v.par_chunks_mut(CHUNK))
-            .for_each(|(((p, g), m), v)| chunk(p, g, m, v));
+    fn check(&self) {
+        let n = self.params.len();
+        assert!(
+            self.grads.len() == n && self.m.len() == n && self.v.len() == n,
+            "AdamStep: params, grads and moments differ in length"
+        );
+        assert!(self.step >= 1, "AdamStep: steps count from 1");
+    }
+
+    fn plain(self) {
+        let AdamStep { params, grads, m, v, hyper, step } = self;
+        let n = params.len();
+        let t = step as f64;
+        let bias1 = 1.0 - hyper.beta1.powf(t);
+        let bias2 = 1.0 - hyper.beta2.powf(t);
+        let step_size = F::from_f64(hyper.lr / bias1);
+        let inv_sqrt_bias2 = F::from_f64(1.0 / bias2.sqrt());
+        let (b1, b2, eps) = (F::from_f64(hyper.beta1), F::from_f64(hyper.beta2), F::from_f64(hyper.eps));
+        let (one_b1, one_b2) = (F::one() - b1, F::one() - b2);
+        for i in 0..n {
+            let g = grads[i];
+            let mi = b1 * m[i] + one_b1 * g;
+            let vi = b2 * v[i] + one_b2 * g * g;
+            m[i] = mi;
+            v[i] = vi;
+            params[i] -= step_size * mi / (vi.sqrt() * inv_sqrt_bias2 + eps);
+        }
+    }
+
+    fn into_f32(self) -> Result<Self::F32, Self> {
+        self.cast_f32()
+    }
+}
+
+impl FastKernel for AdamStep<'_, f32> {
+    fn fast(self, level: CpuLevel) {
+        let AdamStep { params, grads, m, v, hyper, step } = self;
+        let n = params.len();
+        // The constants exactly as the scalar twin forms them.
+        let t = step as f64;
+        let (beta1, beta2) = (hyper.beta1 as f32, hyper.beta2 as f32);
+        let k = fused::Consts {
+            step_size: (hyper.lr / (1.0 - hyper.beta1.powf(t))) as f32,
+            inv_sqrt_bias2: (1.0 / (1.0 - hyper.beta2.powf(t)).sqrt()) as f32,
+            beta1,
+            beta2,
+            one_minus_beta1: 1.0 - beta1,
+            one_minus_beta2: 1.0 - beta2,
+            eps: hyper.eps as f32,
+        };
+        let chunk = |params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]| {
+            crate::simd::run(level, fused::Step { params, grads, m, v, k })
+        };
+        if n < PARALLEL_MIN {
+            chunk(params, grads, m, v);
+        } else {
+            params
+                .par_chunks_mut(CHUNK)
+                .zip(grads.par_chunks(CHUNK))
+                .zip(m.par_chunks_mut(CHUNK))
+                .zip(v.par_chunks_mut(CHUNK))
+                .for_each(|(((p, g), m), v)| chunk(p, g, m, v));
+        }
     }
 }
 
@@ -122,7 +132,7 @@ mod tests {
         for step in 1..=5u64 {
             let g: Vec<f32> = (0..n).map(|i| ((i as u64 * 7 + step) as f32).cos()).collect();
             let g_ref: Vec<f64> = g.iter().map(|&x| x as f64).collect();
-            adam_step(&mut p, &g, &mut m, &mut v, hyper, step);
+            AdamStep { params: &mut p, grads: &g, m: &mut m, v: &mut v, hyper, step }.run();
             reference::adam_step(&mut p_ref, &g_ref, &mut m_ref, &mut v_ref, hyper, step);
         }
         for i in 0..n {
@@ -156,8 +166,8 @@ mod tests {
                 for step in 1..=5u64 {
                     let g = random(n, 1000 * step + n as u64, 1.0);
                     let g_ref: Vec<f64> = g.iter().map(|&x| x as f64).collect();
-                    adam_step_f32(level, &mut p, &g, &mut m, &mut v, hyper, step);
-                    adam_step_generic(&mut p_gen, &g, &mut m_gen, &mut v_gen, hyper, step);
+                    AdamStep { params: &mut p, grads: &g, m: &mut m, v: &mut v, hyper, step }.run_at(level);
+                    AdamStep { params: &mut p_gen, grads: &g, m: &mut m_gen, v: &mut v_gen, hyper, step }.run_plain();
                     reference::adam_step(&mut p_ref, &g_ref, &mut m_ref, &mut v_ref, hyper, step);
                 }
                 for i in 0..n {
@@ -184,7 +194,8 @@ mod tests {
             let (mut m, mut v) = (random(n, 9, 0.1), random(n, 10, 0.01));
             v.iter_mut().for_each(|x| *x = x.abs());
             pool.install(|| {
-                adam_step_f32(crate::dispatch::cpu_level(), &mut p, &g, &mut m, &mut v, AdamHyper::default(), 3)
+                AdamStep { params: &mut p, grads: &g, m: &mut m, v: &mut v, hyper: AdamHyper::default(), step: 3 }
+                    .run_at(crate::dispatch::cpu_level())
             });
             (p, m, v)
         };
@@ -197,7 +208,8 @@ mod tests {
         // With zero moments, step 1 moves by lr · g / (|g| + ε) ≈ lr · sign(g).
         let mut p = [0.0f32, 0.0];
         let (mut m, mut v) = ([0.0f32; 2], [0.0f32; 2]);
-        adam_step(&mut p, &[3.0, -0.5], &mut m, &mut v, AdamHyper::default(), 1);
+        AdamStep { params: &mut p, grads: &[3.0, -0.5], m: &mut m, v: &mut v, hyper: AdamHyper::default(), step: 1 }
+            .run();
         assert!((p[0] + 0.002).abs() < 1e-7 && (p[1] - 0.002).abs() < 1e-7, "{p:?}");
     }
 }

@@ -4,7 +4,6 @@ use std::fmt::Debug;
 use std::iter::Sum;
 use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
-use crate::adam::AdamHyper;
 use crate::dispatch::cpu_level;
 use crate::gemm::{PackedB, PackedLayout};
 
@@ -99,94 +98,6 @@ pub trait Float:
         let (k, n) = (b.k(), b.n());
         crate::gemm::generic::gemm_generic(m, k, n, alpha, a, rsa, csa, b.data(), n, 1, beta, c, ldc)
     }
-
-    /// Hook behind [`crate::lstm_cell::lstm_cell_forward`].
-    fn lstm_cell_forward(
-        batch: usize,
-        hidden: usize,
-        gates: &mut [Self],
-        c_prev: &[Self],
-        c: &mut [Self],
-        h: &mut [Self],
-    ) {
-        crate::lstm_cell::lstm_cell_forward_generic(batch, hidden, gates, c_prev, c, h)
-    }
-
-    /// Hook behind [`crate::lstm_cell::lstm_cell_backward`].
-    fn lstm_cell_backward(
-        batch: usize,
-        hidden: usize,
-        gates: &[Self],
-        c_prev: &[Self],
-        c: &[Self],
-        dh: &[Self],
-        dc: &mut [Self],
-        dgates: &mut [Self],
-    ) {
-        crate::lstm_cell::lstm_cell_backward_generic(batch, hidden, gates, c_prev, c, dh, dc, dgates)
-    }
-
-    /// Hook behind [`crate::gru_cell::gru_cell_forward`].
-    fn gru_cell_forward(batch: usize, hidden: usize, gx: &mut [Self], gh: &[Self], h_prev: &[Self], h: &mut [Self]) {
-        crate::gru_cell::gru_cell_forward_generic(batch, hidden, gx, gh, h_prev, h)
-    }
-
-    /// Hook behind [`crate::gru_cell::gru_cell_backward`].
-    fn gru_cell_backward(
-        batch: usize,
-        hidden: usize,
-        act: &[Self],
-        gh: &[Self],
-        h_prev: &[Self],
-        dh: &[Self],
-        dgx: &mut [Self],
-        dgh: &mut [Self],
-        dh_prev: &mut [Self],
-    ) {
-        crate::gru_cell::gru_cell_backward_generic(batch, hidden, act, gh, h_prev, dh, dgx, dgh, dh_prev)
-    }
-
-    /// Hook behind [`crate::rnn_cell::rnn_cell_forward`].
-    fn rnn_cell_forward(pre: &[Self], h: &mut [Self]) {
-        crate::rnn_cell::rnn_cell_forward_generic(pre, h)
-    }
-
-    /// Hook behind [`crate::rnn_cell::rnn_cell_backward`].
-    fn rnn_cell_backward(h: &[Self], dh: &[Self], dpre: &mut [Self]) {
-        crate::rnn_cell::rnn_cell_backward_generic(h, dh, dpre)
-    }
-
-    /// Hook behind [`crate::softmax_xent::softmax_xent_forward_backward`].
-    fn softmax_xent_forward_backward(
-        rows: usize,
-        vocab: usize,
-        logits: &[Self],
-        targets: &[u32],
-        scale: Self,
-        dlogits: &mut [Self],
-    ) -> f64 {
-        crate::softmax_xent::softmax_xent_forward_backward_generic(rows, vocab, logits, targets, scale, dlogits)
-    }
-
-    /// Hook behind [`crate::softmax_xent::softmax_xent_loss`].
-    fn softmax_xent_loss(rows: usize, vocab: usize, logits: &[Self], targets: &[u32]) -> f64 {
-        crate::softmax_xent::softmax_xent_loss_generic(rows, vocab, logits, targets)
-    }
-
-    /// Hook behind [`crate::adam::adam_step`].
-    fn adam_step(params: &mut [Self], grads: &[Self], m: &mut [Self], v: &mut [Self], hyper: AdamHyper, step: u64) {
-        crate::adam::adam_step_generic(params, grads, m, v, hyper, step)
-    }
-
-    /// Hook behind [`crate::reduce::sum_squares`].
-    fn sum_squares(x: &[Self]) -> f64 {
-        crate::reduce::sum_squares_generic(x)
-    }
-
-    /// Hook behind [`crate::reduce::scale`].
-    fn scale(x: &mut [Self], s: Self) {
-        crate::reduce::scale_generic(x, s)
-    }
 }
 
 impl Float for f32 {
@@ -272,84 +183,6 @@ impl Float for f32 {
         ldc: usize,
     ) {
         crate::gemm::f32_path::gemm_packed(m, alpha, a, rsa, csa, b, beta, c, ldc)
-    }
-
-    fn lstm_cell_forward(batch: usize, hidden: usize, gates: &mut [f32], c_prev: &[f32], c: &mut [f32], h: &mut [f32]) {
-        crate::lstm_cell::lstm_cell_forward_f32(cpu_level(), batch, hidden, gates, c_prev, c, h)
-    }
-
-    fn lstm_cell_backward(
-        batch: usize,
-        hidden: usize,
-        gates: &[f32],
-        c_prev: &[f32],
-        c: &[f32],
-        dh: &[f32],
-        dc: &mut [f32],
-        dgates: &mut [f32],
-    ) {
-        crate::lstm_cell::lstm_cell_backward_f32(cpu_level(), batch, hidden, gates, c_prev, c, dh, dc, dgates)
-    }
-
-    fn gru_cell_forward(batch: usize, hidden: usize, gx: &mut [f32], gh: &[f32], h_prev: &[f32], h: &mut [f32]) {
-        crate::gru_cell::gru_cell_forward_f32(cpu_level(), batch, hidden, gx, gh, h_prev, h)
-    }
-
-    fn gru_cell_backward(
-        batch: usize,
-        hidden: usize,
-        act: &[f32],
-        gh: &[f32],
-        h_prev: &[f32],
-        dh: &[f32],
-        dgx: &mut [f32],
-        dgh: &mut [f32],
-        dh_prev: &mut [f32],
-    ) {
-        crate::gru_cell::gru_cell_backward_f32(cpu_level(), batch, hidden, act, gh, h_prev, dh, dgx, dgh, dh_prev)
-    }
-
-    fn rnn_cell_forward(pre: &[f32], h: &mut [f32]) {
-        crate::rnn_cell::rnn_cell_forward_f32(cpu_level(), pre, h)
-    }
-
-    fn rnn_cell_backward(h: &[f32], dh: &[f32], dpre: &mut [f32]) {
-        crate::rnn_cell::rnn_cell_backward_f32(cpu_level(), h, dh, dpre)
-    }
-
-    fn softmax_xent_forward_backward(
-        rows: usize,
-        vocab: usize,
-        logits: &[f32],
-        targets: &[u32],
-        scale: f32,
-        dlogits: &mut [f32],
-    ) -> f64 {
-        crate::softmax_xent::softmax_xent_forward_backward_f32(
-            cpu_level(),
-            rows,
-            vocab,
-            logits,
-            targets,
-            scale,
-            dlogits,
-        )
-    }
-
-    fn softmax_xent_loss(rows: usize, vocab: usize, logits: &[f32], targets: &[u32]) -> f64 {
-        crate::softmax_xent::softmax_xent_loss_f32(cpu_level(), rows, vocab, logits, targets)
-    }
-
-    fn adam_step(params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], hyper: AdamHyper, step: u64) {
-        crate::adam::adam_step_f32(cpu_level(), params, grads, m, v, hyper, step)
-    }
-
-    fn sum_squares(x: &[f32]) -> f64 {
-        crate::reduce::sum_squares_f32(cpu_level(), x)
-    }
-
-    fn scale(x: &mut [f32], s: f32) {
-        crate::reduce::scale_f32(cpu_level(), x, s)
     }
 }
 

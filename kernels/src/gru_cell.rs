@@ -23,184 +23,159 @@
 //! dh_prev (direct path only) = dh ⊙ z   (the caller adds dgh·Whᵀ)
 //! ```
 
+use crate::dispatch::CpuLevel;
+use crate::kernel::{FastKernel, Kernel};
+use crate::math::sigmoid_scalar as sigmoid;
 use crate::Float;
 
 mod fused;
 
-/// Logistic sigmoid.
-#[inline]
-fn sigmoid<F: Float>(x: F) -> F {
-    F::one() / (F::one() + (-x).exp())
+crate::kernel_args! {
+    /// Forward step. On entry `gx` holds the input-side pre-activations `x·Wx + b_ih`; on
+    /// return the activations `r, z, n`, which (with `gh` and `h_prev`) are what the backward
+    /// step needs. `gh` holds the recurrent side `h_prev·Wh + b_hh` and is only read. Writes `h`.
+    ///
+    /// Shapes: `gx`, `gh` are `[batch, 3·hidden]`, `h_prev` and `h` `[batch, hidden]`. The `f32`
+    /// fast path is one fused pass per batch row with the fast [`crate::math`] `sigmoid`/`tanh`
+    /// (relative error ≤ 2e-7 each).
+    pub struct GruForward<'a, F> {
+        pub batch: plain<usize>,
+        pub hidden: plain<usize>,
+        pub gx: slice_mut,
+        pub gh: slice,
+        pub h_prev: slice,
+        pub h: slice_mut,
+    }
 }
 
-fn check_forward_shapes<F>(batch: usize, hidden: usize, gx: &[F], gh: &[F], h_prev: &[F], h: &[F]) {
-    let h3 = 3 * hidden;
-    assert!(gx.len() >= batch * h3 && gh.len() >= batch * h3, "GRU gate matrices shorter than [batch, 3·hidden]");
-    assert!(h_prev.len() >= batch * hidden && h.len() >= batch * hidden, "GRU states shorter than [batch, hidden]");
+crate::kernel_args! {
+    /// Backward step. Inputs: the activations `act` (`r, z, n`) and the recurrent projection
+    /// `gh` kept by the forward step, `h_prev`, and `dh`, the total gradient reaching `h` at this
+    /// step. Outputs: `dgx` (gradient with respect to the input-side pre-activations, hence to
+    /// `b_ih` and through `Wx` to the input), `dgh` (with respect to `h_prev·Wh + b_hh`), and in
+    /// `dh_prev` the gradient reaching `h_prev` through the update gate's direct path, `dh ⊙ z`
+    /// (overwritten; the caller adds `dgh·Whᵀ`).
+    ///
+    /// Shapes: `act`, `gh`, `dgx`, `dgh` are `[batch, 3·hidden]`, the others `[batch, hidden]`.
+    /// The `f32` fast path has no transcendental functions: everything comes from `act`.
+    pub struct GruBackward<'a, F> {
+        pub batch: plain<usize>,
+        pub hidden: plain<usize>,
+        pub act: slice,
+        pub gh: slice,
+        pub h_prev: slice,
+        pub dh: slice,
+        pub dgx: slice_mut,
+        pub dgh: slice_mut,
+        pub dh_prev: slice_mut,
+    }
 }
 
-fn check_backward_shapes<F>(
-    batch: usize,
-    hidden: usize,
-    act: &[F],
-    gh: &[F],
-    h_prev: &[F],
-    dh: &[F],
-    dgx: &[F],
-    dgh: &[F],
-    dh_prev: &[F],
-) {
-    let (h3, n) = (3 * hidden, batch * hidden);
-    assert!(act.len() >= batch * h3 && gh.len() >= batch * h3, "GRU gate matrices shorter than [batch, 3·hidden]");
-    assert!(dgx.len() >= batch * h3 && dgh.len() >= batch * h3, "GRU gate gradients shorter than [batch, 3·hidden]");
-    assert!(h_prev.len() >= n && dh.len() >= n && dh_prev.len() >= n, "GRU states shorter than [batch, hidden]");
+impl<'a, F: Float> Kernel for GruForward<'a, F> {
+    type Output = ();
+    type F32 = GruForward<'a, f32>;
+
+    fn check(&self) {
+        let (h3, n) = (3 * self.batch * self.hidden, self.batch * self.hidden);
+        assert!(self.gx.len() >= h3 && self.gh.len() >= h3, "GruForward: gate matrices shorter than [batch, 3·hidden]");
+        assert!(self.h_prev.len() >= n && self.h.len() >= n, "GruForward: states shorter than [batch, hidden]");
+    }
+
+    fn plain(self) {
+        let GruForward { batch, hidden, gx, gh, h_prev, h } = self;
+        let h3 = 3 * hidden;
+        let one = F::one();
+        for b in 0..batch {
+            let row = &mut gx[b * h3..(b + 1) * h3];
+            let (rg, rest) = row.split_at_mut(hidden);
+            let (zg, ng) = rest.split_at_mut(hidden);
+            let g_row = &gh[b * h3..(b + 1) * h3];
+            let (hr, zr, nr) = (&g_row[..hidden], &g_row[hidden..2 * hidden], &g_row[2 * hidden..]);
+            let range = b * hidden..(b + 1) * hidden;
+            let (hp, ho) = (&h_prev[range.clone()], &mut h[range]);
+            for j in 0..hidden {
+                let r = sigmoid(rg[j] + hr[j]);
+                let z = sigmoid(zg[j] + zr[j]);
+                let n = (ng[j] + r * nr[j]).tanh();
+                rg[j] = r;
+                zg[j] = z;
+                ng[j] = n;
+                ho[j] = (one - z) * n + z * hp[j];
+            }
+        }
+    }
+
+    fn into_f32(self) -> Result<Self::F32, Self> {
+        self.cast_f32()
+    }
 }
 
-/// Forward step. On entry `gx` holds the input-side pre-activations `x·Wx + b_ih`; on return
-/// the activations `r, z, n`, which (with `gh` and `h_prev`) are what the backward step needs.
-/// `gh` holds the recurrent side `h_prev·Wh + b_hh` and is only read. Writes `h`.
-///
-/// Shapes: `gx`, `gh` are `[batch, 3·hidden]`, `h_prev` and `h` `[batch, hidden]`.
-pub fn gru_cell_forward<F: Float>(batch: usize, hidden: usize, gx: &mut [F], gh: &[F], h_prev: &[F], h: &mut [F]) {
-    F::gru_cell_forward(batch, hidden, gx, gh, h_prev, h)
-}
-
-/// The plain generic implementation of [`gru_cell_forward`] (used for `f64`, and as the
-/// scalar twin).
-pub fn gru_cell_forward_generic<F: Float>(
-    batch: usize,
-    hidden: usize,
-    gx: &mut [F],
-    gh: &[F],
-    h_prev: &[F],
-    h: &mut [F],
-) {
-    check_forward_shapes(batch, hidden, gx, gh, h_prev, h);
-    let h3 = 3 * hidden;
-    let one = F::one();
-    for b in 0..batch {
-        let row = &mut gx[b * h3..(b + 1) * h3];
-        let (rg, rest) = row.split_at_mut(hidden);
-        let (zg, ng) = rest.split_at_mut(hidden);
-        let g_row = &gh[b * h3..(b + 1) * h3];
-        let (hr, zr, nr) = (&g_row[..hidden], &g_row[hidden..2 * hidden], &g_row[2 * hidden..]);
-        let range = b * hidden..(b + 1) * hidden;
-        let (hp, ho) = (&h_prev[range.clone()], &mut h[range]);
-        for j in 0..hidden {
-            let r = sigmoid(rg[j] + hr[j]);
-            let z = sigmoid(zg[j] + zr[j]);
-            let n = (ng[j] + r * nr[j]).tanh();
-            rg[j] = r;
-            zg[j] = z;
-            ng[j] = n;
-            ho[j] = (one - z) * n + z * hp[j];
+impl FastKernel for GruForward<'_, f32> {
+    fn fast(self, level: CpuLevel) {
+        if self.batch > 0 && self.hidden > 0 {
+            crate::simd::run(level, self)
         }
     }
 }
 
-/// Backward step. Inputs: the activations `act` (`r, z, n`) and the recurrent projection `gh`
-/// kept by the forward step, `h_prev`, and `dh`, the total gradient reaching `h` at this step.
-/// Outputs: `dgx` (gradient with respect to the input-side pre-activations, hence to
-/// `b_ih` and through `Wx` to the input), `dgh` (with respect to `h_prev·Wh + b_hh`), and in
-/// `dh_prev` the gradient reaching `h_prev` through the update gate's direct path, `dh ⊙ z`
-/// (overwritten; the caller adds `dgh·Whᵀ`).
-///
-/// Shapes: `act`, `gh`, `dgx`, `dgh` are `[batch, 3·hidden]`, the others `[batch, hidden]`.
-pub fn gru_cell_backward<F: Float>(
-    batch: usize,
-    hidden: usize,
-    act: &[F],
-    gh: &[F],
-    h_prev: &[F],
-    dh: &[F],
-    dgx: &mut [F],
-    dgh: &mut [F],
-    dh_prev: &mut [F],
-) {
-    F::gru_cell_backward(batch, hidden, act, gh, h_prev, dh, dgx, dgh, dh_prev)
-}
+impl<'a, F: Float> Kernel for GruBackward<'a, F> {
+    type Output = ();
+    type F32 = GruBackward<'a, f32>;
 
-/// The plain generic implementation of [`gru_cell_backward`] (used for `f64`, and as the
-/// scalar twin).
-pub fn gru_cell_backward_generic<F: Float>(
-    batch: usize,
-    hidden: usize,
-    act: &[F],
-    gh: &[F],
-    h_prev: &[F],
-    dh: &[F],
-    dgx: &mut [F],
-    dgh: &mut [F],
-    dh_prev: &mut [F],
-) {
-    check_backward_shapes(batch, hidden, act, gh, h_prev, dh, dgx, dgh, dh_prev);
-    let h3 = 3 * hidden;
-    let one = F::one();
-    for b in 0..batch {
-        let a_row = &act[b * h3..(b + 1) * h3];
-        let ghn = &gh[b * h3 + 2 * hidden..(b + 1) * h3];
-        let dx_row = &mut dgx[b * h3..(b + 1) * h3];
-        let dh_row = &mut dgh[b * h3..(b + 1) * h3];
-        for j in 0..hidden {
-            let k = b * hidden + j;
-            let (r, z, n) = (a_row[j], a_row[hidden + j], a_row[2 * hidden + j]);
-            let d = dh[k];
-            let dn = d * (one - z) * (one - n * n);
-            let dz = d * (h_prev[k] - n) * z * (one - z);
-            let dr = dn * ghn[j] * r * (one - r);
-            dx_row[j] = dr;
-            dx_row[hidden + j] = dz;
-            dx_row[2 * hidden + j] = dn;
-            dh_row[j] = dr;
-            dh_row[hidden + j] = dz;
-            dh_row[2 * hidden + j] = dn * r;
-            dh_prev[k] = d * z;
+    fn check(&self) {
+        let (h3, n) = (3 * self.batch * self.hidden, self.batch * self.hidden);
+        assert!(
+            self.act.len() >= h3 && self.gh.len() >= h3,
+            "GruBackward: gate matrices shorter than [batch, 3·hidden]"
+        );
+        assert!(
+            self.dgx.len() >= h3 && self.dgh.len() >= h3,
+            "GruBackward: gate gradients shorter than [batch, 3·hidden]"
+        );
+        assert!(
+            self.h_prev.len() >= n && self.dh.len() >= n && self.dh_prev.len() >= n,
+            "GruBackward: states shorter than [batch, hidden]"
+        );
+    }
+
+    fn plain(self) {
+        let GruBackward { batch, hidden, act, gh, h_prev, dh, dgx, dgh, dh_prev } = self;
+        let h3 = 3 * hidden;
+        let one = F::one();
+        for b in 0..batch {
+            let a_row = &act[b * h3..(b + 1) * h3];
+            let ghn = &gh[b * h3 + 2 * hidden..(b + 1) * h3];
+            let dx_row = &mut dgx[b * h3..(b + 1) * h3];
+            let dh_row = &mut dgh[b * h3..(b + 1) * h3];
+            for j in 0..hidden {
+                let k = b * hidden + j;
+                let (r, z, n) = (a_row[j], a_row[hidden + j], a_row[2 * hidden + j]);
+                let d = dh[k];
+                let dn = d * (one - z) * (one - n * n);
+                let dz = d * (h_prev[k] - n) * z * (one - z);
+                let dr = dn * ghn[j] * r * (one - r);
+                dx_row[j] = dr;
+                dx_row[hidden + j] = dz;
+                dx_row[2 * hidden + j] = dn;
+                dh_row[j] = dr;
+                dh_row[hidden + j] = dz;
+                dh_row[2 * hidden + j] = dn * r;
+                dh_prev[k] = d * z;
+            }
         }
     }
+
+    fn into_f32(self) -> Result<Self::F32, Self> {
+        self.cast_f32()
+    }
 }
 
-/// [`gru_cell_forward`] for `f32` at SIMD level `level`: one fused pass per batch row, with the
-/// fast [`crate::math`] `sigmoid`/`tanh` (relative error ≤ 2e-7 each).
-///
-/// `level` must be one this CPU supports (from [`crate::dispatch::cpu_level`] or
-/// [`crate::dispatch::available_levels`]); otherwise this panics.
-pub fn gru_cell_forward_f32(
-    level: crate::dispatch::CpuLevel,
-    batch: usize,
-    hidden: usize,
-    gx: &mut [f32],
-    gh: &[f32],
-    h_prev: &[f32],
-    h: &mut [f32],
-) {
-    check_forward_shapes(batch, hidden, gx, gh, h_prev, h);
-    if batch == 0 || hidden == 0 {
-        return;
+impl FastKernel for GruBackward<'_, f32> {
+    fn fast(self, level: CpuLevel) {
+        if self.batch > 0 && self.hidden > 0 {
+            crate::simd::run(level, self)
+        }
     }
-    crate::simd::run(level, fused::Forward { batch, hidden, gx, gh, h_prev, h })
-}
-
-/// [`gru_cell_backward`] for `f32` at SIMD level `level` (one fused pass per batch row; no
-/// transcendental functions: everything comes from the kept activations).
-///
-/// `level` must be one this CPU supports; otherwise this panics.
-pub fn gru_cell_backward_f32(
-    level: crate::dispatch::CpuLevel,
-    batch: usize,
-    hidden: usize,
-    act: &[f32],
-    gh: &[f32],
-    h_prev: &[f32],
-    dh: &[f32],
-    dgx: &mut [f32],
-    dgh: &mut [f32],
-    dh_prev: &mut [f32],
-) {
-    check_backward_shapes(batch, hidden, act, gh, h_prev, dh, dgx, dgh, dh_prev);
-    if batch == 0 || hidden == 0 {
-        return;
-    }
-    crate::simd::run(level, fused::Backward { batch, hidden, act, gh, h_prev, dh, dgx, dgh, dh_prev })
 }
 
 #[cfg(test)]
@@ -244,20 +219,50 @@ mod tests {
                     let (mut dgx, mut dgh, mut dhp) = (vec![0.0f32; 3 * n], vec![0.0f32; 3 * n], vec![0.0f32; n]);
                     match which {
                         0 => {
-                            gru_cell_forward_f32(level, batch, hidden, &mut act, &gh32, &hp32, &mut h);
-                            gru_cell_backward_f32(
-                                level, batch, hidden, &act, &gh32, &hp32, &dh32, &mut dgx, &mut dgh, &mut dhp,
-                            );
+                            GruForward { batch, hidden, gx: &mut act, gh: &gh32, h_prev: &hp32, h: &mut h }
+                                .run_at(level);
+                            GruBackward {
+                                batch,
+                                hidden,
+                                act: &act,
+                                gh: &gh32,
+                                h_prev: &hp32,
+                                dh: &dh32,
+                                dgx: &mut dgx,
+                                dgh: &mut dgh,
+                                dh_prev: &mut dhp,
+                            }
+                            .run_at(level);
                         }
                         1 => {
-                            gru_cell_forward_generic(batch, hidden, &mut act, &gh32, &hp32, &mut h);
-                            gru_cell_backward_generic(
-                                batch, hidden, &act, &gh32, &hp32, &dh32, &mut dgx, &mut dgh, &mut dhp,
-                            );
+                            GruForward { batch, hidden, gx: &mut act, gh: &gh32, h_prev: &hp32, h: &mut h }.run_plain();
+                            GruBackward {
+                                batch,
+                                hidden,
+                                act: &act,
+                                gh: &gh32,
+                                h_prev: &hp32,
+                                dh: &dh32,
+                                dgx: &mut dgx,
+                                dgh: &mut dgh,
+                                dh_prev: &mut dhp,
+                            }
+                            .run_plain();
                         }
                         _ => {
-                            gru_cell_forward(batch, hidden, &mut act, &gh32, &hp32, &mut h);
-                            gru_cell_backward(batch, hidden, &act, &gh32, &hp32, &dh32, &mut dgx, &mut dgh, &mut dhp);
+                            GruForward { batch, hidden, gx: &mut act, gh: &gh32, h_prev: &hp32, h: &mut h }.run();
+                            GruBackward {
+                                batch,
+                                hidden,
+                                act: &act,
+                                gh: &gh32,
+                                h_prev: &hp32,
+                                dh: &dh32,
+                                dgx: &mut dgx,
+                                dgh: &mut dgh,
+                                dh_prev: &mut dhp,
+                            }
+                            .run();
                         }
                     }
                     [act, h, dgx, dgh, dhp]
@@ -292,9 +297,20 @@ mod tests {
         let r = reference::gru_cell(batch, hidden, &gx, &gh, &h_prev, &dh);
         let mut act = gx.clone();
         let mut h = vec![0.0; n];
-        gru_cell_forward(batch, hidden, &mut act, &gh, &h_prev, &mut h);
+        GruForward { batch, hidden, gx: &mut act, gh: &gh, h_prev: &h_prev, h: &mut h }.run();
         let (mut dgx, mut dgh, mut dhp) = (vec![0.0; 3 * n], vec![0.0; 3 * n], vec![0.0; n]);
-        gru_cell_backward(batch, hidden, &act, &gh, &h_prev, &dh, &mut dgx, &mut dgh, &mut dhp);
+        GruBackward {
+            batch,
+            hidden,
+            act: &act,
+            gh: &gh,
+            h_prev: &h_prev,
+            dh: &dh,
+            dgx: &mut dgx,
+            dgh: &mut dgh,
+            dh_prev: &mut dhp,
+        }
+        .run();
         for (got, want) in [(&act, &r.act), (&h, &r.h), (&dgx, &r.dgx), (&dgh, &r.dgh), (&dhp, &r.dh_prev)] {
             for (g, w) in got.iter().zip(want.iter()) {
                 assert!((g - w).abs() <= 1e-14 * (1.0 + w.abs()), "{g} vs {w}");
@@ -312,7 +328,7 @@ mod tests {
             let mut gx = [100.0f32, 0.0, 0.0, -100.0, 100.0, 0.0, 100.0, 0.5, f32::NAN];
             let gh = [0.0f32; 9];
             let mut h = [0.0f32; 3];
-            gru_cell_forward_f32(level, 1, hidden, &mut gx, &gh, &[5.0, 0.25, 1.0], &mut h);
+            GruForward { batch: 1, hidden, gx: &mut gx, gh: &gh, h_prev: &[5.0, 0.25, 1.0], h: &mut h }.run_at(level);
             assert_eq!([gx[0], gx[3], gx[6]], [1.0, 0.0, 1.0], "{level:?}");
             assert_eq!(h[0], 1.0, "{level:?}");
             assert_eq!(gx[4], 1.0, "{level:?}");

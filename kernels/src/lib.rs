@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod float;
 pub mod gemm;
 pub mod gru_cell;
+pub mod kernel;
 pub mod lstm_cell;
 pub mod math;
 pub mod peak;
@@ -22,3 +23,4 @@ pub(crate) mod simd;
 pub mod softmax_xent;
 
 pub use float::Float;
+pub use kernel::{FastKernel, Kernel};

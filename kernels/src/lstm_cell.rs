@@ -1,170 +1,146 @@
 //! Fused LSTM cell, forward and backward, for one time step of a batch.
 //!
 //! Gate layout of a row of the `[batch, 4·hidden]` gate matrix: `i | f | g | o` (input, forget,
-//! cell candidate, output), the order PyTorch stores them in.
+//! cell candidate, output), the order PyTorch stores them in. The `f32` fast path is one fused
+//! pass per batch row (`fused.rs`) with the fast [`crate::math`] `sigmoid`/`tanh` (relative
+//! error ≤ 2e-7 each).
 
+use crate::dispatch::CpuLevel;
+use crate::kernel::{FastKernel, Kernel};
+use crate::math::sigmoid_scalar as sigmoid;
 use crate::Float;
 
 mod fused;
 
-/// Logistic sigmoid.
-#[inline]
-pub fn sigmoid<F: Float>(x: F) -> F {
-    F::one() / (F::one() + (-x).exp())
+crate::kernel_args! {
+    /// Forward step. On entry `gates` holds the pre-activations; on return the activations
+    /// (`σ(i), σ(f), tanh(g), σ(o)`), which is what the backward step needs.
+    /// `c = f·c_prev + i·g` and `h = o·tanh(c)`.
+    ///
+    /// Shapes: `gates` is `[batch, 4·hidden]`, the others `[batch, hidden]`.
+    pub struct LstmForward<'a, F> {
+        pub batch: plain<usize>,
+        pub hidden: plain<usize>,
+        pub gates: slice_mut,
+        pub c_prev: slice,
+        pub c: slice_mut,
+        pub h: slice_mut,
+    }
 }
 
-/// Forward step. On entry `gates` holds the pre-activations; on return the activations
-/// (`σ(i), σ(f), tanh(g), σ(o)`), which is what the backward step needs.
-/// `c = f·c_prev + i·g` and `h = o·tanh(c)`.
-///
-/// Shapes: `gates` is `[batch, 4·hidden]`, the others `[batch, hidden]`.
-pub fn lstm_cell_forward<F: Float>(
-    batch: usize,
-    hidden: usize,
-    gates: &mut [F],
-    c_prev: &[F],
-    c: &mut [F],
-    h: &mut [F],
-) {
-    F::lstm_cell_forward(batch, hidden, gates, c_prev, c, h)
+crate::kernel_args! {
+    /// Backward step. Inputs: the activations `gates` and `c_prev`, `c` kept by the forward
+    /// step, `dh` (the total gradient reaching `h` at this step) and, in `dc`, the gradient
+    /// reaching `c` from the next step. Outputs: `dgates`, the gradient of the loss with respect
+    /// to the pre-activations, and in `dc` the gradient with respect to `c_prev`.
+    pub struct LstmBackward<'a, F> {
+        pub batch: plain<usize>,
+        pub hidden: plain<usize>,
+        pub gates: slice,
+        pub c_prev: slice,
+        pub c: slice,
+        pub dh: slice,
+        pub dc: slice_mut,
+        pub dgates: slice_mut,
+    }
 }
 
-/// The plain generic implementation of [`lstm_cell_forward`] (used for `f64`, and as the portable twin).
-pub fn lstm_cell_forward_generic<F: Float>(
-    batch: usize,
-    hidden: usize,
-    gates: &mut [F],
-    c_prev: &[F],
-    c: &mut [F],
-    h: &mut [F],
-) {
-    let h4 = 4 * hidden;
-    assert!(gates.len() >= batch * h4 && c_prev.len() >= batch * hidden);
-    assert!(c.len() >= batch * hidden && h.len() >= batch * hidden);
-    for b in 0..batch {
-        let row = &mut gates[b * h4..(b + 1) * h4];
-        let (ig, rest) = row.split_at_mut(hidden);
-        let (fg, rest) = rest.split_at_mut(hidden);
-        let (gg, og) = rest.split_at_mut(hidden);
-        let range = b * hidden..(b + 1) * hidden;
-        let (cp, cr, hr) = (&c_prev[range.clone()], &mut c[range.clone()], &mut h[range]);
-        for j in 0..hidden {
-            let i = sigmoid(ig[j]);
-            let f = sigmoid(fg[j]);
-            let g = gg[j].tanh();
-            let o = sigmoid(og[j]);
-            let cj = f * cp[j] + i * g;
-            ig[j] = i;
-            fg[j] = f;
-            gg[j] = g;
-            og[j] = o;
-            cr[j] = cj;
-            hr[j] = o * cj.tanh();
+impl<'a, F: Float> Kernel for LstmForward<'a, F> {
+    type Output = ();
+    type F32 = LstmForward<'a, f32>;
+
+    fn check(&self) {
+        let (n, n4) = (self.batch * self.hidden, 4 * self.batch * self.hidden);
+        assert!(self.gates.len() >= n4 && self.c_prev.len() >= n, "LstmForward: gates or c_prev too short");
+        assert!(self.c.len() >= n && self.h.len() >= n, "LstmForward: c or h too short");
+    }
+
+    fn plain(self) {
+        let hidden = self.hidden;
+        let h4 = 4 * hidden;
+        for b in 0..self.batch {
+            let row = &mut self.gates[b * h4..(b + 1) * h4];
+            let (ig, rest) = row.split_at_mut(hidden);
+            let (fg, rest) = rest.split_at_mut(hidden);
+            let (gg, og) = rest.split_at_mut(hidden);
+            let range = b * hidden..(b + 1) * hidden;
+            let (cp, cr, hr) = (&self.c_prev[range.clone()], &mut self.c[range.clone()], &mut self.h[range]);
+            for j in 0..hidden {
+                let i = sigmoid(ig[j]);
+                let f = sigmoid(fg[j]);
+                let g = gg[j].tanh();
+                let o = sigmoid(og[j]);
+                let cj = f * cp[j] + i * g;
+                ig[j] = i;
+                fg[j] = f;
+                gg[j] = g;
+                og[j] = o;
+                cr[j] = cj;
+                hr[j] = o * cj.tanh();
+            }
+        }
+    }
+
+    fn into_f32(self) -> Result<Self::F32, Self> {
+        self.cast_f32()
+    }
+}
+
+impl FastKernel for LstmForward<'_, f32> {
+    fn fast(self, level: CpuLevel) {
+        if self.batch > 0 && self.hidden > 0 {
+            crate::simd::run(level, self)
         }
     }
 }
 
-/// Backward step. Inputs: the activations `gates` and `c_prev`, `c` kept by the forward step,
-/// `dh` (the total gradient reaching `h` at this step) and, in `dc`, the gradient reaching `c`
-/// from the next step. Outputs: `dgates`, the gradient of the loss with respect to the
-/// pre-activations, and in `dc` the gradient with respect to `c_prev`.
-pub fn lstm_cell_backward<F: Float>(
-    batch: usize,
-    hidden: usize,
-    gates: &[F],
-    c_prev: &[F],
-    c: &[F],
-    dh: &[F],
-    dc: &mut [F],
-    dgates: &mut [F],
-) {
-    F::lstm_cell_backward(batch, hidden, gates, c_prev, c, dh, dc, dgates)
-}
+impl<'a, F: Float> Kernel for LstmBackward<'a, F> {
+    type Output = ();
+    type F32 = LstmBackward<'a, f32>;
 
-/// The plain generic implementation of [`lstm_cell_backward`] (used for `f64`, and as the portable twin).
-pub fn lstm_cell_backward_generic<F: Float>(
-    batch: usize,
-    hidden: usize,
-    gates: &[F],
-    c_prev: &[F],
-    c: &[F],
-    dh: &[F],
-    dc: &mut [F],
-    dgates: &mut [F],
-) {
-    let h4 = 4 * hidden;
-    assert!(gates.len() >= batch * h4 && dgates.len() >= batch * h4);
-    assert!(c_prev.len() >= batch * hidden && c.len() >= batch * hidden);
-    assert!(dh.len() >= batch * hidden && dc.len() >= batch * hidden);
-    let one = F::one();
-    for b in 0..batch {
-        let g_row = &gates[b * h4..(b + 1) * h4];
-        let d_row = &mut dgates[b * h4..(b + 1) * h4];
-        let (di, rest) = d_row.split_at_mut(hidden);
-        let (df, rest) = rest.split_at_mut(hidden);
-        let (dg, dout) = rest.split_at_mut(hidden);
-        for j in 0..hidden {
-            let k = b * hidden + j;
-            let (i, f, g, o) = (g_row[j], g_row[hidden + j], g_row[2 * hidden + j], g_row[3 * hidden + j]);
-            let tc = c[k].tanh();
-            let dcj = dc[k] + dh[k] * o * (one - tc * tc);
-            dout[j] = dh[k] * tc * o * (one - o);
-            di[j] = dcj * g * i * (one - i);
-            dg[j] = dcj * i * (one - g * g);
-            df[j] = dcj * c_prev[k] * f * (one - f);
-            dc[k] = dcj * f;
+    fn check(&self) {
+        let (n, n4) = (self.batch * self.hidden, 4 * self.batch * self.hidden);
+        assert!(self.gates.len() >= n4 && self.dgates.len() >= n4, "LstmBackward: gates or dgates too short");
+        assert!(self.c_prev.len() >= n && self.c.len() >= n, "LstmBackward: c_prev or c too short");
+        assert!(self.dh.len() >= n && self.dc.len() >= n, "LstmBackward: dh or dc too short");
+    }
+
+    fn plain(self) {
+        let hidden = self.hidden;
+        let h4 = 4 * hidden;
+        let one = F::one();
+        for b in 0..self.batch {
+            let g_row = &self.gates[b * h4..(b + 1) * h4];
+            let d_row = &mut self.dgates[b * h4..(b + 1) * h4];
+            let (di, rest) = d_row.split_at_mut(hidden);
+            let (df, rest) = rest.split_at_mut(hidden);
+            let (dg, dout) = rest.split_at_mut(hidden);
+            for j in 0..hidden {
+                let k = b * hidden + j;
+                let (i, f, g, o) = (g_row[j], g_row[hidden + j], g_row[2 * hidden + j], g_row[3 * hidden + j]);
+                let tc = self.c[k].tanh();
+                let dcj = self.dc[k] + self.dh[k] * o * (one - tc * tc);
+                dout[j] = self.dh[k] * tc * o * (one - o);
+                di[j] = dcj * g * i * (one - i);
+                dg[j] = dcj * i * (one - g * g);
+                df[j] = dcj * self.c_prev[k] * f * (one - f);
+                self.dc[k] = dcj * f;
+            }
         }
     }
+
+    fn into_f32(self) -> Result<Self::F32, Self> {
+        self.cast_f32()
+    }
 }
 
-/// [`lstm_cell_forward`] for `f32` at SIMD level `level`: one fused pass per batch row, with
-/// the fast [`crate::math`] `sigmoid`/`tanh` (relative error ≤ 2e-7 each).
-///
-/// `level` must be one this CPU supports (from [`crate::dispatch::cpu_level`] or
-/// [`crate::dispatch::available_levels`]); otherwise this panics.
-pub fn lstm_cell_forward_f32(
-    level: crate::dispatch::CpuLevel,
-    batch: usize,
-    hidden: usize,
-    gates: &mut [f32],
-    c_prev: &[f32],
-    c: &mut [f32],
-    h: &mut [f32],
-) {
-    let h4 = 4 * hidden;
-    assert!(gates.len() >= batch * h4 && c_prev.len() >= batch * hidden);
-    assert!(c.len() >= batch * hidden && h.len() >= batch * hidden);
-    if batch == 0 || hidden == 0 {
-        return;
+impl FastKernel for LstmBackward<'_, f32> {
+    /// One fused pass per batch row; `tanh(c)` is recomputed with the fast formula.
+    fn fast(self, level: CpuLevel) {
+        if self.batch > 0 && self.hidden > 0 {
+            crate::simd::run(level, self)
+        }
     }
-    let kernel = fused::Forward { batch, hidden, gates, c_prev, c, h };
-    crate::simd::run(level, kernel)
-}
-
-/// [`lstm_cell_backward`] for `f32` at SIMD level `level` (one fused pass per batch row;
-/// `tanh(c)` is recomputed with the fast [`crate::math::tanh_f32`] formula).
-///
-/// `level` must be one this CPU supports; otherwise this panics.
-pub fn lstm_cell_backward_f32(
-    level: crate::dispatch::CpuLevel,
-    batch: usize,
-    hidden: usize,
-    gates: &[f32],
-    c_prev: &[f32],
-    c: &[f32],
-    dh: &[f32],
-    dc: &mut [f32],
-    dgates: &mut [f32],
-) {
-    let h4 = 4 * hidden;
-    assert!(gates.len() >= batch * h4 && dgates.len() >= batch * h4);
-    assert!(c_prev.len() >= batch * hidden && c.len() >= batch * hidden);
-    assert!(dh.len() >= batch * hidden && dc.len() >= batch * hidden);
-    if batch == 0 || hidden == 0 {
-        return;
-    }
-    let kernel = fused::Backward { batch, hidden, gates, c_prev, c, dh, dc, dgates };
-    crate::simd::run(level, kernel)
 }
 
 #[cfg(test)]
@@ -191,10 +167,21 @@ mod tests {
             let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
             let mut gates = f(&pre);
             let (mut c, mut h) = (vec![0.0f32; batch * hidden], vec![0.0f32; batch * hidden]);
-            lstm_cell_forward(batch, hidden, &mut gates, &f(&c_prev), &mut c, &mut h);
+            LstmForward { batch, hidden, gates: &mut gates, c_prev: &f(&c_prev), c: &mut c, h: &mut h }.run();
             let mut dc = f(&dc_next);
             let mut dgates = vec![0.0f32; batch * 4 * hidden];
-            lstm_cell_backward(batch, hidden, &gates, &f(&c_prev), &c, &f(&dh), &mut dc, &mut dgates);
+            let (c_prev, dh) = (f(&c_prev), f(&dh));
+            LstmBackward {
+                batch,
+                hidden,
+                gates: &gates,
+                c_prev: &c_prev,
+                c: &c,
+                dh: &dh,
+                dc: &mut dc,
+                dgates: &mut dgates,
+            }
+            .run();
 
             let close = |name: &str, got: &[f32], want: &[f64]| {
                 for (idx, (&g, &w)) in got.iter().zip(want).enumerate() {
@@ -233,22 +220,27 @@ mod tests {
                     let (mut c, mut h) = (vec![0.0f32; n], vec![0.0f32; n]);
                     let mut dc = f(&dc_next);
                     let mut dgates = vec![0.0f32; 4 * n];
+                    let forward =
+                        LstmForward { batch, hidden, gates: &mut gates, c_prev: &c_prev32, c: &mut c, h: &mut h };
                     if fast {
-                        lstm_cell_forward_f32(level, batch, hidden, &mut gates, &c_prev32, &mut c, &mut h);
-                        lstm_cell_backward_f32(
-                            level,
-                            batch,
-                            hidden,
-                            &gates,
-                            &c_prev32,
-                            &c,
-                            &dh32,
-                            &mut dc,
-                            &mut dgates,
-                        );
+                        forward.run_at(level)
                     } else {
-                        lstm_cell_forward_generic(batch, hidden, &mut gates, &c_prev32, &mut c, &mut h);
-                        lstm_cell_backward_generic(batch, hidden, &gates, &c_prev32, &c, &dh32, &mut dc, &mut dgates);
+                        forward.run_plain()
+                    }
+                    let backward = LstmBackward {
+                        batch,
+                        hidden,
+                        gates: &gates,
+                        c_prev: &c_prev32,
+                        c: &c,
+                        dh: &dh32,
+                        dc: &mut dc,
+                        dgates: &mut dgates,
+                    };
+                    if fast {
+                        backward.run_at(level)
+                    } else {
+                        backward.run_plain()
                     }
                     [gates, c, h, dgates, dc]
                 };
@@ -274,7 +266,8 @@ mod tests {
         for level in crate::dispatch::available_levels() {
             let mut gates = [100.0f32, f32::NAN, -100.0, 0.0, 100.0, 0.0, 100.0, 0.0];
             let (mut c, mut h) = ([0.0f32; 2], [0.0f32; 2]);
-            lstm_cell_forward_f32(level, 1, hidden, &mut gates, &[5.0, 1.0], &mut c, &mut h);
+            LstmForward { batch: 1, hidden, gates: &mut gates, c_prev: &[5.0, 1.0], c: &mut c, h: &mut h }
+                .run_at(level);
             assert_eq!([gates[0], gates[2], gates[4], gates[6]], [1.0, 0.0, 1.0, 1.0], "{level:?}");
             assert_eq!(c[0], 1.0, "{level:?}");
             assert!((h[0] as f64 - 1f64.tanh()).abs() < 2e-7, "{level:?}");

@@ -51,6 +51,12 @@ const EXP_P: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579
 const TANH_Q: [f32; 5] = [-5.704_988_7e-3, 2.063_908_8e-2, -5.373_971_5e-2, 1.333_144_2e-1, -3.333_328e-1];
 const TANH_SMALL: f32 = 0.625;
 
+/// Logistic sigmoid of one value, in the plain scalar bodies (`1 / (1 + e^-x)`).
+#[inline]
+pub fn sigmoid_scalar<F: crate::Float>(x: F) -> F {
+    F::one() / (F::one() + (-x).exp())
+}
+
 /// Vector `exp` (see the module docs for the method and error bound).
 #[inline(always)]
 pub(crate) fn exp<S: Simd>(s: S, x: S::V) -> S::V {

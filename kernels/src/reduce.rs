@@ -1,33 +1,90 @@
 //! Reductions and small vector operations over flat buffers.
 
+use rayon::prelude::*;
+
+use crate::chunked::{CHUNK, PARALLEL_MIN};
+use crate::dispatch::CpuLevel;
+use crate::kernel::{FastKernel, Kernel};
 use crate::Float;
 
 mod fused;
 
-/// `Σ x²`, accumulated in `f64` (for the global gradient norm).
-pub fn sum_squares<F: Float>(x: &[F]) -> f64 {
-    F::sum_squares(x)
+crate::kernel_args! {
+    /// `Σ x²`, accumulated in `f64` (for the global gradient norm). In the `f32` fast path each
+    /// square is exact in `f64` and summed in `f64` lanes; chunks of 32 Ki elements are summed in
+    /// parallel (from 64 Ki elements on) and their partials combined in a fixed binary tree over chunk
+    /// indices, so the result is bit-identical for any number of threads (for a given level).
+    pub struct SumSquares<'a, F> {
+        pub x: slice,
+    }
 }
 
-/// The plain generic implementation of [`sum_squares`] (used for `f64`, and as the portable twin).
-pub fn sum_squares_generic<F: Float>(x: &[F]) -> f64 {
-    x.iter()
-        .map(|&v| {
-            let v = v.to_f64();
-            v * v
-        })
-        .sum()
+impl<'a, F: Float> Kernel for SumSquares<'a, F> {
+    type Output = f64;
+    type F32 = SumSquares<'a, f32>;
+
+    fn check(&self) {
+        // Any length is valid.
+    }
+
+    fn plain(self) -> f64 {
+        let SumSquares { x } = self;
+        x.iter()
+            .map(|&v| {
+                let v = v.to_f64();
+                v * v
+            })
+            .sum()
+    }
+
+    fn into_f32(self) -> Result<Self::F32, Self> {
+        self.cast_f32()
+    }
 }
 
-/// `x *= s`.
-pub fn scale<F: Float>(x: &mut [F], s: F) {
-    F::scale(x, s)
+impl FastKernel for SumSquares<'_, f32> {
+    fn fast(self, level: CpuLevel) -> f64 {
+        let leaf = |c: &[f32]| crate::simd::run(level, fused::SumSquares { x: c });
+        crate::chunked::tree_sum(self.x, self.x.len() >= PARALLEL_MIN, &leaf)
+    }
 }
 
-/// The plain generic implementation of [`scale`] (used for `f64`, and as the portable twin).
-pub fn scale_generic<F: Float>(x: &mut [F], s: F) {
-    for v in x {
-        *v *= s;
+crate::kernel_args! {
+    /// `x *= s`; the `f32` fast path is threaded over fixed chunks like [`SumSquares`].
+    pub struct Scale<'a, F> {
+        pub x: slice_mut,
+        pub s: value,
+    }
+}
+
+impl<'a, F: Float> Kernel for Scale<'a, F> {
+    type Output = ();
+    type F32 = Scale<'a, f32>;
+
+    fn check(&self) {
+        // Any length is valid.
+    }
+
+    fn plain(self) {
+        let Scale { x, s } = self;
+        for v in x {
+            *v *= s;
+        }
+    }
+
+    fn into_f32(self) -> Result<Self::F32, Self> {
+        self.cast_f32()
+    }
+}
+
+impl FastKernel for Scale<'_, f32> {
+    fn fast(self, level: CpuLevel) {
+        let Scale { x, s } = self;
+        if x.len() < PARALLEL_MIN {
+            crate::simd::run(level, fused::Scale { x, k: s });
+        } else {
+            x.par_chunks_mut(CHUNK).for_each(|c| crate::simd::run(level, fused::Scale { x: c, k: s }));
+        }
     }
 }
 
@@ -67,31 +124,6 @@ pub fn add_assign<F: Float>(out: &mut [F], x: &[F]) {
     }
 }
 
-/// [`sum_squares`] for `f32` at SIMD level `level`. Each square is exact in `f64` and summed
-/// in `f64` lanes; chunks of 32 Ki elements are summed in parallel (from 64 Ki elements on)
-/// and their partials combined in a fixed binary tree over chunk indices,
-/// so the result is bit-identical for any number of threads (for a given level).
-///
-/// `level` must be one this CPU supports (from [`crate::dispatch::cpu_level`] or
-/// [`crate::dispatch::available_levels`]); otherwise this panics.
-pub fn sum_squares_f32(level: crate::dispatch::CpuLevel, x: &[f32]) -> f64 {
-    let leaf = |c: &[f32]| crate::simd::run(level, fused::SumSquares { x: c });
-    crate::chunked::tree_sum(x, x.len() >= crate::chunked::PARALLEL_MIN, &leaf)
-}
-
-/// [`scale`] for `f32` at SIMD level `level` (which must be one this CPU supports), threaded
-/// over fixed chunks like [`sum_squares_f32`].
-pub fn scale_f32(level: crate::dispatch::CpuLevel, x: &mut [f32], s: f32) {
-    use crate::chunked::{CHUNK, PARALLEL_MIN};
-    use rayon::prelude::*;
-
-    if x.len() < PARALLEL_MIN {
-        crate::simd::run(level, fused::Scale { x, k: s });
-    } else {
-        x.par_chunks_mut(CHUNK).for_each(|c| crate::simd::run(level, fused::Scale { x: c, k: s }));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,13 +156,13 @@ mod tests {
         for level in crate::dispatch::available_levels() {
             for n in [0usize, 1, 3, 17, 65, 127, 129, 1000, CHUNK + 1, 3 * CHUNK + 17] {
                 let x = random(n, n as u64);
-                let want = sum_squares_generic(&x);
-                let got = sum_squares_f32(level, &x);
+                let want = SumSquares { x: &x }.run_plain();
+                let got = SumSquares { x: &x }.run_at(level);
                 let tol = 2.0 * n as f64 * f64::EPSILON * want;
                 assert!((got - want).abs() <= tol, "{level:?} n={n}: {got} vs {want}");
                 let (mut a, mut b) = (x.clone(), x.clone());
-                scale_f32(level, &mut a, 0.3);
-                scale_generic(&mut b, 0.3);
+                Scale { x: &mut a, s: 0.3 }.run_at(level);
+                Scale { x: &mut b, s: 0.3 }.run_plain();
                 assert!(a == b, "{level:?} n={n}: scale");
             }
         }
@@ -144,7 +176,7 @@ mod tests {
         for level in crate::dispatch::available_levels() {
             let run = |threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-                pool.install(|| sum_squares_f32(level, &x))
+                pool.install(|| SumSquares { x: &x }.run_at(level))
             };
             let one = run(1);
             let leaf = |c: &[f32]| crate::simd::run(level, fused::SumSquares { x: c });
@@ -159,8 +191,8 @@ mod tests {
     #[test]
     fn sum_squares_and_scale() {
         let mut x = [3.0f32, -4.0];
-        assert_eq!(sum_squares(&x), 25.0);
-        scale(&mut x, 0.5);
+        assert_eq!(SumSquares { x: &x }.run(), 25.0);
+        Scale { x: &mut x, s: 0.5 }.run();
         assert_eq!(x, [1.5, -2.0]);
         let mut y = [1.0f32, 1.0];
         add_assign(&mut y, &x);

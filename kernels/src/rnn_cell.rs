@@ -1,50 +1,81 @@
 //! Vanilla (Elman) RNN cell, `h_t = tanh(U·x_t + W·h_{t-1} + b)`, as the tutorial derives it.
 //! The products are done by the caller; these are the fused activation steps.
 
+use crate::dispatch::CpuLevel;
+use crate::kernel::{FastKernel, Kernel};
 use crate::Float;
 
 mod fused;
 
-/// Forward step: `h = tanh(pre)`, elementwise over `[batch, hidden]`.
-pub fn rnn_cell_forward<F: Float>(pre: &[F], h: &mut [F]) {
-    F::rnn_cell_forward(pre, h)
-}
-
-/// The plain generic implementation of [`rnn_cell_forward`] (used for `f64`, and as the portable twin).
-pub fn rnn_cell_forward_generic<F: Float>(pre: &[F], h: &mut [F]) {
-    assert_eq!(pre.len(), h.len());
-    for (hj, &p) in h.iter_mut().zip(pre) {
-        *hj = p.tanh();
+crate::kernel_args! {
+    /// Forward step: `h = tanh(pre)`, elementwise over `[batch, hidden]`. The `f32` fast path
+    /// uses the fast [`crate::math`] `tanh` (relative error ≤ 1.5e-7).
+    pub struct RnnForward<'a, F> {
+        pub pre: slice,
+        pub h: slice_mut,
     }
 }
 
-/// Backward step: `dpre = dh · (1 - h²)`, from the activations `h` kept by the forward step.
-pub fn rnn_cell_backward<F: Float>(h: &[F], dh: &[F], dpre: &mut [F]) {
-    F::rnn_cell_backward(h, dh, dpre)
-}
+impl<'a, F: Float> Kernel for RnnForward<'a, F> {
+    type Output = ();
+    type F32 = RnnForward<'a, f32>;
 
-/// The plain generic implementation of [`rnn_cell_backward`] (used for `f64`, and as the portable twin).
-pub fn rnn_cell_backward_generic<F: Float>(h: &[F], dh: &[F], dpre: &mut [F]) {
-    assert!(h.len() == dh.len() && h.len() == dpre.len());
-    for ((d, &hj), &g) in dpre.iter_mut().zip(h).zip(dh) {
-        *d = g * (F::one() - hj * hj);
+    fn check(&self) {
+        assert_eq!(self.pre.len(), self.h.len(), "RnnForward: pre and h differ in length");
+    }
+
+    fn plain(self) {
+        let RnnForward { pre, h } = self;
+        for (hj, &p) in h.iter_mut().zip(pre) {
+            *hj = p.tanh();
+        }
+    }
+
+    fn into_f32(self) -> Result<Self::F32, Self> {
+        self.cast_f32()
     }
 }
 
-/// [`rnn_cell_forward`] for `f32` at SIMD level `level`, with the fast
-/// [`crate::math::tanh_f32`] (relative error ≤ 1.5e-7).
-///
-/// `level` must be one this CPU supports (from [`crate::dispatch::cpu_level`] or
-/// [`crate::dispatch::available_levels`]); otherwise this panics.
-pub fn rnn_cell_forward_f32(level: crate::dispatch::CpuLevel, pre: &[f32], h: &mut [f32]) {
-    assert_eq!(pre.len(), h.len());
-    crate::simd::run(level, fused::Forward { pre, h })
+impl FastKernel for RnnForward<'_, f32> {
+    fn fast(self, level: CpuLevel) {
+        crate::simd::run(level, self)
+    }
 }
 
-/// [`rnn_cell_backward`] for `f32` at SIMD level `level` (which must be one this CPU supports).
-pub fn rnn_cell_backward_f32(level: crate::dispatch::CpuLevel, h: &[f32], dh: &[f32], dpre: &mut [f32]) {
-    assert!(h.len() == dh.len() && h.len() == dpre.len());
-    crate::simd::run(level, fused::Backward { h, dh, dpre })
+crate::kernel_args! {
+    /// Backward step: `dpre = dh · (1 - h²)`, from the activations `h` kept by the forward step.
+    pub struct RnnBackward<'a, F> {
+        pub h: slice,
+        pub dh: slice,
+        pub dpre: slice_mut,
+    }
+}
+
+impl<'a, F: Float> Kernel for RnnBackward<'a, F> {
+    type Output = ();
+    type F32 = RnnBackward<'a, f32>;
+
+    fn check(&self) {
+        let n = self.h.len();
+        assert!(self.dh.len() == n && self.dpre.len() == n, "RnnBackward: h, dh and dpre differ in length");
+    }
+
+    fn plain(self) {
+        let RnnBackward { h, dh, dpre } = self;
+        for ((d, &hj), &g) in dpre.iter_mut().zip(h).zip(dh) {
+            *d = g * (F::one() - hj * hj);
+        }
+    }
+
+    fn into_f32(self) -> Result<Self::F32, Self> {
+        self.cast_f32()
+    }
+}
+
+impl FastKernel for RnnBackward<'_, f32> {
+    fn fast(self, level: CpuLevel) {
+        crate::simd::run(level, self)
+    }
 }
 
 #[cfg(test)]
@@ -62,8 +93,8 @@ mod tests {
             let dh32: Vec<f32> = dh.iter().map(|&x| x as f32).collect();
             let mut h = vec![0.0f32; len];
             let mut dpre = vec![0.0f32; len];
-            rnn_cell_forward(&pre32, &mut h);
-            rnn_cell_backward(&h, &dh32, &mut dpre);
+            RnnForward { pre: &pre32, h: &mut h }.run();
+            RnnBackward { h: &h, dh: &dh32, dpre: &mut dpre }.run();
             for k in 0..len {
                 assert!((h[k] as f64 - h_ref[k]).abs() < 1e-6, "h[{k}]");
                 assert!((dpre[k] as f64 - dpre_ref[k]).abs() < 1e-6, "dpre[{k}]");
@@ -87,8 +118,8 @@ mod tests {
                 let (h_ref, _) = reference::rnn_cell(&pre64, &dh64);
                 let mut h = vec![0.0f32; len];
                 let mut dpre = vec![0.0f32; len];
-                rnn_cell_forward_f32(level, &pre, &mut h);
-                rnn_cell_backward_f32(level, &h, &dh, &mut dpre);
+                RnnForward { pre: &pre, h: &mut h }.run_at(level);
+                RnnBackward { h: &h, dh: &dh, dpre: &mut dpre }.run_at(level);
                 // The backward reference from our own h (the kernel's contract).
                 let h64: Vec<f64> = h.iter().map(|&x| x as f64).collect();
                 for k in 0..len {

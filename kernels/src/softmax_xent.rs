@@ -1,77 +1,130 @@
 //! Fused softmax + cross-entropy over the rows of a `[rows, vocab]` logit matrix.
 
+use crate::dispatch::CpuLevel;
+use crate::kernel::{FastKernel, Kernel};
 use crate::Float;
 
 mod fused;
 
-/// Returns `Σ_r (logsumexp(logits_r) - logits_r[target_r])` (the summed negative
-/// log-likelihood, accumulated in `f64`) and writes `dlogits_r = scale · (softmax(logits_r) -
-/// onehot(target_r))`. Numerically stable: the row maximum is subtracted before `exp`.
-///
-/// # Panics
-/// If a target is not below `vocab` (targets come from our own tokenizer).
-pub fn softmax_xent_forward_backward<F: Float>(
-    rows: usize,
-    vocab: usize,
-    logits: &[F],
-    targets: &[u32],
-    scale: F,
-    dlogits: &mut [F],
-) -> f64 {
-    F::softmax_xent_forward_backward(rows, vocab, logits, targets, scale, dlogits)
-}
-
-/// The plain generic implementation of [`softmax_xent_forward_backward`] (used for `f64`, and as the portable twin).
-pub fn softmax_xent_forward_backward_generic<F: Float>(
-    rows: usize,
-    vocab: usize,
-    logits: &[F],
-    targets: &[u32],
-    scale: F,
-    dlogits: &mut [F],
-) -> f64 {
-    assert!(logits.len() >= rows * vocab && dlogits.len() >= rows * vocab && targets.len() >= rows);
-    let mut total = 0.0f64;
-    for r in 0..rows {
-        let row = &logits[r * vocab..(r + 1) * vocab];
-        let out = &mut dlogits[r * vocab..(r + 1) * vocab];
-        let target = targets[r] as usize;
-        assert!(target < vocab, "target {target} outside vocabulary of {vocab}");
-        let max = row.iter().copied().fold(F::neg_infinity(), F::max);
-        let mut sum = F::zero();
-        for (o, &x) in out.iter_mut().zip(row) {
-            let e = (x - max).exp();
-            *o = e;
-            sum += e;
-        }
-        total += (sum.ln() + (max - row[target])).to_f64();
-        let inv = scale / sum;
-        for o in out.iter_mut() {
-            *o *= inv;
-        }
-        out[target] -= scale;
+crate::kernel_args! {
+    /// Returns `Σ_r (logsumexp(logits_r) - logits_r[target_r])` (the summed negative
+    /// log-likelihood, accumulated in `f64`) and writes `dlogits_r = scale · (softmax(logits_r) -
+    /// onehot(target_r))`. Numerically stable: the row maximum is subtracted before `exp`. The `f32`
+    /// fast path makes two passes over each row's logits (maximum; `exp` + sum, storing the
+    /// exponentials into `dlogits`) and one scaling pass over the just-written (cache-hot) output row.
+    ///
+    /// # Panics
+    /// If a target is not below `vocab` (targets come from our own tokenizer).
+    pub struct SoftmaxXent<'a, F> {
+        pub rows: plain<usize>,
+        pub vocab: plain<usize>,
+        pub logits: slice,
+        pub targets: plain<&'a [u32]>,
+        pub scale: value,
+        pub dlogits: slice_mut,
     }
-    total
 }
 
-/// The loss part of [`softmax_xent_forward_backward`] alone, for evaluation.
-pub fn softmax_xent_loss<F: Float>(rows: usize, vocab: usize, logits: &[F], targets: &[u32]) -> f64 {
-    F::softmax_xent_loss(rows, vocab, logits, targets)
-}
+impl<'a, F: Float> Kernel for SoftmaxXent<'a, F> {
+    type Output = f64;
+    type F32 = SoftmaxXent<'a, f32>;
 
-/// The plain generic implementation of [`softmax_xent_loss`] (used for `f64`, and as the portable twin).
-pub fn softmax_xent_loss_generic<F: Float>(rows: usize, vocab: usize, logits: &[F], targets: &[u32]) -> f64 {
-    assert!(logits.len() >= rows * vocab && targets.len() >= rows);
-    let mut total = 0.0f64;
-    for r in 0..rows {
-        let row = &logits[r * vocab..(r + 1) * vocab];
-        let target = targets[r] as usize;
-        assert!(target < vocab, "target {target} outside vocabulary of {vocab}");
-        let max = row.iter().copied().fold(F::neg_infinity(), F::max);
-        let sum: F = row.iter().map(|&x| (x - max).exp()).sum();
-        total += (sum.ln() + (max - row[target])).to_f64();
+    fn check(&self) {
+        let n = self.rows * self.vocab;
+        assert!(
+            self.logits.len() >= n && self.dlogits.len() >= n && self.targets.len() >= self.rows,
+            "SoftmaxXent: logits, dlogits or targets too short"
+        );
     }
-    total
+
+    fn plain(self) -> f64 {
+        let SoftmaxXent { rows, vocab, logits, targets, scale, dlogits } = self;
+        let mut total = 0.0f64;
+        for r in 0..rows {
+            let row = &logits[r * vocab..(r + 1) * vocab];
+            let out = &mut dlogits[r * vocab..(r + 1) * vocab];
+            let target = targets[r] as usize;
+            assert!(target < vocab, "target {target} outside vocabulary of {vocab}");
+            let max = row.iter().copied().fold(F::neg_infinity(), F::max);
+            let mut sum = F::zero();
+            for (o, &x) in out.iter_mut().zip(row) {
+                let e = (x - max).exp();
+                *o = e;
+                sum += e;
+            }
+            total += (sum.ln() + (max - row[target])).to_f64();
+            let inv = scale / sum;
+            for o in out.iter_mut() {
+                *o *= inv;
+            }
+            out[target] -= scale;
+        }
+        total
+    }
+
+    fn into_f32(self) -> Result<Self::F32, Self> {
+        self.cast_f32()
+    }
+}
+
+impl FastKernel for SoftmaxXent<'_, f32> {
+    fn fast(self, level: CpuLevel) -> f64 {
+        if self.rows == 0 {
+            return 0.0;
+        }
+        assert!(self.vocab > 0, "target outside an empty vocabulary");
+        crate::simd::run(level, self)
+    }
+}
+
+crate::kernel_args! {
+    /// The loss part of [`SoftmaxXent`] alone, for evaluation.
+    pub struct SoftmaxXentLoss<'a, F> {
+        pub rows: plain<usize>,
+        pub vocab: plain<usize>,
+        pub logits: slice,
+        pub targets: plain<&'a [u32]>,
+    }
+}
+
+impl<'a, F: Float> Kernel for SoftmaxXentLoss<'a, F> {
+    type Output = f64;
+    type F32 = SoftmaxXentLoss<'a, f32>;
+
+    fn check(&self) {
+        assert!(
+            self.logits.len() >= self.rows * self.vocab && self.targets.len() >= self.rows,
+            "SoftmaxXentLoss: logits or targets too short"
+        );
+    }
+
+    fn plain(self) -> f64 {
+        let SoftmaxXentLoss { rows, vocab, logits, targets } = self;
+        let mut total = 0.0f64;
+        for r in 0..rows {
+            let row = &logits[r * vocab..(r + 1) * vocab];
+            let target = targets[r] as usize;
+            assert!(target < vocab, "target {target} outside vocabulary of {vocab}");
+            let max = row.iter().copied().fold(F::neg_infinity(), F::max);
+            let sum: F = row.iter().map(|&x| (x - max).exp()).sum();
+            total += (sum.ln() + (max - row[target])).to_f64();
+        }
+        total
+    }
+
+    fn into_f32(self) -> Result<Self::F32, Self> {
+        self.cast_f32()
+    }
+}
+
+impl FastKernel for SoftmaxXentLoss<'_, f32> {
+    fn fast(self, level: CpuLevel) -> f64 {
+        if self.rows == 0 {
+            return 0.0;
+        }
+        assert!(self.vocab > 0, "target outside an empty vocabulary");
+        crate::simd::run(level, self)
+    }
 }
 
 /// Softmax of one row at temperature `temperature` into `probs` (for sampling).
@@ -90,47 +143,6 @@ pub fn softmax_row<F: Float>(logits: &[F], temperature: F, probs: &mut [F]) {
     }
 }
 
-/// [`softmax_xent_forward_backward`] for `f32` at SIMD level `level`: per row, two passes over
-/// the logits (maximum; `exp` + sum, storing the exponentials into `dlogits`) and one scaling
-/// pass over the just-written (cache-hot) output row; loss in `f64`.
-///
-/// `level` must be one this CPU supports (from [`crate::dispatch::cpu_level`] or
-/// [`crate::dispatch::available_levels`]); otherwise this panics.
-pub fn softmax_xent_forward_backward_f32(
-    level: crate::dispatch::CpuLevel,
-    rows: usize,
-    vocab: usize,
-    logits: &[f32],
-    targets: &[u32],
-    scale: f32,
-    dlogits: &mut [f32],
-) -> f64 {
-    assert!(logits.len() >= rows * vocab && dlogits.len() >= rows * vocab && targets.len() >= rows);
-    if rows == 0 {
-        return 0.0;
-    }
-    assert!(vocab > 0, "target outside an empty vocabulary");
-    let kernel = fused::ForwardBackward { rows, vocab, logits, targets, scale, dlogits };
-    crate::simd::run(level, kernel)
-}
-
-/// [`softmax_xent_loss`] for `f32` at SIMD level `level` (which must be one this CPU supports).
-pub fn softmax_xent_loss_f32(
-    level: crate::dispatch::CpuLevel,
-    rows: usize,
-    vocab: usize,
-    logits: &[f32],
-    targets: &[u32],
-) -> f64 {
-    assert!(logits.len() >= rows * vocab && targets.len() >= rows);
-    if rows == 0 {
-        return 0.0;
-    }
-    assert!(vocab > 0, "target outside an empty vocabulary");
-    let kernel = fused::Loss { rows, vocab, logits, targets };
-    crate::simd::run(level, kernel)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,9 +159,12 @@ mod tests {
             let (loss_ref, d_ref) = reference::softmax_xent(rows, vocab, &logits, &targets, 0.25);
             let l32: Vec<f32> = logits.iter().map(|&x| x as f32).collect();
             let mut d = vec![0.0f32; rows * vocab];
-            let loss = softmax_xent_forward_backward(rows, vocab, &l32, &targets, 0.25, &mut d);
+            let loss = SoftmaxXent { rows, vocab, logits: &l32, targets: &targets, scale: 0.25, dlogits: &mut d }.run();
             assert!((loss - loss_ref).abs() < 1e-5 * rows as f64, "{loss} vs {loss_ref}");
-            assert!((softmax_xent_loss(rows, vocab, &l32, &targets) - loss).abs() < 1e-6 * rows as f64);
+            assert!(
+                (SoftmaxXentLoss { rows, vocab, logits: &l32, targets: &targets }.run() - loss).abs()
+                    < 1e-6 * rows as f64
+            );
             for (k, (&g, &w)) in d.iter().zip(&d_ref).enumerate() {
                 assert!((g as f64 - w).abs() < 1e-7, "dlogits[{k}]: {g} vs {w}");
             }
@@ -171,11 +186,20 @@ mod tests {
                 let l64: Vec<f64> = logits.iter().map(|&x| x as f64).collect();
                 let (loss_ref, d_ref) = reference::softmax_xent(rows, vocab, &l64, &targets, 0.25);
                 let mut d = vec![f32::NAN; rows * vocab];
-                let loss = softmax_xent_forward_backward_f32(level, rows, vocab, &logits, &targets, 0.25, &mut d);
+                let loss =
+                    SoftmaxXent { rows, vocab, logits: &logits, targets: &targets, scale: 0.25, dlogits: &mut d }
+                        .run_at(level);
                 let mut d_scalar = vec![0.0f32; rows * vocab];
-                let loss_scalar =
-                    softmax_xent_forward_backward_generic(rows, vocab, &logits, &targets, 0.25, &mut d_scalar);
-                let only_loss = softmax_xent_loss_f32(level, rows, vocab, &logits, &targets);
+                let loss_scalar = SoftmaxXent {
+                    rows,
+                    vocab,
+                    logits: &logits,
+                    targets: &targets,
+                    scale: 0.25,
+                    dlogits: &mut d_scalar,
+                }
+                .run_plain();
+                let only_loss = SoftmaxXentLoss { rows, vocab, logits: &logits, targets: &targets }.run_at(level);
                 let ctx = format!("{level:?} ({rows},{vocab})");
                 assert!((loss - loss_ref).abs() <= 1e-6 * rows as f64, "{ctx}: {loss} vs {loss_ref}");
                 assert!((loss - loss_scalar).abs() <= 2e-6 * rows as f64, "{ctx}: {loss} vs {loss_scalar}");
@@ -193,13 +217,15 @@ mod tests {
         for level in crate::dispatch::available_levels() {
             let logits = [1000.0f32, -1000.0, 999.0, f32::NEG_INFINITY];
             let mut d = [0.0f32; 4];
-            let loss = softmax_xent_forward_backward_f32(level, 1, 4, &logits, &[0], 1.0, &mut d);
+            let loss = SoftmaxXent { rows: 1, vocab: 4, logits: &logits, targets: &[0], scale: 1.0, dlogits: &mut d }
+                .run_at(level);
             assert!((loss - (1.0 + (-1.0f64).exp()).ln()).abs() < 1e-6, "{level:?}: {loss}");
             assert!(d.iter().all(|x| x.is_finite()), "{level:?}: {d:?}");
             assert_eq!(d[3], 0.0, "{level:?}");
             let logits = [0.0f32, f32::NAN, 1.0];
             let mut d = [0.0f32; 3];
-            let loss = softmax_xent_forward_backward_f32(level, 1, 3, &logits, &[0], 1.0, &mut d);
+            let loss = SoftmaxXent { rows: 1, vocab: 3, logits: &logits, targets: &[0], scale: 1.0, dlogits: &mut d }
+                .run_at(level);
             assert!(loss.is_nan(), "{level:?}: NaN logit gives NaN loss");
         }
     }
@@ -208,7 +234,7 @@ mod tests {
     fn stable_for_huge_logits() {
         let logits = [1000.0f32, -1000.0, 999.0];
         let mut d = [0.0f32; 3];
-        let loss = softmax_xent_forward_backward(1, 3, &logits, &[0], 1.0, &mut d);
+        let loss = SoftmaxXent { rows: 1, vocab: 3, logits: &logits, targets: &[0], scale: 1.0, dlogits: &mut d }.run();
         assert!(loss.is_finite() && (loss - (1.0 + (-1.0f64).exp()).ln()).abs() < 1e-5);
         assert!(d.iter().all(|x| x.is_finite()));
     }

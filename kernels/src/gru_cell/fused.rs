@@ -4,17 +4,6 @@
 use crate::math::{sigmoid, tanh};
 use crate::simd::{Simd, SimdKernel};
 
-/// Forward step over `[batch, 3·hidden]` input and recurrent projections (see
-/// `gru_cell_forward`).
-pub(super) struct Forward<'a> {
-    pub batch: usize,
-    pub hidden: usize,
-    pub gx: &'a mut [f32],
-    pub gh: &'a [f32],
-    pub h_prev: &'a [f32],
-    pub h: &'a mut [f32],
-}
-
 /// One vector of the forward step: activations `(r, z, n)` and `h`.
 #[inline(always)]
 fn forward_lanes<S: Simd>(s: S, gx: [S::V; 3], gh: [S::V; 3], h_prev: S::V) -> ([S::V; 3], S::V) {
@@ -27,7 +16,7 @@ fn forward_lanes<S: Simd>(s: S, gx: [S::V; 3], gh: [S::V; 3], h_prev: S::V) -> (
     ([r, z, n], h)
 }
 
-impl SimdKernel for Forward<'_> {
+impl SimdKernel for super::GruForward<'_, f32> {
     type Output = ();
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) {
@@ -69,19 +58,6 @@ impl SimdKernel for Forward<'_> {
     }
 }
 
-/// Backward step (see `gru_cell_backward`).
-pub(super) struct Backward<'a> {
-    pub batch: usize,
-    pub hidden: usize,
-    pub act: &'a [f32],
-    pub gh: &'a [f32],
-    pub h_prev: &'a [f32],
-    pub dh: &'a [f32],
-    pub dgx: &'a mut [f32],
-    pub dgh: &'a mut [f32],
-    pub dh_prev: &'a mut [f32],
-}
-
 /// Inputs of one vector of the backward step.
 struct BackIn<V> {
     act: [V; 3],
@@ -103,7 +79,7 @@ fn backward_lanes<S: Simd>(s: S, x: BackIn<S::V>) -> ([S::V; 3], S::V, S::V) {
     ([dr, dz, dn], s.mul(dn, r), s.mul(x.dh, z))
 }
 
-impl SimdKernel for Backward<'_> {
+impl SimdKernel for super::GruBackward<'_, f32> {
     type Output = ();
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) {

@@ -1,18 +1,8 @@
 //! Vector bodies of the fused LSTM cell (one pass over each batch row), generic over the SIMD
-//! level. Shapes are checked by the callers in `lstm_cell.rs`.
+//! level, for the argument structs of `lstm_cell.rs` (which check the shapes).
 
 use crate::math::{sigmoid, tanh};
 use crate::simd::{Simd, SimdKernel};
-
-/// Forward step over `[batch, 4·hidden]` pre-activations (see `lstm_cell_forward`).
-pub(super) struct Forward<'a> {
-    pub batch: usize,
-    pub hidden: usize,
-    pub gates: &'a mut [f32],
-    pub c_prev: &'a [f32],
-    pub c: &'a mut [f32],
-    pub h: &'a mut [f32],
-}
 
 /// One vector of the forward step: activations `(i, f, g, o)`, then `c` and `h`.
 #[inline(always)]
@@ -26,7 +16,7 @@ fn forward_lanes<S: Simd>(s: S, pre: [S::V; 4], c_prev: S::V) -> ([S::V; 4], S::
     ([i, f, g, o], c, h)
 }
 
-impl SimdKernel for Forward<'_> {
+impl SimdKernel for super::LstmForward<'_, f32> {
     type Output = ();
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) {
@@ -74,18 +64,6 @@ impl SimdKernel for Forward<'_> {
     }
 }
 
-/// Backward step (see `lstm_cell_backward`).
-pub(super) struct Backward<'a> {
-    pub batch: usize,
-    pub hidden: usize,
-    pub gates: &'a [f32],
-    pub c_prev: &'a [f32],
-    pub c: &'a [f32],
-    pub dh: &'a [f32],
-    pub dc: &'a mut [f32],
-    pub dgates: &'a mut [f32],
-}
-
 /// Inputs of one vector of the backward step.
 struct BackIn<V> {
     act: [V; 4],
@@ -112,7 +90,7 @@ fn backward_lanes<S: Simd>(s: S, x: BackIn<S::V>) -> ([S::V; 4], S::V) {
     ([d_i, d_f, d_g, d_o], s.mul(dc, f))
 }
 
-impl SimdKernel for Backward<'_> {
+impl SimdKernel for super::LstmBackward<'_, f32> {
     type Output = ();
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) {

@@ -3,13 +3,7 @@
 use crate::math::tanh;
 use crate::simd::{Simd, SimdKernel};
 
-/// `h = tanh(pre)`.
-pub(super) struct Forward<'a> {
-    pub pre: &'a [f32],
-    pub h: &'a mut [f32],
-}
-
-impl SimdKernel for Forward<'_> {
+impl SimdKernel for super::RnnForward<'_, f32> {
     type Output = ();
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) {
@@ -25,19 +19,12 @@ impl SimdKernel for Forward<'_> {
     }
 }
 
-/// `dpre = dh·(1 - h²)`.
-pub(super) struct Backward<'a> {
-    pub h: &'a [f32],
-    pub dh: &'a [f32],
-    pub dpre: &'a mut [f32],
-}
-
 #[inline(always)]
 fn backward_lanes<S: Simd>(s: S, h: S::V, dh: S::V) -> S::V {
     s.mul(dh, s.neg_mul_add(h, h, s.splat(1.0)))
 }
 
-impl SimdKernel for Backward<'_> {
+impl SimdKernel for super::RnnBackward<'_, f32> {
     type Output = ();
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) {

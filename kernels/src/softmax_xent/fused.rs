@@ -74,17 +74,7 @@ fn row_loss(sum: f32, max: f32, target_logit: f32) -> f64 {
     (sum as f64).ln() + (max as f64 - target_logit as f64)
 }
 
-/// Loss and `dlogits` (see `softmax_xent_forward_backward`).
-pub(super) struct ForwardBackward<'a> {
-    pub rows: usize,
-    pub vocab: usize,
-    pub logits: &'a [f32],
-    pub targets: &'a [u32],
-    pub scale: f32,
-    pub dlogits: &'a mut [f32],
-}
-
-impl SimdKernel for ForwardBackward<'_> {
+impl SimdKernel for super::SoftmaxXent<'_, f32> {
     type Output = f64;
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) -> f64 {
@@ -104,15 +94,7 @@ impl SimdKernel for ForwardBackward<'_> {
     }
 }
 
-/// Loss alone (see `softmax_xent_loss`).
-pub(super) struct Loss<'a> {
-    pub rows: usize,
-    pub vocab: usize,
-    pub logits: &'a [f32],
-    pub targets: &'a [u32],
-}
-
-impl SimdKernel for Loss<'_> {
+impl SimdKernel for super::SoftmaxXentLoss<'_, f32> {
     type Output = f64;
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) -> f64 {

@@ -1,0 +1,134 @@
+//! The one API of every kernel.
+//!
+//! A kernel call is a struct that holds all of its arguments — shapes, slices, scalars — by
+//! name, generic over the element type ([`kernel_args!`] declares it). [`Kernel`] gives it a
+//! shape check, run once per call, and the plain scalar body: the whole kernel for `f64` and the
+//! reference twin of the fast path. [`FastKernel`] is the fast path of the same struct over
+//! `f32`, at an explicit SIMD level. [`Kernel::run`] checks, then takes the fast path at this
+//! CPU's level when the element type is `f32`, and the plain body otherwise.
+//!
+//! Adding a kernel touches its own file: the struct, `check`, `plain`, and for `f32` `fast`.
+//! Adding a precision touches [`crate::float`] and [`is_f32`]'s siblings here.
+
+use std::any::TypeId;
+
+use crate::dispatch::{cpu_level, CpuLevel};
+use crate::Float;
+
+/// A kernel call over element type `F`: see the module documentation.
+pub trait Kernel: Sized {
+    /// What the call returns.
+    type Output;
+    /// The same call over `f32` data: the type the fast path runs on.
+    type F32: FastKernel<Output = Self::Output>;
+
+    /// Checks every slice against the shapes; panics with the kernel's name and the sizes. The
+    /// shapes come from the program, never from user input, so a failure is a programming
+    /// error.
+    fn check(&self);
+
+    /// The plain scalar body, on checked arguments.
+    fn plain(self) -> Self::Output;
+
+    /// This call as an `f32` call, when its element type is `f32` (`Err(self)` otherwise).
+    fn into_f32(self) -> Result<Self::F32, Self>;
+
+    /// Checks, then runs the fast path at this CPU's level for `f32`, the plain body otherwise.
+    fn run(self) -> Self::Output {
+        self.check();
+        match self.into_f32() {
+            Ok(fast) => fast.fast(cpu_level()),
+            Err(plain) => plain.plain(),
+        }
+    }
+
+    /// Checks, then runs the plain body (for any element type: the twin the tests compare with).
+    fn run_plain(self) -> Self::Output {
+        self.check();
+        self.plain()
+    }
+}
+
+/// The fast path of a kernel call over `f32`.
+pub trait FastKernel: Kernel {
+    /// The fast body at SIMD level `level`, on checked arguments.
+    ///
+    /// # Panics
+    /// If `level` is above what this CPU supports.
+    fn fast(self, level: CpuLevel) -> Self::Output;
+
+    /// Checks, then runs the fast path at `level` (tests and benches compare every level).
+    fn run_at(self, level: CpuLevel) -> Self::Output {
+        self.check();
+        self.fast(level)
+    }
+}
+
+/// Whether `F` is `f32`.
+#[inline(always)]
+pub fn is_f32<F: Float>() -> bool {
+    TypeId::of::<F>() == TypeId::of::<f32>()
+}
+
+/// `x` as `f32`s.
+///
+/// # Panics
+/// If `F` is not `f32` (callers check [`is_f32`] first).
+#[inline(always)]
+pub fn as_f32<F: Float>(x: &[F]) -> &[f32] {
+    assert!(is_f32::<F>(), "as_f32 on a slice of another type");
+    // SAFETY: `F` is `f32` (asserted above), so the pointer, length and lifetime describe the
+    // same `f32` slice.
+    unsafe { std::slice::from_raw_parts(x.as_ptr().cast::<f32>(), x.len()) }
+}
+
+/// `x` as mutable `f32`s.
+///
+/// # Panics
+/// If `F` is not `f32`.
+#[inline(always)]
+pub fn as_f32_mut<F: Float>(x: &mut [F]) -> &mut [f32] {
+    assert!(is_f32::<F>(), "as_f32_mut on a slice of another type");
+    // SAFETY: `F` is `f32` (asserted above); the exclusive borrow moves into the result.
+    unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<f32>(), x.len()) }
+}
+
+/// Declares a kernel's argument struct, generic over the element type `F`, and its
+/// conversion to the `f32` call (`cast_f32`, behind [`Kernel::into_f32`]). Each field is one
+/// of: `slice` (`&'a [F]`), `slice_mut` (`&'a mut [F]`), `value` (`F`), `plain<T>` (any `T`
+/// that does not involve `F`).
+#[macro_export]
+macro_rules! kernel_args {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident<'a, F> {
+            $( $(#[$fmeta:meta])* pub $field:ident : $kind:ident $(<$ty:ty>)? ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name<'a, F> {
+            $( $(#[$fmeta])* pub $field: $crate::kernel_args!(@type $kind $(<$ty>)?), )*
+        }
+
+        impl<'a, F: $crate::Float> $name<'a, F> {
+            /// This call over `f32` data, when `F` is `f32`.
+            // The call moves through here once, inlined; boxing it would only add an allocation.
+            #[allow(clippy::result_large_err)]
+            #[inline(always)]
+            fn cast_f32(self) -> Result<$name<'a, f32>, Self> {
+                if !$crate::kernel::is_f32::<F>() {
+                    return Err(self);
+                }
+                Ok($name { $( $field: $crate::kernel_args!(@cast $kind self.$field), )* })
+            }
+        }
+    };
+    (@type slice) => { &'a [F] };
+    (@type slice_mut) => { &'a mut [F] };
+    (@type value) => { F };
+    (@type plain<$ty:ty>) => { $ty };
+    (@cast slice $e:expr) => { $crate::kernel::as_f32($e) };
+    (@cast slice_mut $e:expr) => { $crate::kernel::as_f32_mut($e) };
+    (@cast value $e:expr) => { $crate::Float::to_f64($e) as f32 };
+    (@cast plain $e:expr) => { $e };
+}
