@@ -5,8 +5,9 @@
 //! `peak` measures this machine's single-core FMA throughput for the fraction-of-peak figure.
 
 use charrnn_kernels::dispatch::{cpu_level, detected_level};
-use charrnn_kernels::gemm::{gemm, gemm_packed, Op, PackedB};
+use charrnn_kernels::gemm::{Gemm, GemmPacked, Op, PackedB};
 use charrnn_kernels::peak::fma_peak_flops;
+use charrnn_kernels::Kernel;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -55,14 +56,46 @@ fn bench_gemm(c: &mut Criterion) {
         group.sample_size(if work > 100_000_000 { 10 } else { 30 });
         group.bench_function(BenchmarkId::new("ours_1t", name), |bench| {
             one.install(|| {
-                bench.iter(|| gemm(op_a, op_b, m, n, k, 1.0, black_box(&a), lda, black_box(&b), ldb, 0.0, &mut out, n))
+                bench.iter(|| {
+                    Gemm {
+                        op_a,
+                        op_b,
+                        m,
+                        n,
+                        k,
+                        alpha: 1.0,
+                        a: black_box(&a),
+                        lda,
+                        b: black_box(&b),
+                        ldb,
+                        beta: 0.0,
+                        c: &mut out,
+                        ldc: n,
+                    }
+                    .run()
+                })
             })
         });
         if work > 10_000_000 && cores > 1 {
             group.bench_function(BenchmarkId::new(format!("ours_{cores}t"), name), |bench| {
                 all.install(|| {
                     bench.iter(|| {
-                        gemm(op_a, op_b, m, n, k, 1.0, black_box(&a), lda, black_box(&b), ldb, 0.0, &mut out, n)
+                        Gemm {
+                            op_a,
+                            op_b,
+                            m,
+                            n,
+                            k,
+                            alpha: 1.0,
+                            a: black_box(&a),
+                            lda,
+                            b: black_box(&b),
+                            ldb,
+                            beta: 0.0,
+                            c: &mut out,
+                            ldc: n,
+                        }
+                        .run()
                     })
                 })
             });
@@ -72,7 +105,22 @@ fn bench_gemm(c: &mut Criterion) {
             let mut packed = PackedB::new(k, n);
             packed.pack(op_b, &b, ldb);
             group.bench_function(BenchmarkId::new("ours_packed_1t", name), |bench| {
-                one.install(|| bench.iter(|| gemm_packed(op_a, m, 1.0, black_box(&a), lda, &packed, 0.0, &mut out, n)))
+                one.install(|| {
+                    bench.iter(|| {
+                        GemmPacked {
+                            op_a,
+                            m,
+                            alpha: 1.0,
+                            a: black_box(&a),
+                            lda,
+                            b: &packed,
+                            beta: 0.0,
+                            c: &mut out,
+                            ldc: n,
+                        }
+                        .run()
+                    })
+                })
             });
         }
         let (rsa, csa) = strides(op_a, lda);

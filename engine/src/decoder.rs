@@ -1,6 +1,6 @@
 //! Output layer: linear `H → V` and softmax cross-entropy, averaged over the `T·B` rows.
 
-use charrnn_kernels::gemm::{gemm, Op};
+use charrnn_kernels::gemm::{Gemm, Op};
 use charrnn_kernels::reduce::{broadcast_rows, col_sums_accumulate};
 use charrnn_kernels::softmax_xent::{SoftmaxXent, SoftmaxXentLoss};
 use charrnn_kernels::{Float, Kernel};
@@ -8,7 +8,22 @@ use charrnn_kernels::{Float, Kernel};
 /// `logits = h·W + b` for `rows` rows of `h` (`[rows, H]`), `W` `[H, V]`.
 pub fn decoder_logits<F: Float>(rows: usize, hidden: usize, vocab: usize, h: &[F], w: &[F], b: &[F], logits: &mut [F]) {
     broadcast_rows(rows, vocab, b, logits);
-    gemm(Op::N, Op::N, rows, vocab, hidden, F::one(), h, hidden, w, vocab, F::one(), logits, vocab);
+    Gemm {
+        op_a: Op::N,
+        op_b: Op::N,
+        m: rows,
+        n: vocab,
+        k: hidden,
+        alpha: F::one(),
+        a: h,
+        lda: hidden,
+        b: w,
+        ldb: vocab,
+        beta: F::one(),
+        c: logits,
+        ldc: vocab,
+    }
+    .run();
 }
 
 /// Summed cross-entropy of the `rows` rows of logits against `targets`, divided by
@@ -42,7 +57,37 @@ pub fn decoder_backward<F: Float>(
     db: &mut [F],
     dh: &mut [F],
 ) {
-    gemm(Op::T, Op::N, hidden, vocab, rows, F::one(), h, hidden, dlogits, vocab, F::one(), dw, vocab);
+    Gemm {
+        op_a: Op::T,
+        op_b: Op::N,
+        m: hidden,
+        n: vocab,
+        k: rows,
+        alpha: F::one(),
+        a: h,
+        lda: hidden,
+        b: dlogits,
+        ldb: vocab,
+        beta: F::one(),
+        c: dw,
+        ldc: vocab,
+    }
+    .run();
     col_sums_accumulate(rows, vocab, dlogits, db);
-    gemm(Op::N, Op::T, rows, hidden, vocab, F::one(), dlogits, vocab, w, vocab, F::zero(), dh, hidden);
+    Gemm {
+        op_a: Op::N,
+        op_b: Op::T,
+        m: rows,
+        n: hidden,
+        k: vocab,
+        alpha: F::one(),
+        a: dlogits,
+        lda: vocab,
+        b: w,
+        ldb: vocab,
+        beta: F::zero(),
+        c: dh,
+        ldc: hidden,
+    }
+    .run();
 }

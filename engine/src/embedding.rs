@@ -10,9 +10,9 @@
 //! The table holds `b_ih + b_hh` for the LSTM and RNN, but only `b_ih` for the GRU, whose
 //! recurrent bias must stay on the recurrent side (`r ⊙ (h·W_hn + b_hn)`).
 
-use charrnn_kernels::gemm::{gemm, Op};
+use charrnn_kernels::gemm::{Gemm, Op};
 use charrnn_kernels::reduce::{add_assign, broadcast_rows, broadcast_rows_sum};
-use charrnn_kernels::Float;
+use charrnn_kernels::{Float, Kernel};
 
 /// Shapes of the embedding and layer 0's input weights.
 #[derive(Clone, Copy, Debug)]
@@ -38,7 +38,22 @@ pub fn input_table_forward<F: Float>(
         Some(bias_hh) => broadcast_rows_sum(d.vocab, d.gates, bias_ih, bias_hh, table),
         None => broadcast_rows(d.vocab, d.gates, bias_ih, table),
     }
-    gemm(Op::N, Op::N, d.vocab, d.gates, d.embed, F::one(), emb, d.embed, wx0, d.gates, F::one(), table, d.gates);
+    Gemm {
+        op_a: Op::N,
+        op_b: Op::N,
+        m: d.vocab,
+        n: d.gates,
+        k: d.embed,
+        alpha: F::one(),
+        a: emb,
+        lda: d.embed,
+        b: wx0,
+        ldb: d.gates,
+        beta: F::one(),
+        c: table,
+        ldc: d.gates,
+    }
+    .run();
 }
 
 /// `gates[m] = table[ids[m]]`: layer 0's pre-activations before the recurrent term.
@@ -66,6 +81,36 @@ pub fn input_table_backward<F: Float>(
         let id = id as usize;
         add_assign(&mut d_table[id * d.gates..(id + 1) * d.gates], row);
     }
-    gemm(Op::T, Op::N, d.embed, d.gates, d.vocab, F::one(), emb, d.embed, d_table, d.gates, F::one(), d_wx0, d.gates);
-    gemm(Op::N, Op::T, d.vocab, d.embed, d.gates, F::one(), d_table, d.gates, wx0, d.gates, F::one(), d_emb, d.embed);
+    Gemm {
+        op_a: Op::T,
+        op_b: Op::N,
+        m: d.embed,
+        n: d.gates,
+        k: d.vocab,
+        alpha: F::one(),
+        a: emb,
+        lda: d.embed,
+        b: d_table,
+        ldb: d.gates,
+        beta: F::one(),
+        c: d_wx0,
+        ldc: d.gates,
+    }
+    .run();
+    Gemm {
+        op_a: Op::N,
+        op_b: Op::T,
+        m: d.vocab,
+        n: d.embed,
+        k: d.gates,
+        alpha: F::one(),
+        a: d_table,
+        lda: d.gates,
+        b: wx0,
+        ldb: d.gates,
+        beta: F::one(),
+        c: d_emb,
+        ldc: d.embed,
+    }
+    .run();
 }

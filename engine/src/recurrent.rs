@@ -13,7 +13,7 @@
 //! for the backward pass; backward yields separate gradients for both sides (`dgates` for the
 //! input side, `dgh` for the recurrent side) and `dWh = Hprevᵀ·dgh`.
 
-use charrnn_kernels::gemm::{gemm, gemm_packed, Op, PackedB};
+use charrnn_kernels::gemm::{Gemm, GemmPacked, Op, PackedB};
 use charrnn_kernels::gru_cell::{GruBackward, GruForward};
 use charrnn_kernels::lstm_cell::{LstmBackward, LstmForward};
 use charrnn_kernels::reduce::{add_assign, broadcast_rows, broadcast_rows_sum};
@@ -66,7 +66,22 @@ pub fn input_projection<F: Float>(
         Some(bias_hh) => broadcast_rows_sum(m, gh, bias_ih, bias_hh, gates),
         None => broadcast_rows(m, gh, bias_ih, gates),
     }
-    gemm(Op::N, Op::N, m, gh, dims.input, F::one(), x, dims.input, wx, gh, F::one(), gates, gh);
+    Gemm {
+        op_a: Op::N,
+        op_b: Op::N,
+        m,
+        n: gh,
+        k: dims.input,
+        alpha: F::one(),
+        a: x,
+        lda: dims.input,
+        b: wx,
+        ldb: gh,
+        beta: F::one(),
+        c: gates,
+        ldc: gh,
+    }
+    .run();
 }
 
 /// The recurrence over `T` steps. On entry `act.gates` holds the input projections; `h0`/`c0`
@@ -99,17 +114,50 @@ pub fn recurrent_forward<F: Float>(
         let h_t = &mut h_future[..bh];
         match cell {
             CellKind::Lstm => {
-                gemm_packed(Op::N, batch, F::one(), h_prev, hidden, packed_wh, F::one(), gates, gh);
+                GemmPacked {
+                    op_a: Op::N,
+                    m: batch,
+                    alpha: F::one(),
+                    a: h_prev,
+                    lda: hidden,
+                    b: packed_wh,
+                    beta: F::one(),
+                    c: gates,
+                    ldc: gh,
+                }
+                .run();
                 let (c_past, c_future) = act.c.split_at_mut((t + 1) * bh);
                 LstmForward { batch, hidden, gates, c_prev: &c_past[t * bh..], c: &mut c_future[..bh], h: h_t }.run();
             }
             CellKind::Rnn => {
-                gemm_packed(Op::N, batch, F::one(), h_prev, hidden, packed_wh, F::one(), gates, gh);
+                GemmPacked {
+                    op_a: Op::N,
+                    m: batch,
+                    alpha: F::one(),
+                    a: h_prev,
+                    lda: hidden,
+                    b: packed_wh,
+                    beta: F::one(),
+                    c: gates,
+                    ldc: gh,
+                }
+                .run();
                 RnnForward { pre: gates, h: h_t }.run();
             }
             CellKind::Gru => {
                 let gh_t = &mut act.gh[step];
-                gemm_packed(Op::N, batch, F::one(), h_prev, hidden, packed_wh, F::one(), gh_t, gh);
+                GemmPacked {
+                    op_a: Op::N,
+                    m: batch,
+                    alpha: F::one(),
+                    a: h_prev,
+                    lda: hidden,
+                    b: packed_wh,
+                    beta: F::one(),
+                    c: gh_t,
+                    ldc: gh,
+                }
+                .run();
                 GruForward { batch, hidden, gx: gates, gh: gh_t, h_prev, h: h_t }.run();
             }
         }
@@ -188,10 +236,30 @@ pub fn recurrent_backward<F: Float>(
         }
         if t > 0 {
             match cell {
-                CellKind::Gru => {
-                    gemm_packed(Op::N, batch, F::one(), &dgh[step], gh, packed_wh_t, F::one(), dh_next, hidden)
+                CellKind::Gru => GemmPacked {
+                    op_a: Op::N,
+                    m: batch,
+                    alpha: F::one(),
+                    a: &dgh[step],
+                    lda: gh,
+                    b: packed_wh_t,
+                    beta: F::one(),
+                    c: dh_next,
+                    ldc: hidden,
                 }
-                _ => gemm_packed(Op::N, batch, F::one(), &dgates[step], gh, packed_wh_t, F::zero(), dh_next, hidden),
+                .run(),
+                _ => GemmPacked {
+                    op_a: Op::N,
+                    m: batch,
+                    alpha: F::one(),
+                    a: &dgates[step],
+                    lda: gh,
+                    b: packed_wh_t,
+                    beta: F::zero(),
+                    c: dh_next,
+                    ldc: hidden,
+                }
+                .run(),
             }
         }
     }
@@ -203,7 +271,22 @@ pub fn recurrent_backward<F: Float>(
 pub fn recurrent_weight_gradient<F: Float>(dims: LayerDims, act: &LayerActivations<F>, dgates: &[F], dwh: &mut [F]) {
     let (m, gh, hidden) = (dims.rows(), dims.gates(), dims.hidden);
     let h_prev = &act.h[..m * hidden];
-    gemm(Op::T, Op::N, hidden, gh, m, F::one(), h_prev, hidden, dgates, gh, F::one(), dwh, gh);
+    Gemm {
+        op_a: Op::T,
+        op_b: Op::N,
+        m: hidden,
+        n: gh,
+        k: m,
+        alpha: F::one(),
+        a: h_prev,
+        lda: hidden,
+        b: dgates,
+        ldb: gh,
+        beta: F::one(),
+        c: dwh,
+        ldc: gh,
+    }
+    .run();
 }
 
 /// The input side of a layer's backward pass (layers above the first): accumulates
@@ -217,6 +300,36 @@ pub fn input_projection_backward<F: Float>(
     d_x: &mut [F],
 ) {
     let (m, gh, input) = (dims.rows(), dims.gates(), dims.input);
-    gemm(Op::T, Op::N, input, gh, m, F::one(), x, input, dgates, gh, F::one(), dwx, gh);
-    gemm(Op::N, Op::T, m, input, gh, F::one(), dgates, gh, wx, gh, F::zero(), d_x, input);
+    Gemm {
+        op_a: Op::T,
+        op_b: Op::N,
+        m: input,
+        n: gh,
+        k: m,
+        alpha: F::one(),
+        a: x,
+        lda: input,
+        b: dgates,
+        ldb: gh,
+        beta: F::one(),
+        c: dwx,
+        ldc: gh,
+    }
+    .run();
+    Gemm {
+        op_a: Op::N,
+        op_b: Op::T,
+        m,
+        n: input,
+        k: gh,
+        alpha: F::one(),
+        a: dgates,
+        lda: gh,
+        b: wx,
+        ldb: gh,
+        beta: F::zero(),
+        c: d_x,
+        ldc: input,
+    }
+    .run();
 }

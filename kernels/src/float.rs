@@ -4,13 +4,11 @@ use std::fmt::Debug;
 use std::iter::Sum;
 use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
-use crate::dispatch::cpu_level;
-use crate::gemm::{PackedB, PackedLayout};
-
 /// A floating-point element type: `f32` for training, `f64` for gradient checks.
 ///
-/// The GEMM entry point is part of the trait because each type has its own backend
-/// (`matrixmultiply::sgemm` / `dgemm`).
+/// Only the numeric part: conversions, and the `matrixmultiply` routine of the type, which is
+/// the plain body of [`crate::gemm::Gemm`] (`sgemm` / `dgemm`). Which kernels have a fast path
+/// is decided by [`crate::kernel`], not here.
 pub trait Float:
     num_traits::Float + AddAssign + SubAssign + MulAssign + DivAssign + Sum + Default + Debug + Send + Sync + 'static
 {
@@ -42,62 +40,6 @@ pub trait Float:
         rsc: usize,
         csc: usize,
     );
-
-    /// Hook behind [`crate::gemm::gemm`], after its bounds checks: `C = alpha·A·B + beta·C`
-    /// for strided `A` (`m×k`), `B` (`k×n`) and row-major `C` (leading dimension `ldc`).
-    fn gemm_checked(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: Self,
-        a: &[Self],
-        rsa: usize,
-        csa: usize,
-        b: &[Self],
-        rsb: usize,
-        csb: usize,
-        beta: Self,
-        c: &mut [Self],
-        ldc: usize,
-    ) {
-        crate::gemm::generic::gemm_generic(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc)
-    }
-
-    /// Hook behind [`crate::gemm::PackedB::pack`]: packs the strided `k×n` operand into `out`
-    /// and says how. The default keeps a plain row-major copy.
-    fn pack_b(
-        k: usize,
-        n: usize,
-        rows_hint: usize,
-        b: &[Self],
-        rs: usize,
-        cs: usize,
-        out: &mut [Self],
-    ) -> PackedLayout {
-        let _ = rows_hint;
-        for (p, row) in out[..k * n].chunks_exact_mut(n.max(1)).enumerate() {
-            for (j, x) in row.iter_mut().enumerate() {
-                *x = b[p * rs + j * cs];
-            }
-        }
-        PackedLayout::Plain
-    }
-
-    /// Hook behind [`crate::gemm::gemm_packed`], after its bounds checks.
-    fn gemm_packed_checked(
-        m: usize,
-        alpha: Self,
-        a: &[Self],
-        rsa: usize,
-        csa: usize,
-        b: &PackedB<Self>,
-        beta: Self,
-        c: &mut [Self],
-        ldc: usize,
-    ) {
-        let (k, n) = (b.k(), b.n());
-        crate::gemm::generic::gemm_generic(m, k, n, alpha, a, rsa, csa, b.data(), n, 1, beta, c, ldc)
-    }
 }
 
 impl Float for f32 {
@@ -146,43 +88,6 @@ impl Float for f32 {
                 csc as isize,
             )
         }
-    }
-
-    fn gemm_checked(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: f32,
-        a: &[f32],
-        rsa: usize,
-        csa: usize,
-        b: &[f32],
-        rsb: usize,
-        csb: usize,
-        beta: f32,
-        c: &mut [f32],
-        ldc: usize,
-    ) {
-        crate::gemm::f32_path::gemm(cpu_level(), m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc)
-    }
-
-    fn pack_b(k: usize, n: usize, rows_hint: usize, b: &[f32], rs: usize, cs: usize, out: &mut [f32]) -> PackedLayout {
-        let kernel = crate::gemm::KernelId::choose(cpu_level(), rows_hint, n);
-        crate::gemm::f32_path::pack_b(kernel, k, n, b, rs, cs, out)
-    }
-
-    fn gemm_packed_checked(
-        m: usize,
-        alpha: f32,
-        a: &[f32],
-        rsa: usize,
-        csa: usize,
-        b: &PackedB<f32>,
-        beta: f32,
-        c: &mut [f32],
-        ldc: usize,
-    ) {
-        crate::gemm::f32_path::gemm_packed(m, alpha, a, rsa, csa, b, beta, c, ldc)
     }
 }
 

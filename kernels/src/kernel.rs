@@ -93,10 +93,21 @@ pub fn as_f32_mut<F: Float>(x: &mut [F]) -> &mut [f32] {
     unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<f32>(), x.len()) }
 }
 
+/// `b` as a packed `f32` operand.
+///
+/// # Panics
+/// If `F` is not `f32`.
+#[inline(always)]
+pub fn as_f32_packed<F: Float>(b: &crate::gemm::PackedB<F>) -> &crate::gemm::PackedB<f32> {
+    assert!(is_f32::<F>(), "as_f32_packed on an operand of another type");
+    // SAFETY: `F` is `f32` (asserted above), so `PackedB<F>` is `PackedB<f32>`.
+    unsafe { &*(b as *const crate::gemm::PackedB<F>).cast::<crate::gemm::PackedB<f32>>() }
+}
+
 /// Declares a kernel's argument struct, generic over the element type `F`, and its
 /// conversion to the `f32` call (`cast_f32`, behind [`Kernel::into_f32`]). Each field is one
-/// of: `slice` (`&'a [F]`), `slice_mut` (`&'a mut [F]`), `value` (`F`), `plain<T>` (any `T`
-/// that does not involve `F`).
+/// of: `slice` (`&'a [F]`), `slice_mut` (`&'a mut [F]`), `value` (`F`), `packed`
+/// (`&'a PackedB<F>`), `plain<T>` (any `T` that does not involve `F`).
 #[macro_export]
 macro_rules! kernel_args {
     (
@@ -126,9 +137,11 @@ macro_rules! kernel_args {
     (@type slice) => { &'a [F] };
     (@type slice_mut) => { &'a mut [F] };
     (@type value) => { F };
+    (@type packed) => { &'a $crate::gemm::PackedB<F> };
     (@type plain<$ty:ty>) => { $ty };
     (@cast slice $e:expr) => { $crate::kernel::as_f32($e) };
     (@cast slice_mut $e:expr) => { $crate::kernel::as_f32_mut($e) };
     (@cast value $e:expr) => { $crate::Float::to_f64($e) as f32 };
+    (@cast packed $e:expr) => { $crate::kernel::as_f32_packed($e) };
     (@cast plain $e:expr) => { $e };
 }

@@ -14,6 +14,8 @@ pub(crate) mod pack;
 
 pub use microkernel::KernelId;
 
+use crate::dispatch::{cpu_level, CpuLevel};
+use crate::kernel::{as_f32, as_f32_mut, is_f32, FastKernel, Kernel};
 use crate::Float;
 
 /// Whether an operand is used as stored (`N`) or transposed (`T`).
@@ -25,45 +27,86 @@ pub enum Op {
     T,
 }
 
-/// `C[m×n] = alpha * op(A)·op(B) + beta * C`, all row-major.
-///
-/// `op(A)` is `m×k`: stored `m×k` with leading dimension `lda` for [`Op::N`], stored `k×m` for
-/// [`Op::T`]. `op(B)` is `k×n`: stored `k×n` (`N`) or `n×k` (`T`) with leading dimension `ldb`.
-/// `C` is `m×n` with leading dimension `ldc`. With `beta == 0`, `C` is only written.
-///
-/// # Panics
-/// If a leading dimension is smaller than its row or a slice is too short for its shape.
-/// Shapes come from the program, never from user input, so this is a programming error.
-pub fn gemm<F: Float>(
-    op_a: Op,
-    op_b: Op,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: F,
-    a: &[F],
-    lda: usize,
-    b: &[F],
-    ldb: usize,
-    beta: F,
-    c: &mut [F],
-    ldc: usize,
-) {
-    if m == 0 || n == 0 {
-        return;
+crate::kernel_args! {
+    /// `C[m×n] = alpha * op(A)·op(B) + beta * C`, all row-major.
+    ///
+    /// `op(A)` is `m×k`: stored `m×k` with leading dimension `lda` for [`Op::N`], stored `k×m`
+    /// for [`Op::T`]. `op(B)` is `k×n`: stored `k×n` (`N`) or `n×k` (`T`) with leading dimension
+    /// `ldb`. `C` is `m×n` with leading dimension `ldc`. With `beta == 0`, `C` is only written.
+    /// The plain body is `matrixmultiply`; the `f32` fast path is ours ([`driver`]).
+    ///
+    /// # Panics
+    /// If a leading dimension is smaller than its row or a slice is too short for its shape.
+    pub struct Gemm<'a, F> {
+        pub op_a: plain<Op>,
+        pub op_b: plain<Op>,
+        pub m: plain<usize>,
+        pub n: plain<usize>,
+        pub k: plain<usize>,
+        pub alpha: value,
+        pub a: slice,
+        pub lda: plain<usize>,
+        pub b: slice,
+        pub ldb: plain<usize>,
+        pub beta: value,
+        pub c: slice_mut,
+        pub ldc: plain<usize>,
     }
-    let (rsa, csa) = strides(op_a, lda);
-    let (rsb, csb) = strides(op_b, ldb);
-    let (a_rows, a_cols) = stored_shape(op_a, m, k);
-    let (b_rows, b_cols) = stored_shape(op_b, k, n);
-    check_matrix("A", a.len(), a_rows, a_cols, lda);
-    check_matrix("B", b.len(), b_rows, b_cols, ldb);
-    check_matrix("C", c.len(), m, n, ldc);
-    if k == 0 {
-        scale_only(m, n, beta, c, ldc);
-        return;
+}
+
+impl<F: Float> Gemm<'_, F> {
+    /// Handles the products with nothing to multiply (`m` or `n` zero: nothing to do; `k` zero:
+    /// `C = beta·C`); says whether this was one.
+    fn empty_product(&mut self) -> bool {
+        if self.m == 0 || self.n == 0 {
+            return true;
+        }
+        if self.k == 0 {
+            scale_only(self.m, self.n, self.beta, self.c, self.ldc);
+            return true;
+        }
+        false
     }
-    F::gemm_checked(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc);
+}
+
+impl<'a, F: Float> Kernel for Gemm<'a, F> {
+    type Output = ();
+    type F32 = Gemm<'a, f32>;
+
+    fn check(&self) {
+        if self.m == 0 || self.n == 0 {
+            return;
+        }
+        let (a_rows, a_cols) = stored_shape(self.op_a, self.m, self.k);
+        let (b_rows, b_cols) = stored_shape(self.op_b, self.k, self.n);
+        check_matrix("A", self.a.len(), a_rows, a_cols, self.lda);
+        check_matrix("B", self.b.len(), b_rows, b_cols, self.ldb);
+        check_matrix("C", self.c.len(), self.m, self.n, self.ldc);
+    }
+
+    fn plain(mut self) {
+        if self.empty_product() {
+            return;
+        }
+        let Gemm { op_a, op_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc } = self;
+        let ((rsa, csa), (rsb, csb)) = (strides(op_a, lda), strides(op_b, ldb));
+        generic::gemm_generic(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc)
+    }
+
+    fn into_f32(self) -> Result<Self::F32, Self> {
+        self.cast_f32()
+    }
+}
+
+impl FastKernel for Gemm<'_, f32> {
+    fn fast(mut self, level: CpuLevel) {
+        if self.empty_product() {
+            return;
+        }
+        let Gemm { op_a, op_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc } = self;
+        let ((rsa, csa), (rsb, csb)) = (strides(op_a, lda), strides(op_b, ldb));
+        f32_path::gemm(level, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc)
+    }
 }
 
 /// Sizes the calling thread's GEMM packing buffers for products of up to `max_n` columns, so
@@ -125,7 +168,19 @@ impl<F: Float> PackedB<F> {
         let (rows, cols) = stored_shape(op_b, self.k, self.n);
         check_matrix("B", b.len(), rows, cols, ldb);
         let (rs, cs) = strides(op_b, ldb);
-        self.layout = F::pack_b(self.k, self.n, self.rows_hint, b, rs, cs, &mut self.data);
+        let (k, n) = (self.k, self.n);
+        self.layout = if is_f32::<F>() {
+            // Panels for the micro-kernel that wastes least on `rows_hint`-row products.
+            let kernel = KernelId::choose(cpu_level(), self.rows_hint, n);
+            f32_path::pack_b(kernel, k, n, as_f32(b), rs, cs, as_f32_mut(&mut self.data))
+        } else {
+            for (p, row) in self.data[..k * n].chunks_exact_mut(n.max(1)).enumerate() {
+                for (j, x) in row.iter_mut().enumerate() {
+                    *x = b[p * rs + j * cs];
+                }
+            }
+            PackedLayout::Plain
+        };
     }
 
     /// Rows `k` of `op(B)`.
@@ -149,35 +204,79 @@ impl<F: Float> PackedB<F> {
     }
 }
 
-/// `C[m×n] = alpha·op(A)·B + beta·C` with a pre-packed `B` (`k×n`).
-///
-/// # Panics
-/// If `b` was never packed, or on shape errors as [`gemm`].
-pub fn gemm_packed<F: Float>(
-    op_a: Op,
-    m: usize,
-    alpha: F,
-    a: &[F],
-    lda: usize,
-    b: &PackedB<F>,
-    beta: F,
-    c: &mut [F],
-    ldc: usize,
-) {
-    let (k, n) = (b.k, b.n);
-    if m == 0 || n == 0 {
-        return;
+crate::kernel_args! {
+    /// `C[m×n] = alpha·op(A)·B + beta·C` with a pre-packed `B` (`k×n`, see [`PackedB`]).
+    ///
+    /// # Panics
+    /// If `b` was never packed, or on shape errors as [`Gemm`].
+    pub struct GemmPacked<'a, F> {
+        pub op_a: plain<Op>,
+        pub m: plain<usize>,
+        pub alpha: value,
+        pub a: slice,
+        pub lda: plain<usize>,
+        pub b: packed,
+        pub beta: value,
+        pub c: slice_mut,
+        pub ldc: plain<usize>,
     }
-    assert!(b.layout != PackedLayout::Empty, "gemm_packed: B was never packed");
-    let (a_rows, a_cols) = stored_shape(op_a, m, k);
-    check_matrix("A", a.len(), a_rows, a_cols, lda);
-    check_matrix("C", c.len(), m, n, ldc);
-    if k == 0 {
-        scale_only(m, n, beta, c, ldc);
-        return;
+}
+
+impl<F: Float> GemmPacked<'_, F> {
+    /// As [`Gemm::empty_product`].
+    fn empty_product(&mut self) -> bool {
+        if self.m == 0 || self.b.n == 0 {
+            return true;
+        }
+        if self.b.k == 0 {
+            scale_only(self.m, self.b.n, self.beta, self.c, self.ldc);
+            return true;
+        }
+        false
     }
-    let (rsa, csa) = strides(op_a, lda);
-    F::gemm_packed_checked(m, alpha, a, rsa, csa, b, beta, c, ldc);
+}
+
+impl<'a, F: Float> Kernel for GemmPacked<'a, F> {
+    type Output = ();
+    type F32 = GemmPacked<'a, f32>;
+
+    fn check(&self) {
+        let (k, n) = (self.b.k, self.b.n);
+        if self.m == 0 || n == 0 {
+            return;
+        }
+        assert!(self.b.layout != PackedLayout::Empty, "GemmPacked: B was never packed");
+        let (a_rows, a_cols) = stored_shape(self.op_a, self.m, k);
+        check_matrix("A", self.a.len(), a_rows, a_cols, self.lda);
+        check_matrix("C", self.c.len(), self.m, n, self.ldc);
+    }
+
+    /// Needs `B` packed plainly, as it is for every type but `f32`.
+    fn plain(mut self) {
+        if self.empty_product() {
+            return;
+        }
+        assert!(self.b.layout == PackedLayout::Plain, "GemmPacked: the plain body needs a plainly packed B");
+        let GemmPacked { op_a, m, alpha, a, lda, b, beta, c, ldc } = self;
+        let (rsa, csa) = strides(op_a, lda);
+        generic::gemm_generic(m, b.k, b.n, alpha, a, rsa, csa, &b.data, b.n, 1, beta, c, ldc)
+    }
+
+    fn into_f32(self) -> Result<Self::F32, Self> {
+        self.cast_f32()
+    }
+}
+
+impl FastKernel for GemmPacked<'_, f32> {
+    fn fast(mut self, _level: CpuLevel) {
+        // The level was fixed when `B` was packed: its panels are for one micro-kernel.
+        if self.empty_product() {
+            return;
+        }
+        let GemmPacked { op_a, m, alpha, a, lda, b, beta, c, ldc } = self;
+        let (rsa, csa) = strides(op_a, lda);
+        f32_path::gemm_packed(m, alpha, a, rsa, csa, b, beta, c, ldc)
+    }
 }
 
 /// A product over an empty inner dimension is zero: `C = beta * C` (only written when
@@ -326,7 +425,7 @@ mod tests {
         let c0 = random(&mut rng, m * ldc);
         let mut c = c0.clone();
         let mut c_ref = c0.clone();
-        gemm(op_a, op_b, m, n, k, 0.7, &a, lda, &b, ldb, beta, &mut c, ldc);
+        Gemm { op_a, op_b, m, n, k, alpha: 0.7, a: &a, lda, b: &b, ldb, beta, c: &mut c, ldc }.run();
         reference::gemm(op_a, op_b, m, n, k, 0.7, &a, lda, &b, ldb, beta, &mut c_ref, ldc);
         for i in 0..m {
             for j in 0..ldc {
@@ -450,8 +549,23 @@ mod tests {
         packed.pack(Op::T, &w, k);
         let mut c = vec![0.0f32; m * n];
         let mut c_ref = vec![0.0f32; m * n];
-        gemm_packed(Op::N, m, 1.0, &a, k, &packed, 0.0, &mut c, n);
-        gemm(Op::N, Op::T, m, n, k, 1.0, &a, k, &w, k, 0.0, &mut c_ref, n);
+        GemmPacked { op_a: Op::N, m, alpha: 1.0, a: &a, lda: k, b: &packed, beta: 0.0, c: &mut c, ldc: n }.run();
+        Gemm {
+            op_a: Op::N,
+            op_b: Op::T,
+            m,
+            n,
+            k,
+            alpha: 1.0,
+            a: &a,
+            lda: k,
+            b: &w,
+            ldb: k,
+            beta: 0.0,
+            c: &mut c_ref,
+            ldc: n,
+        }
+        .run();
         assert_eq!(c, c_ref);
         // f64 takes the plain layout and agrees too.
         let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
@@ -460,7 +574,7 @@ mod tests {
         p64.pack(Op::T, &w64, k);
         assert_eq!(p64.layout(), PackedLayout::Plain);
         let mut c64 = vec![0.0f64; m * n];
-        gemm_packed(Op::N, m, 1.0, &a64, k, &p64, 0.0, &mut c64, n);
+        GemmPacked { op_a: Op::N, m, alpha: 1.0, a: &a64, lda: k, b: &p64, beta: 0.0, c: &mut c64, ldc: n }.run();
         for (x, y) in c64.iter().zip(&c_ref) {
             assert!((*x as f32 - y).abs() < 1e-5);
         }
@@ -496,7 +610,24 @@ mod tests {
         let run = |threads| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let mut c = vec![0.0f32; m * n];
-            pool.install(|| gemm(Op::N, Op::N, m, n, k, 1.0, &a, k, &b, n, 0.0, &mut c, n));
+            pool.install(|| {
+                Gemm {
+                    op_a: Op::N,
+                    op_b: Op::N,
+                    m,
+                    n,
+                    k,
+                    alpha: 1.0,
+                    a: &a,
+                    lda: k,
+                    b: &b,
+                    ldb: n,
+                    beta: 0.0,
+                    c: &mut c,
+                    ldc: n,
+                }
+                .run()
+            });
             c
         };
         assert_eq!(run(1), run(2));
@@ -507,14 +638,44 @@ mod tests {
         let a = [1.0f32, 2.0];
         let b = [3.0f32, 4.0];
         let mut c = [f32::NAN];
-        gemm(Op::N, Op::N, 1, 1, 2, 1.0, &a, 2, &b, 1, 0.0, &mut c, 1);
+        Gemm {
+            op_a: Op::N,
+            op_b: Op::N,
+            m: 1,
+            n: 1,
+            k: 2,
+            alpha: 1.0,
+            a: &a,
+            lda: 2,
+            b: &b,
+            ldb: 1,
+            beta: 0.0,
+            c: &mut c,
+            ldc: 1,
+        }
+        .run();
         assert_eq!(c[0], 11.0);
     }
 
     #[test]
     fn empty_inner_dimension_scales_c() {
         let mut c = [2.0f32, 4.0];
-        gemm(Op::N, Op::N, 1, 2, 0, 1.0, &[], 1, &[], 2, 0.5, &mut c, 2);
+        Gemm {
+            op_a: Op::N,
+            op_b: Op::N,
+            m: 1,
+            n: 2,
+            k: 0,
+            alpha: 1.0,
+            a: &[],
+            lda: 1,
+            b: &[],
+            ldb: 2,
+            beta: 0.5,
+            c: &mut c,
+            ldc: 2,
+        }
+        .run();
         assert_eq!(c, [1.0, 2.0]);
     }
 
@@ -522,6 +683,21 @@ mod tests {
     #[should_panic(expected = "needs")]
     fn short_slice_panics() {
         let mut c = [0.0f32; 4];
-        gemm(Op::N, Op::N, 2, 2, 2, 1.0, &[0.0; 3], 2, &[0.0; 4], 2, 0.0, &mut c, 2);
+        Gemm {
+            op_a: Op::N,
+            op_b: Op::N,
+            m: 2,
+            n: 2,
+            k: 2,
+            alpha: 1.0,
+            a: &[0.0; 3],
+            lda: 2,
+            b: &[0.0; 4],
+            ldb: 2,
+            beta: 0.0,
+            c: &mut c,
+            ldc: 2,
+        }
+        .run();
     }
 }
