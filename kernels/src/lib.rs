@@ -3,8 +3,8 @@
 //! Every kernel works on plain slices with explicit shapes (row-major, with leading dimensions
 //! where a matrix may be a view into a larger buffer) and knows nothing about models. Kernels
 //! are generic over [`Float`] so that the engine can run the same code in `f32` (training) and
-//! `f64` (gradient checks). Each kernel has a plain reference twin in [`reference`] that tests
-//! compare it with.
+//! `f64` (gradient checks); [`kernel`] is their one API. The tests compare every fast path with
+//! its plain body and with the `f64` formulas of the test-only `reference` module.
 
 pub mod adam;
 pub(crate) mod chunked;
@@ -17,7 +17,8 @@ pub mod lstm_cell;
 pub mod math;
 pub mod peak;
 pub mod reduce;
-pub mod reference;
+#[cfg(test)]
+mod reference;
 pub mod rnn_cell;
 pub(crate) mod simd;
 pub mod softmax_xent;

@@ -1,5 +1,5 @@
-//! Fast vector `exp`, `sigmoid` and `tanh` for `f32`, used by the fused kernels, and slice
-//! entry points for them.
+//! Fast vector `exp`, `sigmoid` and `tanh` for `f32`, used by the fused kernels, and the
+//! scalar `sigmoid` of the plain bodies.
 //!
 //! # Method
 //! - `exp(x)`: `x` is clamped to `[-104, 89]` (beyond which `f32` `exp` is 0 or +∞ anyway),
@@ -38,8 +38,7 @@
 //! `tanh`: `±∞ → ±1`, exactly `±1` for `|x| ≥ 9.1`, `±0 → ±0`, `tanh(x) = x` for tiny `x`.
 //! NaN in gives NaN out for all three.
 
-use crate::dispatch::CpuLevel;
-use crate::simd::{run, Simd, SimdKernel};
+use crate::simd::Simd;
 
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
 /// `ln 2` split so that `n·LN2_HI` is exact for `|n| ≤ 2^15`.
@@ -99,65 +98,69 @@ pub(crate) fn tanh<S: Simd>(s: S, x: S::V) -> S::V {
     s.with_sign_of(s.select(s.lt(a, s.splat(TANH_SMALL)), small, large), x)
 }
 
-/// Which function a [`Map`] applies.
-#[derive(Clone, Copy)]
-enum Func {
-    Exp,
-    Sigmoid,
-    Tanh,
-}
-
-/// `out[k] = func(x[k])`.
-struct Map<'a> {
-    func: Func,
-    x: &'a [f32],
-    out: &'a mut [f32],
-}
-
-impl SimdKernel for Map<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn run_with<S: Simd>(self, s: S) {
-        let f = |v: S::V| match self.func {
-            Func::Exp => exp(s, v),
-            Func::Sigmoid => sigmoid(s, v),
-            Func::Tanh => tanh(s, v),
-        };
-        let n = self.x.len();
-        let mut j = 0;
-        while j + S::LANES <= n {
-            s.store(&mut self.out[j..], f(s.load(&self.x[j..])));
-            j += S::LANES;
-        }
-        if j < n {
-            s.store_tail(&mut self.out[j..], f(s.load_tail(&self.x[j..], 0.0)));
-        }
-    }
-}
-
-fn map_f32(level: CpuLevel, func: Func, x: &[f32], out: &mut [f32]) {
-    assert_eq!(x.len(), out.len(), "input and output lengths differ");
-    run(level, Map { func, x, out })
-}
-
-/// `out[k] = exp(x[k])` at `level` (which must be one this CPU supports; panics otherwise).
-pub fn exp_f32(level: CpuLevel, x: &[f32], out: &mut [f32]) {
-    map_f32(level, Func::Exp, x, out)
-}
-
-/// `out[k] = 1 / (1 + exp(-x[k]))` at `level` (which must be one this CPU supports).
-pub fn sigmoid_f32(level: CpuLevel, x: &[f32], out: &mut [f32]) {
-    map_f32(level, Func::Sigmoid, x, out)
-}
-
-/// `out[k] = tanh(x[k])` at `level` (which must be one this CPU supports).
-pub fn tanh_f32(level: CpuLevel, x: &[f32], out: &mut [f32]) {
-    map_f32(level, Func::Tanh, x, out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dispatch::CpuLevel;
+    use crate::simd::{run, SimdKernel};
+
+    // Slice entry points for the vector functions, for these tests.
+    /// Which function a [`Map`] applies.
+    #[derive(Clone, Copy)]
+    enum Func {
+        Exp,
+        Sigmoid,
+        Tanh,
+    }
+
+    /// `out[k] = func(x[k])`.
+    struct Map<'a> {
+        func: Func,
+        x: &'a [f32],
+        out: &'a mut [f32],
+    }
+
+    impl SimdKernel for Map<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn run_with<S: Simd>(self, s: S) {
+            let f = |v: S::V| match self.func {
+                Func::Exp => exp(s, v),
+                Func::Sigmoid => sigmoid(s, v),
+                Func::Tanh => tanh(s, v),
+            };
+            let n = self.x.len();
+            let mut j = 0;
+            while j + S::LANES <= n {
+                s.store(&mut self.out[j..], f(s.load(&self.x[j..])));
+                j += S::LANES;
+            }
+            if j < n {
+                s.store_tail(&mut self.out[j..], f(s.load_tail(&self.x[j..], 0.0)));
+            }
+        }
+    }
+
+    fn map_f32(level: CpuLevel, func: Func, x: &[f32], out: &mut [f32]) {
+        assert_eq!(x.len(), out.len(), "input and output lengths differ");
+        run(level, Map { func, x, out })
+    }
+
+    /// `out[k] = exp(x[k])` at `level` (which must be one this CPU supports; panics otherwise).
+    fn exp_f32(level: CpuLevel, x: &[f32], out: &mut [f32]) {
+        map_f32(level, Func::Exp, x, out)
+    }
+
+    /// `out[k] = 1 / (1 + exp(-x[k]))` at `level` (which must be one this CPU supports).
+    fn sigmoid_f32(level: CpuLevel, x: &[f32], out: &mut [f32]) {
+        map_f32(level, Func::Sigmoid, x, out)
+    }
+
+    /// `out[k] = tanh(x[k])` at `level` (which must be one this CPU supports).
+    fn tanh_f32(level: CpuLevel, x: &[f32], out: &mut [f32]) {
+        map_f32(level, Func::Tanh, x, out)
+    }
+
     use crate::dispatch::available_levels;
 
     type Kernel = fn(CpuLevel, &[f32], &mut [f32]);

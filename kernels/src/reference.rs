@@ -1,12 +1,11 @@
-//! Plain reference twins of the kernels: the most direct formulas, computed in `f64` where
-//! that makes them more exact. Tests compare the kernels with these; benches use them as the
-//! "before" figure.
+//! Plain reference formulas of the kernels (test-only): the most direct formulas, computed in
+//! `f64` where that makes them more exact. The kernels' tests compare with these.
 
 use crate::adam::AdamHyper;
 use crate::gemm::Op;
 use crate::Float;
 
-/// Triple-loop `C = alpha·op(A)·op(B) + beta·C` with the same arguments as [`crate::gemm::gemm`].
+/// Triple-loop `C = alpha·op(A)·op(B) + beta·C` with the arguments of [`crate::gemm::Gemm`].
 pub fn gemm<F: Float>(
     op_a: Op,
     op_b: Op,
