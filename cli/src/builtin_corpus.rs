@@ -10,7 +10,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 
 /// Name of the built-in corpus.
 pub const NAME: &str = "tinyshakespeare";
@@ -75,7 +74,7 @@ pub fn is_builtin(bytes: &[u8]) -> bool {
 
 /// Lowercase hex SHA-256.
 pub fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    charrnn_engine::data::chunks::sha256_hex(bytes).map_or_else(|_| String::new(), |(_, sha)| sha)
 }
 
 #[cfg(test)]

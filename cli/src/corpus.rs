@@ -3,12 +3,10 @@
 
 use std::path::PathBuf;
 
-use std::io::{ErrorKind, Read};
-
 use anyhow::{anyhow, Context, Result};
+use charrnn_engine::data::chunks::sha256_hex;
 use charrnn_engine::data::{prepare, split_train_val, Batcher, DataError, PrepareOptions, Prepared, TokenStream};
 use clap::Args;
-use sha2::{Digest, Sha256};
 
 use crate::builtin_corpus;
 
@@ -95,18 +93,9 @@ impl Corpus {
     /// same corpus.
     pub fn tokens_sha256(&self) -> Result<String> {
         let path = &self.prepared.tokens_path;
-        let mut file = std::fs::File::open(path).with_context(|| format!("cannot read '{}'", path.display()))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => hasher.update(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e).with_context(|| format!("cannot read '{}'", path.display())),
-            }
-        }
-        Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+        let file = std::fs::File::open(path).with_context(|| format!("cannot read '{}'", path.display()))?;
+        let (_, sha) = sha256_hex(file).with_context(|| format!("cannot read '{}'", path.display()))?;
+        Ok(sha)
     }
 
     /// One line describing the corpus.

@@ -16,6 +16,7 @@ use std::io::{self, IsTerminal, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use charrnn_engine::data::chunks::{for_each_chunk, hex};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
@@ -220,23 +221,16 @@ fn check_installed(spec: &CorpusSpec, dir: &Path) -> Installed {
     }
 }
 
-fn hash_reader(mut r: impl Read, hasher: &mut Sha256) -> io::Result<u64> {
-    let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn hash_reader(r: impl Read, hasher: &mut Sha256) -> io::Result<u64> {
+    for_each_chunk(
+        r,
+        1 << 16,
+        |e| e,
+        |bytes| {
+            hasher.update(bytes);
+            Ok(())
+        },
+    )
 }
 
 fn list(args: &ListArgs) -> Result<()> {
@@ -375,22 +369,17 @@ fn copy_into(
 
 /// Reads `r` to its end in chunks, handing each to `sink` and advancing `bar`.
 fn pump(
-    mut r: impl Read,
+    r: impl Read,
     bar: &ProgressBar,
     on_read_err: impl Fn(io::Error) -> anyhow::Error,
     mut sink: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(on_read_err(e)),
-        };
-        sink(&buf[..n])?;
-        bar.inc(n as u64);
-    }
+    for_each_chunk(r, 1 << 16, on_read_err, |bytes| {
+        sink(bytes)?;
+        bar.inc(bytes.len() as u64);
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// The error for a local file that cannot be read.

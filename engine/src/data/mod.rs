@@ -7,6 +7,7 @@
 //! ```
 
 mod batcher;
+pub mod chunks;
 mod error;
 mod prepare;
 mod scan;

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use super::chunks::sha256_hex;
 use super::error::DataError;
 use super::scan::{count_symbols, encode_stream, DEFAULT_CHUNK};
 use super::vocab::{TokenWidth, Vocab, VocabKind, MAX_VOCAB};
@@ -155,29 +155,11 @@ fn mtime_ns(md: &fs::Metadata) -> i64 {
 
 fn hash_span(f: &mut File, start: u64, len: u64) -> io::Result<String> {
     f.seek(SeekFrom::Start(start))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut left = len;
-    while left > 0 {
-        let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
-        let n = f.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while it was being read"));
-        }
-        hasher.update(&buf[..n]);
-        left -= n as u64;
+    let (read, sha) = sha256_hex(Read::take(f, len))?;
+    if read < len {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while it was being read"));
     }
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    s
+    Ok(sha)
 }
 
 /// The cached result if the cache is complete and matches the input; `None` means rebuild.
@@ -324,7 +306,7 @@ mod tests {
         assert_eq!(meta["kind"], "chars");
         assert_eq!(meta["input_size"], text.len() as u64);
         assert_eq!(meta["token_width"], "u8");
-        assert_eq!(meta["head_sha256"], hex(&Sha256::digest(text.as_bytes())));
+        assert_eq!(meta["head_sha256"], crate::data::chunks::sha256_hex(text.as_bytes()).unwrap().1);
 
         let again = prepare(&opts(&input)).unwrap();
         assert!(again.reused);

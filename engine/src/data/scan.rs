@@ -27,21 +27,12 @@ fn read_some<R: Read>(r: &mut R, buf: &mut [u8], path: &Path) -> Result<usize, D
 
 /// Calls `f` on successive chunks of raw bytes; returns the number of bytes read.
 pub(crate) fn for_each_byte_chunk<R: Read>(
-    mut r: R,
+    r: R,
     chunk: usize,
     path: &Path,
-    mut f: impl FnMut(&[u8]) -> Result<(), DataError>,
+    f: impl FnMut(&[u8]) -> Result<(), DataError>,
 ) -> Result<u64, DataError> {
-    let mut buf = vec![0u8; chunk.max(1)];
-    let mut total = 0u64;
-    loop {
-        let n = read_some(&mut r, &mut buf, path)?;
-        if n == 0 {
-            return Ok(total);
-        }
-        f(&buf[..n])?;
-        total += n as u64;
-    }
+    super::chunks::for_each_chunk(r, chunk, |source| DataError::ReadInput { path: path.to_path_buf(), source }, f)
 }
 
 /// Calls `f` on successive valid UTF-8 pieces of the stream (no piece splits a character);
