@@ -8,7 +8,7 @@ use charrnn_engine::data::chunks::sha256_hex;
 use charrnn_engine::data::{prepare, split_train_val, Batcher, DataError, PrepareOptions, Prepared, TokenStream};
 use clap::Args;
 
-use crate::builtin_corpus;
+use charrnn_corpora::builtin as builtin_corpus;
 
 #[derive(Args, Clone, Debug)]
 pub struct CorpusArgs {

@@ -5,7 +5,6 @@
 #![forbid(unsafe_code)]
 
 mod bench_cmd;
-mod builtin_corpus;
 mod corpus;
 mod data_cmd;
 mod memory_check;

@@ -17,7 +17,6 @@ use charrnn_engine::{Model, ModelConfig};
 use charrnn_kernels::adam::AdamHyper;
 use clap::ArgMatches;
 
-use crate::builtin_corpus;
 use crate::corpus::{BatchArgs, Corpus};
 use crate::output::{errln, outln, plural};
 use crate::progress::Progress;
@@ -26,6 +25,7 @@ use crate::run_log::RunLog;
 use crate::run_settings::{apply_resume_flags, check_init_flags, check_resume_flags, Given, RunRecord};
 use crate::threads::init_threads;
 use crate::train_args::{check_args, TrainArgs};
+use charrnn_corpora::builtin as builtin_corpus;
 
 /// Whether two paths name the same file, by their text once made absolute (the file may not
 /// exist).

@@ -18,16 +18,53 @@ fn temp_path_for(dest: &Path) -> PathBuf {
     dest.with_file_name(format!(".{name}.tmp-{}-{unique}", std::process::id()))
 }
 
-/// Removes the temporary file on drop unless it was renamed into place.
-struct TempGuard {
-    path: PathBuf,
-    armed: bool,
+/// A file being written under a temporary name next to its destination: [`PendingFile::commit`]
+/// fsyncs it and renames it over the destination; dropped uncommitted, it is removed.
+pub struct PendingFile {
+    writer: BufWriter<File>,
+    tmp: PathBuf,
+    dest: PathBuf,
+    committed: bool,
 }
 
-impl Drop for TempGuard {
+impl PendingFile {
+    /// Creates the temporary file for `dest` (in `dest`'s directory, so the rename is atomic).
+    pub fn create(dest: &Path) -> io::Result<PendingFile> {
+        let tmp = temp_path_for(dest);
+        let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        Ok(PendingFile {
+            writer: BufWriter::with_capacity(1 << 20, file),
+            tmp,
+            dest: dest.to_path_buf(),
+            committed: false,
+        })
+    }
+
+    /// Where the bytes go until the commit.
+    pub fn writer(&mut self) -> &mut BufWriter<File> {
+        &mut self.writer
+    }
+
+    /// The temporary path (for error messages).
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Flushes, fsyncs, renames over the destination and fsyncs the directory.
+    pub fn commit(mut self) -> io::Result<()> {
+        self.writer.flush()?;
+        self.writer.get_ref().sync_all()?;
+        fs::rename(&self.tmp, &self.dest)?;
+        self.committed = true;
+        sync_parent_dir(&self.dest);
+        Ok(())
+    }
+}
+
+impl Drop for PendingFile {
     fn drop(&mut self) {
-        if self.armed {
-            let _ = fs::remove_file(&self.path);
+        if !self.committed {
+            let _ = fs::remove_file(&self.tmp);
         }
     }
 }
@@ -40,17 +77,10 @@ pub fn write_atomic_with<T, E>(
     on_io: impl Fn(io::Error) -> E,
     write: impl FnOnce(&mut BufWriter<File>, &Path) -> Result<T, E>,
 ) -> Result<T, E> {
-    let tmp = temp_path_for(dest);
-    let file = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(&on_io)?;
-    let mut guard = TempGuard { path: tmp, armed: true };
-    let mut writer = BufWriter::with_capacity(1 << 20, file);
-    let value = write(&mut writer, &guard.path)?;
-    let file = writer.into_inner().map_err(|e| on_io(e.into_error()))?;
-    file.sync_all().map_err(&on_io)?;
-    drop(file);
-    fs::rename(&guard.path, dest).map_err(&on_io)?;
-    guard.armed = false;
-    sync_parent_dir(dest);
+    let mut pending = PendingFile::create(dest).map_err(&on_io)?;
+    let tmp = pending.temp_path().to_path_buf();
+    let value = write(pending.writer(), &tmp)?;
+    pending.commit().map_err(&on_io)?;
     Ok(value)
 }
 

@@ -93,21 +93,22 @@ pub fn as_f32_mut<F: Float>(x: &mut [F]) -> &mut [f32] {
     unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr().cast::<f32>(), x.len()) }
 }
 
-/// `b` as a packed `f32` operand.
-///
-/// # Panics
-/// If `F` is not `f32`.
-#[inline(always)]
-pub fn as_f32_packed<F: Float>(b: &crate::gemm::PackedB<F>) -> &crate::gemm::PackedB<f32> {
-    assert!(is_f32::<F>(), "as_f32_packed on an operand of another type");
-    // SAFETY: `F` is `f32` (asserted above), so `PackedB<F>` is `PackedB<f32>`.
-    unsafe { &*(b as *const crate::gemm::PackedB<F>).cast::<crate::gemm::PackedB<f32>>() }
+/// A borrowed argument of another kind than a slice that has an `f32` counterpart (a packed
+/// GEMM operand, say): what `kernel_args!`'s `cast<T>` fields convert through.
+pub trait CastF32 {
+    /// The same argument over `f32`.
+    type F32;
+    /// The argument as its `f32` counterpart.
+    ///
+    /// # Panics
+    /// If the element type is not `f32` (callers check [`is_f32`] first).
+    fn cast_f32(self) -> Self::F32;
 }
 
 /// Declares a kernel's argument struct, generic over the element type `F`, and its
 /// conversion to the `f32` call (`cast_f32`, behind [`Kernel::into_f32`]). Each field is one
-/// of: `slice` (`&'a [F]`), `slice_mut` (`&'a mut [F]`), `value` (`F`), `packed`
-/// (`&'a PackedB<F>`), `plain<T>` (any `T` that does not involve `F`).
+/// of: `slice` (`&'a [F]`), `slice_mut` (`&'a mut [F]`), `value` (`F`), `cast<T>` (a `T`
+/// implementing [`CastF32`]), `plain<T>` (any `T` that does not involve `F`).
 #[macro_export]
 macro_rules! kernel_args {
     (
@@ -137,11 +138,11 @@ macro_rules! kernel_args {
     (@type slice) => { &'a [F] };
     (@type slice_mut) => { &'a mut [F] };
     (@type value) => { F };
-    (@type packed) => { &'a $crate::gemm::PackedB<F> };
+    (@type cast<$ty:ty>) => { $ty };
     (@type plain<$ty:ty>) => { $ty };
     (@cast slice $e:expr) => { $crate::kernel::as_f32($e) };
     (@cast slice_mut $e:expr) => { $crate::kernel::as_f32_mut($e) };
     (@cast value $e:expr) => { $crate::Float::to_f64($e) as f32 };
-    (@cast packed $e:expr) => { $crate::kernel::as_f32_packed($e) };
+    (@cast cast $e:expr) => { $crate::kernel::CastF32::cast_f32($e) };
     (@cast plain $e:expr) => { $e };
 }

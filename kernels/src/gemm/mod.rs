@@ -15,7 +15,7 @@ pub(crate) mod pack;
 pub use microkernel::KernelId;
 
 use crate::dispatch::{cpu_level, CpuLevel};
-use crate::kernel::{as_f32, as_f32_mut, is_f32, FastKernel, Kernel};
+use crate::kernel::{as_f32, as_f32_mut, is_f32, CastF32, FastKernel, Kernel};
 use crate::Float;
 
 /// Whether an operand is used as stored (`N`) or transposed (`T`).
@@ -204,6 +204,16 @@ impl<F: Float> PackedB<F> {
     }
 }
 
+impl<'a, F: Float> CastF32 for &'a PackedB<F> {
+    type F32 = &'a PackedB<f32>;
+
+    fn cast_f32(self) -> &'a PackedB<f32> {
+        assert!(is_f32::<F>(), "a packed operand of another type taken as f32");
+        // SAFETY: `F` is `f32` (asserted above), so `PackedB<F>` is `PackedB<f32>`.
+        unsafe { &*(self as *const PackedB<F>).cast::<PackedB<f32>>() }
+    }
+}
+
 crate::kernel_args! {
     /// `C[m×n] = alpha·op(A)·B + beta·C` with a pre-packed `B` (`k×n`, see [`PackedB`]).
     ///
@@ -215,7 +225,7 @@ crate::kernel_args! {
         pub alpha: value,
         pub a: slice,
         pub lda: plain<usize>,
-        pub b: packed,
+        pub b: cast<&'a PackedB<F>>,
         pub beta: value,
         pub c: slice_mut,
         pub ldc: plain<usize>,

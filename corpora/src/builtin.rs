@@ -1,4 +1,4 @@
-//! The default corpus, tinyshakespeare, compiled into the binary (as char-rnn and torch-rnn
+//! The default corpus, tinyshakespeare, compiled in (as char-rnn and torch-rnn
 //! ship it in their repositories), so that `train` with no `--data` works from any directory,
 //! offline, with no repository around the binary.
 //!
