@@ -14,10 +14,12 @@ mod progress;
 mod run_dir;
 mod run_log;
 mod run_settings;
+mod run_start;
 mod sample_cmd;
 mod threads;
 mod train_args;
 mod train_cmd;
+mod train_observer;
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;

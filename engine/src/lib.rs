@@ -21,6 +21,7 @@ pub mod optim;
 pub mod params;
 pub mod pass;
 pub mod recurrent;
+pub mod run_settings;
 pub mod sample;
 pub mod tensor_file;
 pub mod torch_layout;

@@ -1,0 +1,122 @@
+//! What a `train` run does as it goes: progress, the log, checkpoints, the best model, Ctrl-C,
+//! and which checkpoint a failure leaves intact.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::anyhow;
+use charrnn_engine::checkpoint::{save_checkpoint, CheckpointMeta, CHECKPOINT_FILE};
+use charrnn_engine::data::Vocab;
+use charrnn_engine::model_dir::save_model;
+use charrnn_engine::run_settings::RunRecord;
+use charrnn_engine::tensor_file::CheckpointError;
+use charrnn_engine::train::{Control, EvalReport, Observer, StepReport, Trainer};
+
+use crate::progress::Progress;
+use crate::run_log::RunLog;
+
+/// Prints progress, logs, saves checkpoints and the best model, and stops on Ctrl-C.
+pub struct TrainObserver {
+    pub progress: Progress,
+    pub log: RunLog,
+    /// Whether writing `log.csv` has failed (warned once, not at every step).
+    pub log_failed: bool,
+    pub out: PathBuf,
+    pub best: PathBuf,
+    pub vocab: Vocab,
+    pub record: RunRecord,
+    pub interrupted: Arc<AtomicBool>,
+    /// The last step checkpointed in `out` (the start step when resuming).
+    pub last_checkpoint: u64,
+    pub intact: IntactCheckpoint,
+}
+
+/// The newest checkpoint on disk, which a failure or a second Ctrl-C leaves intact: the one
+/// resumed from until this run has written its own. Shared with the Ctrl-C handler.
+#[derive(Clone, Default)]
+pub struct IntactCheckpoint(Arc<Mutex<Option<(PathBuf, u64)>>>);
+
+impl IntactCheckpoint {
+    pub fn set(&self, dir: &Path, step: u64) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((dir.to_path_buf(), step));
+    }
+
+    pub fn describe(&self) -> String {
+        match &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some((dir, step)) => format!(
+                "the checkpoint of step {step} in '{}' is intact: continue with `charrnn-fast train --resume {}`",
+                dir.display(),
+                dir.display()
+            ),
+            None => "no checkpoint had been written yet".to_owned(),
+        }
+    }
+}
+
+impl TrainObserver {
+    pub fn checkpoint(&mut self, step: u64, trainer: &Trainer) -> Result<(), CheckpointError> {
+        let run = serde_json::to_value(&self.record).unwrap_or_default();
+        save_checkpoint(
+            &self.out.join(CHECKPOINT_FILE),
+            &trainer.snapshot(),
+            &self.vocab,
+            CheckpointMeta::new(step, run),
+        )?;
+        self.last_checkpoint = step;
+        self.intact.set(&self.out, step);
+        Ok(())
+    }
+
+    /// Which checkpoint survives a failure now, and how to continue from it.
+    pub fn intact(&self) -> String {
+        self.intact.describe()
+    }
+
+    /// A failed write as the error the run ends with: the cause, then what survives.
+    pub fn failed(&self, e: CheckpointError) -> anyhow::Error {
+        anyhow!("{:#}; {}", anyhow::Error::from(e), self.intact())
+    }
+
+    pub fn flush_log(&mut self) {
+        if let Err(e) = self.log.flush() {
+            if !std::mem::replace(&mut self.log_failed, true) {
+                self.progress.println(&format!("warning: {e:#} (training goes on; checkpoints are written apart)"));
+            }
+        }
+    }
+}
+
+impl Observer for TrainObserver {
+    type Error = CheckpointError;
+
+    fn on_step(&mut self, r: &StepReport) {
+        self.progress.on_step(r);
+        self.log.step(r.step, r.epoch, r.outcome.loss, r.tokens_per_sec, r.lr);
+    }
+
+    fn on_eval(&mut self, r: &EvalReport, trainer: &Trainer) -> Result<(), CheckpointError> {
+        self.progress.on_eval(r);
+        self.log.eval(r.step, r.loss);
+        if self.record.best_val_loss.is_none_or(|best| r.loss < best) {
+            self.record.best_val_loss = Some(r.loss);
+            let mut rec = self.record.clone();
+            rec.steps = r.step;
+            rec.val_loss = Some(r.loss);
+            rec.val_loss_step = Some(r.step);
+            save_model(&self.best, &trainer.model, &self.vocab, serde_json::to_value(&rec).unwrap_or_default())?;
+        }
+        Ok(())
+    }
+
+    fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, CheckpointError> {
+        // The log is flushed every step so that it survives a crash.
+        self.flush_log();
+        let every = self.record.checkpoint_every;
+        let stop = self.interrupted.load(Ordering::SeqCst);
+        if stop || (every > 0 && step.is_multiple_of(every)) {
+            self.checkpoint(step, trainer)?;
+        }
+        Ok(if stop { Control::Stop } else { Control::Continue })
+    }
+}
