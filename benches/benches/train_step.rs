@@ -3,7 +3,8 @@
 //! tokens/s.
 
 use charrnn_engine::optim::{clip_global_norm, Adam};
-use charrnn_engine::pass::{backward, forward, Pass};
+use charrnn_engine::pass::{backward, forward, Pass, PassOptions};
+use charrnn_engine::workspace::PhaseTimes;
 use charrnn_engine::{CellKind, Model, ModelConfig, State, Workspace};
 use charrnn_kernels::adam::AdamHyper;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -23,6 +24,7 @@ fn bench_step(c: &mut Criterion) {
         let mut ws = Workspace::new(&config, batch, seq_len);
         let mut state = State::zeros(&config, batch);
         let mut grads = vec![0.0f32; model.params.len()];
+        let (options, mut times) = (PassOptions::default(), PhaseTimes::default());
         let mut adam = Adam::new(model.params.len(), AdamHyper::default());
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         for (x, y) in ws.inputs.iter_mut().zip(ws.targets.iter_mut()) {
@@ -32,8 +34,8 @@ fn bench_step(c: &mut Criterion) {
         group.bench_function(format!("threads_{threads}"), |bench| {
             bench.iter(|| {
                 pool.install(|| {
-                    forward(&model, &mut ws, &mut state, Pass::Train);
-                    backward(&model, &mut ws, &mut grads);
+                    forward(&model, &mut ws, &mut state, Pass::Train, &options, &mut times);
+                    backward(&model, &mut ws, &mut grads, &options, &mut times);
                     clip_global_norm(&mut grads, 5.0);
                     adam.update(&mut model.params, &grads);
                 })

@@ -1,8 +1,9 @@
 //! The whole model's forward and backward pass over one batch, composed from the layers.
 //!
-//! Dropout between layers ([`crate::dropout`]) applies in [`Pass::Train`] forward passes
-//! only, when [`Workspace::dropout`] asks for it; [`backward`] follows whatever the last
-//! forward pass did.
+//! The workspace holds buffers only; what a pass is asked to do comes with the call
+//! ([`PassOptions`]: dropout between layers, applied in [`Pass::Train`] passes only, and the
+//! loss denominator), and the time per phase goes to the caller's [`PhaseTimes`]. [`backward`]
+//! takes the options of the forward pass it follows.
 
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use crate::recurrent::{
     input_projection, input_projection_backward, recurrent_backward, recurrent_forward, recurrent_weight_gradient,
     BackwardScratch, LayerDims,
 };
-use crate::workspace::{State, Workspace};
+use crate::workspace::{FrozenWeights, PhaseTimes, State, Workspace};
 
 /// Whether a forward pass prepares for a backward pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +29,24 @@ pub enum Pass {
     Train,
     /// Loss only.
     Eval,
+}
+
+/// What a pass is asked to do beyond its buffers.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PassOptions {
+    /// Dropout between layers, in training passes (see [`crate::dropout`]).
+    pub dropout: Option<Dropout>,
+    /// Divides the summed loss (and scales its gradient); `None`: this batch's rows, the mean
+    /// loss in nats per symbol. A trainer that splits a batch into parts passes the whole
+    /// batch's rows.
+    pub loss_rows: Option<usize>,
+}
+
+impl PassOptions {
+    /// The dropout a pass of kind `pass` over a model of `layers` layers applies.
+    fn dropout_for(&self, pass: Pass, layers: usize) -> Option<Dropout> {
+        self.dropout.filter(|d| pass == Pass::Train && d.is_active() && layers > 1)
+    }
 }
 
 fn dims(cfg: &ModelConfig, batch: usize, seq_len: usize, layer: usize) -> LayerDims {
@@ -46,28 +65,40 @@ fn embedding_dims(cfg: &ModelConfig) -> EmbeddingDims {
 }
 
 /// Runs the model over `ws.inputs` from `state`, which receives the final state; returns the
-/// summed cross-entropy against `ws.targets` divided by `ws.loss_rows` (by default the rows of
-/// this batch: the mean loss in nats per symbol).
-pub fn forward<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut State<F>, pass: Pass) -> f64 {
-    let dropout = match (pass, ws.dropout) {
-        (Pass::Train, Some(d)) if d.is_active() && model.config.num_layers > 1 => Some(d),
-        _ => None,
-    };
-    forward_layers(model, ws, state, dropout);
+/// summed cross-entropy against `ws.targets` divided by `options.loss_rows`.
+pub fn forward<F: Float>(
+    model: &Model<F>,
+    ws: &mut Workspace<F>,
+    state: &mut State<F>,
+    pass: Pass,
+    options: &PassOptions,
+    times: &mut PhaseTimes,
+) -> f64 {
+    let dropout = options.dropout_for(pass, model.config.num_layers);
+    forward_layers(model, ws, state, dropout, None, times);
     let mut mark = Instant::now();
-    let (rows, denominator) = (ws.rows(), ws.loss_rows);
+    let rows = ws.rows();
+    let denominator = options.loss_rows.unwrap_or(rows);
     let dlogits = match pass {
         Pass::Train => Some(&mut ws.dlogits[..]),
         Pass::Eval => None,
     };
     let loss = decoder_loss(rows, denominator, model.config.vocab_size, &ws.logits, &ws.targets, dlogits);
-    lap(&mut mark, &mut ws.phase_times.output_and_loss);
+    lap(&mut mark, &mut times.output_and_loss);
     loss
 }
 
-/// The forward pass up to `ws.logits` (no loss, no dropout): what sampling needs.
-pub fn forward_logits<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut State<F>) {
-    forward_layers(model, ws, state, None);
+/// The forward pass up to `ws.logits` (no loss, no dropout): what sampling needs. With
+/// `frozen`, the weights are taken to be fixed: the folded embedding table and the packed
+/// recurrent weights are computed on the first call and reused.
+pub fn forward_logits<F: Float>(
+    model: &Model<F>,
+    ws: &mut Workspace<F>,
+    state: &mut State<F>,
+    frozen: Option<&mut FrozenWeights<F>>,
+    times: &mut PhaseTimes,
+) {
+    forward_layers(model, ws, state, None, frozen, times);
 }
 
 /// The recurrent bias when the cell folds it into the input projections (LSTM, RNN: they only
@@ -79,7 +110,14 @@ fn folded_bias_hh<F>(cell: CellKind, bias_hh: &[F]) -> Option<&[F]> {
     }
 }
 
-fn forward_layers<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut State<F>, dropout: Option<Dropout>) {
+fn forward_layers<F: Float>(
+    model: &Model<F>,
+    ws: &mut Workspace<F>,
+    state: &mut State<F>,
+    dropout: Option<Dropout>,
+    mut frozen: Option<&mut FrozenWeights<F>>,
+    times: &mut PhaseTimes,
+) {
     let cfg = model.config;
     let (rows, bh) = (ws.rows(), ws.batch * cfg.hidden_size);
     let (p, lay) = (&model.params, &model.layout);
@@ -87,7 +125,6 @@ fn forward_layers<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut
         // Allocates only if the trainer did not reserve the buffers up front.
         ws.reserve_dropout(&cfg);
     }
-    ws.dropout_applied = dropout.is_some();
     let mut mark = Instant::now();
     for l in 0..cfg.num_layers {
         let d = dims(&cfg, ws.batch, ws.seq_len, l);
@@ -97,7 +134,7 @@ fn forward_layers<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut
         let (bias_ih, bias_hh) = (&p[r.bias_ih.clone()], &p[r.bias_hh.clone()]);
         // With frozen weights (sampling) the folded table and the packed recurrent weights
         // computed by the first pass stay valid.
-        let reuse = ws.frozen.as_ref().is_some_and(|f| f.ready);
+        let reuse = frozen.as_ref().is_some_and(|f| f.ready);
         if l == 0 {
             let table = &mut ws.input_table;
             if !reuse {
@@ -118,9 +155,9 @@ fn forward_layers<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut
             };
             input_projection(d, x, &p[r.wx.clone()], bias_ih, folded_bias_hh(cfg.cell, bias_hh), &mut act.gates);
         }
-        lap(&mut mark, &mut ws.phase_times.input_projection);
+        lap(&mut mark, &mut times.input_projection);
         let wh = &p[r.wh.clone()];
-        let packed = match &mut ws.frozen {
+        let packed = match &mut frozen {
             Some(frozen) => {
                 if !reuse {
                     frozen.packed_wh[l].pack(Op::N, wh, d.gates());
@@ -133,7 +170,7 @@ fn forward_layers<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut
             }
         };
         recurrent_forward(d, bias_hh, act, packed, &mut state.h[l], &mut state.c[l]);
-        lap(&mut mark, &mut ws.phase_times.forward_recurrence);
+        lap(&mut mark, &mut times.forward_recurrence);
         // The next layer's input (timed with the input projections).
         if let Some(settings) = &dropout {
             if l + 1 < cfg.num_layers {
@@ -143,18 +180,25 @@ fn forward_layers<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, state: &mut
             }
         }
     }
-    if let Some(frozen) = &mut ws.frozen {
+    if let Some(frozen) = frozen {
         frozen.ready = true;
     }
     let top = &ws.layers[cfg.num_layers - 1].h[bh..];
     let (h, v) = (cfg.hidden_size, cfg.vocab_size);
     decoder_logits(rows, h, v, top, &p[lay.decoder_weight.clone()], &p[lay.decoder_bias.clone()], &mut ws.logits);
-    lap(&mut mark, &mut ws.phase_times.output_and_loss);
+    lap(&mut mark, &mut times.output_and_loss);
 }
 
-/// Gradient of the loss of the last [`Pass::Train`] forward with respect to every parameter,
-/// written into `grads` (same layout as the parameters; overwritten).
-pub fn backward<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, grads: &mut [F]) {
+/// Gradient of the loss of the last [`Pass::Train`] forward, run with `options`, with respect
+/// to every parameter, written into `grads` (same layout as the parameters; overwritten).
+pub fn backward<F: Float>(
+    model: &Model<F>,
+    ws: &mut Workspace<F>,
+    grads: &mut [F],
+    options: &PassOptions,
+    times: &mut PhaseTimes,
+) {
+    let dropout_applied = options.dropout_for(Pass::Train, model.config.num_layers).is_some();
     let cfg = model.config;
     let (rows, h, v) = (ws.rows(), cfg.hidden_size, cfg.vocab_size);
     let bh = ws.batch * h;
@@ -165,7 +209,7 @@ pub fn backward<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, grads: &mut [
     let (dw_dec, db_dec) = grads[lay.decoder_weight.start..lay.decoder_bias.end].split_at_mut(h * v);
     let top = &ws.layers[cfg.num_layers - 1].h[bh..];
     decoder_backward(rows, h, v, top, &p[lay.decoder_weight.clone()], &ws.dlogits, dw_dec, db_dec, &mut ws.d_output);
-    lap(&mut mark, &mut ws.phase_times.output_and_loss);
+    lap(&mut mark, &mut times.output_and_loss);
 
     // The embedding's gradient sits before the layers in the buffer; split it off first.
     let (d_emb, layer_grads) = grads[..lay.decoder_weight.start].split_at_mut(lay.embedding.end);
@@ -180,7 +224,7 @@ pub fn backward<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, grads: &mut [
             BackwardScratch { dh_next: &mut ws.dh_next, dc_next: &mut ws.dc_next, packed_wh_t: &mut ws.packed_wh_t };
         let wh = &p[r.wh.clone()];
         recurrent_backward(d, wh, &ws.layers[l], &mut ws.d_output, scratch, &mut ws.dgates, &mut ws.dgh);
-        lap(&mut mark, &mut ws.phase_times.backward_recurrence);
+        lap(&mut mark, &mut times.backward_recurrence);
         col_sums_accumulate(rows, d.gates(), &ws.dgates, dbias_ih);
         if cfg.cell == CellKind::Gru {
             // The recurrent side has its own gradient (it differs in the n block).
@@ -203,17 +247,17 @@ pub fn backward<F: Float>(model: &Model<F>, ws: &mut Workspace<F>, grads: &mut [
                 d_emb,
             );
         } else {
-            let x = match ws.dropout_applied {
+            let x = match dropout_applied {
                 true => &ws.dropout_buffers[l - 1].dropped[..],
                 false => &ws.layers[l - 1].h[bh..],
             };
             input_projection_backward(d, x, &p[r.wx.clone()], &ws.dgates, dwx, &mut ws.d_input);
-            if ws.dropout_applied {
+            if dropout_applied {
                 mask_in_place(&mut ws.d_input, &ws.dropout_buffers[l - 1].mask);
             }
             // The gradient sent to this layer's inputs reaches the outputs of the layer below.
             std::mem::swap(&mut ws.d_output, &mut ws.d_input);
         }
-        lap(&mut mark, &mut ws.phase_times.weight_gradients);
+        lap(&mut mark, &mut times.weight_gradients);
     }
 }

@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::params::Model;
 use crate::pass::forward_logits;
-use crate::workspace::{State, Workspace};
+use crate::workspace::{FrozenWeights, PhaseTimes, State, Workspace};
 
 /// How the next symbol is chosen (the tutorial's `sampling_type` 0, 1, 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +48,10 @@ pub enum SampleError {
 pub struct Sampler<'m> {
     model: &'m Model<f32>,
     workspace: Workspace<f32>,
+    /// The packed weights, computed on the first step (the model does not change).
+    frozen: FrozenWeights<f32>,
+    /// Unread: sampling has no phase report.
+    times: PhaseTimes,
     state: State<f32>,
     probs: Vec<f32>,
     scratch: Vec<f32>,
@@ -70,11 +74,9 @@ impl<'m> Sampler<'m> {
         let v = model.config.vocab_size;
         Ok(Sampler {
             model,
-            workspace: {
-                let mut ws = Workspace::new(&model.config, 1, 1);
-                ws.freeze_weights(&model.config);
-                ws
-            },
+            workspace: Workspace::new(&model.config, 1, 1),
+            frozen: FrozenWeights::new(&model.config, 1),
+            times: PhaseTimes::default(),
             state: State::zeros(&model.config, 1),
             probs: vec![0.0; v],
             scratch: vec![0.0; v],
@@ -89,7 +91,7 @@ impl<'m> Sampler<'m> {
     /// [`Sampler::sample_next`] draws from.
     pub fn feed(&mut self, token: u32) {
         self.workspace.inputs[0] = token;
-        forward_logits(self.model, &mut self.workspace, &mut self.state);
+        forward_logits(self.model, &mut self.workspace, &mut self.state, Some(&mut self.frozen), &mut self.times);
         self.last = Some(token);
     }
 
@@ -260,7 +262,7 @@ mod tests {
             for token in [3u32, 1, 4, 1, 5, 8, 2, 6] {
                 sampler.feed(token);
                 ws.inputs[0] = token;
-                forward_logits(&m, &mut ws, &mut state);
+                forward_logits(&m, &mut ws, &mut state, None, &mut PhaseTimes::default());
                 assert_eq!(sampler.workspace.logits, ws.logits, "{cell:?}");
             }
         }

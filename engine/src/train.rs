@@ -13,7 +13,7 @@ use crate::data::Batcher;
 use crate::dropout::Dropout;
 use crate::optim::{clip_global_norm, Adam};
 use crate::params::Model;
-use crate::pass::{backward, forward, Pass};
+use crate::pass::{backward, forward, Pass, PassOptions};
 use crate::workspace::{PhaseTimes, State, Workspace};
 
 /// Training hyper-parameters.
@@ -74,6 +74,8 @@ struct Part {
     state: State<f32>,
     grads: Vec<f32>,
     loss: f64,
+    /// Time per phase of this part's passes, until taken.
+    times: PhaseTimes,
 }
 
 /// A model with its optimiser state and every buffer a step needs.
@@ -128,11 +130,17 @@ impl Trainer {
             .map(|p| {
                 let rows = batch * p / count..batch * (p + 1) / count;
                 let mut workspace = Workspace::new(&config, rows.len(), seq_len);
-                workspace.loss_rows = batch * seq_len;
                 if options.dropout > 0.0 {
                     workspace.reserve_dropout(&config);
                 }
-                Part { state: State::zeros(&config, rows.len()), grads: vec![0.0; n], workspace, rows, loss: 0.0 }
+                Part {
+                    state: State::zeros(&config, rows.len()),
+                    grads: vec![0.0; n],
+                    workspace,
+                    rows,
+                    loss: 0.0,
+                    times: PhaseTimes::default(),
+                }
             })
             .collect();
         Trainer {
@@ -172,13 +180,14 @@ impl Trainer {
         // The masks depend on (seed, step, row of the whole batch) only: reproducible, the
         // same after a resume, and the same however the batch is split.
         let (p, seed, step) = (self.dropout, self.dropout_seed, self.adam.step + 1);
-        for part in &mut self.parts {
-            part.workspace.dropout = (p > 0.0).then_some(Dropout { p, seed, step, first_row: part.rows.start });
-        }
+        let loss_rows = Some(self.batch * self.seq_len);
         let model = &self.model;
         self.parts.par_iter_mut().for_each(|part| {
-            part.loss = forward(model, &mut part.workspace, &mut part.state, Pass::Train);
-            backward(model, &mut part.workspace, &mut part.grads);
+            let dropout = (p > 0.0).then_some(Dropout { p, seed, step, first_row: part.rows.start });
+            let options = PassOptions { dropout, loss_rows };
+            let times = &mut part.times;
+            part.loss = forward(model, &mut part.workspace, &mut part.state, Pass::Train, &options, times);
+            backward(model, &mut part.workspace, &mut part.grads, &options, times);
         });
         let started = Instant::now();
         let loss: f64 = self.parts.iter().map(|p| p.loss).sum();
@@ -270,8 +279,7 @@ impl Trainer {
     pub fn take_phase_times(&mut self) -> PhaseTimes {
         let mut total = PhaseTimes::default();
         for part in &mut self.parts {
-            total.add(&part.workspace.phase_times);
-            part.workspace.phase_times = PhaseTimes::default();
+            total.add(&std::mem::take(&mut part.times));
         }
         total.optimiser = std::mem::take(&mut self.optimiser_time);
         total
@@ -314,12 +322,14 @@ impl Trainer {
         let saved: Vec<State<f32>> = self.parts.iter().map(|p| p.state.clone()).collect();
         self.reset_state();
         let mut total = 0.0;
+        let loss_rows = Some(self.batch * self.seq_len);
         for i in 0..batches.num_batches() {
             batches.fill(i, &mut self.inputs, &mut self.targets);
             self.scatter_batch();
             let model = &self.model;
             self.parts.par_iter_mut().for_each(|part| {
-                part.loss = forward(model, &mut part.workspace, &mut part.state, Pass::Eval);
+                let options = PassOptions { dropout: None, loss_rows };
+                part.loss = forward(model, &mut part.workspace, &mut part.state, Pass::Eval, &options, &mut part.times);
             });
             total += self.parts.iter().map(|p| p.loss).sum::<f64>();
         }

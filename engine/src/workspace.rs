@@ -6,7 +6,7 @@ use charrnn_kernels::gemm::PackedB;
 use charrnn_kernels::Float;
 
 use crate::config::{CellKind, ModelConfig};
-use crate::dropout::{Dropout, DropoutBuffers};
+use crate::dropout::DropoutBuffers;
 
 /// Time spent in each phase of the forward and backward passes, accumulated until reset (for
 /// the `bench` breakdown; reading the clock costs nanoseconds).
@@ -50,13 +50,24 @@ impl PhaseTimes {
     }
 }
 
-/// Per-layer results that stay valid while the weights do not change.
+/// Per-layer results that stay valid while the weights do not change (sampling): passed to
+/// [`crate::pass::forward_logits`], which fills them on its first call; the folded input
+/// table in the workspace is then kept too.
 #[derive(Clone, Debug)]
 pub struct FrozenWeights<F> {
     /// Each layer's packed `Wh`.
     pub packed_wh: Vec<PackedB<F>>,
     /// Whether a pass has filled them (and the input table) yet.
     pub ready: bool,
+}
+
+impl<F: Float> FrozenWeights<F> {
+    /// Room for the packed weights of `config` for passes of `batch` rows.
+    pub fn new(config: &ModelConfig, batch: usize) -> FrozenWeights<F> {
+        let (h, gh) = (config.hidden_size, config.cell.gates() * config.hidden_size);
+        let packed_wh = (0..config.num_layers).map(|_| PackedB::for_rows(h, gh, batch)).collect();
+        FrozenWeights { packed_wh, ready: false }
+    }
 }
 
 /// The recurrent state carried from one batch to the next (truncated BPTT): per layer, `h`
@@ -119,10 +130,6 @@ pub struct Workspace<F> {
     pub inputs: Vec<u32>,
     /// Target ids, time-major `[T, B]`.
     pub targets: Vec<u32>,
-    /// The loss is the summed cross-entropy divided by this (default: the rows `T·B` of this
-    /// batch). A batch split into parts sets it to the rows of the whole batch, so the parts'
-    /// losses and gradients add up to those of the whole.
-    pub loss_rows: usize,
     /// Layer 0's folded input table `Emb·Wx0 + b` (`[V, G·H]`).
     pub input_table: Vec<F>,
     /// Its gradient (`[V, G·H]`).
@@ -152,19 +159,9 @@ pub struct Workspace<F> {
     pub packed_wh: PackedB<F>,
     /// `Whᵀ` (`[G·H, H]`), packed once per backward pass.
     pub packed_wh_t: PackedB<F>,
-    /// Time per phase, accumulated by the passes until reset.
-    pub phase_times: PhaseTimes,
-    /// Set by [`Workspace::freeze_weights`] when the weights will not change between passes
-    /// (sampling): the folded input table and each layer's packed `Wh` are then computed once.
-    pub frozen: Option<FrozenWeights<F>>,
-    /// Dropout between layers for the next [`crate::pass::Pass::Train`] forward pass (set by
-    /// the trainer before each step); `None` or `p = 0`: none. Evaluation and sampling ignore it.
-    pub dropout: Option<Dropout>,
     /// Per layer boundary (`num_layers − 1` of them): the mask and the dropped outputs. Empty
     /// until [`Workspace::reserve_dropout`] (or the first pass with dropout) allocates them.
     pub dropout_buffers: Vec<DropoutBuffers<F>>,
-    /// Whether the last forward pass applied dropout (what the backward pass must undo).
-    pub dropout_applied: bool,
 }
 
 impl<F: Float> Workspace<F> {
@@ -186,7 +183,6 @@ impl<F: Float> Workspace<F> {
             seq_len,
             inputs: vec![0; m],
             targets: vec![0; m],
-            loss_rows: m,
             input_table: vec![F::zero(); config.vocab_size * gh],
             d_input_table: vec![F::zero(); config.vocab_size * gh],
             layers: vec![layer; config.num_layers],
@@ -200,11 +196,7 @@ impl<F: Float> Workspace<F> {
             dc_next: vec![F::zero(); batch * h],
             packed_wh: PackedB::for_rows(h, gh, batch),
             packed_wh_t: PackedB::for_rows(gh, h, batch),
-            phase_times: PhaseTimes::default(),
-            frozen: None,
-            dropout: None,
             dropout_buffers: Vec::new(),
-            dropout_applied: false,
         }
     }
 
@@ -245,15 +237,6 @@ impl<F: Float> Workspace<F> {
                 .map(|_| DropoutBuffers { mask: vec![F::zero(); n], dropped: vec![F::zero(); n] })
                 .collect();
         }
-    }
-
-    /// Promises that the weights will not change between the passes that use this workspace
-    /// (as when sampling), so that the folded input table and the packed recurrent weights are
-    /// computed by the first pass only. Call it again after changing the weights.
-    pub fn freeze_weights(&mut self, config: &ModelConfig) {
-        let (h, gh) = (config.hidden_size, config.cell.gates() * config.hidden_size);
-        let packed_wh = (0..config.num_layers).map(|_| PackedB::for_rows(h, gh, self.batch)).collect();
-        self.frozen = Some(FrozenWeights { packed_wh, ready: false });
     }
 
     /// Rows of every activation matrix, `T·B`.

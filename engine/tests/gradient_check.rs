@@ -10,8 +10,10 @@
 //! gradient is orders of magnitude outside it.
 
 use charrnn_engine::dropout::Dropout;
-use charrnn_engine::pass::{backward, forward, forward_logits, Pass};
+use charrnn_engine::pass::{backward, forward, Pass, PassOptions};
+use charrnn_engine::workspace::PhaseTimes;
 use charrnn_engine::{CellKind, Model, ModelConfig, State, Workspace};
+use charrnn_kernels::Float;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -54,6 +56,16 @@ fn setup_config(config: ModelConfig, seed: u64) -> (Model<f64>, Workspace<f64>, 
     (model, ws, state)
 }
 
+/// A forward pass with `dropout` (mean loss over this batch), timing discarded.
+fn fwd<F: Float>(m: &Model<F>, ws: &mut Workspace<F>, st: &mut State<F>, pass: Pass, dropout: Option<Dropout>) -> f64 {
+    forward(m, ws, st, pass, &PassOptions { dropout, loss_rows: None }, &mut PhaseTimes::default())
+}
+
+/// The backward pass after [`fwd`] with the same `dropout`.
+fn bwd<F: Float>(m: &Model<F>, ws: &mut Workspace<F>, grads: &mut [F], dropout: Option<Dropout>) {
+    backward(m, ws, grads, &PassOptions { dropout, loss_rows: None }, &mut PhaseTimes::default())
+}
+
 fn check(cell: CellKind) {
     check_config(tiny(cell), None);
 }
@@ -63,11 +75,11 @@ fn check(cell: CellKind) {
 fn check_config(config: ModelConfig, p: Option<f64>) {
     let cell = config.cell;
     let (mut model, mut ws, state) = setup_config(config, 5);
-    ws.dropout = p.map(dropout);
+    let drop = p.map(dropout);
     let probe = if p.is_some() { Pass::Train } else { Pass::Eval };
     let mut grads = vec![0.0f64; model.params.len()];
-    forward(&model, &mut ws, &mut state.clone(), Pass::Train);
-    backward(&model, &mut ws, &mut grads);
+    fwd(&model, &mut ws, &mut state.clone(), Pass::Train, drop);
+    bwd(&model, &mut ws, &mut grads, drop);
     if let Some(p) = p {
         let masks = &ws.dropout_buffers;
         assert_eq!(masks.len(), config.num_layers - 1);
@@ -82,9 +94,9 @@ fn check_config(config: ModelConfig, p: Option<f64>) {
         for idx in tensor.range.clone() {
             let saved = model.params[idx];
             model.params[idx] = saved + eps;
-            let plus = forward(&model, &mut ws, &mut state.clone(), probe);
+            let plus = fwd(&model, &mut ws, &mut state.clone(), probe, drop);
             model.params[idx] = saved - eps;
-            let minus = forward(&model, &mut ws, &mut state.clone(), probe);
+            let minus = fwd(&model, &mut ws, &mut state.clone(), probe, drop);
             model.params[idx] = saved;
             let numeric = (plus - minus) / (2.0 * eps);
             let analytic = grads[idx];
@@ -137,11 +149,10 @@ fn dropout_is_off_at_zero_in_evaluation_and_in_sampling() {
     for cell in CELLS {
         let (model, mut ws, state) = setup(cell, 21);
         let mut run = |settings: Option<Dropout>, pass: Pass| {
-            ws.dropout = settings;
             let mut grads = vec![0.0f64; model.params.len()];
-            let loss = forward(&model, &mut ws, &mut state.clone(), pass);
+            let loss = fwd(&model, &mut ws, &mut state.clone(), pass, settings);
             if pass == Pass::Train {
-                backward(&model, &mut ws, &mut grads);
+                bwd(&model, &mut ws, &mut grads, settings);
             }
             (loss.to_bits(), grads.iter().map(|g| g.to_bits()).collect::<Vec<_>>(), ws.logits.clone())
         };
@@ -154,17 +165,7 @@ fn dropout_is_off_at_zero_in_evaluation_and_in_sampling() {
         assert_ne!(dropped.0, plain.0, "{cell:?}: training with p = 0.5 dropped nothing");
         assert_eq!(dropped, run(Some(dropout(0.5)), Pass::Train), "{cell:?}: masks are not reproducible");
 
-        // Sampling's forward pass: the same logits with or without dropout settings.
-        let sample = |settings: Option<Dropout>| {
-            let mut ws1 = Workspace::<f64>::new(&model.config, 1, 1);
-            ws1.dropout = settings;
-            ws1.inputs[0] = 3;
-            let mut st = State::zeros(&model.config, 1);
-            forward_logits(&model, &mut ws1, &mut st);
-            forward_logits(&model, &mut ws1, &mut st);
-            ws1.logits.clone()
-        };
-        assert_eq!(sample(None), sample(Some(dropout(0.5))), "{cell:?}: sampling dropped");
+        // Sampling's forward pass (`forward_logits`) takes no dropout at all.
     }
 }
 
@@ -173,14 +174,13 @@ fn dropout_is_off_at_zero_in_evaluation_and_in_sampling() {
 fn f32_gradients_match_f64() {
     for (cell, p) in CELLS.into_iter().flat_map(|c| [(c, None), (c, Some(0.3))]) {
         let (model64, mut ws64, state64) = setup(cell, 9);
-        ws64.dropout = p.map(dropout);
+        let drop = p.map(dropout);
         let mut g64 = vec![0.0f64; model64.params.len()];
-        let loss64 = forward(&model64, &mut ws64, &mut state64.clone(), Pass::Train);
-        backward(&model64, &mut ws64, &mut g64);
+        let loss64 = fwd(&model64, &mut ws64, &mut state64.clone(), Pass::Train, drop);
+        bwd(&model64, &mut ws64, &mut g64, drop);
 
         let model32: Model<f32> = model64.cast();
         let mut ws32 = Workspace::<f32>::new(&model32.config, BATCH, SEQ_LEN);
-        ws32.dropout = p.map(dropout);
         ws32.inputs.copy_from_slice(&ws64.inputs);
         ws32.targets.copy_from_slice(&ws64.targets);
         let mut state32 = State::<f32> {
@@ -188,8 +188,8 @@ fn f32_gradients_match_f64() {
             c: state64.c.iter().map(|v| v.iter().map(|&x| x as f32).collect()).collect(),
         };
         let mut g32 = vec![0.0f32; model32.params.len()];
-        let loss32 = forward(&model32, &mut ws32, &mut state32, Pass::Train);
-        backward(&model32, &mut ws32, &mut g32);
+        let loss32 = fwd(&model32, &mut ws32, &mut state32, Pass::Train, drop);
+        bwd(&model32, &mut ws32, &mut g32, drop);
         assert!((loss32 - loss64).abs() < 1e-6, "{cell:?} (dropout {p:?}) loss {loss32} vs {loss64}");
         for tensor in model64.layout.tensors(&model64.config) {
             let max = tensor.range.clone().map(|i| g64[i].abs()).fold(0.0, f64::max);
@@ -214,7 +214,7 @@ fn carried_state_forward_equals_one_long_pass() {
             *y = rng.random_range(0..7);
         }
         let mut long_state = state.clone();
-        let long_loss = forward(&model, &mut long, &mut long_state, Pass::Eval);
+        let long_loss = fwd(&model, &mut long, &mut long_state, Pass::Eval, None);
 
         let mut short = Workspace::<f64>::new(&model.config, BATCH, SEQ_LEN);
         let mut short_state = state.clone();
@@ -223,7 +223,7 @@ fn carried_state_forward_equals_one_long_pass() {
         for chunk in 0..2 {
             short.inputs.copy_from_slice(&long.inputs[chunk * half..(chunk + 1) * half]);
             short.targets.copy_from_slice(&long.targets[chunk * half..(chunk + 1) * half]);
-            total += forward(&model, &mut short, &mut short_state, Pass::Eval);
+            total += fwd(&model, &mut short, &mut short_state, Pass::Eval, None);
         }
         assert!((total / 2.0 - long_loss).abs() < 1e-12, "{cell:?}");
         assert_eq!(short_state, long_state);

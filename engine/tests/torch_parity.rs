@@ -10,9 +10,10 @@
 
 use std::collections::HashMap;
 
-use charrnn_engine::pass::{backward, forward, Pass};
+use charrnn_engine::pass::{backward, forward, Pass, PassOptions};
 use charrnn_engine::torch_layout::{from_torch, to_torch};
 use charrnn_engine::train::{TrainOptions, Trainer};
+use charrnn_engine::workspace::PhaseTimes;
 use charrnn_engine::{CellKind, Model, ModelConfig, State, Workspace};
 use charrnn_kernels::adam::AdamHyper;
 use charrnn_kernels::Float;
@@ -130,9 +131,10 @@ impl Case {
 fn compare_first_step<F: Float>(case: &Case, model: &Model<F>, value_tol: f64, grad_tol: f64) -> Result<(), String> {
     let mut ws = Workspace::<F>::new(&case.config, case.batch, case.seq_len);
     case.load_batch(0, &mut ws);
-    let loss = forward(model, &mut ws, &mut case.state(), Pass::Train);
+    let (options, mut times) = (PassOptions::default(), PhaseTimes::default());
+    let loss = forward(model, &mut ws, &mut case.state(), Pass::Train, &options, &mut times);
     let mut grads = vec![F::zero(); model.params.len()];
-    backward(model, &mut ws, &mut grads);
+    backward(model, &mut ws, &mut grads, &options, &mut times);
 
     let want_loss = case.tensor("step0.loss")[0];
     if (loss - want_loss).abs() > value_tol * want_loss.abs() {
