@@ -103,7 +103,7 @@ pub fn save_checkpoint(
     for (l, h) in state.h.iter().enumerate() {
         named.push((format!("state.h.{l}"), vec![h.len()], h));
     }
-    for (l, c) in state.c.iter().enumerate().filter(|(_, c)| !c.is_empty()) {
+    for (l, c) in state.c.iter().flatten().enumerate() {
         named.push((format!("state.c.{l}"), vec![c.len()], c));
     }
     let mut header = std::collections::HashMap::new();
@@ -155,8 +155,8 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, CheckpointError> {
     let bh = meta.batch_size * config.hidden_size;
     for l in 0..config.num_layers {
         state.h[l] = read_f32(&format!("state.h.{l}"), &[bh]).map_err(|r| invalid(path, r))?;
-        if !state.c[l].is_empty() {
-            state.c[l] = read_f32(&format!("state.c.{l}"), &[bh]).map_err(|r| invalid(path, r))?;
+        if let Some(c) = &mut state.c {
+            c[l] = read_f32(&format!("state.c.{l}"), &[bh]).map_err(|r| invalid(path, r))?;
         }
     }
     Ok(Checkpoint { model: Model { config, layout, params }, vocab, adam_m, adam_v, adam_step, state, meta })

@@ -169,7 +169,8 @@ fn forward_layers<F: Float>(
                 &ws.packed_wh
             }
         };
-        recurrent_forward(d, bias_hh, act, packed, &mut state.h[l], &mut state.c[l]);
+        let c = state.c.as_mut().map(|c| &mut c[l][..]);
+        recurrent_forward(d, bias_hh, act, packed, &mut state.h[l], c);
         lap(&mut mark, &mut times.forward_recurrence);
         // The next layer's input (timed with the input projections).
         if let Some(settings) = &dropout {

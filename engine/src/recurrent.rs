@@ -94,13 +94,13 @@ pub fn recurrent_forward<F: Float>(
     act: &mut LayerActivations<F>,
     packed_wh: &PackedB<F>,
     h0: &mut [F],
-    c0: &mut [F],
+    c0: Option<&mut [F]>,
 ) {
     let LayerDims { cell, batch, seq_len, hidden, .. } = dims;
     let (gh, bh) = (dims.gates(), batch * hidden);
     debug_assert_eq!((packed_wh.k(), packed_wh.n()), (hidden, gh));
     act.h[..bh].copy_from_slice(h0);
-    if cell == CellKind::Lstm {
+    if let Some(c0) = c0.as_deref() {
         act.c[..bh].copy_from_slice(c0);
     }
     if cell == CellKind::Gru {
@@ -163,7 +163,7 @@ pub fn recurrent_forward<F: Float>(
         }
     }
     h0.copy_from_slice(&act.h[seq_len * bh..]);
-    if cell == CellKind::Lstm {
+    if let Some(c0) = c0 {
         c0.copy_from_slice(&act.c[seq_len * bh..]);
     }
 }

@@ -242,8 +242,8 @@ impl Trainer {
             let rows = part.rows.start * h..part.rows.end * h;
             for l in 0..config.num_layers {
                 state.h[l][rows.clone()].copy_from_slice(&part.state.h[l]);
-                if !state.c[l].is_empty() {
-                    state.c[l][rows.clone()].copy_from_slice(&part.state.c[l]);
+                if let (Some(c), Some(part_c)) = (&mut state.c, &part.state.c) {
+                    c[l][rows.clone()].copy_from_slice(&part_c[l]);
                 }
             }
         }
@@ -260,8 +260,8 @@ impl Trainer {
             let rows = part.rows.start * h..part.rows.end * h;
             for l in 0..state.h.len() {
                 part.state.h[l].copy_from_slice(&state.h[l][rows.clone()]);
-                if !part.state.c[l].is_empty() {
-                    part.state.c[l].copy_from_slice(&state.c[l][rows.clone()]);
+                if let (Some(part_c), Some(c)) = (&mut part.state.c, &state.c) {
+                    part_c[l].copy_from_slice(&c[l][rows.clone()]);
                 }
             }
         }

@@ -76,16 +76,16 @@ impl<F: Float> FrozenWeights<F> {
 pub struct State<F> {
     /// Hidden state per layer.
     pub h: Vec<Vec<F>>,
-    /// Cell state per layer (empty vectors for the vanilla RNN).
-    pub c: Vec<Vec<F>>,
+    /// Cell state per layer: LSTM only (`None` for the RNN and the GRU, which have none).
+    pub c: Option<Vec<Vec<F>>>,
 }
 
 impl<F: Float> State<F> {
     /// The zero state for `batch` rows.
     pub fn zeros(config: &ModelConfig, batch: usize) -> State<F> {
         let n = batch * config.hidden_size;
-        let c_len = if config.cell == CellKind::Lstm { n } else { 0 };
-        State { h: vec![vec![F::zero(); n]; config.num_layers], c: vec![vec![F::zero(); c_len]; config.num_layers] }
+        let layers = || vec![vec![F::zero(); n]; config.num_layers];
+        State { h: layers(), c: (config.cell == CellKind::Lstm).then(layers) }
     }
 
     /// Elements [`State::zeros`] allocates for `batch` rows (memory estimates).
@@ -96,7 +96,7 @@ impl<F: Float> State<F> {
 
     /// Resets to zero in place (at an epoch start), without allocating.
     pub fn reset(&mut self) {
-        for v in self.h.iter_mut().chain(self.c.iter_mut()) {
+        for v in self.h.iter_mut().chain(self.c.iter_mut().flatten()) {
             v.fill(F::zero());
         }
     }

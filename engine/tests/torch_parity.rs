@@ -111,8 +111,8 @@ impl Case {
             for (dst, &src) in state.h[l].iter_mut().zip(&self.tensor("h0")[l * bh..(l + 1) * bh]) {
                 *dst = F::from_f64(src);
             }
-            if self.config.cell == CellKind::Lstm {
-                for (dst, &src) in state.c[l].iter_mut().zip(&self.tensor("c0")[l * bh..(l + 1) * bh]) {
+            if let Some(c) = &mut state.c {
+                for (dst, &src) in c[l].iter_mut().zip(&self.tensor("c0")[l * bh..(l + 1) * bh]) {
                     *dst = F::from_f64(src);
                 }
             }
