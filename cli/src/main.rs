@@ -7,6 +7,7 @@
 mod bench_cmd;
 mod corpus;
 mod data_cmd;
+mod flags;
 mod memory_check;
 mod output;
 mod prepare_cmd;
@@ -85,7 +86,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            errln!("error: {e:#}");
+            errln!("error: {}", flags::describe(&e));
             ExitCode::FAILURE
         }
     }

@@ -9,6 +9,7 @@ use charrnn_engine::run_settings::{Change, Contradictions, Requested, RunRecord}
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 
+use crate::flags::flag;
 use crate::train_args::TrainArgs;
 
 /// The settings of a new run from its arguments.
@@ -70,32 +71,6 @@ impl Given<'_> {
             total_steps: args.steps,
             epochs: typed("epochs").then_some(args.epochs),
         }
-    }
-}
-
-/// The flag of each field of [`Requested`].
-fn flag(field: &str) -> &'static str {
-    match field {
-        "cell" => "--cell",
-        "hidden_size" => "--hidden",
-        "num_layers" => "--layers",
-        "embed_size" => "--embed",
-        "bytes" => "--bytes",
-        "batch_size" => "--batch",
-        "seq_len" => "--seq-len",
-        "val_frac" => "--val-frac",
-        "seed" => "--seed",
-        "forget_bias" => "--forget-bias",
-        "lr" => "--lr",
-        "lr_decay" => "--lr-decay",
-        "lr_decay_after" => "--lr-decay-after",
-        "clip" => "--clip",
-        "dropout" => "--dropout",
-        "eval_every" => "--eval-every",
-        "checkpoint_every" => "--checkpoint-every",
-        "total_steps" => "--steps",
-        "epochs" => "--epochs",
-        _ => "a setting",
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use charrnn_engine::checkpoint::CHECKPOINT_FILE;
 use charrnn_engine::model_dir::save_model;
-use charrnn_engine::train::{run as train_run, LrDecay, Schedule, TrainOptions, Trainer};
+use charrnn_engine::train::{run as train_run, LrDecay, RunError, Schedule, TrainOptions, Trainer};
 use charrnn_kernels::adam::AdamHyper;
 use clap::ArgMatches;
 
@@ -178,7 +178,8 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     observer.flush_log();
     let summary = match outcome {
         Ok(summary) => summary,
-        Err(e) => bail!("{:#}; {}", anyhow::Error::from(e), observer.intact()),
+        Err(RunError::Train(e)) => bail!("{}; {}", crate::flags::link(&e), observer.intact()),
+        Err(RunError::Observer(e)) => return Err(observer.failed(e)),
     };
     if summary.last_step > observer.last_checkpoint {
         observer.checkpoint(summary.last_step, &trainer).map_err(|e| observer.failed(e))?;

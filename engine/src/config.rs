@@ -1,5 +1,6 @@
 //! Model configuration: which cell, and the sizes that fix every buffer's shape.
 
+use crate::setting_names::{field_name, NamesSettings};
 use serde::{Deserialize, Serialize};
 
 /// The recurrent cell of every layer.
@@ -55,33 +56,63 @@ pub const MAX_LAYERS: usize = 1024;
 
 /// A configuration that cannot make a model.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid model configuration: {0}")]
-pub struct ConfigError(pub String);
+#[error("{}", self.describe_with(&field_name))]
+pub enum ConfigError {
+    /// A size is zero.
+    Zero {
+        /// The field of [`ModelConfig`].
+        field: &'static str,
+    },
+    /// More layers than [`MAX_LAYERS`].
+    TooManyLayers {
+        /// The number asked for.
+        got: usize,
+    },
+    /// More parameters than the engine takes on.
+    TooManyParameters {
+        /// The largest count accepted.
+        limit: usize,
+    },
+}
+
+impl NamesSettings for ConfigError {
+    fn describe_with(&self, name: &dyn Fn(&'static str) -> String) -> String {
+        let text = match self {
+            ConfigError::Zero { field } => format!("{} must be at least 1", name(field)),
+            ConfigError::TooManyLayers { got } => {
+                format!("{} must be at most {MAX_LAYERS} (got {got})", name("num_layers"))
+            }
+            ConfigError::TooManyParameters { limit } => format!(
+                "the model would have more than {limit} parameters; reduce {}, {} or {}",
+                name("hidden_size"),
+                name("embed_size"),
+                name("num_layers")
+            ),
+        };
+        format!("invalid model configuration: {text}")
+    }
+}
 
 impl ModelConfig {
     /// Checks that every size is positive and the model is not absurdly large.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let named = [
-            ("vocabulary size", self.vocab_size),
-            ("--embed", self.embed_size),
-            ("--hidden", self.hidden_size),
-            ("--layers", self.num_layers),
+            ("vocab_size", self.vocab_size),
+            ("embed_size", self.embed_size),
+            ("hidden_size", self.hidden_size),
+            ("num_layers", self.num_layers),
         ];
-        for (name, value) in named {
-            if value == 0 {
-                return Err(ConfigError(format!("{name} must be at least 1")));
-            }
+        if let Some((field, _)) = named.into_iter().find(|&(_, value)| value == 0) {
+            return Err(ConfigError::Zero { field });
         }
         if self.num_layers > MAX_LAYERS {
-            return Err(ConfigError(format!("--layers must be at most {MAX_LAYERS} (got {})", self.num_layers)));
+            return Err(ConfigError::TooManyLayers { got: self.num_layers });
         }
         // 2^31 parameters is 8 GiB of f32 for weights alone, before gradients and moments.
         let limit = 1usize << 31;
         match self.checked_num_params() {
             Some(n) if n <= limit => Ok(()),
-            _ => Err(ConfigError(format!(
-                "the model would have more than {limit} parameters; reduce --hidden, --embed or --layers"
-            ))),
+            _ => Err(ConfigError::TooManyParameters { limit }),
         }
     }
 

@@ -23,6 +23,7 @@ pub mod pass;
 pub mod recurrent;
 pub mod run_settings;
 pub mod sample;
+pub mod setting_names;
 pub mod tensor_file;
 pub mod torch_layout;
 pub mod train;

@@ -7,6 +7,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::params::Model;
 use crate::pass::forward_logits;
+use crate::setting_names::{field_name, NamesSettings};
 use crate::workspace::{FrozenWeights, PhaseTimes, State, Workspace};
 
 /// How the next symbol is chosen (the tutorial's `sampling_type` 0, 1, 2).
@@ -37,11 +38,24 @@ pub struct SampleOptions {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SampleError {
     /// Temperature not a positive finite number.
-    #[error("--temperature must be a positive number (got {0}); use --mode argmax for greedy output")]
+    #[error("{}", self.describe_with(&field_name))]
     Temperature(f64),
     /// top-k of zero.
-    #[error("--top-k must be at least 1")]
+    #[error("{}", self.describe_with(&field_name))]
     TopK,
+}
+
+impl NamesSettings for SampleError {
+    fn describe_with(&self, name: &dyn Fn(&'static str) -> String) -> String {
+        match self {
+            SampleError::Temperature(t) => format!(
+                "{} must be a positive number (got {t}); use {} argmax for greedy output",
+                name("temperature"),
+                name("mode")
+            ),
+            SampleError::TopK => format!("{} must be at least 1", name("top_k")),
+        }
+    }
 }
 
 /// Generates symbols from a model; every buffer is allocated once in [`Sampler::new`].

@@ -14,6 +14,7 @@ use crate::dropout::Dropout;
 use crate::optim::{clip_global_norm, Adam};
 use crate::params::Model;
 use crate::pass::{backward, forward, Pass, PassOptions};
+use crate::setting_names::{field_name, NamesSettings};
 use crate::workspace::{PhaseTimes, State, Workspace};
 
 /// Training hyper-parameters.
@@ -38,7 +39,7 @@ pub struct TrainOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// The loss became NaN or infinite.
-    #[error("training diverged at step {step}: the loss is {loss}; try a lower --lr or --clip")]
+    #[error("{}", self.describe_with(&field_name))]
     NonFiniteLoss {
         /// 1-based step.
         step: u64,
@@ -46,13 +47,23 @@ pub enum TrainError {
         loss: f64,
     },
     /// A gradient became NaN or infinite.
-    #[error("training diverged at step {step}: the gradient norm is {norm}; try a lower --lr or --clip")]
+    #[error("{}", self.describe_with(&field_name))]
     NonFiniteGradient {
         /// 1-based step.
         step: u64,
         /// The offending value.
         norm: f64,
     },
+}
+
+impl NamesSettings for TrainError {
+    fn describe_with(&self, name: &dyn Fn(&'static str) -> String) -> String {
+        let (step, what) = match self {
+            TrainError::NonFiniteLoss { step, loss } => (step, format!("the loss is {loss}")),
+            TrainError::NonFiniteGradient { step, norm } => (step, format!("the gradient norm is {norm}")),
+        };
+        format!("training diverged at step {step}: {what}; try a lower {} or {}", name("lr"), name("clip"))
+    }
 }
 
 /// What one training step measured.

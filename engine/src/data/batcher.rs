@@ -210,10 +210,10 @@ mod tests {
         ));
         let msg = err.to_string();
         assert!(msg.contains("training") && msg.contains("99 tokens") && msg.contains("needs 100"), "{msg}");
-        assert!(msg.contains("--batch") && msg.contains("--seq-len") && !msg.contains("--val-frac"));
+        assert!(msg.contains("batch_size") && msg.contains("seq_len") && !msg.contains("val_frac"));
         let msg = Batcher::new(&stream, 95..100, 2, 3, "validation").unwrap_err().to_string();
         assert!(msg.contains("validation") && msg.contains("5 tokens") && msg.contains("needs 6"));
-        assert!(msg.contains("--val-frac"), "{msg}");
+        assert!(msg.contains("val_frac"), "{msg}");
         // Exactly one batch is enough.
         assert_eq!(Batcher::new(&stream, 0..100, 10, 10, "training").unwrap().num_batches(), 1);
     }
@@ -248,7 +248,7 @@ mod tests {
         for bad in [1.0, 1.5, -0.01, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             let err = split_train_val(100, bad).unwrap_err();
             assert!(matches!(err, DataError::InvalidValFrac { .. }), "{bad}");
-            assert!(err.to_string().contains("--val-frac"));
+            assert!(err.to_string().contains("val_frac"));
         }
     }
 }

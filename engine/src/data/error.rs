@@ -3,6 +3,7 @@
 //! Every message is a single line that starts in lowercase and, where a file is involved, names
 //! it, so the CLI can print `error: {err}` and exit non-zero without a panic trace.
 
+use crate::setting_names::{field_name, NamesSettings};
 use std::io;
 use std::path::PathBuf;
 
@@ -27,10 +28,7 @@ pub enum DataError {
     },
 
     /// The input text is not valid UTF-8 (character mode only).
-    #[error(
-        "'{}' is not valid UTF-8 at byte offset {offset}; use --bytes to train on raw bytes instead",
-        path.display()
-    )]
+    #[error("{}", self.describe_with(&field_name))]
     InvalidUtf8 {
         /// The input path as given.
         path: PathBuf,
@@ -101,7 +99,7 @@ pub enum DataError {
     },
 
     /// A token range is too short for even one batch.
-    #[error("{}", too_little_data_message(.what, *.have, *.need, *.batch, *.seq_len))]
+    #[error("{}", self.describe_with(&field_name))]
     TooLittleData {
         /// Which split: `"training"` or `"validation"`.
         what: &'static str,
@@ -115,8 +113,8 @@ pub enum DataError {
         seq_len: usize,
     },
 
-    /// `--batch` or `--seq-len` is zero, or their product overflows.
-    #[error("invalid batch shape: --batch {batch} and --seq-len {seq_len} must both be at least 1")]
+    /// The batch size or sequence length is zero, or their product overflows.
+    #[error("{}", self.describe_with(&field_name))]
     InvalidBatchShape {
         /// The batch size asked for.
         batch: usize,
@@ -136,21 +134,41 @@ pub enum DataError {
     },
 
     /// The validation fraction is not in `[0, 1)`.
-    #[error("invalid --val-frac {value}: it must be at least 0 and less than 1")]
+    #[error("{}", self.describe_with(&field_name))]
     InvalidValFrac {
         /// The value asked for.
         value: f64,
     },
 }
 
-fn too_little_data_message(what: &str, have: usize, need: usize, batch: usize, seq_len: usize) -> String {
-    let advice = if what == "validation" {
-        "use a smaller --batch or --seq-len, or a larger --val-frac"
-    } else {
-        "use a smaller --batch or --seq-len, or a larger input"
-    };
-    format!(
-        "not enough {what} data: {have} tokens, but one batch of --batch {batch} x --seq-len \
-         {seq_len} needs {need}; {advice}"
-    )
+impl NamesSettings for DataError {
+    /// The message of every variant; those that speak of a setting (`bytes`, `batch_size`,
+    /// `seq_len`, `val_frac`) name it through `name`.
+    fn describe_with(&self, name: &dyn Fn(&'static str) -> String) -> String {
+        match self {
+            DataError::InvalidUtf8 { path, offset } => format!(
+                "'{}' is not valid UTF-8 at byte offset {offset}; use {} to train on raw bytes instead",
+                path.display(),
+                name("bytes")
+            ),
+            DataError::TooLittleData { what, have, need, batch, seq_len } => {
+                let (b, t) = (name("batch_size"), name("seq_len"));
+                let advice = if *what == "validation" {
+                    format!("use a smaller {b} or {t}, or a larger {}", name("val_frac"))
+                } else {
+                    format!("use a smaller {b} or {t}, or a larger input")
+                };
+                format!("not enough {what} data: {have} tokens, but one batch of {b} {batch} x {t} {seq_len} needs {need}; {advice}")
+            }
+            DataError::InvalidBatchShape { batch, seq_len } => format!(
+                "invalid batch shape: {} {batch} and {} {seq_len} must both be at least 1",
+                name("batch_size"),
+                name("seq_len")
+            ),
+            DataError::InvalidValFrac { value } => {
+                format!("invalid {} {value}: it must be at least 0 and less than 1", name("val_frac"))
+            }
+            other => other.to_string(),
+        }
+    }
 }

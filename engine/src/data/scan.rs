@@ -297,7 +297,7 @@ mod tests {
         }
         let err = count_symbols(Cursor::new(&mid), VocabKind::Chars, 4, &p()).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("offset 9") && msg.contains("--bytes") && msg.contains("mem.txt"));
+        assert!(msg.contains("offset 9") && msg.contains("use bytes") && msg.contains("mem.txt"));
     }
 
     #[test]
