@@ -45,32 +45,26 @@ fn bench_lstm(c: &mut Criterion) {
                 b.iter_batched_ref(
                     || (pre.clone(), dc_next.clone()),
                     |(gates, dc)| {
+                        let forward = LstmForward { batch, hidden, gates, c_prev: &c_prev, c: &mut cell, h: &mut h };
                         if ours {
-                            LstmForward { batch, hidden, gates, c_prev: &c_prev, c: &mut cell, h: &mut h }.run();
-                            LstmBackward {
-                                batch,
-                                hidden,
-                                gates,
-                                c_prev: &c_prev,
-                                c: &cell,
-                                dh: &dh,
-                                dc,
-                                dgates: &mut dgates,
-                            }
-                            .run();
+                            forward.run()
                         } else {
-                            LstmForward { batch, hidden, gates, c_prev: &c_prev, c: &mut cell, h: &mut h }.run_plain();
-                            LstmBackward {
-                                batch,
-                                hidden,
-                                gates,
-                                c_prev: &c_prev,
-                                c: &cell,
-                                dh: &dh,
-                                dc,
-                                dgates: &mut dgates,
-                            }
-                            .run_plain();
+                            forward.run_plain()
+                        }
+                        let backward = LstmBackward {
+                            batch,
+                            hidden,
+                            gates,
+                            c_prev: &c_prev,
+                            c: &cell,
+                            dh: &dh,
+                            dc,
+                            dgates: &mut dgates,
+                        };
+                        if ours {
+                            backward.run()
+                        } else {
+                            backward.run_plain()
                         }
                         black_box(&dgates);
                     },

@@ -279,14 +279,11 @@ fn a_file_size_limit_is_an_error_that_names_the_intact_checkpoint() {
     // A limit (bash's `ulimit -f` counts KiB) below the checkpoint's size (weights and two
     // moments) but above the model's (weights).
     let limit_kib = size * 2 / 3 / 1024;
-    let script = format!(
-        "ulimit -f {limit_kib} && exec \"$0\" train --resume m --steps 20 --checkpoint-every 2 --eval-every 100"
+    let out = with_file_size_limit(
+        dir.path(),
+        limit_kib,
+        "train --resume m --steps 20 --checkpoint-every 2 --eval-every 100",
     );
-    let out = Command::new("bash")
-        .current_dir(dir.path())
-        .args(["-c", &script, env!("CARGO_BIN_EXE_charrnn-fast")])
-        .output()
-        .unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let last = err.lines().last().unwrap_or_default();
@@ -304,13 +301,7 @@ fn a_file_size_limit_is_an_error_that_names_the_intact_checkpoint() {
 
     // Resumed into another directory, the intact checkpoint is the one resumed from until
     // the new directory has one of its own.
-    let script =
-        format!("ulimit -f {limit_kib} && exec \"$0\" train --resume m --out n --steps 20 --checkpoint-every 2");
-    let out = Command::new("bash")
-        .current_dir(dir.path())
-        .args(["-c", &script, env!("CARGO_BIN_EXE_charrnn-fast")])
-        .output()
-        .unwrap();
+    let out = with_file_size_limit(dir.path(), limit_kib, "train --resume m --out n --steps 20 --checkpoint-every 2");
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -321,17 +312,18 @@ fn a_file_size_limit_is_an_error_that_names_the_intact_checkpoint() {
 
     // Preparing a corpus larger than the limit fails the same way, leaving no temporary file.
     std::fs::write(dir.path().join("big.txt"), small_corpus(4 * size as usize)).unwrap();
-    let script = format!("ulimit -f {limit_kib} && exec \"$0\" prepare --data big.txt --batch 8 --seq-len 16");
-    let out = Command::new("bash")
-        .current_dir(dir.path())
-        .args(["-c", &script, env!("CARGO_BIN_EXE_charrnn-fast")])
-        .output()
-        .unwrap();
+    let out = with_file_size_limit(dir.path(), limit_kib, "prepare --data big.txt --batch 8 --seq-len 16");
     assert_clean_error(&out, "File too large");
     let cache = dir.path().join("big.txt.charrnn");
     let left: Vec<String> = std::fs::read_dir(&cache)
         .map_or(vec![], |d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect());
     assert!(!left.iter().any(|n| n.contains(".tmp-")), "{left:?}");
+}
+
+/// Runs `charrnn-fast ARGS` (split on spaces) in `dir` under bash's `ulimit -f KIB`.
+fn with_file_size_limit(dir: &Path, kib: u64, args: &str) -> std::process::Output {
+    let script = format!("ulimit -f {kib} && exec \"$0\" {args}");
+    Command::new("bash").current_dir(dir).args(["-c", &script, env!("CARGO_BIN_EXE_charrnn-fast")]).output().unwrap()
 }
 
 /// Temporary files that a killed run left are removed by the next run in that directory.

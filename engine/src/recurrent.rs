@@ -112,52 +112,26 @@ pub fn recurrent_forward<F: Float>(
         let (h_past, h_future) = act.h.split_at_mut((t + 1) * bh);
         let h_prev = &h_past[t * bh..];
         let h_t = &mut h_future[..bh];
+        // This step's recurrent product, accumulated onto the pre-activations (the GRU keeps
+        // its recurrent side apart, in `gh`).
+        let add_recurrent = |c: &mut [F]| {
+            let b = packed_wh;
+            GemmPacked { op_a: Op::N, m: batch, alpha: F::one(), a: h_prev, lda: hidden, b, beta: F::one(), c, ldc: gh }
+                .run()
+        };
         match cell {
             CellKind::Lstm => {
-                GemmPacked {
-                    op_a: Op::N,
-                    m: batch,
-                    alpha: F::one(),
-                    a: h_prev,
-                    lda: hidden,
-                    b: packed_wh,
-                    beta: F::one(),
-                    c: gates,
-                    ldc: gh,
-                }
-                .run();
+                add_recurrent(gates);
                 let (c_past, c_future) = act.c.split_at_mut((t + 1) * bh);
                 LstmForward { batch, hidden, gates, c_prev: &c_past[t * bh..], c: &mut c_future[..bh], h: h_t }.run();
             }
             CellKind::Rnn => {
-                GemmPacked {
-                    op_a: Op::N,
-                    m: batch,
-                    alpha: F::one(),
-                    a: h_prev,
-                    lda: hidden,
-                    b: packed_wh,
-                    beta: F::one(),
-                    c: gates,
-                    ldc: gh,
-                }
-                .run();
+                add_recurrent(gates);
                 RnnForward { pre: gates, h: h_t }.run();
             }
             CellKind::Gru => {
                 let gh_t = &mut act.gh[step];
-                GemmPacked {
-                    op_a: Op::N,
-                    m: batch,
-                    alpha: F::one(),
-                    a: h_prev,
-                    lda: hidden,
-                    b: packed_wh,
-                    beta: F::one(),
-                    c: gh_t,
-                    ldc: gh,
-                }
-                .run();
+                add_recurrent(gh_t);
                 GruForward { batch, hidden, gx: gates, gh: gh_t, h_prev, h: h_t }.run();
             }
         }
