@@ -51,53 +51,19 @@ fn bench_gemm(c: &mut Criterion) {
         let a = random(m * k, 1);
         let b = random(k * n, 2);
         let mut out = vec![0.0f32; m * n];
+        let product = |c: &mut [f32]| {
+            let (a, b) = (black_box(&a[..]), black_box(&b[..]));
+            Gemm { op_a, op_b, m, n, k, alpha: 1.0, a, lda, b, ldb, beta: 0.0, c, ldc: n }.run()
+        };
         let work = m * n * k;
         group.throughput(Throughput::Elements((2 * work) as u64));
         group.sample_size(if work > 100_000_000 { 10 } else { 30 });
         group.bench_function(BenchmarkId::new("ours_1t", name), |bench| {
-            one.install(|| {
-                bench.iter(|| {
-                    Gemm {
-                        op_a,
-                        op_b,
-                        m,
-                        n,
-                        k,
-                        alpha: 1.0,
-                        a: black_box(&a),
-                        lda,
-                        b: black_box(&b),
-                        ldb,
-                        beta: 0.0,
-                        c: &mut out,
-                        ldc: n,
-                    }
-                    .run()
-                })
-            })
+            one.install(|| bench.iter(|| product(&mut out)))
         });
         if work > 10_000_000 && cores > 1 {
             group.bench_function(BenchmarkId::new(format!("ours_{cores}t"), name), |bench| {
-                all.install(|| {
-                    bench.iter(|| {
-                        Gemm {
-                            op_a,
-                            op_b,
-                            m,
-                            n,
-                            k,
-                            alpha: 1.0,
-                            a: black_box(&a),
-                            lda,
-                            b: black_box(&b),
-                            ldb,
-                            beta: 0.0,
-                            c: &mut out,
-                            ldc: n,
-                        }
-                        .run()
-                    })
-                })
+                all.install(|| bench.iter(|| product(&mut out)))
             });
         }
         if m <= 50 {

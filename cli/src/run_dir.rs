@@ -146,11 +146,12 @@ impl RunDir {
     }
 }
 
-/// Whether two paths name the same directory (both must exist to compare as equal).
-pub fn same_dir(a: &Path, b: &Path) -> bool {
+/// Whether two paths name the same file or directory: resolved when both exist (links,
+/// `..`), else compared as absolute paths (a file that is gone).
+pub fn same_path(a: &Path, b: &Path) -> bool {
     match (fs::canonicalize(a), fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
+        _ => std::path::absolute(a).ok() == std::path::absolute(b).ok(),
     }
 }
 

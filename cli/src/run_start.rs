@@ -15,14 +15,9 @@ use charrnn_engine::{Model, ModelConfig};
 
 use crate::corpus::{BatchArgs, Corpus, CorpusArgs};
 use crate::output::errln;
+use crate::run_dir::same_path;
 use crate::run_settings::{check_init_flags, check_resume_flags, describe_changes, fresh_record};
 use crate::train_args::TrainArgs;
-
-/// Whether two paths name the same file, by their text once made absolute (the file may not
-/// exist).
-fn same_file(a: &Path, b: &Path) -> bool {
-    std::path::absolute(a).ok() == std::path::absolute(b).ok()
-}
 
 /// The weights a trainer is built from: a model (fresh or `--init-from`), or a whole
 /// checkpoint (`--resume`: optimiser and carried state too).
@@ -75,7 +70,7 @@ pub fn corpus_for(start: &Start, args: &TrainArgs) -> Result<(CorpusArgs, BatchA
     if let Start::Resume { dir, record, .. } = &start {
         corpus_args.bytes = record.bytes;
         if corpus_args.data.is_none() {
-            let builtin_copy = builtin_corpus::user_copy_path().is_some_and(|copy| same_file(&copy, &record.data));
+            let builtin_copy = builtin_corpus::user_copy_path().is_some_and(|copy| same_path(&copy, &record.data));
             if builtin_copy && !record.data.is_file() {
                 // The run trained on the built-in corpus, whose copy in the cache is gone.
                 builtin_corpus::user_copy()?;

@@ -14,7 +14,7 @@ use clap::ArgMatches;
 use crate::corpus::Corpus;
 use crate::output::{errln, outln, plural};
 use crate::progress::Progress;
-use crate::run_dir::{same_dir, RunDir};
+use crate::run_dir::{same_path, RunDir};
 use crate::run_log::RunLog;
 use crate::run_settings::Given;
 use crate::run_start::{corpus_for, load_start, settle, Origin, Settled, Start};
@@ -40,7 +40,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     let run_dir = RunDir::lock(&out_path)?;
 
     let start = load_start(&args, &requested)?;
-    let resumed_in_place = matches!(&start, Start::Resume { dir, .. } if same_dir(dir, run_dir.path()));
+    let resumed_in_place = matches!(&start, Start::Resume { dir, .. } if same_path(dir, run_dir.path()));
     if resumed_in_place && args.force {
         bail!("--force would clear the run that --resume continues in '{}'; leave it out", out_path.display());
     }

@@ -116,6 +116,15 @@ impl ModelConfig {
         }
     }
 
+    /// The most columns of any product's result in a pass (embedding, hidden, gates or
+    /// vocabulary width): what each thread's GEMM packing buffers are sized for.
+    pub fn widest_product(&self) -> usize {
+        [self.embed_size, self.hidden_size, self.cell.gates() * self.hidden_size, self.vocab_size]
+            .into_iter()
+            .max()
+            .unwrap_or(1)
+    }
+
     /// Width of the input of layer `layer`.
     pub fn layer_input_size(&self, layer: usize) -> usize {
         if layer == 0 {

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::config::ModelConfig;
+use crate::train::part_rows;
 use crate::workspace::{State, Workspace};
 
 /// The bytes a [`crate::train::Trainer`] allocates, by purpose, for `f32` training.
@@ -50,16 +51,13 @@ pub fn training_memory(
     let mut workspace = 2 * (batch * seq_len) as u64 * 4; // the batch's inputs and targets (u32)
     let mut state_floats = 0u64;
     for part in 0..parts {
-        let rows = batch * (part + 1) / parts - batch * part / parts;
+        let rows = part_rows(batch, parts, part).len();
         let (floats, ids) = Workspace::<f32>::allocation(config, rows, seq_len, dropout);
         let state = State::<f32>::len(config, rows) as u64;
         state_floats += state;
         workspace += (floats as u64 + state) * f32_bytes + ids as u64 * 4;
     }
-    let widest = [config.embed_size, config.hidden_size, config.cell.gates() * config.hidden_size, config.vocab_size]
-        .into_iter()
-        .max()
-        .unwrap_or(1);
+    let widest = config.widest_product();
     workspace += (threads.max(1) * charrnn_kernels::gemm::scratch_bytes(widest)) as u64;
     TrainingMemory {
         params: p * f32_bytes,

@@ -89,6 +89,12 @@ struct Part {
     times: PhaseTimes,
 }
 
+/// The rows of part `p` when `batch` rows are split into `parts` contiguous parts (their
+/// sizes differ by at most one).
+pub fn part_rows(batch: usize, parts: usize, p: usize) -> Range<usize> {
+    batch * p / parts..batch * (p + 1) / parts
+}
+
 /// A model with its optimiser state and every buffer a step needs.
 pub struct Trainer {
     /// The model being trained.
@@ -131,15 +137,11 @@ impl Trainer {
         let count = parts.clamp(1, batch);
         // Size every pool thread's GEMM packing buffers now: which thread runs which part
         // varies from step to step, and a step must not allocate.
-        let widest =
-            [config.embed_size, config.hidden_size, config.cell.gates() * config.hidden_size, config.vocab_size]
-                .into_iter()
-                .max()
-                .unwrap_or(1);
+        let widest = config.widest_product();
         rayon::broadcast(|_| charrnn_kernels::gemm::reserve_scratch(widest));
         let parts = (0..count)
             .map(|p| {
-                let rows = batch * p / count..batch * (p + 1) / count;
+                let rows = part_rows(batch, count, p);
                 let mut workspace = Workspace::new(&config, rows.len(), seq_len);
                 if options.dropout > 0.0 {
                     workspace.reserve_dropout(&config);

@@ -2,8 +2,10 @@
 //! takes: a counting allocator follows the live heap bytes while a trainer is built, steps,
 //! and writes a checkpoint, and the peak must agree with `memory::training_memory`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::Ordering;
+
+mod counting_alloc;
+use counting_alloc::*;
 
 use charrnn_engine::checkpoint::{save_checkpoint, CheckpointMeta};
 use charrnn_engine::data::{prepare, Batcher, PrepareOptions, TokenStream};
@@ -11,38 +13,6 @@ use charrnn_engine::memory::training_memory;
 use charrnn_engine::train::{TrainOptions, Trainer};
 use charrnn_engine::{CellKind, Model, ModelConfig};
 use charrnn_kernels::adam::AdamHyper;
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-fn grow(bytes: isize) {
-    let now = LIVE.fetch_add(bytes, Ordering::SeqCst) + bytes;
-    PEAK.fetch_max(now, Ordering::SeqCst);
-}
-
-// SAFETY: every call forwards to the system allocator unchanged; the counters are atomics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grow(layout.size() as isize);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::SeqCst);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        grow(new_size as isize - layout.size() as isize);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 #[test]
 fn the_estimate_is_the_peak_a_counting_allocator_sees() {

@@ -23,8 +23,7 @@
 //! dh_prev (direct path only) = dh ⊙ z   (the caller adds dgh·Whᵀ)
 //! ```
 
-use crate::dispatch::CpuLevel;
-use crate::kernel::{FastKernel, Kernel};
+use crate::kernel::{simd_fast_path, Kernel};
 use crate::math::sigmoid_scalar as sigmoid;
 use crate::Float;
 
@@ -110,13 +109,7 @@ impl<'a, F: Float> Kernel for GruForward<'a, F> {
     }
 }
 
-impl FastKernel for GruForward<'_, f32> {
-    fn fast(self, level: CpuLevel) {
-        if self.batch > 0 && self.hidden > 0 {
-            crate::simd::run(level, self)
-        }
-    }
-}
+simd_fast_path!(GruForward, unless_zero: batch, hidden);
 
 impl<'a, F: Float> Kernel for GruBackward<'a, F> {
     type Output = ();
@@ -170,17 +163,12 @@ impl<'a, F: Float> Kernel for GruBackward<'a, F> {
     }
 }
 
-impl FastKernel for GruBackward<'_, f32> {
-    fn fast(self, level: CpuLevel) {
-        if self.batch > 0 && self.hidden > 0 {
-            crate::simd::run(level, self)
-        }
-    }
-}
+simd_fast_path!(GruBackward, unless_zero: batch, hidden);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::FastKernel;
     use crate::reference;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;

@@ -146,3 +146,19 @@ macro_rules! kernel_args {
     (@cast cast $e:expr) => { $crate::kernel::CastF32::cast_f32($e) };
     (@cast plain $e:expr) => { $e };
 }
+
+/// Implements [`FastKernel`] for the `f32` call `$name` whose fast body is its
+/// `crate::simd::SimdKernel` impl, run at the requested level; with `unless_zero`, a call with
+/// any of those sizes zero does nothing (the fused loops cut rows of those sizes).
+macro_rules! simd_fast_path {
+    ($name:ident $(, unless_zero: $($size:ident),+)?) => {
+        impl $crate::kernel::FastKernel for $name<'_, f32> {
+            fn fast(self, level: $crate::dispatch::CpuLevel) {
+                $( if $(self.$size == 0)||+ { return; } )?
+                $crate::simd::run(level, self)
+            }
+        }
+    };
+}
+
+pub(crate) use simd_fast_path;

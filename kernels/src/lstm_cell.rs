@@ -5,8 +5,7 @@
 //! pass per batch row (`fused.rs`) with the fast [`crate::math`] `sigmoid`/`tanh` (relative
 //! error ≤ 2e-7 each).
 
-use crate::dispatch::CpuLevel;
-use crate::kernel::{FastKernel, Kernel};
+use crate::kernel::{simd_fast_path, Kernel};
 use crate::math::sigmoid_scalar as sigmoid;
 use crate::Float;
 
@@ -33,6 +32,7 @@ crate::kernel_args! {
     /// step, `dh` (the total gradient reaching `h` at this step) and, in `dc`, the gradient
     /// reaching `c` from the next step. Outputs: `dgates`, the gradient of the loss with respect
     /// to the pre-activations, and in `dc` the gradient with respect to `c_prev`.
+    /// The `f32` fast path recomputes `tanh(c)` with the fast formula.
     pub struct LstmBackward<'a, F> {
         pub batch: plain<usize>,
         pub hidden: plain<usize>,
@@ -86,13 +86,7 @@ impl<'a, F: Float> Kernel for LstmForward<'a, F> {
     }
 }
 
-impl FastKernel for LstmForward<'_, f32> {
-    fn fast(self, level: CpuLevel) {
-        if self.batch > 0 && self.hidden > 0 {
-            crate::simd::run(level, self)
-        }
-    }
-}
+simd_fast_path!(LstmForward, unless_zero: batch, hidden);
 
 impl<'a, F: Float> Kernel for LstmBackward<'a, F> {
     type Output = ();
@@ -134,18 +128,12 @@ impl<'a, F: Float> Kernel for LstmBackward<'a, F> {
     }
 }
 
-impl FastKernel for LstmBackward<'_, f32> {
-    /// One fused pass per batch row; `tanh(c)` is recomputed with the fast formula.
-    fn fast(self, level: CpuLevel) {
-        if self.batch > 0 && self.hidden > 0 {
-            crate::simd::run(level, self)
-        }
-    }
-}
+simd_fast_path!(LstmBackward, unless_zero: batch, hidden);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::FastKernel;
     use crate::reference;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;

@@ -1,8 +1,7 @@
 //! Vanilla (Elman) RNN cell, `h_t = tanh(U·x_t + W·h_{t-1} + b)`, as the tutorial derives it.
 //! The products are done by the caller; these are the fused activation steps.
 
-use crate::dispatch::CpuLevel;
-use crate::kernel::{FastKernel, Kernel};
+use crate::kernel::{simd_fast_path, Kernel};
 use crate::Float;
 
 mod fused;
@@ -36,11 +35,7 @@ impl<'a, F: Float> Kernel for RnnForward<'a, F> {
     }
 }
 
-impl FastKernel for RnnForward<'_, f32> {
-    fn fast(self, level: CpuLevel) {
-        crate::simd::run(level, self)
-    }
-}
+simd_fast_path!(RnnForward);
 
 crate::kernel_args! {
     /// Backward step: `dpre = dh · (1 - h²)`, from the activations `h` kept by the forward step.
@@ -72,15 +67,12 @@ impl<'a, F: Float> Kernel for RnnBackward<'a, F> {
     }
 }
 
-impl FastKernel for RnnBackward<'_, f32> {
-    fn fast(self, level: CpuLevel) {
-        crate::simd::run(level, self)
-    }
-}
+simd_fast_path!(RnnBackward);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::FastKernel;
     use crate::reference;
 
     #[test]
