@@ -224,13 +224,13 @@ pub fn backward<F: Float>(
         let scratch =
             BackwardScratch { dh_next: &mut ws.dh_next, dc_next: &mut ws.dc_next, packed_wh_t: &mut ws.packed_wh_t };
         let wh = &p[r.wh.clone()];
-        recurrent_backward(d, wh, &ws.layers[l], &mut ws.d_output, scratch, &mut ws.dgates, &mut ws.dgh);
+        recurrent_backward(d, wh, &ws.layers[l], &mut ws.d_output, scratch, &mut ws.dgates, ws.dgh.as_deref_mut());
         lap(&mut mark, &mut times.backward_recurrence);
         col_sums_accumulate(rows, d.gates(), &ws.dgates, dbias_ih);
-        if cfg.cell == CellKind::Gru {
-            // The recurrent side has its own gradient (it differs in the n block).
-            recurrent_weight_gradient(d, &ws.layers[l], &ws.dgh, dwh);
-            col_sums_accumulate(rows, d.gates(), &ws.dgh, dbias_hh);
+        if let Some(dgh) = &ws.dgh {
+            // The GRU's recurrent side has its own gradient (it differs in the n block).
+            recurrent_weight_gradient(d, &ws.layers[l], dgh, dwh);
+            col_sums_accumulate(rows, d.gates(), dgh, dbias_hh);
         } else {
             recurrent_weight_gradient(d, &ws.layers[l], &ws.dgates, dwh);
             // Both biases enter the pre-activations alike, so they get the same gradient.

@@ -21,7 +21,7 @@ use charrnn_kernels::rnn_cell::{RnnBackward, RnnForward};
 use charrnn_kernels::{Float, Kernel};
 
 use crate::config::CellKind;
-use crate::workspace::LayerActivations;
+use crate::workspace::{CellActivations, LayerActivations};
 
 /// Sizes of one layer's step.
 #[derive(Clone, Copy, Debug)]
@@ -96,15 +96,14 @@ pub fn recurrent_forward<F: Float>(
     h0: &mut [F],
     c0: Option<&mut [F]>,
 ) {
-    let LayerDims { cell, batch, seq_len, hidden, .. } = dims;
+    let LayerDims { batch, seq_len, hidden, .. } = dims;
     let (gh, bh) = (dims.gates(), batch * hidden);
     debug_assert_eq!((packed_wh.k(), packed_wh.n()), (hidden, gh));
     act.h[..bh].copy_from_slice(h0);
-    if let Some(c0) = c0.as_deref() {
-        act.c[..bh].copy_from_slice(c0);
-    }
-    if cell == CellKind::Gru {
-        broadcast_rows(dims.rows(), gh, bias_hh, &mut act.gh);
+    match (&mut act.cell, c0.as_deref()) {
+        (CellActivations::Lstm { c }, Some(c0)) => c[..bh].copy_from_slice(c0),
+        (CellActivations::Gru { gh: gh_slab }, _) => broadcast_rows(dims.rows(), gh, bias_hh, gh_slab),
+        _ => {}
     }
     for t in 0..seq_len {
         let step = t * batch * gh..(t + 1) * batch * gh;
@@ -119,26 +118,26 @@ pub fn recurrent_forward<F: Float>(
             GemmPacked { op_a: Op::N, m: batch, alpha: F::one(), a: h_prev, lda: hidden, b, beta: F::one(), c, ldc: gh }
                 .run()
         };
-        match cell {
-            CellKind::Lstm => {
+        match &mut act.cell {
+            CellActivations::Lstm { c } => {
                 add_recurrent(gates);
-                let (c_past, c_future) = act.c.split_at_mut((t + 1) * bh);
+                let (c_past, c_future) = c.split_at_mut((t + 1) * bh);
                 LstmForward { batch, hidden, gates, c_prev: &c_past[t * bh..], c: &mut c_future[..bh], h: h_t }.run();
             }
-            CellKind::Rnn => {
+            CellActivations::Rnn => {
                 add_recurrent(gates);
                 RnnForward { pre: gates, h: h_t }.run();
             }
-            CellKind::Gru => {
-                let gh_t = &mut act.gh[step];
+            CellActivations::Gru { gh: gh_slab } => {
+                let gh_t = &mut gh_slab[step];
                 add_recurrent(gh_t);
                 GruForward { batch, hidden, gx: gates, gh: gh_t, h_prev, h: h_t }.run();
             }
         }
     }
     h0.copy_from_slice(&act.h[seq_len * bh..]);
-    if let Some(c0) = c0 {
-        c0.copy_from_slice(&act.c[seq_len * bh..]);
+    if let (CellActivations::Lstm { c }, Some(c0)) = (&act.cell, c0) {
+        c0.copy_from_slice(&c[seq_len * bh..]);
     }
 }
 
@@ -154,9 +153,12 @@ pub struct BackwardScratch<'a, F> {
 
 /// The reverse recurrence over `T` steps. `d_out` (`[T·B, H]`) holds the gradient reaching the
 /// layer's outputs and is used as scratch. Writes `dgates` (`[T·B, G·H]`, the gradient of the
-/// pre-activations; the GRU: of the input projections) and, for the GRU only, `dgh`
-/// (`[T·B, 3·H]`, the gradient of the recurrent projections; empty for the other cells). The
-/// gradient reaching the carried-in state is dropped: truncated BPTT treats it as a constant.
+/// pre-activations; the GRU: of the input projections) and, for the GRU, `dgh` (`[T·B, 3·H]`,
+/// the gradient of the recurrent projections; `None` for the other cells). The gradient
+/// reaching the carried-in state is dropped: truncated BPTT treats it as a constant.
+///
+/// # Panics
+/// If the layer is a GRU's and `dgh` is `None`.
 pub fn recurrent_backward<F: Float>(
     dims: LayerDims,
     wh: &[F],
@@ -164,9 +166,9 @@ pub fn recurrent_backward<F: Float>(
     d_out: &mut [F],
     scratch: BackwardScratch<'_, F>,
     dgates: &mut [F],
-    dgh: &mut [F],
+    mut dgh: Option<&mut [F]>,
 ) {
-    let LayerDims { cell, batch, seq_len, hidden, .. } = dims;
+    let LayerDims { batch, seq_len, hidden, .. } = dims;
     let (gh, bh) = (dims.gates(), batch * hidden);
     let BackwardScratch { dh_next, dc_next, packed_wh_t } = scratch;
     packed_wh_t.pack(Op::T, wh, gh);
@@ -177,64 +179,45 @@ pub fn recurrent_backward<F: Float>(
         add_assign(dh, dh_next);
         let step = t * batch * gh..(t + 1) * batch * gh;
         let dg = &mut dgates[step.clone()];
-        match cell {
-            CellKind::Lstm => LstmBackward {
+        match &act.cell {
+            CellActivations::Lstm { c } => LstmBackward {
                 batch,
                 hidden,
                 gates: &act.gates[step.clone()],
-                c_prev: &act.c[t * bh..(t + 1) * bh],
-                c: &act.c[(t + 1) * bh..(t + 2) * bh],
+                c_prev: &c[t * bh..(t + 1) * bh],
+                c: &c[(t + 1) * bh..(t + 2) * bh],
                 dh,
                 dc: dc_next,
                 dgates: dg,
             }
             .run(),
-            CellKind::Rnn => RnnBackward { h: &act.h[(t + 1) * bh..(t + 2) * bh], dh, dpre: dg }.run(),
-            CellKind::Gru => {
+            CellActivations::Rnn => RnnBackward { h: &act.h[(t + 1) * bh..(t + 2) * bh], dh, dpre: dg }.run(),
+            CellActivations::Gru { gh: gh_slab } => {
+                let dgh = dgh.as_deref_mut().expect("recurrent_backward: a GRU layer needs dgh");
                 // Writes dh_next = dh ⊙ z (the direct path); dgh·Whᵀ is added below.
-                let dgh_t = &mut dgh[step.clone()];
-                let (h_prev, gh_t) = (&act.h[t * bh..(t + 1) * bh], &act.gh[step.clone()]);
                 GruBackward {
                     batch,
                     hidden,
                     act: &act.gates[step.clone()],
-                    gh: gh_t,
-                    h_prev,
+                    gh: &gh_slab[step.clone()],
+                    h_prev: &act.h[t * bh..(t + 1) * bh],
                     dh,
                     dgx: dg,
-                    dgh: dgh_t,
+                    dgh: &mut dgh[step.clone()],
                     dh_prev: dh_next,
                 }
                 .run();
             }
         }
         if t > 0 {
-            match cell {
-                CellKind::Gru => GemmPacked {
-                    op_a: Op::N,
-                    m: batch,
-                    alpha: F::one(),
-                    a: &dgh[step],
-                    lda: gh,
-                    b: packed_wh_t,
-                    beta: F::one(),
-                    c: dh_next,
-                    ldc: hidden,
-                }
-                .run(),
-                _ => GemmPacked {
-                    op_a: Op::N,
-                    m: batch,
-                    alpha: F::one(),
-                    a: &dgates[step],
-                    lda: gh,
-                    b: packed_wh_t,
-                    beta: F::zero(),
-                    c: dh_next,
-                    ldc: hidden,
-                }
-                .run(),
-            }
+            // dh_next = dG_t·Whᵀ, where dG is the recurrent side's gradient: the GRU's own
+            // `dgh`, added onto the direct path already in dh_next; the gates' otherwise.
+            let (a, beta) = match dgh.as_deref() {
+                Some(dgh) => (&dgh[step], F::one()),
+                None => (&dgates[step], F::zero()),
+            };
+            let b = &*packed_wh_t;
+            GemmPacked { op_a: Op::N, m: batch, alpha: F::one(), a, lda: gh, b, beta, c: dh_next, ldc: hidden }.run();
         }
     }
 }

@@ -108,15 +108,57 @@ pub struct LayerActivations<F> {
     /// Post-activation gates, `[T·B, G·H]` (the GRU: `r, z, n`; on entry to the recurrence,
     /// the input projections).
     pub gates: Vec<F>,
-    /// GRU only (empty otherwise): the recurrent projections `h_{t-1}·Wh + b_hh` of every step,
-    /// `[T·B, 3·H]`, kept apart from the input side because `b_hn` sits inside `r ⊙ (…)`.
-    pub gh: Vec<F>,
     /// Hidden states `[(T+1)·B, H]`: slot 0 holds the carried-in state, slot `t+1` the output
     /// at step `t`. So rows `0..T·B` are `h_{t-1}` and rows `B..(T+1)·B` are `h_t`, and both
     /// weight gradients are single products over all `T`.
     pub h: Vec<F>,
-    /// Cell states, same layout as `h` (LSTM only; empty otherwise).
-    pub c: Vec<F>,
+    /// What this cell keeps besides.
+    pub cell: CellActivations<F>,
+}
+
+/// What a layer keeps for its backward pass besides its gates and `h`: one variant per cell,
+/// so that a cell without a buffer has none (rather than an empty one).
+#[derive(Clone, Debug)]
+pub enum CellActivations<F> {
+    /// The vanilla RNN keeps nothing more.
+    Rnn,
+    /// The LSTM's cell states, laid out as `h`: `[(T+1)·B, H]`, slot 0 the carried-in state.
+    Lstm {
+        /// Cell states.
+        c: Vec<F>,
+    },
+    /// The GRU's recurrent projections `h_{t-1}·Wh + b_hh` of every step, `[T·B, 3·H]`, kept
+    /// apart from the input side because `b_hn` sits inside `r ⊙ (…)`.
+    Gru {
+        /// Recurrent projections.
+        gh: Vec<F>,
+    },
+}
+
+impl<F: Float> LayerActivations<F> {
+    /// Zeroed room for one layer of `config` over `batch` rows of `seq_len` steps.
+    fn zeros(config: &ModelConfig, batch: usize, seq_len: usize) -> LayerActivations<F> {
+        let (m, h, gh) = (batch * seq_len, config.hidden_size, config.cell.gates() * config.hidden_size);
+        let slab = (seq_len + 1) * batch * h;
+        let cell = match config.cell {
+            CellKind::Rnn => CellActivations::Rnn,
+            CellKind::Lstm => CellActivations::Lstm { c: vec![F::zero(); slab] },
+            CellKind::Gru => CellActivations::Gru { gh: vec![F::zero(); m * gh] },
+        };
+        LayerActivations { gates: vec![F::zero(); m * gh], h: vec![F::zero(); slab], cell }
+    }
+
+    /// Elements [`LayerActivations::zeros`] allocates.
+    fn len(config: &ModelConfig, batch: usize, seq_len: usize) -> usize {
+        let (m, h, gh) = (batch * seq_len, config.hidden_size, config.cell.gates() * config.hidden_size);
+        let slab = (seq_len + 1) * batch * h;
+        let cell = match config.cell {
+            CellKind::Rnn => 0,
+            CellKind::Lstm => slab,
+            CellKind::Gru => m * gh,
+        };
+        m * gh + slab + cell
+    }
 }
 
 /// All activations, gradients of activations and scratch for one `(batch, seq_len)`.
@@ -147,9 +189,9 @@ pub struct Workspace<F> {
     /// Gradient with respect to the pre-activation gates `[T·B, G·H]` (the GRU: with respect to
     /// the input projections `x·Wx + b_ih`).
     pub dgates: Vec<F>,
-    /// GRU only (empty otherwise): gradient with respect to the recurrent projections
-    /// `h_{t-1}·Wh + b_hh`, `[T·B, 3·H]`.
-    pub dgh: Vec<F>,
+    /// GRU only: gradient with respect to the recurrent projections `h_{t-1}·Wh + b_hh`,
+    /// `[T·B, 3·H]`.
+    pub dgh: Option<Vec<F>>,
     /// Gradient reaching `h_{t-1}` through the recurrence `[B, H]`.
     pub dh_next: Vec<F>,
     /// Gradient reaching `c_{t-1}` `[B, H]` (LSTM).
@@ -170,14 +212,8 @@ impl<F: Float> Workspace<F> {
         let m = batch * seq_len;
         let h = config.hidden_size;
         let gh = config.cell.gates() * h;
-        let slab = (seq_len + 1) * batch * h;
         let gru = config.cell == CellKind::Gru;
-        let layer = LayerActivations {
-            gates: vec![F::zero(); m * gh],
-            gh: vec![F::zero(); if gru { m * gh } else { 0 }],
-            h: vec![F::zero(); slab],
-            c: vec![F::zero(); if config.cell == CellKind::Lstm { slab } else { 0 }],
-        };
+        let layer = LayerActivations::zeros(config, batch, seq_len);
         Workspace {
             batch,
             seq_len,
@@ -191,7 +227,7 @@ impl<F: Float> Workspace<F> {
             d_output: vec![F::zero(); m * h],
             d_input: vec![F::zero(); m * h],
             dgates: vec![F::zero(); m * gh],
-            dgh: vec![F::zero(); if gru { m * gh } else { 0 }],
+            dgh: gru.then(|| vec![F::zero(); m * gh]),
             dh_next: vec![F::zero(); batch * h],
             dc_next: vec![F::zero(); batch * h],
             packed_wh: PackedB::for_rows(h, gh, batch),
@@ -208,10 +244,8 @@ impl<F: Float> Workspace<F> {
         let m = batch * seq_len;
         let (h, v, layers) = (config.hidden_size, config.vocab_size, config.num_layers);
         let gh = config.cell.gates() * h;
-        let slab = (seq_len + 1) * batch * h;
         let gru = usize::from(config.cell == CellKind::Gru);
-        let lstm = usize::from(config.cell == CellKind::Lstm);
-        let per_layer = m * gh + gru * m * gh + slab + lstm * slab;
+        let per_layer = LayerActivations::<F>::len(config, batch, seq_len);
         let dropout_buffers = if dropout { layers.saturating_sub(1) * 2 * m * h } else { 0 };
         let floats = 2 * v * gh
             + layers * per_layer
