@@ -5,6 +5,7 @@ use std::error::Error;
 
 use charrnn_engine::config::ConfigError;
 use charrnn_engine::data::DataError;
+use charrnn_engine::run_plan::PlanError;
 use charrnn_engine::sample::SampleError;
 use charrnn_engine::setting_names::NamesSettings;
 use charrnn_engine::train::TrainError;
@@ -30,6 +31,7 @@ pub fn flag(field: &str) -> &'static str {
         "eval_every" => "--eval-every",
         "checkpoint_every" => "--checkpoint-every",
         "total_steps" => "--steps",
+        "data" => "--data",
         "epochs" => "--epochs",
         "vocab_size" => "the vocabulary size",
         "temperature" => "--temperature",
@@ -54,6 +56,8 @@ pub fn link(e: &(dyn Error + 'static)) -> String {
     } else if let Some(e) = e.downcast_ref::<SampleError>() {
         e.describe_with(&as_flag)
     } else if let Some(e) = e.downcast_ref::<TrainError>() {
+        e.describe_with(&as_flag)
+    } else if let Some(e) = e.downcast_ref::<PlanError>() {
         e.describe_with(&as_flag)
     } else {
         e.to_string()

@@ -10,6 +10,7 @@ use charrnn_engine::checkpoint::{load_checkpoint, Checkpoint, CHECKPOINT_FILE};
 use charrnn_engine::data::Vocab;
 use charrnn_engine::memory::training_memory;
 use charrnn_engine::model_dir::load_model;
+use charrnn_engine::run_plan::{Origin, ResumeCorpus};
 use charrnn_engine::run_settings::{Requested, RunRecord};
 use charrnn_engine::{Model, ModelConfig};
 
@@ -18,13 +19,6 @@ use crate::output::errln;
 use crate::run_dir::same_path;
 use crate::run_settings::{check_init_flags, check_resume_flags, describe_changes, fresh_record};
 use crate::train_args::TrainArgs;
-
-/// The weights a trainer is built from: a model (fresh or `--init-from`), or a whole
-/// checkpoint (`--resume`: optimiser and carried state too).
-pub enum Origin {
-    Weights(Model<f32>),
-    Checkpoint(Box<Checkpoint>),
-}
 
 /// What a run starts from besides a fresh initialisation.
 pub enum Start {
@@ -122,34 +116,14 @@ pub fn settle(
     Ok(match start {
         Start::Resume { dir, checkpoint, record } => {
             let mut record = *record;
-            if &checkpoint.vocab != vocab {
-                bail!(
-                    "the checkpoint was trained on another vocabulary than '{}' gives; pass --data FILE with the text of that run",
-                    corpus.input.display()
-                );
-            }
-            if record.tokens_sha256.as_ref().is_some_and(|sha| *sha != tokens_sha256) {
-                bail!(
-                    "the corpus '{}' is not the one the run in '{}' was trained on (its prepared tokens differ); \
-                     pass --data FILE with the text of that run",
-                    corpus.input.display(),
-                    dir.display()
-                );
-            }
+            let resume_corpus = ResumeCorpus { path: &corpus.input, vocab, tokens_sha256: &tokens_sha256 };
+            record.check_resume_corpus(&checkpoint, &resume_corpus, &dir)?;
             let changed = record.apply_resume(requested, batches_per_epoch);
             if !changed.is_empty() {
                 errln!("changed from the checkpoint: {}", describe_changes(&changed));
             }
             record.data = data;
             record.tokens_sha256 = Some(tokens_sha256);
-            if checkpoint.meta.batch_size != record.batch_size {
-                bail!(
-                    "the checkpoint in '{}' is damaged: its carried state is for {} batch rows, its settings say {}",
-                    dir.display(),
-                    checkpoint.meta.batch_size,
-                    record.batch_size
-                );
-            }
             check_memory(&checkpoint.model.config, &record, threads)?;
             let step = checkpoint.meta.step;
             Settled { origin: Origin::Checkpoint(checkpoint), resumed_from: Some((dir, step)), record }

@@ -1,14 +1,15 @@
 //! `charrnn-fast train`: prepare the corpus, train (or resume), checkpoint, log, save.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use charrnn_engine::checkpoint::CHECKPOINT_FILE;
+use charrnn_engine::data::Batcher;
 use charrnn_engine::model_dir::save_model;
-use charrnn_engine::train::{run as train_run, LrDecay, RunError, Schedule, TrainOptions, Trainer};
-use charrnn_kernels::adam::AdamHyper;
+use charrnn_engine::run_settings::RunRecord;
+use charrnn_engine::train::{run as train_run, RunError, RunSummary, Schedule, Trainer};
 use clap::ArgMatches;
 
 use crate::corpus::Corpus;
@@ -17,7 +18,7 @@ use crate::progress::Progress;
 use crate::run_dir::{same_path, RunDir};
 use crate::run_log::RunLog;
 use crate::run_settings::Given;
-use crate::run_start::{corpus_for, load_start, settle, Origin, Settled, Start};
+use crate::run_start::{corpus_for, load_start, settle, Settled, Start};
 use crate::threads::init_threads;
 use crate::train_args::{check_args, TrainArgs};
 use crate::train_observer::{IntactCheckpoint, TrainObserver};
@@ -38,84 +39,26 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     // The lock first, so that a second run on the same directory fails at once and touches
     // nothing; an unwritable --out fails here too, before any work.
     let run_dir = RunDir::lock(&out_path)?;
-
     let start = load_start(&args, &requested)?;
-    let resumed_in_place = matches!(&start, Start::Resume { dir, .. } if same_path(dir, run_dir.path()));
-    if resumed_in_place && args.force {
-        bail!("--force would clear the run that --resume continues in '{}'; leave it out", out_path.display());
-    }
-    // Another run's files are refused now, but cleared (with --force) only once every check
-    // below has passed: a run that cannot start destroys nothing.
-    let clear_first = !resumed_in_place && run_dir.run_file().is_some();
-    if let Some(file) = run_dir.run_file().filter(|_| clear_first && !args.force) {
-        let resumable = run_dir.path().join(CHECKPOINT_FILE).is_file();
-        bail!(
-            "'{}' holds another run ({file}); {}choose another --out, or pass --force to clear it",
-            out_path.display(),
-            if resumable { format!("continue it with --resume {}, ", out_path.display()) } else { String::new() }
-        );
-    }
+    let out_plan = plan_out_dir(&args, &start, &run_dir)?;
 
     let (corpus_args, batch_args) = corpus_for(&start, &args)?;
     let corpus = Corpus::open(&corpus_args)?;
     let (train, val) = corpus.batchers(&batch_args)?;
-    let vocab = &corpus.prepared.vocab;
     let batches_per_epoch = train.num_batches() as u64;
-
     let Settled { origin, resumed_from, record } =
         settle(start, &corpus, &args, &requested, threads, batches_per_epoch)?;
-    let config = match &origin {
-        Origin::Weights(model) => model.config,
-        Origin::Checkpoint(checkpoint) => checkpoint.model.config,
-    };
-    let options = TrainOptions {
-        batch_size: record.batch_size,
-        seq_len: record.seq_len,
-        adam: AdamHyper { lr: record.lr, ..AdamHyper::default() },
-        clip: record.clip,
-        dropout: record.dropout,
-        dropout_seed: record.seed,
-    };
-    if record.dropout > 0.0 && config.num_layers == 1 {
+    if record.dropout > 0.0 && origin.config().num_layers == 1 {
         errln!("warning: --dropout acts between layers; with one layer it does nothing");
     }
     let start_step = resumed_from.as_ref().map_or(0, |(_, step)| *step);
-    if start_step >= record.total_steps {
-        bail!(
-            "the checkpoint is at step {start_step} of {}: nothing left to do (pass --steps N to go further)",
-            record.total_steps
-        );
-    }
-    // Every check has passed: only now is anything in --out changed.
-    if clear_first {
-        run_dir.clear()?;
-        errln!("cleared the previous run in '{}' (--force)", out_path.display());
-    }
-    let stale = run_dir.remove_stale_temporaries();
-    if stale > 0 {
-        errln!("removed {stale} temporary {} left by an interrupted run", plural(stale, "file", "files"));
-    }
-    let intact = IntactCheckpoint::default();
-    if let Some((dir, step)) = &resumed_from {
-        intact.set(dir, *step);
-        if !resumed_in_place {
-            run_dir.adopt_best(dir).map_err(|e| anyhow!("{e:#}; {}", intact.describe()))?;
-        }
-    }
-    let mut trainer = match origin {
-        Origin::Weights(model) => Trainer::new(model, &options),
-        Origin::Checkpoint(checkpoint) => Trainer::from_checkpoint(*checkpoint, &options),
-    };
-    let schedule = Schedule {
-        start_step,
-        total_steps: record.total_steps,
-        eval_every: record.eval_every,
-        lr: record.lr,
-        lr_decay: (record.lr_decay < 1.0)
-            .then_some(LrDecay { factor: record.lr_decay, after_epochs: record.lr_decay_after }),
-    };
+    let schedule = record.schedule(start_step)?;
 
+    // Every check has passed: only now is anything in --out changed.
+    let intact = prepare_out_dir(&run_dir, out_plan, resumed_from.as_ref())?;
+    let mut trainer = origin.into_trainer(&record.train_options());
     errln!("data: {}", corpus.describe());
+    let config = trainer.model.config;
     errln!(
         "model: {} × {} {}, embedding {}, {} parameters",
         config.num_layers,
@@ -124,52 +67,20 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
         config.embed_size,
         trainer.model.params.len()
     );
-    errln!(
-        "training: steps {}..={} ({batches_per_epoch} {} of {}×{} per epoch{}), Adam lr {}, clip {}, {threads} {}{}",
-        start_step + 1,
-        record.total_steps,
-        plural(batches_per_epoch as usize, "batch", "batches"),
-        record.batch_size,
-        record.seq_len,
-        match &val {
-            Some(v) => format!(", {} validation {}", v.num_batches(), plural(v.num_batches(), "batch", "batches")),
-            None => String::new(),
-        },
-        record.lr,
-        record.clip,
-        plural(threads, "thread", "threads"),
-        match &resumed_from {
-            Some((dir, _)) => format!(", resumed from '{}' into '{}'", dir.display(), out_path.display()),
-            None => String::new(),
-        }
-    );
+    let resumed = resumed_from.as_ref().map(|(dir, _)| (dir.as_path(), run_dir.path()));
+    errln!("training: {}", describe_training(&schedule, &record, &train, val.as_ref(), threads, resumed));
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        let intact = intact.clone();
-        // A second signal stops at once, with exit status 130; the last checkpoint stays
-        // intact (atomic writes).
-        ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                errln!("\nstopping now, without saving; {}", intact.describe());
-                std::process::exit(130);
-            }
-            errln!("\ninterrupted: finishing this step and saving a checkpoint (again to stop at once)");
-        })
-        .context("cannot install the Ctrl-C handler")?;
-    }
+    let interrupted = stop_on_ctrl_c(intact.clone())?;
     let log = RunLog::open(run_dir.path(), resumed_from.as_ref().map(|(dir, step)| (dir.as_path(), *step)))?;
-    let unit = record.unit();
     let mut observer = TrainObserver {
-        progress: Progress::new(record.total_steps, start_step, unit),
+        progress: Progress::new(record.total_steps, start_step, record.unit()),
         log,
         log_failed: false,
-        out: out_path.clone(),
+        out: out_path,
         best: run_dir.best(),
-        vocab: vocab.clone(),
+        vocab: corpus.prepared.vocab.clone(),
         record,
-        interrupted: interrupted.clone(),
+        interrupted,
         last_checkpoint: start_step,
         intact,
     };
@@ -181,8 +92,120 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
         Err(RunError::Train(e)) => bail!("{}; {}", crate::flags::link(&e), observer.intact()),
         Err(RunError::Observer(e)) => return Err(observer.failed(e)),
     };
+    finish(&mut observer, &trainer, &summary, start_step)
+}
+
+/// What a run may do to its `--out` before it starts.
+#[derive(Clone, Copy)]
+struct OutDirPlan {
+    /// The run continues in the directory it resumes from.
+    resumed_in_place: bool,
+    /// The directory holds another run's files, to be cleared (`--force`) once every check
+    /// has passed.
+    clear_first: bool,
+}
+
+/// Refuses an `--out` that holds another run (unless `--force`) or that `--force` would clear
+/// under the run it resumes; clears nothing yet, so that a run that cannot start destroys
+/// nothing.
+fn plan_out_dir(args: &TrainArgs, start: &Start, run_dir: &RunDir) -> Result<OutDirPlan> {
+    let out_path = run_dir.path();
+    let resumed_in_place = matches!(start, Start::Resume { dir, .. } if same_path(dir, out_path));
+    if resumed_in_place && args.force {
+        bail!("--force would clear the run that --resume continues in '{}'; leave it out", out_path.display());
+    }
+    let clear_first = !resumed_in_place && run_dir.run_file().is_some();
+    if let Some(file) = run_dir.run_file().filter(|_| clear_first && !args.force) {
+        let resumable = out_path.join(CHECKPOINT_FILE).is_file();
+        bail!(
+            "'{}' holds another run ({file}); {}choose another --out, or pass --force to clear it",
+            out_path.display(),
+            if resumable { format!("continue it with --resume {}, ", out_path.display()) } else { String::new() }
+        );
+    }
+    Ok(OutDirPlan { resumed_in_place, clear_first })
+}
+
+/// Readies `--out` for a run that has passed every check: clears another run's files when
+/// planned, removes temporaries an interrupted run left, and carries `best/` over from the run
+/// resumed from. Returns the checkpoint that stays intact until this run writes its own.
+fn prepare_out_dir(
+    run_dir: &RunDir,
+    plan: OutDirPlan,
+    resumed_from: Option<&(PathBuf, u64)>,
+) -> Result<IntactCheckpoint> {
+    if plan.clear_first {
+        run_dir.clear()?;
+        errln!("cleared the previous run in '{}' (--force)", run_dir.path().display());
+    }
+    let stale = run_dir.remove_stale_temporaries();
+    if stale > 0 {
+        errln!("removed {stale} temporary {} left by an interrupted run", plural(stale, "file", "files"));
+    }
+    let intact = IntactCheckpoint::default();
+    if let Some((dir, step)) = resumed_from {
+        intact.set(dir, *step);
+        if !plan.resumed_in_place {
+            run_dir.adopt_best(dir).map_err(|e| anyhow!("{e:#}; {}", intact.describe()))?;
+        }
+    }
+    Ok(intact)
+}
+
+/// The `training:` line: steps, batches, optimiser, threads, and where a resumed run came
+/// from (`resumed`: the directory resumed from and the one it goes on in).
+fn describe_training(
+    schedule: &Schedule,
+    record: &RunRecord,
+    train: &Batcher<'_>,
+    val: Option<&Batcher<'_>>,
+    threads: usize,
+    resumed: Option<(&Path, &Path)>,
+) -> String {
+    let batches_per_epoch = train.num_batches();
+    format!(
+        "steps {}..={} ({batches_per_epoch} {} of {}×{} per epoch{}), Adam lr {}, clip {}, {threads} {}{}",
+        schedule.start_step + 1,
+        schedule.total_steps,
+        plural(batches_per_epoch, "batch", "batches"),
+        record.batch_size,
+        record.seq_len,
+        match val {
+            Some(v) => format!(", {} validation {}", v.num_batches(), plural(v.num_batches(), "batch", "batches")),
+            None => String::new(),
+        },
+        record.lr,
+        record.clip,
+        plural(threads, "thread", "threads"),
+        match resumed {
+            Some((from, out)) => format!(", resumed from '{}' into '{}'", from.display(), out.display()),
+            None => String::new(),
+        }
+    )
+}
+
+/// Turns the first Ctrl-C into a request to stop after this step (the returned flag, which the
+/// observer polls); a second stops at once, with exit status 130, naming the checkpoint that
+/// stays intact (writes are atomic).
+fn stop_on_ctrl_c(intact: IntactCheckpoint) -> Result<Arc<AtomicBool>> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            errln!("\nstopping now, without saving; {}", intact.describe());
+            std::process::exit(130);
+        }
+        errln!("\ninterrupted: finishing this step and saving a checkpoint (again to stop at once)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(interrupted)
+}
+
+/// After the last step: the final checkpoint, the plot, the summary lines, and the model with
+/// the run's record.
+fn finish(observer: &mut TrainObserver, trainer: &Trainer, summary: &RunSummary, start_step: u64) -> Result<()> {
     if summary.last_step > observer.last_checkpoint {
-        observer.checkpoint(summary.last_step, &trainer).map_err(|e| observer.failed(e))?;
+        observer.checkpoint(summary.last_step, trainer).map_err(|e| observer.failed(e))?;
     }
     let plot = match observer.log.plot() {
         Ok(plot) => plot.file_name().map_or(String::new(), |n| format!(", {}", n.to_string_lossy())),
@@ -192,7 +215,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
         }
     };
     let mut record = observer.record.clone();
-
+    let unit = record.unit();
     outln!(
         "trained steps {}..={} in {:.1} s: mean {:.0} tokens/s, last training loss {:.4}",
         start_step + 1,
@@ -202,7 +225,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
         summary.last_train_loss
     );
     if let Some(eval) = summary.last_eval {
-        let when = if eval.step == summary.last_step { "final".to_owned() } else { "last".to_owned() };
+        let when = if eval.step == summary.last_step { "final" } else { "last" };
         outln!(
             "{when} validation loss {:.4} nats/{unit} ({:.4} bits/{unit}), after step {}",
             eval.loss,
@@ -210,23 +233,19 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
             eval.step
         );
     }
-    record.steps = summary.last_step;
-    record.val_loss = summary.last_eval.map(|e| e.loss);
-    record.val_loss_step = summary.last_eval.map(|e| e.step);
-    record.tokens_per_sec = Some(summary.tokens_per_sec());
-    save_model(run_dir.path(), &trainer.model, vocab, serde_json::to_value(&record)?)
+    record.record_outcome(summary);
+    save_model(&observer.out, &trainer.model, &observer.vocab, serde_json::to_value(&record)?)
         .map_err(|e| observer.failed(e))?;
+    let out = observer.out.display();
     outln!(
-        "saved model to {} (checkpoint.safetensors, log.csv{plot}{})",
-        out_path.display(),
+        "saved model to {out} (checkpoint.safetensors, log.csv{plot}{})",
         if record.best_val_loss.is_some() { ", best/" } else { "" }
     );
     if summary.stopped {
         outln!(
-            "stopped at step {} of {}; continue with `charrnn-fast train --resume {}`",
+            "stopped at step {} of {}; continue with `charrnn-fast train --resume {out}`",
             summary.last_step,
-            record.total_steps,
-            out_path.display()
+            record.total_steps
         );
     }
     Ok(())

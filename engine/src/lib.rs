@@ -21,6 +21,7 @@ pub mod optim;
 pub mod params;
 pub mod pass;
 pub mod recurrent;
+pub mod run_plan;
 pub mod run_settings;
 pub mod sample;
 pub mod setting_names;
