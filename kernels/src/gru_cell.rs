@@ -70,9 +70,8 @@ crate::kernel_args! {
     }
 }
 
-impl<'a, F: Float> Kernel for GruForward<'a, F> {
+impl<F: Float> Kernel for GruForward<'_, F> {
     type Output = ();
-    type F32 = GruForward<'a, f32>;
 
     fn check(&self) {
         let (h3, n) = (3 * self.batch * self.hidden, self.batch * self.hidden);
@@ -103,17 +102,12 @@ impl<'a, F: Float> Kernel for GruForward<'a, F> {
             }
         }
     }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
-    }
 }
 
 simd_fast_path!(GruForward, unless_zero: batch, hidden);
 
-impl<'a, F: Float> Kernel for GruBackward<'a, F> {
+impl<F: Float> Kernel for GruBackward<'_, F> {
     type Output = ();
-    type F32 = GruBackward<'a, f32>;
 
     fn check(&self) {
         let (h3, n) = (3 * self.batch * self.hidden, self.batch * self.hidden);
@@ -156,10 +150,6 @@ impl<'a, F: Float> Kernel for GruBackward<'a, F> {
                 dh_prev[k] = d * z;
             }
         }
-    }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
     }
 }
 

@@ -45,9 +45,8 @@ crate::kernel_args! {
     }
 }
 
-impl<'a, F: Float> Kernel for LstmForward<'a, F> {
+impl<F: Float> Kernel for LstmForward<'_, F> {
     type Output = ();
-    type F32 = LstmForward<'a, f32>;
 
     fn check(&self) {
         let (n, n4) = (self.batch * self.hidden, 4 * self.batch * self.hidden);
@@ -80,17 +79,12 @@ impl<'a, F: Float> Kernel for LstmForward<'a, F> {
             }
         }
     }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
-    }
 }
 
 simd_fast_path!(LstmForward, unless_zero: batch, hidden);
 
-impl<'a, F: Float> Kernel for LstmBackward<'a, F> {
+impl<F: Float> Kernel for LstmBackward<'_, F> {
     type Output = ();
-    type F32 = LstmBackward<'a, f32>;
 
     fn check(&self) {
         let (n, n4) = (self.batch * self.hidden, 4 * self.batch * self.hidden);
@@ -121,10 +115,6 @@ impl<'a, F: Float> Kernel for LstmBackward<'a, F> {
                 self.dc[k] = dcj * f;
             }
         }
-    }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
     }
 }
 

@@ -25,9 +25,8 @@ crate::kernel_args! {
     }
 }
 
-impl<'a, F: Float> Kernel for SoftmaxXent<'a, F> {
+impl<F: Float> Kernel for SoftmaxXent<'_, F> {
     type Output = f64;
-    type F32 = SoftmaxXent<'a, f32>;
 
     fn check(&self) {
         let n = self.rows * self.vocab;
@@ -61,10 +60,6 @@ impl<'a, F: Float> Kernel for SoftmaxXent<'a, F> {
         }
         total
     }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
-    }
 }
 
 impl FastKernel for SoftmaxXent<'_, f32> {
@@ -87,9 +82,8 @@ crate::kernel_args! {
     }
 }
 
-impl<'a, F: Float> Kernel for SoftmaxXentLoss<'a, F> {
+impl<F: Float> Kernel for SoftmaxXentLoss<'_, F> {
     type Output = f64;
-    type F32 = SoftmaxXentLoss<'a, f32>;
 
     fn check(&self) {
         assert!(
@@ -110,10 +104,6 @@ impl<'a, F: Float> Kernel for SoftmaxXentLoss<'a, F> {
             total += (sum.ln() + (max - row[target])).to_f64();
         }
         total
-    }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
     }
 }
 
