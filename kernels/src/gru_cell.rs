@@ -23,6 +23,7 @@
 //! dh_prev (direct path only) = dh ⊙ z   (the caller adds dgh·Whᵀ)
 //! ```
 
+use crate::gate_blocks::{gate_blocks, gate_blocks_mut};
 use crate::kernel::{simd_fast_path, Kernel};
 use crate::math::sigmoid_scalar as sigmoid;
 use crate::Float;
@@ -84,11 +85,8 @@ impl<F: Float> Kernel for GruForward<'_, F> {
         let h3 = 3 * hidden;
         let one = F::one();
         for b in 0..batch {
-            let row = &mut gx[b * h3..(b + 1) * h3];
-            let (rg, rest) = row.split_at_mut(hidden);
-            let (zg, ng) = rest.split_at_mut(hidden);
-            let g_row = &gh[b * h3..(b + 1) * h3];
-            let (hr, zr, nr) = (&g_row[..hidden], &g_row[hidden..2 * hidden], &g_row[2 * hidden..]);
+            let [rg, zg, ng] = gate_blocks_mut(&mut gx[b * h3..(b + 1) * h3], hidden);
+            let [hr, zr, nr] = gate_blocks(&gh[b * h3..(b + 1) * h3], hidden);
             let range = b * hidden..(b + 1) * hidden;
             let (hp, ho) = (&h_prev[range.clone()], &mut h[range]);
             for j in 0..hidden {

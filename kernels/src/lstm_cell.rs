@@ -5,6 +5,7 @@
 //! pass per batch row (`fused.rs`) with the fast [`crate::math`] `sigmoid`/`tanh` (relative
 //! error ≤ 2e-7 each).
 
+use crate::gate_blocks::gate_blocks_mut;
 use crate::kernel::{simd_fast_path, Kernel};
 use crate::math::sigmoid_scalar as sigmoid;
 use crate::Float;
@@ -58,10 +59,7 @@ impl<F: Float> Kernel for LstmForward<'_, F> {
         let hidden = self.hidden;
         let h4 = 4 * hidden;
         for b in 0..self.batch {
-            let row = &mut self.gates[b * h4..(b + 1) * h4];
-            let (ig, rest) = row.split_at_mut(hidden);
-            let (fg, rest) = rest.split_at_mut(hidden);
-            let (gg, og) = rest.split_at_mut(hidden);
+            let [ig, fg, gg, og] = gate_blocks_mut(&mut self.gates[b * h4..(b + 1) * h4], hidden);
             let range = b * hidden..(b + 1) * hidden;
             let (cp, cr, hr) = (&self.c_prev[range.clone()], &mut self.c[range.clone()], &mut self.h[range]);
             for j in 0..hidden {
@@ -99,10 +97,7 @@ impl<F: Float> Kernel for LstmBackward<'_, F> {
         let one = F::one();
         for b in 0..self.batch {
             let g_row = &self.gates[b * h4..(b + 1) * h4];
-            let d_row = &mut self.dgates[b * h4..(b + 1) * h4];
-            let (di, rest) = d_row.split_at_mut(hidden);
-            let (df, rest) = rest.split_at_mut(hidden);
-            let (dg, dout) = rest.split_at_mut(hidden);
+            let [di, df, dg, dout] = gate_blocks_mut(&mut self.dgates[b * h4..(b + 1) * h4], hidden);
             for j in 0..hidden {
                 let k = b * hidden + j;
                 let (i, f, g, o) = (g_row[j], g_row[hidden + j], g_row[2 * hidden + j], g_row[3 * hidden + j]);

@@ -2,6 +2,7 @@
 
 use crate::dispatch::CpuLevel;
 use crate::kernel::{FastKernel, Kernel};
+use crate::simd::SimdKernel;
 use crate::Float;
 
 mod fused;
@@ -64,11 +65,7 @@ impl<F: Float> Kernel for SoftmaxXent<'_, F> {
 
 impl FastKernel for SoftmaxXent<'_, f32> {
     fn fast(self, level: CpuLevel) -> f64 {
-        if self.rows == 0 {
-            return 0.0;
-        }
-        assert!(self.vocab > 0, "target outside an empty vocabulary");
-        crate::simd::run(level, self)
+        fast_rows(level, self.rows, self.vocab, self)
     }
 }
 
@@ -109,12 +106,18 @@ impl<F: Float> Kernel for SoftmaxXentLoss<'_, F> {
 
 impl FastKernel for SoftmaxXentLoss<'_, f32> {
     fn fast(self, level: CpuLevel) -> f64 {
-        if self.rows == 0 {
-            return 0.0;
-        }
-        assert!(self.vocab > 0, "target outside an empty vocabulary");
-        crate::simd::run(level, self)
+        fast_rows(level, self.rows, self.vocab, self)
     }
+}
+
+/// The fast path of [`SoftmaxXent`] and [`SoftmaxXentLoss`], `kernel` over `rows` rows of
+/// `vocab` logits: nothing to do without rows, and no target inside an empty vocabulary.
+fn fast_rows<K: SimdKernel<Output = f64>>(level: CpuLevel, rows: usize, vocab: usize, kernel: K) -> f64 {
+    if rows == 0 {
+        return 0.0;
+    }
+    assert!(vocab > 0, "target outside an empty vocabulary");
+    crate::simd::run(level, kernel)
 }
 
 /// Softmax of one row at temperature `temperature` into `probs` (for sampling).
