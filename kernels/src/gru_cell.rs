@@ -156,7 +156,7 @@ simd_fast_path!(GruBackward, unless_zero: batch, hidden);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::FastKernel;
+    use crate::kernel::{FastKernel, RunPath};
     use crate::reference;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -188,70 +188,30 @@ mod tests {
                 let r = reference::gru_cell(batch, hidden, &gx, &gh, &h_prev, &dh);
 
                 let (gh32, hp32, dh32) = (to_f32(&gh), to_f32(&h_prev), to_f32(&dh));
-                // 0: this level's fast path, 1: the scalar twin, 2: the public entry point.
-                let run = |which: usize| {
+                let run = |path: RunPath| {
                     let mut act = to_f32(&gx);
                     let mut h = vec![0.0f32; n];
                     let (mut dgx, mut dgh, mut dhp) = (vec![0.0f32; 3 * n], vec![0.0f32; 3 * n], vec![0.0f32; n]);
-                    match which {
-                        0 => {
-                            GruForward { batch, hidden, gx: &mut act, gh: &gh32, h_prev: &hp32, h: &mut h }
-                                .run_at(level);
-                            GruBackward {
-                                batch,
-                                hidden,
-                                act: &act,
-                                gh: &gh32,
-                                h_prev: &hp32,
-                                dh: &dh32,
-                                dgx: &mut dgx,
-                                dgh: &mut dgh,
-                                dh_prev: &mut dhp,
-                            }
-                            .run_at(level);
-                        }
-                        1 => {
-                            GruForward { batch, hidden, gx: &mut act, gh: &gh32, h_prev: &hp32, h: &mut h }.run_plain();
-                            GruBackward {
-                                batch,
-                                hidden,
-                                act: &act,
-                                gh: &gh32,
-                                h_prev: &hp32,
-                                dh: &dh32,
-                                dgx: &mut dgx,
-                                dgh: &mut dgh,
-                                dh_prev: &mut dhp,
-                            }
-                            .run_plain();
-                        }
-                        _ => {
-                            GruForward { batch, hidden, gx: &mut act, gh: &gh32, h_prev: &hp32, h: &mut h }.run();
-                            GruBackward {
-                                batch,
-                                hidden,
-                                act: &act,
-                                gh: &gh32,
-                                h_prev: &hp32,
-                                dh: &dh32,
-                                dgx: &mut dgx,
-                                dgh: &mut dgh,
-                                dh_prev: &mut dhp,
-                            }
-                            .run();
-                        }
-                    }
+                    path.run(GruForward { batch, hidden, gx: &mut act, gh: &gh32, h_prev: &hp32, h: &mut h });
+                    path.run(GruBackward {
+                        batch,
+                        hidden,
+                        act: &act,
+                        gh: &gh32,
+                        h_prev: &hp32,
+                        dh: &dh32,
+                        dgx: &mut dgx,
+                        dgh: &mut dgh,
+                        dh_prev: &mut dhp,
+                    });
                     [act, h, dgx, dgh, dhp]
                 };
-                let (fast, scalar, public) = (run(0), run(1), run(2));
-                let want = [&r.act, &r.h, &r.dgx, &r.dgh, &r.dh_prev];
+                let public = run(RunPath::Public);
+                let want: [&[f64]; 5] = [&r.act, &r.h, &r.dgx, &r.dgh, &r.dh_prev];
                 let names = ["act", "h", "dgx", "dgh", "dh_prev"];
+                let ctx = format!("{level:?} ({batch},{hidden})");
+                reference::assert_cell_outputs(&ctx, names, &run(RunPath::Fast(level)), &run(RunPath::Plain), want);
                 for k in 0..5 {
-                    for (idx, ((&g, &sc), &w)) in fast[k].iter().zip(&scalar[k]).zip(want[k]).enumerate() {
-                        let ctx = format!("{level:?} ({batch},{hidden}) {}[{idx}]", names[k]);
-                        assert!((g as f64 - w).abs() <= 2e-6 * (1.0 + w.abs()), "{ctx}: {g} vs f64 {w}");
-                        assert!((g - sc).abs() <= 4e-6 * (1.0 + sc.abs()), "{ctx}: {g} vs scalar {sc}");
-                    }
                     for (idx, (&p, &w)) in public[k].iter().zip(want[k]).enumerate() {
                         let ctx = format!("public ({batch},{hidden}) {}[{idx}]", names[k]);
                         assert!((p as f64 - w).abs() <= 2e-6 * (1.0 + w.abs()), "{ctx}: {p} vs f64 {w}");

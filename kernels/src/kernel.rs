@@ -75,6 +75,31 @@ pub trait FastKernel: Kernel {
     }
 }
 
+/// How a test runs a kernel call over `f32`: at one level's fast path, the plain twin, or the
+/// public entry point [`Kernel::run`].
+#[cfg(test)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RunPath {
+    /// [`FastKernel::run_at`] this level.
+    Fast(CpuLevel),
+    /// [`Kernel::run_plain`].
+    Plain,
+    /// [`Kernel::run`].
+    Public,
+}
+
+#[cfg(test)]
+impl RunPath {
+    /// Runs `kernel` this way.
+    pub(crate) fn run<K: FastKernel + KernelArgs<F32 = K>>(self, kernel: K) -> K::Output {
+        match self {
+            RunPath::Fast(level) => kernel.run_at(level),
+            RunPath::Plain => kernel.run_plain(),
+            RunPath::Public => kernel.run(),
+        }
+    }
+}
+
 /// Whether `F` is `f32`.
 #[inline(always)]
 pub fn is_f32<F: Float>() -> bool {

@@ -118,7 +118,7 @@ simd_fast_path!(LstmBackward, unless_zero: batch, hidden);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::FastKernel;
+    use crate::kernel::{FastKernel, RunPath};
     use crate::reference;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -188,19 +188,13 @@ mod tests {
                 let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
                 let (c_prev32, dh32) = (f(&c_prev), f(&dh));
                 let n = batch * hidden;
-                let run = |fast: bool| {
+                let run = |path: RunPath| {
                     let mut gates = f(&pre);
                     let (mut c, mut h) = (vec![0.0f32; n], vec![0.0f32; n]);
                     let mut dc = f(&dc_next);
                     let mut dgates = vec![0.0f32; 4 * n];
-                    let forward =
-                        LstmForward { batch, hidden, gates: &mut gates, c_prev: &c_prev32, c: &mut c, h: &mut h };
-                    if fast {
-                        forward.run_at(level)
-                    } else {
-                        forward.run_plain()
-                    }
-                    let backward = LstmBackward {
+                    path.run(LstmForward { batch, hidden, gates: &mut gates, c_prev: &c_prev32, c: &mut c, h: &mut h });
+                    path.run(LstmBackward {
                         batch,
                         hidden,
                         gates: &gates,
@@ -209,24 +203,16 @@ mod tests {
                         dh: &dh32,
                         dc: &mut dc,
                         dgates: &mut dgates,
-                    };
-                    if fast {
-                        backward.run_at(level)
-                    } else {
-                        backward.run_plain()
-                    }
+                    });
                     [gates, c, h, dgates, dc]
                 };
-                let (fast, scalar) = (run(true), run(false));
-                let want = [&r.gates, &r.c, &r.h, &r.dgates, &r.dc_prev];
-                let names = ["gates", "c", "h", "dgates", "dc_prev"];
-                for k in 0..5 {
-                    for (idx, ((&g, &sc), &w)) in fast[k].iter().zip(&scalar[k]).zip(want[k]).enumerate() {
-                        let ctx = format!("{level:?} ({batch},{hidden}) {}[{idx}]", names[k]);
-                        assert!((g as f64 - w).abs() <= 2e-6 * (1.0 + w.abs()), "{ctx}: {g} vs f64 {w}");
-                        assert!((g - sc).abs() <= 4e-6 * (1.0 + sc.abs()), "{ctx}: {g} vs scalar {sc}");
-                    }
-                }
+                reference::assert_cell_outputs(
+                    &format!("{level:?} ({batch},{hidden})"),
+                    ["gates", "c", "h", "dgates", "dc_prev"],
+                    &run(RunPath::Fast(level)),
+                    &run(RunPath::Plain),
+                    [&r.gates, &r.c, &r.h, &r.dgates, &r.dc_prev],
+                );
             }
         }
     }

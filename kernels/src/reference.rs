@@ -41,6 +41,25 @@ pub fn gemm<F: Float>(
     }
 }
 
+/// Asserts that each of a cell's `f32` outputs, `fast` (a level's fast path), is within
+/// `2e-6·(1 + |reference|)` of the `f64` reference `want` and `4e-6·(1 + |scalar|)` of the plain
+/// twin's `scalar`; `ctx` and `names` say which in a failure.
+pub fn assert_cell_outputs<const N: usize>(
+    ctx: &str,
+    names: [&str; N],
+    fast: &[Vec<f32>; N],
+    scalar: &[Vec<f32>; N],
+    want: [&[f64]; N],
+) {
+    for k in 0..N {
+        for (idx, ((&g, &sc), &w)) in fast[k].iter().zip(&scalar[k]).zip(want[k]).enumerate() {
+            let ctx = format!("{ctx} {}[{idx}]", names[k]);
+            assert!((g as f64 - w).abs() <= 2e-6 * (1.0 + w.abs()), "{ctx}: {g} vs f64 {w}");
+            assert!((g - sc).abs() <= 4e-6 * (1.0 + sc.abs()), "{ctx}: {g} vs scalar {sc}");
+        }
+    }
+}
+
 /// Results of [`lstm_cell`].
 pub struct LstmCellRef {
     /// Activations `σ(i), σ(f), tanh(g), σ(o)`, `[batch, 4·hidden]`.
