@@ -285,24 +285,16 @@ mod tests {
         let h_prev = random(&mut rng, n, 1.0);
         let dh = random(&mut rng, n, 1.0);
         // Scalar objective L = Σ dh·h, whose gradients are dgx, dgh and dh_prev.
-        let objective = |gx: &[f64], gh: &[f64], h_prev: &[f64]| {
-            let r = reference::gru_cell(batch, hidden, gx, gh, h_prev, &dh);
+        let objective = |x: &[Vec<f64>; 3]| {
+            let r = reference::gru_cell(batch, hidden, &x[0], &x[1], &x[2], &dh);
             (0..n).map(|k| dh[k] * r.h[k]).sum::<f64>()
         };
         let r = reference::gru_cell(batch, hidden, &gx, &gh, &h_prev, &dh);
-        let eps = 1e-6;
-        let numeric = |which: usize, idx: usize| {
-            let mut inputs = [gx.clone(), gh.clone(), h_prev.clone()];
-            inputs[which][idx] += eps;
-            let plus = objective(&inputs[0], &inputs[1], &inputs[2]);
-            inputs[which][idx] -= 2.0 * eps;
-            let minus = objective(&inputs[0], &inputs[1], &inputs[2]);
-            (plus - minus) / (2.0 * eps)
-        };
+        let inputs = [gx, gh, h_prev];
         for (which, (name, analytic)) in [("dgx", &r.dgx), ("dgh", &r.dgh), ("dh_prev", &r.dh_prev)].iter().enumerate()
         {
             for (idx, &a) in analytic.iter().enumerate() {
-                let num = numeric(which, idx);
+                let num = reference::central_difference(objective, &inputs, which, idx, 1e-6);
                 assert!((num - a).abs() < 1e-8, "{name}[{idx}]: numeric {num} vs analytic {a}");
             }
         }

@@ -127,14 +127,23 @@ mod tests {
         (0..len).map(|_| rng.random_range(-scale..scale)).collect()
     }
 
+    /// Random `[pre, c_prev, dh, dc_next]` of one step from `seed`, `pre` in `±pre_scale`,
+    /// `c_prev` in `±c_scale`, the gradients in `±1`.
+    fn random_step(batch: usize, hidden: usize, seed: u64, pre_scale: f64, c_scale: f64) -> [Vec<f64>; 4] {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n = batch * hidden;
+        [
+            random(&mut rng, 4 * n, pre_scale),
+            random(&mut rng, n, c_scale),
+            random(&mut rng, n, 1.0),
+            random(&mut rng, n, 1.0),
+        ]
+    }
+
     #[test]
     fn f32_forward_and_backward_match_f64_reference_on_odd_sizes() {
         for &(batch, hidden) in &[(1, 1), (3, 17), (5, 65), (2, 129)] {
-            let mut rng = ChaCha8Rng::seed_from_u64((batch * 131 + hidden) as u64);
-            let pre = random(&mut rng, batch * 4 * hidden, 4.0);
-            let c_prev = random(&mut rng, batch * hidden, 2.0);
-            let dh = random(&mut rng, batch * hidden, 1.0);
-            let dc_next = random(&mut rng, batch * hidden, 1.0);
+            let [pre, c_prev, dh, dc_next] = random_step(batch, hidden, (batch * 131 + hidden) as u64, 4.0, 2.0);
             let r = reference::lstm_cell(batch, hidden, &pre, &c_prev, &dh, &dc_next);
 
             let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
@@ -178,11 +187,7 @@ mod tests {
         let shapes = [(1, 1), (1, 3), (3, 17), (2, 65), (1, 127), (2, 129), (4, 16), (3, 33), (50, 128), (7, 8)];
         for level in crate::dispatch::available_levels() {
             for &(batch, hidden) in &shapes {
-                let mut rng = ChaCha8Rng::seed_from_u64((batch * 7919 + hidden) as u64);
-                let pre = random(&mut rng, batch * 4 * hidden, 6.0);
-                let c_prev = random(&mut rng, batch * hidden, 2.0);
-                let dh = random(&mut rng, batch * hidden, 1.0);
-                let dc_next = random(&mut rng, batch * hidden, 1.0);
+                let [pre, c_prev, dh, dc_next] = random_step(batch, hidden, (batch * 7919 + hidden) as u64, 6.0, 2.0);
                 let r = reference::lstm_cell(batch, hidden, &pre, &c_prev, &dh, &dc_next);
 
                 let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
@@ -238,31 +243,19 @@ mod tests {
     #[test]
     fn reference_backward_matches_finite_differences() {
         let (batch, hidden) = (2, 3);
-        let mut rng = ChaCha8Rng::seed_from_u64(11);
-        let pre = random(&mut rng, batch * 4 * hidden, 2.0);
-        let c_prev = random(&mut rng, batch * hidden, 1.0);
-        let dh = random(&mut rng, batch * hidden, 1.0);
-        let dc_next = random(&mut rng, batch * hidden, 1.0);
+        let [pre, c_prev, dh, dc_next] = random_step(batch, hidden, 11, 2.0, 1.0);
         // Scalar objective L = Σ dh·h + Σ dc_next·c, whose gradients are dgates and dc_prev.
-        let objective = |pre: &[f64], c_prev: &[f64]| {
-            let r = reference::lstm_cell(batch, hidden, pre, c_prev, &dh, &dc_next);
+        let objective = |x: &[Vec<f64>; 2]| {
+            let r = reference::lstm_cell(batch, hidden, &x[0], &x[1], &dh, &dc_next);
             (0..batch * hidden).map(|k| dh[k] * r.h[k] + dc_next[k] * r.c[k]).sum::<f64>()
         };
         let r = reference::lstm_cell(batch, hidden, &pre, &c_prev, &dh, &dc_next);
-        let eps = 1e-6;
-        for idx in 0..pre.len() {
-            let (mut p, mut m) = (pre.clone(), pre.clone());
-            p[idx] += eps;
-            m[idx] -= eps;
-            let num = (objective(&p, &c_prev) - objective(&m, &c_prev)) / (2.0 * eps);
-            assert!((num - r.dgates[idx]).abs() < 1e-8, "dgates[{idx}] {num} vs {}", r.dgates[idx]);
-        }
-        for idx in 0..c_prev.len() {
-            let (mut p, mut m) = (c_prev.clone(), c_prev.clone());
-            p[idx] += eps;
-            m[idx] -= eps;
-            let num = (objective(&pre, &p) - objective(&pre, &m)) / (2.0 * eps);
-            assert!((num - r.dc_prev[idx]).abs() < 1e-8, "dc_prev[{idx}] {num} vs {}", r.dc_prev[idx]);
+        let inputs = [pre, c_prev];
+        for (which, (name, analytic)) in [("dgates", &r.dgates), ("dc_prev", &r.dc_prev)].iter().enumerate() {
+            for (idx, &a) in analytic.iter().enumerate() {
+                let num = reference::central_difference(objective, &inputs, which, idx, 1e-6);
+                assert!((num - a).abs() < 1e-8, "{name}[{idx}]: numeric {num} vs analytic {a}");
+            }
         }
     }
 }

@@ -60,6 +60,21 @@ pub fn assert_cell_outputs<const N: usize>(
     }
 }
 
+/// The central difference `(f(x + ε·e) - f(x - ε·e)) / 2ε` of `objective` with respect to
+/// element `idx` of `inputs[which]` (`e` that element's unit vector).
+pub fn central_difference<const N: usize>(
+    objective: impl Fn(&[Vec<f64>; N]) -> f64,
+    inputs: &[Vec<f64>; N],
+    which: usize,
+    idx: usize,
+    eps: f64,
+) -> f64 {
+    let (mut plus, mut minus) = (inputs.clone(), inputs.clone());
+    plus[which][idx] += eps;
+    minus[which][idx] -= eps;
+    (objective(&plus) - objective(&minus)) / (2.0 * eps)
+}
+
 /// Results of [`lstm_cell`].
 pub struct LstmCellRef {
     /// Activations `σ(i), σ(f), tanh(g), σ(o)`, `[batch, 4·hidden]`.
