@@ -16,8 +16,8 @@ use std::any::TypeId;
 use crate::dispatch::{cpu_level, CpuLevel};
 use crate::Float;
 
-/// A kernel's argument struct and the same call over `f32` data, the type the fast path runs
-/// on. [`kernel_args!`] implements it for every struct it declares.
+/// A kernel's argument struct and its conversion to the same call over `f32` data, the type
+/// the fast path runs on. [`kernel_args!`] implements it for every struct it declares.
 pub trait KernelArgs: Sized {
     /// The same call over `f32` data.
     type F32;
@@ -142,7 +142,8 @@ pub trait CastF32 {
 }
 
 /// Declares a kernel's argument struct, generic over the element type `F`, and implements
-/// [`KernelArgs`] for it: its conversion to the same call over `f32`. Each field is one of: `slice` (`&'a [F]`), `slice_mut` (`&'a mut [F]`), `value` (`F`), `cast<T>` (a `T`
+/// [`KernelArgs`] for it: its conversion to the same call over `f32`. Each field is one of:
+/// `slice` (`&'a [F]`), `slice_mut` (`&'a mut [F]`), `value` (`F`), `cast<T>` (a `T`
 /// implementing [`CastF32`]), `plain<T>` (any `T` that does not involve `F`).
 #[macro_export]
 macro_rules! kernel_args {
@@ -160,8 +161,6 @@ macro_rules! kernel_args {
         impl<'a, F: $crate::Float> $crate::kernel::KernelArgs for $name<'a, F> {
             type F32 = $name<'a, f32>;
 
-            // The call moves through here once, inlined; boxing it would only add an allocation.
-            #[allow(clippy::result_large_err)]
             #[inline(always)]
             fn into_f32(self) -> Result<$name<'a, f32>, Self> {
                 if !$crate::kernel::is_f32::<F>() {
