@@ -46,9 +46,8 @@ crate::kernel_args! {
     }
 }
 
-impl<'a, F: Float> Kernel for AdamStep<'a, F> {
+impl<F: Float> Kernel for AdamStep<'_, F> {
     type Output = ();
-    type F32 = AdamStep<'a, f32>;
 
     fn check(&self) {
         let n = self.params.len();
@@ -77,10 +76,6 @@ impl<'a, F: Float> Kernel for AdamStep<'a, F> {
             v[i] = vi;
             params[i] -= step_size * mi / (vi.sqrt() * inv_sqrt_bias2 + eps);
         }
-    }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
     }
 }
 

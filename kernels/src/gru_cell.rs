@@ -23,6 +23,7 @@
 //! dh_prev (direct path only) = dh ⊙ z   (the caller adds dgh·Whᵀ)
 //! ```
 
+use crate::gate_blocks::{gate_blocks, gate_blocks_mut};
 use crate::kernel::{simd_fast_path, Kernel};
 use crate::math::sigmoid_scalar as sigmoid;
 use crate::Float;
@@ -70,9 +71,8 @@ crate::kernel_args! {
     }
 }
 
-impl<'a, F: Float> Kernel for GruForward<'a, F> {
+impl<F: Float> Kernel for GruForward<'_, F> {
     type Output = ();
-    type F32 = GruForward<'a, f32>;
 
     fn check(&self) {
         let (h3, n) = (3 * self.batch * self.hidden, self.batch * self.hidden);
@@ -85,11 +85,8 @@ impl<'a, F: Float> Kernel for GruForward<'a, F> {
         let h3 = 3 * hidden;
         let one = F::one();
         for b in 0..batch {
-            let row = &mut gx[b * h3..(b + 1) * h3];
-            let (rg, rest) = row.split_at_mut(hidden);
-            let (zg, ng) = rest.split_at_mut(hidden);
-            let g_row = &gh[b * h3..(b + 1) * h3];
-            let (hr, zr, nr) = (&g_row[..hidden], &g_row[hidden..2 * hidden], &g_row[2 * hidden..]);
+            let [rg, zg, ng] = gate_blocks_mut(&mut gx[b * h3..(b + 1) * h3], hidden);
+            let [hr, zr, nr] = gate_blocks(&gh[b * h3..(b + 1) * h3], hidden);
             let range = b * hidden..(b + 1) * hidden;
             let (hp, ho) = (&h_prev[range.clone()], &mut h[range]);
             for j in 0..hidden {
@@ -103,17 +100,12 @@ impl<'a, F: Float> Kernel for GruForward<'a, F> {
             }
         }
     }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
-    }
 }
 
 simd_fast_path!(GruForward, unless_zero: batch, hidden);
 
-impl<'a, F: Float> Kernel for GruBackward<'a, F> {
+impl<F: Float> Kernel for GruBackward<'_, F> {
     type Output = ();
-    type F32 = GruBackward<'a, f32>;
 
     fn check(&self) {
         let (h3, n) = (3 * self.batch * self.hidden, self.batch * self.hidden);
@@ -157,10 +149,6 @@ impl<'a, F: Float> Kernel for GruBackward<'a, F> {
             }
         }
     }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
-    }
 }
 
 simd_fast_path!(GruBackward, unless_zero: batch, hidden);
@@ -168,7 +156,7 @@ simd_fast_path!(GruBackward, unless_zero: batch, hidden);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::FastKernel;
+    use crate::kernel::{FastKernel, RunPath};
     use crate::reference;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -200,70 +188,30 @@ mod tests {
                 let r = reference::gru_cell(batch, hidden, &gx, &gh, &h_prev, &dh);
 
                 let (gh32, hp32, dh32) = (to_f32(&gh), to_f32(&h_prev), to_f32(&dh));
-                // 0: this level's fast path, 1: the scalar twin, 2: the public entry point.
-                let run = |which: usize| {
+                let run = |path: RunPath| {
                     let mut act = to_f32(&gx);
                     let mut h = vec![0.0f32; n];
                     let (mut dgx, mut dgh, mut dhp) = (vec![0.0f32; 3 * n], vec![0.0f32; 3 * n], vec![0.0f32; n]);
-                    match which {
-                        0 => {
-                            GruForward { batch, hidden, gx: &mut act, gh: &gh32, h_prev: &hp32, h: &mut h }
-                                .run_at(level);
-                            GruBackward {
-                                batch,
-                                hidden,
-                                act: &act,
-                                gh: &gh32,
-                                h_prev: &hp32,
-                                dh: &dh32,
-                                dgx: &mut dgx,
-                                dgh: &mut dgh,
-                                dh_prev: &mut dhp,
-                            }
-                            .run_at(level);
-                        }
-                        1 => {
-                            GruForward { batch, hidden, gx: &mut act, gh: &gh32, h_prev: &hp32, h: &mut h }.run_plain();
-                            GruBackward {
-                                batch,
-                                hidden,
-                                act: &act,
-                                gh: &gh32,
-                                h_prev: &hp32,
-                                dh: &dh32,
-                                dgx: &mut dgx,
-                                dgh: &mut dgh,
-                                dh_prev: &mut dhp,
-                            }
-                            .run_plain();
-                        }
-                        _ => {
-                            GruForward { batch, hidden, gx: &mut act, gh: &gh32, h_prev: &hp32, h: &mut h }.run();
-                            GruBackward {
-                                batch,
-                                hidden,
-                                act: &act,
-                                gh: &gh32,
-                                h_prev: &hp32,
-                                dh: &dh32,
-                                dgx: &mut dgx,
-                                dgh: &mut dgh,
-                                dh_prev: &mut dhp,
-                            }
-                            .run();
-                        }
-                    }
+                    path.run(GruForward { batch, hidden, gx: &mut act, gh: &gh32, h_prev: &hp32, h: &mut h });
+                    path.run(GruBackward {
+                        batch,
+                        hidden,
+                        act: &act,
+                        gh: &gh32,
+                        h_prev: &hp32,
+                        dh: &dh32,
+                        dgx: &mut dgx,
+                        dgh: &mut dgh,
+                        dh_prev: &mut dhp,
+                    });
                     [act, h, dgx, dgh, dhp]
                 };
-                let (fast, scalar, public) = (run(0), run(1), run(2));
-                let want = [&r.act, &r.h, &r.dgx, &r.dgh, &r.dh_prev];
+                let public = run(RunPath::Public);
+                let want: [&[f64]; 5] = [&r.act, &r.h, &r.dgx, &r.dgh, &r.dh_prev];
                 let names = ["act", "h", "dgx", "dgh", "dh_prev"];
+                let ctx = format!("{level:?} ({batch},{hidden})");
+                reference::assert_cell_outputs(&ctx, names, &run(RunPath::Fast(level)), &run(RunPath::Plain), want);
                 for k in 0..5 {
-                    for (idx, ((&g, &sc), &w)) in fast[k].iter().zip(&scalar[k]).zip(want[k]).enumerate() {
-                        let ctx = format!("{level:?} ({batch},{hidden}) {}[{idx}]", names[k]);
-                        assert!((g as f64 - w).abs() <= 2e-6 * (1.0 + w.abs()), "{ctx}: {g} vs f64 {w}");
-                        assert!((g - sc).abs() <= 4e-6 * (1.0 + sc.abs()), "{ctx}: {g} vs scalar {sc}");
-                    }
                     for (idx, (&p, &w)) in public[k].iter().zip(want[k]).enumerate() {
                         let ctx = format!("public ({batch},{hidden}) {}[{idx}]", names[k]);
                         assert!((p as f64 - w).abs() <= 2e-6 * (1.0 + w.abs()), "{ctx}: {p} vs f64 {w}");
@@ -337,24 +285,16 @@ mod tests {
         let h_prev = random(&mut rng, n, 1.0);
         let dh = random(&mut rng, n, 1.0);
         // Scalar objective L = Σ dh·h, whose gradients are dgx, dgh and dh_prev.
-        let objective = |gx: &[f64], gh: &[f64], h_prev: &[f64]| {
-            let r = reference::gru_cell(batch, hidden, gx, gh, h_prev, &dh);
+        let objective = |x: &[Vec<f64>; 3]| {
+            let r = reference::gru_cell(batch, hidden, &x[0], &x[1], &x[2], &dh);
             (0..n).map(|k| dh[k] * r.h[k]).sum::<f64>()
         };
         let r = reference::gru_cell(batch, hidden, &gx, &gh, &h_prev, &dh);
-        let eps = 1e-6;
-        let numeric = |which: usize, idx: usize| {
-            let mut inputs = [gx.clone(), gh.clone(), h_prev.clone()];
-            inputs[which][idx] += eps;
-            let plus = objective(&inputs[0], &inputs[1], &inputs[2]);
-            inputs[which][idx] -= 2.0 * eps;
-            let minus = objective(&inputs[0], &inputs[1], &inputs[2]);
-            (plus - minus) / (2.0 * eps)
-        };
+        let inputs = [gx, gh, h_prev];
         for (which, (name, analytic)) in [("dgx", &r.dgx), ("dgh", &r.dgh), ("dh_prev", &r.dh_prev)].iter().enumerate()
         {
             for (idx, &a) in analytic.iter().enumerate() {
-                let num = numeric(which, idx);
+                let num = reference::central_difference(objective, &inputs, which, idx, 1e-6);
                 assert!((num - a).abs() < 1e-8, "{name}[{idx}]: numeric {num} vs analytic {a}");
             }
         }

@@ -1,26 +1,35 @@
 //! The one API of every kernel.
 //!
 //! A kernel call is a struct that holds all of its arguments — shapes, slices, scalars — by
-//! name, generic over the element type ([`kernel_args!`] declares it). [`Kernel`] gives it a
-//! shape check, run once per call, and the plain scalar body: the whole kernel for `f64` and the
-//! reference twin of the fast path. [`FastKernel`] is the fast path of the same struct over
-//! `f32`, at an explicit SIMD level. [`Kernel::run`] checks, then takes the fast path at this
-//! CPU's level when the element type is `f32`, and the plain body otherwise.
+//! name, generic over the element type ([`kernel_args!`] declares it, with its [`KernelArgs`]
+//! conversion to the same call over `f32`). [`Kernel`] gives it a shape check, run once per
+//! call, and the plain scalar body: the whole kernel for `f64` and the reference twin of the
+//! fast path. [`FastKernel`] is the fast path of the same struct over `f32`, at an explicit SIMD
+//! level. [`Kernel::run`] checks, then takes the fast path at this CPU's level when the element
+//! type is `f32`, and the plain body otherwise.
 //!
-//! Adding a kernel touches its own file: the struct, `check`, `plain`, and for `f32` `fast`.
-//! Adding a precision touches [`crate::float`] and [`is_f32`]'s siblings here.
+//! Adding a kernel touches its own file: the struct (`kernel_args!`), `check`, `plain`, and for
+//! `f32` `fast`. Adding a precision touches [`crate::float`] and [`is_f32`]'s siblings here.
 
 use std::any::TypeId;
 
 use crate::dispatch::{cpu_level, CpuLevel};
 use crate::Float;
 
+/// A kernel's argument struct and its conversion to the same call over `f32` data, the type
+/// the fast path runs on. [`kernel_args!`] implements it for every struct it declares.
+pub trait KernelArgs: Sized {
+    /// The same call over `f32` data.
+    type F32;
+
+    /// This call as an `f32` call, when its element type is `f32` (`Err(self)` otherwise).
+    fn into_f32(self) -> Result<Self::F32, Self>;
+}
+
 /// A kernel call over element type `F`: see the module documentation.
-pub trait Kernel: Sized {
+pub trait Kernel: KernelArgs {
     /// What the call returns.
     type Output;
-    /// The same call over `f32` data: the type the fast path runs on.
-    type F32: FastKernel<Output = Self::Output>;
 
     /// Checks every slice against the shapes; panics with the kernel's name and the sizes. The
     /// shapes come from the program, never from user input, so a failure is a programming
@@ -30,11 +39,13 @@ pub trait Kernel: Sized {
     /// The plain scalar body, on checked arguments.
     fn plain(self) -> Self::Output;
 
-    /// This call as an `f32` call, when its element type is `f32` (`Err(self)` otherwise).
-    fn into_f32(self) -> Result<Self::F32, Self>;
-
     /// Checks, then runs the fast path at this CPU's level for `f32`, the plain body otherwise.
-    fn run(self) -> Self::Output {
+    // The bound sits here rather than on the trait: a supertrait bound naming `Self::Output`
+    // would be a cycle.
+    fn run(self) -> Self::Output
+    where
+        Self::F32: FastKernel<Output = Self::Output>,
+    {
         self.check();
         match self.into_f32() {
             Ok(fast) => fast.fast(cpu_level()),
@@ -61,6 +72,31 @@ pub trait FastKernel: Kernel {
     fn run_at(self, level: CpuLevel) -> Self::Output {
         self.check();
         self.fast(level)
+    }
+}
+
+/// How a test runs a kernel call over `f32`: at one level's fast path, the plain twin, or the
+/// public entry point [`Kernel::run`].
+#[cfg(test)]
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RunPath {
+    /// [`FastKernel::run_at`] this level.
+    Fast(CpuLevel),
+    /// [`Kernel::run_plain`].
+    Plain,
+    /// [`Kernel::run`].
+    Public,
+}
+
+#[cfg(test)]
+impl RunPath {
+    /// Runs `kernel` this way.
+    pub(crate) fn run<K: FastKernel + KernelArgs<F32 = K>>(self, kernel: K) -> K::Output {
+        match self {
+            RunPath::Fast(level) => kernel.run_at(level),
+            RunPath::Plain => kernel.run_plain(),
+            RunPath::Public => kernel.run(),
+        }
     }
 }
 
@@ -105,9 +141,9 @@ pub trait CastF32 {
     fn cast_f32(self) -> Self::F32;
 }
 
-/// Declares a kernel's argument struct, generic over the element type `F`, and its
-/// conversion to the `f32` call (`cast_f32`, behind [`Kernel::into_f32`]). Each field is one
-/// of: `slice` (`&'a [F]`), `slice_mut` (`&'a mut [F]`), `value` (`F`), `cast<T>` (a `T`
+/// Declares a kernel's argument struct, generic over the element type `F`, and implements
+/// [`KernelArgs`] for it: its conversion to the same call over `f32`. Each field is one of:
+/// `slice` (`&'a [F]`), `slice_mut` (`&'a mut [F]`), `value` (`F`), `cast<T>` (a `T`
 /// implementing [`CastF32`]), `plain<T>` (any `T` that does not involve `F`).
 #[macro_export]
 macro_rules! kernel_args {
@@ -122,12 +158,11 @@ macro_rules! kernel_args {
             $( $(#[$fmeta])* pub $field: $crate::kernel_args!(@type $kind $(<$ty>)?), )*
         }
 
-        impl<'a, F: $crate::Float> $name<'a, F> {
-            /// This call over `f32` data, when `F` is `f32`.
-            // The call moves through here once, inlined; boxing it would only add an allocation.
-            #[allow(clippy::result_large_err)]
+        impl<'a, F: $crate::Float> $crate::kernel::KernelArgs for $name<'a, F> {
+            type F32 = $name<'a, f32>;
+
             #[inline(always)]
-            fn cast_f32(self) -> Result<$name<'a, f32>, Self> {
+            fn into_f32(self) -> Result<$name<'a, f32>, Self> {
                 if !$crate::kernel::is_f32::<F>() {
                     return Err(self);
                 }

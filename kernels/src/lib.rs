@@ -10,6 +10,7 @@ pub mod adam;
 pub(crate) mod chunked;
 pub mod dispatch;
 pub mod float;
+pub(crate) mod gate_blocks;
 pub mod gemm;
 pub mod gru_cell;
 pub mod kernel;

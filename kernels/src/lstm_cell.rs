@@ -5,6 +5,7 @@
 //! pass per batch row (`fused.rs`) with the fast [`crate::math`] `sigmoid`/`tanh` (relative
 //! error ≤ 2e-7 each).
 
+use crate::gate_blocks::gate_blocks_mut;
 use crate::kernel::{simd_fast_path, Kernel};
 use crate::math::sigmoid_scalar as sigmoid;
 use crate::Float;
@@ -45,9 +46,8 @@ crate::kernel_args! {
     }
 }
 
-impl<'a, F: Float> Kernel for LstmForward<'a, F> {
+impl<F: Float> Kernel for LstmForward<'_, F> {
     type Output = ();
-    type F32 = LstmForward<'a, f32>;
 
     fn check(&self) {
         let (n, n4) = (self.batch * self.hidden, 4 * self.batch * self.hidden);
@@ -59,10 +59,7 @@ impl<'a, F: Float> Kernel for LstmForward<'a, F> {
         let hidden = self.hidden;
         let h4 = 4 * hidden;
         for b in 0..self.batch {
-            let row = &mut self.gates[b * h4..(b + 1) * h4];
-            let (ig, rest) = row.split_at_mut(hidden);
-            let (fg, rest) = rest.split_at_mut(hidden);
-            let (gg, og) = rest.split_at_mut(hidden);
+            let [ig, fg, gg, og] = gate_blocks_mut(&mut self.gates[b * h4..(b + 1) * h4], hidden);
             let range = b * hidden..(b + 1) * hidden;
             let (cp, cr, hr) = (&self.c_prev[range.clone()], &mut self.c[range.clone()], &mut self.h[range]);
             for j in 0..hidden {
@@ -80,17 +77,12 @@ impl<'a, F: Float> Kernel for LstmForward<'a, F> {
             }
         }
     }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
-    }
 }
 
 simd_fast_path!(LstmForward, unless_zero: batch, hidden);
 
-impl<'a, F: Float> Kernel for LstmBackward<'a, F> {
+impl<F: Float> Kernel for LstmBackward<'_, F> {
     type Output = ();
-    type F32 = LstmBackward<'a, f32>;
 
     fn check(&self) {
         let (n, n4) = (self.batch * self.hidden, 4 * self.batch * self.hidden);
@@ -105,10 +97,7 @@ impl<'a, F: Float> Kernel for LstmBackward<'a, F> {
         let one = F::one();
         for b in 0..self.batch {
             let g_row = &self.gates[b * h4..(b + 1) * h4];
-            let d_row = &mut self.dgates[b * h4..(b + 1) * h4];
-            let (di, rest) = d_row.split_at_mut(hidden);
-            let (df, rest) = rest.split_at_mut(hidden);
-            let (dg, dout) = rest.split_at_mut(hidden);
+            let [di, df, dg, dout] = gate_blocks_mut(&mut self.dgates[b * h4..(b + 1) * h4], hidden);
             for j in 0..hidden {
                 let k = b * hidden + j;
                 let (i, f, g, o) = (g_row[j], g_row[hidden + j], g_row[2 * hidden + j], g_row[3 * hidden + j]);
@@ -122,10 +111,6 @@ impl<'a, F: Float> Kernel for LstmBackward<'a, F> {
             }
         }
     }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
-    }
 }
 
 simd_fast_path!(LstmBackward, unless_zero: batch, hidden);
@@ -133,7 +118,7 @@ simd_fast_path!(LstmBackward, unless_zero: batch, hidden);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::FastKernel;
+    use crate::kernel::{FastKernel, RunPath};
     use crate::reference;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -142,14 +127,23 @@ mod tests {
         (0..len).map(|_| rng.random_range(-scale..scale)).collect()
     }
 
+    /// Random `[pre, c_prev, dh, dc_next]` of one step from `seed`, `pre` in `±pre_scale`,
+    /// `c_prev` in `±c_scale`, the gradients in `±1`.
+    fn random_step(batch: usize, hidden: usize, seed: u64, pre_scale: f64, c_scale: f64) -> [Vec<f64>; 4] {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n = batch * hidden;
+        [
+            random(&mut rng, 4 * n, pre_scale),
+            random(&mut rng, n, c_scale),
+            random(&mut rng, n, 1.0),
+            random(&mut rng, n, 1.0),
+        ]
+    }
+
     #[test]
     fn f32_forward_and_backward_match_f64_reference_on_odd_sizes() {
         for &(batch, hidden) in &[(1, 1), (3, 17), (5, 65), (2, 129)] {
-            let mut rng = ChaCha8Rng::seed_from_u64((batch * 131 + hidden) as u64);
-            let pre = random(&mut rng, batch * 4 * hidden, 4.0);
-            let c_prev = random(&mut rng, batch * hidden, 2.0);
-            let dh = random(&mut rng, batch * hidden, 1.0);
-            let dc_next = random(&mut rng, batch * hidden, 1.0);
+            let [pre, c_prev, dh, dc_next] = random_step(batch, hidden, (batch * 131 + hidden) as u64, 4.0, 2.0);
             let r = reference::lstm_cell(batch, hidden, &pre, &c_prev, &dh, &dc_next);
 
             let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
@@ -193,29 +187,19 @@ mod tests {
         let shapes = [(1, 1), (1, 3), (3, 17), (2, 65), (1, 127), (2, 129), (4, 16), (3, 33), (50, 128), (7, 8)];
         for level in crate::dispatch::available_levels() {
             for &(batch, hidden) in &shapes {
-                let mut rng = ChaCha8Rng::seed_from_u64((batch * 7919 + hidden) as u64);
-                let pre = random(&mut rng, batch * 4 * hidden, 6.0);
-                let c_prev = random(&mut rng, batch * hidden, 2.0);
-                let dh = random(&mut rng, batch * hidden, 1.0);
-                let dc_next = random(&mut rng, batch * hidden, 1.0);
+                let [pre, c_prev, dh, dc_next] = random_step(batch, hidden, (batch * 7919 + hidden) as u64, 6.0, 2.0);
                 let r = reference::lstm_cell(batch, hidden, &pre, &c_prev, &dh, &dc_next);
 
                 let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
                 let (c_prev32, dh32) = (f(&c_prev), f(&dh));
                 let n = batch * hidden;
-                let run = |fast: bool| {
+                let run = |path: RunPath| {
                     let mut gates = f(&pre);
                     let (mut c, mut h) = (vec![0.0f32; n], vec![0.0f32; n]);
                     let mut dc = f(&dc_next);
                     let mut dgates = vec![0.0f32; 4 * n];
-                    let forward =
-                        LstmForward { batch, hidden, gates: &mut gates, c_prev: &c_prev32, c: &mut c, h: &mut h };
-                    if fast {
-                        forward.run_at(level)
-                    } else {
-                        forward.run_plain()
-                    }
-                    let backward = LstmBackward {
+                    path.run(LstmForward { batch, hidden, gates: &mut gates, c_prev: &c_prev32, c: &mut c, h: &mut h });
+                    path.run(LstmBackward {
                         batch,
                         hidden,
                         gates: &gates,
@@ -224,24 +208,16 @@ mod tests {
                         dh: &dh32,
                         dc: &mut dc,
                         dgates: &mut dgates,
-                    };
-                    if fast {
-                        backward.run_at(level)
-                    } else {
-                        backward.run_plain()
-                    }
+                    });
                     [gates, c, h, dgates, dc]
                 };
-                let (fast, scalar) = (run(true), run(false));
-                let want = [&r.gates, &r.c, &r.h, &r.dgates, &r.dc_prev];
-                let names = ["gates", "c", "h", "dgates", "dc_prev"];
-                for k in 0..5 {
-                    for (idx, ((&g, &sc), &w)) in fast[k].iter().zip(&scalar[k]).zip(want[k]).enumerate() {
-                        let ctx = format!("{level:?} ({batch},{hidden}) {}[{idx}]", names[k]);
-                        assert!((g as f64 - w).abs() <= 2e-6 * (1.0 + w.abs()), "{ctx}: {g} vs f64 {w}");
-                        assert!((g - sc).abs() <= 4e-6 * (1.0 + sc.abs()), "{ctx}: {g} vs scalar {sc}");
-                    }
-                }
+                reference::assert_cell_outputs(
+                    &format!("{level:?} ({batch},{hidden})"),
+                    ["gates", "c", "h", "dgates", "dc_prev"],
+                    &run(RunPath::Fast(level)),
+                    &run(RunPath::Plain),
+                    [&r.gates, &r.c, &r.h, &r.dgates, &r.dc_prev],
+                );
             }
         }
     }
@@ -267,31 +243,19 @@ mod tests {
     #[test]
     fn reference_backward_matches_finite_differences() {
         let (batch, hidden) = (2, 3);
-        let mut rng = ChaCha8Rng::seed_from_u64(11);
-        let pre = random(&mut rng, batch * 4 * hidden, 2.0);
-        let c_prev = random(&mut rng, batch * hidden, 1.0);
-        let dh = random(&mut rng, batch * hidden, 1.0);
-        let dc_next = random(&mut rng, batch * hidden, 1.0);
+        let [pre, c_prev, dh, dc_next] = random_step(batch, hidden, 11, 2.0, 1.0);
         // Scalar objective L = Σ dh·h + Σ dc_next·c, whose gradients are dgates and dc_prev.
-        let objective = |pre: &[f64], c_prev: &[f64]| {
-            let r = reference::lstm_cell(batch, hidden, pre, c_prev, &dh, &dc_next);
+        let objective = |x: &[Vec<f64>; 2]| {
+            let r = reference::lstm_cell(batch, hidden, &x[0], &x[1], &dh, &dc_next);
             (0..batch * hidden).map(|k| dh[k] * r.h[k] + dc_next[k] * r.c[k]).sum::<f64>()
         };
         let r = reference::lstm_cell(batch, hidden, &pre, &c_prev, &dh, &dc_next);
-        let eps = 1e-6;
-        for idx in 0..pre.len() {
-            let (mut p, mut m) = (pre.clone(), pre.clone());
-            p[idx] += eps;
-            m[idx] -= eps;
-            let num = (objective(&p, &c_prev) - objective(&m, &c_prev)) / (2.0 * eps);
-            assert!((num - r.dgates[idx]).abs() < 1e-8, "dgates[{idx}] {num} vs {}", r.dgates[idx]);
-        }
-        for idx in 0..c_prev.len() {
-            let (mut p, mut m) = (c_prev.clone(), c_prev.clone());
-            p[idx] += eps;
-            m[idx] -= eps;
-            let num = (objective(&pre, &p) - objective(&pre, &m)) / (2.0 * eps);
-            assert!((num - r.dc_prev[idx]).abs() < 1e-8, "dc_prev[{idx}] {num} vs {}", r.dc_prev[idx]);
+        let inputs = [pre, c_prev];
+        for (which, (name, analytic)) in [("dgates", &r.dgates), ("dc_prev", &r.dc_prev)].iter().enumerate() {
+            for (idx, &a) in analytic.iter().enumerate() {
+                let num = reference::central_difference(objective, &inputs, which, idx, 1e-6);
+                assert!((num - a).abs() < 1e-8, "{name}[{idx}]: numeric {num} vs analytic {a}");
+            }
         }
     }
 }

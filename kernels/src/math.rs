@@ -102,7 +102,7 @@ pub(crate) fn tanh<S: Simd>(s: S, x: S::V) -> S::V {
 mod tests {
     use super::*;
     use crate::dispatch::CpuLevel;
-    use crate::simd::{run, SimdKernel};
+    use crate::simd::{for_each_vector, run, SimdKernel, VectorAt};
 
     // Slice entry points for the vector functions, for these tests.
     /// Which function a [`Map`] applies.
@@ -129,15 +129,9 @@ mod tests {
                 Func::Sigmoid => sigmoid(s, v),
                 Func::Tanh => tanh(s, v),
             };
-            let n = self.x.len();
-            let mut j = 0;
-            while j + S::LANES <= n {
-                s.store(&mut self.out[j..], f(s.load(&self.x[j..])));
-                j += S::LANES;
-            }
-            if j < n {
-                s.store_tail(&mut self.out[j..], f(s.load_tail(&self.x[j..], 0.0)));
-            }
+            for_each_vector!(S, self.x.len(), |at| {
+                at.store(s, self.out, f(at.load(s, self.x)));
+            });
         }
     }
 

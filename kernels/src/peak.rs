@@ -46,35 +46,29 @@ mod x86 {
     use std::arch::x86_64::*;
     use std::hint::black_box;
 
-    /// # Safety
-    /// AVX-512F must be present.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn chains_avx512(iterations: u64) -> u64 {
-        let mut acc = [_mm512_set1_ps(1.0); 24];
-        let (x, y) = (black_box(_mm512_set1_ps(0.999_999)), black_box(_mm512_set1_ps(1e-7)));
-        for _ in 0..iterations {
-            for a in acc.iter_mut() {
-                *a = _mm512_fmadd_ps(*a, x, y);
+    /// `unsafe fn $name(iterations) -> lanes`: the probe's chains on one x86 level's vectors,
+    /// the same body for each level.
+    macro_rules! fma_chains {
+        ($name:ident, $features:literal, $lanes:literal, $splat:ident, $fma:ident) => {
+            /// # Safety
+            /// The CPU must support the features this function enables.
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $name(iterations: u64) -> u64 {
+                let mut acc = [$splat(1.0); 24];
+                let (x, y) = (black_box($splat(0.999_999)), black_box($splat(1e-7)));
+                for _ in 0..iterations {
+                    for a in acc.iter_mut() {
+                        *a = $fma(*a, x, y);
+                    }
+                }
+                black_box(acc);
+                $lanes
             }
-        }
-        black_box(acc);
-        16
+        };
     }
 
-    /// # Safety
-    /// AVX2 and FMA must be present.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn chains_avx2(iterations: u64) -> u64 {
-        let mut acc = [_mm256_set1_ps(1.0); 24];
-        let (x, y) = (black_box(_mm256_set1_ps(0.999_999)), black_box(_mm256_set1_ps(1e-7)));
-        for _ in 0..iterations {
-            for a in acc.iter_mut() {
-                *a = _mm256_fmadd_ps(*a, x, y);
-            }
-        }
-        black_box(acc);
-        8
-    }
+    fma_chains!(chains_avx512, "avx512f", 16, _mm512_set1_ps, _mm512_fmadd_ps);
+    fma_chains!(chains_avx2, "avx2,fma", 8, _mm256_set1_ps, _mm256_fmadd_ps);
 }
 
 #[cfg(test)]

@@ -19,9 +19,8 @@ crate::kernel_args! {
     }
 }
 
-impl<'a, F: Float> Kernel for SumSquares<'a, F> {
+impl<F: Float> Kernel for SumSquares<'_, F> {
     type Output = f64;
-    type F32 = SumSquares<'a, f32>;
 
     fn check(&self) {
         // Any length is valid.
@@ -35,10 +34,6 @@ impl<'a, F: Float> Kernel for SumSquares<'a, F> {
                 v * v
             })
             .sum()
-    }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
     }
 }
 
@@ -57,9 +52,8 @@ crate::kernel_args! {
     }
 }
 
-impl<'a, F: Float> Kernel for Scale<'a, F> {
+impl<F: Float> Kernel for Scale<'_, F> {
     type Output = ();
-    type F32 = Scale<'a, f32>;
 
     fn check(&self) {
         // Any length is valid.
@@ -70,10 +64,6 @@ impl<'a, F: Float> Kernel for Scale<'a, F> {
         for v in x {
             *v *= s;
         }
-    }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
     }
 }
 

@@ -41,6 +41,40 @@ pub fn gemm<F: Float>(
     }
 }
 
+/// Asserts that each of a cell's `f32` outputs, `fast` (a level's fast path), is within
+/// `2e-6·(1 + |reference|)` of the `f64` reference `want` and `4e-6·(1 + |scalar|)` of the plain
+/// twin's `scalar`; `ctx` and `names` say which in a failure.
+pub fn assert_cell_outputs<const N: usize>(
+    ctx: &str,
+    names: [&str; N],
+    fast: &[Vec<f32>; N],
+    scalar: &[Vec<f32>; N],
+    want: [&[f64]; N],
+) {
+    for k in 0..N {
+        for (idx, ((&g, &sc), &w)) in fast[k].iter().zip(&scalar[k]).zip(want[k]).enumerate() {
+            let ctx = format!("{ctx} {}[{idx}]", names[k]);
+            assert!((g as f64 - w).abs() <= 2e-6 * (1.0 + w.abs()), "{ctx}: {g} vs f64 {w}");
+            assert!((g - sc).abs() <= 4e-6 * (1.0 + sc.abs()), "{ctx}: {g} vs scalar {sc}");
+        }
+    }
+}
+
+/// The central difference `(f(x + ε·e) - f(x - ε·e)) / 2ε` of `objective` with respect to
+/// element `idx` of `inputs[which]` (`e` that element's unit vector).
+pub fn central_difference<const N: usize>(
+    objective: impl Fn(&[Vec<f64>; N]) -> f64,
+    inputs: &[Vec<f64>; N],
+    which: usize,
+    idx: usize,
+    eps: f64,
+) -> f64 {
+    let (mut plus, mut minus) = (inputs.clone(), inputs.clone());
+    plus[which][idx] += eps;
+    minus[which][idx] -= eps;
+    (objective(&plus) - objective(&minus)) / (2.0 * eps)
+}
+
 /// Results of [`lstm_cell`].
 pub struct LstmCellRef {
     /// Activations `σ(i), σ(f), tanh(g), σ(o)`, `[batch, 4·hidden]`.

@@ -15,9 +15,8 @@ crate::kernel_args! {
     }
 }
 
-impl<'a, F: Float> Kernel for RnnForward<'a, F> {
+impl<F: Float> Kernel for RnnForward<'_, F> {
     type Output = ();
-    type F32 = RnnForward<'a, f32>;
 
     fn check(&self) {
         assert_eq!(self.pre.len(), self.h.len(), "RnnForward: pre and h differ in length");
@@ -28,10 +27,6 @@ impl<'a, F: Float> Kernel for RnnForward<'a, F> {
         for (hj, &p) in h.iter_mut().zip(pre) {
             *hj = p.tanh();
         }
-    }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
     }
 }
 
@@ -46,9 +41,8 @@ crate::kernel_args! {
     }
 }
 
-impl<'a, F: Float> Kernel for RnnBackward<'a, F> {
+impl<F: Float> Kernel for RnnBackward<'_, F> {
     type Output = ();
-    type F32 = RnnBackward<'a, f32>;
 
     fn check(&self) {
         let n = self.h.len();
@@ -60,10 +54,6 @@ impl<'a, F: Float> Kernel for RnnBackward<'a, F> {
         for ((d, &hj), &g) in dpre.iter_mut().zip(h).zip(dh) {
             *d = g * (F::one() - hj * hj);
         }
-    }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
     }
 }
 

@@ -10,9 +10,11 @@
 //! here; the vector bodies live next to their kernels (`lstm_cell/fused.rs`, ...).
 //!
 //! Levels: [`avx512::Avx512`] (16 lanes), [`avx2::Avx2`] (8 lanes), [`portable::Portable`]
-//! (8 lanes). Tails (lengths that are not a multiple of the lane count) go through
+//! (8 lanes); the two x86 levels take their types and the methods that differ only in the
+//! intrinsic from one table with a column per level (`x86_ops.rs`). Tails (lengths that are not a multiple of the lane count) go through
 //! [`Simd::load_tail`] / [`Simd::store_tail`], which are masked on AVX-512 and AVX2 and copy
-//! through a small stack buffer on the portable level.
+//! through a small stack buffer on the portable level; [`for_each_vector!`] is the loop over a
+//! row, whole vectors then the tail, with the body written once.
 
 use std::sync::OnceLock;
 
@@ -23,6 +25,11 @@ pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
 pub(crate) mod portable;
+mod vector_loop;
+#[cfg(target_arch = "x86_64")]
+mod x86_ops;
+
+pub(crate) use vector_loop::{for_each_vector, Full, Tail, VectorAt};
 
 /// One SIMD level: `f32` vectors of [`Simd::LANES`] lanes and the operations on them.
 ///

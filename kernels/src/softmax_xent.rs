@@ -2,6 +2,7 @@
 
 use crate::dispatch::CpuLevel;
 use crate::kernel::{FastKernel, Kernel};
+use crate::simd::SimdKernel;
 use crate::Float;
 
 mod fused;
@@ -25,9 +26,8 @@ crate::kernel_args! {
     }
 }
 
-impl<'a, F: Float> Kernel for SoftmaxXent<'a, F> {
+impl<F: Float> Kernel for SoftmaxXent<'_, F> {
     type Output = f64;
-    type F32 = SoftmaxXent<'a, f32>;
 
     fn check(&self) {
         let n = self.rows * self.vocab;
@@ -61,19 +61,11 @@ impl<'a, F: Float> Kernel for SoftmaxXent<'a, F> {
         }
         total
     }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
-    }
 }
 
 impl FastKernel for SoftmaxXent<'_, f32> {
     fn fast(self, level: CpuLevel) -> f64 {
-        if self.rows == 0 {
-            return 0.0;
-        }
-        assert!(self.vocab > 0, "target outside an empty vocabulary");
-        crate::simd::run(level, self)
+        fast_rows(level, self.rows, self.vocab, self)
     }
 }
 
@@ -87,9 +79,8 @@ crate::kernel_args! {
     }
 }
 
-impl<'a, F: Float> Kernel for SoftmaxXentLoss<'a, F> {
+impl<F: Float> Kernel for SoftmaxXentLoss<'_, F> {
     type Output = f64;
-    type F32 = SoftmaxXentLoss<'a, f32>;
 
     fn check(&self) {
         assert!(
@@ -111,20 +102,22 @@ impl<'a, F: Float> Kernel for SoftmaxXentLoss<'a, F> {
         }
         total
     }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
-    }
 }
 
 impl FastKernel for SoftmaxXentLoss<'_, f32> {
     fn fast(self, level: CpuLevel) -> f64 {
-        if self.rows == 0 {
-            return 0.0;
-        }
-        assert!(self.vocab > 0, "target outside an empty vocabulary");
-        crate::simd::run(level, self)
+        fast_rows(level, self.rows, self.vocab, self)
     }
+}
+
+/// The fast path of [`SoftmaxXent`] and [`SoftmaxXentLoss`], `kernel` over `rows` rows of
+/// `vocab` logits: nothing to do without rows, and no target inside an empty vocabulary.
+fn fast_rows<K: SimdKernel<Output = f64>>(level: CpuLevel, rows: usize, vocab: usize, kernel: K) -> f64 {
+    if rows == 0 {
+        return 0.0;
+    }
+    assert!(vocab > 0, "target outside an empty vocabulary");
+    crate::simd::run(level, kernel)
 }
 
 /// Softmax of one row at temperature `temperature` into `probs` (for sampling).
@@ -244,15 +237,11 @@ mod tests {
         let logits = [0.3, -1.2, 2.0, 0.0, 0.5];
         let targets = [2u32];
         let (_, d) = reference::softmax_xent(1, 5, &logits, &targets, 1.0);
-        let eps = 1e-6;
-        for k in 0..5 {
-            let (mut p, mut m) = (logits, logits);
-            p[k] += eps;
-            m[k] -= eps;
-            let num = (reference::softmax_xent(1, 5, &p, &targets, 1.0).0
-                - reference::softmax_xent(1, 5, &m, &targets, 1.0).0)
-                / (2.0 * eps);
-            assert!((num - d[k]).abs() < 1e-8);
+        let loss = |x: &[Vec<f64>; 1]| reference::softmax_xent(1, 5, &x[0], &targets, 1.0).0;
+        let inputs = [logits.to_vec()];
+        for (k, &analytic) in d.iter().enumerate() {
+            let num = reference::central_difference(loss, &inputs, 0, k, 1e-6);
+            assert!((num - analytic).abs() < 1e-8);
         }
     }
 

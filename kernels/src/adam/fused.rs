@@ -1,6 +1,6 @@
 //! Vector body of the Adam update over one chunk, generic over the SIMD level.
 
-use crate::simd::{Simd, SimdKernel};
+use crate::simd::{for_each_vector, Simd, SimdKernel, VectorAt};
 
 /// The per-step constants of the update, rounded to `f32` as the scalar twin rounds them.
 #[derive(Clone, Copy)]
@@ -61,34 +61,13 @@ impl SimdKernel for Step<'_> {
             one_minus_beta2: s.splat(c.one_minus_beta2),
             eps: s.splat(c.eps),
         };
-        let n = self.params.len();
-        let mut j = 0;
-        while j + S::LANES <= n {
-            let [p, m, v] = step_lanes(
-                s,
-                &k,
-                s.load(&self.params[j..]),
-                s.load(&self.grads[j..]),
-                s.load(&self.m[j..]),
-                s.load(&self.v[j..]),
-            );
-            s.store(&mut self.params[j..], p);
-            s.store(&mut self.m[j..], m);
-            s.store(&mut self.v[j..], v);
-            j += S::LANES;
-        }
-        if j < n {
-            let [p, m, v] = step_lanes(
-                s,
-                &k,
-                s.load_tail(&self.params[j..], 0.0),
-                s.load_tail(&self.grads[j..], 0.0),
-                s.load_tail(&self.m[j..], 0.0),
-                s.load_tail(&self.v[j..], 0.0),
-            );
-            s.store_tail(&mut self.params[j..], p);
-            s.store_tail(&mut self.m[j..], m);
-            s.store_tail(&mut self.v[j..], v);
-        }
+        for_each_vector!(S, self.params.len(), |at| {
+            let (p, g, m, v) =
+                (at.load(s, self.params), at.load(s, self.grads), at.load(s, self.m), at.load(s, self.v));
+            let [p, m, v] = step_lanes(s, &k, p, g, m, v);
+            at.store(s, self.params, p);
+            at.store(s, self.m, m);
+            at.store(s, self.v, v);
+        });
     }
 }

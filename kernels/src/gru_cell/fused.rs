@@ -1,8 +1,9 @@
 //! Vector bodies of the fused GRU cell (one pass over each batch row), generic over the SIMD
 //! level. Shapes are checked by the callers in `gru_cell.rs`.
 
+use crate::gate_blocks::{gate_blocks, gate_blocks_mut};
 use crate::math::{sigmoid, tanh};
-use crate::simd::{Simd, SimdKernel};
+use crate::simd::{for_each_vector, Simd, SimdKernel, VectorAt};
 
 /// One vector of the forward step: activations `(r, z, n)` and `h`.
 #[inline(always)]
@@ -20,40 +21,25 @@ impl SimdKernel for super::GruForward<'_, f32> {
     type Output = ();
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) {
-        let hd = self.hidden;
-        let l = S::LANES;
-        let rows = self
-            .gx
+        let super::GruForward { batch, hidden: hd, gx, gh, h_prev, h } = self;
+        let rows = gx
             .chunks_exact_mut(3 * hd)
-            .zip(self.gh.chunks_exact(3 * hd))
-            .zip(self.h_prev.chunks_exact(hd))
-            .zip(self.h.chunks_exact_mut(hd))
-            .take(self.batch);
+            .zip(gh.chunks_exact(3 * hd))
+            .zip(h_prev.chunks_exact(hd))
+            .zip(h.chunks_exact_mut(hd))
+            .take(batch);
         for (((xrow, hrow), hp), ho) in rows {
-            let (xr, rest) = xrow.split_at_mut(hd);
-            let (xz, xn) = rest.split_at_mut(hd);
-            let (hr, rest) = hrow.split_at(hd);
-            let (hz, hn) = rest.split_at(hd);
-            let mut j = 0;
-            while j + l <= hd {
-                let gx = [s.load(&xr[j..]), s.load(&xz[j..]), s.load(&xn[j..])];
-                let gh = [s.load(&hr[j..]), s.load(&hz[j..]), s.load(&hn[j..])];
-                let (act, h) = forward_lanes(s, gx, gh, s.load(&hp[j..]));
-                s.store(&mut xr[j..], act[0]);
-                s.store(&mut xz[j..], act[1]);
-                s.store(&mut xn[j..], act[2]);
-                s.store(&mut ho[j..], h);
-                j += l;
-            }
-            if j < hd {
-                let gx = [s.load_tail(&xr[j..], 0.0), s.load_tail(&xz[j..], 0.0), s.load_tail(&xn[j..], 0.0)];
-                let gh = [s.load_tail(&hr[j..], 0.0), s.load_tail(&hz[j..], 0.0), s.load_tail(&hn[j..], 0.0)];
-                let (act, h) = forward_lanes(s, gx, gh, s.load_tail(&hp[j..], 0.0));
-                s.store_tail(&mut xr[j..], act[0]);
-                s.store_tail(&mut xz[j..], act[1]);
-                s.store_tail(&mut xn[j..], act[2]);
-                s.store_tail(&mut ho[j..], h);
-            }
+            let [xr, xz, xn] = gate_blocks_mut(xrow, hd);
+            let [hr, hz, hn] = gate_blocks(hrow, hd);
+            for_each_vector!(S, hd, |at| {
+                let gx = [at.load(s, xr), at.load(s, xz), at.load(s, xn)];
+                let gh = [at.load(s, hr), at.load(s, hz), at.load(s, hn)];
+                let (act, h) = forward_lanes(s, gx, gh, at.load(s, hp));
+                at.store(s, xr, act[0]);
+                at.store(s, xz, act[1]);
+                at.store(s, xn, act[2]);
+                at.store(s, ho, h);
+            });
         }
     }
 }
@@ -83,60 +69,37 @@ impl SimdKernel for super::GruBackward<'_, f32> {
     type Output = ();
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) {
-        let hd = self.hidden;
-        let l = S::LANES;
-        let rows = self
-            .act
+        let super::GruBackward { batch, hidden: hd, act, gh, h_prev, dh, dgx, dgh, dh_prev } = self;
+        let rows = act
             .chunks_exact(3 * hd)
-            .zip(self.gh.chunks_exact(3 * hd))
-            .zip(self.dgx.chunks_exact_mut(3 * hd))
-            .zip(self.dgh.chunks_exact_mut(3 * hd))
-            .zip(self.h_prev.chunks_exact(hd))
-            .zip(self.dh.chunks_exact(hd))
-            .zip(self.dh_prev.chunks_exact_mut(hd))
-            .take(self.batch);
+            .zip(gh.chunks_exact(3 * hd))
+            .zip(dgx.chunks_exact_mut(3 * hd))
+            .zip(dgh.chunks_exact_mut(3 * hd))
+            .zip(h_prev.chunks_exact(hd))
+            .zip(dh.chunks_exact(hd))
+            .zip(dh_prev.chunks_exact_mut(hd))
+            .take(batch);
         for ((((((arow, ghrow), dxrow), dghrow), hp), dhr), dhp) in rows {
-            let (ar, rest) = arow.split_at(hd);
-            let (az, an) = rest.split_at(hd);
+            let [ar, az, an] = gate_blocks(arow, hd);
             let ghn = &ghrow[2 * hd..];
-            let (dxr, rest) = dxrow.split_at_mut(hd);
-            let (dxz, dxn) = rest.split_at_mut(hd);
-            let (dgr, rest) = dghrow.split_at_mut(hd);
-            let (dgz, dgn) = rest.split_at_mut(hd);
-            let mut j = 0;
-            while j + l <= hd {
+            let [dxr, dxz, dxn] = gate_blocks_mut(dxrow, hd);
+            let [dgr, dgz, dgn] = gate_blocks_mut(dghrow, hd);
+            for_each_vector!(S, hd, |at| {
                 let x = BackIn {
-                    act: [s.load(&ar[j..]), s.load(&az[j..]), s.load(&an[j..])],
-                    gh_n: s.load(&ghn[j..]),
-                    h_prev: s.load(&hp[j..]),
-                    dh: s.load(&dhr[j..]),
+                    act: [at.load(s, ar), at.load(s, az), at.load(s, an)],
+                    gh_n: at.load(s, ghn),
+                    h_prev: at.load(s, hp),
+                    dh: at.load(s, dhr),
                 };
                 let (d, dghn, dprev) = backward_lanes(s, x);
-                s.store(&mut dxr[j..], d[0]);
-                s.store(&mut dxz[j..], d[1]);
-                s.store(&mut dxn[j..], d[2]);
-                s.store(&mut dgr[j..], d[0]);
-                s.store(&mut dgz[j..], d[1]);
-                s.store(&mut dgn[j..], dghn);
-                s.store(&mut dhp[j..], dprev);
-                j += l;
-            }
-            if j < hd {
-                let x = BackIn {
-                    act: [s.load_tail(&ar[j..], 0.0), s.load_tail(&az[j..], 0.0), s.load_tail(&an[j..], 0.0)],
-                    gh_n: s.load_tail(&ghn[j..], 0.0),
-                    h_prev: s.load_tail(&hp[j..], 0.0),
-                    dh: s.load_tail(&dhr[j..], 0.0),
-                };
-                let (d, dghn, dprev) = backward_lanes(s, x);
-                s.store_tail(&mut dxr[j..], d[0]);
-                s.store_tail(&mut dxz[j..], d[1]);
-                s.store_tail(&mut dxn[j..], d[2]);
-                s.store_tail(&mut dgr[j..], d[0]);
-                s.store_tail(&mut dgz[j..], d[1]);
-                s.store_tail(&mut dgn[j..], dghn);
-                s.store_tail(&mut dhp[j..], dprev);
-            }
+                at.store(s, dxr, d[0]);
+                at.store(s, dxz, d[1]);
+                at.store(s, dxn, d[2]);
+                at.store(s, dgr, d[0]);
+                at.store(s, dgz, d[1]);
+                at.store(s, dgn, dghn);
+                at.store(s, dhp, dprev);
+            });
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Vector bodies of the fused LSTM cell (one pass over each batch row), generic over the SIMD
 //! level, for the argument structs of `lstm_cell.rs` (which check the shapes).
 
+use crate::gate_blocks::{gate_blocks, gate_blocks_mut};
 use crate::math::{sigmoid, tanh};
-use crate::simd::{Simd, SimdKernel};
+use crate::simd::{for_each_vector, Simd, SimdKernel, VectorAt};
 
 /// One vector of the forward step: activations `(i, f, g, o)`, then `c` and `h`.
 #[inline(always)]
@@ -20,46 +21,25 @@ impl SimdKernel for super::LstmForward<'_, f32> {
     type Output = ();
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) {
-        let hd = self.hidden;
-        let l = S::LANES;
-        let rows = self
-            .gates
+        let super::LstmForward { batch, hidden: hd, gates, c_prev, c, h } = self;
+        let rows = gates
             .chunks_exact_mut(4 * hd)
-            .zip(self.c_prev.chunks_exact(hd))
-            .zip(self.c.chunks_exact_mut(hd))
-            .zip(self.h.chunks_exact_mut(hd))
-            .take(self.batch);
+            .zip(c_prev.chunks_exact(hd))
+            .zip(c.chunks_exact_mut(hd))
+            .zip(h.chunks_exact_mut(hd))
+            .take(batch);
         for (((row, cp), cr), hr) in rows {
-            let (ig, rest) = row.split_at_mut(hd);
-            let (fg, rest) = rest.split_at_mut(hd);
-            let (gg, og) = rest.split_at_mut(hd);
-            let mut j = 0;
-            while j + l <= hd {
-                let pre = [s.load(&ig[j..]), s.load(&fg[j..]), s.load(&gg[j..]), s.load(&og[j..])];
-                let (act, c, h) = forward_lanes(s, pre, s.load(&cp[j..]));
-                s.store(&mut ig[j..], act[0]);
-                s.store(&mut fg[j..], act[1]);
-                s.store(&mut gg[j..], act[2]);
-                s.store(&mut og[j..], act[3]);
-                s.store(&mut cr[j..], c);
-                s.store(&mut hr[j..], h);
-                j += l;
-            }
-            if j < hd {
-                let pre = [
-                    s.load_tail(&ig[j..], 0.0),
-                    s.load_tail(&fg[j..], 0.0),
-                    s.load_tail(&gg[j..], 0.0),
-                    s.load_tail(&og[j..], 0.0),
-                ];
-                let (act, c, h) = forward_lanes(s, pre, s.load_tail(&cp[j..], 0.0));
-                s.store_tail(&mut ig[j..], act[0]);
-                s.store_tail(&mut fg[j..], act[1]);
-                s.store_tail(&mut gg[j..], act[2]);
-                s.store_tail(&mut og[j..], act[3]);
-                s.store_tail(&mut cr[j..], c);
-                s.store_tail(&mut hr[j..], h);
-            }
+            let [ig, fg, gg, og] = gate_blocks_mut(row, hd);
+            for_each_vector!(S, hd, |at| {
+                let pre = [at.load(s, ig), at.load(s, fg), at.load(s, gg), at.load(s, og)];
+                let (act, c, h) = forward_lanes(s, pre, at.load(s, cp));
+                at.store(s, ig, act[0]);
+                at.store(s, fg, act[1]);
+                at.store(s, gg, act[2]);
+                at.store(s, og, act[3]);
+                at.store(s, cr, c);
+                at.store(s, hr, h);
+            });
         }
     }
 }
@@ -94,61 +74,33 @@ impl SimdKernel for super::LstmBackward<'_, f32> {
     type Output = ();
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) {
-        let hd = self.hidden;
-        let l = S::LANES;
-        let rows = self
-            .gates
+        let super::LstmBackward { batch, hidden: hd, gates, c_prev, c, dh, dc, dgates } = self;
+        let rows = gates
             .chunks_exact(4 * hd)
-            .zip(self.dgates.chunks_exact_mut(4 * hd))
-            .zip(self.c_prev.chunks_exact(hd))
-            .zip(self.c.chunks_exact(hd))
-            .zip(self.dh.chunks_exact(hd))
-            .zip(self.dc.chunks_exact_mut(hd))
-            .take(self.batch);
+            .zip(dgates.chunks_exact_mut(4 * hd))
+            .zip(c_prev.chunks_exact(hd))
+            .zip(c.chunks_exact(hd))
+            .zip(dh.chunks_exact(hd))
+            .zip(dc.chunks_exact_mut(hd))
+            .take(batch);
         for (((((grow, drow), cp), cr), dhr), dcr) in rows {
-            let (ig, rest) = grow.split_at(hd);
-            let (fg, rest) = rest.split_at(hd);
-            let (gg, og) = rest.split_at(hd);
-            let (di, rest) = drow.split_at_mut(hd);
-            let (df, rest) = rest.split_at_mut(hd);
-            let (dg, dout) = rest.split_at_mut(hd);
-            let mut j = 0;
-            while j + l <= hd {
+            let [ig, fg, gg, og] = gate_blocks(grow, hd);
+            let [di, df, dg, dout] = gate_blocks_mut(drow, hd);
+            for_each_vector!(S, hd, |at| {
                 let x = BackIn {
-                    act: [s.load(&ig[j..]), s.load(&fg[j..]), s.load(&gg[j..]), s.load(&og[j..])],
-                    c_prev: s.load(&cp[j..]),
-                    c: s.load(&cr[j..]),
-                    dh: s.load(&dhr[j..]),
-                    dc_next: s.load(&dcr[j..]),
+                    act: [at.load(s, ig), at.load(s, fg), at.load(s, gg), at.load(s, og)],
+                    c_prev: at.load(s, cp),
+                    c: at.load(s, cr),
+                    dh: at.load(s, dhr),
+                    dc_next: at.load(s, dcr),
                 };
                 let (d, dc_prev) = backward_lanes(s, x);
-                s.store(&mut di[j..], d[0]);
-                s.store(&mut df[j..], d[1]);
-                s.store(&mut dg[j..], d[2]);
-                s.store(&mut dout[j..], d[3]);
-                s.store(&mut dcr[j..], dc_prev);
-                j += l;
-            }
-            if j < hd {
-                let x = BackIn {
-                    act: [
-                        s.load_tail(&ig[j..], 0.0),
-                        s.load_tail(&fg[j..], 0.0),
-                        s.load_tail(&gg[j..], 0.0),
-                        s.load_tail(&og[j..], 0.0),
-                    ],
-                    c_prev: s.load_tail(&cp[j..], 0.0),
-                    c: s.load_tail(&cr[j..], 0.0),
-                    dh: s.load_tail(&dhr[j..], 0.0),
-                    dc_next: s.load_tail(&dcr[j..], 0.0),
-                };
-                let (d, dc_prev) = backward_lanes(s, x);
-                s.store_tail(&mut di[j..], d[0]);
-                s.store_tail(&mut df[j..], d[1]);
-                s.store_tail(&mut dg[j..], d[2]);
-                s.store_tail(&mut dout[j..], d[3]);
-                s.store_tail(&mut dcr[j..], dc_prev);
-            }
+                at.store(s, di, d[0]);
+                at.store(s, df, d[1]);
+                at.store(s, dg, d[2]);
+                at.store(s, dout, d[3]);
+                at.store(s, dcr, dc_prev);
+            });
         }
     }
 }

@@ -1,21 +1,15 @@
 //! Vector bodies of the vanilla RNN cell activations, generic over the SIMD level.
 
 use crate::math::tanh;
-use crate::simd::{Simd, SimdKernel};
+use crate::simd::{for_each_vector, Simd, SimdKernel, VectorAt};
 
 impl SimdKernel for super::RnnForward<'_, f32> {
     type Output = ();
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) {
-        let n = self.pre.len();
-        let mut j = 0;
-        while j + S::LANES <= n {
-            s.store(&mut self.h[j..], tanh(s, s.load(&self.pre[j..])));
-            j += S::LANES;
-        }
-        if j < n {
-            s.store_tail(&mut self.h[j..], tanh(s, s.load_tail(&self.pre[j..], 0.0)));
-        }
+        for_each_vector!(S, self.pre.len(), |at| {
+            at.store(s, self.h, tanh(s, at.load(s, self.pre)));
+        });
     }
 }
 
@@ -28,16 +22,8 @@ impl SimdKernel for super::RnnBackward<'_, f32> {
     type Output = ();
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) {
-        let n = self.h.len();
-        let mut j = 0;
-        while j + S::LANES <= n {
-            let d = backward_lanes(s, s.load(&self.h[j..]), s.load(&self.dh[j..]));
-            s.store(&mut self.dpre[j..], d);
-            j += S::LANES;
-        }
-        if j < n {
-            let d = backward_lanes(s, s.load_tail(&self.h[j..], 0.0), s.load_tail(&self.dh[j..], 0.0));
-            s.store_tail(&mut self.dpre[j..], d);
-        }
+        for_each_vector!(S, self.h.len(), |at| {
+            at.store(s, self.dpre, backward_lanes(s, at.load(s, self.h), at.load(s, self.dh)));
+        });
     }
 }

@@ -42,28 +42,10 @@ unsafe fn hsum4(s: __m128) -> f32 {
 }
 
 impl Simd for Avx2 {
-    const LANES: usize = 8;
-    type V = __m256;
-    type M = __m256;
-    type D = (__m256d, __m256d);
+    // `LANES`, the types, `load`, `store`, `d_zero` and the operations that are one intrinsic:
+    // the table in `x86_ops.rs`.
+    super::x86_ops::x86_shared_ops!(avx2);
 
-    #[inline(always)]
-    fn splat(self, x: f32) -> __m256 {
-        // SAFETY: AVX2 is present (`self`).
-        unsafe { _mm256_set1_ps(x) }
-    }
-    #[inline(always)]
-    fn load(self, src: &[f32]) -> __m256 {
-        let src = &src[..8];
-        // SAFETY: AVX2 is present (`self`); `src` has exactly 8 elements to read.
-        unsafe { _mm256_loadu_ps(src.as_ptr()) }
-    }
-    #[inline(always)]
-    fn store(self, dst: &mut [f32], v: __m256) {
-        let dst = &mut dst[..8];
-        // SAFETY: AVX2 is present (`self`); `dst` has exactly 8 elements to write.
-        unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), v) }
-    }
     #[inline(always)]
     fn load_tail(self, src: &[f32], fill: f32) -> __m256 {
         // SAFETY: AVX2 is present (`self`); vmaskmovps reads only the lanes whose mask bit is
@@ -82,51 +64,11 @@ impl Simd for Avx2 {
     }
 
     #[inline(always)]
-    fn add(self, a: __m256, b: __m256) -> __m256 {
-        // SAFETY: AVX2 is present (`self`).
-        unsafe { _mm256_add_ps(a, b) }
-    }
-    #[inline(always)]
-    fn sub(self, a: __m256, b: __m256) -> __m256 {
-        // SAFETY: AVX2 is present (`self`).
-        unsafe { _mm256_sub_ps(a, b) }
-    }
-    #[inline(always)]
-    fn mul(self, a: __m256, b: __m256) -> __m256 {
-        // SAFETY: AVX2 is present (`self`).
-        unsafe { _mm256_mul_ps(a, b) }
-    }
-    #[inline(always)]
-    fn div(self, a: __m256, b: __m256) -> __m256 {
-        // SAFETY: AVX2 is present (`self`).
-        unsafe { _mm256_div_ps(a, b) }
-    }
-    #[inline(always)]
-    fn mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
-        // SAFETY: FMA is present (`self`).
-        unsafe { _mm256_fmadd_ps(a, b, c) }
-    }
-    #[inline(always)]
-    fn neg_mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
-        // SAFETY: FMA is present (`self`).
-        unsafe { _mm256_fnmadd_ps(a, b, c) }
-    }
-    #[inline(always)]
-    fn max(self, a: __m256, b: __m256) -> __m256 {
-        // SAFETY: AVX2 is present (`self`).
-        unsafe { _mm256_max_ps(a, b) }
-    }
-    #[inline(always)]
     fn clamp(self, x: __m256, lo: __m256, hi: __m256) -> __m256 {
         // vmaxps/vminps return their second operand when either is NaN, so a NaN `x` passes
         // through both.
         // SAFETY: AVX2 is present (`self`).
         unsafe { _mm256_min_ps(hi, _mm256_max_ps(lo, x)) }
-    }
-    #[inline(always)]
-    fn sqrt(self, a: __m256) -> __m256 {
-        // SAFETY: AVX2 is present (`self`).
-        unsafe { _mm256_sqrt_ps(a) }
     }
     #[inline(always)]
     fn abs(self, a: __m256) -> __m256 {
@@ -137,11 +79,6 @@ impl Simd for Avx2 {
     fn with_sign_of(self, mag: __m256, sign: __m256) -> __m256 {
         // SAFETY: AVX2 is present (`self`).
         unsafe { _mm256_or_ps(mag, _mm256_and_ps(sign, _mm256_set1_ps(-0.0))) }
-    }
-    #[inline(always)]
-    fn round(self, v: __m256) -> __m256 {
-        // SAFETY: AVX2 is present (`self`).
-        unsafe { _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v) }
     }
     #[inline(always)]
     fn mul_pow2(self, p: __m256, n: __m256) -> __m256 {
@@ -159,11 +96,6 @@ impl Simd for Avx2 {
         }
     }
 
-    #[inline(always)]
-    fn lt(self, a: __m256, b: __m256) -> __m256 {
-        // SAFETY: AVX2 is present (`self`).
-        unsafe { _mm256_cmp_ps::<_CMP_LT_OQ>(a, b) }
-    }
     #[inline(always)]
     fn select(self, m: __m256, if_true: __m256, if_false: __m256) -> __m256 {
         // SAFETY: AVX2 is present (`self`).
@@ -185,11 +117,6 @@ impl Simd for Avx2 {
         }
     }
 
-    #[inline(always)]
-    fn d_zero(self) -> (__m256d, __m256d) {
-        // SAFETY: AVX2 is present (`self`).
-        unsafe { (_mm256_setzero_pd(), _mm256_setzero_pd()) }
-    }
     #[inline(always)]
     fn d_add_squares(self, acc: (__m256d, __m256d), v: __m256) -> (__m256d, __m256d) {
         // SAFETY: AVX2 and FMA are present (`self`).

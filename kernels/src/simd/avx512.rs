@@ -29,28 +29,10 @@ fn first_lanes(n: usize) -> __mmask16 {
 // value of `Avx512` exists only after AVX-512F was detected (see `new_unchecked`), and the
 // methods take `self`; pointer arguments are justified where they occur.
 impl Simd for Avx512 {
-    const LANES: usize = 16;
-    type V = __m512;
-    type M = __mmask16;
-    type D = (__m512d, __m512d);
+    // `LANES`, the types, `load`, `store`, `d_zero` and the operations that are one intrinsic:
+    // the table in `x86_ops.rs`.
+    super::x86_ops::x86_shared_ops!(avx512);
 
-    #[inline(always)]
-    fn splat(self, x: f32) -> __m512 {
-        // SAFETY: AVX-512F is present (`self`).
-        unsafe { _mm512_set1_ps(x) }
-    }
-    #[inline(always)]
-    fn load(self, src: &[f32]) -> __m512 {
-        let src = &src[..16];
-        // SAFETY: AVX-512F is present (`self`); `src` has exactly 16 elements to read.
-        unsafe { _mm512_loadu_ps(src.as_ptr()) }
-    }
-    #[inline(always)]
-    fn store(self, dst: &mut [f32], v: __m512) {
-        let dst = &mut dst[..16];
-        // SAFETY: AVX-512F is present (`self`); `dst` has exactly 16 elements to write.
-        unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), v) }
-    }
     #[inline(always)]
     fn load_tail(self, src: &[f32], fill: f32) -> __m512 {
         let k = first_lanes(src.len());
@@ -67,51 +49,11 @@ impl Simd for Avx512 {
     }
 
     #[inline(always)]
-    fn add(self, a: __m512, b: __m512) -> __m512 {
-        // SAFETY: AVX-512F is present (`self`).
-        unsafe { _mm512_add_ps(a, b) }
-    }
-    #[inline(always)]
-    fn sub(self, a: __m512, b: __m512) -> __m512 {
-        // SAFETY: AVX-512F is present (`self`).
-        unsafe { _mm512_sub_ps(a, b) }
-    }
-    #[inline(always)]
-    fn mul(self, a: __m512, b: __m512) -> __m512 {
-        // SAFETY: AVX-512F is present (`self`).
-        unsafe { _mm512_mul_ps(a, b) }
-    }
-    #[inline(always)]
-    fn div(self, a: __m512, b: __m512) -> __m512 {
-        // SAFETY: AVX-512F is present (`self`).
-        unsafe { _mm512_div_ps(a, b) }
-    }
-    #[inline(always)]
-    fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
-        // SAFETY: AVX-512F is present (`self`).
-        unsafe { _mm512_fmadd_ps(a, b, c) }
-    }
-    #[inline(always)]
-    fn neg_mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
-        // SAFETY: AVX-512F is present (`self`).
-        unsafe { _mm512_fnmadd_ps(a, b, c) }
-    }
-    #[inline(always)]
-    fn max(self, a: __m512, b: __m512) -> __m512 {
-        // SAFETY: AVX-512F is present (`self`).
-        unsafe { _mm512_max_ps(a, b) }
-    }
-    #[inline(always)]
     fn clamp(self, x: __m512, lo: __m512, hi: __m512) -> __m512 {
         // vmaxps/vminps return their second operand when either is NaN, so a NaN `x` passes
         // through both.
         // SAFETY: AVX-512F is present (`self`).
         unsafe { _mm512_min_ps(hi, _mm512_max_ps(lo, x)) }
-    }
-    #[inline(always)]
-    fn sqrt(self, a: __m512) -> __m512 {
-        // SAFETY: AVX-512F is present (`self`).
-        unsafe { _mm512_sqrt_ps(a) }
     }
     #[inline(always)]
     fn abs(self, a: __m512) -> __m512 {
@@ -127,22 +69,12 @@ impl Simd for Avx512 {
         }
     }
     #[inline(always)]
-    fn round(self, v: __m512) -> __m512 {
-        // SAFETY: AVX-512F is present (`self`).
-        unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(v) }
-    }
-    #[inline(always)]
     fn mul_pow2(self, p: __m512, n: __m512) -> __m512 {
         // vscalefps computes p·2^floor(n) with IEEE overflow and gradual underflow.
         // SAFETY: AVX-512F is present (`self`).
         unsafe { _mm512_scalef_ps(p, n) }
     }
 
-    #[inline(always)]
-    fn lt(self, a: __m512, b: __m512) -> __mmask16 {
-        // SAFETY: AVX-512F is present (`self`).
-        unsafe { _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, b) }
-    }
     #[inline(always)]
     fn select(self, m: __mmask16, if_true: __m512, if_false: __m512) -> __m512 {
         // SAFETY: AVX-512F is present (`self`).
@@ -160,11 +92,6 @@ impl Simd for Avx512 {
         unsafe { _mm512_reduce_max_ps(v) }
     }
 
-    #[inline(always)]
-    fn d_zero(self) -> (__m512d, __m512d) {
-        // SAFETY: AVX-512F is present (`self`).
-        unsafe { (_mm512_setzero_pd(), _mm512_setzero_pd()) }
-    }
     #[inline(always)]
     fn d_add_squares(self, acc: (__m512d, __m512d), v: __m512) -> (__m512d, __m512d) {
         // SAFETY: AVX-512F is present (`self`); the casts only reinterpret bits.

@@ -7,21 +7,15 @@
 //! `ln(sum) + max - x[target]` is formed and accumulated in `f64`.
 
 use crate::math::exp;
-use crate::simd::{Simd, SimdKernel};
+use crate::simd::{for_each_vector, Simd, SimdKernel, VectorAt};
 
 /// Maximum of a row (pass 1). Tail lanes are filled with -∞.
 #[inline(always)]
 fn row_max<S: Simd>(s: S, row: &[f32]) -> f32 {
-    let n = row.len();
     let mut acc = s.splat(f32::NEG_INFINITY);
-    let mut j = 0;
-    while j + S::LANES <= n {
-        acc = s.max(acc, s.load(&row[j..]));
-        j += S::LANES;
-    }
-    if j < n {
-        acc = s.max(acc, s.load_tail(&row[j..], f32::NEG_INFINITY));
-    }
+    for_each_vector!(S, row.len(), |at| {
+        acc = s.max(acc, at.load_or(s, row, f32::NEG_INFINITY));
+    });
     s.reduce_max(acc)
 }
 
@@ -29,49 +23,40 @@ fn row_max<S: Simd>(s: S, row: &[f32]) -> f32 {
 /// are filled with -∞, whose `exp` is 0.
 #[inline(always)]
 fn row_exp_sum<S: Simd>(s: S, row: &[f32], max: f32, mut out: Option<&mut [f32]>) -> f32 {
-    let n = row.len();
     let m = s.splat(max);
     let mut acc = s.splat(0.0);
-    let mut j = 0;
-    while j + S::LANES <= n {
-        let e = exp(s, s.sub(s.load(&row[j..]), m));
-        if let Some(o) = out.as_deref_mut() {
-            s.store(&mut o[j..], e);
+    for_each_vector!(S, row.len(), |at| {
+        let e = exp(s, s.sub(at.load_or(s, row, f32::NEG_INFINITY), m));
+        if let Some(o) = &mut out {
+            at.store(s, o, e);
         }
         acc = s.add(acc, e);
-        j += S::LANES;
-    }
-    if j < n {
-        let e = exp(s, s.sub(s.load_tail(&row[j..], f32::NEG_INFINITY), m));
-        if let Some(o) = out {
-            s.store_tail(&mut o[j..], e);
-        }
-        acc = s.add(acc, e);
-    }
+    });
     s.reduce_add(acc)
 }
 
 /// `out *= k` over a row.
 #[inline(always)]
 fn row_scale<S: Simd>(s: S, out: &mut [f32], k: f32) {
-    let n = out.len();
     let kv = s.splat(k);
-    let mut j = 0;
-    while j + S::LANES <= n {
-        let v = s.load(&out[j..]);
-        s.store(&mut out[j..], s.mul(v, kv));
-        j += S::LANES;
-    }
-    if j < n {
-        let v = s.load_tail(&out[j..], 0.0);
-        s.store_tail(&mut out[j..], s.mul(v, kv));
-    }
+    for_each_vector!(S, out.len(), |at| {
+        let v = at.load(s, out);
+        at.store(s, out, s.mul(v, kv));
+    });
 }
 
-/// The loss of one row from its maximum and exp-sum, in `f64`.
+/// One row's loss `ln(Σ exp(x - max)) + max - x[target]`, formed in `f64`, and its exp-sum;
+/// each `exp(x - max)` is stored into `out` when given.
+///
+/// # Panics
+/// If `target` is not below the row's length, the vocabulary.
 #[inline(always)]
-fn row_loss(sum: f32, max: f32, target_logit: f32) -> f64 {
-    (sum as f64).ln() + (max as f64 - target_logit as f64)
+fn row_loss<S: Simd>(s: S, row: &[f32], target: u32, out: Option<&mut [f32]>) -> (f64, f32) {
+    let (target, vocab) = (target as usize, row.len());
+    assert!(target < vocab, "target {target} outside vocabulary of {vocab}");
+    let max = row_max(s, row);
+    let sum = row_exp_sum(s, row, max, out);
+    ((sum as f64).ln() + (max as f64 - row[target] as f64), sum)
 }
 
 impl SimdKernel for super::SoftmaxXent<'_, f32> {
@@ -82,13 +67,10 @@ impl SimdKernel for super::SoftmaxXent<'_, f32> {
         let mut total = 0.0f64;
         let rows = self.logits.chunks_exact(v).zip(self.dlogits.chunks_exact_mut(v)).zip(self.targets).take(self.rows);
         for ((row, out), &target) in rows {
-            let target = target as usize;
-            assert!(target < v, "target {target} outside vocabulary of {v}");
-            let max = row_max(s, row);
-            let sum = row_exp_sum(s, row, max, Some(&mut *out));
-            total += row_loss(sum, max, row[target]);
+            let (loss, sum) = row_loss(s, row, target, Some(&mut *out));
+            total += loss;
             row_scale(s, out, self.scale / sum);
-            out[target] -= self.scale;
+            out[target as usize] -= self.scale;
         }
         total
     }
@@ -98,14 +80,9 @@ impl SimdKernel for super::SoftmaxXentLoss<'_, f32> {
     type Output = f64;
     #[inline(always)]
     fn run_with<S: Simd>(self, s: S) -> f64 {
-        let v = self.vocab;
         let mut total = 0.0f64;
-        for (row, &target) in self.logits.chunks_exact(v).zip(self.targets).take(self.rows) {
-            let target = target as usize;
-            assert!(target < v, "target {target} outside vocabulary of {v}");
-            let max = row_max(s, row);
-            let sum = row_exp_sum(s, row, max, None);
-            total += row_loss(sum, max, row[target]);
+        for (row, &target) in self.logits.chunks_exact(self.vocab).zip(self.targets).take(self.rows) {
+            total += row_loss(s, row, target, None).0;
         }
         total
     }
