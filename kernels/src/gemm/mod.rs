@@ -69,9 +69,8 @@ impl<F: Float> Gemm<'_, F> {
     }
 }
 
-impl<'a, F: Float> Kernel for Gemm<'a, F> {
+impl<F: Float> Kernel for Gemm<'_, F> {
     type Output = ();
-    type F32 = Gemm<'a, f32>;
 
     fn check(&self) {
         if self.m == 0 || self.n == 0 {
@@ -91,10 +90,6 @@ impl<'a, F: Float> Kernel for Gemm<'a, F> {
         let Gemm { op_a, op_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc } = self;
         let ((rsa, csa), (rsb, csb)) = (strides(op_a, lda), strides(op_b, ldb));
         generic::gemm_generic(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc)
-    }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
     }
 }
 
@@ -246,9 +241,8 @@ impl<F: Float> GemmPacked<'_, F> {
     }
 }
 
-impl<'a, F: Float> Kernel for GemmPacked<'a, F> {
+impl<F: Float> Kernel for GemmPacked<'_, F> {
     type Output = ();
-    type F32 = GemmPacked<'a, f32>;
 
     fn check(&self) {
         let (k, n) = (self.b.k, self.b.n);
@@ -270,10 +264,6 @@ impl<'a, F: Float> Kernel for GemmPacked<'a, F> {
         let GemmPacked { op_a, m, alpha, a, lda, b, beta, c, ldc } = self;
         let (rsa, csa) = strides(op_a, lda);
         generic::gemm_generic(m, b.k, b.n, alpha, a, rsa, csa, &b.data, b.n, 1, beta, c, ldc)
-    }
-
-    fn into_f32(self) -> Result<Self::F32, Self> {
-        self.cast_f32()
     }
 }
 
