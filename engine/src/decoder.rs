@@ -1,29 +1,15 @@
 //! Output layer: linear `H → V` and softmax cross-entropy, averaged over the `T·B` rows.
 
-use charrnn_kernels::gemm::{Gemm, Op};
 use charrnn_kernels::reduce::{broadcast_rows, col_sums_accumulate};
 use charrnn_kernels::softmax_xent::{SoftmaxXent, SoftmaxXentLoss};
 use charrnn_kernels::{Float, Kernel};
 
+use crate::matmul::{matmul_backward_input, matmul_backward_weight, matmul_forward, MatmulDims};
+
 /// `logits = h·W + b` for `rows` rows of `h` (`[rows, H]`), `W` `[H, V]`.
 pub fn decoder_logits<F: Float>(rows: usize, hidden: usize, vocab: usize, h: &[F], w: &[F], b: &[F], logits: &mut [F]) {
     broadcast_rows(rows, vocab, b, logits);
-    Gemm {
-        op_a: Op::N,
-        op_b: Op::N,
-        m: rows,
-        n: vocab,
-        k: hidden,
-        alpha: F::one(),
-        a: h,
-        lda: hidden,
-        b: w,
-        ldb: vocab,
-        beta: F::one(),
-        c: logits,
-        ldc: vocab,
-    }
-    .run();
+    matmul_forward(MatmulDims { rows, input: hidden, output: vocab }, h, w, logits);
 }
 
 /// Summed cross-entropy of the `rows` rows of logits against `targets`, divided by
@@ -57,37 +43,8 @@ pub fn decoder_backward<F: Float>(
     db: &mut [F],
     dh: &mut [F],
 ) {
-    Gemm {
-        op_a: Op::T,
-        op_b: Op::N,
-        m: hidden,
-        n: vocab,
-        k: rows,
-        alpha: F::one(),
-        a: h,
-        lda: hidden,
-        b: dlogits,
-        ldb: vocab,
-        beta: F::one(),
-        c: dw,
-        ldc: vocab,
-    }
-    .run();
+    let dims = MatmulDims { rows, input: hidden, output: vocab };
+    matmul_backward_weight(dims, h, dlogits, dw);
     col_sums_accumulate(rows, vocab, dlogits, db);
-    Gemm {
-        op_a: Op::N,
-        op_b: Op::T,
-        m: rows,
-        n: hidden,
-        k: vocab,
-        alpha: F::one(),
-        a: dlogits,
-        lda: vocab,
-        b: w,
-        ldb: vocab,
-        beta: F::zero(),
-        c: dh,
-        ldc: hidden,
-    }
-    .run();
+    matmul_backward_input(dims, dlogits, w, F::zero(), dh);
 }

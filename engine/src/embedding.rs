@@ -10,9 +10,10 @@
 //! The table holds `b_ih + b_hh` for the LSTM and RNN, but only `b_ih` for the GRU, whose
 //! recurrent bias must stay on the recurrent side (`r ⊙ (h·W_hn + b_hn)`).
 
-use charrnn_kernels::gemm::{Gemm, Op};
 use charrnn_kernels::reduce::{add_assign, broadcast_rows, broadcast_rows_sum};
-use charrnn_kernels::{Float, Kernel};
+use charrnn_kernels::Float;
+
+use crate::matmul::{matmul_backward_input, matmul_backward_weight, matmul_forward, MatmulDims};
 
 /// Shapes of the embedding and layer 0's input weights.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +24,13 @@ pub struct EmbeddingDims {
     pub embed: usize,
     /// Gate width `G·H`.
     pub gates: usize,
+}
+
+impl EmbeddingDims {
+    /// The table as a product: `Emb[V, E]·Wx0[E, G·H]`.
+    pub fn table_product(&self) -> MatmulDims {
+        MatmulDims { rows: self.vocab, input: self.embed, output: self.gates }
+    }
 }
 
 /// `table = Emb·Wx0 + b_ih (+ b_hh when given)` (`[V, G·H]`).
@@ -38,22 +46,7 @@ pub fn input_table_forward<F: Float>(
         Some(bias_hh) => broadcast_rows_sum(d.vocab, d.gates, bias_ih, bias_hh, table),
         None => broadcast_rows(d.vocab, d.gates, bias_ih, table),
     }
-    Gemm {
-        op_a: Op::N,
-        op_b: Op::N,
-        m: d.vocab,
-        n: d.gates,
-        k: d.embed,
-        alpha: F::one(),
-        a: emb,
-        lda: d.embed,
-        b: wx0,
-        ldb: d.gates,
-        beta: F::one(),
-        c: table,
-        ldc: d.gates,
-    }
-    .run();
+    matmul_forward(d.table_product(), emb, wx0, table);
 }
 
 /// `gates[m] = table[ids[m]]`: layer 0's pre-activations before the recurrent term.
@@ -81,36 +74,6 @@ pub fn input_table_backward<F: Float>(
         let id = id as usize;
         add_assign(&mut d_table[id * d.gates..(id + 1) * d.gates], row);
     }
-    Gemm {
-        op_a: Op::T,
-        op_b: Op::N,
-        m: d.embed,
-        n: d.gates,
-        k: d.vocab,
-        alpha: F::one(),
-        a: emb,
-        lda: d.embed,
-        b: d_table,
-        ldb: d.gates,
-        beta: F::one(),
-        c: d_wx0,
-        ldc: d.gates,
-    }
-    .run();
-    Gemm {
-        op_a: Op::N,
-        op_b: Op::T,
-        m: d.vocab,
-        n: d.embed,
-        k: d.gates,
-        alpha: F::one(),
-        a: d_table,
-        lda: d.gates,
-        b: wx0,
-        ldb: d.gates,
-        beta: F::one(),
-        c: d_emb,
-        ldc: d.embed,
-    }
-    .run();
+    matmul_backward_weight(d.table_product(), emb, d_table, d_wx0);
+    matmul_backward_input(d.table_product(), d_table, wx0, F::one(), d_emb);
 }

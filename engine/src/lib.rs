@@ -15,6 +15,7 @@ pub mod decoder;
 pub mod dropout;
 pub mod embedding;
 mod error_text;
+pub mod matmul;
 pub mod memory;
 pub mod model_dir;
 pub mod optim;

@@ -13,7 +13,7 @@
 //! for the backward pass; backward yields separate gradients for both sides (`dgates` for the
 //! input side, `dgh` for the recurrent side) and `dWh = Hprevᵀ·dgh`.
 
-use charrnn_kernels::gemm::{Gemm, GemmPacked, Op, PackedB};
+use charrnn_kernels::gemm::{GemmPacked, Op, PackedB};
 use charrnn_kernels::gru_cell::{GruBackward, GruForward};
 use charrnn_kernels::lstm_cell::{LstmBackward, LstmForward};
 use charrnn_kernels::reduce::{add_assign, broadcast_rows, broadcast_rows_sum};
@@ -21,6 +21,7 @@ use charrnn_kernels::rnn_cell::{RnnBackward, RnnForward};
 use charrnn_kernels::{Float, Kernel};
 
 use crate::config::CellKind;
+use crate::matmul::{matmul_backward_input, matmul_backward_weight, matmul_forward, MatmulDims};
 use crate::workspace::{CellActivations, LayerActivations};
 
 /// Sizes of one layer's step.
@@ -48,6 +49,11 @@ impl LayerDims {
     pub fn rows(&self) -> usize {
         self.batch * self.seq_len
     }
+
+    /// The input projection `x·Wx` over all rows, as a product.
+    pub fn input_product(&self) -> MatmulDims {
+        MatmulDims { rows: self.rows(), input: self.input, output: self.gates() }
+    }
 }
 
 /// `gates = x·Wx + b_ih (+ b_hh)` for all `T·B` rows of `x` (`[T·B, in]`). The recurrent bias
@@ -66,22 +72,7 @@ pub fn input_projection<F: Float>(
         Some(bias_hh) => broadcast_rows_sum(m, gh, bias_ih, bias_hh, gates),
         None => broadcast_rows(m, gh, bias_ih, gates),
     }
-    Gemm {
-        op_a: Op::N,
-        op_b: Op::N,
-        m,
-        n: gh,
-        k: dims.input,
-        alpha: F::one(),
-        a: x,
-        lda: dims.input,
-        b: wx,
-        ldb: gh,
-        beta: F::one(),
-        c: gates,
-        ldc: gh,
-    }
-    .run();
+    matmul_forward(dims.input_product(), x, wx, gates);
 }
 
 /// The recurrence over `T` steps. On entry `act.gates` holds the input projections; `h0`/`c0`
@@ -228,22 +219,7 @@ pub fn recurrent_backward<F: Float>(
 pub fn recurrent_weight_gradient<F: Float>(dims: LayerDims, act: &LayerActivations<F>, dgates: &[F], dwh: &mut [F]) {
     let (m, gh, hidden) = (dims.rows(), dims.gates(), dims.hidden);
     let h_prev = &act.h[..m * hidden];
-    Gemm {
-        op_a: Op::T,
-        op_b: Op::N,
-        m: hidden,
-        n: gh,
-        k: m,
-        alpha: F::one(),
-        a: h_prev,
-        lda: hidden,
-        b: dgates,
-        ldb: gh,
-        beta: F::one(),
-        c: dwh,
-        ldc: gh,
-    }
-    .run();
+    matmul_backward_weight(MatmulDims { rows: m, input: hidden, output: gh }, h_prev, dgates, dwh);
 }
 
 /// The input side of a layer's backward pass (layers above the first): accumulates
@@ -256,37 +232,6 @@ pub fn input_projection_backward<F: Float>(
     dwx: &mut [F],
     d_x: &mut [F],
 ) {
-    let (m, gh, input) = (dims.rows(), dims.gates(), dims.input);
-    Gemm {
-        op_a: Op::T,
-        op_b: Op::N,
-        m: input,
-        n: gh,
-        k: m,
-        alpha: F::one(),
-        a: x,
-        lda: input,
-        b: dgates,
-        ldb: gh,
-        beta: F::one(),
-        c: dwx,
-        ldc: gh,
-    }
-    .run();
-    Gemm {
-        op_a: Op::N,
-        op_b: Op::T,
-        m,
-        n: input,
-        k: gh,
-        alpha: F::one(),
-        a: dgates,
-        lda: gh,
-        b: wx,
-        ldb: gh,
-        beta: F::zero(),
-        c: d_x,
-        ldc: input,
-    }
-    .run();
+    matmul_backward_weight(dims.input_product(), x, dgates, dwx);
+    matmul_backward_input(dims.input_product(), dgates, wx, F::zero(), d_x);
 }

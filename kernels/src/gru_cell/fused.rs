@@ -29,15 +29,11 @@ impl SimdKernel for super::GruForward<'_, f32> {
             .zip(h.chunks_exact_mut(hd))
             .take(batch);
         for (((xrow, hrow), hp), ho) in rows {
-            let [xr, xz, xn] = gate_blocks_mut(xrow, hd);
-            let [hr, hz, hn] = gate_blocks(hrow, hd);
+            let mut gx = gate_blocks_mut::<_, 3>(xrow, hd);
+            let gh = gate_blocks::<_, 3>(hrow, hd);
             for_each_vector!(S, hd, |at| {
-                let gx = [at.load(s, xr), at.load(s, xz), at.load(s, xn)];
-                let gh = [at.load(s, hr), at.load(s, hz), at.load(s, hn)];
-                let (act, h) = forward_lanes(s, gx, gh, at.load(s, hp));
-                at.store(s, xr, act[0]);
-                at.store(s, xz, act[1]);
-                at.store(s, xn, act[2]);
+                let (act, h) = forward_lanes(s, at.load_each(s, &gx), at.load_each(s, &gh), at.load(s, hp));
+                at.store_each(s, &mut gx, act);
                 at.store(s, ho, h);
             });
         }
@@ -80,24 +76,20 @@ impl SimdKernel for super::GruBackward<'_, f32> {
             .zip(dh_prev.chunks_exact_mut(hd))
             .take(batch);
         for ((((((arow, ghrow), dxrow), dghrow), hp), dhr), dhp) in rows {
-            let [ar, az, an] = gate_blocks(arow, hd);
+            let act = gate_blocks::<_, 3>(arow, hd);
             let ghn = &ghrow[2 * hd..];
-            let [dxr, dxz, dxn] = gate_blocks_mut(dxrow, hd);
-            let [dgr, dgz, dgn] = gate_blocks_mut(dghrow, hd);
+            let mut dx = gate_blocks_mut(dxrow, hd);
+            let mut dgh = gate_blocks_mut(dghrow, hd);
             for_each_vector!(S, hd, |at| {
                 let x = BackIn {
-                    act: [at.load(s, ar), at.load(s, az), at.load(s, an)],
+                    act: at.load_each(s, &act),
                     gh_n: at.load(s, ghn),
                     h_prev: at.load(s, hp),
                     dh: at.load(s, dhr),
                 };
                 let (d, dghn, dprev) = backward_lanes(s, x);
-                at.store(s, dxr, d[0]);
-                at.store(s, dxz, d[1]);
-                at.store(s, dxn, d[2]);
-                at.store(s, dgr, d[0]);
-                at.store(s, dgz, d[1]);
-                at.store(s, dgn, dghn);
+                at.store_each(s, &mut dx, d);
+                at.store_each(s, &mut dgh, [d[0], d[1], dghn]);
                 at.store(s, dhp, dprev);
             });
         }

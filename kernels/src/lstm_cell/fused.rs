@@ -29,14 +29,10 @@ impl SimdKernel for super::LstmForward<'_, f32> {
             .zip(h.chunks_exact_mut(hd))
             .take(batch);
         for (((row, cp), cr), hr) in rows {
-            let [ig, fg, gg, og] = gate_blocks_mut(row, hd);
+            let mut blocks = gate_blocks_mut::<_, 4>(row, hd);
             for_each_vector!(S, hd, |at| {
-                let pre = [at.load(s, ig), at.load(s, fg), at.load(s, gg), at.load(s, og)];
-                let (act, c, h) = forward_lanes(s, pre, at.load(s, cp));
-                at.store(s, ig, act[0]);
-                at.store(s, fg, act[1]);
-                at.store(s, gg, act[2]);
-                at.store(s, og, act[3]);
+                let (act, c, h) = forward_lanes(s, at.load_each(s, &blocks), at.load(s, cp));
+                at.store_each(s, &mut blocks, act);
                 at.store(s, cr, c);
                 at.store(s, hr, h);
             });
@@ -84,21 +80,18 @@ impl SimdKernel for super::LstmBackward<'_, f32> {
             .zip(dc.chunks_exact_mut(hd))
             .take(batch);
         for (((((grow, drow), cp), cr), dhr), dcr) in rows {
-            let [ig, fg, gg, og] = gate_blocks(grow, hd);
-            let [di, df, dg, dout] = gate_blocks_mut(drow, hd);
+            let act = gate_blocks::<_, 4>(grow, hd);
+            let mut d_blocks = gate_blocks_mut(drow, hd);
             for_each_vector!(S, hd, |at| {
                 let x = BackIn {
-                    act: [at.load(s, ig), at.load(s, fg), at.load(s, gg), at.load(s, og)],
+                    act: at.load_each(s, &act),
                     c_prev: at.load(s, cp),
                     c: at.load(s, cr),
                     dh: at.load(s, dhr),
                     dc_next: at.load(s, dcr),
                 };
                 let (d, dc_prev) = backward_lanes(s, x);
-                at.store(s, di, d[0]);
-                at.store(s, df, d[1]);
-                at.store(s, dg, d[2]);
-                at.store(s, dout, d[3]);
+                at.store_each(s, &mut d_blocks, d);
                 at.store(s, dcr, dc_prev);
             });
         }

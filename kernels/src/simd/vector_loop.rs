@@ -17,6 +17,20 @@ pub(crate) trait VectorAt: Copy {
     fn load<S: Simd>(self, s: S, src: &[f32]) -> S::V {
         self.load_or(s, src, 0.0)
     }
+
+    /// The vector here of each of `G` blocks (a cell's gates), in order.
+    #[inline(always)]
+    fn load_each<S: Simd, B: AsRef<[f32]>, const G: usize>(self, s: S, blocks: &[B; G]) -> [S::V; G] {
+        std::array::from_fn(|g| self.load(s, blocks[g].as_ref()))
+    }
+
+    /// Stores `v[g]` into block `g` here, for each of `G` blocks.
+    #[inline(always)]
+    fn store_each<S: Simd, const G: usize>(self, s: S, blocks: &mut [&mut [f32]; G], v: [S::V; G]) {
+        for (block, v) in blocks.iter_mut().zip(v) {
+            self.store(s, block, v);
+        }
+    }
 }
 
 /// The whole vector that starts at this index.
