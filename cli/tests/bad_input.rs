@@ -7,29 +7,22 @@ use common::*;
 #[test]
 fn prepare_missing_file() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_in(dir.path(), &["prepare", "--data", "nope.txt"]);
-    assert_clean_error(&out, "nope.txt");
+    assert_run_fails(dir.path(), &["prepare", "--data", "nope.txt"], "nope.txt");
 }
 
 #[test]
 fn prepare_empty_file() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("empty.txt"), "").unwrap();
-    let out = run_in(dir.path(), &["prepare", "--data", "empty.txt"]);
-    assert_clean_error(&out, "empty");
+    let dir = dir_with(&[("empty.txt", "")]);
+    assert_run_fails(dir.path(), &["prepare", "--data", "empty.txt"], "empty");
 }
 
 #[test]
 fn prepare_file_shorter_than_one_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("short.txt"), small_corpus(1000)).unwrap();
-    let out = run_in(dir.path(), &["prepare", "--data", "short.txt"]);
+    let dir = dir_with(&[("short.txt", small_corpus(1000)), ("mid.txt", small_corpus(3000))]);
     // 1000 symbols, 950 for training; 50×50 needs 2500.
-    assert_clean_error(&out, "2500");
+    assert_run_fails(dir.path(), &["prepare", "--data", "short.txt"], "2500");
     // The validation split gets its own message.
-    std::fs::write(dir.path().join("mid.txt"), small_corpus(3000)).unwrap();
-    let out = run_in(dir.path(), &["prepare", "--data", "mid.txt"]);
-    assert_clean_error(&out, "validation");
+    assert_run_fails(dir.path(), &["prepare", "--data", "mid.txt"], "validation");
     // And it fits with a smaller batch.
     let out = run_in(dir.path(), &["prepare", "--data", "mid.txt", "--batch", "2", "--seq-len", "10"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -41,8 +34,7 @@ fn prepare_non_utf8_file() {
     let mut bytes = small_corpus(5000).into_bytes();
     bytes[1234] = 0xff;
     std::fs::write(dir.path().join("bin.txt"), &bytes).unwrap();
-    let out = run_in(dir.path(), &["prepare", "--data", "bin.txt"]);
-    assert_clean_error(&out, "1234");
+    assert_run_fails(dir.path(), &["prepare", "--data", "bin.txt"], "1234");
     // --bytes accepts it.
     let out = run_in(dir.path(), &["prepare", "--data", "bin.txt", "--bytes", "--batch", "5", "--seq-len", "10"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -66,82 +58,43 @@ fn train_from_an_empty_directory_uses_the_built_in_corpus() {
 
 #[test]
 fn train_rejects_bad_hyper_parameters() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.txt"), small_corpus(20_000)).unwrap();
-    let out = run_in(dir.path(), &["train", "--data", "c.txt", "--lr=-1"]);
-    assert_clean_error(&out, "--lr");
-    let out = run_in(dir.path(), &["train", "--data", "c.txt", "--val-frac", "1.5"]);
-    assert_clean_error(&out, "1.5");
-    let out =
-        run_in(dir.path(), &["train", "--data", "c.txt", "--layers", "100000000", "--hidden", "1", "--embed", "1"]);
-    assert_clean_error(&out, "--layers must be at most 1024");
-    let out = run_in(dir.path(), &["train", "--data", "c.txt", "--hidden", "100000", "--embed", "100000"]);
-    assert_clean_error(&out, "parameters");
-    let out = run_in(dir.path(), &["train", "--data", "c.txt", "--clip=-1"]);
-    assert_clean_error(&out, "--clip");
-    let out = run_in(dir.path(), &["train", "--data", "c.txt", "--lr-decay", "1.5"]);
-    assert_clean_error(&out, "--lr-decay");
+    let dir = dir_with_corpus(20_000);
+    let fails = |args: &[&str], needle: &str| assert_run_fails(dir.path(), &train_with(&[args]), needle);
+    fails(&["--lr=-1"], "--lr");
+    fails(&["--val-frac", "1.5"], "1.5");
+    fails(&["--layers", "100000000", "--hidden", "1", "--embed", "1"], "--layers must be at most 1024");
+    fails(&["--hidden", "100000", "--embed", "100000"], "parameters");
+    fails(&["--clip=-1"], "--clip");
+    fails(&["--lr-decay", "1.5"], "--lr-decay");
     // clap's own errors (zero sizes) also exit non-zero without a panic.
-    let out = run_in(dir.path(), &["train", "--data", "c.txt", "--hidden", "0"]);
+    let out = run_in(dir.path(), &train_with(&[&["--hidden", "0"]]));
     assert!(!out.status.success() && !stderr(&out).contains("panicked"));
 }
 
 #[test]
 fn sample_from_missing_or_corrupt_model() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_in(dir.path(), &["sample", "--model", "nomodel"]);
-    assert_clean_error(&out, "nomodel");
+    assert_run_fails(dir.path(), &["sample", "--model", "nomodel"], "nomodel");
     std::fs::create_dir(dir.path().join("bad")).unwrap();
     std::fs::write(dir.path().join("bad/config.json"), "{ not json").unwrap();
-    let out = run_in(dir.path(), &["sample", "--model", "bad"]);
-    assert_clean_error(&out, "config.json");
+    assert_run_fails(dir.path(), &["sample", "--model", "bad"], "config.json");
 }
 
 #[test]
 fn init_from_a_model_of_another_vocabulary() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("a.txt"), small_corpus(20_000)).unwrap();
-    std::fs::write(dir.path().join("b.txt"), small_corpus(20_000).to_uppercase()).unwrap();
-    let tiny = ["--hidden", "8", "--embed", "4", "--batch", "4", "--seq-len", "8", "--steps", "2"];
-    let mut first = vec!["train", "--data", "a.txt", "--out", "ma"];
-    first.extend(tiny);
+    let dir = dir_with(&[("a.txt", small_corpus(20_000)), ("b.txt", small_corpus(20_000).to_uppercase())]);
+    let tiny = [TINY_MODEL, &["--steps", "2"]].concat();
+    let first = [&["train", "--data", "a.txt", "--out", "ma"][..], &tiny].concat();
     assert!(run_in(dir.path(), &first).status.success());
-    let mut second = vec!["train", "--data", "b.txt", "--init-from", "ma", "--out", "mb"];
-    second.extend(tiny);
-    let out = run_in(dir.path(), &second);
-    assert_clean_error(&out, "another vocabulary");
+    let second = [&["train", "--data", "b.txt", "--init-from", "ma", "--out", "mb"][..], &tiny].concat();
+    assert_run_fails(dir.path(), &second, "another vocabulary");
 }
 
 #[test]
 fn a_diverging_run_stops_with_a_message_and_keeps_its_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.txt"), small_corpus(20_000)).unwrap();
-    let out = run_in(
-        dir.path(),
-        &[
-            "train",
-            "--data",
-            "c.txt",
-            "--hidden",
-            "8",
-            "--embed",
-            "4",
-            "--batch",
-            "4",
-            "--seq-len",
-            "8",
-            "--steps",
-            "200",
-            "--lr",
-            "1e38",
-            "--clip",
-            "0",
-            "--checkpoint-every",
-            "1",
-            "--out",
-            "m",
-        ],
-    );
+    let dir = dir_with_corpus(20_000);
+    let diverging = ["--steps", "200", "--lr", "1e38", "--clip", "0", "--checkpoint-every", "1", "--out", "m"];
+    let out = run_in(dir.path(), &train_with(&[TINY_MODEL, &diverging]));
     let err = stderr(&out);
     assert!(!out.status.success() && !err.contains("panicked"), "{err}");
     let last = err.lines().last().unwrap_or_default();

@@ -23,6 +23,16 @@ fn fetch(dir: &Path, args: &[&str]) -> Output {
         .expect("run charrnn-fast")
 }
 
+/// `data fetch ARGS` in an empty directory fails with a clean error containing `needle` and
+/// leaves the directory empty.
+fn fetch_fails_leaving_nothing(args: &[&str], needle: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fetch(dir.path(), args);
+    assert_clean_error(&out, needle);
+    assert!(tree(dir.path()).is_empty(), "{:?}", tree(dir.path()));
+    out
+}
+
 /// Every file and directory below `dir`, relative, sorted.
 fn tree(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
@@ -77,9 +87,8 @@ fn from_a_correct_file_puts_it_in_place_then_reports_it_present() {
 
 #[test]
 fn from_a_wrong_file_fails_and_leaves_nothing() {
-    let dir = tempfile::tempdir().unwrap();
     // Shorter than the corpus: a checksum mismatch.
-    std::fs::write(dir.path().join("wrong.txt"), small_corpus(5000)).unwrap();
+    let dir = dir_with(&[("wrong.txt", small_corpus(5000))]);
     let out = fetch(dir.path(), &["tinyshakespeare", "--from", "wrong.txt"]);
     assert_clean_error(&out, "checksum mismatch");
     assert!(stderr(&out).contains(TINY_SHA256) && stderr(&out).contains("5000 bytes"), "{}", stderr(&out));
@@ -105,21 +114,15 @@ fn from_a_wrong_file_fails_and_leaves_nothing() {
 
 #[test]
 fn unknown_corpus_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = fetch(dir.path(), &["wikitext"]);
-    assert_clean_error(&out, "unknown corpus 'wikitext' (known: tinyshakespeare, enwik8)");
-    assert!(tree(dir.path()).is_empty());
+    fetch_fails_leaving_nothing(&["wikitext"], "unknown corpus 'wikitext' (known: tinyshakespeare, enwik8)");
 }
 
 #[cfg(feature = "download")]
 #[test]
 fn unreachable_download_is_one_line_naming_the_url_and_from() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = fetch(dir.path(), &["enwik8"]);
-    assert_clean_error(&out, UNREACHABLE);
-    assert!(stderr(&out).contains("--from FILE"), "{}", stderr(&out));
     // Neither the corpus directory nor a temporary file is left behind.
-    assert!(tree(dir.path()).is_empty(), "{:?}", tree(dir.path()));
+    let out = fetch_fails_leaving_nothing(&["enwik8"], UNREACHABLE);
+    assert!(stderr(&out).contains("--from FILE"), "{}", stderr(&out));
 }
 
 /// tinyshakespeare is built into the binary: fetching it needs no network (the download URL
@@ -138,10 +141,7 @@ fn tinyshakespeare_is_written_from_the_built_in_copy_offline() {
 #[cfg(not(feature = "download"))]
 #[test]
 fn without_the_download_feature_fetch_needs_from() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = fetch(dir.path(), &["enwik8"]);
-    assert_clean_error(&out, "built without download support; use --from FILE");
-    assert!(tree(dir.path()).is_empty());
+    fetch_fails_leaving_nothing(&["enwik8"], "built without download support; use --from FILE");
 }
 
 #[test]

@@ -6,25 +6,7 @@ mod common;
 use common::*;
 
 fn train(dir: &std::path::Path, out: &str, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "train",
-        "--data",
-        "c.txt",
-        "--hidden",
-        "32",
-        "--embed",
-        "16",
-        "--batch",
-        "16",
-        "--seq-len",
-        "20",
-        "--threads",
-        "2",
-        "--out",
-        out,
-    ];
-    args.extend_from_slice(extra);
-    run_in(dir, &args)
+    run_in(dir, &train_with(&[LEARNING_MODEL, &["--threads", "2", "--out", out], extra]))
 }
 
 fn losses(out: &std::process::Output) -> Vec<f64> {
@@ -33,8 +15,7 @@ fn losses(out: &std::process::Output) -> Vec<f64> {
 
 #[test]
 fn gru_with_dropout_trains_records_and_samples() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.txt"), small_corpus(40_000)).unwrap();
+    let dir = dir_with_corpus(40_000);
     let out = train(dir.path(), "gru", &["--cell", "gru", "--layers", "3", "--dropout", "0.25", "--steps", "60"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let l = losses(&out);
@@ -61,8 +42,7 @@ fn gru_with_dropout_trains_records_and_samples() {
 
 #[test]
 fn dropout_outside_zero_to_one_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.txt"), small_corpus(20_000)).unwrap();
+    let dir = dir_with_corpus(20_000);
     for bad in ["1", "1.5", "-0.1", "nan", "inf"] {
         let arg = format!("--dropout={bad}");
         let out = train(dir.path(), "m", &[&arg, "--steps", "2"]);
@@ -74,8 +54,7 @@ fn dropout_outside_zero_to_one_is_a_clear_error() {
 /// the masks depend only on (seed, step), with no RNG state to save.
 #[test]
 fn dropout_resumes_bit_identically() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.txt"), small_corpus(30_000)).unwrap();
+    let dir = dir_with_corpus(30_000);
     let model = ["--cell", "gru", "--layers", "2", "--dropout", "0.3", "--seed", "5"];
     let straight = train(dir.path(), "a", &[&model[..], &["--steps", "40"]].concat());
     assert!(straight.status.success(), "{}", stderr(&straight));

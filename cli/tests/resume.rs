@@ -4,13 +4,12 @@
 mod common;
 use common::*;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// 2×N steps straight and N steps, save, resume, N more steps give bit-identical weights.
 #[test]
 fn resume_is_bit_identical() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.txt"), small_corpus(30_000)).unwrap();
+    let dir = dir_with_corpus(30_000);
     let straight = run_in(dir.path(), &train_args(&["--steps", "40", "--eval-every", "15", "--out", "a"]));
     assert!(straight.status.success(), "{}", stderr(&straight));
     let first = run_in(dir.path(), &train_args(&["--steps", "20", "--eval-every", "15", "--out", "b"]));
@@ -36,24 +35,10 @@ fn resume_is_bit_identical() {
 /// Ctrl-C finishes the step, writes a checkpoint and exits 0; the run then resumes.
 #[test]
 fn interrupt_saves_and_resume_finishes() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.txt"), small_corpus(30_000)).unwrap();
-    let child = bin()
-        .current_dir(dir.path())
-        .args(train_args(&["--steps", "100000", "--checkpoint-every", "0", "--out", "m"]))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let dir = dir_with_corpus(30_000);
     // Wait until training has started (the log has rows), then interrupt.
-    let log = dir.path().join("m/log.csv");
-    let started = Instant::now();
-    while std::fs::read_to_string(&log).map_or(0, |s| s.lines().count()) < 5 {
-        assert!(started.elapsed() < Duration::from_secs(60), "training did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
+    let child = start_long_run(dir.path(), "100000", "m", &[], 4);
+    interrupt(&child);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
@@ -70,8 +55,7 @@ fn interrupt_saves_and_resume_finishes() {
 /// always loads.
 #[test]
 fn sigkill_never_leaves_a_broken_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.txt"), small_corpus(30_000)).unwrap();
+    let dir = dir_with_corpus(30_000);
     let path = dir.path().join("m/checkpoint.safetensors");
     let mut loaded = 0;
     for round in 0..12u64 {

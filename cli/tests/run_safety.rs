@@ -6,40 +6,8 @@ mod common;
 use common::*;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn corpus_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.txt"), small_corpus(30_000)).unwrap();
-    dir
-}
-
-/// Starts a long run into `out` and waits until it has logged `rows` steps.
-fn start_long_run(dir: &Path, out: &str, extra: &[&str], rows: usize) -> Child {
-    let mut args = train_args(&["--steps", "1000000", "--checkpoint-every", "0", "--out", out]);
-    args.extend_from_slice(extra);
-    let child = bin()
-        .current_dir(dir)
-        .env("XDG_CACHE_HOME", dir.join(".cache"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = dir.join(out).join("log.csv");
-    let started = Instant::now();
-    while std::fs::read_to_string(&log).map_or(0, |s| s.lines().count()) < rows + 1 {
-        assert!(started.elapsed() < Duration::from_secs(60), "training did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
-
-fn interrupt(child: &Child) {
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-}
 
 fn logged_steps(dir: &Path) -> Vec<u64> {
     let log = std::fs::read_to_string(dir.join("log.csv")).unwrap();
@@ -58,8 +26,8 @@ fn config_json(dir: &Path) -> serde_json::Value {
 /// (its log has each of its steps once, in order) and, once it has ended, the lock is free.
 #[test]
 fn a_second_run_on_a_held_out_fails_and_the_first_is_unharmed() {
-    let dir = corpus_dir();
-    let first = start_long_run(dir.path(), "m", &[], 3);
+    let dir = dir_with_corpus(30_000);
+    let first = start_long_run(dir.path(), "1000000", "m", &[], 3);
     let started = Instant::now();
     let second = run_in(dir.path(), &train_args(&["--steps", "5", "--out", "m"]));
     assert_clean_error(&second, &format!("'m' is in use by another charrnn-fast run (pid {})", first.id()));
@@ -71,7 +39,7 @@ fn a_second_run_on_a_held_out_fails_and_the_first_is_unharmed() {
     let step = checkpoint_step(&dir.path().join("m"));
     assert_eq!(logged_steps(&dir.path().join("m")), (1..=step).collect::<Vec<_>>());
     // A killed run leaves its lock file behind, which does not block.
-    let killed = start_long_run(dir.path(), "k", &[], 2);
+    let killed = start_long_run(dir.path(), "1000000", "k", &[], 2);
     Command::new("kill").args(["-KILL", &killed.id().to_string()]).status().unwrap();
     let _ = killed.wait_with_output();
     let again = run_in(dir.path(), &train_args(&["--steps", "3", "--out", "k", "--force"]));
@@ -81,7 +49,7 @@ fn a_second_run_on_a_held_out_fails_and_the_first_is_unharmed() {
 /// `--resume DIR` alone continues in DIR; `./out` is never touched.
 #[test]
 fn resume_alone_continues_in_its_directory() {
-    let dir = corpus_dir();
+    let dir = dir_with_corpus(30_000);
     let first = run_in(dir.path(), &train_args(&["--steps", "6", "--out", "int"]));
     assert!(first.status.success(), "{}", stderr(&first));
     let resumed = run_in(dir.path(), &["train", "--resume", "int", "--steps", "10"]);
@@ -113,7 +81,7 @@ fn resume_alone_continues_in_its_directory() {
 /// holds the new run alone.
 #[test]
 fn an_out_holding_another_run_is_refused_unless_forced() {
-    let dir = corpus_dir();
+    let dir = dir_with_corpus(30_000);
     assert!(run_in(dir.path(), &train_args(&["--steps", "8", "--out", "m"])).status.success());
     std::fs::write(dir.path().join("m/notes.txt"), "mine").unwrap();
     let again = run_in(dir.path(), &train_args(&["--steps", "3", "--cell", "gru", "--out", "m"]));
@@ -141,7 +109,7 @@ fn an_out_holding_another_run_is_refused_unless_forced() {
 /// those that may change are applied and said.
 #[test]
 fn contradicting_flags_are_errors_and_changeable_ones_are_applied() {
-    let dir = corpus_dir();
+    let dir = dir_with_corpus(30_000);
     assert!(run_in(dir.path(), &train_args(&["--steps", "4", "--out", "m"])).status.success());
     let bad = run_in(dir.path(), &["train", "--resume", "m", "--hidden", "64", "--cell", "gru", "--lr", "0.1"]);
     assert_clean_error(&bad, "--cell gru (it has lstm), --hidden 64 (it has 24) contradict the checkpoint");
@@ -166,7 +134,7 @@ fn contradicting_flags_are_errors_and_changeable_ones_are_applied() {
 /// corpus is named, with --data as the way out.
 #[test]
 fn resume_from_another_directory_and_a_moved_or_changed_corpus() {
-    let dir = corpus_dir();
+    let dir = dir_with_corpus(30_000);
     std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
     assert!(run_in(dir.path(), &train_args(&["--steps", "4", "--out", "m"])).status.success());
     let elsewhere = dir.path().join("elsewhere");
@@ -194,14 +162,8 @@ fn resume_from_another_directory_and_a_moved_or_changed_corpus() {
 /// and saves its model.
 #[test]
 fn closed_output_streams_do_not_lose_the_run() {
-    let dir = corpus_dir();
-    let mut child = bin()
-        .current_dir(dir.path())
-        .args(train_args(&["--steps", "30", "--eval-every", "10", "--out", "m"]))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let dir = dir_with_corpus(30_000);
+    let mut child = spawn_in(dir.path(), &train_args(&["--steps", "30", "--eval-every", "10", "--out", "m"]));
     // Close both read ends at once, as `| head -0` would.
     drop(child.stdout.take());
     drop(child.stderr.take());
@@ -215,12 +177,12 @@ fn closed_output_streams_do_not_lose_the_run() {
 /// written (the test pins what the machine reports to 16 GB, so it reads the same anywhere).
 #[test]
 fn a_configuration_too_large_for_memory_is_refused_at_once() {
-    let dir = corpus_dir();
+    let dir = dir_with_corpus(30_000);
     let started = Instant::now();
     let out = bin()
         .current_dir(dir.path())
         .env("CHARRNN_TEST_AVAILABLE_MEMORY", "16000000000")
-        .args(["train", "--data", "c.txt", "--hidden", "12000", "--batch", "8", "--seq-len", "16", "--steps", "1"])
+        .args(train_with(&[&["--hidden", "12000", "--batch", "8", "--seq-len", "16", "--steps", "1"]]))
         .output()
         .unwrap();
     assert_clean_error(&out, "GB, but 16.0 GB is available; use a smaller --hidden, --batch or --seq-len");
@@ -233,26 +195,10 @@ fn a_configuration_too_large_for_memory_is_refused_at_once() {
 /// then counts real cores).
 #[test]
 fn threads_beyond_the_cpus_are_capped() {
-    let dir = corpus_dir();
+    let dir = dir_with_corpus(30_000);
     let cpus = std::thread::available_parallelism().unwrap().get();
-    let out = run_in(
-        dir.path(),
-        &[
-            "train",
-            "--data",
-            "c.txt",
-            "--threads",
-            "1000",
-            "--steps",
-            "1",
-            "--hidden",
-            "8",
-            "--batch",
-            "8",
-            "--seq-len",
-            "16",
-        ],
-    );
+    let too_many_threads = ["--threads", "1000", "--steps", "1", "--hidden", "8", "--batch", "8", "--seq-len", "16"];
+    let out = run_in(dir.path(), &train_with(&[&too_many_threads]));
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains(&format!("note: --threads 1000 is more than the {cpus}")), "{err}");
@@ -270,11 +216,9 @@ fn threads_beyond_the_cpus_are_capped() {
 /// that continues from it; no temporary file is left.
 #[test]
 fn a_file_size_limit_is_an_error_that_names_the_intact_checkpoint() {
-    let dir = corpus_dir();
+    let dir = dir_with_corpus(30_000);
     let model = ["--hidden", "64", "--embed", "16", "--batch", "8", "--seq-len", "16", "--threads", "2"];
-    let mut args = vec!["train", "--data", "c.txt", "--steps", "4", "--out", "m"];
-    args.extend(model);
-    assert!(run_in(dir.path(), &args).status.success());
+    assert!(run_in(dir.path(), &train_with(&[&["--steps", "4", "--out", "m"], &model])).status.success());
     let size = std::fs::metadata(dir.path().join("m/checkpoint.safetensors")).unwrap().len();
     // A limit (bash's `ulimit -f` counts KiB) below the checkpoint's size (weights and two
     // moments) but above the model's (weights).
@@ -329,7 +273,7 @@ fn with_file_size_limit(dir: &Path, kib: u64, args: &str) -> std::process::Outpu
 /// Temporary files that a killed run left are removed by the next run in that directory.
 #[test]
 fn stale_temporary_files_are_removed() {
-    let dir = corpus_dir();
+    let dir = dir_with_corpus(30_000);
     assert!(run_in(dir.path(), &train_args(&["--steps", "4", "--eval-every", "2", "--out", "m"])).status.success());
     let stale = [
         dir.path().join("m/.checkpoint.safetensors.tmp-29496-0"),
@@ -350,8 +294,8 @@ fn stale_temporary_files_are_removed() {
 /// it was measured after, in the output and in config.json.
 #[test]
 fn ctrl_c_reports_the_step_of_its_last_validation_loss() {
-    let dir = corpus_dir();
-    let child = start_long_run(dir.path(), "m", &["--eval-every", "7"], 10);
+    let dir = dir_with_corpus(30_000);
+    let child = start_long_run(dir.path(), "1000000", "m", &["--eval-every", "7"], 10);
     interrupt(&child);
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -370,7 +314,7 @@ fn ctrl_c_reports_the_step_of_its_last_validation_loss() {
 /// Byte-level runs speak of bytes.
 #[test]
 fn byte_level_runs_report_per_byte() {
-    let dir = corpus_dir();
+    let dir = dir_with_corpus(30_000);
     let out = run_in(dir.path(), &train_args(&["--bytes", "--steps", "3", "--out", "m"]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("nats/byte") && stdout(&out).contains("bits/byte"), "{}", stdout(&out));
@@ -381,7 +325,7 @@ fn byte_level_runs_report_per_byte() {
 /// for the cache.
 #[test]
 fn unwritable_out_or_cache_fail_before_training() {
-    let dir = corpus_dir();
+    let dir = dir_with_corpus(30_000);
     let out = run_in(dir.path(), &train_args(&["--out", "c.txt/m"]));
     assert_clean_error(&out, "cannot create --out 'c.txt/m'");
     let out = run_in(dir.path(), &train_args(&["--cache", "c.txt/cache", "--out", "m"]));

@@ -8,28 +8,8 @@ use common::*;
 /// it back and prints the requested number of characters.
 #[test]
 fn train_then_sample_each_mode() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.txt"), small_corpus(60_000)).unwrap();
-    let out = run_in(
-        dir.path(),
-        &[
-            "train",
-            "--data",
-            "c.txt",
-            "--hidden",
-            "32",
-            "--embed",
-            "16",
-            "--batch",
-            "16",
-            "--seq-len",
-            "20",
-            "--epochs",
-            "3",
-            "--out",
-            "model",
-        ],
-    );
+    let dir = dir_with_corpus(60_000);
+    let out = run_in(dir.path(), &train_with(&[LEARNING_MODEL, &["--epochs", "3", "--out", "model"]]));
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     let losses = step_losses(&err);
@@ -62,28 +42,20 @@ fn train_then_sample_each_mode() {
     }
 
     // A reader that closes early (`| head`) ends sampling quietly with status 0.
-    let mut child = bin()
-        .current_dir(dir.path())
-        .args(["sample", "--model", "model", "--length", "100000"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_in(dir.path(), &["sample", "--model", "model", "--length", "100000"]);
     let mut first = [0u8; 16];
     std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success() && !stderr(&out).contains("error"), "{}", stderr(&out));
 
-    let out = run_in(dir.path(), &["sample", "--model", "model", "--prime", "xyz ÿ"]);
-    assert_clean_error(&out, "'x'");
-    let out = run_in(dir.path(), &["sample", "--model", "model", "--temperature", "0"]);
-    assert_clean_error(&out, "--temperature");
+    assert_run_fails(dir.path(), &["sample", "--model", "model", "--prime", "xyz ÿ"], "'x'");
+    assert_run_fails(dir.path(), &["sample", "--model", "model", "--temperature", "0"], "--temperature");
     // A negative number is a value, not a flag: the real message, not a usage error.
-    let out = run_in(dir.path(), &["sample", "--model", "model", "--temperature", "-1"]);
-    assert_clean_error(&out, "--temperature must be a positive number (got -1)");
-    let out = run_in(dir.path(), &["train", "--data", "c.txt", "--lr", "-1", "--out", "neg"]);
-    assert_clean_error(&out, "--lr must be a positive number (got -1)");
+    let negative_temperature = "--temperature must be a positive number (got -1)";
+    assert_run_fails(dir.path(), &["sample", "--model", "model", "--temperature", "-1"], negative_temperature);
+    let negative_lr = "--lr must be a positive number (got -1)";
+    assert_run_fails(dir.path(), &train_with(&[&["--lr", "-1", "--out", "neg"]]), negative_lr);
     // Usage errors are clap's, with exit status 2.
     let out = run_in(dir.path(), &["sample", "--model", "model", "--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -92,31 +64,10 @@ fn train_then_sample_each_mode() {
 /// Same seed, same data, same threads: the same run, bit for bit.
 #[test]
 fn training_is_deterministic() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.txt"), small_corpus(20_000)).unwrap();
-    let args = [
-        "train",
-        "--data",
-        "c.txt",
-        "--hidden",
-        "16",
-        "--embed",
-        "8",
-        "--batch",
-        "8",
-        "--seq-len",
-        "16",
-        "--steps",
-        "30",
-        "--threads",
-        "2",
-    ];
-    let mut a = args.to_vec();
-    a.extend(["--out", "a"]);
-    let mut b = args.to_vec();
-    b.extend(["--out", "b"]);
-    assert!(run_in(dir.path(), &a).status.success());
-    assert!(run_in(dir.path(), &b).status.success());
+    let dir = dir_with_corpus(20_000);
+    let run = ["--hidden", "16", "--embed", "8", "--batch", "8", "--seq-len", "16", "--steps", "30", "--threads", "2"];
+    assert!(run_in(dir.path(), &train_with(&[&run, &["--out", "a"]])).status.success());
+    assert!(run_in(dir.path(), &train_with(&[&run, &["--out", "b"]])).status.success());
     let wa = std::fs::read(dir.path().join("a/model.safetensors")).unwrap();
     let wb = std::fs::read(dir.path().join("b/model.safetensors")).unwrap();
     assert_eq!(wa, wb);

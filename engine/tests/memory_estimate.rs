@@ -6,38 +6,25 @@ use std::sync::atomic::Ordering;
 
 mod counting_alloc;
 use counting_alloc::*;
+mod small_run;
+use small_run::*;
 
 use charrnn_engine::checkpoint::{save_checkpoint, CheckpointMeta};
-use charrnn_engine::data::{prepare, Batcher, PrepareOptions, TokenStream};
+use charrnn_engine::data::Batcher;
 use charrnn_engine::memory::training_memory;
-use charrnn_engine::train::{TrainOptions, Trainer};
-use charrnn_engine::{CellKind, Model, ModelConfig};
-use charrnn_kernels::adam::AdamHyper;
+use charrnn_engine::train::Trainer;
+use charrnn_engine::Model;
 
 #[test]
 fn the_estimate_is_the_peak_a_counting_allocator_sees() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("c.txt");
-    let text: String = (0..40_000).map(|i| ["the ", "cat ", "sat\n", "on ", "mat "][i % 5]).collect();
-    std::fs::write(&input, text).unwrap();
-    let prepared = prepare(&PrepareOptions { input, cache_dir: None, bytes: false, force: false }).unwrap();
-    let stream = TokenStream::open_prepared(&prepared).unwrap();
+    let corpus = small_corpus(40_000);
     let (batch, seq_len, threads) = (12, 40, 2);
-    let batches = Batcher::new(&stream, 0..stream.len(), batch, seq_len, "training").unwrap();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-    let cells = [CellKind::Lstm, CellKind::Rnn, CellKind::Gru];
-    for (cell, dropout) in cells.into_iter().flat_map(|c| [(c, 0.0), (c, 0.3)]) {
-        let config =
-            ModelConfig { cell, vocab_size: prepared.vocab.len(), embed_size: 96, hidden_size: 320, num_layers: 3 };
-        let options = TrainOptions {
-            batch_size: batch,
-            seq_len,
-            adam: AdamHyper::default(),
-            clip: 5.0,
-            dropout,
-            dropout_seed: 1,
-        };
-        let checkpoint = dir.path().join("checkpoint.safetensors");
+    let batches = Batcher::new(&corpus.stream, 0..corpus.stream.len(), batch, seq_len, "training").unwrap();
+    let pool = thread_pool(threads);
+    for (cell, dropout) in cells_with_and_without(0.3) {
+        let config = three_layers(cell, &corpus, 96, 320);
+        let options = train_options(batch, seq_len, dropout);
+        let checkpoint = corpus.dir.path().join("checkpoint.safetensors");
         let (base, peak) = pool.install(|| {
             let base = LIVE.load(Ordering::SeqCst);
             PEAK.store(base, Ordering::SeqCst);
@@ -46,7 +33,7 @@ fn the_estimate_is_the_peak_a_counting_allocator_sees() {
             save_checkpoint(
                 &checkpoint,
                 &trainer.snapshot(),
-                &prepared.vocab,
+                &corpus.prepared.vocab,
                 CheckpointMeta::new(1, serde_json::Value::Null),
             )
             .unwrap();
