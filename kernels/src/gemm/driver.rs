@@ -9,8 +9,8 @@
 
 use std::cell::RefCell;
 
-use super::microkernel::{with_kernel, APanel, KernelId, MicroKernel, MAX_MR, MAX_NR, MAX_TILE};
-use super::pack::Strided;
+use super::microkernel::{with_kernel, APanel, CTile, KernelId, MicroKernel, MAX_MR, MAX_NR, MAX_TILE};
+use super::pack::{Block, Strided};
 use crate::dispatch::detected_level;
 
 /// Deepest packed block: a product over `k ≤ KC_MAX` runs as one block, so `C` is written once
@@ -54,6 +54,18 @@ pub(crate) enum BSource<'a> {
     Packed(&'a [f32]),
 }
 
+/// One product `C = alpha·op(A)·B + beta·C` but its `C`: `op(A)` is `m×k`, `B` is `k×n`.
+#[derive(Clone, Copy)]
+pub(crate) struct Product<'a> {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub alpha: f32,
+    pub a: Strided<'a>,
+    pub b: BSource<'a>,
+    pub beta: f32,
+}
+
 /// Length of a whole `k×n` matrix packed for panels of width `nr`.
 pub(crate) fn packed_len(k: usize, n: usize, nr: usize) -> usize {
     k * n.div_ceil(nr) * nr
@@ -71,7 +83,7 @@ fn pack_b_whole_for<K: MicroKernel>(b: Strided<'_>, k: usize, n: usize, out: &mu
     let kc_block = depth_block(k, 0);
     for p0 in (0..k).step_by(kc_block) {
         let kc = kc_block.min(k - p0);
-        used += K::pack_b(b, p0, kc, 0, n, &mut out[used..]);
+        used += K::pack_b(b, Block { first: 0, len: n, p0, kc }, &mut out[used..]);
     }
     used
 }
@@ -81,42 +93,22 @@ fn pack_b_whole_for<K: MicroKernel>(b: Strided<'_>, k: usize, n: usize, out: &mu
 ///
 /// # Panics
 /// If the kernel needs a CPU level this CPU does not support.
-pub(crate) fn gemm_f32(
-    kernel: KernelId,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: Strided<'_>,
-    b: BSource<'_>,
-    beta: f32,
-    c: &mut [f32],
-    ldc: usize,
-) {
+pub(crate) fn gemm_f32(kernel: KernelId, product: Product<'_>, c: &mut [f32], ldc: usize) {
     // The kernel calls made below are sound only when the level's features are present.
     assert!(kernel.level() <= detected_level(), "kernel {kernel:?} is not supported by this CPU");
-    with_kernel!(kernel, split(m, n, k, alpha, a, b, beta, c, ldc))
+    with_kernel!(kernel, split(product, c, ldc))
 }
 
 /// Splits the rows of `C` into one contiguous block per thread (multiples of `MR`) while the
 /// work is large; every element of `C` is computed by one serial call over the full `k`, with
-/// the same arithmetic whatever the block it falls in (see [`edge_tile`]), so results do not
+/// the same arithmetic whatever the block it falls in (see [`cut_tile`]), so results do not
 /// depend on the thread count.
-fn split<K: MicroKernel>(
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: Strided<'_>,
-    b: BSource<'_>,
-    beta: f32,
-    c: &mut [f32],
-    ldc: usize,
-) {
+fn split<K: MicroKernel>(product: Product<'_>, c: &mut [f32], ldc: usize) {
+    let Product { m, n, k, a, .. } = product;
     let threads = rayon::current_num_threads();
     let parts = if m * n * k >= PARALLEL_MIN_WORK { threads.min(m / (4 * K::MR)) } else { 1 };
     if parts <= 1 {
-        serial::<K>(m, n, k, alpha, a, b, beta, c, ldc);
+        serial::<K>(product, c, ldc);
         return;
     }
     let rows_per_part = m.div_ceil(parts).div_ceil(K::MR) * K::MR;
@@ -126,8 +118,8 @@ fn split<K: MicroKernel>(
             let rows = rows_per_part.min(m - first);
             let (mine, others) = rest.split_at_mut((rows * ldc).min(rest.len()));
             rest = others;
-            let a_part = Strided { data: &a.data[first * a.rs..], ..a };
-            scope.spawn(move |_| serial::<K>(rows, n, k, alpha, a_part, b, beta, mine, ldc));
+            let part = Product { m: rows, a: Strided { data: &a.data[first * a.rs..], ..a }, ..product };
+            scope.spawn(move |_| serial::<K>(part, mine, ldc));
         }
     });
 }
@@ -162,17 +154,8 @@ fn grow(v: &mut Vec<f32>, len: usize) {
     }
 }
 
-fn serial<K: MicroKernel>(
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: Strided<'_>,
-    b: BSource<'_>,
-    beta: f32,
-    c: &mut [f32],
-    ldc: usize,
-) {
+fn serial<K: MicroKernel>(product: Product<'_>, c: &mut [f32], ldc: usize) {
+    let Product { m, n, k, alpha, a, b, beta } = product;
     let (mr, nr) = (K::MR, K::NR);
     let mc_max = mr * MC_PANELS;
     let n_pad = n.div_ceil(nr) * nr;
@@ -193,7 +176,7 @@ fn serial<K: MicroKernel>(
                 let kc = kc_block.min(k - pc);
                 let panels_b: &[f32] = match b {
                     BSource::Strided(bs) => {
-                        let used = K::pack_b(bs, pc, kc, jc, nc, buf_b);
+                        let used = K::pack_b(bs, Block { first: jc, len: nc, p0: pc, kc }, buf_b);
                         &buf_b[..used]
                     }
                     BSource::Packed(data) => &data[pc * n_pad + (jc / nr) * kc * nr..],
@@ -207,7 +190,7 @@ fn serial<K: MicroKernel>(
                     let mc = mc_max.min(m - ic);
                     let in_place_panels = if in_place { mc / mr } else { 0 };
                     let packed_from = ic + in_place_panels * mr;
-                    K::pack_a(a, packed_from, ic + mc - packed_from, pc, kc, buf_a);
+                    K::pack_a(a, Block { first: packed_from, len: ic + mc - packed_from, p0: pc, kc }, buf_a);
                     for jr in 0..nc.div_ceil(nr) {
                         let cols = nr.min(nc - jr * nr);
                         let bp = &panels_b[jr * kc * nr..(jr + 1) * kc * nr];
@@ -228,47 +211,18 @@ fn serial<K: MicroKernel>(
                                     }
                                 };
                                 let c_tile = &mut c[row * ldc + col..(row + mr - 1) * ldc + col + nr];
+                                let out = CTile { ptr: c_tile.as_mut_ptr(), ldc, alpha, beta: beta_here };
                                 // SAFETY: the level's features are present (checked in
                                 // `gemm_f32`); a packed panel holds kc·MR floats (sliced above),
                                 // rows read in place hold row i, depth p at i·rs + p for i < MR,
                                 // p < kc (asserted above); `bp` holds kc·NR floats; `c_tile`
                                 // spans MR rows of NR columns at stride `ldc` (sliced above, so
                                 // in bounds), and `ldc >= n >= NR` keeps the rows apart.
-                                unsafe {
-                                    K::tile(kc, a_panel, bp.as_ptr(), c_tile.as_mut_ptr(), ldc, alpha, beta_here)
-                                };
-                                continue;
-                            }
-                            let ap = packed.expect("cut tiles are packed: panels read in place are whole");
-                            if cols <= K::EDGE_COLUMNS {
-                                // SAFETY: as for `tile` above, with `c` holding `rows ≤ MR` rows
-                                // of `cols ≤ EDGE_COLUMNS` columns from (row, col) at stride
-                                // `ldc` (inside `C`: row + rows ≤ m, col + cols ≤ n).
-                                unsafe {
-                                    K::columns(
-                                        kc,
-                                        ap.as_ptr(),
-                                        bp.as_ptr(),
-                                        c[row * ldc + col..].as_mut_ptr(),
-                                        ldc,
-                                        rows,
-                                        cols,
-                                        alpha,
-                                        beta_here,
-                                    )
-                                };
+                                unsafe { K::tile(kc, a_panel, bp.as_ptr(), out) };
                             } else {
-                                edge_tile::<K>(
-                                    kc,
-                                    ap,
-                                    bp,
-                                    &mut c[row * ldc + col..],
-                                    ldc,
-                                    rows,
-                                    cols,
-                                    alpha,
-                                    beta_here,
-                                );
+                                let ap = packed.expect("cut tiles are packed: panels read in place are whole");
+                                let cut = CutTile { c: &mut c[row * ldc + col..], ldc, rows, cols };
+                                cut_tile::<K>(kc, ap, bp, cut, alpha, beta_here);
                             }
                         }
                     }
@@ -278,20 +232,31 @@ fn serial<K: MicroKernel>(
     });
 }
 
-/// A tile cut by the edge of `C`: the valid `rows×cols` part of `C` is copied into a full-size
-/// local tile, the kernel runs on it with the same `alpha`/`beta` as everywhere else (so an
-/// element gets the same rounding whether its tile is cut or not), and the part is copied back.
-fn edge_tile<K: MicroKernel>(
-    kc: usize,
-    ap: &[f32],
-    bp: &[f32],
-    c: &mut [f32],
+/// The valid `rows×cols` part of a tile cut by the edge of `C`, from the start of `c`, rows
+/// `ldc` apart.
+struct CutTile<'c> {
+    c: &'c mut [f32],
     ldc: usize,
     rows: usize,
     cols: usize,
-    alpha: f32,
-    beta: f32,
-) {
+}
+
+/// A tile cut by the edge of `C`. A last panel of few columns is computed column by column
+/// ([`MicroKernel::columns`]) where the kernel can; otherwise the valid part of `C` is copied
+/// into a full-size local tile, the kernel runs on it with the same `alpha`/`beta` as
+/// everywhere else (so an element gets the same rounding whether its tile is cut or not), and
+/// the part is copied back.
+fn cut_tile<K: MicroKernel>(kc: usize, ap: &[f32], bp: &[f32], cut: CutTile<'_>, alpha: f32, beta: f32) {
+    let CutTile { c, ldc, rows, cols } = cut;
+    if cols <= K::EDGE_COLUMNS {
+        // SAFETY: features present (checked in `gemm_f32`); `ap`/`bp` hold kc·MR / kc·NR floats
+        // (sliced by the caller); `c` holds `rows ≤ MR` rows of `cols ≤ EDGE_COLUMNS` columns
+        // at stride `ldc` (the caller's cut lies inside `C`: row + rows ≤ m, col + cols ≤ n).
+        unsafe {
+            K::columns(kc, ap.as_ptr(), bp.as_ptr(), CTile { ptr: c.as_mut_ptr(), ldc, alpha, beta }, rows, cols)
+        };
+        return;
+    }
     let mut tile = [0.0f32; MAX_TILE];
     debug_assert!(K::MR * K::NR <= MAX_TILE);
     if beta != 0.0 {
@@ -299,9 +264,10 @@ fn edge_tile<K: MicroKernel>(
             tile[i * K::NR..i * K::NR + cols].copy_from_slice(&c[i * ldc..i * ldc + cols]);
         }
     }
+    let out = CTile { ptr: tile.as_mut_ptr(), ldc: K::NR, alpha, beta };
     // SAFETY: features present (checked in `gemm_f32`); `ap`/`bp` hold kc·MR / kc·NR floats;
     // `tile` holds MR rows of NR floats at stride NR (MR·NR ≤ MAX_TILE).
-    unsafe { K::tile(kc, APanel::Packed(ap.as_ptr()), bp.as_ptr(), tile.as_mut_ptr(), K::NR, alpha, beta) };
+    unsafe { K::tile(kc, APanel::Packed(ap.as_ptr()), bp.as_ptr(), out) };
     for i in 0..rows {
         c[i * ldc..i * ldc + cols].copy_from_slice(&tile[i * K::NR..i * K::NR + cols]);
     }

@@ -17,6 +17,7 @@ pub use microkernel::KernelId;
 use crate::dispatch::{cpu_level, CpuLevel};
 use crate::kernel::{as_f32, as_f32_mut, is_f32, CastF32, FastKernel, Kernel};
 use crate::Float;
+use pack::Strided;
 
 /// Whether an operand is used as stored (`N`) or transposed (`T`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,9 +99,7 @@ impl FastKernel for Gemm<'_, f32> {
         if self.empty_product() {
             return;
         }
-        let Gemm { op_a, op_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc } = self;
-        let ((rsa, csa), (rsb, csb)) = (strides(op_a, lda), strides(op_b, ldb));
-        f32_path::gemm(level, m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc)
+        f32_path::gemm(KernelId::choose(level, self.m, self.n), self)
     }
 }
 
@@ -167,7 +166,7 @@ impl<F: Float> PackedB<F> {
         self.layout = if is_f32::<F>() {
             // Panels for the micro-kernel that wastes least on `rows_hint`-row products.
             let kernel = KernelId::choose(cpu_level(), self.rows_hint, n);
-            f32_path::pack_b(kernel, k, n, as_f32(b), rs, cs, as_f32_mut(&mut self.data))
+            f32_path::pack_b(kernel, k, n, Strided { data: as_f32(b), rs, cs }, as_f32_mut(&mut self.data))
         } else {
             for (p, row) in self.data[..k * n].chunks_exact_mut(n.max(1)).enumerate() {
                 for (j, x) in row.iter_mut().enumerate() {
@@ -273,9 +272,7 @@ impl FastKernel for GemmPacked<'_, f32> {
         if self.empty_product() {
             return;
         }
-        let GemmPacked { op_a, m, alpha, a, lda, b, beta, c, ldc } = self;
-        let (rsa, csa) = strides(op_a, lda);
-        f32_path::gemm_packed(m, alpha, a, rsa, csa, b, beta, c, ldc)
+        f32_path::gemm_packed(self)
     }
 }
 
@@ -317,50 +314,29 @@ fn check_matrix(name: &str, len: usize, rows: usize, cols: usize, ld: usize) {
 /// The `f32` entry points behind the [`Float`] hooks, at an explicit level (tests use every
 /// level the CPU has).
 pub(crate) mod f32_path {
-    use super::driver::{gemm_f32, pack_b_whole, packed_len, BSource};
+    use super::driver::{gemm_f32, pack_b_whole, packed_len, BSource, Product};
     use super::pack::Strided;
-    use super::{KernelId, PackedB, PackedLayout};
-    use crate::dispatch::CpuLevel;
+    use super::{strides, Gemm, GemmPacked, KernelId, Op, PackedLayout};
 
-    pub(crate) fn gemm(
-        level: CpuLevel,
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: f32,
-        a: &[f32],
-        rsa: usize,
-        csa: usize,
-        b: &[f32],
-        rsb: usize,
-        csb: usize,
-        beta: f32,
-        c: &mut [f32],
-        ldc: usize,
-    ) {
-        gemm_with(KernelId::choose(level, m, n), m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc);
+    /// [`Gemm`] (non-empty, bounds checked) with a given micro-kernel.
+    pub(crate) fn gemm(kernel: KernelId, gemm: Gemm<'_, f32>) {
+        let Gemm { op_a, op_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc } = gemm;
+        let (a, b) = (operand(op_a, a, lda), BSource::Strided(operand(op_b, b, ldb)));
+        gemm_f32(kernel, Product { m, n, k, alpha, a, b, beta }, c, ldc);
     }
 
-    /// [`gemm`] with a given micro-kernel.
-    pub(crate) fn gemm_with(
-        kernel: KernelId,
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: f32,
-        a: &[f32],
-        rsa: usize,
-        csa: usize,
-        b: &[f32],
-        rsb: usize,
-        csb: usize,
-        beta: f32,
-        c: &mut [f32],
-        ldc: usize,
-    ) {
-        let a = Strided { data: a, rs: rsa, cs: csa };
-        let b = BSource::Strided(Strided { data: b, rs: rsb, cs: csb });
-        gemm_f32(kernel, m, n, k, alpha, a, b, beta, c, ldc);
+    /// [`GemmPacked`] (non-empty, bounds checked) with the micro-kernel `B` was packed for.
+    pub(crate) fn gemm_packed(gemm: GemmPacked<'_, f32>) {
+        let GemmPacked { op_a, m, alpha, a, lda, b, beta, c, ldc } = gemm;
+        let PackedLayout::Panels(kernel) = b.layout() else { unreachable!("f32 operands are always packed in panels") };
+        let (a, n, k) = (operand(op_a, a, lda), b.n(), b.k());
+        gemm_f32(kernel, Product { m, n, k, alpha, a, b: BSource::Packed(b.data()), beta }, c, ldc);
+    }
+
+    /// The strided view of the logical operand `op(X)` of a stored row-major `X`.
+    fn operand(op: Op, data: &[f32], ld: usize) -> Strided<'_> {
+        let (rs, cs) = strides(op, ld);
+        Strided { data, rs, cs }
     }
 
     /// Every kernel this CPU can run.
@@ -369,38 +345,17 @@ pub(crate) mod f32_path {
         let top = crate::dispatch::detected_level();
         KernelId::ALL
             .into_iter()
-            .filter(|k| k.level() <= top && (cfg!(target_arch = "x86_64") || k.level() == CpuLevel::Portable))
+            .filter(|k| {
+                k.level() <= top && (cfg!(target_arch = "x86_64") || k.level() == crate::dispatch::CpuLevel::Portable)
+            })
             .collect()
     }
 
-    pub(crate) fn pack_b(
-        kernel: KernelId,
-        k: usize,
-        n: usize,
-        b: &[f32],
-        rs: usize,
-        cs: usize,
-        out: &mut [f32],
-    ) -> PackedLayout {
+    /// Packs `op(B)` (`k×n`, viewed by `b`) into `out` for `kernel`.
+    pub(crate) fn pack_b(kernel: KernelId, k: usize, n: usize, b: Strided<'_>, out: &mut [f32]) -> PackedLayout {
         debug_assert!(out.len() >= packed_len(k, n, kernel.tile().1));
-        pack_b_whole(kernel, Strided { data: b, rs, cs }, k, n, out);
+        pack_b_whole(kernel, b, k, n, out);
         PackedLayout::Panels(kernel)
-    }
-
-    pub(crate) fn gemm_packed(
-        m: usize,
-        alpha: f32,
-        a: &[f32],
-        rsa: usize,
-        csa: usize,
-        b: &PackedB<f32>,
-        beta: f32,
-        c: &mut [f32],
-        ldc: usize,
-    ) {
-        let PackedLayout::Panels(kernel) = b.layout() else { unreachable!("f32 operands are always packed in panels") };
-        let a = Strided { data: a, rs: rsa, cs: csa };
-        gemm_f32(kernel, m, b.n(), b.k(), alpha, a, BSource::Packed(b.data()), beta, c, ldc);
     }
 }
 
@@ -415,29 +370,91 @@ mod tests {
         (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
     }
 
-    fn check(op_a: Op, op_b: Op, m: usize, n: usize, k: usize, pad: usize, beta: f32) {
-        let mut rng = ChaCha8Rng::seed_from_u64((m * 1000 + n * 10 + k) as u64);
-        let (ar, ac) = stored_shape(op_a, m, k);
-        let (br, bc) = stored_shape(op_b, k, n);
-        let (lda, ldb, ldc) = (ac + pad, bc + pad, n + pad);
-        let a = random(&mut rng, ar * lda);
-        let b = random(&mut rng, br * ldb);
-        let c0 = random(&mut rng, m * ldc);
-        let mut c = c0.clone();
-        let mut c_ref = c0.clone();
-        Gemm { op_a, op_b, m, n, k, alpha: 0.7, a: &a, lda, b: &b, ldb, beta, c: &mut c, ldc }.run();
-        reference::gemm(op_a, op_b, m, n, k, 0.7, &a, lda, &b, ldb, beta, &mut c_ref, ldc);
-        for i in 0..m {
-            for j in 0..ldc {
-                let (x, y) = (c[i * ldc + j], c_ref[i * ldc + j]);
-                if j >= n {
-                    assert_eq!(x, c0[i * ldc + j], "padding written at ({i},{j})");
-                } else {
-                    let tol = 1e-5 * (k as f32).sqrt().max(1.0) * 4.0;
-                    assert!((x - y).abs() <= tol, "{op_a:?}{op_b:?} m{m} n{n} k{k}: ({i},{j}) {x} vs {y}");
+    /// A product `C = 0.7·op(A)·op(B) + beta·C` of random operands, stored for `op_a`, `op_b`
+    /// with every row padded by `pad` elements.
+    struct Case {
+        op_a: Op,
+        op_b: Op,
+        m: usize,
+        n: usize,
+        k: usize,
+        lda: usize,
+        ldb: usize,
+        ldc: usize,
+        a: Vec<f32>,
+        b: Vec<f32>,
+        c0: Vec<f32>,
+        beta: f32,
+    }
+
+    impl Case {
+        /// `A`, `B` and the initial `C`, in that order, from the generator seeded with `seed`.
+        fn new(seed: u64, (op_a, op_b): (Op, Op), (m, n, k): (usize, usize, usize), pad: usize, beta: f32) -> Case {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let (ar, ac) = stored_shape(op_a, m, k);
+            let (br, bc) = stored_shape(op_b, k, n);
+            let (lda, ldb, ldc) = (ac + pad, bc + pad, n + pad);
+            let a = random(&mut rng, ar * lda);
+            let b = random(&mut rng, br * ldb);
+            let c0 = random(&mut rng, m * ldc);
+            Case { op_a, op_b, m, n, k, lda, ldb, ldc, a, b, c0, beta }
+        }
+
+        /// The product, into `c`.
+        fn gemm<'a>(&'a self, c: &'a mut [f32]) -> Gemm<'a, f32> {
+            let Case { op_a, op_b, m, n, k, lda, ldb, ldc, beta, .. } = *self;
+            Gemm { op_a, op_b, m, n, k, alpha: 0.7, a: &self.a, lda, b: &self.b, ldb, beta, c, ldc }
+        }
+
+        /// The product with `B` packed in `b`, into `c`.
+        fn gemm_packed<'a>(&'a self, b: &'a PackedB<f32>, c: &'a mut [f32]) -> GemmPacked<'a, f32> {
+            let Case { op_a, m, lda, ldc, beta, .. } = *self;
+            GemmPacked { op_a, m, alpha: 0.7, a: &self.a, lda, b, beta, c, ldc }
+        }
+
+        /// `C` as the reference computes it.
+        fn reference(&self) -> Vec<f32> {
+            let Case { op_a, op_b, m, n, k, lda, ldb, ldc, beta, .. } = *self;
+            let mut c = self.c0.clone();
+            reference::gemm(op_a, op_b, m, n, k, 0.7, &self.a, lda, &self.b, ldb, beta, &mut c, ldc);
+            c
+        }
+
+        /// Asserts that `c` matches the reference within rounding and left the padding alone.
+        fn assert_matches_reference(&self, c: &[f32], what: &str) {
+            let c_ref = self.reference();
+            let Case { op_a, op_b, m, n, k, ldc, .. } = *self;
+            let tol = 1e-5 * (k as f32).sqrt().max(1.0) * 4.0;
+            for i in 0..m {
+                for j in 0..ldc {
+                    let idx = i * ldc + j;
+                    if j >= n {
+                        assert_eq!(c[idx], self.c0[idx], "{what}: padding written at ({i},{j})");
+                    } else {
+                        let (x, y) = (c[idx], c_ref[idx]);
+                        assert!((x - y).abs() <= tol, "{what} {op_a:?}{op_b:?} m{m} n{n} k{k}: ({i},{j}) {x} vs {y}");
+                    }
                 }
             }
         }
+    }
+
+    /// A row-major product `C[m×n] = A·B + beta·C` without padding.
+    fn row_major<'a>(
+        (m, n, k): (usize, usize, usize),
+        a: &'a [f32],
+        b: &'a [f32],
+        beta: f32,
+        c: &'a mut [f32],
+    ) -> Gemm<'a, f32> {
+        Gemm { op_a: Op::N, op_b: Op::N, m, n, k, alpha: 1.0, a, lda: k, b, ldb: n, beta, c, ldc: n }
+    }
+
+    fn check(op_a: Op, op_b: Op, m: usize, n: usize, k: usize, pad: usize, beta: f32) {
+        let case = Case::new((m * 1000 + n * 10 + k) as u64, (op_a, op_b), (m, n, k), pad, beta);
+        let mut c = case.c0.clone();
+        case.gemm(&mut c).run();
+        case.assert_matches_reference(&c, "run");
     }
 
     /// A result too large to stay in cache with `k > 512` takes 512-deep blocks (and a cut
@@ -476,45 +493,21 @@ mod tests {
             (17, 4128, 3),
         ];
         for kernel in f32_path::available_kernels() {
-            let level = kernel;
             for &(m, n, k) in &shapes {
                 for op_a in [Op::N, Op::T] {
                     for op_b in [Op::N, Op::T] {
                         for &(pad, beta) in &[(0usize, 0.0f32), (2, 0.5)] {
-                            let mut rng = ChaCha8Rng::seed_from_u64((m * 31 + n * 7 + k) as u64);
-                            let (ar, ac) = stored_shape(op_a, m, k);
-                            let (br, bc) = stored_shape(op_b, k, n);
-                            let (lda, ldb, ldc) = (ac + pad, bc + pad, n + pad);
-                            let a = random(&mut rng, ar * lda);
-                            let b = random(&mut rng, br * ldb);
-                            let c0 = random(&mut rng, m * ldc);
-                            let (mut c, mut c_ref, mut c_packed) = (c0.clone(), c0.clone(), c0.clone());
-                            let (rsa, csa) = strides(op_a, lda);
-                            let (rsb, csb) = strides(op_b, ldb);
-                            f32_path::gemm_with(kernel, m, k, n, 0.7, &a, rsa, csa, &b, rsb, csb, beta, &mut c, ldc);
-                            reference::gemm(op_a, op_b, m, n, k, 0.7, &a, lda, &b, ldb, beta, &mut c_ref, ldc);
+                            let seed = (m * 31 + n * 7 + k) as u64;
+                            let case = Case::new(seed, (op_a, op_b), (m, n, k), pad, beta);
+                            let (mut c, mut c_packed) = (case.c0.clone(), case.c0.clone());
+                            f32_path::gemm(kernel, case.gemm(&mut c));
                             let mut packed = PackedB::<f32>::new(k, n);
-                            packed.layout = f32_path::pack_b(kernel, k, n, &b, rsb, csb, &mut packed.data);
-                            f32_path::gemm_packed(m, 0.7, &a, rsa, csa, &packed, beta, &mut c_packed, ldc);
-                            let tol = 1e-5 * (k as f32).sqrt().max(1.0) * 4.0;
-                            for i in 0..m {
-                                for j in 0..ldc {
-                                    let idx = i * ldc + j;
-                                    if j >= n {
-                                        assert_eq!(c[idx], c0[idx], "{level:?}: padding written");
-                                        assert_eq!(c_packed[idx], c0[idx], "{level:?}: padding written (packed)");
-                                    } else {
-                                        let what = format!("{level:?} {op_a:?}{op_b:?} m{m} n{n} k{k} ({i},{j})");
-                                        assert!(
-                                            (c[idx] - c_ref[idx]).abs() <= tol,
-                                            "{what}: {} vs {}",
-                                            c[idx],
-                                            c_ref[idx]
-                                        );
-                                        assert_eq!(c_packed[idx], c[idx], "{what}: packed differs");
-                                    }
-                                }
-                            }
+                            let (rs, cs) = strides(op_b, case.ldb);
+                            let b = Strided { data: &case.b, rs, cs };
+                            packed.layout = f32_path::pack_b(kernel, k, n, b, &mut packed.data);
+                            f32_path::gemm_packed(case.gemm_packed(&packed, &mut c_packed));
+                            case.assert_matches_reference(&c, &format!("{kernel:?}"));
+                            assert_eq!(c_packed, c, "{kernel:?} {op_a:?}{op_b:?} m{m} n{n} k{k}: packed differs");
                         }
                     }
                 }
@@ -550,22 +543,7 @@ mod tests {
         let mut c = vec![0.0f32; m * n];
         let mut c_ref = vec![0.0f32; m * n];
         GemmPacked { op_a: Op::N, m, alpha: 1.0, a: &a, lda: k, b: &packed, beta: 0.0, c: &mut c, ldc: n }.run();
-        Gemm {
-            op_a: Op::N,
-            op_b: Op::T,
-            m,
-            n,
-            k,
-            alpha: 1.0,
-            a: &a,
-            lda: k,
-            b: &w,
-            ldb: k,
-            beta: 0.0,
-            c: &mut c_ref,
-            ldc: n,
-        }
-        .run();
+        Gemm { op_b: Op::T, ldb: k, ..row_major((m, n, k), &a, &w, 0.0, &mut c_ref) }.run();
         assert_eq!(c, c_ref);
         // f64 takes the plain layout and agrees too.
         let a64: Vec<f64> = a.iter().map(|&x| x as f64).collect();
@@ -610,24 +588,7 @@ mod tests {
         let run = |threads| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let mut c = vec![0.0f32; m * n];
-            pool.install(|| {
-                Gemm {
-                    op_a: Op::N,
-                    op_b: Op::N,
-                    m,
-                    n,
-                    k,
-                    alpha: 1.0,
-                    a: &a,
-                    lda: k,
-                    b: &b,
-                    ldb: n,
-                    beta: 0.0,
-                    c: &mut c,
-                    ldc: n,
-                }
-                .run()
-            });
+            pool.install(|| row_major((m, n, k), &a, &b, 0.0, &mut c).run());
             c
         };
         assert_eq!(run(1), run(2));
@@ -638,44 +599,14 @@ mod tests {
         let a = [1.0f32, 2.0];
         let b = [3.0f32, 4.0];
         let mut c = [f32::NAN];
-        Gemm {
-            op_a: Op::N,
-            op_b: Op::N,
-            m: 1,
-            n: 1,
-            k: 2,
-            alpha: 1.0,
-            a: &a,
-            lda: 2,
-            b: &b,
-            ldb: 1,
-            beta: 0.0,
-            c: &mut c,
-            ldc: 1,
-        }
-        .run();
+        row_major((1, 1, 2), &a, &b, 0.0, &mut c).run();
         assert_eq!(c[0], 11.0);
     }
 
     #[test]
     fn empty_inner_dimension_scales_c() {
         let mut c = [2.0f32, 4.0];
-        Gemm {
-            op_a: Op::N,
-            op_b: Op::N,
-            m: 1,
-            n: 2,
-            k: 0,
-            alpha: 1.0,
-            a: &[],
-            lda: 1,
-            b: &[],
-            ldb: 2,
-            beta: 0.5,
-            c: &mut c,
-            ldc: 2,
-        }
-        .run();
+        Gemm { lda: 1, ..row_major((1, 2, 0), &[], &[], 0.5, &mut c) }.run();
         assert_eq!(c, [1.0, 2.0]);
     }
 
@@ -683,21 +614,6 @@ mod tests {
     #[should_panic(expected = "needs")]
     fn short_slice_panics() {
         let mut c = [0.0f32; 4];
-        Gemm {
-            op_a: Op::N,
-            op_b: Op::N,
-            m: 2,
-            n: 2,
-            k: 2,
-            alpha: 1.0,
-            a: &[0.0; 3],
-            lda: 2,
-            b: &[0.0; 4],
-            ldb: 2,
-            beta: 0.0,
-            c: &mut c,
-            ldc: 2,
-        }
-        .run();
+        row_major((2, 2, 2), &[0.0; 3], &[0.0; 4], 0.0, &mut c).run();
     }
 }

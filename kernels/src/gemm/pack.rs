@@ -24,40 +24,39 @@ impl Strided<'_> {
 /// A block of 16 rows keeps the source lines in L1 and writes 16 contiguous steps per panel.
 const PACK_ROWS: usize = 16;
 
-/// Packs rows `[i0, i0+mc)` × columns `[p0, p0+kc)` of `op(A)` into `ceil(mc/MR)` panels of
-/// `kc×MR` (for each `k`, `MR` row values), zero-padded past `mc`. Returns the length used.
-#[inline(always)]
-pub(crate) fn pack_a<const MR: usize>(
-    a: Strided<'_>,
-    i0: usize,
-    mc: usize,
-    p0: usize,
-    kc: usize,
-    out: &mut [f32],
-) -> usize {
-    pack_panels::<MR>(a, i0, mc, p0, kc, out)
+/// A block of an operand to pack: `len` panel rows from `first` (rows of `op(A)`, columns of
+/// `op(B)`), each over the depths `[p0, p0 + kc)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Block {
+    pub first: usize,
+    pub len: usize,
+    pub p0: usize,
+    pub kc: usize,
 }
 
-/// Packs rows `[p0, p0+kc)` × columns `[j0, j0+nc)` of `op(B)` into `ceil(nc/NR)` panels of
-/// `kc×NR` (for each `k`, `NR` column values), zero-padded past `nc`. Returns the length used.
-/// The columns of `op(B)` are the rows of its transpose: the same panels as [`pack_a`] of the
-/// swapped-stride view.
+/// Packs rows `[first, first+len)` × columns `[p0, p0+kc)` of `op(A)` into `ceil(len/MR)`
+/// panels of `kc×MR` (for each `k`, `MR` row values), zero-padded past `len`. Returns the
+/// length used.
 #[inline(always)]
-pub(crate) fn pack_b<const NR: usize>(
-    b: Strided<'_>,
-    p0: usize,
-    kc: usize,
-    j0: usize,
-    nc: usize,
-    out: &mut [f32],
-) -> usize {
-    pack_panels::<NR>(Strided { data: b.data, rs: b.cs, cs: b.rs }, j0, nc, p0, kc, out)
+pub(crate) fn pack_a<const MR: usize>(a: Strided<'_>, block: Block, out: &mut [f32]) -> usize {
+    pack_panels::<MR>(a, block, out)
 }
 
-/// Packs rows `[i0, i0+mc)` (the panel dimension) × columns `[p0, p0+kc)` (the `k` dimension) of
-/// `src` into `ceil(mc/W)` panels of `kc×W`, zero-padded past `mc`. Returns the length used.
+/// Packs rows `[p0, p0+kc)` × columns `[first, first+len)` of `op(B)` into `ceil(len/NR)`
+/// panels of `kc×NR` (for each `k`, `NR` column values), zero-padded past `len`. Returns the
+/// length used. The columns of `op(B)` are the rows of its transpose: the same panels as
+/// [`pack_a`] of the swapped-stride view.
 #[inline(always)]
-fn pack_panels<const W: usize>(src: Strided<'_>, i0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) -> usize {
+pub(crate) fn pack_b<const NR: usize>(b: Strided<'_>, block: Block, out: &mut [f32]) -> usize {
+    pack_panels::<NR>(Strided { data: b.data, rs: b.cs, cs: b.rs }, block, out)
+}
+
+/// Packs rows `[first, first+len)` (the panel dimension) × columns `[p0, p0+kc)` (the `k`
+/// dimension) of `src` into `ceil(len/W)` panels of `kc×W`, zero-padded past `len`. Returns the
+/// length used.
+#[inline(always)]
+fn pack_panels<const W: usize>(src: Strided<'_>, block: Block, out: &mut [f32]) -> usize {
+    let Block { first: i0, len: mc, p0, kc } = block;
     let panels = mc.div_ceil(W);
     let len = panels * kc * W;
     // The W values of one k are contiguous (Aᵀ, or row-major B): fixed-size copies (a few
@@ -108,36 +107,40 @@ fn pack_panels<const W: usize>(src: Strided<'_>, i0: usize, mc: usize, p0: usize
 mod tests {
     use super::*;
 
+    fn block(first: usize, len: usize, p0: usize, kc: usize) -> Block {
+        Block { first, len, p0, kc }
+    }
+
     #[test]
     fn packs_panels_with_zero_padding() {
         // 3×2 matrix [[1,2],[3,4],[5,6]] as A (m=3, k=2) with mr=2.
         let data = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
         let a = Strided { data: &data, rs: 2, cs: 1 };
         let mut out = [9.0f32; 8];
-        assert_eq!(pack_a::<2>(a, 0, 3, 0, 2, &mut out), 8);
+        assert_eq!(pack_a::<2>(a, block(0, 3, 0, 2), &mut out), 8);
         assert_eq!(out, [1.0, 3.0, 2.0, 4.0, 5.0, 0.0, 6.0, 0.0]);
         // Same data as B (k=3, n=2) with nr=4: one panel, two columns padded.
         let b = Strided { data: &data, rs: 2, cs: 1 };
         let mut out = [9.0f32; 12];
-        assert_eq!(pack_b::<4>(b, 0, 3, 0, 2, &mut out), 12);
+        assert_eq!(pack_b::<4>(b, block(0, 2, 0, 3), &mut out), 12);
         assert_eq!(out, [1.0, 2.0, 0.0, 0.0, 3.0, 4.0, 0.0, 0.0, 5.0, 6.0, 0.0, 0.0]);
         // Transposed source (cs != 1) gives the same panels as the row-major copy.
         let t = [1.0, 3.0, 5.0, 2.0, 4.0, 6.0];
         let bt = Strided { data: &t, rs: 1, cs: 3 };
         let mut out_t = [9.0f32; 12];
-        pack_b::<4>(bt, 0, 3, 0, 2, &mut out_t);
+        pack_b::<4>(bt, block(0, 2, 0, 3), &mut out_t);
         assert_eq!(out_t, out);
         // Full panels take the fast paths: row-major and transposed sources agree.
         let (k, n) = (5, 8);
         let rm: Vec<f32> = (0..k * n).map(|x| x as f32).collect();
         let tr: Vec<f32> = (0..n * k).map(|x| ((x % k) * n + x / k) as f32).collect();
         let (mut p1, mut p2) = (vec![0.0; k * n], vec![0.0; k * n]);
-        pack_b::<4>(Strided { data: &rm, rs: n, cs: 1 }, 0, k, 0, n, &mut p1);
-        pack_b::<4>(Strided { data: &tr, rs: 1, cs: k }, 0, k, 0, n, &mut p2);
+        pack_b::<4>(Strided { data: &rm, rs: n, cs: 1 }, block(0, n, 0, k), &mut p1);
+        pack_b::<4>(Strided { data: &tr, rs: 1, cs: k }, block(0, n, 0, k), &mut p2);
         assert_eq!(p1, p2);
         let (mut q1, mut q2) = (vec![0.0; 64], vec![0.0; 64]);
-        pack_a::<4>(Strided { data: &rm, rs: n, cs: 1 }, 0, k, 0, n, &mut q1);
-        pack_a::<4>(Strided { data: &tr, rs: 1, cs: k }, 0, k, 0, n, &mut q2);
+        pack_a::<4>(Strided { data: &rm, rs: n, cs: 1 }, block(0, k, 0, n), &mut q1);
+        pack_a::<4>(Strided { data: &tr, rs: 1, cs: k }, block(0, k, 0, n), &mut q2);
         assert_eq!(q1, q2);
     }
 }

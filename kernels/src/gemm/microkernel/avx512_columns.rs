@@ -6,6 +6,8 @@
 
 use std::arch::x86_64::*;
 
+use super::CTile;
+
 /// Most valid columns a few-column tile takes: four sums per column already cover the FMA
 /// latency (4) with one column, and up to four columns fit 16 accumulators in registers.
 pub(crate) const EDGE_COLUMNS: usize = 4;
@@ -18,28 +20,25 @@ const CHAINS: usize = 4;
 /// `beta == 0`).
 ///
 /// # Safety
-/// AVX-512F is present; `a` points to `kc·MR` readable floats, `b` to `kc·NR`, and `c` to
-/// `rows` rows of `cols` writable floats at stride `ldc`, with `rows ≤ MR ≤ 16` and
+/// AVX-512F is present; `a` points to `kc·MR` readable floats, `b` to `kc·NR`, and `c.ptr` to
+/// `rows` rows of `cols` writable floats at stride `c.ldc`, with `rows ≤ MR ≤ 16` and
 /// `1 ≤ cols ≤ min(EDGE_COLUMNS, NR)`.
 #[target_feature(enable = "avx512f")]
 pub(crate) unsafe fn columns<const MR: usize, const NR: usize>(
     kc: usize,
     a: *const f32,
     b: *const f32,
-    c: *mut f32,
-    ldc: usize,
+    c: CTile,
     rows: usize,
     cols: usize,
-    alpha: f32,
-    beta: f32,
 ) {
     // SAFETY: forwarded contract; `cols` selects the instance with that many columns.
     unsafe {
         match cols {
-            1 => columns_n::<MR, NR, 1>(kc, a, b, c, ldc, rows, alpha, beta),
-            2 => columns_n::<MR, NR, 2>(kc, a, b, c, ldc, rows, alpha, beta),
-            3 => columns_n::<MR, NR, 3>(kc, a, b, c, ldc, rows, alpha, beta),
-            4 => columns_n::<MR, NR, 4>(kc, a, b, c, ldc, rows, alpha, beta),
+            1 => columns_n::<MR, NR, 1>(kc, a, b, c, rows),
+            2 => columns_n::<MR, NR, 2>(kc, a, b, c, rows),
+            3 => columns_n::<MR, NR, 3>(kc, a, b, c, rows),
+            4 => columns_n::<MR, NR, 4>(kc, a, b, c, rows),
             _ => unreachable!("few-column tile of {cols} columns"),
         }
     }
@@ -51,14 +50,12 @@ unsafe fn columns_n<const MR: usize, const NR: usize, const COLS: usize>(
     kc: usize,
     a: *const f32,
     b: *const f32,
-    c: *mut f32,
-    ldc: usize,
+    c: CTile,
     rows: usize,
-    alpha: f32,
-    beta: f32,
 ) {
     const { assert!(MR <= 16 && COLS <= NR && COLS <= EDGE_COLUMNS) };
     debug_assert!(rows <= MR);
+    let CTile { ptr: c, ldc, alpha, beta } = c;
     // Lanes 0..MR: one `k` of the `A` panel; the masked load reads nothing past it.
     let rows_mask = ((1u32 << MR) - 1) as __mmask16;
     let mut acc = [[_mm512_setzero_ps(); CHAINS]; COLS];

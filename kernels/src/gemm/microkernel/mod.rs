@@ -1,6 +1,8 @@
 //! Micro-kernels: one `MR×NR` tile of `C` from a packed `A` panel (`kc×MR`, `MR` values per
 //! `k`) and a packed `B` panel (`kc×NR`, `NR` values per `k`), accumulated in registers over
-//! the whole `kc` and written once as `C = alpha·AB + beta·C`.
+//! the whole `kc` and written once as `C = alpha·AB + beta·C`. Every kernel runs the same
+//! body ([`tile::register_tile`]), compiled for its level and tile shape by
+//! [`tile::micro_kernel!`]; the kernel files hold what differs per level.
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2;
@@ -9,10 +11,11 @@ pub(crate) mod avx512;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512_columns;
 pub(crate) mod portable;
+pub(crate) mod tile;
 
-use super::pack::Strided;
 #[cfg(doc)]
 use super::pack::{pack_a, pack_b};
+use super::pack::{Block, Strided};
 
 use crate::dispatch::CpuLevel;
 
@@ -156,44 +159,17 @@ pub(crate) enum APanel {
     Rows(*const f32, usize),
 }
 
-/// Address of row `i` at depth `p` of an `A` panel of `MR` rows, packed or in place
-/// (`IN_PLACE`, row stride `lda`). Kernels are compiled once for each, so the packed loop keeps
-/// its constant offsets.
-///
-/// # Safety
-/// `i < MR` and `p < kc` of a panel that the caller may read ([`MicroKernel::tile`]).
-#[inline(always)]
-pub(crate) unsafe fn a_at<const MR: usize, const IN_PLACE: bool>(
-    a: *const f32,
-    lda: usize,
-    i: usize,
-    p: usize,
-) -> *const f32 {
-    // SAFETY: in bounds of the panel by the caller's contract.
-    unsafe {
-        if IN_PLACE {
-            a.add(i * lda + p)
-        } else {
-            a.add(p * MR + i)
-        }
-    }
+/// Where a kernel writes its result and how: `C = alpha·AB + beta·C` at `ptr`, rows `ldc`
+/// apart (`C` is not read when `beta == 0`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CTile {
+    pub ptr: *mut f32,
+    pub ldc: usize,
+    pub alpha: f32,
+    pub beta: f32,
 }
 
-/// Calls a tile function compiled for the [`APanel`] at hand: `$tile::<false>` on a packed
-/// panel, `$tile::<true>` on rows read in place (`$tile(kc, a, lda, b, c, ldc, alpha, beta)`).
-macro_rules! tile_for_panel {
-    ($tile:ident($kc:expr, $a:expr, $($rest:expr),* $(,)?)) => {
-        match $a {
-            $crate::gemm::microkernel::APanel::Packed(a) => $tile::<false>($kc, a, 0, $($rest),*),
-            $crate::gemm::microkernel::APanel::Rows(a, lda) => $tile::<true>($kc, a, lda, $($rest),*),
-        }
-    };
-}
-pub(crate) use tile_for_panel;
-
-/// A register-blocked `MR×NR` kernel.
-// Only the SIMD kernels (x86-64) compile their packing for a level and ask for it.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+/// A register-blocked `MR×NR` kernel; [`tile::micro_kernel!`] writes the implementations.
 pub(crate) trait MicroKernel {
     /// Which kernel this is: its tile shape and CPU level come from [`KernelId`].
     const ID: KernelId;
@@ -202,14 +178,14 @@ pub(crate) trait MicroKernel {
     /// Columns of a tile.
     const NR: usize = Self::ID.tile().1;
 
-    /// `C[0..MR, 0..NR] = alpha · A·Bp + beta · C` (C is not read when `beta == 0`).
+    /// `C[0..MR, 0..NR] = alpha · A·Bp + beta · C`.
     ///
     /// # Safety
     /// The CPU supports the kernel's target features; `a` is readable for `kc` values of `MR`
     /// rows (packed: `kc·MR` floats; in place: `ptr + i·lda + p` for `i < MR`, `p < kc`), `b`
     /// points to `kc·NR` readable `f32`, and `c` to `MR` rows of `NR` writable `f32` with row
     /// stride `ldc` (non-overlapping rows: `ldc >= NR`).
-    unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: *mut f32, ldc: usize, alpha: f32, beta: f32);
+    unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: CTile);
 
     /// Most valid columns of a tile that [`MicroKernel::columns`] computes (0: none; such
     /// tiles go through a full local tile like any other cut tile).
@@ -221,18 +197,8 @@ pub(crate) trait MicroKernel {
     /// # Safety
     /// As [`MicroKernel::tile`] with a packed `A` (`kc·MR` floats at `a`), and `c` pointing to
     /// `rows ≤ MR` rows of `1 ≤ cols ≤ EDGE_COLUMNS` writable floats.
-    unsafe fn columns(
-        kc: usize,
-        a: *const f32,
-        b: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        rows: usize,
-        cols: usize,
-        alpha: f32,
-        beta: f32,
-    ) {
-        let _ = (kc, a, b, c, ldc, rows, cols, alpha, beta);
+    unsafe fn columns(kc: usize, a: *const f32, b: *const f32, c: CTile, rows: usize, cols: usize) {
+        let _ = (kc, a, b, c, rows, cols);
         unreachable!("a kernel without a few-column path (EDGE_COLUMNS = 0) was asked for one");
     }
 
@@ -245,71 +211,11 @@ pub(crate) trait MicroKernel {
     }
 
     /// [`pack_a`] with this kernel's `MR`.
-    fn pack_a(a: Strided<'_>, i0: usize, mc: usize, p0: usize, kc: usize, out: &mut [f32]) -> usize;
+    fn pack_a(a: Strided<'_>, block: Block, out: &mut [f32]) -> usize;
 
     /// [`pack_b`] with this kernel's `NR`.
-    fn pack_b(b: Strided<'_>, p0: usize, kc: usize, j0: usize, nc: usize, out: &mut [f32]) -> usize;
+    ///
+    /// # Panics
+    /// If the CPU lacks the kernel's features (the packing is compiled for them).
+    fn pack_b(b: Strided<'_>, block: Block, out: &mut [f32]) -> usize;
 }
-
-/// Implements the packing methods of [`MicroKernel`] for the kernel type `$kernel`, with its
-/// `MR`, `NR` (const generics cannot take `Self::MR` yet; the named type's constants they can). With a feature list, `pack_b` is compiled for
-/// those features (copies in the kernel's own vector width), as the kernel itself is; a kernel
-/// type is only used once its level is detected.
-macro_rules! packing_for {
-    ($kernel:ty) => {
-        $crate::gemm::microkernel::packing_for!(@pack_a $kernel);
-        fn pack_b(
-            b: $crate::gemm::pack::Strided<'_>,
-            p0: usize,
-            kc: usize,
-            j0: usize,
-            nc: usize,
-            out: &mut [f32],
-        ) -> usize {
-            $crate::gemm::pack::pack_b::<{ <$kernel as $crate::gemm::microkernel::MicroKernel>::NR }>(b, p0, kc, j0, nc, out)
-        }
-    };
-    ($kernel:ty, $features:literal) => {
-        $crate::gemm::microkernel::packing_for!(@pack_a $kernel);
-        fn pack_b(
-            b: $crate::gemm::pack::Strided<'_>,
-            p0: usize,
-            kc: usize,
-            j0: usize,
-            nc: usize,
-            out: &mut [f32],
-        ) -> usize {
-            #[target_feature(enable = $features)]
-            fn with_features(
-                b: $crate::gemm::pack::Strided<'_>,
-                p0: usize,
-                kc: usize,
-                j0: usize,
-                nc: usize,
-                out: &mut [f32],
-            ) -> usize {
-                $crate::gemm::pack::pack_b::<{ <$kernel as $crate::gemm::microkernel::MicroKernel>::NR }>(b, p0, kc, j0, nc, out)
-            }
-            assert!(<Self as $crate::gemm::microkernel::MicroKernel>::supported());
-            // SAFETY: the features are present (asserted above; cached detection).
-            unsafe { with_features(b, p0, kc, j0, nc, out) }
-        }
-    };
-    // `pack_a` stays on the baseline instruction set: with AVX-512 enabled, the compiler
-    // vectorizes its row-interleaving loop with `vscatterdps` (seen in the disassembly), slow on
-    // Zen 4; the baseline code was no slower in our timings, and perf puts `pack_a` at 2–3% of a
-    // product.
-    (@pack_a $kernel:ty) => {
-        fn pack_a(
-            a: $crate::gemm::pack::Strided<'_>,
-            i0: usize,
-            mc: usize,
-            p0: usize,
-            kc: usize,
-            out: &mut [f32],
-        ) -> usize {
-            $crate::gemm::pack::pack_a::<{ <$kernel as $crate::gemm::microkernel::MicroKernel>::MR }>(a, i0, mc, p0, kc, out)
-        }
-    };
-}
-pub(crate) use packing_for;
