@@ -6,7 +6,7 @@
 
 use charrnn_kernels::dispatch::{cpu_level, detected_level};
 use charrnn_kernels::gemm::{Gemm, GemmPacked, Op, PackedB};
-use charrnn_kernels::peak::fma_peak_flops;
+use charrnn_kernels::peak::fma_trial_flops;
 use charrnn_kernels::Kernel;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
@@ -156,7 +156,7 @@ fn bench_peak(c: &mut Criterion) {
         _ => 8,
     };
     group.throughput(Throughput::Elements(iterations * 24 * lanes * 2));
-    group.bench_function(format!("fma_{}", level.name()), |bench| bench.iter(|| fma_peak_flops(level, iterations)));
+    group.bench_function(format!("fma_{}", level.name()), |bench| bench.iter(|| fma_trial_flops(level, iterations)));
     group.finish();
 }
 

@@ -85,6 +85,13 @@ pub fn run(args: BenchArgs) -> Result<()> {
         dropout_seed: 42,
     };
     let mut trainer = Trainer::new(Model::<f32>::new(config, 42), &options);
+    let level = charrnn_kernels::dispatch::cpu_level();
+    let cpu = charrnn_kernels::dispatch::cpu_model_name().unwrap_or_else(|| "an unnamed CPU".to_owned());
+    errln!(
+        "bench: {cpu}, {} kernels (the CPU has up to {})",
+        level.name(),
+        charrnn_kernels::dispatch::detected_level().name()
+    );
     errln!(
         "bench: {} config, {} × {} {}, embedding {}, B={batch}, T={seq_len}, {threads} {}, data: {}",
         args.config.name(),
@@ -138,8 +145,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         * ((0..config.num_layers).map(|l| 2.0 * gates * h * (config.layer_input_size(l) as f64 + h)).sum::<f64>()
             + 2.0 * h * v);
     let gflops = median * per_token / 1e9;
-    let level = charrnn_kernels::dispatch::cpu_level();
-    let peak = charrnn_kernels::peak::fma_peak_flops(level, 2_000_000) * threads as f64 / 1e9;
+    let peak = charrnn_kernels::peak::fma_peak_flops(level) * threads as f64 / 1e9;
     outln!(
         "median {median:.0} tokens/s over {} {} (min {:.0}, max {:.0}), peak RSS {}",
         rates.len(),
@@ -168,9 +174,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         outln!("  {name:<20} {ms:>9.3} ms  {:>5.1}%", 100.0 * ms / total);
     }
     outln!(
-        "RESULT impl=charrnn-fast config={} threads={threads} tokens_per_sec={median:.1} peak_rss_mb={}",
+        "RESULT impl=charrnn-fast config={} threads={threads} tokens_per_sec={median:.1} peak_rss_mb={} kernels={}",
         args.config.name(),
-        peak_rss_mb.map_or("nan".to_owned(), |m| format!("{m:.1}"))
+        peak_rss_mb.map_or("nan".to_owned(), |m| format!("{m:.1}")),
+        level.name()
     );
     Ok(())
 }

@@ -78,6 +78,23 @@ pub fn cpu_level() -> CpuLevel {
     })
 }
 
+/// The CPU as the OS reports it (`model name`, `cpu family` and `model` in `/proc/cpuinfo`), for
+/// reports: every figure quoted names the CPU it was measured on, and a virtual machine's model
+/// name can be as vague as "AMD EPYC". `None` where the OS does not say.
+pub fn cpu_model_name() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let field = |key: &str| {
+        let line = info.lines().find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))?;
+        let value = line.split_once(':')?.1.trim();
+        (!value.is_empty()).then_some(value)
+    };
+    let name = field("model name")?;
+    Some(match (field("cpu family"), field("model")) {
+        (Some(family), Some(model)) => format!("{name} (family {family}, model {model})"),
+        _ => name.to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +109,12 @@ mod tests {
         let levels = available_levels();
         assert_eq!(levels[0], CpuLevel::Portable);
         assert!(levels.contains(&cpu_level()));
+    }
+
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[test]
+    fn an_x86_linux_cpu_has_a_name() {
+        let name = cpu_model_name().expect("/proc/cpuinfo names x86 CPUs");
+        assert!(!name.is_empty() && !name.contains('\n'), "{name:?}");
     }
 }
