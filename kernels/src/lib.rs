@@ -17,6 +17,7 @@ pub mod kernel;
 pub mod lstm_cell;
 pub mod math;
 pub mod peak;
+pub mod precision;
 pub mod reduce;
 #[cfg(test)]
 mod reference;
@@ -26,3 +27,4 @@ pub mod softmax_xent;
 
 pub use float::Float;
 pub use kernel::{FastKernel, Kernel};
+pub use precision::Precision;
