@@ -1,13 +1,15 @@
 //! GEMM: ours (runtime-dispatched SIMD) against `matrixmultiply` (the baseline and fallback)
 //! and the `gemm` crate (a dev-only baseline), single-threaded, on the shapes of both configs:
 //! seed (B=50, H=E=128, V=65, T=50) and big (B=50, H=E=512, T=100); ours also with every core
-//! on the large shapes. Throughput is in flops (2 per multiply-add): criterion prints GFLOP/s.
+//! on the large shapes, and ours at bf16 precision (`ours_bf16_1t`: operands rounded to bf16,
+//! `f32` accumulation; `vdpbf16ps` at the `avx512bf16` level). Throughput is in flops (2 per
+//! multiply-add): criterion prints GFLOP/s.
 //! `peak` measures this machine's single-core FMA throughput for the fraction-of-peak figure.
 
 use charrnn_kernels::dispatch::{cpu_level, detected_level};
 use charrnn_kernels::gemm::{Gemm, GemmPacked, Op, PackedB};
 use charrnn_kernels::peak::fma_trial_flops;
-use charrnn_kernels::Kernel;
+use charrnn_kernels::{Kernel, Precision};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -51,26 +53,31 @@ fn bench_gemm(c: &mut Criterion) {
         let a = random(m * k, 1);
         let b = random(k * n, 2);
         let mut out = vec![0.0f32; m * n];
-        let product = |c: &mut [f32]| {
+        let product = |c: &mut [f32], precision| {
             let (a, b) = (black_box(&a[..]), black_box(&b[..]));
-            Gemm { op_a, op_b, m, n, k, alpha: 1.0, a, lda, b, ldb, beta: 0.0, c, ldc: n }.run()
+            Gemm { op_a, op_b, m, n, k, alpha: 1.0, a, lda, b, ldb, beta: 0.0, c, ldc: n, precision }.run()
         };
         let work = m * n * k;
         group.throughput(Throughput::Elements((2 * work) as u64));
         group.sample_size(if work > 100_000_000 { 10 } else { 30 });
-        group.bench_function(BenchmarkId::new("ours_1t", name), |bench| {
-            one.install(|| bench.iter(|| product(&mut out)))
-        });
-        if work > 10_000_000 && cores > 1 {
-            group.bench_function(BenchmarkId::new(format!("ours_{cores}t"), name), |bench| {
-                all.install(|| bench.iter(|| product(&mut out)))
+        for (ours, precision) in [("ours", Precision::F32), ("ours_bf16", Precision::Bf16)] {
+            group.bench_function(BenchmarkId::new(format!("{ours}_1t"), name), |bench| {
+                one.install(|| bench.iter(|| product(&mut out, precision)))
             });
         }
-        if m <= 50 {
+        if work > 10_000_000 && cores > 1 {
+            group.bench_function(BenchmarkId::new(format!("ours_{cores}t"), name), |bench| {
+                all.install(|| bench.iter(|| product(&mut out, Precision::F32)))
+            });
+        }
+        for (ours, precision) in [("ours", Precision::F32), ("ours_bf16", Precision::Bf16)] {
+            if m > 50 {
+                break;
+            }
             // The recurrent product reuses a pre-packed weight T times per step.
-            let mut packed = PackedB::new(k, n);
+            let mut packed = PackedB::new(k, n, precision);
             packed.pack(op_b, &b, ldb);
-            group.bench_function(BenchmarkId::new("ours_packed_1t", name), |bench| {
+            group.bench_function(BenchmarkId::new(format!("{ours}_packed_1t"), name), |bench| {
                 one.install(|| {
                     bench.iter(|| {
                         GemmPacked {
@@ -151,7 +158,7 @@ fn bench_peak(c: &mut Criterion) {
     let level = cpu_level();
     let iterations = 100_000u64;
     let mut group = c.benchmark_group("peak");
-    let lanes = match level {
+    let lanes = match level.f32_level() {
         charrnn_kernels::dispatch::CpuLevel::Avx512 => 16,
         _ => 8,
     };

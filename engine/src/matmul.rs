@@ -4,7 +4,7 @@
 //! projections, the recurrent weights' gradient and the decoder are all this map.
 
 use charrnn_kernels::gemm::{Gemm, Op};
-use charrnn_kernels::{Float, Kernel};
+use charrnn_kernels::{Float, Kernel, Precision};
 
 /// The shape of `Y = X·W`.
 #[derive(Clone, Copy, Debug)]
@@ -34,6 +34,7 @@ pub fn matmul_forward<F: Float>(d: MatmulDims, x: &[F], w: &[F], y: &mut [F]) {
         beta: F::one(),
         c: y,
         ldc: output,
+        precision: Precision::F32,
     }
     .run();
 }
@@ -55,6 +56,7 @@ pub fn matmul_backward_weight<F: Float>(d: MatmulDims, x: &[F], dy: &[F], dw: &m
         beta: F::one(),
         c: dw,
         ldc: output,
+        precision: Precision::F32,
     }
     .run();
 }
@@ -76,6 +78,7 @@ pub fn matmul_backward_input<F: Float>(d: MatmulDims, dy: &[F], w: &[F], beta: F
         beta,
         c: dx,
         ldc: input,
+        precision: Precision::F32,
     }
     .run();
 }

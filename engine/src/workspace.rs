@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use charrnn_kernels::gemm::PackedB;
-use charrnn_kernels::Float;
+use charrnn_kernels::{Float, Precision};
 
 use crate::config::{CellKind, ModelConfig};
 use crate::dropout::DropoutBuffers;
@@ -65,7 +65,7 @@ impl<F: Float> FrozenWeights<F> {
     /// Room for the packed weights of `config` for passes of `batch` rows.
     pub fn new(config: &ModelConfig, batch: usize) -> FrozenWeights<F> {
         let (h, gh) = (config.hidden_size, config.cell.gates() * config.hidden_size);
-        let packed_wh = (0..config.num_layers).map(|_| PackedB::for_rows(h, gh, batch)).collect();
+        let packed_wh = (0..config.num_layers).map(|_| PackedB::for_rows(h, gh, batch, Precision::F32)).collect();
         FrozenWeights { packed_wh, ready: false }
     }
 }
@@ -230,8 +230,8 @@ impl<F: Float> Workspace<F> {
             dgh: gru.then(|| vec![F::zero(); m * gh]),
             dh_next: vec![F::zero(); batch * h],
             dc_next: vec![F::zero(); batch * h],
-            packed_wh: PackedB::for_rows(h, gh, batch),
-            packed_wh_t: PackedB::for_rows(gh, h, batch),
+            packed_wh: PackedB::for_rows(h, gh, batch, Precision::F32),
+            packed_wh_t: PackedB::for_rows(gh, h, batch, Precision::F32),
             dropout_buffers: Vec::new(),
         }
     }

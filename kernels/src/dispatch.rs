@@ -2,9 +2,11 @@
 //!
 //! The level is detected once (cached) so that one portable release binary runs at full speed
 //! on any x86-64: AVX-512F where present, AVX2+FMA otherwise, and a portable path (the `wide`
-//! crate's fixed-width vectors: SSE2 on x86-64, NEON on aarch64) everywhere else. Setting
-//! `CHARRNN_CPU_LEVEL=portable|avx2|avx512` caps the level (never above what the CPU has), so
-//! tests and benches can exercise every path on one machine.
+//! crate's fixed-width vectors: SSE2 on x86-64, NEON on aarch64) everywhere else. Above
+//! AVX-512F, `Avx512Bf16` (AVX512-BF16 too, e.g. Zen 4) adds the bf16 dot-product GEMM kernels;
+//! every `f32` kernel runs there exactly as at `Avx512` ([`CpuLevel::f32_level`]). Setting
+//! `CHARRNN_CPU_LEVEL=portable|avx2|avx512|avx512bf16` caps the level (never above what the CPU
+//! has), so tests and benches can exercise every path on one machine.
 
 use std::sync::OnceLock;
 
@@ -17,6 +19,9 @@ pub enum CpuLevel {
     Avx2,
     /// x86-64 AVX-512F (512-bit).
     Avx512,
+    /// x86-64 AVX-512F with AVX512-BF16 (`vdpbf16ps`): the native bf16 GEMM kernels; every
+    /// `f32` kernel is the `Avx512` one.
+    Avx512Bf16,
 }
 
 impl CpuLevel {
@@ -26,14 +31,28 @@ impl CpuLevel {
             CpuLevel::Portable => "portable",
             CpuLevel::Avx2 => "avx2",
             CpuLevel::Avx512 => "avx512",
+            CpuLevel::Avx512Bf16 => "avx512bf16",
         }
     }
+
+    /// The level whose code the `f32` kernels run at this level: the same, but `Avx512` for
+    /// `Avx512Bf16` (which adds only bf16 instructions).
+    pub fn f32_level(self) -> CpuLevel {
+        match self {
+            CpuLevel::Avx512Bf16 => CpuLevel::Avx512,
+            level => level,
+        }
+    }
+
+    /// Every level, least capable first.
+    pub const ALL: [CpuLevel; 4] = [CpuLevel::Portable, CpuLevel::Avx2, CpuLevel::Avx512, CpuLevel::Avx512Bf16];
 
     fn parse(s: &str) -> Option<CpuLevel> {
         match s.trim().to_ascii_lowercase().as_str() {
             "portable" | "scalar" | "generic" => Some(CpuLevel::Portable),
             "avx2" => Some(CpuLevel::Avx2),
             "avx512" | "avx512f" => Some(CpuLevel::Avx512),
+            "avx512bf16" => Some(CpuLevel::Avx512Bf16),
             _ => None,
         }
     }
@@ -44,6 +63,9 @@ pub fn detected_level() -> CpuLevel {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
+            if std::arch::is_x86_feature_detected!("avx512bf16") {
+                return CpuLevel::Avx512Bf16;
+            }
             return CpuLevel::Avx512;
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
@@ -56,7 +78,13 @@ pub fn detected_level() -> CpuLevel {
 /// Every level this CPU can run, least capable first (what tests iterate over).
 pub fn available_levels() -> Vec<CpuLevel> {
     let top = detected_level();
-    [CpuLevel::Portable, CpuLevel::Avx2, CpuLevel::Avx512].into_iter().filter(|&l| l <= top).collect()
+    CpuLevel::ALL.into_iter().filter(|&l| l <= top).collect()
+}
+
+/// The levels whose `f32` code differs, that this CPU can run (`Avx512Bf16` runs the `Avx512`
+/// code): what tests of the `f32`-only kernels iterate over.
+pub fn available_f32_levels() -> Vec<CpuLevel> {
+    available_levels().into_iter().filter(|&l| l.f32_level() == l).collect()
 }
 
 /// The level the kernels use: the detected one, capped by `CHARRNN_CPU_LEVEL` when set.
@@ -69,7 +97,7 @@ pub fn cpu_level() -> CpuLevel {
             Ok(value) => match CpuLevel::parse(&value) {
                 Some(requested) => requested.min(detected),
                 None => {
-                    eprintln!("warning: ignoring CHARRNN_CPU_LEVEL={value:?} (expected portable, avx2 or avx512)");
+                    eprintln!("warning: ignoring CHARRNN_CPU_LEVEL={value:?} (expected portable, avx2, avx512 or avx512bf16)");
                     detected
                 }
             },
@@ -102,7 +130,9 @@ mod tests {
     #[test]
     fn levels_are_ordered_and_parse() {
         assert!(CpuLevel::Portable < CpuLevel::Avx2 && CpuLevel::Avx2 < CpuLevel::Avx512);
-        for level in [CpuLevel::Portable, CpuLevel::Avx2, CpuLevel::Avx512] {
+        assert!(CpuLevel::Avx512 < CpuLevel::Avx512Bf16);
+        assert_eq!(CpuLevel::Avx512Bf16.f32_level(), CpuLevel::Avx512);
+        for level in CpuLevel::ALL {
             assert_eq!(CpuLevel::parse(level.name()), Some(level));
         }
         assert_eq!(CpuLevel::parse("sse9"), None);

@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn every_level_matches_f64_reference_and_scalar_twin() {
         let shapes = [(1, 1), (1, 3), (3, 17), (2, 65), (1, 127), (2, 129), (4, 16), (3, 33), (50, 128), (7, 8)];
-        for level in crate::dispatch::available_levels() {
+        for level in crate::dispatch::available_f32_levels() {
             for &(batch, hidden) in &shapes {
                 let mut rng = ChaCha8Rng::seed_from_u64((batch * 7919 + hidden) as u64);
                 let n = batch * hidden;
@@ -260,7 +260,7 @@ mod tests {
         // Unit 1: z = σ(100) = 1 → h = h_prev exactly.
         // Unit 2: a NaN in the new gate's input.
         let hidden = 3;
-        for level in crate::dispatch::available_levels() {
+        for level in crate::dispatch::available_f32_levels() {
             let mut gx = [100.0f32, 0.0, 0.0, -100.0, 100.0, 0.0, 100.0, 0.5, f32::NAN];
             let gh = [0.0f32; 9];
             let mut h = [0.0f32; 3];

@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn every_level_matches_f64_reference_and_scalar_twin() {
         let shapes = [(1, 1), (1, 3), (3, 17), (2, 65), (1, 127), (2, 129), (4, 16), (3, 33), (50, 128), (7, 8)];
-        for level in crate::dispatch::available_levels() {
+        for level in crate::dispatch::available_f32_levels() {
             for &(batch, hidden) in &shapes {
                 let [pre, c_prev, dh, dc_next] = random_step(batch, hidden, (batch * 7919 + hidden) as u64, 6.0, 2.0);
                 let r = reference::lstm_cell(batch, hidden, &pre, &c_prev, &dh, &dc_next);
@@ -227,7 +227,7 @@ mod tests {
         // i = σ(100) = 1, f = σ(-100) = 0, g = tanh(100) = 1, o = σ(100) = 1: c = 1, h = tanh(1).
         // The second unit has a NaN input gate.
         let hidden = 2;
-        for level in crate::dispatch::available_levels() {
+        for level in crate::dispatch::available_f32_levels() {
             let mut gates = [100.0f32, f32::NAN, -100.0, 0.0, 100.0, 0.0, 100.0, 0.0];
             let (mut c, mut h) = ([0.0f32; 2], [0.0f32; 2]);
             LstmForward { batch: 1, hidden, gates: &mut gates, c_prev: &[5.0, 1.0], c: &mut c, h: &mut h }

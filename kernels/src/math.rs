@@ -155,7 +155,7 @@ mod tests {
         map_f32(level, Func::Tanh, x, out)
     }
 
-    use crate::dispatch::available_levels;
+    use crate::dispatch::available_f32_levels;
 
     type Kernel = fn(CpuLevel, &[f32], &mut [f32]);
 
@@ -214,7 +214,7 @@ mod tests {
             ("sigmoid", sigmoid_f32, sigmoid64, &[&dense], 2.0e-7),
             ("tanh", tanh_f32, f64::tanh, &[&dense, &tiny], 1.5e-7),
         ];
-        for level in available_levels() {
+        for level in available_f32_levels() {
             for (name, kernel, exact, sweeps, bound) in cases {
                 for xs in sweeps {
                     let (err, at) = max_rel_error(level, kernel, exact, xs);
@@ -246,7 +246,7 @@ mod tests {
             1e-40,
             -1e-40,
         ];
-        for level in available_levels() {
+        for level in available_f32_levels() {
             let apply = |kernel: Kernel| {
                 let mut out = vec![0.0f32; xs.len()];
                 kernel(level, &xs, &mut out);
@@ -311,7 +311,7 @@ mod tests {
 
     #[test]
     fn every_length_and_tail_is_computed() {
-        for level in available_levels() {
+        for level in available_f32_levels() {
             for n in [0usize, 1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 65, 127, 129] {
                 let xs: Vec<f32> = (0..n).map(|k| (k as f32 * 0.37).sin() * 4.0).collect();
                 let mut out = vec![f32::NAN; n];

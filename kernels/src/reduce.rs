@@ -143,7 +143,7 @@ mod tests {
     #[test]
     fn every_level_matches_the_scalar_twin() {
         use crate::chunked::CHUNK;
-        for level in crate::dispatch::available_levels() {
+        for level in crate::dispatch::available_f32_levels() {
             for n in [0usize, 1, 3, 17, 65, 127, 129, 1000, CHUNK + 1, 3 * CHUNK + 17] {
                 let x = random(n, n as u64);
                 let want = SumSquares { x: &x }.run_plain();
@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn sum_squares_is_deterministic_across_thread_counts() {
         let x = random(7 * crate::chunked::CHUNK + 1234, 99);
-        for level in crate::dispatch::available_levels() {
+        for level in crate::dispatch::available_f32_levels() {
             let run = |threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 pool.install(|| SumSquares { x: &x }.run_at(level))

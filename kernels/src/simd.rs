@@ -130,7 +130,7 @@ fn detected() -> CpuLevel {
 pub(crate) fn run<K: SimdKernel>(level: CpuLevel, kernel: K) -> K::Output {
     let top = detected();
     assert!(level <= top, "CPU level {} requested, but this CPU supports at most {}", level.name(), top.name());
-    match level {
+    match level.f32_level() {
         #[cfg(target_arch = "x86_64")]
         CpuLevel::Avx512 => {
             // SAFETY: `level <= detected_level()` was asserted above, so AVX-512F is present.
@@ -168,7 +168,7 @@ unsafe fn run_avx2<K: SimdKernel>(kernel: K) -> K::Output {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dispatch::available_levels;
+    use crate::dispatch::available_f32_levels;
 
     /// Exercises the tail paths and reductions of every level on every length up to two vectors.
     struct Probe<'a> {
@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn loads_stores_tails_and_reductions_on_every_level() {
-        for level in available_levels() {
+        for level in available_f32_levels() {
             for n in 0..=33usize {
                 let src: Vec<f32> = (0..n).map(|i| (i as f32) - 7.5).collect();
                 // A guard element after the range checks that tail stores stay in bounds.
@@ -271,7 +271,7 @@ mod tests {
             [r, c, 3.0f32.copysign(x), if x < 0.0 { 1.0 } else { 0.0 }, 1.5 * n.exp2(), x.abs()]
         };
         let xs = [-3.5f32, -2.5, -0.5, 0.5, 1.5, 2.5, -0.0, f32::NAN, f32::INFINITY, -1e30];
-        for level in available_levels() {
+        for level in available_f32_levels() {
             let got = run(level, Ops);
             for (x, g) in xs.iter().zip(&got) {
                 let e = expect(*x);
@@ -308,7 +308,7 @@ mod tests {
         }
         let want =
             [f32::INFINITY, 1.9 * 2f32.powi(127), f32::from_bits(1), 0.0, f32::from_bits(1), f32::from_bits(640)];
-        for level in available_levels() {
+        for level in available_f32_levels() {
             assert_eq!(run(level, P), want, "{level:?}");
         }
     }
@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn unsupported_level_panics_instead_of_running() {
         let top = detected_level();
-        if top == CpuLevel::Avx512 {
+        if top >= CpuLevel::Avx512 {
             return; // Nothing above the top level to try.
         }
         let above = if top == CpuLevel::Portable { CpuLevel::Avx2 } else { CpuLevel::Avx512 };

@@ -1,5 +1,7 @@
 //! The `f32` GEMM: BLIS-ordered blocked loops around a micro-kernel, the split across threads,
-//! and the choice of kernel by CPU level.
+//! and the choice of kernel by CPU level. One driver for every kernel and precision: the
+//! packed panels hold the kernel's words ([`PackWord`]: `f32`, exact or bf16-rounded, or bf16
+//! pairs along `k`), and a bf16 `A` is always packed (rounded), never read in place.
 //!
 //! Loop order: columns of `C` in blocks of `NC`; the inner dimension in blocks of
 //! [`depth_block`] (pack that block of `B` once); rows in blocks of `MC` (pack that block of
@@ -10,8 +12,9 @@
 use std::cell::RefCell;
 
 use super::microkernel::{with_kernel, APanel, CTile, KernelId, MicroKernel, MAX_MR, MAX_NR, MAX_TILE};
-use super::pack::{Block, Strided};
+use super::pack::{Block, PackWord, Strided};
 use crate::dispatch::detected_level;
+use crate::Precision;
 
 /// Deepest packed block: a product over `k ≤ KC_MAX` runs as one block, so `C` is written once
 /// (measured on `[5000×512]·[512×2048]` and `dG·Wᵀ` with k = 512: +4–9% over 256-deep blocks).
@@ -50,7 +53,8 @@ const PARALLEL_MIN_WORK: usize = 1 << 21;
 pub(crate) enum BSource<'a> {
     /// Pack from a strided view while multiplying.
     Strided(Strided<'a>),
-    /// Already packed for this kernel over all of `k` (see [`packed_len`]).
+    /// Already packed for this kernel and the product's precision over all of `k` (see
+    /// [`packed_len`]), the kernel's words in `f32` storage.
     Packed(&'a [f32]),
 }
 
@@ -64,26 +68,42 @@ pub(crate) struct Product<'a> {
     pub a: Strided<'a>,
     pub b: BSource<'a>,
     pub beta: f32,
+    /// What `A` and `B` are rounded to before they are multiplied.
+    pub precision: Precision,
 }
 
-/// Length of a whole `k×n` matrix packed for panels of width `nr`.
+/// Length of a whole `k×n` matrix packed for panels of width `nr` (words of one depth; pairs
+/// take less).
 pub(crate) fn packed_len(k: usize, n: usize, nr: usize) -> usize {
     k * n.div_ceil(nr) * nr
 }
 
-/// Packs all of `op(B)` (`k×n`) for `kernel`: [`depth_block`]-deep blocks, each a run of `NR`-wide
-/// panels. Returns the length used.
-pub(crate) fn pack_b_whole(kernel: KernelId, b: Strided<'_>, k: usize, n: usize, out: &mut [f32]) -> usize {
+/// Packs all of `op(B)` (`k×n`) for `kernel` at `precision`: [`depth_block`]-deep blocks, each
+/// a run of `NR`-wide panels. Returns the length used.
+pub(crate) fn pack_b_whole(
+    kernel: KernelId,
+    precision: Precision,
+    b: Strided<'_>,
+    (k, n): (usize, usize),
+    out: &mut [f32],
+) -> usize {
     assert!(kernel.level() <= detected_level(), "kernel {kernel:?} is not supported by this CPU");
-    with_kernel!(kernel, pack_b_whole_for(b, k, n, out))
+    with_kernel!(kernel, pack_b_whole_for(precision, b, k, n, out))
 }
 
-fn pack_b_whole_for<K: MicroKernel>(b: Strided<'_>, k: usize, n: usize, out: &mut [f32]) -> usize {
+fn pack_b_whole_for<K: MicroKernel>(
+    precision: Precision,
+    b: Strided<'_>,
+    k: usize,
+    n: usize,
+    out: &mut [f32],
+) -> usize {
+    let out = K::Word::words_mut(out);
     let mut used = 0;
     let kc_block = depth_block(k, 0);
     for p0 in (0..k).step_by(kc_block) {
         let kc = kc_block.min(k - p0);
-        used += K::pack_b(b, Block { first: 0, len: n, p0, kc }, &mut out[used..]);
+        used += K::pack_b(b, Block { first: 0, len: n, p0, kc }, &mut out[used..], precision);
     }
     used
 }
@@ -92,10 +112,12 @@ fn pack_b_whole_for<K: MicroKernel>(b: Strided<'_>, k: usize, n: usize, out: &mu
 /// checked by the caller) with the given micro-kernel (`B` packed for it if pre-packed).
 ///
 /// # Panics
-/// If the kernel needs a CPU level this CPU does not support.
+/// If the kernel needs a CPU level this CPU does not support, or multiplies bf16 pairs for
+/// an `f32` product.
 pub(crate) fn gemm_f32(kernel: KernelId, product: Product<'_>, c: &mut [f32], ldc: usize) {
     // The kernel calls made below are sound only when the level's features are present.
     assert!(kernel.level() <= detected_level(), "kernel {kernel:?} is not supported by this CPU");
+    assert!(!kernel.native_bf16() || product.precision == Precision::Bf16, "{kernel:?} for an f32 product");
     with_kernel!(kernel, split(product, c, ldc))
 }
 
@@ -143,7 +165,8 @@ pub(crate) fn reserve_scratch(max_n: usize) {
 }
 
 /// Lengths of one thread's packing buffers for `A` and `B` for products of up to `max_n`
-/// columns.
+/// columns, in floats: for every kernel and precision (a panel of bf16 pairs takes half the
+/// words of an `f32` one, plus one step for an odd depth: never more).
 pub(crate) fn scratch_lens(max_n: usize) -> (usize, usize) {
     (MAX_MR * MC_PANELS * KC_MAX, KC_MAX * NC.min(max_n.div_ceil(MAX_NR) * MAX_NR))
 }
@@ -155,7 +178,7 @@ fn grow(v: &mut Vec<f32>, len: usize) {
 }
 
 fn serial<K: MicroKernel>(product: Product<'_>, c: &mut [f32], ldc: usize) {
-    let Product { m, n, k, alpha, a, b, beta } = product;
+    let Product { m, n, k, alpha, a, b, beta, precision } = product;
     let (mr, nr) = (K::MR, K::NR);
     let mc_max = mr * MC_PANELS;
     let n_pad = n.div_ceil(nr) * nr;
@@ -170,52 +193,59 @@ fn serial<K: MicroKernel>(product: Product<'_>, c: &mut [f32], ldc: usize) {
         if let BSource::Strided(_) = b {
             grow(buf_b, kc_block * NC.min(n_pad));
         }
+        let (buf_a, buf_b) = (K::Word::words_mut(buf_a), K::Word::words_mut(buf_b));
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
             for pc in (0..k).step_by(kc_block) {
                 let kc = kc_block.min(k - pc);
-                let panels_b: &[f32] = match b {
+                // Words per panel row: `kc` depths of `f32`, or `kc/2` pairs (rounded up).
+                let kw = K::Word::steps(kc);
+                let panels_b: &[K::Word] = match b {
                     BSource::Strided(bs) => {
-                        let used = K::pack_b(bs, Block { first: jc, len: nc, p0: pc, kc }, buf_b);
+                        let used = K::pack_b(bs, Block { first: jc, len: nc, p0: pc, kc }, buf_b, precision);
                         &buf_b[..used]
                     }
-                    BSource::Packed(data) => &data[pc * n_pad + (jc / nr) * kc * nr..],
+                    // The blocks before `pc` are whole (an even depth), `steps(pc)` words deep.
+                    BSource::Packed(data) => &K::Word::words(data)[K::Word::steps(pc) * n_pad + (jc / nr) * kw * nr..],
                 };
                 let beta_here = if pc == 0 { beta } else { 1.0 };
                 // A row-major `A` is read in place by full panels (no copy: measured +12% on
                 // `dG·Wᵀ` [2500×512]·[512×128]); only a cut last panel is packed. Blocks with
-                // cut column panels pack all of `A`, which their edge paths read.
-                let in_place = a.cs == 1 && nc.is_multiple_of(nr);
+                // cut column panels pack all of `A`, which their edge paths read. An `A` to round
+                // to bf16 is always packed (rounded).
+                let in_place = a.cs == 1 && nc.is_multiple_of(nr) && precision == Precision::F32;
                 for ic in (0..m).step_by(mc_max) {
                     let mc = mc_max.min(m - ic);
                     let in_place_panels = if in_place { mc / mr } else { 0 };
                     let packed_from = ic + in_place_panels * mr;
-                    K::pack_a(a, Block { first: packed_from, len: ic + mc - packed_from, p0: pc, kc }, buf_a);
+                    let block_a = Block { first: packed_from, len: ic + mc - packed_from, p0: pc, kc };
+                    K::pack_a(a, block_a, buf_a, precision);
                     for jr in 0..nc.div_ceil(nr) {
                         let cols = nr.min(nc - jr * nr);
-                        let bp = &panels_b[jr * kc * nr..(jr + 1) * kc * nr];
+                        let bp = &panels_b[jr * kw * nr..(jr + 1) * kw * nr];
                         for ir in 0..mc.div_ceil(mr) {
                             let rows = mr.min(mc - ir * mr);
                             let (row, col) = (ic + ir * mr, jc + jr * nr);
                             // Panels read in place are whole (rows and columns); the packed
                             // ones start at panel 0 of the buffer.
                             let packed =
-                                ir.checked_sub(in_place_panels).map(|q| &buf_a[q * kc * mr..(q + 1) * kc * mr]);
+                                ir.checked_sub(in_place_panels).map(|q| &buf_a[q * kw * mr..(q + 1) * kw * mr]);
                             if rows == mr && cols == nr {
                                 let a_panel = match packed {
                                     Some(ap) => APanel::Packed(ap.as_ptr()),
                                     None => {
-                                        let a_rows = &a.data[row * a.rs + pc..];
-                                        assert!(a_rows.len() >= (mr - 1) * a.rs + kc);
+                                        let a_rows = K::Word::words(&a.data[row * a.rs + pc..]);
+                                        assert!(a_rows.len() >= (mr - 1) * a.rs + kc && K::Word::KSTEP == 1);
                                         APanel::Rows(a_rows.as_ptr(), a.rs)
                                     }
                                 };
                                 let c_tile = &mut c[row * ldc + col..(row + mr - 1) * ldc + col + nr];
                                 let out = CTile { ptr: c_tile.as_mut_ptr(), ldc, alpha, beta: beta_here };
                                 // SAFETY: the level's features are present (checked in
-                                // `gemm_f32`); a packed panel holds kc·MR floats (sliced above),
-                                // rows read in place hold row i, depth p at i·rs + p for i < MR,
-                                // p < kc (asserted above); `bp` holds kc·NR floats; `c_tile`
+                                // `gemm_f32`); a packed panel holds kw·MR words (sliced above),
+                                // rows read in place (one depth per word) hold row i, depth p at
+                                // i·rs + p for i < MR, p < kc (asserted above); `bp` holds kw·NR
+                                // words; `c_tile`
                                 // spans MR rows of NR columns at stride `ldc` (sliced above, so
                                 // in bounds), and `ldc >= n >= NR` keeps the rows apart.
                                 unsafe { K::tile(kc, a_panel, bp.as_ptr(), out) };
@@ -246,11 +276,11 @@ struct CutTile<'c> {
 /// into a full-size local tile, the kernel runs on it with the same `alpha`/`beta` as
 /// everywhere else (so an element gets the same rounding whether its tile is cut or not), and
 /// the part is copied back.
-fn cut_tile<K: MicroKernel>(kc: usize, ap: &[f32], bp: &[f32], cut: CutTile<'_>, alpha: f32, beta: f32) {
+fn cut_tile<K: MicroKernel>(kc: usize, ap: &[K::Word], bp: &[K::Word], cut: CutTile<'_>, alpha: f32, beta: f32) {
     let CutTile { c, ldc, rows, cols } = cut;
     if cols <= K::EDGE_COLUMNS {
-        // SAFETY: features present (checked in `gemm_f32`); `ap`/`bp` hold kc·MR / kc·NR floats
-        // (sliced by the caller); `c` holds `rows ≤ MR` rows of `cols ≤ EDGE_COLUMNS` columns
+        // SAFETY: features present (checked in `gemm_f32`); `ap`/`bp` hold steps(kc)·MR /
+        // steps(kc)·NR words (sliced by the caller); `c` holds `rows ≤ MR` rows of `cols ≤ EDGE_COLUMNS` columns
         // at stride `ldc` (the caller's cut lies inside `C`: row + rows ≤ m, col + cols ≤ n).
         unsafe {
             K::columns(kc, ap.as_ptr(), bp.as_ptr(), CTile { ptr: c.as_mut_ptr(), ldc, alpha, beta }, rows, cols)
@@ -265,8 +295,8 @@ fn cut_tile<K: MicroKernel>(kc: usize, ap: &[f32], bp: &[f32], cut: CutTile<'_>,
         }
     }
     let out = CTile { ptr: tile.as_mut_ptr(), ldc: K::NR, alpha, beta };
-    // SAFETY: features present (checked in `gemm_f32`); `ap`/`bp` hold kc·MR / kc·NR floats;
-    // `tile` holds MR rows of NR floats at stride NR (MR·NR ≤ MAX_TILE).
+    // SAFETY: features present (checked in `gemm_f32`); `ap`/`bp` hold steps(kc)·MR /
+    // steps(kc)·NR words; `tile` holds MR rows of NR floats at stride NR (MR·NR ≤ MAX_TILE).
     unsafe { K::tile(kc, APanel::Packed(ap.as_ptr()), bp.as_ptr(), out) };
     for i in 0..rows {
         c[i * ldc..i * ldc + cols].copy_from_slice(&tile[i * K::NR..i * K::NR + cols]);

@@ -3,6 +3,8 @@
 //! transposition cases (`A·B`, `A·Bᵀ`, `Aᵀ·B`) are absorbed: a transposed operand is just a
 //! source with swapped strides.
 
+use crate::precision::{bf16_bits, Precision};
+
 /// A strided read-only matrix view: element `(i, j)` is `data[i·rs + j·cs]`.
 #[derive(Clone, Copy)]
 pub(crate) struct Strided<'a> {
@@ -34,68 +36,181 @@ pub(crate) struct Block {
     pub kc: usize,
 }
 
+/// What a packed panel holds for one row and one step along `k`: an `f32` (one depth, exact
+/// or bf16-rounded) or a `u32` holding two bf16 values of consecutive depths (the operand of
+/// `vdpbf16ps`: the lower half the even depth). Both are stored in the `f32` packing buffers
+/// (same size and alignment, and every bit pattern is a valid value of both), so one set of
+/// buffers, sized in floats, serves every kernel.
+pub(crate) trait PackWord: Copy + Default + 'static {
+    /// Depths of `k` one word holds.
+    const KSTEP: usize;
+
+    /// The word for the values `lo` at depth `p` and `hi` at `p + 1` (zero past the block;
+    /// ignored when `KSTEP == 1`), rounded to bf16 (nearest even) when `ROUND` (pairs always are).
+    fn word<const ROUND: bool>(lo: f32, hi: f32) -> Self;
+
+    /// A packing buffer as words.
+    fn words(buf: &[f32]) -> &[Self];
+
+    /// A packing buffer as words, to fill.
+    fn words_mut(buf: &mut [f32]) -> &mut [Self];
+
+    /// Words a panel row takes for `kc` depths.
+    #[inline(always)]
+    fn steps(kc: usize) -> usize {
+        kc.div_ceil(Self::KSTEP)
+    }
+}
+
+impl PackWord for f32 {
+    const KSTEP: usize = 1;
+
+    #[inline(always)]
+    fn word<const ROUND: bool>(lo: f32, _hi: f32) -> f32 {
+        if ROUND {
+            Precision::Bf16.round(lo)
+        } else {
+            lo
+        }
+    }
+
+    #[inline(always)]
+    fn words(buf: &[f32]) -> &[f32] {
+        buf
+    }
+
+    #[inline(always)]
+    fn words_mut(buf: &mut [f32]) -> &mut [f32] {
+        buf
+    }
+}
+
+impl PackWord for u32 {
+    const KSTEP: usize = 2;
+
+    #[inline(always)]
+    fn word<const ROUND: bool>(lo: f32, hi: f32) -> u32 {
+        u32::from(bf16_bits(lo)) | (u32::from(bf16_bits(hi)) << 16)
+    }
+
+    #[inline(always)]
+    fn words(buf: &[f32]) -> &[u32] {
+        // SAFETY: `u32` and `f32` have the same size and alignment and every bit pattern is a
+        // valid value of both; the view borrows `buf` for its lifetime.
+        unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u32>(), buf.len()) }
+    }
+
+    #[inline(always)]
+    fn words_mut(buf: &mut [f32]) -> &mut [u32] {
+        // SAFETY: as in `words`; the exclusive borrow of `buf` moves into the view.
+        unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u32>(), buf.len()) }
+    }
+}
+
 /// Packs rows `[first, first+len)` × columns `[p0, p0+kc)` of `op(A)` into `ceil(len/MR)`
-/// panels of `kc×MR` (for each `k`, `MR` row values), zero-padded past `len`. Returns the
-/// length used.
+/// panels of `steps(kc)×MR` words (for each step of `k`, `MR` row words), zero-padded past
+/// `len` (and past `kc` in the last pair). Returns the length used.
 #[inline(always)]
-pub(crate) fn pack_a<const MR: usize>(a: Strided<'_>, block: Block, out: &mut [f32]) -> usize {
-    pack_panels::<MR>(a, block, out)
+pub(crate) fn pack_a<const MR: usize, E: PackWord, const ROUND: bool>(
+    a: Strided<'_>,
+    block: Block,
+    out: &mut [E],
+) -> usize {
+    pack_panels::<MR, E, ROUND>(a, block, out)
 }
 
 /// Packs rows `[p0, p0+kc)` × columns `[first, first+len)` of `op(B)` into `ceil(len/NR)`
-/// panels of `kc×NR` (for each `k`, `NR` column values), zero-padded past `len`. Returns the
-/// length used. The columns of `op(B)` are the rows of its transpose: the same panels as
-/// [`pack_a`] of the swapped-stride view.
+/// panels of `steps(kc)×NR` words (for each step of `k`, `NR` column words), zero-padded past
+/// `len`. Returns the length used. The columns of `op(B)` are the rows of its transpose: the
+/// same panels as [`pack_a`] of the swapped-stride view.
 #[inline(always)]
-pub(crate) fn pack_b<const NR: usize>(b: Strided<'_>, block: Block, out: &mut [f32]) -> usize {
-    pack_panels::<NR>(Strided { data: b.data, rs: b.cs, cs: b.rs }, block, out)
+pub(crate) fn pack_b<const NR: usize, E: PackWord, const ROUND: bool>(
+    b: Strided<'_>,
+    block: Block,
+    out: &mut [E],
+) -> usize {
+    pack_panels::<NR, E, ROUND>(Strided { data: b.data, rs: b.cs, cs: b.rs }, block, out)
 }
 
 /// Packs rows `[first, first+len)` (the panel dimension) × columns `[p0, p0+kc)` (the `k`
-/// dimension) of `src` into `ceil(len/W)` panels of `kc×W`, zero-padded past `len`. Returns the
-/// length used.
+/// dimension) of `src` into `ceil(len/W)` panels of `steps(kc)×W` words, zero-padded past
+/// `len`. Returns the length used.
 #[inline(always)]
-fn pack_panels<const W: usize>(src: Strided<'_>, block: Block, out: &mut [f32]) -> usize {
+fn pack_panels<const W: usize, E: PackWord, const ROUND: bool>(src: Strided<'_>, block: Block, out: &mut [E]) -> usize {
     let Block { first: i0, len: mc, p0, kc } = block;
+    let steps = E::steps(kc);
     let panels = mc.div_ceil(W);
-    let len = panels * kc * W;
-    // The W values of one k are contiguous (Aᵀ, or row-major B): fixed-size copies (a few
-    // vector moves each), PACK_ROWS values of k at a time across all full panels.
+    let len = panels * steps * W;
+    // The second depth of step `q`, when the word holds one that lies in the block.
+    let second = |q: usize| (E::KSTEP == 2 && q * E::KSTEP + 1 < kc).then_some(q * E::KSTEP + 1);
+    // The W values of one k are contiguous (Aᵀ, or row-major B): rows of W words, PACK_ROWS
+    // steps of k at a time across all full panels.
     let contiguous = src.rs == 1 && src.cs != 1;
     let full = if contiguous { mc / W } else { 0 };
-    for p_block in (0..kc).step_by(PACK_ROWS) {
-        let p_end = (p_block + PACK_ROWS).min(kc);
+    // Depth `p`'s `n` contiguous values from panel row `i`.
+    let run = |p: usize, i: usize, n: usize| &src.data[(p0 + p) * src.cs + i..][..n];
+    for q_block in (0..steps).step_by(PACK_ROWS) {
+        let q_end = (q_block + PACK_ROWS).min(steps);
         for panel in 0..full {
-            let dst = &mut out[panel * kc * W + p_block * W..panel * kc * W + p_end * W];
-            for (p, d) in (p_block..p_end).zip(dst.as_chunks_mut::<W>().0) {
-                d.copy_from_slice(&src.data[(p0 + p) * src.cs + i0 + panel * W..][..W]);
+            let dst = &mut out[(panel * steps + q_block) * W..(panel * steps + q_end) * W];
+            for (q, d) in (q_block..q_end).zip(dst.as_chunks_mut::<W>().0) {
+                let lo = run(q * E::KSTEP, i0 + panel * W, W);
+                match second(q) {
+                    Some(p) => {
+                        for ((x, &l), &h) in d.iter_mut().zip(lo).zip(run(p, i0 + panel * W, W)) {
+                            *x = E::word::<ROUND>(l, h);
+                        }
+                    }
+                    None => {
+                        for (x, &l) in d.iter_mut().zip(lo) {
+                            *x = E::word::<ROUND>(l, 0.0);
+                        }
+                    }
+                }
             }
         }
     }
-    for (panel, dst) in out[..len].chunks_exact_mut(kc * W).enumerate().skip(full) {
+    for (panel, dst) in out[..len].chunks_exact_mut(steps * W).enumerate().skip(full) {
         let rows = W.min(mc - panel * W);
         let ibase = i0 + panel * W;
         let (dst, _) = dst.as_chunks_mut::<W>();
         if contiguous {
             // The last, cut panel: `rows` contiguous values per k, zero-padded.
-            for (p, d) in dst.iter_mut().enumerate() {
-                d[..rows].copy_from_slice(&src.data[(p0 + p) * src.cs + ibase..][..rows]);
-                d[rows..].fill(0.0);
+            for (q, d) in dst.iter_mut().enumerate() {
+                let lo = run(q * E::KSTEP, ibase, rows);
+                for (ii, x) in d.iter_mut().enumerate() {
+                    *x = if ii < rows {
+                        E::word::<ROUND>(lo[ii], second(q).map_or(0.0, |p| run(p, ibase, rows)[ii]))
+                    } else {
+                        E::default()
+                    };
+                }
             }
         } else if rows == W && src.cs == 1 {
             // Contiguous along k (row-major A, or Bᵀ stored n×k): W source rows, each read once,
             // written with stride W.
             let rows_src: [&[f32]; W] = std::array::from_fn(|ii| &src.data[(ibase + ii) * src.rs + p0..][..kc]);
-            for (p, d) in dst.iter_mut().enumerate() {
+            for (q, d) in dst.iter_mut().enumerate() {
+                let p = q * E::KSTEP;
                 for ii in 0..W {
-                    // SAFETY: p < kc (dst has kc chunks) and every rows_src[ii] has length kc.
-                    d[ii] = unsafe { *rows_src[ii].get_unchecked(p) };
+                    // SAFETY: p = q·KSTEP < kc (q < steps(kc)), `second(q)` is below kc, and
+                    // every rows_src[ii] has length kc.
+                    d[ii] = unsafe {
+                        let hi = second(q).map_or(0.0, |p1| *rows_src[ii].get_unchecked(p1));
+                        E::word::<ROUND>(*rows_src[ii].get_unchecked(p), hi)
+                    };
                 }
             }
         } else {
-            for (p, d) in dst.iter_mut().enumerate() {
+            for (q, d) in dst.iter_mut().enumerate() {
+                let p = q * E::KSTEP;
                 for (ii, x) in d.iter_mut().enumerate() {
-                    *x = if ii < rows { src.at(ibase + ii, p0 + p) } else { 0.0 };
+                    *x = if ii < rows {
+                        let hi = second(q).map_or(0.0, |p1| src.at(ibase + ii, p0 + p1));
+                        E::word::<ROUND>(src.at(ibase + ii, p0 + p), hi)
+                    } else {
+                        E::default()
+                    };
                 }
             }
         }
@@ -117,30 +232,30 @@ mod tests {
         let data = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
         let a = Strided { data: &data, rs: 2, cs: 1 };
         let mut out = [9.0f32; 8];
-        assert_eq!(pack_a::<2>(a, block(0, 3, 0, 2), &mut out), 8);
+        assert_eq!(pack_a::<2, f32, false>(a, block(0, 3, 0, 2), &mut out), 8);
         assert_eq!(out, [1.0, 3.0, 2.0, 4.0, 5.0, 0.0, 6.0, 0.0]);
         // Same data as B (k=3, n=2) with nr=4: one panel, two columns padded.
         let b = Strided { data: &data, rs: 2, cs: 1 };
         let mut out = [9.0f32; 12];
-        assert_eq!(pack_b::<4>(b, block(0, 2, 0, 3), &mut out), 12);
+        assert_eq!(pack_b::<4, f32, false>(b, block(0, 2, 0, 3), &mut out), 12);
         assert_eq!(out, [1.0, 2.0, 0.0, 0.0, 3.0, 4.0, 0.0, 0.0, 5.0, 6.0, 0.0, 0.0]);
         // Transposed source (cs != 1) gives the same panels as the row-major copy.
         let t = [1.0, 3.0, 5.0, 2.0, 4.0, 6.0];
         let bt = Strided { data: &t, rs: 1, cs: 3 };
         let mut out_t = [9.0f32; 12];
-        pack_b::<4>(bt, block(0, 2, 0, 3), &mut out_t);
+        pack_b::<4, f32, false>(bt, block(0, 2, 0, 3), &mut out_t);
         assert_eq!(out_t, out);
         // Full panels take the fast paths: row-major and transposed sources agree.
         let (k, n) = (5, 8);
         let rm: Vec<f32> = (0..k * n).map(|x| x as f32).collect();
         let tr: Vec<f32> = (0..n * k).map(|x| ((x % k) * n + x / k) as f32).collect();
         let (mut p1, mut p2) = (vec![0.0; k * n], vec![0.0; k * n]);
-        pack_b::<4>(Strided { data: &rm, rs: n, cs: 1 }, block(0, n, 0, k), &mut p1);
-        pack_b::<4>(Strided { data: &tr, rs: 1, cs: k }, block(0, n, 0, k), &mut p2);
+        pack_b::<4, f32, false>(Strided { data: &rm, rs: n, cs: 1 }, block(0, n, 0, k), &mut p1);
+        pack_b::<4, f32, false>(Strided { data: &tr, rs: 1, cs: k }, block(0, n, 0, k), &mut p2);
         assert_eq!(p1, p2);
         let (mut q1, mut q2) = (vec![0.0; 64], vec![0.0; 64]);
-        pack_a::<4>(Strided { data: &rm, rs: n, cs: 1 }, block(0, k, 0, n), &mut q1);
-        pack_a::<4>(Strided { data: &tr, rs: 1, cs: k }, block(0, k, 0, n), &mut q2);
+        pack_a::<4, f32, false>(Strided { data: &rm, rs: n, cs: 1 }, block(0, k, 0, n), &mut q1);
+        pack_a::<4, f32, false>(Strided { data: &tr, rs: 1, cs: k }, block(0, k, 0, n), &mut q2);
         assert_eq!(q1, q2);
     }
 }

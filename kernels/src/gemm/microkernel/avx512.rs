@@ -16,7 +16,7 @@
 
 use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
 
-use super::tile::{micro_kernel, TileLevel};
+use super::tile::{micro_kernel, F32Step, TileLevel};
 use super::{avx512_columns, CTile, MicroKernel};
 use crate::simd::avx512::Avx512 as Zmm;
 
@@ -35,7 +35,7 @@ impl TileLevel for Zmm {
 /// A kernel type on AVX-512F with the few-column edge path.
 macro_rules! avx512_kernel {
     ($name:ident = $id:ident) => {
-        micro_kernel!($name = $id on Zmm, token Zmm::new_unchecked(), features "avx512f";
+        micro_kernel!($name = $id on Zmm, step F32Step, token Zmm::new_unchecked(), features "avx512f";
             const EDGE_COLUMNS: usize = avx512_columns::EDGE_COLUMNS;
 
             #[inline]

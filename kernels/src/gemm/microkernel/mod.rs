@@ -1,7 +1,8 @@
 //! Micro-kernels: one `MR×NR` tile of `C` from a packed `A` panel (`kc×MR`, `MR` values per
 //! `k`) and a packed `B` panel (`kc×NR`, `NR` values per `k`), accumulated in registers over
 //! the whole `kc` and written once as `C = alpha·AB + beta·C`. Every kernel runs the same
-//! body ([`tile::register_tile`]), compiled for its level and tile shape by
+//! body ([`tile::register_tile`]), compiled for its level, tile shape and step along `k` (one
+//! `f32` multiply-add, or a bf16 pair dot product: [`tile::TileStep`]) by
 //! [`tile::micro_kernel!`]; the kernel files hold what differs per level.
 
 #[cfg(target_arch = "x86_64")]
@@ -9,15 +10,18 @@ pub(crate) mod avx2;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod avx512_bf16;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512_columns;
 pub(crate) mod portable;
 pub(crate) mod tile;
 
 #[cfg(doc)]
 use super::pack::{pack_a, pack_b};
-use super::pack::{Block, Strided};
+use super::pack::{Block, PackWord, Strided};
 
 use crate::dispatch::CpuLevel;
+use crate::Precision;
 
 /// Which micro-kernel a product or a packed operand uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -32,6 +36,12 @@ pub enum KernelId {
     Avx2,
     /// `wide` vectors, 4×16.
     Portable,
+    /// AVX512-BF16, 10×32, bf16 pairs (`Precision::Bf16` only).
+    Avx512Bf16Tall,
+    /// AVX512-BF16, 5×64, bf16 pairs.
+    Avx512Bf16Wide,
+    /// AVX512-BF16, 14×16, bf16 pairs.
+    Avx512Bf16Narrow,
 }
 
 impl KernelId {
@@ -41,19 +51,34 @@ impl KernelId {
             KernelId::Avx512Tall | KernelId::Avx512Wide | KernelId::Avx512Narrow => CpuLevel::Avx512,
             KernelId::Avx2 => CpuLevel::Avx2,
             KernelId::Portable => CpuLevel::Portable,
+            KernelId::Avx512Bf16Tall | KernelId::Avx512Bf16Wide | KernelId::Avx512Bf16Narrow => CpuLevel::Avx512Bf16,
         }
     }
 
+    /// Whether the kernel multiplies bf16 pairs (`vdpbf16ps`) rather than `f32` values: it
+    /// computes `Precision::Bf16` products only.
+    pub const fn native_bf16(self) -> bool {
+        matches!(self, KernelId::Avx512Bf16Tall | KernelId::Avx512Bf16Wide | KernelId::Avx512Bf16Narrow)
+    }
+
     /// Every kernel, of every level.
-    pub const ALL: [KernelId; 5] =
-        [KernelId::Portable, KernelId::Avx2, KernelId::Avx512Tall, KernelId::Avx512Wide, KernelId::Avx512Narrow];
+    pub const ALL: [KernelId; 8] = [
+        KernelId::Portable,
+        KernelId::Avx2,
+        KernelId::Avx512Tall,
+        KernelId::Avx512Wide,
+        KernelId::Avx512Narrow,
+        KernelId::Avx512Bf16Tall,
+        KernelId::Avx512Bf16Wide,
+        KernelId::Avx512Bf16Narrow,
+    ];
 
     /// Rows and columns of its tile.
     pub const fn tile(self) -> (usize, usize) {
         match self {
-            KernelId::Avx512Tall => (10, 32),
-            KernelId::Avx512Wide => (5, 64),
-            KernelId::Avx512Narrow => (14, 16),
+            KernelId::Avx512Tall | KernelId::Avx512Bf16Tall => (10, 32),
+            KernelId::Avx512Wide | KernelId::Avx512Bf16Wide => (5, 64),
+            KernelId::Avx512Narrow | KernelId::Avx512Bf16Narrow => (14, 16),
             KernelId::Avx2 => (6, 16),
             KernelId::Portable => (4, 16),
         }
@@ -81,13 +106,21 @@ impl KernelId {
         row_panels * (full_panels as u128 * (mr * nr) as u128 + rest_lanes as u128)
     }
 
-    /// The kernel of `level` that computes the least padding for an `m×n` result (ties go to
-    /// the first candidate).
-    pub fn choose(level: CpuLevel, m: usize, n: usize) -> KernelId {
+    /// The kernel of `level` for products of `precision` that computes the least padding for an
+    /// `m×n` result (ties go to the first candidate). Bf16 products take the bf16-pair kernels
+    /// at `Avx512Bf16`, and below it the `f32` kernels of the level (on rounded operands).
+    pub fn choose(level: CpuLevel, precision: Precision, m: usize, n: usize) -> KernelId {
+        let native_bf16 = precision == Precision::Bf16 && level == CpuLevel::Avx512Bf16;
         // On a tie, 5×64 (9 loads per 20 multiply-adds, against 12 for 10×32) measured 3–4%
         // faster on results of 2048 columns ([5000×512]·[512×2048], the big recurrent step) and
         // 10×32 up to 4% faster on narrower ones (dG·Wᵀ with 128 and 256 columns, Xᵀ·dG with 512).
-        let candidates: &[KernelId] = match level {
+        let candidates: &[KernelId] = match level.f32_level() {
+            CpuLevel::Avx512 if native_bf16 && n >= WIDE_FIRST_COLUMNS => {
+                &[KernelId::Avx512Bf16Wide, KernelId::Avx512Bf16Tall, KernelId::Avx512Bf16Narrow]
+            }
+            CpuLevel::Avx512 if native_bf16 => {
+                &[KernelId::Avx512Bf16Tall, KernelId::Avx512Bf16Wide, KernelId::Avx512Bf16Narrow]
+            }
             CpuLevel::Avx512 if cfg!(target_arch = "x86_64") && n >= WIDE_FIRST_COLUMNS => {
                 &[KernelId::Avx512Wide, KernelId::Avx512Tall, KernelId::Avx512Narrow]
             }
@@ -112,17 +145,25 @@ const WIDE_FIRST_COLUMNS: usize = 1024;
 
 /// Calls `$f::<K>($args)` with the micro-kernel type `K` named by a [`KernelId`].
 macro_rules! with_kernel {
-    ($id:expr, $f:ident($($args:expr),* $(,)?)) => {
+    ($id:expr, $f:ident $args:tt) => {
+        $crate::gemm::microkernel::with_kernel!(@table $id, $f $args;
+            Avx512Tall = avx512::Avx512,
+            Avx512Wide = avx512::Avx512Wide,
+            Avx512Narrow = avx512::Avx512Narrow,
+            Avx2 = avx2::Avx2,
+            Avx512Bf16Tall = avx512_bf16::Avx512Bf16,
+            Avx512Bf16Wide = avx512_bf16::Avx512Bf16Wide,
+            Avx512Bf16Narrow = avx512_bf16::Avx512Bf16Narrow,
+        )
+    };
+    // The x86-64 kernels by id; everything else (and every id off x86-64) is the portable one.
+    (@table $id:expr, $f:ident $args:tt; $($kernel:ident = $module:ident::$ty:ident,)*) => {
         match $id {
-            #[cfg(target_arch = "x86_64")]
-            $crate::gemm::microkernel::KernelId::Avx512Tall => $f::<$crate::gemm::microkernel::avx512::Avx512>($($args),*),
-            #[cfg(target_arch = "x86_64")]
-            $crate::gemm::microkernel::KernelId::Avx512Wide => $f::<$crate::gemm::microkernel::avx512::Avx512Wide>($($args),*),
-            #[cfg(target_arch = "x86_64")]
-            $crate::gemm::microkernel::KernelId::Avx512Narrow => $f::<$crate::gemm::microkernel::avx512::Avx512Narrow>($($args),*),
-            #[cfg(target_arch = "x86_64")]
-            $crate::gemm::microkernel::KernelId::Avx2 => $f::<$crate::gemm::microkernel::avx2::Avx2>($($args),*),
-            _ => $f::<$crate::gemm::microkernel::portable::Portable>($($args),*),
+            $(
+                #[cfg(target_arch = "x86_64")]
+                $crate::gemm::microkernel::KernelId::$kernel => $f::<$crate::gemm::microkernel::$module::$ty> $args,
+            )*
+            _ => $f::<$crate::gemm::microkernel::portable::Portable> $args,
         }
     };
 }
@@ -149,14 +190,14 @@ const fn max_of_tiles(side: usize) -> usize {
     max
 }
 
-/// Where a kernel reads the `MR` rows of `A` for one tile.
+/// Where a kernel reads the `MR` rows of `A` (words `W`, see [`PackWord`]) for one tile.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum APanel {
-    /// Packed ([`pack_a`]): `kc` groups of `MR` values, one group per `k`.
-    Packed(*const f32),
-    /// In place in a row-major `A` (a full panel of such a source needs no copy): row `i` at
-    /// depth `p` is `ptr + i·lda + p`.
-    Rows(*const f32, usize),
+pub(crate) enum APanel<W> {
+    /// Packed ([`pack_a`]): `steps(kc)` groups of `MR` words, one group per step of `k`.
+    Packed(*const W),
+    /// In place in a row-major `f32` `A` (a full panel of such a source needs no copy; exact
+    /// `f32` products only): row `i` at depth `p` is `ptr + i·lda + p`.
+    Rows(*const W, usize),
 }
 
 /// Where a kernel writes its result and how: `C = alpha·AB + beta·C` at `ptr`, rows `ldc`
@@ -173,6 +214,8 @@ pub(crate) struct CTile {
 pub(crate) trait MicroKernel {
     /// Which kernel this is: its tile shape and CPU level come from [`KernelId`].
     const ID: KernelId;
+    /// What its packed panels hold per row and step of `k`.
+    type Word: PackWord;
     /// Rows of a tile.
     const MR: usize = Self::ID.tile().0;
     /// Columns of a tile.
@@ -182,10 +225,10 @@ pub(crate) trait MicroKernel {
     ///
     /// # Safety
     /// The CPU supports the kernel's target features; `a` is readable for `kc` values of `MR`
-    /// rows (packed: `kc·MR` floats; in place: `ptr + i·lda + p` for `i < MR`, `p < kc`), `b`
-    /// points to `kc·NR` readable `f32`, and `c` to `MR` rows of `NR` writable `f32` with row
-    /// stride `ldc` (non-overlapping rows: `ldc >= NR`).
-    unsafe fn tile(kc: usize, a: APanel, b: *const f32, c: CTile);
+    /// rows (packed: `steps(kc)·MR` words; in place, `f32` words only: `ptr + i·lda + p` for
+    /// `i < MR`, `p < kc`), `b` points to `steps(kc)·NR` readable words, and `c` to `MR` rows of
+    /// `NR` writable `f32` with row stride `ldc` (non-overlapping rows: `ldc >= NR`).
+    unsafe fn tile(kc: usize, a: APanel<Self::Word>, b: *const Self::Word, c: CTile);
 
     /// Most valid columns of a tile that [`MicroKernel::columns`] computes (0: none; such
     /// tiles go through a full local tile like any other cut tile).
@@ -197,7 +240,7 @@ pub(crate) trait MicroKernel {
     /// # Safety
     /// As [`MicroKernel::tile`] with a packed `A` (`kc·MR` floats at `a`), and `c` pointing to
     /// `rows ≤ MR` rows of `1 ≤ cols ≤ EDGE_COLUMNS` writable floats.
-    unsafe fn columns(kc: usize, a: *const f32, b: *const f32, c: CTile, rows: usize, cols: usize) {
+    unsafe fn columns(kc: usize, a: *const Self::Word, b: *const Self::Word, c: CTile, rows: usize, cols: usize) {
         let _ = (kc, a, b, c, rows, cols);
         unreachable!("a kernel without a few-column path (EDGE_COLUMNS = 0) was asked for one");
     }
@@ -210,12 +253,12 @@ pub(crate) trait MicroKernel {
         Self::LEVEL <= crate::dispatch::detected_level()
     }
 
-    /// [`pack_a`] with this kernel's `MR`.
-    fn pack_a(a: Strided<'_>, block: Block, out: &mut [f32]) -> usize;
+    /// [`pack_a`] with this kernel's `MR` and words, the values rounded to `precision`.
+    fn pack_a(a: Strided<'_>, block: Block, out: &mut [Self::Word], precision: Precision) -> usize;
 
-    /// [`pack_b`] with this kernel's `NR`.
+    /// [`pack_b`] with this kernel's `NR` and words, the values rounded to `precision`.
     ///
     /// # Panics
     /// If the CPU lacks the kernel's features (the packing is compiled for them).
-    fn pack_b(b: Strided<'_>, block: Block, out: &mut [f32]) -> usize;
+    fn pack_b(b: Strided<'_>, block: Block, out: &mut [Self::Word], precision: Precision) -> usize;
 }

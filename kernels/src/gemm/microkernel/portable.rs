@@ -1,7 +1,7 @@
 //! Portable kernel, 4×16, on `wide::f32x8` (SSE2 on baseline x86-64, NEON on aarch64): the
 //! fallback for CPUs without AVX2, and the path that compiles everywhere.
 
-use super::tile::{micro_kernel, TileLevel};
+use super::tile::{micro_kernel, F32Step, TileLevel};
 use crate::simd::portable::Portable as Wide;
 use crate::simd::Simd;
 
@@ -14,4 +14,4 @@ impl TileLevel for Wide {
     }
 }
 
-micro_kernel!(Portable = Portable on Wide, token Wide);
+micro_kernel!(Portable = Portable on Wide, step F32Step, token Wide);

@@ -1,13 +1,15 @@
 //! The one register-tile body every micro-kernel runs, and the macro that compiles it per kernel.
 //!
 //! [`register_tile`] is written once, generic over the SIMD level ([`TileLevel`], the
-//! [`Simd`] vocabulary of the fused kernels plus raw-pointer loads) and the tile shape (`MR`
-//! rows, `NV` vectors per row), and marked `#[inline(always)]`. [`micro_kernel!`] defines a
+//! [`Simd`] vocabulary of the fused kernels plus raw-pointer loads), the step along `k`
+//! ([`TileStep`]: one `f32` multiply-add, or a dot product of bf16 pairs) and the tile shape
+//! (`MR` rows, `NV` vectors per row), and marked `#[inline(always)]`. [`micro_kernel!`] defines a
 //! kernel type whose `tile` calls it from a thin `#[target_feature]` function, so each kernel
 //! gets its own copy compiled for its level, with the accumulators in registers (arrays indexed
 //! by loops of constant length, fully unrolled).
 
 use super::CTile;
+use crate::gemm::pack::PackWord;
 use crate::simd::Simd;
 
 /// What a register tile needs of a SIMD level beyond [`Simd`]. The methods are
@@ -48,14 +50,68 @@ pub(crate) trait TileLevel: Simd {
     }
 }
 
-/// Address of row `i` at depth `p` of an `A` panel of `MR` rows, packed or in place
-/// (`IN_PLACE`, row stride `lda`). The tile is compiled once for each, so the packed loop keeps
+/// One step along `k` of a register tile on level `S`: per accumulator vector, the product of
+/// a broadcast `A` word and a `B` vector of words added in. The methods are
+/// `#[inline(always)]` for the reason [`register_tile`] is.
+pub(crate) trait TileStep<S: TileLevel> {
+    /// What the packed panels hold (one `f32`, or a pair of bf16 along `k`).
+    type Word: PackWord;
+    /// A vector of `LANES` words.
+    type Operand: Copy;
+
+    /// The `LANES` words at `p`.
+    ///
+    /// # Safety
+    /// `p` points to `LANES` readable words; the CPU has the features of the kernel that calls
+    /// this (its `#[target_feature]` function, which also inlines this).
+    unsafe fn load(s: S, p: *const Self::Word) -> Self::Operand;
+
+    /// The word at `p` in every lane.
+    ///
+    /// # Safety
+    /// As [`TileStep::load`], for one word.
+    unsafe fn broadcast(s: S, p: *const Self::Word) -> Self::Operand;
+
+    /// `acc` plus the lane-wise products of `a` and `b` (summed over the depths of a word).
+    ///
+    /// # Safety
+    /// The CPU has the features of the kernel that calls this.
+    unsafe fn step(s: S, a: Self::Operand, b: Self::Operand, acc: S::V) -> S::V;
+}
+
+/// The `f32` step: one multiply-add per lane and depth, on any level.
+pub(crate) struct F32Step;
+
+impl<S: TileLevel> TileStep<S> for F32Step {
+    type Word = f32;
+    type Operand = S::V;
+
+    #[inline(always)]
+    unsafe fn load(s: S, p: *const f32) -> S::V {
+        // SAFETY: `p` points to `LANES` readable floats (caller's contract).
+        unsafe { s.load_at(p) }
+    }
+
+    #[inline(always)]
+    unsafe fn broadcast(s: S, p: *const f32) -> S::V {
+        // SAFETY: `p` points to a readable float (caller's contract).
+        s.splat(unsafe { *p })
+    }
+
+    #[inline(always)]
+    unsafe fn step(s: S, a: S::V, b: S::V, acc: S::V) -> S::V {
+        s.mul_add(a, b, acc)
+    }
+}
+
+/// Address of row `i` at step `p` of `k` of an `A` panel of `MR` rows, packed or in place
+/// (`IN_PLACE`, `f32` words only, row stride `lda`). The tile is compiled once for each, so the packed loop keeps
 /// its constant offsets.
 ///
 /// # Safety
 /// `i < MR` and `p < kc` of a panel that the caller may read ([`super::MicroKernel::tile`]).
 #[inline(always)]
-unsafe fn a_at<const MR: usize, const IN_PLACE: bool>(a: *const f32, lda: usize, i: usize, p: usize) -> *const f32 {
+unsafe fn a_at<W, const MR: usize, const IN_PLACE: bool>(a: *const W, lda: usize, i: usize, p: usize) -> *const W {
     // SAFETY: in bounds of the panel by the caller's contract.
     unsafe {
         if IN_PLACE {
@@ -67,26 +123,35 @@ unsafe fn a_at<const MR: usize, const IN_PLACE: bool>(a: *const f32, lda: usize,
 }
 
 /// `C[0..MR, 0..NR] = alpha·A·Bp + beta·C` with `NR = NV·LANES`: `MR×NV` vector accumulators,
-/// per `k` `NV` loads of `B` and `MR` broadcasts of `A`, each accumulator's multiply-adds in
-/// `k` order; `C` is written once (and read only when `beta != 0`).
+/// per step of `k` `NV` loads of `B` and `MR` broadcasts of `A`, each accumulator's steps
+/// ([`TileStep::step`]) in `k` order; `C` is written once (and read only when `beta != 0`).
 ///
 /// # Safety
-/// As [`super::MicroKernel::tile`], for the level of `s`: `A` is readable for `MR` rows of
-/// `kc` values (packed, or in place with row stride `lda`), `b` for `kc·NR` floats, and `c`
-/// writable for `MR` rows of `NR` floats at stride `c.ldc`.
+/// As [`super::MicroKernel::tile`], for the level of `s` and the features `D` needs: `A` is
+/// readable for `MR` rows of `steps(kc)` words (packed, or in place with row stride `lda` when
+/// `IN_PLACE`, which needs one depth per word), `b` for `steps(kc)·NR` words, and `c` writable
+/// for `MR` rows of `NR` floats at stride `c.ldc`.
 #[inline(always)]
-pub(crate) unsafe fn register_tile<S: TileLevel, const MR: usize, const NV: usize, const IN_PLACE: bool>(
+pub(crate) unsafe fn register_tile<
+    S: TileLevel,
+    D: TileStep<S>,
+    const MR: usize,
+    const NV: usize,
+    const IN_PLACE: bool,
+>(
     s: S,
     kc: usize,
-    a: *const f32,
+    a: *const D::Word,
     lda: usize,
-    b: *const f32,
+    b: *const D::Word,
     c: CTile,
 ) {
     let nr = NV * S::LANES;
-    // SAFETY: (for the whole body) every `A` read is row i < MR at depth p < kc, every `B`
-    // read the NV vectors of step p < kc (`b + p·NR + j·LANES`, j < NV), and every `C` access
-    // the vector j < NV of row i < MR: all inside the ranges of the caller's contract.
+    const { assert!(!IN_PLACE || <D::Word as PackWord>::KSTEP == 1) };
+    // SAFETY: (for the whole body) every `A` read is row i < MR at step p < steps(kc), every
+    // `B` read the NV vectors of step p (`b + p·NR + j·LANES`, j < NV), and every `C` access
+    // the vector j < NV of row i < MR: all inside the ranges of the caller's contract, whose
+    // features `D` needs.
     unsafe {
         for i in 0..MR {
             for j in 0..NV {
@@ -95,15 +160,12 @@ pub(crate) unsafe fn register_tile<S: TileLevel, const MR: usize, const NV: usiz
         }
         let mut acc = [[s.splat(0.0); NV]; MR];
         let mut bp = b;
-        for p in 0..kc {
-            let mut bv = [s.splat(0.0); NV];
-            for (j, v) in bv.iter_mut().enumerate() {
-                *v = s.load_at(bp.add(j * S::LANES));
-            }
+        for p in 0..<D::Word as PackWord>::steps(kc) {
+            let bv: [D::Operand; NV] = std::array::from_fn(|j| D::load(s, bp.add(j * S::LANES)));
             for (i, row) in acc.iter_mut().enumerate() {
-                let ai = s.splat(*a_at::<MR, IN_PLACE>(a, lda, i, p));
+                let ai = D::broadcast(s, a_at::<D::Word, MR, IN_PLACE>(a, lda, i, p));
                 for (r, &bj) in row.iter_mut().zip(&bv) {
-                    *r = s.mul_add(ai, bj, *r);
+                    *r = D::step(s, ai, bj, *r);
                 }
             }
             bp = bp.add(nr);
@@ -128,34 +190,36 @@ pub(crate) unsafe fn register_tile<S: TileLevel, const MR: usize, const NV: usiz
 }
 
 /// Defines the micro-kernel type `$name` for the tile [`super::KernelId`]`::$id` on the SIMD
-/// level `$level` (built by `$token`): its `tile` is [`register_tile`] compiled with
-/// `$features` (none: the baseline target), once for a packed and once for an in-place `A`;
-/// its `pack_b` copies in the kernel's own vector width (compiled for the same features); the
-/// items after `;` complete the [`super::MicroKernel`] impl.
+/// level `$level` (built by `$token`) with the step `$step` ([`TileStep`]): its `tile` is
+/// [`register_tile`] compiled with `$features` (none: the baseline target), once for a packed
+/// and once for an in-place `A`; its `pack_b` packs in the kernel's own vector width (compiled
+/// for the same features); the items after `;` complete the [`super::MicroKernel`] impl.
 macro_rules! micro_kernel {
     (
-        $name:ident = $id:ident on $level:ty, token $token:expr $(, features $features:literal)?
+        $name:ident = $id:ident on $level:ty, step $step:ty, token $token:expr $(, features $features:literal)?
         $(; $($extra:tt)*)?
     ) => {
         pub(crate) struct $name;
 
         impl $crate::gemm::microkernel::MicroKernel for $name {
             const ID: $crate::gemm::microkernel::KernelId = $crate::gemm::microkernel::KernelId::$id;
+            type Word = <$step as $crate::gemm::microkernel::tile::TileStep<$level>>::Word;
 
             #[inline]
             unsafe fn tile(
                 kc: usize,
-                a: $crate::gemm::microkernel::APanel,
-                b: *const f32,
+                a: $crate::gemm::microkernel::APanel<Self::Word>,
+                b: *const Self::Word,
                 c: $crate::gemm::microkernel::CTile,
             ) {
                 use $crate::gemm::microkernel::MicroKernel;
+                type Word = <$name as MicroKernel>::Word;
                 $(#[target_feature(enable = $features)])?
                 unsafe fn compiled<const IN_PLACE: bool>(
                     kc: usize,
-                    a: *const f32,
+                    a: *const Word,
                     lda: usize,
-                    b: *const f32,
+                    b: *const Word,
                     c: $crate::gemm::microkernel::CTile,
                 ) {
                     const MR: usize = <$name as MicroKernel>::MR;
@@ -165,17 +229,24 @@ macro_rules! micro_kernel {
                     // (which also makes `$token` sound), and the panels and `C` are valid for
                     // this kernel's MR, NR.
                     unsafe {
-                        $crate::gemm::microkernel::tile::register_tile::<$level, MR, NV, IN_PLACE>(
+                        $crate::gemm::microkernel::tile::register_tile::<$level, $step, MR, NV, IN_PLACE>(
                             $token, kc, a, lda, b, c,
                         )
                     }
                 }
                 // SAFETY: forwarded contract (features present, pointers valid for the stated
-                // ranges); `lda` is only read for a panel in place.
+                // ranges; a panel in place only for words of one depth); `lda` is only read for
+                // a panel in place.
                 unsafe {
                     match a {
                         $crate::gemm::microkernel::APanel::Packed(a) => compiled::<false>(kc, a, 0, b, c),
-                        $crate::gemm::microkernel::APanel::Rows(a, lda) => compiled::<true>(kc, a, lda, b, c),
+                        $crate::gemm::microkernel::APanel::Rows(a, lda) => {
+                            if <Word as $crate::gemm::pack::PackWord>::KSTEP == 1 {
+                                compiled::<{ <Word as $crate::gemm::pack::PackWord>::KSTEP == 1 }>(kc, a, lda, b, c)
+                            } else {
+                                unreachable!("an A panel of bf16 pairs is always packed")
+                            }
+                        }
                     }
                 }
             }
@@ -187,26 +258,39 @@ macro_rules! micro_kernel {
             fn pack_a(
                 a: $crate::gemm::pack::Strided<'_>,
                 block: $crate::gemm::pack::Block,
-                out: &mut [f32],
+                out: &mut [Self::Word],
+                precision: $crate::Precision,
             ) -> usize {
-                $crate::gemm::pack::pack_a::<{ <$name as $crate::gemm::microkernel::MicroKernel>::MR }>(a, block, out)
+                const MR: usize = <$name as $crate::gemm::microkernel::MicroKernel>::MR;
+                match precision {
+                    $crate::Precision::F32 => $crate::gemm::pack::pack_a::<MR, Self::Word, false>(a, block, out),
+                    $crate::Precision::Bf16 => $crate::gemm::pack::pack_a::<MR, Self::Word, true>(a, block, out),
+                }
             }
 
             fn pack_b(
                 b: $crate::gemm::pack::Strided<'_>,
                 block: $crate::gemm::pack::Block,
-                out: &mut [f32],
+                out: &mut [Self::Word],
+                precision: $crate::Precision,
             ) -> usize {
                 use $crate::gemm::pack::{Block, Strided};
+                type Word = <$name as $crate::gemm::microkernel::MicroKernel>::Word;
                 /// # Safety
                 /// The CPU has the kernel's features.
                 $(#[target_feature(enable = $features)])?
-                unsafe fn compiled(b: Strided<'_>, block: Block, out: &mut [f32]) -> usize {
-                    $crate::gemm::pack::pack_b::<{ <$name as $crate::gemm::microkernel::MicroKernel>::NR }>(b, block, out)
+                unsafe fn compiled<const ROUND: bool>(b: Strided<'_>, block: Block, out: &mut [Word]) -> usize {
+                    const NR: usize = <$name as $crate::gemm::microkernel::MicroKernel>::NR;
+                    $crate::gemm::pack::pack_b::<NR, Word, ROUND>(b, block, out)
                 }
                 assert!(<Self as $crate::gemm::microkernel::MicroKernel>::supported());
                 // SAFETY: the features are present (asserted above; cached detection).
-                unsafe { compiled(b, block, out) }
+                unsafe {
+                    match precision {
+                        $crate::Precision::F32 => compiled::<false>(b, block, out),
+                        $crate::Precision::Bf16 => compiled::<true>(b, block, out),
+                    }
+                }
             }
 
             $($($extra)*)?
