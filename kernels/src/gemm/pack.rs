@@ -258,4 +258,32 @@ mod tests {
         pack_a::<4, f32, false>(Strided { data: &tr, rs: 1, cs: k }, block(0, k, 0, n), &mut q2);
         assert_eq!(q1, q2);
     }
+
+    /// bf16 pairs along `k`: depth `2q` in the lower half, `2q + 1` in the upper, rounded to
+    /// nearest even; an odd last depth paired with zero; every source layout agrees.
+    #[test]
+    fn packs_bf16_pairs_along_k() {
+        // op(A) 2×3 (m = 2, k = 3): rows [x, 1, 2] and [3, 4, 5] with x = 1 + 2⁻⁸ (a tie: to 1).
+        let x = 1.0 + 2f32.powi(-8);
+        let data = [x, 1.0, 2.0, 3.0, 4.0, 5.0];
+        let bits = |v: f32| u32::from(bf16_bits(v));
+        let pair = |lo: f32, hi: f32| bits(lo) | (bits(hi) << 16);
+        let want = [pair(1.0, 1.0), pair(3.0, 4.0), pair(2.0, 0.0), pair(5.0, 0.0)];
+        let mut out = [7u32; 4];
+        assert_eq!(pack_a::<2, u32, true>(Strided { data: &data, rs: 3, cs: 1 }, block(0, 2, 0, 3), &mut out), 4);
+        assert_eq!(out, want);
+        // Aᵀ stored: the same panels from the contiguous-along-rows path.
+        let t = [x, 3.0, 1.0, 4.0, 2.0, 5.0];
+        let mut out_t = [7u32; 4];
+        pack_a::<2, u32, true>(Strided { data: &t, rs: 1, cs: 2 }, block(0, 2, 0, 3), &mut out_t);
+        assert_eq!(out_t, want);
+        // A cut panel (2 of 4 rows) and the strided path agree, zero-padded.
+        let mut cut = [7u32; 8];
+        pack_a::<4, u32, true>(Strided { data: &t, rs: 1, cs: 2 }, block(0, 2, 0, 3), &mut cut);
+        assert_eq!(cut, [want[0], want[1], 0, 0, want[2], want[3], 0, 0]);
+        // f32 words rounded in place of pairs.
+        let mut rounded = [0.0f32; 6];
+        pack_a::<2, f32, true>(Strided { data: &data, rs: 3, cs: 1 }, block(0, 2, 0, 3), &mut rounded);
+        assert_eq!(rounded, [1.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+    }
 }

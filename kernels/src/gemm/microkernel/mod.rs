@@ -115,10 +115,10 @@ impl KernelId {
         // faster on results of 2048 columns ([5000×512]·[512×2048], the big recurrent step) and
         // 10×32 up to 4% faster on narrower ones (dG·Wᵀ with 128 and 256 columns, Xᵀ·dG with 512).
         let candidates: &[KernelId] = match level.f32_level() {
-            CpuLevel::Avx512 if native_bf16 && n >= WIDE_FIRST_COLUMNS => {
+            CpuLevel::Avx512 if cfg!(target_arch = "x86_64") && native_bf16 && n >= WIDE_FIRST_COLUMNS => {
                 &[KernelId::Avx512Bf16Wide, KernelId::Avx512Bf16Tall, KernelId::Avx512Bf16Narrow]
             }
-            CpuLevel::Avx512 if native_bf16 => {
+            CpuLevel::Avx512 if cfg!(target_arch = "x86_64") && native_bf16 => {
                 &[KernelId::Avx512Bf16Tall, KernelId::Avx512Bf16Wide, KernelId::Avx512Bf16Narrow]
             }
             CpuLevel::Avx512 if cfg!(target_arch = "x86_64") && n >= WIDE_FIRST_COLUMNS => {
