@@ -3,6 +3,10 @@
 //! depths, the lower half the even depth); per pair of depths, one `vdpbf16ps` adds two exact
 //! products per lane into the `f32` accumulator, for the cost of one `f32` multiply-add: twice
 //! the products per instruction, and half the packed bytes to stream.
+//!
+//! `vdpbf16ps` rounds to nearest even whatever MXCSR says, and treats subnormal inputs and
+//! results as zero (bf16 subnormals are below 1.2e-38: far from any activation or weight we
+//! multiply); otherwise its sums are `f32` additions of exact products, as on the other levels.
 
 use std::arch::x86_64::{__m512, __m512bh, __m512i, _mm512_dpbf16_ps, _mm512_loadu_si512, _mm512_set1_epi32};
 

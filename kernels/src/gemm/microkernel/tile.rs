@@ -241,6 +241,8 @@ macro_rules! micro_kernel {
                     match a {
                         $crate::gemm::microkernel::APanel::Packed(a) => compiled::<false>(kc, a, 0, b, c),
                         $crate::gemm::microkernel::APanel::Rows(a, lda) => {
+                            // The in-place body exists for words of one depth only: for pairs
+                            // the argument is `false`, a body this branch never reaches.
                             if <Word as $crate::gemm::pack::PackWord>::KSTEP == 1 {
                                 compiled::<{ <Word as $crate::gemm::pack::PackWord>::KSTEP == 1 }>(kc, a, lda, b, c)
                             } else {
