@@ -4,7 +4,7 @@
 
 use charrnn_engine::optim::{clip_global_norm, Adam};
 use charrnn_engine::pass::{backward, forward, Pass, PassOptions};
-use charrnn_engine::workspace::PhaseTimes;
+use charrnn_engine::phase_times::PhaseTimes;
 use charrnn_engine::{CellKind, Model, ModelConfig, State, Workspace};
 use charrnn_kernels::adam::AdamHyper;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -73,9 +73,12 @@ def loss_of(logits, targets):
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
 
 
-def train_step(model, opt, x, y, state, clip):
-    logits, state = model(x, state)
-    loss = loss_of(logits, y)
+def train_step(model, opt, x, y, state, clip, precision="f32"):
+    # bf16: PyTorch's CPU mixed precision, the forward (and so its products) under autocast;
+    # weights, gradients and Adam stay f32.
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        logits, state = model(x, state)
+        loss = loss_of(logits, y)
     opt.zero_grad(set_to_none=False)
     loss.backward()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -254,6 +257,7 @@ def bench(args):
     opt = torch.optim.Adam(model.parameters(), lr=0.002)
     state = model.zero_state(batch)
     print(f"bench: {args.config} config, {layers} x {width} {args.cell}, B={batch}, T={seq_len}, "
+          f"{args.precision} ({'bf16 autocast' if args.precision == 'bf16' else 'no autocast'}), "
           f"{args.threads} threads, torch {torch.__version__}, data: {source}", file=sys.stderr)
     stream = batches(tokens, batch, seq_len)
     rates = []
@@ -264,7 +268,7 @@ def bench(args):
             stream = batches(tokens, batch, seq_len)
             x, y = next(stream)
         start = time.perf_counter()
-        _, _, state = train_step(model, opt, x, y, state, 5.0)
+        _, _, state = train_step(model, opt, x, y, state, 5.0, args.precision)
         seconds = time.perf_counter() - start
         if i >= args.warmup:
             rates.append(batch * seq_len / seconds)
@@ -273,7 +277,7 @@ def bench(args):
     print(f"median {median:.0f} tokens/s over {len(rates)} steps (min {min(rates):.0f}, max {max(rates):.0f}), "
           f"peak RSS {peak_mb:.1f} MB")
     print(f"RESULT impl=pytorch config={args.config} threads={args.threads} tokens_per_sec={median:.1f} "
-          f"peak_rss_mb={peak_mb:.1f}")
+          f"peak_rss_mb={peak_mb:.1f} precision={args.precision}")
 
 
 def main():
@@ -288,6 +292,8 @@ def main():
     b.add_argument("--steps", type=int, default=20)
     b.add_argument("--warmup", type=int, default=3)
     b.add_argument("--data")
+    b.add_argument("--precision", choices=["f32", "bf16"], default="f32",
+                   help="bf16: the forward under torch.autocast('cpu', dtype=torch.bfloat16)")
     i = sub.add_parser("init", help="evaluate (and train on from) a charrnn-fast model directory")
     i.add_argument("--model", required=True)
     i.add_argument("--data", help="corpus [default: the one recorded in config.json]")

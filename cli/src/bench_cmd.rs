@@ -5,14 +5,16 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use charrnn_engine::memory::training_memory;
+use charrnn_engine::phase_times::PhaseTimes;
 use charrnn_engine::train::{TrainOptions, Trainer};
-use charrnn_engine::workspace::PhaseTimes;
 use charrnn_engine::{CellKind, Model, ModelConfig};
 use charrnn_kernels::adam::AdamHyper;
 use clap::{Args, ValueEnum};
 
 use crate::corpus::{Corpus, CorpusArgs};
 use crate::output::{errln, outln, plural};
+use crate::precision_arg::{slow_bf16_note, PrecisionArg};
+use crate::trace_file::Trace;
 use crate::train_args::Cell;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -44,6 +46,13 @@ pub struct BenchArgs {
     /// Corpus to draw batches from [default: the built-in tinyshakespeare]
     #[arg(long, value_name = "FILE")]
     pub data: Option<std::path::PathBuf>,
+    /// What the matrix products round their operands to
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub precision: PrecisionArg,
+    /// Also write the timed steps as a Chrome trace-event file (open it in ui.perfetto.dev or
+    /// chrome://tracing): one track per batch part and one for the optimiser, a span per phase
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -83,6 +92,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         clip: 5.0,
         dropout: 0.0,
         dropout_seed: 42,
+        precision: args.precision.precision(),
     };
     let mut trainer = Trainer::new(Model::<f32>::new(config, 42), &options);
     let level = charrnn_kernels::dispatch::cpu_level();
@@ -93,15 +103,19 @@ pub fn run(args: BenchArgs) -> Result<()> {
         charrnn_kernels::dispatch::detected_level().name()
     );
     errln!(
-        "bench: {} config, {} × {} {}, embedding {}, B={batch}, T={seq_len}, {threads} {}, data: {}",
+        "bench: {} config, {} × {} {}, embedding {}, B={batch}, T={seq_len}, {} products, {threads} {}, data: {}",
         args.config.name(),
         config.num_layers,
         config.hidden_size,
         cell.name(),
         config.embed_size,
+        options.precision,
         plural(threads, "thread", "threads"),
         corpus.input.display()
     );
+    if let Some(note) = slow_bf16_note(options.precision) {
+        errln!("{note}");
+    }
 
     let tokens_per_step = batch * seq_len;
     let stream = &corpus.stream;
@@ -121,16 +135,31 @@ pub fn run(args: BenchArgs) -> Result<()> {
     };
     let mut rates = Vec::with_capacity(args.steps as usize);
     let mut phases = PhaseTimes::default();
+    let mut trace = args.trace.as_ref().map(|_| {
+        // Per step and part: two stretches per layer each way, and the output's.
+        trainer.record_spans(8 * config.num_layers + 8);
+        Trace::new(trainer.num_parts())
+    });
     for i in 0..args.warmup + args.steps {
         load_batch(&mut trainer);
         let started = Instant::now();
         trainer.step_loaded().context("benchmark step")?;
         let seconds = started.elapsed().as_secs_f64();
         let step_phases = trainer.take_phase_times();
-        if i >= args.warmup {
+        let timed_step = i.checked_sub(args.warmup).map(|s| s + 1);
+        trainer.drain_spans(|track, span| {
+            if let (Some(trace), Some(step)) = (trace.as_mut(), timed_step) {
+                trace.add(step, track, span);
+            }
+        });
+        if timed_step.is_some() {
             rates.push(tokens_per_step as f64 / seconds);
             phases.add(&step_phases);
         }
+    }
+    if let (Some(trace), Some(path)) = (&trace, &args.trace) {
+        trace.write(path)?;
+        errln!("trace: {} (open it in ui.perfetto.dev or chrome://tracing)", path.display());
     }
     rates.sort_by(f64::total_cmp);
     let median = rates[rates.len() / 2];
@@ -174,10 +203,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         outln!("  {name:<20} {ms:>9.3} ms  {:>5.1}%", 100.0 * ms / total);
     }
     outln!(
-        "RESULT impl=charrnn-fast config={} threads={threads} tokens_per_sec={median:.1} peak_rss_mb={} kernels={}",
+        "RESULT impl=charrnn-fast config={} threads={threads} tokens_per_sec={median:.1} peak_rss_mb={} kernels={} \
+         precision={}",
         args.config.name(),
         peak_rss_mb.map_or("nan".to_owned(), |m| format!("{m:.1}")),
-        level.name()
+        level.name(),
+        options.precision
     );
     Ok(())
 }

@@ -28,6 +28,7 @@ pub fn flag(field: &str) -> &'static str {
         "lr_decay_after" => "--lr-decay-after",
         "clip" => "--clip",
         "dropout" => "--dropout",
+        "precision" => "--precision",
         "eval_every" => "--eval-every",
         "checkpoint_every" => "--checkpoint-every",
         "total_steps" => "--steps",

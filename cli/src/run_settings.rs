@@ -6,10 +6,12 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use charrnn_engine::run_settings::{Change, Contradictions, Requested, RunRecord};
+use charrnn_kernels::Precision;
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 
 use crate::flags::flag;
+use crate::precision_arg::PrecisionArg;
 use crate::train_args::TrainArgs;
 
 /// The settings of a new run from its arguments.
@@ -28,6 +30,7 @@ pub fn fresh_record(args: &TrainArgs, data: PathBuf, tokens_sha256: String, batc
         dropout: args.dropout,
         seed: args.seed,
         forget_bias: args.forget_bias,
+        precision: args.precision.map_or(Precision::F32, PrecisionArg::precision),
         total_steps: args.steps.unwrap_or(args.epochs * batches_per_epoch),
         eval_every: args.eval_every,
         checkpoint_every: args.checkpoint_every,
@@ -66,6 +69,7 @@ impl Given<'_> {
             lr_decay_after: typed("lr_decay_after").then_some(args.lr_decay_after),
             clip: typed("clip").then_some(args.clip),
             dropout: typed("dropout").then_some(args.dropout),
+            precision: args.precision.map(PrecisionArg::precision),
             eval_every: typed("eval_every").then_some(args.eval_every),
             checkpoint_every: typed("checkpoint_every").then_some(args.checkpoint_every),
             total_steps: args.steps,

@@ -9,6 +9,8 @@ use charrnn_engine::model_dir::load_model;
 use charrnn_engine::sample::{SampleMode, SampleOptions, Sampler};
 use clap::{Args, ValueEnum};
 
+use crate::precision_arg::{slow_bf16_note, PrecisionArg};
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Mode {
     /// Always the most likely character (the tutorial's mode 0)
@@ -49,6 +51,9 @@ pub struct SampleArgs {
     /// Seed of the random draws
     #[arg(long, default_value_t = 42, value_name = "N")]
     pub seed: u64,
+    /// What the forward pass's matrix products round their operands to
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub precision: PrecisionArg,
 }
 
 pub fn run(args: SampleArgs) -> Result<()> {
@@ -77,7 +82,11 @@ pub fn run(args: SampleArgs) -> Result<()> {
         temperature: args.temperature,
         top_k: args.top_k,
         seed: args.seed,
+        precision: args.precision.precision(),
     };
+    if let Some(note) = slow_bf16_note(options.precision) {
+        crate::output::errln!("{note}");
+    }
     let mut sampler = Sampler::new(&model, options, vocab.id_of_char(' '))?;
     for &id in &prime {
         sampler.feed(id);

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use crate::corpus::{BatchArgs, CorpusArgs};
+use crate::precision_arg::PrecisionArg;
 
 #[derive(Clone, Copy, Debug, ValueEnum, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -66,6 +67,10 @@ pub struct TrainArgs {
     /// never in evaluation or sampling. Masks are fixed by --seed and the step (reproducible)
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub dropout: f64,
+    /// What the matrix products round their operands to [default: f32; with --resume, the
+    /// checkpoint's]
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
     /// Passes over the training split
     #[arg(long, default_value_t = 2, value_name = "N", conflicts_with = "steps", value_parser = clap::value_parser!(u64).range(1..))]
     pub epochs: u64,

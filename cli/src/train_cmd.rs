@@ -14,6 +14,7 @@ use clap::ArgMatches;
 
 use crate::corpus::Corpus;
 use crate::output::{errln, outln, plural};
+use crate::precision_arg::{bf16_hint, slow_bf16_note};
 use crate::progress::Progress;
 use crate::run_dir::{same_path, RunDir};
 use crate::run_log::RunLog;
@@ -69,6 +70,9 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     );
     let resumed = resumed_from.as_ref().map(|(dir, _)| (dir.as_path(), run_dir.path()));
     errln!("training: {}", describe_training(&schedule, &record, &train, val.as_ref(), threads, resumed));
+    for note in [bf16_hint(record.precision), slow_bf16_note(record.precision)].into_iter().flatten() {
+        errln!("{note}");
+    }
 
     let interrupted = stop_on_ctrl_c(intact.clone())?;
     let log = RunLog::open(run_dir.path(), resumed_from.as_ref().map(|(dir, step)| (dir.as_path(), *step)))?;
@@ -164,7 +168,7 @@ fn describe_training(
 ) -> String {
     let batches_per_epoch = train.num_batches();
     format!(
-        "steps {}..={} ({batches_per_epoch} {} of {}×{} per epoch{}), Adam lr {}, clip {}, {threads} {}{}",
+        "steps {}..={} ({batches_per_epoch} {} of {}×{} per epoch{}), Adam lr {}, clip {}, {} products, {threads} {}{}",
         schedule.start_step + 1,
         schedule.total_steps,
         plural(batches_per_epoch, "batch", "batches"),
@@ -176,6 +180,7 @@ fn describe_training(
         },
         record.lr,
         record.clip,
+        record.precision,
         plural(threads, "thread", "threads"),
         match resumed {
             Some((from, out)) => format!(", resumed from '{}' into '{}'", from.display(), out.display()),

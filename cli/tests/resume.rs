@@ -9,15 +9,32 @@ use std::time::Duration;
 /// 2×N steps straight and N steps, save, resume, N more steps give bit-identical weights.
 #[test]
 fn resume_is_bit_identical() {
+    resume_is_bit_identical_in("f32");
+}
+
+/// The same in mixed precision: the checkpoint records it and the resumed run keeps it.
+#[test]
+fn resume_in_bf16_is_bit_identical() {
+    resume_is_bit_identical_in("bf16");
+}
+
+fn resume_is_bit_identical_in(precision: &str) {
     let dir = dir_with_corpus(30_000);
-    let straight = run_in(dir.path(), &train_args(&["--steps", "40", "--eval-every", "15", "--out", "a"]));
+    let run = |steps: &str, out: &str| {
+        run_in(
+            dir.path(),
+            &train_args(&["--precision", precision, "--steps", steps, "--eval-every", "15", "--out", out]),
+        )
+    };
+    let straight = run("40", "a");
     assert!(straight.status.success(), "{}", stderr(&straight));
-    let first = run_in(dir.path(), &train_args(&["--steps", "20", "--eval-every", "15", "--out", "b"]));
+    let first = run("20", "b");
     assert!(first.status.success(), "{}", stderr(&first));
     let resumed = run_in(dir.path(), &["train", "--resume", "b", "--steps", "40", "--threads", "2", "--out", "b"]);
     let err = stderr(&resumed);
     assert!(resumed.status.success(), "{err}");
     assert!(err.contains("steps 21..=40"), "{err}");
+    assert!(err.contains(&format!("{precision} products")), "{err}");
     let wa = std::fs::read(dir.path().join("a/model.safetensors")).unwrap();
     let wb = std::fs::read(dir.path().join("b/model.safetensors")).unwrap();
     assert!(wa == wb, "weights differ after resume");

@@ -203,7 +203,7 @@ fn threads_beyond_the_cpus_are_capped() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains(&format!("note: --threads 1000 is more than the {cpus}")), "{err}");
     let threads = if cpus == 1 { "1 thread".to_owned() } else { format!("{cpus} threads") };
-    assert!(err.contains(&format!("clip 5, {threads}")), "{err}");
+    assert!(err.contains(&format!("clip 5, f32 products, {threads}")), "{err}");
     let bench = run_in(dir.path(), &["bench", "--data", "c.txt", "--threads", "1000", "--steps", "1", "--warmup", "0"]);
     assert!(bench.status.success(), "{}", stderr(&bench));
     assert!(stdout(&bench).contains(&format!("{cpus} × one")), "{}", stdout(&bench));

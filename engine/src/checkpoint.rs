@@ -203,6 +203,7 @@ mod tests {
             clip: 5.0,
             dropout: 0.0,
             dropout_seed: 0,
+            precision: charrnn_kernels::Precision::F32,
         };
         let mut trainer = Trainer::with_parts(Model::new(config, 2), &options, 2);
         for step in 0..3u32 {

@@ -6,10 +6,10 @@ use charrnn_kernels::{Float, Kernel};
 
 use crate::matmul::{matmul_backward_input, matmul_backward_weight, matmul_forward, MatmulDims};
 
-/// `logits = h·W + b` for `rows` rows of `h` (`[rows, H]`), `W` `[H, V]`.
-pub fn decoder_logits<F: Float>(rows: usize, hidden: usize, vocab: usize, h: &[F], w: &[F], b: &[F], logits: &mut [F]) {
-    broadcast_rows(rows, vocab, b, logits);
-    matmul_forward(MatmulDims { rows, input: hidden, output: vocab }, h, w, logits);
+/// `logits = h·W + b` for the rows of `h` (`d`: `[rows, H]·[H, V]`).
+pub fn decoder_logits<F: Float>(d: MatmulDims, h: &[F], w: &[F], b: &[F], logits: &mut [F]) {
+    broadcast_rows(d.rows, d.output, b, logits);
+    matmul_forward(d, h, w, logits);
 }
 
 /// Summed cross-entropy of the `rows` rows of logits against `targets`, divided by
@@ -33,9 +33,7 @@ pub fn decoder_loss<F: Float>(
 
 /// Accumulates `dW += hᵀ·dlogits`, `db += colsum(dlogits)` and writes `dh = dlogits·Wᵀ`.
 pub fn decoder_backward<F: Float>(
-    rows: usize,
-    hidden: usize,
-    vocab: usize,
+    d: MatmulDims,
     h: &[F],
     w: &[F],
     dlogits: &[F],
@@ -43,8 +41,7 @@ pub fn decoder_backward<F: Float>(
     db: &mut [F],
     dh: &mut [F],
 ) {
-    let dims = MatmulDims { rows, input: hidden, output: vocab };
-    matmul_backward_weight(dims, h, dlogits, dw);
-    col_sums_accumulate(rows, vocab, dlogits, db);
-    matmul_backward_input(dims, dlogits, w, F::zero(), dh);
+    matmul_backward_weight(d, h, dlogits, dw);
+    col_sums_accumulate(d.rows, d.output, dlogits, db);
+    matmul_backward_input(d, dlogits, w, F::zero(), dh);
 }

@@ -11,7 +11,7 @@
 //! recurrent bias must stay on the recurrent side (`r ⊙ (h·W_hn + b_hn)`).
 
 use charrnn_kernels::reduce::{add_assign, broadcast_rows, broadcast_rows_sum};
-use charrnn_kernels::Float;
+use charrnn_kernels::{Float, Precision};
 
 use crate::matmul::{matmul_backward_input, matmul_backward_weight, matmul_forward, MatmulDims};
 
@@ -24,12 +24,14 @@ pub struct EmbeddingDims {
     pub embed: usize,
     /// Gate width `G·H`.
     pub gates: usize,
+    /// What the products round their operands to.
+    pub precision: Precision,
 }
 
 impl EmbeddingDims {
     /// The table as a product: `Emb[V, E]·Wx0[E, G·H]`.
     pub fn table_product(&self) -> MatmulDims {
-        MatmulDims { rows: self.vocab, input: self.embed, output: self.gates }
+        MatmulDims { precision: self.precision, rows: self.vocab, input: self.embed, output: self.gates }
     }
 }
 

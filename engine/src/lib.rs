@@ -21,6 +21,7 @@ pub mod model_dir;
 pub mod optim;
 pub mod params;
 pub mod pass;
+pub mod phase_times;
 pub mod recurrent;
 pub mod run_plan;
 pub mod run_settings;

@@ -6,9 +6,11 @@
 use charrnn_kernels::gemm::{Gemm, Op};
 use charrnn_kernels::{Float, Kernel, Precision};
 
-/// The shape of `Y = X·W`.
+/// The shape of `Y = X·W`, and what its operands are rounded to.
 #[derive(Clone, Copy, Debug)]
 pub struct MatmulDims {
+    /// The operands' precision (the sums are accumulated in `F` either way).
+    pub precision: Precision,
     /// Rows of `X` and `Y`.
     pub rows: usize,
     /// Columns of `X`, rows of `W`.
@@ -19,7 +21,7 @@ pub struct MatmulDims {
 
 /// `y += x·w`: `y` holds the bias (or whatever is to be added) on entry.
 pub fn matmul_forward<F: Float>(d: MatmulDims, x: &[F], w: &[F], y: &mut [F]) {
-    let MatmulDims { rows, input, output } = d;
+    let MatmulDims { precision, rows, input, output } = d;
     Gemm {
         op_a: Op::N,
         op_b: Op::N,
@@ -34,14 +36,14 @@ pub fn matmul_forward<F: Float>(d: MatmulDims, x: &[F], w: &[F], y: &mut [F]) {
         beta: F::one(),
         c: y,
         ldc: output,
-        precision: Precision::F32,
+        precision,
     }
     .run();
 }
 
 /// `dw += xᵀ·dy`: gradients accumulate over the parts of a step.
 pub fn matmul_backward_weight<F: Float>(d: MatmulDims, x: &[F], dy: &[F], dw: &mut [F]) {
-    let MatmulDims { rows, input, output } = d;
+    let MatmulDims { precision, rows, input, output } = d;
     Gemm {
         op_a: Op::T,
         op_b: Op::N,
@@ -56,14 +58,14 @@ pub fn matmul_backward_weight<F: Float>(d: MatmulDims, x: &[F], dy: &[F], dw: &m
         beta: F::one(),
         c: dw,
         ldc: output,
-        precision: Precision::F32,
+        precision,
     }
     .run();
 }
 
 /// `dx = dy·wᵀ + beta·dx`: `beta` 0 where `dx` is written here first, 1 where it accumulates.
 pub fn matmul_backward_input<F: Float>(d: MatmulDims, dy: &[F], w: &[F], beta: F, dx: &mut [F]) {
-    let MatmulDims { rows, input, output } = d;
+    let MatmulDims { precision, rows, input, output } = d;
     Gemm {
         op_a: Op::N,
         op_b: Op::T,
@@ -78,7 +80,7 @@ pub fn matmul_backward_input<F: Float>(d: MatmulDims, dy: &[F], w: &[F], beta: F
         beta,
         c: dx,
         ldc: input,
-        precision: Precision::F32,
+        precision,
     }
     .run();
 }

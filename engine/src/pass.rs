@@ -5,7 +5,7 @@
 //! loss denominator), and the time per phase goes to the caller's [`PhaseTimes`]. [`backward`]
 //! takes the options of the forward pass it follows.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use charrnn_kernels::gemm::Op;
 use charrnn_kernels::reduce::col_sums_accumulate;
@@ -15,12 +15,14 @@ use crate::config::{CellKind, ModelConfig};
 use crate::decoder::{decoder_backward, decoder_logits, decoder_loss};
 use crate::dropout::{apply_mask, fill_mask, mask_in_place, Dropout};
 use crate::embedding::{input_table_backward, input_table_forward, input_table_gather, EmbeddingDims};
+use crate::matmul::MatmulDims;
 use crate::params::Model;
+use crate::phase_times::{Phase, PhaseTimes};
 use crate::recurrent::{
     input_projection, input_projection_backward, recurrent_backward, recurrent_forward, recurrent_weight_gradient,
     BackwardScratch, LayerDims,
 };
-use crate::workspace::{FrozenWeights, PhaseTimes, State, Workspace};
+use crate::workspace::{FrozenWeights, State, Workspace};
 
 /// Whether a forward pass prepares for a backward pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,19 +51,19 @@ impl PassOptions {
     }
 }
 
-fn dims(cfg: &ModelConfig, batch: usize, seq_len: usize, layer: usize) -> LayerDims {
-    LayerDims { cell: cfg.cell, batch, seq_len, input: cfg.layer_input_size(layer), hidden: cfg.hidden_size }
+fn dims<F>(cfg: &ModelConfig, ws: &Workspace<F>, layer: usize) -> LayerDims {
+    let (batch, seq_len, precision) = (ws.batch, ws.seq_len, ws.precision);
+    LayerDims { cell: cfg.cell, batch, seq_len, input: cfg.layer_input_size(layer), hidden: cfg.hidden_size, precision }
 }
 
-/// Adds the time since `*mark` to `total` and moves the mark to now.
-fn lap(mark: &mut Instant, total: &mut Duration) {
-    let now = Instant::now();
-    *total += now - *mark;
-    *mark = now;
+/// The output layer's product `[T·B, H]·[H, V]`.
+fn decoder_dims<F: Float>(cfg: &ModelConfig, ws: &Workspace<F>) -> MatmulDims {
+    MatmulDims { precision: ws.precision, rows: ws.rows(), input: cfg.hidden_size, output: cfg.vocab_size }
 }
 
-fn embedding_dims(cfg: &ModelConfig) -> EmbeddingDims {
-    EmbeddingDims { vocab: cfg.vocab_size, embed: cfg.embed_size, gates: cfg.cell.gates() * cfg.hidden_size }
+fn embedding_dims<F>(cfg: &ModelConfig, ws: &Workspace<F>) -> EmbeddingDims {
+    let gates = cfg.cell.gates() * cfg.hidden_size;
+    EmbeddingDims { vocab: cfg.vocab_size, embed: cfg.embed_size, gates, precision: ws.precision }
 }
 
 /// Runs the model over `ws.inputs` from `state`, which receives the final state; returns the
@@ -84,7 +86,7 @@ pub fn forward<F: Float>(
         Pass::Eval => None,
     };
     let loss = decoder_loss(rows, denominator, model.config.vocab_size, &ws.logits, &ws.targets, dlogits);
-    lap(&mut mark, &mut times.output_and_loss);
+    times.lap(Phase::OutputAndLoss, &mut mark);
     loss
 }
 
@@ -119,7 +121,8 @@ fn forward_layers<F: Float>(
     times: &mut PhaseTimes,
 ) {
     let cfg = model.config;
-    let (rows, bh) = (ws.rows(), ws.batch * cfg.hidden_size);
+    let bh = ws.batch * cfg.hidden_size;
+    let table_dims = embedding_dims(&cfg, ws);
     let (p, lay) = (&model.params, &model.layout);
     if dropout.is_some() {
         // Allocates only if the trainer did not reserve the buffers up front.
@@ -127,7 +130,7 @@ fn forward_layers<F: Float>(
     }
     let mut mark = Instant::now();
     for l in 0..cfg.num_layers {
-        let d = dims(&cfg, ws.batch, ws.seq_len, l);
+        let d = dims(&cfg, ws, l);
         let r = &lay.layers[l];
         let (below, this_and_above) = ws.layers.split_at_mut(l);
         let act = &mut this_and_above[0];
@@ -139,7 +142,7 @@ fn forward_layers<F: Float>(
             let table = &mut ws.input_table;
             if !reuse {
                 input_table_forward(
-                    embedding_dims(&cfg),
+                    table_dims,
                     &p[lay.embedding.clone()],
                     &p[r.wx.clone()],
                     bias_ih,
@@ -155,7 +158,7 @@ fn forward_layers<F: Float>(
             };
             input_projection(d, x, &p[r.wx.clone()], bias_ih, folded_bias_hh(cfg.cell, bias_hh), &mut act.gates);
         }
-        lap(&mut mark, &mut times.input_projection);
+        times.lap(Phase::InputProjection, &mut mark);
         let wh = &p[r.wh.clone()];
         let packed = match &mut frozen {
             Some(frozen) => {
@@ -171,7 +174,7 @@ fn forward_layers<F: Float>(
         };
         let c = state.c.as_mut().map(|c| &mut c[l][..]);
         recurrent_forward(d, bias_hh, act, packed, &mut state.h[l], c);
-        lap(&mut mark, &mut times.forward_recurrence);
+        times.lap(Phase::ForwardRecurrence, &mut mark);
         // The next layer's input (timed with the input projections).
         if let Some(settings) = &dropout {
             if l + 1 < cfg.num_layers {
@@ -184,10 +187,10 @@ fn forward_layers<F: Float>(
     if let Some(frozen) = frozen {
         frozen.ready = true;
     }
+    let d = decoder_dims(&cfg, ws);
     let top = &ws.layers[cfg.num_layers - 1].h[bh..];
-    let (h, v) = (cfg.hidden_size, cfg.vocab_size);
-    decoder_logits(rows, h, v, top, &p[lay.decoder_weight.clone()], &p[lay.decoder_bias.clone()], &mut ws.logits);
-    lap(&mut mark, &mut times.output_and_loss);
+    decoder_logits(d, top, &p[lay.decoder_weight.clone()], &p[lay.decoder_bias.clone()], &mut ws.logits);
+    times.lap(Phase::OutputAndLoss, &mut mark);
 }
 
 /// Gradient of the loss of the last [`Pass::Train`] forward, run with `options`, with respect
@@ -203,19 +206,21 @@ pub fn backward<F: Float>(
     let cfg = model.config;
     let (rows, h, v) = (ws.rows(), cfg.hidden_size, cfg.vocab_size);
     let bh = ws.batch * h;
+    let table_dims = embedding_dims(&cfg, ws);
     let (p, lay) = (&model.params, &model.layout);
     let mut mark = Instant::now();
     grads.fill(F::zero());
 
     let (dw_dec, db_dec) = grads[lay.decoder_weight.start..lay.decoder_bias.end].split_at_mut(h * v);
     let top = &ws.layers[cfg.num_layers - 1].h[bh..];
-    decoder_backward(rows, h, v, top, &p[lay.decoder_weight.clone()], &ws.dlogits, dw_dec, db_dec, &mut ws.d_output);
-    lap(&mut mark, &mut times.output_and_loss);
+    let d = decoder_dims(&cfg, ws);
+    decoder_backward(d, top, &p[lay.decoder_weight.clone()], &ws.dlogits, dw_dec, db_dec, &mut ws.d_output);
+    times.lap(Phase::OutputAndLoss, &mut mark);
 
     // The embedding's gradient sits before the layers in the buffer; split it off first.
     let (d_emb, layer_grads) = grads[..lay.decoder_weight.start].split_at_mut(lay.embedding.end);
     for l in (0..cfg.num_layers).rev() {
-        let d = dims(&cfg, ws.batch, ws.seq_len, l);
+        let d = dims(&cfg, ws, l);
         let r = &lay.layers[l];
         let g = &mut layer_grads[r.wx.start - lay.embedding.end..r.bias_hh.end - lay.embedding.end];
         let (dwx, rest) = g.split_at_mut(r.wx.len());
@@ -225,7 +230,7 @@ pub fn backward<F: Float>(
             BackwardScratch { dh_next: &mut ws.dh_next, dc_next: &mut ws.dc_next, packed_wh_t: &mut ws.packed_wh_t };
         let wh = &p[r.wh.clone()];
         recurrent_backward(d, wh, &ws.layers[l], &mut ws.d_output, scratch, &mut ws.dgates, ws.dgh.as_deref_mut());
-        lap(&mut mark, &mut times.backward_recurrence);
+        times.lap(Phase::BackwardRecurrence, &mut mark);
         col_sums_accumulate(rows, d.gates(), &ws.dgates, dbias_ih);
         if let Some(dgh) = &ws.dgh {
             // The GRU's recurrent side has its own gradient (it differs in the n block).
@@ -238,7 +243,7 @@ pub fn backward<F: Float>(
         }
         if l == 0 {
             input_table_backward(
-                embedding_dims(&cfg),
+                table_dims,
                 &ws.inputs,
                 &ws.dgates,
                 &p[lay.embedding.clone()],
@@ -259,6 +264,6 @@ pub fn backward<F: Float>(
             // The gradient sent to this layer's inputs reaches the outputs of the layer below.
             std::mem::swap(&mut ws.d_output, &mut ws.d_input);
         }
-        lap(&mut mark, &mut times.weight_gradients);
+        times.lap(Phase::WeightGradients, &mut mark);
     }
 }

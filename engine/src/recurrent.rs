@@ -18,7 +18,7 @@ use charrnn_kernels::gru_cell::{GruBackward, GruForward};
 use charrnn_kernels::lstm_cell::{LstmBackward, LstmForward};
 use charrnn_kernels::reduce::{add_assign, broadcast_rows, broadcast_rows_sum};
 use charrnn_kernels::rnn_cell::{RnnBackward, RnnForward};
-use charrnn_kernels::{Float, Kernel};
+use charrnn_kernels::{Float, Kernel, Precision};
 
 use crate::config::CellKind;
 use crate::matmul::{matmul_backward_input, matmul_backward_weight, matmul_forward, MatmulDims};
@@ -37,6 +37,8 @@ pub struct LayerDims {
     pub input: usize,
     /// State width `H`.
     pub hidden: usize,
+    /// What the layer's products round their operands to.
+    pub precision: Precision,
 }
 
 impl LayerDims {
@@ -52,7 +54,7 @@ impl LayerDims {
 
     /// The input projection `x·Wx` over all rows, as a product.
     pub fn input_product(&self) -> MatmulDims {
-        MatmulDims { rows: self.rows(), input: self.input, output: self.gates() }
+        MatmulDims { precision: self.precision, rows: self.rows(), input: self.input, output: self.gates() }
     }
 }
 
@@ -219,7 +221,8 @@ pub fn recurrent_backward<F: Float>(
 pub fn recurrent_weight_gradient<F: Float>(dims: LayerDims, act: &LayerActivations<F>, dgates: &[F], dwh: &mut [F]) {
     let (m, gh, hidden) = (dims.rows(), dims.gates(), dims.hidden);
     let h_prev = &act.h[..m * hidden];
-    matmul_backward_weight(MatmulDims { rows: m, input: hidden, output: gh }, h_prev, dgates, dwh);
+    let product = MatmulDims { precision: dims.precision, rows: m, input: hidden, output: gh };
+    matmul_backward_weight(product, h_prev, dgates, dwh);
 }
 
 /// The input side of a layer's backward pass (layers above the first): accumulates

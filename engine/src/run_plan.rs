@@ -127,6 +127,7 @@ impl RunRecord {
             clip: self.clip,
             dropout: self.dropout,
             dropout_seed: self.seed,
+            precision: self.precision,
         }
     }
 

@@ -11,6 +11,7 @@
 use std::fmt::Display;
 use std::path::PathBuf;
 
+use charrnn_kernels::Precision;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{CellKind, ModelConfig};
@@ -40,6 +41,10 @@ pub struct RunRecord {
     pub seed: u64,
     #[serde(default)]
     pub forget_bias: Option<f64>,
+    /// What the matrix products round their operands to; weights, optimiser state and
+    /// checkpoints are `f32` either way (absent in checkpoints from before it existed: f32).
+    #[serde(default, with = "precision_name")]
+    pub precision: Precision,
     pub total_steps: u64,
     pub eval_every: u64,
     pub checkpoint_every: u64,
@@ -101,6 +106,9 @@ impl RunRecord {
         apply!(lr_decay_after);
         apply!(clip);
         apply!(dropout);
+        // The checkpoint's weights and moments are f32 whatever the products ran in, so a run
+        // may continue in another precision.
+        apply!(precision);
         apply!(eval_every);
         apply!(checkpoint_every);
         if req.total_steps.is_some() {
@@ -149,6 +157,7 @@ pub struct Requested {
     pub lr_decay_after: Option<u64>,
     pub clip: Option<f64>,
     pub dropout: Option<f64>,
+    pub precision: Option<Precision>,
     pub eval_every: Option<u64>,
     pub checkpoint_every: Option<u64>,
     pub total_steps: Option<u64>,
@@ -198,6 +207,22 @@ impl Contradictions {
         } else {
             Err(self)
         }
+    }
+}
+
+/// [`Precision`] in a record as its name (`"f32"`, `"bf16"`).
+mod precision_name {
+    use charrnn_kernels::Precision;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(precision: &Precision, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(precision.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Precision, D::Error> {
+        let name = String::deserialize(d)?;
+        Precision::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown precision {name:?} (expected f32 or bf16)")))
     }
 }
 
@@ -263,6 +288,21 @@ mod tests {
         assert_eq!((rec.lr, rec.clip, rec.total_steps), (0.01, 5.0, 60));
         let epochs = rec.apply_resume(&Requested { epochs: Some(3), ..Requested::default() }, 100);
         assert_eq!((epochs[0].field, rec.total_steps), ("epochs", 300));
+    }
+
+    #[test]
+    fn precision_is_recorded_by_name_defaults_to_f32_and_may_change_on_resume() {
+        let mut rec = record();
+        assert_eq!(rec.precision, Precision::F32, "a record from before precision existed");
+        let req = Requested { precision: Some(Precision::Bf16), ..Requested::default() };
+        assert_eq!(rec.apply_resume(&req, 100), [Change::new("precision", "bf16", "f32")]);
+        let json = serde_json::to_value(&rec).unwrap();
+        assert_eq!(json["precision"], "bf16");
+        assert_eq!(serde_json::from_value::<RunRecord>(json).unwrap().precision, Precision::Bf16);
+        let mut bad = serde_json::to_value(&rec).unwrap();
+        bad["precision"] = "fp8".into();
+        let e = serde_json::from_value::<RunRecord>(bad).unwrap_err().to_string();
+        assert!(e.contains("unknown precision \"fp8\""), "{e}");
     }
 
     #[test]

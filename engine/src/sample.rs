@@ -2,13 +2,15 @@
 //! prime text, then repeatedly choose a symbol from the output distribution and feed it back.
 
 use charrnn_kernels::softmax_xent::softmax_row;
+use charrnn_kernels::Precision;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::params::Model;
 use crate::pass::forward_logits;
+use crate::phase_times::PhaseTimes;
 use crate::setting_names::{field_name, NamesSettings};
-use crate::workspace::{FrozenWeights, PhaseTimes, State, Workspace};
+use crate::workspace::{FrozenWeights, State, Workspace};
 
 /// How the next symbol is chosen (the tutorial's `sampling_type` 0, 1, 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct SampleOptions {
     pub top_k: Option<usize>,
     /// Seed of the random draws.
     pub seed: u64,
+    /// What the forward pass's products round their operands to.
+    pub precision: Precision,
 }
 
 /// Invalid sampling settings.
@@ -88,8 +92,8 @@ impl<'m> Sampler<'m> {
         let v = model.config.vocab_size;
         Ok(Sampler {
             model,
-            workspace: Workspace::new(&model.config, 1, 1),
-            frozen: FrozenWeights::new(&model.config, 1),
+            workspace: Workspace::with_precision(&model.config, 1, 1, options.precision),
+            frozen: FrozenWeights::new(&model.config, 1, options.precision),
             times: PhaseTimes::default(),
             state: State::zeros(&model.config, 1),
             probs: vec![0.0; v],
@@ -190,7 +194,7 @@ mod tests {
     }
 
     fn opts(mode: SampleMode) -> SampleOptions {
-        SampleOptions { mode, temperature: 1.0, top_k: None, seed: 3 }
+        SampleOptions { mode, temperature: 1.0, top_k: None, seed: 3, precision: Precision::F32 }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use charrnn_kernels::adam::AdamHyper;
 use charrnn_kernels::reduce::add_assign;
+use charrnn_kernels::Precision;
 use rayon::prelude::*;
 
 use crate::checkpoint::{Checkpoint, TrainingSnapshot};
@@ -14,8 +15,9 @@ use crate::dropout::Dropout;
 use crate::optim::{clip_global_norm, Adam};
 use crate::params::Model;
 use crate::pass::{backward, forward, Pass, PassOptions};
+use crate::phase_times::{Phase, PhaseTimes, Span};
 use crate::setting_names::{field_name, NamesSettings};
-use crate::workspace::{PhaseTimes, State, Workspace};
+use crate::workspace::{State, Workspace};
 
 /// Training hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -33,6 +35,9 @@ pub struct TrainOptions {
     pub dropout: f64,
     /// Seed of the dropout masks (with the step number, it fixes them; the CLI passes `--seed`).
     pub dropout_seed: u64,
+    /// What the matrix products round their operands to ([`Precision::Bf16`]: mixed
+    /// precision; weights, gradients and Adam stay `f32`).
+    pub precision: Precision,
 }
 
 /// Why training stopped early.
@@ -113,7 +118,8 @@ pub struct Trainer {
     inputs: Vec<u32>,
     targets: Vec<u32>,
     parts: Vec<Part>,
-    optimiser_time: Duration,
+    /// The optimiser's time (on the calling thread).
+    optimiser_times: PhaseTimes,
 }
 
 impl Trainer {
@@ -142,7 +148,7 @@ impl Trainer {
         let parts = (0..count)
             .map(|p| {
                 let rows = part_rows(batch, count, p);
-                let mut workspace = Workspace::new(&config, rows.len(), seq_len);
+                let mut workspace = Workspace::with_precision(&config, rows.len(), seq_len, options.precision);
                 if options.dropout > 0.0 {
                     workspace.reserve_dropout(&config);
                 }
@@ -167,7 +173,7 @@ impl Trainer {
             inputs: vec![0; batch * seq_len],
             targets: vec![0; batch * seq_len],
             parts,
-            optimiser_time: Duration::ZERO,
+            optimiser_times: PhaseTimes::default(),
             model,
         }
     }
@@ -202,7 +208,7 @@ impl Trainer {
             part.loss = forward(model, &mut part.workspace, &mut part.state, Pass::Train, &options, times);
             backward(model, &mut part.workspace, &mut part.grads, &options, times);
         });
-        let started = Instant::now();
+        let mut mark = Instant::now();
         let loss: f64 = self.parts.iter().map(|p| p.loss).sum();
         let step = self.adam.step + 1;
         if !loss.is_finite() {
@@ -214,7 +220,7 @@ impl Trainer {
             return Err(TrainError::NonFiniteGradient { step, norm: grad_norm });
         }
         self.adam.update(&mut self.model.params, &self.grads);
-        self.optimiser_time += started.elapsed();
+        self.optimiser_times.lap(Phase::Optimiser, &mut mark);
         Ok(StepOutcome { loss, grad_norm })
     }
 
@@ -291,11 +297,30 @@ impl Trainer {
     /// the wall time of each phase), plus the optimiser's wall time; then resets the tallies.
     pub fn take_phase_times(&mut self) -> PhaseTimes {
         let mut total = PhaseTimes::default();
-        for part in &mut self.parts {
-            total.add(&std::mem::take(&mut part.times));
+        for times in self.parts.iter_mut().map(|p| &mut p.times).chain([&mut self.optimiser_times]) {
+            total.add(times);
+            times.reset_totals();
         }
-        total.optimiser = std::mem::take(&mut self.optimiser_time);
         total
+    }
+
+    /// Makes room to record `spans_per_track` timed spans on each track (one per batch part, then
+    /// the optimiser's) for [`Trainer::drain_spans`]; steps then record their spans and still
+    /// allocate nothing.
+    pub fn record_spans(&mut self, spans_per_track: usize) {
+        for times in self.parts.iter_mut().map(|p| &mut p.times).chain([&mut self.optimiser_times]) {
+            times.record_spans(spans_per_track);
+        }
+    }
+
+    /// Hands every span recorded since the last call to `each` with its track (part `p` is
+    /// track `p`; the optimiser, which runs on the calling thread, is track
+    /// [`Trainer::num_parts`]), and forgets them.
+    pub fn drain_spans(&mut self, mut each: impl FnMut(usize, Span)) {
+        for (track, times) in self.parts.iter_mut().map(|p| &mut p.times).chain([&mut self.optimiser_times]).enumerate()
+        {
+            times.drain_spans().for_each(|span| each(track, span));
+        }
     }
 
     /// A trainer that continues from `checkpoint`: its model, optimiser state and carried
@@ -322,6 +347,11 @@ impl Trainer {
             adam_step: self.adam.step,
             state: self.state(),
         }
+    }
+
+    /// What the step's matrix products round their operands to.
+    pub fn precision(&self) -> Precision {
+        self.parts[0].workspace.precision
     }
 
     /// Number of parts the batch is split into.

@@ -1,54 +1,10 @@
 //! Every buffer a training step touches, allocated once from `(B, T, config)`.
 
-use std::time::Duration;
-
 use charrnn_kernels::gemm::PackedB;
 use charrnn_kernels::{Float, Precision};
 
 use crate::config::{CellKind, ModelConfig};
 use crate::dropout::DropoutBuffers;
-
-/// Time spent in each phase of the forward and backward passes, accumulated until reset (for
-/// the `bench` breakdown; reading the clock costs nanoseconds).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct PhaseTimes {
-    /// Input projections (layer 0's table and gather, the GEMMs of the layers above).
-    pub input_projection: Duration,
-    /// Forward recurrences (per-step products and cells).
-    pub forward_recurrence: Duration,
-    /// Output layer, softmax-cross-entropy and the output layer's backward pass.
-    pub output_and_loss: Duration,
-    /// Backward recurrences.
-    pub backward_recurrence: Duration,
-    /// Weight and bias gradients and the gradients sent to the layer below.
-    pub weight_gradients: Duration,
-    /// Gradient reduction across batch parts, clipping and Adam.
-    pub optimiser: Duration,
-}
-
-impl PhaseTimes {
-    /// Every phase with its name, in step order.
-    pub fn named(&self) -> [(&'static str, Duration); 6] {
-        [
-            ("input projection", self.input_projection),
-            ("forward recurrence", self.forward_recurrence),
-            ("output + loss", self.output_and_loss),
-            ("backward recurrence", self.backward_recurrence),
-            ("weight gradients", self.weight_gradients),
-            ("optimiser", self.optimiser),
-        ]
-    }
-
-    /// Adds another tally to this one.
-    pub fn add(&mut self, other: &PhaseTimes) {
-        self.input_projection += other.input_projection;
-        self.forward_recurrence += other.forward_recurrence;
-        self.output_and_loss += other.output_and_loss;
-        self.backward_recurrence += other.backward_recurrence;
-        self.weight_gradients += other.weight_gradients;
-        self.optimiser += other.optimiser;
-    }
-}
 
 /// Per-layer results that stay valid while the weights do not change (sampling): passed to
 /// [`crate::pass::forward_logits`], which fills them on its first call; the folded input
@@ -62,10 +18,10 @@ pub struct FrozenWeights<F> {
 }
 
 impl<F: Float> FrozenWeights<F> {
-    /// Room for the packed weights of `config` for passes of `batch` rows.
-    pub fn new(config: &ModelConfig, batch: usize) -> FrozenWeights<F> {
+    /// Room for the packed weights of `config` for passes of `batch` rows in `precision`.
+    pub fn new(config: &ModelConfig, batch: usize, precision: Precision) -> FrozenWeights<F> {
         let (h, gh) = (config.hidden_size, config.cell.gates() * config.hidden_size);
-        let packed_wh = (0..config.num_layers).map(|_| PackedB::for_rows(h, gh, batch, Precision::F32)).collect();
+        let packed_wh = (0..config.num_layers).map(|_| PackedB::for_rows(h, gh, batch, precision)).collect();
         FrozenWeights { packed_wh, ready: false }
     }
 }
@@ -164,6 +120,9 @@ impl<F: Float> LayerActivations<F> {
 /// All activations, gradients of activations and scratch for one `(batch, seq_len)`.
 #[derive(Clone, Debug)]
 pub struct Workspace<F> {
+    /// What every product of a pass over this workspace rounds its operands to (the packed
+    /// recurrent weights are packed for it).
+    pub precision: Precision,
     /// Rows per batch `B`.
     pub batch: usize,
     /// Time steps per batch `T`.
@@ -207,14 +166,20 @@ pub struct Workspace<F> {
 }
 
 impl<F: Float> Workspace<F> {
-    /// Allocates every buffer for `batch` rows of `seq_len` steps.
+    /// Allocates every buffer for `batch` rows of `seq_len` steps, for `f32` products.
     pub fn new(config: &ModelConfig, batch: usize, seq_len: usize) -> Workspace<F> {
+        Self::with_precision(config, batch, seq_len, Precision::F32)
+    }
+
+    /// Allocates every buffer for `batch` rows of `seq_len` steps, for products in `precision`.
+    pub fn with_precision(config: &ModelConfig, batch: usize, seq_len: usize, precision: Precision) -> Workspace<F> {
         let m = batch * seq_len;
         let h = config.hidden_size;
         let gh = config.cell.gates() * h;
         let gru = config.cell == CellKind::Gru;
         let layer = LayerActivations::zeros(config, batch, seq_len);
         Workspace {
+            precision,
             batch,
             seq_len,
             inputs: vec![0; m],
@@ -230,8 +195,8 @@ impl<F: Float> Workspace<F> {
             dgh: gru.then(|| vec![F::zero(); m * gh]),
             dh_next: vec![F::zero(); batch * h],
             dc_next: vec![F::zero(); batch * h],
-            packed_wh: PackedB::for_rows(h, gh, batch, Precision::F32),
-            packed_wh_t: PackedB::for_rows(gh, h, batch, Precision::F32),
+            packed_wh: PackedB::for_rows(h, gh, batch, precision),
+            packed_wh_t: PackedB::for_rows(gh, h, batch, precision),
             dropout_buffers: Vec::new(),
         }
     }

@@ -5,6 +5,7 @@
 use charrnn_engine::train::{TrainOptions, Trainer};
 use charrnn_engine::{CellKind, Model, ModelConfig};
 use charrnn_kernels::adam::AdamHyper;
+use charrnn_kernels::Precision;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -16,8 +17,15 @@ fn run(cell: CellKind, parts: usize, threads: usize) -> (Vec<f64>, Vec<f32>) {
 
 fn run_with_dropout(cell: CellKind, parts: usize, threads: usize, dropout: f64) -> (Vec<f64>, Vec<f32>) {
     let config = ModelConfig { cell, vocab_size: 13, embed_size: 9, hidden_size: 21, num_layers: 3 };
-    let options =
-        TrainOptions { batch_size: 7, seq_len: 5, adam: AdamHyper::default(), clip: 1.0, dropout, dropout_seed: 11 };
+    let options = TrainOptions {
+        batch_size: 7,
+        seq_len: 5,
+        adam: AdamHyper::default(),
+        clip: 1.0,
+        dropout,
+        dropout_seed: 11,
+        precision: Precision::F32,
+    };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {
         let mut trainer = Trainer::with_parts(Model::new(config, 3), &options, parts);

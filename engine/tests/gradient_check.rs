@@ -11,7 +11,7 @@
 
 use charrnn_engine::dropout::Dropout;
 use charrnn_engine::pass::{backward, forward, Pass, PassOptions};
-use charrnn_engine::workspace::PhaseTimes;
+use charrnn_engine::phase_times::PhaseTimes;
 use charrnn_engine::{CellKind, Model, ModelConfig, State, Workspace};
 use charrnn_kernels::Float;
 use rand::{Rng, SeedableRng};

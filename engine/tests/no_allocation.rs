@@ -1,6 +1,7 @@
 //! A training step allocates nothing: a counting global allocator sees zero allocations and
 //! zero frees across training steps after the first (which sizes the per-thread packing
-//! buffers), with the batch split across two threads; for every cell, with and without dropout.
+//! buffers), with the batch split across two threads; for every cell, with and without dropout,
+//! in f32 and in bf16 products.
 
 use std::sync::atomic::Ordering;
 
@@ -10,8 +11,9 @@ mod small_run;
 use small_run::*;
 
 use charrnn_engine::data::Batcher;
-use charrnn_engine::train::Trainer;
+use charrnn_engine::train::{TrainOptions, Trainer};
 use charrnn_engine::Model;
+use charrnn_kernels::Precision;
 
 #[test]
 fn training_steps_after_the_first_allocate_nothing() {
@@ -19,9 +21,10 @@ fn training_steps_after_the_first_allocate_nothing() {
     let batches = Batcher::new(&corpus.stream, 0..corpus.stream.len(), 8, 16, "training").unwrap();
     let pool = thread_pool(2);
 
-    for (cell, dropout) in cells_with_and_without(0.5) {
+    let runs = cells_with_and_without(0.5).into_iter().flat_map(|run| [(run, Precision::F32), (run, Precision::Bf16)]);
+    for ((cell, dropout), precision) in runs {
         let config = three_layers(cell, &corpus, 24, 40);
-        let options = train_options(8, 16, dropout);
+        let options = TrainOptions { precision, ..train_options(8, 16, dropout) };
         pool.install(|| {
             let mut trainer = Trainer::new(Model::new(config, 1), &options);
             assert_eq!(trainer.num_parts(), 2);
@@ -31,7 +34,8 @@ fn training_steps_after_the_first_allocate_nothing() {
                 trainer.step(&batches, i % batches.num_batches()).unwrap();
             }
             let (a1, f1) = (ALLOCATIONS.load(Ordering::SeqCst), FREES.load(Ordering::SeqCst));
-            assert_eq!((a1 - a0, f1 - f0), (0, 0), "{cell:?}, dropout {dropout}: allocations and frees during 3 steps");
+            let run = format!("{cell:?}, dropout {dropout}, {precision} products");
+            assert_eq!((a1 - a0, f1 - f0), (0, 0), "{run}: allocations and frees during 3 steps");
         });
     }
 }

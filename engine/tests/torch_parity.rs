@@ -11,12 +11,12 @@
 use std::collections::HashMap;
 
 use charrnn_engine::pass::{backward, forward, Pass, PassOptions};
+use charrnn_engine::phase_times::PhaseTimes;
 use charrnn_engine::torch_layout::{from_torch, to_torch};
 use charrnn_engine::train::{TrainOptions, Trainer};
-use charrnn_engine::workspace::PhaseTimes;
 use charrnn_engine::{CellKind, Model, ModelConfig, State, Workspace};
 use charrnn_kernels::adam::AdamHyper;
-use charrnn_kernels::Float;
+use charrnn_kernels::{Float, Precision};
 use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;
 
@@ -178,6 +178,7 @@ fn twenty_adam_steps_with_clipping_and_carried_state_match_pytorch() {
             clip: case.clip,
             dropout: 0.0,
             dropout_seed: 0,
+            precision: Precision::F32,
         };
         let mut trainer = Trainer::new(case.model(), &options);
         trainer.set_state(&case.state());

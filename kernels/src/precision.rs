@@ -40,6 +40,12 @@ impl Precision {
     }
 }
 
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The bf16 nearest to `x` (ties to even), as its 16 bits: the upper half of `x` rounded on the
 /// lower half, as `vcvtneps2bf16` computes it. A NaN stays a NaN (quieted, so that rounding
 /// cannot carry it into infinity); infinities and overflow to infinity follow IEEE rounding.

@@ -7,6 +7,7 @@ use charrnn_engine::data::{prepare, PrepareOptions, Prepared, TokenStream};
 use charrnn_engine::train::TrainOptions;
 use charrnn_engine::{CellKind, ModelConfig};
 use charrnn_kernels::adam::AdamHyper;
+use charrnn_kernels::Precision;
 
 /// A corpus prepared in a temporary directory, and its tokens.
 pub struct SmallCorpus {
@@ -44,5 +45,6 @@ pub fn three_layers(cell: CellKind, corpus: &SmallCorpus, embed_size: usize, hid
 
 /// Default Adam, clipping at 5, dropout masks of seed 1.
 pub fn train_options(batch_size: usize, seq_len: usize, dropout: f64) -> TrainOptions {
-    TrainOptions { batch_size, seq_len, adam: AdamHyper::default(), clip: 5.0, dropout, dropout_seed: 1 }
+    let precision = Precision::F32;
+    TrainOptions { batch_size, seq_len, adam: AdamHyper::default(), clip: 5.0, dropout, dropout_seed: 1, precision }
 }

@@ -1,0 +1,56 @@
+//! `bench --trace FILE`: the timed steps' spans as a Chrome trace-event file, which Perfetto
+//! (ui.perfetto.dev) and chrome://tracing open, as they open PyTorch profiler traces: one track
+//! per batch part (each runs on its own pool thread) and one for the optimiser, one complete
+//! event per stretch of a phase, tagged with its step.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use charrnn_engine::atomic_file::write_atomic;
+use charrnn_engine::phase_times::Span;
+use serde_json::{json, Value};
+
+/// The events of a trace so far.
+pub struct Trace {
+    /// Time zero of the file.
+    origin: Instant,
+    events: Vec<Value>,
+}
+
+impl Trace {
+    /// A trace of a trainer with `parts` batch parts (tracks `0..parts`, the optimiser on
+    /// track `parts`), starting now.
+    pub fn new(parts: usize) -> Trace {
+        let name = |track: usize| match track {
+            t if t == parts => "optimiser (calling thread)".to_owned(),
+            t => format!("batch part {t}"),
+        };
+        let events = (0..=parts)
+            .map(|track| json!({ "name": "thread_name", "ph": "M", "pid": 1, "tid": track, "args": { "name": name(track) } }))
+            .collect();
+        Trace { origin: Instant::now(), events }
+    }
+
+    /// Adds `span` of track `track`, recorded during step `step` (1-based, timed steps only).
+    pub fn add(&mut self, step: u32, track: usize, span: Span) {
+        let micros = |t: Instant| t.saturating_duration_since(self.origin).as_secs_f64() * 1e6;
+        self.events.push(json!({
+            "name": span.phase.name(),
+            "cat": "step",
+            "ph": "X",
+            "ts": micros(span.start),
+            "dur": (span.end - span.start).as_secs_f64() * 1e6,
+            "pid": 1,
+            "tid": track,
+            "args": { "step": step },
+        }));
+    }
+
+    /// Writes the file (atomically: a reader never sees half of it).
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let file = json!({ "traceEvents": self.events, "displayTimeUnit": "ms" });
+        let bytes = serde_json::to_vec(&file).context("encoding the trace")?;
+        write_atomic(path, &bytes).with_context(|| format!("cannot write the trace '{}'", path.display()))
+    }
+}
