@@ -21,7 +21,7 @@ fn training_steps_after_the_first_allocate_nothing() {
     let batches = Batcher::new(&corpus.stream, 0..corpus.stream.len(), 8, 16, "training").unwrap();
     let pool = thread_pool(2);
 
-    let runs = cells_with_and_without(0.5).into_iter().flat_map(|run| [(run, Precision::F32), (run, Precision::Bf16)]);
+    let runs = cells_with_and_without(0.5).flat_map(|run| [(run, Precision::F32), (run, Precision::Bf16)]);
     for ((cell, dropout), precision) in runs {
         let config = three_layers(cell, &corpus, 24, 40);
         let options = TrainOptions { precision, ..train_options(8, 16, dropout) };
