@@ -9,6 +9,7 @@ use charrnn_engine::phase_times::PhaseTimes;
 use charrnn_engine::train::{TrainOptions, Trainer};
 use charrnn_engine::{CellKind, Model, ModelConfig};
 use charrnn_kernels::adam::AdamHyper;
+use charrnn_kernels::Precision;
 use clap::{Args, ValueEnum};
 
 use crate::corpus::{Corpus, CorpusArgs};
@@ -185,10 +186,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     );
     outln!(
         "{gflops:.1} GFLOP/s by the standard count of {:.3} MFLOP/token (3 × forward: 2·G·H·(E_l+H) per layer + 2·H·V), \
-         {:.0}% of this machine's measured FMA peak ({peak:.1} GFLOP/s: {threads} × one {} core)",
+         {:.0}% of this machine's measured f32 FMA peak ({peak:.1} GFLOP/s: {threads} × one {} core){}",
         per_token / 1e6,
         100.0 * gflops / peak,
-        level.name()
+        level.f32_level().name(),
+        // The probe times f32 FMAs; a bf16 dot-product instruction does two products per lane.
+        if options.precision == Precision::Bf16 { "; bf16 products can exceed it" } else { "" }
     );
     let steps = rates.len() as f64;
     let parts = trainer.num_parts() as f64;
