@@ -189,7 +189,8 @@ fn serial<K: MicroKernel>(product: Product<'_>, c: &mut [f32], ldc: usize) {
             BSource::Strided(_) => depth_block(k, m * n),
             BSource::Packed(_) => depth_block(k, 0),
         };
-        grow(buf_a, mc_max * kc_block);
+        // Packed panels of `A`, or (bf16 pairs) converted rows and one packed cut panel.
+        grow(buf_a, (mc_max * kc_block).max((mc_max + mr) * kc_block.div_ceil(2)));
         if let BSource::Strided(_) = b {
             grow(buf_b, kc_block * NC.min(n_pad));
         }
@@ -211,14 +212,25 @@ fn serial<K: MicroKernel>(product: Product<'_>, c: &mut [f32], ldc: usize) {
                 let beta_here = if pc == 0 { beta } else { 1.0 };
                 // A row-major `A` is read in place by full panels (no copy: measured +12% on
                 // `dG·Wᵀ` [2500×512]·[512×128]); only a cut last panel is packed. Blocks with
-                // cut column panels pack all of `A`, which their edge paths read. An `A` to round
-                // to bf16 is always packed (rounded).
-                let in_place = a.cs == 1 && nc.is_multiple_of(nr) && precision == Precision::F32;
+                // cut column panels pack all of `A`, which their edge paths read. For bf16
+                // pairs, the full panels' rows are first converted, whole rows at a time, into
+                // the start of the buffer (a vector conversion, where packing pairs converts
+                // value by value); an `f32` `A` to round to bf16 is always packed (rounded).
+                let pairs = K::Word::KSTEP == 2;
+                let in_place = a.cs == 1 && nc.is_multiple_of(nr) && (precision == Precision::F32 || pairs);
                 for ic in (0..m).step_by(mc_max) {
                     let mc = mc_max.min(m - ic);
                     let in_place_panels = if in_place { mc / mr } else { 0 };
                     let packed_from = ic + in_place_panels * mr;
+                    // Words of converted rows before the packed panels.
+                    let converted = if pairs { (packed_from - ic) * kw } else { 0 };
+                    if converted > 0 {
+                        // SAFETY: pairs are the words of the AVX512-BF16 kernels, whose
+                        // features are present (checked in `gemm_f32`).
+                        unsafe { K::Word::convert_rows(a, ic..packed_from, pc, kc, &mut buf_a[..converted], kw) };
+                    }
                     let block_a = Block { first: packed_from, len: ic + mc - packed_from, p0: pc, kc };
+                    let (rows_a, buf_a) = buf_a.split_at_mut(converted);
                     K::pack_a(a, block_a, buf_a, precision);
                     for jr in 0..nc.div_ceil(nr) {
                         let cols = nr.min(nc - jr * nr);
@@ -233,21 +245,23 @@ fn serial<K: MicroKernel>(product: Product<'_>, c: &mut [f32], ldc: usize) {
                             if rows == mr && cols == nr {
                                 let a_panel = match packed {
                                     Some(ap) => APanel::Packed(ap.as_ptr()),
+                                    None if pairs => APanel::Rows(rows_a[ir * mr * kw..][..mr * kw].as_ptr(), kw),
                                     None => {
                                         let a_rows = K::Word::words(&a.data[row * a.rs + pc..]);
-                                        assert!(a_rows.len() >= (mr - 1) * a.rs + kc && K::Word::KSTEP == 1);
+                                        assert!(a_rows.len() >= (mr - 1) * a.rs + kc);
                                         APanel::Rows(a_rows.as_ptr(), a.rs)
                                     }
                                 };
                                 let c_tile = &mut c[row * ldc + col..(row + mr - 1) * ldc + col + nr];
                                 let out = CTile { ptr: c_tile.as_mut_ptr(), ldc, alpha, beta: beta_here };
                                 // SAFETY: the level's features are present (checked in
-                                // `gemm_f32`); a packed panel holds kw·MR words (sliced above),
-                                // rows read in place (one depth per word) hold row i, depth p at
-                                // i·rs + p for i < MR, p < kc (asserted above); `bp` holds kw·NR
-                                // words; `c_tile`
-                                // spans MR rows of NR columns at stride `ldc` (sliced above, so
-                                // in bounds), and `ldc >= n >= NR` keeps the rows apart.
+                                // `gemm_f32`); a packed panel holds kw·MR words (sliced above);
+                                // rows read in place hold row i, step p at i·lda + p for i < MR,
+                                // p < kw: converted pair rows are MR rows of kw words (sliced
+                                // above), `f32` rows lie in `A` (asserted above); `bp` holds
+                                // kw·NR words; `c_tile` spans MR rows of NR columns at stride
+                                // `ldc` (sliced above, so in bounds), and `ldc >= n >= NR` keeps
+                                // the rows apart.
                                 unsafe { K::tile(kc, a_panel, bp.as_ptr(), out) };
                             } else {
                                 let ap = packed.expect("cut tiles are packed: panels read in place are whole");

@@ -676,6 +676,37 @@ mod tests {
         }
     }
 
+    /// A row-major `A`, whose full panels the pair kernels read as rows converted whole
+    /// (`vcvtne2ps2bf16`), and the same `A` stored transposed, which they pack pair by pair,
+    /// give the same bits: the same words in another order, for depths that cut a conversion
+    /// of 32 values, odd depths, deep blocks, and values that round specially (subnormals, which
+    /// become zeros, ties to even, negative zero).
+    #[test]
+    fn bf16_rows_converted_whole_equal_rows_packed_in_pairs() {
+        let pair_kernels: Vec<KernelId> = f32_path::available_kernels(Precision::Bf16)
+            .into_iter()
+            .filter(|k| k.level() == CpuLevel::Avx512Bf16)
+            .collect();
+        for kernel in pair_kernels {
+            let (mr, nr) = kernel.tile();
+            for k in [1, 31, 32, 33, 67, 600] {
+                // Whole column panels (so `A` is read in place), a cut last row panel.
+                let (m, n) = (3 * mr + 1, 2 * nr);
+                let mut case = Case::new(9, (Op::N, Op::N), (m, n, k), 0, 0.5).at(Precision::Bf16);
+                let specials = [1e-39, -3e-40, 1.0 + 2f32.powi(-8), 1.0 + 3.0 * 2f32.powi(-8), -0.0];
+                for (x, s) in case.a.iter_mut().step_by(7).zip(specials.iter().cycle()) {
+                    *x = *s;
+                }
+                let rows = case.run_kernel(kernel);
+                let a_t: Vec<f32> = (0..k * m).map(|i| case.a[(i % m) * k + i / m]).collect();
+                let transposed = Case { op_a: Op::T, lda: m, a: a_t, ..case };
+                let pairs = transposed.run_kernel(kernel);
+                let same = rows.iter().zip(&pairs).all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "{kernel:?} m{m} n{n} k{k}: converted rows and packed pairs differ");
+            }
+        }
+    }
+
     /// The public entry points at every level this CPU has, the plain body (`f32` and `f64`),
     /// and a pre-packed `B` through [`PackedB::pack`], against the bf16 twin.
     #[test]

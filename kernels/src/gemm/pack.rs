@@ -3,6 +3,8 @@
 //! transposition cases (`A·B`, `A·Bᵀ`, `Aᵀ·B`) are absorbed: a transposed operand is just a
 //! source with swapped strides.
 
+use std::ops::Range;
+
 use crate::precision::{bf16_bits, Precision};
 
 /// A strided read-only matrix view: element `(i, j)` is `data[i·rs + j·cs]`.
@@ -60,6 +62,27 @@ pub(crate) trait PackWord: Copy + Default + 'static {
     fn steps(kc: usize) -> usize {
         kc.div_ceil(Self::KSTEP)
     }
+
+    /// Rows `rows` × depths `[p0, p0 + kc)` of a row-major source (`src.cs == 1`) as words, row
+    /// `r` at `out[r·ld..]` (`ld ≥ steps(kc)`): the layout a tile reads in place. Only pairs
+    /// need it: an `f32` row is read in the source itself.
+    ///
+    /// # Safety
+    /// The CPU has the features of the kernels that use these words (AVX512-BF16 for pairs).
+    ///
+    /// # Panics
+    /// If the source or `out` is too short, or for words that are read in the source itself.
+    unsafe fn convert_rows(src: Strided<'_>, rows: Range<usize>, p0: usize, kc: usize, out: &mut [Self], ld: usize) {
+        let _ = (src, rows, p0, kc, out, ld);
+        unreachable!("rows of single-depth words are read in place in the source")
+    }
+
+    /// [`pack_panels`] for a source contiguous along the panel (`src.rs == 1`), with vector
+    /// conversions where these words have them (pairs); `None`: the generic loop does it.
+    fn pack_across<const W: usize>(src: Strided<'_>, block: Block, out: &mut [Self]) -> Option<usize> {
+        let _ = (src, block, out);
+        None
+    }
 }
 
 impl PackWord for f32 {
@@ -90,7 +113,10 @@ impl PackWord for u32 {
 
     #[inline(always)]
     fn word<const ROUND: bool>(lo: f32, hi: f32) -> u32 {
-        u32::from(bf16_bits(lo)) | (u32::from(bf16_bits(hi)) << 16)
+        // As `vcvtne2ps2bf16` converts (the rows `convert_rows` writes): a subnormal becomes a
+        // zero of its sign, which is what `vdpbf16ps` makes of a subnormal bf16 anyway.
+        let half = |x: f32| if x.is_subnormal() { ((x.to_bits() >> 16) & 0x8000) as u16 } else { bf16_bits(x) };
+        u32::from(half(lo)) | (u32::from(half(hi)) << 16)
     }
 
     #[inline(always)]
@@ -104,6 +130,21 @@ impl PackWord for u32 {
     fn words_mut(buf: &mut [f32]) -> &mut [u32] {
         // SAFETY: as in `words`; the exclusive borrow of `buf` moves into the view.
         unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u32>(), buf.len()) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn convert_rows(src: Strided<'_>, rows: Range<usize>, p0: usize, kc: usize, out: &mut [u32], ld: usize) {
+        // SAFETY: the CPU has AVX512-BF16 (caller's contract).
+        unsafe { super::microkernel::avx512_bf16::convert_rows(src, rows, p0, kc, out, ld) }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn pack_across<const W: usize>(src: Strided<'_>, block: Block, out: &mut [u32]) -> Option<usize> {
+        // Pairs are packed for the AVX512-BF16 kernels only; checked here all the same (a
+        // cached detection) because the conversion needs the features.
+        assert!(crate::dispatch::detected_level() >= crate::dispatch::CpuLevel::Avx512Bf16);
+        // SAFETY: the features are present (asserted above).
+        Some(unsafe { super::microkernel::avx512_bf16::pack_across::<W>(src, block, out) })
     }
 }
 
@@ -146,6 +187,11 @@ fn pack_panels<const W: usize, E: PackWord, const ROUND: bool>(src: Strided<'_>,
     // The W values of one k are contiguous (Aᵀ, or row-major B): rows of W words, PACK_ROWS
     // steps of k at a time across all full panels.
     let contiguous = src.rs == 1 && src.cs != 1;
+    if contiguous {
+        if let Some(len) = E::pack_across::<W>(src, block, out) {
+            return len;
+        }
+    }
     let full = if contiguous { mc / W } else { 0 };
     // Depth `p`'s `n` contiguous values from panel row `i`.
     let run = |p: usize, i: usize, n: usize| &src.data[(p0 + p) * src.cs + i..][..n];

@@ -195,8 +195,9 @@ const fn max_of_tiles(side: usize) -> usize {
 pub(crate) enum APanel<W> {
     /// Packed ([`pack_a`]): `steps(kc)` groups of `MR` words, one group per step of `k`.
     Packed(*const W),
-    /// In place in a row-major `f32` `A` (a full panel of such a source needs no copy; exact
-    /// `f32` products only): row `i` at depth `p` is `ptr + i·lda + p`.
+    /// In place, rows of words `lda` apart: row `i` at step `p` of `k` is `ptr + i·lda + p`.
+    /// A full panel of a row-major `f32` `A` needs no copy for exact `f32` products; for bf16
+    /// pairs its rows are converted once per block ([`super::pack::PackWord::convert_rows`]).
     Rows(*const W, usize),
 }
 

@@ -105,8 +105,8 @@ impl<S: TileLevel> TileStep<S> for F32Step {
 }
 
 /// Address of row `i` at step `p` of `k` of an `A` panel of `MR` rows, packed or in place
-/// (`IN_PLACE`, `f32` words only, row stride `lda`). The tile is compiled once for each, so the packed loop keeps
-/// its constant offsets.
+/// (`IN_PLACE`, rows of words `lda` apart). The tile is compiled once for each, so the packed
+/// loop keeps its constant offsets.
 ///
 /// # Safety
 /// `i < MR` and `p < kc` of a panel that the caller may read ([`super::MicroKernel::tile`]).
@@ -129,7 +129,7 @@ unsafe fn a_at<W, const MR: usize, const IN_PLACE: bool>(a: *const W, lda: usize
 /// # Safety
 /// As [`super::MicroKernel::tile`], for the level of `s` and the features `D` needs: `A` is
 /// readable for `MR` rows of `steps(kc)` words (packed, or in place with row stride `lda` when
-/// `IN_PLACE`, which needs one depth per word), `b` for `steps(kc)·NR` words, and `c` writable
+/// `IN_PLACE`), `b` for `steps(kc)·NR` words, and `c` writable
 /// for `MR` rows of `NR` floats at stride `c.ldc`.
 #[inline(always)]
 pub(crate) unsafe fn register_tile<
@@ -147,7 +147,6 @@ pub(crate) unsafe fn register_tile<
     c: CTile,
 ) {
     let nr = NV * S::LANES;
-    const { assert!(!IN_PLACE || <D::Word as PackWord>::KSTEP == 1) };
     // SAFETY: (for the whole body) every `A` read is row i < MR at step p < steps(kc), every
     // `B` read the NV vectors of step p (`b + p·NR + j·LANES`, j < NV), and every `C` access
     // the vector j < NV of row i < MR: all inside the ranges of the caller's contract, whose
@@ -235,20 +234,11 @@ macro_rules! micro_kernel {
                     }
                 }
                 // SAFETY: forwarded contract (features present, pointers valid for the stated
-                // ranges; a panel in place only for words of one depth); `lda` is only read for
-                // a panel in place.
+                // ranges); `lda` is only read for a panel in place.
                 unsafe {
                     match a {
                         $crate::gemm::microkernel::APanel::Packed(a) => compiled::<false>(kc, a, 0, b, c),
-                        $crate::gemm::microkernel::APanel::Rows(a, lda) => {
-                            // The in-place body exists for words of one depth only: for pairs
-                            // the argument is `false`, a body this branch never reaches.
-                            if <Word as $crate::gemm::pack::PackWord>::KSTEP == 1 {
-                                compiled::<{ <Word as $crate::gemm::pack::PackWord>::KSTEP == 1 }>(kc, a, lda, b, c)
-                            } else {
-                                unreachable!("an A panel of bf16 pairs is always packed")
-                            }
-                        }
+                        $crate::gemm::microkernel::APanel::Rows(a, lda) => compiled::<true>(kc, a, lda, b, c),
                     }
                 }
             }
