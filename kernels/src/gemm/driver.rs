@@ -217,7 +217,8 @@ fn serial<K: MicroKernel>(product: Product<'_>, c: &mut [f32], ldc: usize) {
                 // the start of the buffer (a vector conversion, where packing pairs converts
                 // value by value); an `f32` `A` to round to bf16 is always packed (rounded).
                 let pairs = K::Word::KSTEP == 2;
-                let in_place = a.cs == 1 && nc.is_multiple_of(nr) && (precision == Precision::F32 || pairs);
+                // Pairs have no few-column edge path: their cut column panels read the rows too.
+                let in_place = a.cs == 1 && (pairs || (nc.is_multiple_of(nr) && precision == Precision::F32));
                 for ic in (0..m).step_by(mc_max) {
                     let mc = mc_max.min(m - ic);
                     let in_place_panels = if in_place { mc / mr } else { 0 };
@@ -264,9 +265,13 @@ fn serial<K: MicroKernel>(product: Product<'_>, c: &mut [f32], ldc: usize) {
                                 // the rows apart.
                                 unsafe { K::tile(kc, a_panel, bp.as_ptr(), out) };
                             } else {
-                                let ap = packed.expect("cut tiles are packed: panels read in place are whole");
+                                let a_panel = match packed {
+                                    Some(ap) => CutPanel::Packed(ap),
+                                    None if pairs => CutPanel::Rows(&rows_a[ir * mr * kw..][..mr * kw]),
+                                    None => unreachable!("f32 panels read in place are whole: rows and columns"),
+                                };
                                 let cut = CutTile { c: &mut c[row * ldc + col..], ldc, rows, cols };
-                                cut_tile::<K>(kc, ap, bp, cut, alpha, beta_here);
+                                cut_tile::<K>(kc, a_panel, bp, cut, alpha, beta_here);
                             }
                         }
                     }
@@ -290,7 +295,23 @@ struct CutTile<'c> {
 /// into a full-size local tile, the kernel runs on it with the same `alpha`/`beta` as
 /// everywhere else (so an element gets the same rounding whether its tile is cut or not), and
 /// the part is copied back.
-fn cut_tile<K: MicroKernel>(kc: usize, ap: &[K::Word], bp: &[K::Word], cut: CutTile<'_>, alpha: f32, beta: f32) {
+fn cut_tile<K: MicroKernel>(
+    kc: usize,
+    a: CutPanel<'_, K::Word>,
+    bp: &[K::Word],
+    cut: CutTile<'_>,
+    alpha: f32,
+    beta: f32,
+) {
+    let ap = match a {
+        CutPanel::Packed(ap) => ap,
+        CutPanel::Rows(rows_a) => {
+            // Converted pair rows (the pair kernels have no few-column path): the full tile
+            // on a local copy of the cut part of `C`, as below.
+            debug_assert!(K::EDGE_COLUMNS == 0 && cut.rows == K::MR);
+            return local_tile::<K>(kc, APanel::Rows(rows_a.as_ptr(), rows_a.len() / K::MR), bp, cut, alpha, beta);
+        }
+    };
     let CutTile { c, ldc, rows, cols } = cut;
     if cols <= K::EDGE_COLUMNS {
         // SAFETY: features present (checked in `gemm_f32`); `ap`/`bp` hold steps(kc)·MR /
@@ -301,6 +322,21 @@ fn cut_tile<K: MicroKernel>(kc: usize, ap: &[K::Word], bp: &[K::Word], cut: CutT
         };
         return;
     }
+    local_tile::<K>(kc, APanel::Packed(ap.as_ptr()), bp, CutTile { c, ldc, rows, cols }, alpha, beta);
+}
+
+/// Where a cut tile reads `A`: a packed panel, or `MR` converted rows of pairs, `len / MR` words
+/// apart.
+enum CutPanel<'a, W> {
+    Packed(&'a [W]),
+    Rows(&'a [W]),
+}
+
+/// The kernel's full tile on a local copy of the cut part of `C`, copied back: an element gets
+/// the same rounding whether its tile is cut or not. `a` must hold `steps(kc)` words for each
+/// of `MR` rows (a packed panel, or rows in place).
+fn local_tile<K: MicroKernel>(kc: usize, a: APanel<K::Word>, bp: &[K::Word], cut: CutTile<'_>, alpha: f32, beta: f32) {
+    let CutTile { c, ldc, rows, cols } = cut;
     let mut tile = [0.0f32; MAX_TILE];
     debug_assert!(K::MR * K::NR <= MAX_TILE);
     if beta != 0.0 {
@@ -309,9 +345,10 @@ fn cut_tile<K: MicroKernel>(kc: usize, ap: &[K::Word], bp: &[K::Word], cut: CutT
         }
     }
     let out = CTile { ptr: tile.as_mut_ptr(), ldc: K::NR, alpha, beta };
-    // SAFETY: features present (checked in `gemm_f32`); `ap`/`bp` hold steps(kc)·MR /
-    // steps(kc)·NR words; `tile` holds MR rows of NR floats at stride NR (MR·NR ≤ MAX_TILE).
-    unsafe { K::tile(kc, APanel::Packed(ap.as_ptr()), bp.as_ptr(), out) };
+    // SAFETY: features present (checked in `gemm_f32`); `a` holds steps(kc) words for each of MR
+    // rows and `bp` steps(kc)·NR words (sliced by the callers); `tile` holds MR rows of NR floats
+    // at stride NR (MR·NR ≤ MAX_TILE).
+    unsafe { K::tile(kc, a, bp.as_ptr(), out) };
     for i in 0..rows {
         c[i * ldc..i * ldc + cols].copy_from_slice(&tile[i * K::NR..i * K::NR + cols]);
     }

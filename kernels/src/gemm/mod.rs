@@ -689,9 +689,9 @@ mod tests {
             .collect();
         for kernel in pair_kernels {
             let (mr, nr) = kernel.tile();
-            for k in [1, 31, 32, 33, 67, 600] {
-                // Whole column panels (so `A` is read in place), a cut last row panel.
-                let (m, n) = (3 * mr + 1, 2 * nr);
+            for (k, n) in [1, 31, 32, 33, 67, 600].into_iter().flat_map(|k| [(k, 2 * nr), (k, 2 * nr + 3)]) {
+                // A cut last row panel (packed), whole or cut column panels (rows in place).
+                let m = 3 * mr + 1;
                 let mut case = Case::new(9, (Op::N, Op::N), (m, n, k), 0, 0.5).at(Precision::Bf16);
                 let specials = [1e-39, -3e-40, 1.0 + 2f32.powi(-8), 1.0 + 3.0 * 2f32.powi(-8), -0.0];
                 for (x, s) in case.a.iter_mut().step_by(7).zip(specials.iter().cycle()) {

@@ -7,6 +7,9 @@ use std::ops::Range;
 
 use crate::precision::{bf16_bits, Precision};
 
+#[cfg(target_arch = "x86_64")]
+mod pairs_avx512;
+
 /// A strided read-only matrix view: element `(i, j)` is `data[i·rs + j·cs]`.
 #[derive(Clone, Copy)]
 pub(crate) struct Strided<'a> {
@@ -135,7 +138,7 @@ impl PackWord for u32 {
     #[cfg(target_arch = "x86_64")]
     unsafe fn convert_rows(src: Strided<'_>, rows: Range<usize>, p0: usize, kc: usize, out: &mut [u32], ld: usize) {
         // SAFETY: the CPU has AVX512-BF16 (caller's contract).
-        unsafe { super::microkernel::avx512_bf16::convert_rows(src, rows, p0, kc, out, ld) }
+        unsafe { pairs_avx512::convert_rows(src, rows, p0, kc, out, ld) }
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -144,7 +147,7 @@ impl PackWord for u32 {
         // cached detection) because the conversion needs the features.
         assert!(crate::dispatch::detected_level() >= crate::dispatch::CpuLevel::Avx512Bf16);
         // SAFETY: the features are present (asserted above).
-        Some(unsafe { super::microkernel::avx512_bf16::pack_across::<W>(src, block, out) })
+        Some(unsafe { pairs_avx512::pack_across::<W>(src, block, out) })
     }
 }
 
