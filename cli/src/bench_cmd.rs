@@ -15,7 +15,7 @@ use clap::{Args, ValueEnum};
 use crate::corpus::{Corpus, CorpusArgs};
 use crate::output::{errln, outln, plural};
 use crate::precision_arg::{slow_bf16_note, PrecisionArg};
-use crate::trace_file::Trace;
+use crate::trace_file::{check_destination, Trace};
 use crate::train_args::Cell;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -77,6 +77,9 @@ pub fn shape(config: Config, cell: CellKind, vocab_size: usize) -> (ModelConfig,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
+    if let Some(path) = &args.trace {
+        check_destination(path)?;
+    }
     let threads = crate::threads::init_threads(args.threads)?;
     let cell = args.cell.map_or(CellKind::Lstm, Cell::kind);
     let corpus =

@@ -6,10 +6,23 @@
 use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use charrnn_engine::atomic_file::write_atomic;
 use charrnn_engine::phase_times::Span;
 use serde_json::{json, Value};
+
+/// Refuses a trace path that cannot be written, before any step runs: a directory, or a file
+/// in a directory that does not exist.
+pub fn check_destination(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        bail!("--trace '{}' is a directory; name a file, e.g. trace.json", path.display());
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        bail!("cannot write the trace '{}': the directory '{}' does not exist", path.display(), dir.display());
+    }
+    Ok(())
+}
 
 /// The events of a trace so far.
 pub struct Trace {

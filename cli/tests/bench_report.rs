@@ -48,3 +48,15 @@ fn trace_has_every_phase_of_every_part_and_step() {
     assert!(spans.iter().all(|e| e["dur"].as_f64().unwrap() >= 0.0 && e["ts"].as_f64().unwrap() >= 0.0));
     assert!(!spans.iter().any(|e| e["args"]["step"] == 3 || e["args"]["step"] == 0), "warm-up or extra steps traced");
 }
+
+/// A trace that could not be written is refused before the benchmark runs.
+#[test]
+fn an_unwritable_trace_path_is_refused_at_once() {
+    let dir = dir_with_corpus(30_000);
+    let args = ["bench", "--data", "c.txt", "--steps", "1", "--warmup", "0", "--trace"];
+    let missing = run_in(dir.path(), &[&args[..], &["no/such/dir/t.json"]].concat());
+    assert_clean_error(&missing, "the directory 'no/such/dir' does not exist");
+    assert!(!stdout(&missing).contains("tokens/s"), "the benchmark ran: {}", stdout(&missing));
+    let directory = run_in(dir.path(), &[&args[..], &["."]].concat());
+    assert_clean_error(&directory, "is a directory");
+}
