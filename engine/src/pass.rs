@@ -51,19 +51,19 @@ impl PassOptions {
     }
 }
 
-fn dims<F>(cfg: &ModelConfig, ws: &Workspace<F>, layer: usize) -> LayerDims {
-    let (batch, seq_len, precision) = (ws.batch, ws.seq_len, ws.precision);
+fn dims<F: Float>(cfg: &ModelConfig, ws: &Workspace<F>, layer: usize) -> LayerDims {
+    let (batch, seq_len, precision) = (ws.batch, ws.seq_len, ws.precision());
     LayerDims { cell: cfg.cell, batch, seq_len, input: cfg.layer_input_size(layer), hidden: cfg.hidden_size, precision }
 }
 
 /// The output layer's product `[T·B, H]·[H, V]`.
 fn decoder_dims<F: Float>(cfg: &ModelConfig, ws: &Workspace<F>) -> MatmulDims {
-    MatmulDims { precision: ws.precision, rows: ws.rows(), input: cfg.hidden_size, output: cfg.vocab_size }
+    MatmulDims { precision: ws.precision(), rows: ws.rows(), input: cfg.hidden_size, output: cfg.vocab_size }
 }
 
-fn embedding_dims<F>(cfg: &ModelConfig, ws: &Workspace<F>) -> EmbeddingDims {
+fn embedding_dims<F: Float>(cfg: &ModelConfig, ws: &Workspace<F>) -> EmbeddingDims {
     let gates = cfg.cell.gates() * cfg.hidden_size;
-    EmbeddingDims { vocab: cfg.vocab_size, embed: cfg.embed_size, gates, precision: ws.precision }
+    EmbeddingDims { vocab: cfg.vocab_size, embed: cfg.embed_size, gates, precision: ws.precision() }
 }
 
 /// Runs the model over `ws.inputs` from `state`, which receives the final state; returns the

@@ -351,7 +351,7 @@ impl Trainer {
 
     /// What the step's matrix products round their operands to.
     pub fn precision(&self) -> Precision {
-        self.parts[0].workspace.precision
+        self.parts[0].workspace.precision()
     }
 
     /// Number of parts the batch is split into.

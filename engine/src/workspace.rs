@@ -120,9 +120,6 @@ impl<F: Float> LayerActivations<F> {
 /// All activations, gradients of activations and scratch for one `(batch, seq_len)`.
 #[derive(Clone, Debug)]
 pub struct Workspace<F> {
-    /// What every product of a pass over this workspace rounds its operands to (the packed
-    /// recurrent weights are packed for it).
-    pub precision: Precision,
     /// Rows per batch `B`.
     pub batch: usize,
     /// Time steps per batch `T`.
@@ -166,6 +163,12 @@ pub struct Workspace<F> {
 }
 
 impl<F: Float> Workspace<F> {
+    /// What every product of a pass over this workspace rounds its operands to: the precision
+    /// its recurrent weights are packed for (one source, so the two cannot disagree).
+    pub fn precision(&self) -> Precision {
+        self.packed_wh.precision()
+    }
+
     /// Allocates every buffer for `batch` rows of `seq_len` steps, for `f32` products.
     pub fn new(config: &ModelConfig, batch: usize, seq_len: usize) -> Workspace<F> {
         Self::with_precision(config, batch, seq_len, Precision::F32)
@@ -179,7 +182,6 @@ impl<F: Float> Workspace<F> {
         let gru = config.cell == CellKind::Gru;
         let layer = LayerActivations::zeros(config, batch, seq_len);
         Workspace {
-            precision,
             batch,
             seq_len,
             inputs: vec![0; m],
