@@ -101,10 +101,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let mut trainer = Trainer::new(Model::<f32>::new(config, 42), &options);
     let level = charrnn_kernels::dispatch::cpu_level();
     let cpu = charrnn_kernels::dispatch::cpu_model_name().unwrap_or_else(|| "an unnamed CPU".to_owned());
+    let caches = charrnn_kernels::cpu_caches::cache_sizes();
     errln!(
-        "bench: {cpu}, {} kernels (the CPU has up to {})",
+        "bench: {cpu}, {} kernels (the CPU has up to {}), caches per core: L1d {} KiB, L2 {} KiB{}",
         level.name(),
-        charrnn_kernels::dispatch::detected_level().name()
+        charrnn_kernels::dispatch::detected_level().name(),
+        caches.l1d >> 10,
+        caches.l2 >> 10,
+        if caches.reported { "" } else { " (assumed: the CPU does not report them)" }
     );
     errln!(
         "bench: {} config, {} × {} {}, embedding {}, B={batch}, T={seq_len}, {} products, {threads} {}, data: {}",

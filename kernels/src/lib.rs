@@ -8,6 +8,7 @@
 
 pub mod adam;
 pub(crate) mod chunked;
+pub mod cpu_caches;
 pub mod dispatch;
 pub mod float;
 pub(crate) mod gate_blocks;

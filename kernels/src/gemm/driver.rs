@@ -10,39 +10,42 @@
 //! once per call, or never when the caller pre-packed it ([`super::PackedB`]).
 
 use std::cell::RefCell;
+use std::ops::Range;
+use std::sync::OnceLock;
 
 use super::microkernel::{with_kernel, APanel, CTile, KernelId, MicroKernel, MAX_MR, MAX_NR, MAX_TILE};
 use super::pack::{Block, PackWord, Strided};
+use crate::cpu_caches::{cache_sizes, Blocking};
 use crate::dispatch::detected_level;
 use crate::Precision;
 
 /// Deepest packed block: a product over `k ≤ KC_MAX` runs as one block, so `C` is written once
 /// (measured on `[5000×512]·[512×2048]` and `dG·Wᵀ` with k = 512: +4–9% over 256-deep blocks).
 pub(crate) const KC_MAX: usize = 512;
-/// Depth of the blocks of deeper products whose result stays in cache (weight gradients,
-/// `k = T·B`, `C` of 256 KiB): a `256×n` block of `B` (512 KiB for n = 512) stays in the
-/// 1 MiB L2 beside the block of `A`, where a 512-deep one would fill it.
-const KC_DEEP: usize = 256;
-/// A result of more floats than this (1 MiB) is not kept in L2 across blocks over `k`: each
-/// block then costs a pass of `C` through memory, and 512-deep blocks halve those passes.
-pub(crate) const C_CACHED: usize = 1 << 18;
+
+/// The cache blocking of this CPU, from its L2 ([`Blocking::for_l2`]): the depth of the blocks
+/// of deeper products whose result stays in cache (weight gradients, `k = T·B`), the row panels
+/// per packed block of `A`, and the largest result kept in cache across blocks over `k`.
+pub(crate) fn blocking() -> Blocking {
+    static BLOCKING: OnceLock<Blocking> = OnceLock::new();
+    *BLOCKING.get_or_init(|| Blocking::for_l2(cache_sizes().l2, MAX_MR, KC_MAX))
+}
 
 /// Depth of the blocks over `k` for a product whose part of `C` has `c_len` elements. Packing
 /// and multiplying must agree on it: a pre-packed `B` ([`pack_b_whole`]) does not know the
-/// result, and is packed and used with `c_len = 0`.
+/// result, and is packed and used with `c_len = 0`. A result too large to stay in L2 costs a
+/// pass of `C` through memory per block, and `KC_MAX`-deep blocks halve those passes; one that
+/// stays takes blocks of `B` that fit in L2 beside the block of `A`.
 pub(crate) fn depth_block(k: usize, c_len: usize) -> usize {
     if k <= KC_MAX {
         k.max(1)
-    } else if c_len > C_CACHED {
+    } else if c_len > blocking().c_cached {
         KC_MAX
     } else {
-        KC_DEEP
+        blocking().kc_deep
     }
 }
 
-/// Row panels per packed block of `A` (`MC = MR·MC_PANELS`, 60–168 rows: at most 336 KiB for
-/// 512-deep blocks, in the 1 MiB L2).
-const MC_PANELS: usize = 12;
 /// Columns per packed block of `B`.
 const NC: usize = 4096;
 /// Below this many multiply-adds a product runs on the calling thread.
@@ -168,7 +171,7 @@ pub(crate) fn reserve_scratch(max_n: usize) {
 /// columns, in floats: for every kernel and precision (a panel of bf16 pairs takes half the
 /// words of an `f32` one, plus one step for an odd depth: never more).
 pub(crate) fn scratch_lens(max_n: usize) -> (usize, usize) {
-    (MAX_MR * MC_PANELS * KC_MAX, KC_MAX * NC.min(max_n.div_ceil(MAX_NR) * MAX_NR))
+    (MAX_MR * blocking().mc_panels * KC_MAX, KC_MAX * NC.min(max_n.div_ceil(MAX_NR) * MAX_NR))
 }
 
 fn grow(v: &mut Vec<f32>, len: usize) {
@@ -177,11 +180,11 @@ fn grow(v: &mut Vec<f32>, len: usize) {
     }
 }
 
+/// One thread's share of a product: the blocked loops over columns of `C` (`NC`) and depth
+/// ([`depth_block`]), each with its block of `B` panels, then the row blocks of `A`.
 fn serial<K: MicroKernel>(product: Product<'_>, c: &mut [f32], ldc: usize) {
-    let Product { m, n, k, alpha, a, b, beta, precision } = product;
-    let (mr, nr) = (K::MR, K::NR);
-    let mc_max = mr * MC_PANELS;
-    let n_pad = n.div_ceil(nr) * nr;
+    let Product { m, n, k, b, precision, .. } = product;
+    let mc_max = K::MR * blocking().mc_panels;
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let (buf_a, buf_b) = &mut *scratch;
@@ -190,95 +193,163 @@ fn serial<K: MicroKernel>(product: Product<'_>, c: &mut [f32], ldc: usize) {
             BSource::Packed(_) => depth_block(k, 0),
         };
         // Packed panels of `A`, or (bf16 pairs) converted rows and one packed cut panel.
-        grow(buf_a, (mc_max * kc_block).max((mc_max + mr) * kc_block.div_ceil(2)));
+        grow(buf_a, (mc_max * kc_block).max((mc_max + K::MR) * kc_block.div_ceil(2)));
         if let BSource::Strided(_) = b {
-            grow(buf_b, kc_block * NC.min(n_pad));
+            grow(buf_b, kc_block * NC.min(n.div_ceil(K::NR) * K::NR));
         }
         let (buf_a, buf_b) = (K::Word::words_mut(buf_a), K::Word::words_mut(buf_b));
         for jc in (0..n).step_by(NC) {
             let nc = NC.min(n - jc);
             for pc in (0..k).step_by(kc_block) {
                 let kc = kc_block.min(k - pc);
-                // Words per panel row: `kc` depths of `f32`, or `kc/2` pairs (rounded up).
-                let kw = K::Word::steps(kc);
-                let panels_b: &[K::Word] = match b {
-                    BSource::Strided(bs) => {
-                        let used = K::pack_b(bs, Block { first: jc, len: nc, p0: pc, kc }, buf_b, precision);
-                        &buf_b[..used]
-                    }
-                    // The blocks before `pc` are whole (an even depth), `steps(pc)` words deep.
-                    BSource::Packed(data) => &K::Word::words(data)[K::Word::steps(pc) * n_pad + (jc / nr) * kw * nr..],
-                };
-                let beta_here = if pc == 0 { beta } else { 1.0 };
-                // A row-major `A` is read in place by full panels (no copy: measured +12% on
-                // `dG·Wᵀ` [2500×512]·[512×128]); only a cut last panel is packed. Blocks with
-                // cut column panels pack all of `A`, which their edge paths read. For bf16
-                // pairs, the full panels' rows are first converted, whole rows at a time, into
-                // the start of the buffer (a vector conversion, where packing pairs converts
-                // value by value); an `f32` `A` to round to bf16 is always packed (rounded).
-                let pairs = K::Word::KSTEP == 2;
-                // Pairs have no few-column edge path: their cut column panels read the rows too.
-                let in_place = a.cs == 1 && (pairs || (nc.is_multiple_of(nr) && precision == Precision::F32));
+                let block = Block { first: jc, len: nc, p0: pc, kc };
+                let block_b = BPanels { panels: b_panels::<K>(b, block, n, precision, buf_b), block };
+                let beta = if pc == 0 { product.beta } else { 1.0 };
                 for ic in (0..m).step_by(mc_max) {
-                    let mc = mc_max.min(m - ic);
-                    let in_place_panels = if in_place { mc / mr } else { 0 };
-                    let packed_from = ic + in_place_panels * mr;
-                    // Words of converted rows before the packed panels.
-                    let converted = if pairs { (packed_from - ic) * kw } else { 0 };
-                    if converted > 0 {
-                        // SAFETY: pairs are the words of the AVX512-BF16 kernels, whose
-                        // features are present (checked in `gemm_f32`).
-                        unsafe { K::Word::convert_rows(a, ic..packed_from, pc, kc, &mut buf_a[..converted], kw) };
-                    }
-                    let block_a = Block { first: packed_from, len: ic + mc - packed_from, p0: pc, kc };
-                    let (rows_a, buf_a) = buf_a.split_at_mut(converted);
-                    K::pack_a(a, block_a, buf_a, precision);
-                    for jr in 0..nc.div_ceil(nr) {
-                        let cols = nr.min(nc - jr * nr);
-                        let bp = &panels_b[jr * kw * nr..(jr + 1) * kw * nr];
-                        for ir in 0..mc.div_ceil(mr) {
-                            let rows = mr.min(mc - ir * mr);
-                            let (row, col) = (ic + ir * mr, jc + jr * nr);
-                            // Panels read in place are whole (rows and columns); the packed
-                            // ones start at panel 0 of the buffer.
-                            let packed =
-                                ir.checked_sub(in_place_panels).map(|q| &buf_a[q * kw * mr..(q + 1) * kw * mr]);
-                            if rows == mr && cols == nr {
-                                let a_panel = match packed {
-                                    Some(ap) => APanel::Packed(ap.as_ptr()),
-                                    None if pairs => APanel::Rows(rows_a[ir * mr * kw..][..mr * kw].as_ptr(), kw),
-                                    None => {
-                                        let a_rows = K::Word::words(&a.data[row * a.rs + pc..]);
-                                        assert!(a_rows.len() >= (mr - 1) * a.rs + kc);
-                                        APanel::Rows(a_rows.as_ptr(), a.rs)
-                                    }
-                                };
-                                let c_tile = &mut c[row * ldc + col..(row + mr - 1) * ldc + col + nr];
-                                let out = CTile { ptr: c_tile.as_mut_ptr(), ldc, alpha, beta: beta_here };
-                                // SAFETY: the level's features are present (checked in
-                                // `gemm_f32`); a packed panel holds kw·MR words (sliced above);
-                                // rows read in place hold row i, step p at i·lda + p for i < MR,
-                                // p < kw: converted pair rows are MR rows of kw words (sliced
-                                // above), `f32` rows lie in `A` (asserted above); `bp` holds
-                                // kw·NR words; `c_tile` spans MR rows of NR columns at stride
-                                // `ldc` (sliced above, so in bounds), and `ldc >= n >= NR` keeps
-                                // the rows apart.
-                                unsafe { K::tile(kc, a_panel, bp.as_ptr(), out) };
-                            } else {
-                                let a_panel = match packed {
-                                    Some(ap) => CutPanel::Packed(ap),
-                                    None if pairs => CutPanel::Rows(&rows_a[ir * mr * kw..][..mr * kw]),
-                                    None => unreachable!("f32 panels read in place are whole: rows and columns"),
-                                };
-                                let cut = CutTile { c: &mut c[row * ldc + col..], ldc, rows, cols };
-                                cut_tile::<K>(kc, a_panel, bp, cut, alpha, beta_here);
-                            }
-                        }
-                    }
+                    let rows = ic..mc_max.min(m - ic) + ic;
+                    row_block::<K>(&product, rows, &block_b, buf_a, CBlock { c, ldc, beta });
                 }
             }
         }
     });
+}
+
+/// The `B` panels of one block (`block.len` columns from `block.first`, depths `block.p0..`
+/// `+ block.kc`): `steps(kc)·NR` words per panel.
+struct BPanels<'p, W> {
+    panels: &'p [W],
+    block: Block,
+}
+
+/// Where a row block writes: all of `C` (rows `ldc` apart), with the `beta` of this depth block
+/// (the product's for the first, 1 after it).
+struct CBlock<'c> {
+    c: &'c mut [f32],
+    ldc: usize,
+    beta: f32,
+}
+
+/// The panels of `B` for `block`: packed into `buf_b` now, or the block's part of a pre-packed
+/// `B` (`n` columns in all).
+fn b_panels<'p, K: MicroKernel>(
+    b: BSource<'p>,
+    block: Block,
+    n: usize,
+    precision: Precision,
+    buf_b: &'p mut [K::Word],
+) -> &'p [K::Word] {
+    match b {
+        BSource::Strided(bs) => {
+            let used = K::pack_b(bs, block, buf_b, precision);
+            &buf_b[..used]
+        }
+        // The blocks before `p0` are whole (an even depth), `steps(p0)` words deep.
+        BSource::Packed(data) => {
+            let n_pad = n.div_ceil(K::NR) * K::NR;
+            let kw = K::Word::steps(block.kc);
+            &K::Word::words(data)[K::Word::steps(block.p0) * n_pad + (block.first / K::NR) * kw * K::NR..]
+        }
+    }
+}
+
+/// Rows `rows` of `C` (at most `MR·mc_panels`) over one block of `B`: the rows of `A` made
+/// ready (read in place, converted or packed), then every tile.
+fn row_block<K: MicroKernel>(
+    product: &Product<'_>,
+    rows: Range<usize>,
+    b: &BPanels<'_, K::Word>,
+    buf_a: &mut [K::Word],
+    c: CBlock<'_>,
+) {
+    let (a, mr, Block { len: nc, p0: pc, kc, .. }) = (product.a, K::MR, b.block);
+    let kw = K::Word::steps(kc);
+    // A row-major `A` is read in place by full panels (no copy: measured +12% on `dG·Wᵀ`
+    // [2500×512]·[512×128]); only a cut last panel is packed. Blocks with cut column panels pack
+    // all of `A`, which their edge paths read. For bf16 pairs, the full panels' rows are first
+    // converted, whole rows at a time, into the start of the buffer (a vector conversion, where
+    // packing pairs converts value by value); an `f32` `A` to round to bf16 is always packed
+    // (rounded).
+    let pairs = K::Word::KSTEP == 2;
+    // Pairs have no few-column edge path: their cut column panels read the rows too.
+    let in_place = a.cs == 1 && (pairs || (nc.is_multiple_of(K::NR) && product.precision == Precision::F32));
+    let in_place_panels = if in_place { rows.len() / mr } else { 0 };
+    let packed_from = rows.start + in_place_panels * mr;
+    // Words of converted rows before the packed panels.
+    let converted = if pairs { (packed_from - rows.start) * kw } else { 0 };
+    if converted > 0 {
+        // SAFETY: pairs are the words of the AVX512-BF16 kernels, whose features are present
+        // (checked in `gemm_f32`).
+        unsafe { K::Word::convert_rows(a, rows.start..packed_from, pc, kc, &mut buf_a[..converted], kw) };
+    }
+    let (rows_a, buf_a) = buf_a.split_at_mut(converted);
+    K::pack_a(a, Block { first: packed_from, len: rows.end - packed_from, p0: pc, kc }, buf_a, product.precision);
+    let block_a = ARows { a, rows_a, packed: buf_a, in_place_panels, pairs };
+    tiles::<K>(product.alpha, &block_a, rows, b, c);
+}
+
+/// The rows of `A` of one row block, ready for the kernel: the first `in_place_panels` panels
+/// in place (`f32`, in `a`) or converted (`rows_a`, pairs), the rest packed (`packed`, from
+/// panel 0).
+struct ARows<'a, 'w, W> {
+    a: Strided<'a>,
+    rows_a: &'w [W],
+    packed: &'w [W],
+    in_place_panels: usize,
+    pairs: bool,
+}
+
+/// Every `MR×NR` tile of a row block over one block of `B`.
+fn tiles<K: MicroKernel>(
+    alpha: f32,
+    a: &ARows<'_, '_, K::Word>,
+    rows: Range<usize>,
+    b: &BPanels<'_, K::Word>,
+    out: CBlock<'_>,
+) {
+    let (mr, nr) = (K::MR, K::NR);
+    let Block { first: jc, len: nc, p0: pc, kc } = b.block;
+    let CBlock { c, ldc, beta } = out;
+    let kw = K::Word::steps(kc);
+    let mc = rows.len();
+    for jr in 0..nc.div_ceil(nr) {
+        let cols = nr.min(nc - jr * nr);
+        let bp = &b.panels[jr * kw * nr..(jr + 1) * kw * nr];
+        for ir in 0..mc.div_ceil(mr) {
+            let tile_rows = mr.min(mc - ir * mr);
+            let (row, col) = (rows.start + ir * mr, jc + jr * nr);
+            // Panels read in place are whole (rows and columns); the packed ones start at panel 0
+            // of the buffer.
+            let packed = ir.checked_sub(a.in_place_panels).map(|q| &a.packed[q * kw * mr..(q + 1) * kw * mr]);
+            if tile_rows == mr && cols == nr {
+                let a_panel = match packed {
+                    Some(ap) => APanel::Packed(ap.as_ptr()),
+                    None if a.pairs => APanel::Rows(a.rows_a[ir * mr * kw..][..mr * kw].as_ptr(), kw),
+                    None => {
+                        let a_rows = K::Word::words(&a.a.data[row * a.a.rs + pc..]);
+                        assert!(a_rows.len() >= (mr - 1) * a.a.rs + kc);
+                        APanel::Rows(a_rows.as_ptr(), a.a.rs)
+                    }
+                };
+                let c_tile = &mut c[row * ldc + col..(row + mr - 1) * ldc + col + nr];
+                let out = CTile { ptr: c_tile.as_mut_ptr(), ldc, alpha, beta };
+                // SAFETY: the level's features are present (checked in `gemm_f32`); a packed
+                // panel holds kw·MR words (sliced above); rows read in place hold row i, step p
+                // at i·lda + p for i < MR, p < kw: converted pair rows are MR rows of kw words
+                // (sliced above), `f32` rows lie in `A` (asserted above); `bp` holds kw·NR
+                // words; `c_tile` spans MR rows of NR columns at stride `ldc` (sliced above, so
+                // in bounds), and `ldc >= n >= NR` keeps the rows apart.
+                unsafe { K::tile(kc, a_panel, bp.as_ptr(), out) };
+            } else {
+                let a_panel = match packed {
+                    Some(ap) => CutPanel::Packed(ap),
+                    None if a.pairs => CutPanel::Rows(&a.rows_a[ir * mr * kw..][..mr * kw]),
+                    None => unreachable!("f32 panels read in place are whole: rows and columns"),
+                };
+                let cut = CutTile { c: &mut c[row * ldc + col..], ldc, rows: tile_rows, cols };
+                cut_tile::<K>(kc, a_panel, bp, cut, alpha, beta);
+            }
+        }
+    }
 }
 
 /// The valid `rows×cols` part of a tile cut by the edge of `C`, from the start of `c`, rows

@@ -575,8 +575,10 @@ mod tests {
     /// last one): the path of `dG·Wᵀ` in the big config, against the reference.
     #[test]
     fn large_results_with_deep_blocks_match_reference() {
-        let (m, n, k) = (515, 513, 530);
-        assert!(m * n > driver::C_CACHED && k > driver::KC_MAX);
+        // 513 columns where the L2 is 1 MiB (Zen 4), more where it is larger.
+        let m = 515;
+        let (n, k) = ((driver::blocking().c_cached / m + 1).max(513), 530);
+        assert!(m * n > driver::blocking().c_cached && k > driver::KC_MAX);
         assert_eq!(driver::depth_block(k, m * n), driver::KC_MAX);
         // One thread, so the whole result is one part (split in two, each half is cached).
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("thread pool");
