@@ -4,11 +4,12 @@
 //! on the large shapes, and ours at bf16 precision (`ours_bf16_1t`: operands rounded to bf16,
 //! `f32` accumulation; `vdpbf16ps` at the `avx512bf16` level). Throughput is in flops (2 per
 //! multiply-add): criterion prints GFLOP/s.
-//! `peak` measures this machine's single-core FMA throughput for the fraction-of-peak figure.
+//! `peak` measures this machine's single-core FMA (and bf16 dot-product) throughput for the
+//! fraction-of-peak figures.
 
 use charrnn_kernels::dispatch::{cpu_level, detected_level};
 use charrnn_kernels::gemm::{Gemm, GemmPacked, Op, PackedB};
-use charrnn_kernels::peak::fma_trial_flops;
+use charrnn_kernels::peak::trial_flops;
 use charrnn_kernels::{Kernel, Precision};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
@@ -158,12 +159,13 @@ fn bench_peak(c: &mut Criterion) {
     let level = cpu_level();
     let iterations = 100_000u64;
     let mut group = c.benchmark_group("peak");
-    let lanes = match level.f32_level() {
-        charrnn_kernels::dispatch::CpuLevel::Avx512 => 16,
-        _ => 8,
-    };
-    group.throughput(Throughput::Elements(iterations * 24 * lanes * 2));
-    group.bench_function(format!("fma_{}", level.name()), |bench| bench.iter(|| fma_trial_flops(level, iterations)));
+    for precision in [Precision::F32, Precision::Bf16] {
+        group.throughput(Throughput::Elements(iterations * 24 * charrnn_kernels::peak::op_flops(level, precision)));
+        let name = charrnn_kernels::peak::peak_instruction(level, precision).replace(' ', "_");
+        group.bench_function(format!("{name}_{}", level.name()), |bench| {
+            bench.iter(|| trial_flops(level, precision, iterations))
+        });
+    }
     group.finish();
 }
 

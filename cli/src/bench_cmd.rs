@@ -9,7 +9,6 @@ use charrnn_engine::phase_times::PhaseTimes;
 use charrnn_engine::train::{TrainOptions, Trainer};
 use charrnn_engine::{CellKind, Model, ModelConfig};
 use charrnn_kernels::adam::AdamHyper;
-use charrnn_kernels::Precision;
 use clap::{Args, ValueEnum};
 
 use crate::corpus::{Corpus, CorpusArgs};
@@ -182,7 +181,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         * ((0..config.num_layers).map(|l| 2.0 * gates * h * (config.layer_input_size(l) as f64 + h)).sum::<f64>()
             + 2.0 * h * v);
     let gflops = median * per_token / 1e9;
-    let peak = charrnn_kernels::peak::fma_peak_flops(level) * threads as f64 / 1e9;
+    let peak = charrnn_kernels::peak::peak_flops(level, options.precision) * threads as f64 / 1e9;
     outln!(
         "median {median:.0} tokens/s over {} {} (min {:.0}, max {:.0}), peak RSS {}",
         rates.len(),
@@ -193,12 +192,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     );
     outln!(
         "{gflops:.1} GFLOP/s by the standard count of {:.3} MFLOP/token (3 × forward: 2·G·H·(E_l+H) per layer + 2·H·V), \
-         {:.0}% of this machine's measured f32 FMA peak ({peak:.1} GFLOP/s: {threads} × one {} core){}",
+         {:.0}% of this machine's measured {} peak ({peak:.1} GFLOP/s: {threads} × one {} core)",
         per_token / 1e6,
         100.0 * gflops / peak,
-        level.f32_level().name(),
-        // The probe times f32 FMAs; a bf16 dot-product instruction does two products per lane.
-        if options.precision == Precision::Bf16 { "; bf16 products can exceed it" } else { "" }
+        charrnn_kernels::peak::peak_instruction(level, options.precision),
+        level.name(),
     );
     let steps = rates.len() as f64;
     let parts = trainer.num_parts() as f64;
