@@ -5,7 +5,7 @@
 use charrnn_engine::optim::{clip_global_norm, Adam};
 use charrnn_engine::pass::{backward, forward, Pass, PassOptions};
 use charrnn_engine::phase_times::PhaseTimes;
-use charrnn_engine::{CellKind, Model, ModelConfig, State, Workspace};
+use charrnn_engine::{CellKind, Model, ModelConfig, PackedWeights, State, Workspace};
 use charrnn_kernels::adam::AdamHyper;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
@@ -22,6 +22,8 @@ fn bench_step(c: &mut Criterion) {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
         let mut model = Model::<f32>::new(config, 42);
         let mut ws = Workspace::new(&config, batch, seq_len);
+        let mut packed = PackedWeights::for_training(&config, batch, ws.precision());
+        packed.pack(&model);
         let mut state = State::zeros(&config, batch);
         let mut grads = vec![0.0f32; model.params.len()];
         let (options, mut times) = (PassOptions::default(), PhaseTimes::default());
@@ -34,10 +36,11 @@ fn bench_step(c: &mut Criterion) {
         group.bench_function(format!("threads_{threads}"), |bench| {
             bench.iter(|| {
                 pool.install(|| {
-                    forward(&model, &mut ws, &mut state, Pass::Train, &options, &mut times);
-                    backward(&model, &mut ws, &mut grads, &options, &mut times);
+                    forward(&model, &packed, &mut ws, &mut state, Pass::Train, &options, &mut times);
+                    backward(&model, &packed, &mut ws, &mut grads, &options, &mut times);
                     clip_global_norm(&mut grads, 5.0);
                     adam.update(&mut model.params, &grads);
+                    packed.pack(&model);
                 })
             })
         });

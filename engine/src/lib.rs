@@ -19,6 +19,7 @@ pub mod matmul;
 pub mod memory;
 pub mod model_dir;
 pub mod optim;
+pub mod packed_weights;
 pub mod params;
 pub mod pass;
 pub mod phase_times;
@@ -33,5 +34,6 @@ pub mod train;
 pub mod workspace;
 
 pub use config::{CellKind, ModelConfig};
+pub use packed_weights::PackedWeights;
 pub use params::Model;
 pub use workspace::{State, Workspace};

@@ -6,6 +6,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::config::ModelConfig;
+use crate::packed_weights::PackedWeights;
 use crate::train::part_rows;
 use crate::workspace::{State, Workspace};
 
@@ -57,6 +58,8 @@ pub fn training_memory(
         state_floats += state;
         workspace += (floats as u64 + state) * f32_bytes + ids as u64 * 4;
     }
+    // The recurrent weights packed once for all parts.
+    workspace += PackedWeights::<f32>::allocation(config, true) as u64 * f32_bytes;
     let widest = config.widest_product();
     workspace += (threads.max(1) * charrnn_kernels::gemm::scratch_bytes(widest)) as u64;
     TrainingMemory {

@@ -7,7 +7,6 @@
 
 use std::time::Instant;
 
-use charrnn_kernels::gemm::Op;
 use charrnn_kernels::reduce::col_sums_accumulate;
 use charrnn_kernels::Float;
 
@@ -16,6 +15,7 @@ use crate::decoder::{decoder_backward, decoder_logits, decoder_loss};
 use crate::dropout::{apply_mask, fill_mask, mask_in_place, Dropout};
 use crate::embedding::{input_table_backward, input_table_forward, input_table_gather, EmbeddingDims};
 use crate::matmul::MatmulDims;
+use crate::packed_weights::PackedWeights;
 use crate::params::Model;
 use crate::phase_times::{Phase, PhaseTimes};
 use crate::recurrent::{
@@ -67,9 +67,11 @@ fn embedding_dims<F: Float>(cfg: &ModelConfig, ws: &Workspace<F>) -> EmbeddingDi
 }
 
 /// Runs the model over `ws.inputs` from `state`, which receives the final state; returns the
-/// summed cross-entropy against `ws.targets` divided by `options.loss_rows`.
+/// summed cross-entropy against `ws.targets` divided by `options.loss_rows`. `packed` holds the
+/// model's recurrent weights, packed ([`PackedWeights::pack`]) since they last changed.
 pub fn forward<F: Float>(
     model: &Model<F>,
+    packed: &PackedWeights<F>,
     ws: &mut Workspace<F>,
     state: &mut State<F>,
     pass: Pass,
@@ -77,7 +79,7 @@ pub fn forward<F: Float>(
     times: &mut PhaseTimes,
 ) -> f64 {
     let dropout = options.dropout_for(pass, model.config.num_layers);
-    forward_layers(model, ws, state, dropout, None, times);
+    forward_layers(model, packed, ws, state, dropout, false, times);
     let mut mark = Instant::now();
     let rows = ws.rows();
     let denominator = options.loss_rows.unwrap_or(rows);
@@ -90,17 +92,21 @@ pub fn forward<F: Float>(
     loss
 }
 
-/// The forward pass up to `ws.logits` (no loss, no dropout): what sampling needs. With
-/// `frozen`, the weights are taken to be fixed: the folded embedding table and the packed
-/// recurrent weights are computed on the first call and reused.
+/// The forward pass up to `ws.logits` (no loss, no dropout): what sampling needs. The weights
+/// are taken to be fixed: the packed recurrent weights (in `frozen`) and the folded embedding
+/// table (in `ws`) are computed on the first call and reused.
 pub fn forward_logits<F: Float>(
     model: &Model<F>,
     ws: &mut Workspace<F>,
     state: &mut State<F>,
-    frozen: Option<&mut FrozenWeights<F>>,
+    frozen: &mut FrozenWeights<F>,
     times: &mut PhaseTimes,
 ) {
-    forward_layers(model, ws, state, None, frozen, times);
+    if !frozen.ready {
+        frozen.packed.pack(model);
+    }
+    forward_layers(model, &frozen.packed, ws, state, None, frozen.ready, times);
+    frozen.ready = true;
 }
 
 /// The recurrent bias when the cell folds it into the input projections (LSTM, RNN: they only
@@ -112,14 +118,18 @@ fn folded_bias_hh<F>(cell: CellKind, bias_hh: &[F]) -> Option<&[F]> {
     }
 }
 
+/// The layers' forward pass; with `reuse_table`, the folded input table in `ws` is taken to be
+/// that of these weights already.
 fn forward_layers<F: Float>(
     model: &Model<F>,
+    packed: &PackedWeights<F>,
     ws: &mut Workspace<F>,
     state: &mut State<F>,
     dropout: Option<Dropout>,
-    mut frozen: Option<&mut FrozenWeights<F>>,
+    reuse_table: bool,
     times: &mut PhaseTimes,
 ) {
+    assert_eq!(packed.precision(), ws.precision(), "packed weights for other products than the workspace's");
     let cfg = model.config;
     let bh = ws.batch * cfg.hidden_size;
     let table_dims = embedding_dims(&cfg, ws);
@@ -135,12 +145,9 @@ fn forward_layers<F: Float>(
         let (below, this_and_above) = ws.layers.split_at_mut(l);
         let act = &mut this_and_above[0];
         let (bias_ih, bias_hh) = (&p[r.bias_ih.clone()], &p[r.bias_hh.clone()]);
-        // With frozen weights (sampling) the folded table and the packed recurrent weights
-        // computed by the first pass stay valid.
-        let reuse = frozen.as_ref().is_some_and(|f| f.ready);
         if l == 0 {
             let table = &mut ws.input_table;
-            if !reuse {
+            if !reuse_table {
                 input_table_forward(
                     table_dims,
                     &p[lay.embedding.clone()],
@@ -159,21 +166,8 @@ fn forward_layers<F: Float>(
             input_projection(d, x, &p[r.wx.clone()], bias_ih, folded_bias_hh(cfg.cell, bias_hh), &mut act.gates);
         }
         times.lap(Phase::InputProjection, &mut mark);
-        let wh = &p[r.wh.clone()];
-        let packed = match &mut frozen {
-            Some(frozen) => {
-                if !reuse {
-                    frozen.packed_wh[l].pack(Op::N, wh, d.gates());
-                }
-                &frozen.packed_wh[l]
-            }
-            None => {
-                ws.packed_wh.pack(Op::N, wh, d.gates());
-                &ws.packed_wh
-            }
-        };
         let c = state.c.as_mut().map(|c| &mut c[l][..]);
-        recurrent_forward(d, bias_hh, act, packed, &mut state.h[l], c);
+        recurrent_forward(d, bias_hh, act, packed.wh(l), &mut state.h[l], c);
         times.lap(Phase::ForwardRecurrence, &mut mark);
         // The next layer's input (timed with the input projections).
         if let Some(settings) = &dropout {
@@ -184,19 +178,18 @@ fn forward_layers<F: Float>(
             }
         }
     }
-    if let Some(frozen) = frozen {
-        frozen.ready = true;
-    }
     let d = decoder_dims(&cfg, ws);
     let top = &ws.layers[cfg.num_layers - 1].h[bh..];
     decoder_logits(d, top, &p[lay.decoder_weight.clone()], &p[lay.decoder_bias.clone()], &mut ws.logits);
     times.lap(Phase::OutputAndLoss, &mut mark);
 }
 
-/// Gradient of the loss of the last [`Pass::Train`] forward, run with `options`, with respect
-/// to every parameter, written into `grads` (same layout as the parameters; overwritten).
+/// Gradient of the loss of the last [`Pass::Train`] forward, run with `options` and the same
+/// `packed` weights (packed for training), with respect to every parameter, written into
+/// `grads` (same layout as the parameters; overwritten).
 pub fn backward<F: Float>(
     model: &Model<F>,
+    packed: &PackedWeights<F>,
     ws: &mut Workspace<F>,
     grads: &mut [F],
     options: &PassOptions,
@@ -226,10 +219,9 @@ pub fn backward<F: Float>(
         let (dwx, rest) = g.split_at_mut(r.wx.len());
         let (dwh, biases) = rest.split_at_mut(r.wh.len());
         let (dbias_ih, dbias_hh) = biases.split_at_mut(r.bias_ih.len());
-        let scratch =
-            BackwardScratch { dh_next: &mut ws.dh_next, dc_next: &mut ws.dc_next, packed_wh_t: &mut ws.packed_wh_t };
-        let wh = &p[r.wh.clone()];
-        recurrent_backward(d, wh, &ws.layers[l], &mut ws.d_output, scratch, &mut ws.dgates, ws.dgh.as_deref_mut());
+        let scratch = BackwardScratch { dh_next: &mut ws.dh_next, dc_next: &mut ws.dc_next };
+        let wh_t = packed.wh_t(l);
+        recurrent_backward(d, wh_t, &ws.layers[l], &mut ws.d_output, scratch, &mut ws.dgates, ws.dgh.as_deref_mut());
         times.lap(Phase::BackwardRecurrence, &mut mark);
         col_sums_accumulate(rows, d.gates(), &ws.dgates, dbias_ih);
         if let Some(dgh) = &ws.dgh {

@@ -140,21 +140,20 @@ pub struct BackwardScratch<'a, F> {
     pub dh_next: &'a mut [F],
     /// `[B, H]`.
     pub dc_next: &'a mut [F],
-    /// Room for `Whᵀ`, packed once and used at every step.
-    pub packed_wh_t: &'a mut PackedB<F>,
 }
 
 /// The reverse recurrence over `T` steps. `d_out` (`[T·B, H]`) holds the gradient reaching the
 /// layer's outputs and is used as scratch. Writes `dgates` (`[T·B, G·H]`, the gradient of the
 /// pre-activations; the GRU: of the input projections) and, for the GRU, `dgh` (`[T·B, 3·H]`,
-/// the gradient of the recurrent projections; `None` for the other cells). The gradient
+/// the gradient of the recurrent projections; `None` for the other cells). `wh_t` is the
+/// layer's `Whᵀ` (`[G·H, H]`), packed by the caller. The gradient
 /// reaching the carried-in state is dropped: truncated BPTT treats it as a constant.
 ///
 /// # Panics
 /// If the layer is a GRU's and `dgh` is `None`.
 pub fn recurrent_backward<F: Float>(
     dims: LayerDims,
-    wh: &[F],
+    wh_t: &PackedB<F>,
     act: &LayerActivations<F>,
     d_out: &mut [F],
     scratch: BackwardScratch<'_, F>,
@@ -163,8 +162,8 @@ pub fn recurrent_backward<F: Float>(
 ) {
     let LayerDims { batch, seq_len, hidden, .. } = dims;
     let (gh, bh) = (dims.gates(), batch * hidden);
-    let BackwardScratch { dh_next, dc_next, packed_wh_t } = scratch;
-    packed_wh_t.pack(Op::T, wh, gh);
+    debug_assert_eq!((wh_t.k(), wh_t.n()), (gh, hidden));
+    let BackwardScratch { dh_next, dc_next } = scratch;
     dh_next.fill(F::zero());
     dc_next.fill(F::zero());
     for t in (0..seq_len).rev() {
@@ -209,7 +208,7 @@ pub fn recurrent_backward<F: Float>(
                 Some(dgh) => (&dgh[step], F::one()),
                 None => (&dgates[step], F::zero()),
             };
-            let b = &*packed_wh_t;
+            let b = wh_t;
             GemmPacked { op_a: Op::N, m: batch, alpha: F::one(), a, lda: gh, b, beta, c: dh_next, ldc: hidden }.run();
         }
     }

@@ -109,7 +109,7 @@ impl<'m> Sampler<'m> {
     /// [`Sampler::sample_next`] draws from.
     pub fn feed(&mut self, token: u32) {
         self.workspace.inputs[0] = token;
-        forward_logits(self.model, &mut self.workspace, &mut self.state, Some(&mut self.frozen), &mut self.times);
+        forward_logits(self.model, &mut self.workspace, &mut self.state, &mut self.frozen, &mut self.times);
         self.last = Some(token);
     }
 
@@ -280,7 +280,9 @@ mod tests {
             for token in [3u32, 1, 4, 1, 5, 8, 2, 6] {
                 sampler.feed(token);
                 ws.inputs[0] = token;
-                forward_logits(&m, &mut ws, &mut state, None, &mut PhaseTimes::default());
+                // Fresh frozen weights: packed, and the table folded, anew at every step.
+                let mut fresh = FrozenWeights::new(&config, 1, Precision::F32);
+                forward_logits(&m, &mut ws, &mut state, &mut fresh, &mut PhaseTimes::default());
                 assert_eq!(sampler.workspace.logits, ws.logits, "{cell:?}");
             }
         }

@@ -13,6 +13,7 @@ use crate::checkpoint::{Checkpoint, TrainingSnapshot};
 use crate::data::Batcher;
 use crate::dropout::Dropout;
 use crate::optim::{clip_global_norm, Adam};
+use crate::packed_weights::PackedWeights;
 use crate::params::Model;
 use crate::pass::{backward, forward, Pass, PassOptions};
 use crate::phase_times::{Phase, PhaseTimes, Span};
@@ -102,7 +103,8 @@ pub fn part_rows(batch: usize, parts: usize, p: usize) -> Range<usize> {
 
 /// A model with its optimiser state and every buffer a step needs.
 pub struct Trainer {
-    /// The model being trained.
+    /// The model being trained. Its weights change through steps only: the packed copy of the
+    /// recurrent weights the passes read is rewritten after each update, not on every read.
     pub model: Model<f32>,
     /// Gradients of the last step, same layout as the parameters (summed over parts, clipped).
     pub grads: Vec<f32>,
@@ -118,6 +120,8 @@ pub struct Trainer {
     inputs: Vec<u32>,
     targets: Vec<u32>,
     parts: Vec<Part>,
+    /// The recurrent weights packed for every part's products: written after each update.
+    packed: PackedWeights<f32>,
     /// The optimiser's time (on the calling thread).
     optimiser_times: PhaseTimes,
 }
@@ -162,7 +166,11 @@ impl Trainer {
                 }
             })
             .collect();
+        // Packed for the widest part (parts differ by at most one row).
+        let mut packed = PackedWeights::for_training(&config, batch.div_ceil(count), options.precision);
+        packed.pack(&model);
         Trainer {
+            packed,
             grads: vec![0.0; n],
             adam: Adam::new(n, options.adam),
             clip: options.clip,
@@ -200,13 +208,13 @@ impl Trainer {
         // same after a resume, and the same however the batch is split.
         let (p, seed, step) = (self.dropout, self.dropout_seed, self.adam.step + 1);
         let loss_rows = Some(self.batch * self.seq_len);
-        let model = &self.model;
+        let (model, packed) = (&self.model, &self.packed);
         self.parts.par_iter_mut().for_each(|part| {
             let dropout = (p > 0.0).then_some(Dropout { p, seed, step, first_row: part.rows.start });
             let options = PassOptions { dropout, loss_rows };
             let times = &mut part.times;
-            part.loss = forward(model, &mut part.workspace, &mut part.state, Pass::Train, &options, times);
-            backward(model, &mut part.workspace, &mut part.grads, &options, times);
+            part.loss = forward(model, packed, &mut part.workspace, &mut part.state, Pass::Train, &options, times);
+            backward(model, packed, &mut part.workspace, &mut part.grads, &options, times);
         });
         let mut mark = Instant::now();
         let loss: f64 = self.parts.iter().map(|p| p.loss).sum();
@@ -220,6 +228,8 @@ impl Trainer {
             return Err(TrainError::NonFiniteGradient { step, norm: grad_norm });
         }
         self.adam.update(&mut self.model.params, &self.grads);
+        // The products' copy of the recurrent weights (bf16 in bf16 runs), once for all parts.
+        self.packed.pack(&self.model);
         self.optimiser_times.lap(Phase::Optimiser, &mut mark);
         Ok(StepOutcome { loss, grad_norm })
     }
@@ -369,10 +379,11 @@ impl Trainer {
         for i in 0..batches.num_batches() {
             batches.fill(i, &mut self.inputs, &mut self.targets);
             self.scatter_batch();
-            let model = &self.model;
+            let (model, packed) = (&self.model, &self.packed);
             self.parts.par_iter_mut().for_each(|part| {
                 let options = PassOptions { dropout: None, loss_rows };
-                part.loss = forward(model, &mut part.workspace, &mut part.state, Pass::Eval, &options, &mut part.times);
+                let times = &mut part.times;
+                part.loss = forward(model, packed, &mut part.workspace, &mut part.state, Pass::Eval, &options, times);
             });
             total += self.parts.iter().map(|p| p.loss).sum::<f64>();
         }

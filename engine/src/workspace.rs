@@ -1,18 +1,18 @@
 //! Every buffer a training step touches, allocated once from `(B, T, config)`.
 
-use charrnn_kernels::gemm::PackedB;
 use charrnn_kernels::{Float, Precision};
 
 use crate::config::{CellKind, ModelConfig};
 use crate::dropout::DropoutBuffers;
+use crate::packed_weights::PackedWeights;
 
-/// Per-layer results that stay valid while the weights do not change (sampling): passed to
-/// [`crate::pass::forward_logits`], which fills them on its first call; the folded input
-/// table in the workspace is then kept too.
+/// What stays valid while the weights do not change (sampling): passed to
+/// [`crate::pass::forward_logits`], which packs the recurrent weights on its first call; the
+/// folded input table in the workspace is then kept too.
 #[derive(Clone, Debug)]
 pub struct FrozenWeights<F> {
     /// Each layer's packed `Wh`.
-    pub packed_wh: Vec<PackedB<F>>,
+    pub packed: PackedWeights<F>,
     /// Whether a pass has filled them (and the input table) yet.
     pub ready: bool,
 }
@@ -20,9 +20,7 @@ pub struct FrozenWeights<F> {
 impl<F: Float> FrozenWeights<F> {
     /// Room for the packed weights of `config` for passes of `batch` rows in `precision`.
     pub fn new(config: &ModelConfig, batch: usize, precision: Precision) -> FrozenWeights<F> {
-        let (h, gh) = (config.hidden_size, config.cell.gates() * config.hidden_size);
-        let packed_wh = (0..config.num_layers).map(|_| PackedB::for_rows(h, gh, batch, precision)).collect();
-        FrozenWeights { packed_wh, ready: false }
+        FrozenWeights { packed: PackedWeights::for_inference(config, batch, precision), ready: false }
     }
 }
 
@@ -152,21 +150,18 @@ pub struct Workspace<F> {
     pub dh_next: Vec<F>,
     /// Gradient reaching `c_{t-1}` `[B, H]` (LSTM).
     pub dc_next: Vec<F>,
-    /// The current layer's recurrent weights `Wh` (`[H, G·H]`), packed once per forward pass
-    /// and reused at every step (all layers share the shape, so one buffer serves them all).
-    pub packed_wh: PackedB<F>,
-    /// `Whᵀ` (`[G·H, H]`), packed once per backward pass.
-    pub packed_wh_t: PackedB<F>,
+    /// What every product of a pass over this workspace rounds its operands to (the packed
+    /// recurrent weights a pass is given must agree).
+    precision: Precision,
     /// Per layer boundary (`num_layers − 1` of them): the mask and the dropped outputs. Empty
     /// until [`Workspace::reserve_dropout`] (or the first pass with dropout) allocates them.
     pub dropout_buffers: Vec<DropoutBuffers<F>>,
 }
 
 impl<F: Float> Workspace<F> {
-    /// What every product of a pass over this workspace rounds its operands to: the precision
-    /// its recurrent weights are packed for (one source, so the two cannot disagree).
+    /// What every product of a pass over this workspace rounds its operands to.
     pub fn precision(&self) -> Precision {
-        self.packed_wh.precision()
+        self.precision
     }
 
     /// Allocates every buffer for `batch` rows of `seq_len` steps, for `f32` products.
@@ -197,8 +192,7 @@ impl<F: Float> Workspace<F> {
             dgh: gru.then(|| vec![F::zero(); m * gh]),
             dh_next: vec![F::zero(); batch * h],
             dc_next: vec![F::zero(); batch * h],
-            packed_wh: PackedB::for_rows(h, gh, batch, precision),
-            packed_wh_t: PackedB::for_rows(gh, h, batch, precision),
+            precision,
             dropout_buffers: Vec::new(),
         }
     }
@@ -221,8 +215,6 @@ impl<F: Float> Workspace<F> {
             + m * gh
             + gru * m * gh
             + 2 * batch * h
-            + PackedB::<F>::capacity(h, gh)
-            + PackedB::<F>::capacity(gh, h)
             + dropout_buffers;
         (floats, 2 * m)
     }

@@ -12,7 +12,7 @@
 use charrnn_engine::dropout::Dropout;
 use charrnn_engine::pass::{backward, forward, Pass, PassOptions};
 use charrnn_engine::phase_times::PhaseTimes;
-use charrnn_engine::{CellKind, Model, ModelConfig, State, Workspace};
+use charrnn_engine::{CellKind, Model, ModelConfig, PackedWeights, State, Workspace};
 use charrnn_kernels::Float;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -58,12 +58,21 @@ fn setup_config(config: ModelConfig, seed: u64) -> (Model<f64>, Workspace<f64>, 
 
 /// A forward pass with `dropout` (mean loss over this batch), timing discarded.
 fn fwd<F: Float>(m: &Model<F>, ws: &mut Workspace<F>, st: &mut State<F>, pass: Pass, dropout: Option<Dropout>) -> f64 {
-    forward(m, ws, st, pass, &PassOptions { dropout, loss_rows: None }, &mut PhaseTimes::default())
+    let options = PassOptions { dropout, loss_rows: None };
+    forward(m, &packed(m, ws), ws, st, pass, &options, &mut PhaseTimes::default())
 }
 
 /// The backward pass after [`fwd`] with the same `dropout`.
 fn bwd<F: Float>(m: &Model<F>, ws: &mut Workspace<F>, grads: &mut [F], dropout: Option<Dropout>) {
-    backward(m, ws, grads, &PassOptions { dropout, loss_rows: None }, &mut PhaseTimes::default())
+    let options = PassOptions { dropout, loss_rows: None };
+    backward(m, &packed(m, ws), ws, grads, &options, &mut PhaseTimes::default())
+}
+
+/// The recurrent weights of `m` packed for passes over `ws` (anew: the checks change weights).
+fn packed<F: Float>(m: &Model<F>, ws: &Workspace<F>) -> PackedWeights<F> {
+    let mut packed = PackedWeights::for_training(&m.config, ws.batch, ws.precision());
+    packed.pack(m);
+    packed
 }
 
 fn check(cell: CellKind) {

@@ -16,7 +16,7 @@ use charrnn_engine::pass::{backward, forward, Pass, PassOptions};
 use charrnn_engine::phase_times::PhaseTimes;
 use charrnn_engine::torch_layout::{from_torch, to_torch};
 use charrnn_engine::train::{TrainOptions, Trainer};
-use charrnn_engine::{CellKind, Model, ModelConfig, State, Workspace};
+use charrnn_engine::{CellKind, Model, ModelConfig, PackedWeights, State, Workspace};
 use charrnn_kernels::adam::AdamHyper;
 use charrnn_kernels::{Float, Precision};
 use safetensors::tensor::Dtype;
@@ -146,9 +146,11 @@ fn compare_first_step_in<F: Float>(
     let (mut worst_value, mut worst_grad) = (0.0f64, 0.0f64);
     case.load_batch(0, &mut ws);
     let (options, mut times) = (PassOptions::default(), PhaseTimes::default());
-    let loss = forward(model, &mut ws, &mut case.state(), Pass::Train, &options, &mut times);
+    let mut packed = PackedWeights::for_training(&case.config, case.batch, precision);
+    packed.pack(model);
+    let loss = forward(model, &packed, &mut ws, &mut case.state(), Pass::Train, &options, &mut times);
     let mut grads = vec![F::zero(); model.params.len()];
-    backward(model, &mut ws, &mut grads, &options, &mut times);
+    backward(model, &packed, &mut ws, &mut grads, &options, &mut times);
 
     let want_loss = case.tensor("step0.loss")[0];
     worst_value = worst_value.max((loss - want_loss).abs() / want_loss.abs());
