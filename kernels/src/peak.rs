@@ -33,9 +33,10 @@ pub fn peak_flops(level: CpuLevel, precision: Precision) -> f64 {
 
 /// Which instruction [`peak_flops`] times for `precision` at `level`.
 pub fn peak_instruction(level: CpuLevel, precision: Precision) -> &'static str {
-    match (level, precision) {
-        (CpuLevel::Avx512Bf16, Precision::Bf16) => "bf16 dot-product",
-        _ => "f32 FMA",
+    if native_bf16(level, precision) {
+        "bf16 dot-product"
+    } else {
+        "f32 FMA"
     }
 }
 
@@ -43,11 +44,14 @@ pub fn peak_instruction(level: CpuLevel, precision: Precision) -> &'static str {
 /// level's `f32` lanes (2 per lane), or a bf16 dot product (4 per `f32` lane: two products and
 /// two sums).
 pub fn op_flops(level: CpuLevel, precision: Precision) -> u64 {
-    match (level, precision) {
-        (CpuLevel::Avx512Bf16, Precision::Bf16) => 4 * 16,
-        (CpuLevel::Avx512 | CpuLevel::Avx512Bf16, _) => 2 * 16,
-        _ => 2 * 8,
-    }
+    let lanes = if level.f32_level() == CpuLevel::Avx512 { 16 } else { 8 };
+    lanes * if native_bf16(level, precision) { 4 } else { 2 }
+}
+
+/// Whether the probe times bf16 dot products (bf16 at a level that has them) rather than
+/// `f32` FMAs.
+fn native_bf16(level: CpuLevel, precision: Precision) -> bool {
+    level == CpuLevel::Avx512Bf16 && precision == Precision::Bf16
 }
 
 /// One trial: throughput (flop/s) over `iterations` rounds of 24 independent vector
@@ -58,16 +62,16 @@ pub fn op_flops(level: CpuLevel, precision: Precision) -> u64 {
 pub fn trial_flops(level: CpuLevel, precision: Precision, iterations: u64) -> f64 {
     assert!(level <= detected_level(), "CPU level {level:?} is not supported by this CPU");
     let start = Instant::now();
-    match (level, precision) {
+    match (level.f32_level(), native_bf16(level, precision)) {
         // SAFETY: the level's features are present (asserted above).
         #[cfg(target_arch = "x86_64")]
-        (CpuLevel::Avx512Bf16, Precision::Bf16) => unsafe { x86::chains_avx512_bf16(iterations) },
+        (_, true) => unsafe { x86::chains_avx512_bf16(iterations) },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        (CpuLevel::Avx512 | CpuLevel::Avx512Bf16, _) => unsafe { x86::chains_avx512(iterations) },
+        (CpuLevel::Avx512, false) => unsafe { x86::chains_avx512(iterations) },
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
-        (CpuLevel::Avx2, _) => unsafe { x86::chains_avx2(iterations) },
+        (CpuLevel::Avx2, false) => unsafe { x86::chains_avx2(iterations) },
         _ => portable_chains(iterations),
     }
     let seconds = start.elapsed().as_secs_f64();

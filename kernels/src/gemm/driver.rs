@@ -283,7 +283,7 @@ fn row_block<K: MicroKernel>(
     }
     let (rows_a, buf_a) = buf_a.split_at_mut(converted);
     K::pack_a(a, Block { first: packed_from, len: rows.end - packed_from, p0: pc, kc }, buf_a, product.precision);
-    let block_a = ARows { a, rows_a, packed: buf_a, in_place_panels, pairs };
+    let block_a = ARows { a, rows_a, packed: buf_a, in_place_panels };
     tiles::<K>(product.alpha, &block_a, rows, b, c);
 }
 
@@ -295,7 +295,6 @@ struct ARows<'a, 'w, W> {
     rows_a: &'w [W],
     packed: &'w [W],
     in_place_panels: usize,
-    pairs: bool,
 }
 
 /// Every `MR×NR` tile of a row block over one block of `B`.
@@ -310,6 +309,7 @@ fn tiles<K: MicroKernel>(
     let Block { first: jc, len: nc, p0: pc, kc } = b.block;
     let CBlock { c, ldc, beta } = out;
     let kw = K::Word::steps(kc);
+    let pairs = K::Word::KSTEP == 2;
     let mc = rows.len();
     for jr in 0..nc.div_ceil(nr) {
         let cols = nr.min(nc - jr * nr);
@@ -323,7 +323,7 @@ fn tiles<K: MicroKernel>(
             if tile_rows == mr && cols == nr {
                 let a_panel = match packed {
                     Some(ap) => APanel::Packed(ap.as_ptr()),
-                    None if a.pairs => APanel::Rows(a.rows_a[ir * mr * kw..][..mr * kw].as_ptr(), kw),
+                    None if pairs => APanel::Rows(a.rows_a[ir * mr * kw..][..mr * kw].as_ptr(), kw),
                     None => {
                         let a_rows = K::Word::words(&a.a.data[row * a.a.rs + pc..]);
                         assert!(a_rows.len() >= (mr - 1) * a.a.rs + kc);
@@ -342,7 +342,7 @@ fn tiles<K: MicroKernel>(
             } else {
                 let a_panel = match packed {
                     Some(ap) => CutPanel::Packed(ap),
-                    None if a.pairs => CutPanel::Rows(&a.rows_a[ir * mr * kw..][..mr * kw]),
+                    None if pairs => CutPanel::Rows(&a.rows_a[ir * mr * kw..][..mr * kw]),
                     None => unreachable!("f32 panels read in place are whole: rows and columns"),
                 };
                 let cut = CutTile { c: &mut c[row * ldc + col..], ldc, rows: tile_rows, cols };
