@@ -1,12 +1,14 @@
 //! `charrnn-fast sample`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use charrnn_engine::atomic_file::write_atomic_with;
+use charrnn_engine::beam::BeamSearch;
 use charrnn_engine::data::Vocab;
 use charrnn_engine::model_dir::load_model;
-use charrnn_engine::sample::{SampleMode, SampleOptions, Sampler};
+use charrnn_engine::sample::{sample_streams, SampleMode, SampleOptions, Sampler};
 use clap::{Args, ValueEnum};
 
 use crate::precision_arg::{slow_bf16_note, PrecisionArg};
@@ -54,7 +56,32 @@ pub struct SampleArgs {
     /// What the forward pass's matrix products round their operands to
     #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
     pub precision: PrecisionArg,
+    /// Independent samples, generated together (one batched step per character). Sample i
+    /// draws from its own random stream of --seed, so it is the same whatever N is; they are
+    /// printed one after another, each under a header line (or see --output-dir)
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub num_samples: u32,
+    /// Write sample i to DIR/sample-i.txt (one file per sample) instead of stdout
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Replace sample files already in --output-dir
+    #[arg(long, requires = "output_dir")]
+    pub force: bool,
+    /// Beam search: keep the W most likely continuations (summed log-probability at
+    /// --temperature) and print the best. W = 1 is --mode argmax exactly. There is no end
+    /// symbol, so every continuation has --length characters and no length penalty applies
+    #[arg(long, value_name = "W", value_parser = clap::value_parser!(u32).range(1..),
+          conflicts_with_all = ["num_samples", "output_dir", "top_k", "mode"])]
+    pub beam: Option<u32>,
+    /// Worker threads [default: all cores]: --num-samples splits the samples between them; one
+    /// sample splits each character's step between them (by hidden units, each core reading
+    /// its part of the weights) when the model is large enough for it to pay
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
 }
+
+/// Most symbols `--num-samples` × `--length` may ask for (4 bytes each are held until written).
+const MAX_SYMBOLS: usize = 1 << 30;
 
 pub fn run(args: SampleArgs) -> Result<()> {
     let (model, vocab, _) =
@@ -87,39 +114,157 @@ pub fn run(args: SampleArgs) -> Result<()> {
     if let Some(note) = slow_bf16_note(options.precision) {
         crate::output::errln!("{note}");
     }
-    let mut sampler = Sampler::new(&model, options, vocab.id_of_char(' '))?;
-    for &id in &prime {
-        sampler.feed(id);
-    }
-    let started = std::time::Instant::now();
-    match stream(&mut sampler, &vocab, &args.prime, args.length) {
-        // A reader that stops early (`| head`) is not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-        other => other?,
-    }
-    let seconds = started.elapsed().as_secs_f64();
     let (one, many) = if vocab.bytes().is_some() { ("byte", "bytes") } else { ("character", "characters") };
+    let unit = |n: usize| crate::output::plural(n, one, many);
+    let started = std::time::Instant::now();
+    options.check()?;
+    if let Some(width) = args.beam {
+        let width = width as usize;
+        let mut search = BeamSearch::new(&model, options.precision, width, args.temperature, args.length)?;
+        for &id in &prime {
+            search.feed(id);
+        }
+        for _ in 0..args.length {
+            search.advance();
+        }
+        let (best, log_p) = search.best();
+        let seconds = started.elapsed().as_secs_f64();
+        ignore_broken_pipe(write_sample(&mut std::io::stdout().lock(), &vocab, &args.prime, &best))?;
+        crate::output::errln!(
+            "beam search of width {width}: {} {} in {seconds:.2} s: {:.0} {many}/s; log-probability {log_p:.2} ({:.4} nats/{one})",
+            args.length,
+            unit(args.length),
+            args.length as f64 / seconds.max(1e-9),
+            -log_p / args.length.max(1) as f64
+        );
+        return Ok(());
+    }
+    let count = args.num_samples as usize;
+    let threads = crate::threads::init_threads(args.threads)?;
+    if count == 1 && args.output_dir.is_none() {
+        let mut sampler = Sampler::new(&model, options, vocab.id_of_char(' '))?;
+        for &id in &prime {
+            sampler.feed(id);
+        }
+        let started = std::time::Instant::now();
+        ignore_broken_pipe(stream(&mut sampler, threads, &vocab, &args.prime, args.length))?;
+        let seconds = started.elapsed().as_secs_f64();
+        crate::output::errln!(
+            "sampled {} {} in {seconds:.2} s: {:.0} {many}/s",
+            args.length,
+            unit(args.length),
+            args.length as f64 / seconds.max(1e-9)
+        );
+        return Ok(());
+    }
+    if count.checked_mul(args.length).is_none_or(|n| n > MAX_SYMBOLS) {
+        anyhow::bail!(
+            "--num-samples × --length is more than {MAX_SYMBOLS} characters: ask for fewer or shorter samples"
+        );
+    }
+    let files = match &args.output_dir {
+        Some(dir) => Some(sample_files(dir, count, args.force)?),
+        None => None,
+    };
+    let started = std::time::Instant::now();
+    let symbols = sample_streams(&model, options, vocab.id_of_char(' '), &prime, count, args.length)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let samples = symbols.chunks(args.length.max(1)).take(count);
+    match files {
+        Some(paths) => {
+            for (path, sample) in paths.iter().zip(samples) {
+                write_atomic_with(
+                    path,
+                    |e| anyhow::Error::new(e).context(format!("cannot write '{}'", path.display())),
+                    |w, _| Ok(write_sample(w, &vocab, &args.prime, sample)?),
+                )?;
+            }
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let write_all = |out: &mut std::io::BufWriter<std::io::StdoutLock<'_>>| -> std::io::Result<()> {
+                for (i, sample) in samples.enumerate() {
+                    writeln!(out, "=== sample {i} of {count} (seed {}) ===", args.seed)?;
+                    write_sample(out, &vocab, &args.prime, sample)?;
+                }
+                out.flush()
+            };
+            ignore_broken_pipe(write_all(&mut out))?;
+        }
+    }
+    let total = count * args.length;
     crate::output::errln!(
-        "sampled {} {} in {seconds:.2} s: {:.0} {many}/s",
+        "sampled {count} × {} {} on {threads} {} in {seconds:.2} s: {:.0} {many}/s in total",
         args.length,
-        crate::output::plural(args.length, one, many),
-        args.length as f64 / seconds.max(1e-9)
+        unit(args.length),
+        crate::output::plural(threads, "thread", "threads"),
+        total as f64 / seconds.max(1e-9)
     );
     Ok(())
 }
 
-/// Writes the prime text and then each generated character as soon as it is drawn.
-fn stream(sampler: &mut Sampler<'_>, vocab: &Vocab, prime: &str, length: usize) -> std::io::Result<()> {
+/// A reader that stops early (`| head`) is not an error.
+fn ignore_broken_pipe(result: std::io::Result<()>) -> std::io::Result<()> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// The prime text, the sample's characters and a newline.
+fn write_sample(out: &mut impl Write, vocab: &Vocab, prime: &str, sample: &[u32]) -> std::io::Result<()> {
+    let mut bytes = Vec::with_capacity(prime.len() + sample.len() + 1);
+    bytes.extend_from_slice(prime.as_bytes());
+    for &id in sample {
+        vocab.decode_into(id, &mut bytes);
+    }
+    bytes.push(b'\n');
+    out.write_all(&bytes)
+}
+
+/// The files of `count` samples in `dir` (created if missing): `sample-0.txt`, … with the
+/// index padded to one width. Refuses files already there unless `force`.
+fn sample_files(dir: &Path, count: usize, force: bool) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output directory '{}'", dir.display()))?;
+    let digits = (count - 1).to_string().len();
+    let paths: Vec<PathBuf> = (0..count).map(|i| dir.join(format!("sample-{i:0digits$}.txt"))).collect();
+    if !force {
+        if let Some(taken) = paths.iter().find(|p| p.exists()) {
+            anyhow::bail!(
+                "'{}' exists already: use another --output-dir, or --force to replace the samples there",
+                taken.display()
+            );
+        }
+    }
+    Ok(paths)
+}
+
+/// How long written characters may wait in the buffer: a terminal still sees the text flow.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Writes the prime text and then each generated character, buffered: flushed at each newline
+/// and at least every [`FLUSH_EVERY`], so that the output streams without a write per
+/// character.
+fn stream(sampler: &mut Sampler<'_>, threads: usize, vocab: &Vocab, prime: &str, length: usize) -> std::io::Result<()> {
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut buf = Vec::with_capacity(8);
     out.write_all(prime.as_bytes())?;
-    for _ in 0..length {
-        let id = sampler.sample_next();
+    let mut flushed = std::time::Instant::now();
+    let mut written = 0usize;
+    sampler.generate(length, threads, |id| {
         buf.clear();
         vocab.decode_into(id, &mut buf);
         out.write_all(&buf)?;
-        out.flush()?;
-    }
-    writeln!(out)
+        written += 1;
+        // The clock is read every 64 characters (a few microseconds of generation).
+        if buf.contains(&b'\n') || (written.is_multiple_of(64) && flushed.elapsed() >= FLUSH_EVERY) {
+            out.flush()?;
+            flushed = std::time::Instant::now();
+        }
+        Ok::<(), std::io::Error>(())
+    })?;
+    writeln!(out)?;
+    out.flush()
 }

@@ -49,6 +49,8 @@ fn train_then_sample_each_mode() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success() && !stderr(&out).contains("error"), "{}", stderr(&out));
 
+    sample_streams_and_beams(dir.path());
+
     assert_run_fails(dir.path(), &["sample", "--model", "model", "--prime", "xyz ÿ"], "'x'");
     assert_run_fails(dir.path(), &["sample", "--model", "model", "--temperature", "0"], "--temperature");
     // A negative number is a value, not a flag: the real message, not a usage error.
@@ -59,6 +61,48 @@ fn train_then_sample_each_mode() {
     // Usage errors are clap's, with exit status 2.
     let out = run_in(dir.path(), &["sample", "--model", "model", "--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// `--num-samples`: sample i is the same for 8 and 64 samples and any thread count, sample 0
+/// is what plain `sample` prints, samples differ, `--output-dir` writes one file each and
+/// refuses to replace them without `--force`. `--beam 1` is `--mode argmax`; a wider beam
+/// prints one continuation. Each mode reports characters/s.
+fn sample_streams_and_beams(dir: &std::path::Path) {
+    let sample = |extra: &[&str]| {
+        let mut args = vec!["sample", "--model", "model", "--prime", "the ", "--length", "200", "--seed", "5"];
+        args.extend_from_slice(extra);
+        let out = run_in(dir, &args);
+        assert!(out.status.success(), "{extra:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("characters/s"), "{extra:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let split = |text: &str| -> Vec<String> {
+        text.split("=== sample ").skip(1).map(|s| s.split_once("===\n").unwrap().1.to_owned()).collect()
+    };
+    let eight = split(&sample(&["--num-samples", "8", "--threads", "2"]));
+    let many = split(&sample(&["--num-samples", "64", "--threads", "1"]));
+    assert_eq!((eight.len(), many.len()), (8, 64));
+    assert_eq!(eight[..], many[..8], "samples 0..8 of 8 and of 64");
+    assert!(eight.iter().all(|s| s.starts_with("the ") && s.chars().count() == 4 + 200 + 1));
+    let distinct: std::collections::HashSet<&String> = many.iter().collect();
+    assert!(distinct.len() > 60, "{} distinct samples of 64", distinct.len());
+    assert_eq!(sample(&[]), eight[0], "plain sample is sample 0");
+
+    assert!(run_in(dir, &["sample", "--model", "model", "--num-samples", "3", "--output-dir", "samples"])
+        .status
+        .success());
+    let files: Vec<String> =
+        (0..3).map(|i| std::fs::read_to_string(dir.join(format!("samples/sample-{i}.txt"))).unwrap()).collect();
+    assert!(files.iter().all(|f| f.chars().count() == 1 + 4000 + 1), "a space, 4000 characters, a newline");
+    let again = ["sample", "--model", "model", "--num-samples", "3", "--output-dir", "samples"];
+    assert_run_fails(dir, &again, "--force");
+    assert!(run_in(dir, &[&again[..], &["--force"]].concat()).status.success());
+
+    assert_eq!(sample(&["--beam", "1"]), sample(&["--mode", "argmax"]), "--beam 1 is argmax");
+    let beam = sample(&["--beam", "4"]);
+    assert!(beam.starts_with("the ") && beam.chars().count() == 4 + 200 + 1, "{beam}");
+    let out = run_in(dir, &["sample", "--model", "model", "--beam", "2", "--num-samples", "2"]);
+    assert_eq!(out.status.code(), Some(2), "--beam with --num-samples: {}", stderr(&out));
 }
 
 /// Same seed, same data, same threads: the same run, bit for bit.

@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 pub mod atomic_file;
+pub mod beam;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
@@ -15,6 +16,7 @@ pub mod decoder;
 pub mod dropout;
 pub mod embedding;
 mod error_text;
+pub mod inference;
 pub mod matmul;
 pub mod memory;
 pub mod model_dir;
@@ -28,6 +30,7 @@ pub mod run_plan;
 pub mod run_settings;
 pub mod sample;
 pub mod setting_names;
+pub mod split_step;
 pub mod tensor_file;
 pub mod torch_layout;
 pub mod train;

@@ -5,7 +5,7 @@
 //!
 //! The trainer packs them once per step, right after Adam has updated the weights, for every
 //! part of the batch at once (each part used to pack both for itself in its own passes);
-//! sampling packs `Wh` once for weights that do not change. A pass reads them and never
+//! `forward_logits` packs `Wh` once for weights that do not change. A pass reads them and never
 //! packs.
 
 use charrnn_kernels::gemm::{Op, PackedB};

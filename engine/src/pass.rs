@@ -92,7 +92,8 @@ pub fn forward<F: Float>(
     loss
 }
 
-/// The forward pass up to `ws.logits` (no loss, no dropout): what sampling needs. The weights
+/// The forward pass up to `ws.logits` (no loss, no dropout), the reference the inference step
+/// ([`crate::inference`]) is tested against. The weights
 /// are taken to be fixed: the packed recurrent weights (in `frozen`) and the folded embedding
 /// table (in `ws`) are computed on the first call and reused.
 pub fn forward_logits<F: Float>(

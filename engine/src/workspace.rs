@@ -6,9 +6,10 @@ use crate::config::{CellKind, ModelConfig};
 use crate::dropout::DropoutBuffers;
 use crate::packed_weights::PackedWeights;
 
-/// What stays valid while the weights do not change (sampling): passed to
+/// What stays valid while the weights do not change: passed to
 /// [`crate::pass::forward_logits`], which packs the recurrent weights on its first call; the
-/// folded input table in the workspace is then kept too.
+/// folded input table in the workspace is then kept too. (Sampling has its own step,
+/// [`crate::inference`]; its tests and the `sample_step` bench compare with this pass.)
 #[derive(Clone, Debug)]
 pub struct FrozenWeights<F> {
     /// Each layer's packed `Wh`.

@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod float;
 pub(crate) mod gate_blocks;
 pub mod gemm;
+pub mod gemv;
 pub mod gru_cell;
 pub mod kernel;
 pub mod lstm_cell;

@@ -110,6 +110,46 @@ impl FastKernel for SoftmaxXentLoss<'_, f32> {
     }
 }
 
+crate::kernel_args! {
+    /// The unnormalised softmax of one row at a temperature, for drawing a symbol:
+    /// `terms[j] = exp((logits[j] - max)·inv_temperature)`; returns `Σ terms` (in `f64`). A
+    /// draw takes `u·Σ` and scans the terms, so the division by the sum is never done. The
+    /// `f32` fast path uses the fast [`crate::math`] `exp`, two passes over the row.
+    pub struct SoftmaxTerms<'a, F> {
+        pub logits: slice,
+        pub inv_temperature: value,
+        pub terms: slice_mut,
+    }
+}
+
+impl<F: Float> Kernel for SoftmaxTerms<'_, F> {
+    type Output = f64;
+
+    fn check(&self) {
+        assert_eq!(self.logits.len(), self.terms.len(), "SoftmaxTerms: logits and terms differ in length");
+    }
+
+    fn plain(self) -> f64 {
+        let SoftmaxTerms { logits, inv_temperature, terms } = self;
+        let max = logits.iter().copied().fold(F::neg_infinity(), F::max);
+        let mut sum = F::zero();
+        for (t, &x) in terms.iter_mut().zip(logits) {
+            *t = ((x - max) * inv_temperature).exp();
+            sum += *t;
+        }
+        sum.to_f64()
+    }
+}
+
+impl FastKernel for SoftmaxTerms<'_, f32> {
+    fn fast(self, level: CpuLevel) -> f64 {
+        if self.logits.is_empty() {
+            return 0.0;
+        }
+        crate::simd::run(level, self)
+    }
+}
+
 /// The fast path of [`SoftmaxXent`] and [`SoftmaxXentLoss`], `kernel` over `rows` rows of
 /// `vocab` logits: nothing to do without rows, and no target inside an empty vocabulary.
 fn fast_rows<K: SimdKernel<Output = f64>>(level: CpuLevel, rows: usize, vocab: usize, kernel: K) -> f64 {
@@ -242,6 +282,39 @@ mod tests {
         for (k, &analytic) in d.iter().enumerate() {
             let num = reference::central_difference(loss, &inputs, 0, k, 1e-6);
             assert!((num - analytic).abs() < 1e-8);
+        }
+    }
+
+    /// The sampling terms at every level against the plain twin (and the normalised ones
+    /// against [`softmax_row`]), on odd lengths, at temperatures below and above 1.
+    #[test]
+    fn softmax_terms_match_their_twin_at_every_level() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        for len in [1usize, 3, 16, 17, 65, 256, 259] {
+            let logits: Vec<f32> = (0..len).map(|_| rng.random_range(-8.0f32..8.0)).collect();
+            for temperature in [0.5f32, 1.0, 1.7] {
+                let mut plain = vec![0.0f32; len];
+                let plain_sum =
+                    SoftmaxTerms { logits: &logits, inv_temperature: 1.0 / temperature, terms: &mut plain }.run_plain();
+                let mut probs = vec![0.0f32; len];
+                softmax_row(&logits, temperature, &mut probs);
+                for (t, p) in plain.iter().zip(&probs) {
+                    assert!((*t as f64 / plain_sum - *p as f64).abs() < 1e-6, "{len} at T={temperature}");
+                }
+                for level in crate::dispatch::available_f32_levels() {
+                    let mut fast = vec![0.0f32; len];
+                    let inv_temperature = 1.0 / temperature;
+                    let sum = SoftmaxTerms { logits: &logits, inv_temperature, terms: &mut fast }.run_at(level);
+                    assert!(
+                        (sum - plain_sum).abs() <= 1e-6 * plain_sum,
+                        "{len} at {}: {sum} vs {plain_sum}",
+                        level.name()
+                    );
+                    for (f, p) in fast.iter().zip(&plain) {
+                        assert!((f - p).abs() <= 3e-7 * p.max(1e-30) + 1e-38, "{len} at {}: {f} vs {p}", level.name());
+                    }
+                }
+            }
         }
     }
 

@@ -87,3 +87,20 @@ impl SimdKernel for super::SoftmaxXentLoss<'_, f32> {
         total
     }
 }
+
+impl SimdKernel for super::SoftmaxTerms<'_, f32> {
+    type Output = f64;
+    #[inline(always)]
+    fn run_with<S: Simd>(self, s: S) -> f64 {
+        let super::SoftmaxTerms { logits, inv_temperature, terms } = self;
+        let (m, k) = (s.splat(row_max(s, logits)), s.splat(inv_temperature));
+        let mut acc = s.splat(0.0);
+        for_each_vector!(S, logits.len(), |at| {
+            // Tail lanes: -∞ gives exp(-∞) = 0 at any positive temperature.
+            let e = exp(s, s.mul(s.sub(at.load_or(s, logits, f32::NEG_INFINITY), m), k));
+            at.store(s, terms, e);
+            acc = s.add(acc, e);
+        });
+        f64::from(s.reduce_add(acc))
+    }
+}

@@ -8,12 +8,8 @@ use std::arch::x86_64::*;
 
 use super::CTile;
 
-/// Most valid columns a few-column tile takes: four sums per column already cover the FMA
-/// latency (4) with one column, and up to four columns fit 16 accumulators in registers.
+/// Most valid columns a few-column tile takes.
 pub(crate) const EDGE_COLUMNS: usize = 4;
-
-/// Independent partial sums per column, over `k` round-robin, to cover the FMA latency.
-const CHAINS: usize = 4;
 
 /// `C[0..rows, 0..cols] = alpha · Ap·Bp[.., 0..cols] + beta · C` for a packed `A` panel of
 /// `MR` values per `k` and a packed `B` panel of `NR` values per `k` (`C` not read when
@@ -58,34 +54,27 @@ unsafe fn columns_n<const MR: usize, const NR: usize, const COLS: usize>(
     let CTile { ptr: c, ldc, alpha, beta } = c;
     // Lanes 0..MR: one `k` of the `A` panel; the masked load reads nothing past it.
     let rows_mask = ((1u32 << MR) - 1) as __mmask16;
-    let mut acc = [[_mm512_setzero_ps(); CHAINS]; COLS];
+    // One sum per column, over `k` in order, as every full tile forms each element of `C`:
+    // so an element's value does not depend on which tile computes it, and the batch-1
+    // sampling path (`crate::gemv`) gives the same sums as a batched one. Several chains would
+    // hide the multiply-add latency, but on a product's one or few edge columns it costs
+    // little (the output layer's 65th column: 4 cycles per `k` per 16 rows).
+    let mut acc = [_mm512_setzero_ps(); COLS];
     // SAFETY: (for the whole body) AVX-512F is present (caller); every `A` read is a masked load of the
     // MR values at `a + p·MR` with p < kc, every `B` read is `b + p·NR + j` with p < kc and
     // j < COLS ≤ NR, and every `C` access is `c + i·ldc + j` with i < rows and j < COLS, all
     // inside the ranges the caller guarantees.
     unsafe {
-        let mut p = 0;
-        while p + CHAINS <= kc {
-            for chain in 0..CHAINS {
-                let av = _mm512_maskz_loadu_ps(rows_mask, a.add((p + chain) * MR));
-                let bp = b.add((p + chain) * NR);
-                for (j, sums) in acc.iter_mut().enumerate() {
-                    sums[chain] = _mm512_fmadd_ps(av, _mm512_set1_ps(*bp.add(j)), sums[chain]);
-                }
-            }
-            p += CHAINS;
-        }
-        for p in p..kc {
+        for p in 0..kc {
             let av = _mm512_maskz_loadu_ps(rows_mask, a.add(p * MR));
             let bp = b.add(p * NR);
-            for (j, sums) in acc.iter_mut().enumerate() {
-                sums[0] = _mm512_fmadd_ps(av, _mm512_set1_ps(*bp.add(j)), sums[0]);
+            for (j, sum) in acc.iter_mut().enumerate() {
+                *sum = _mm512_fmadd_ps(av, _mm512_set1_ps(*bp.add(j)), *sum);
             }
         }
         let va = _mm512_set1_ps(alpha);
         let vb = _mm512_set1_ps(beta);
-        for (j, sums) in acc.iter().enumerate() {
-            let sum = _mm512_add_ps(_mm512_add_ps(sums[0], sums[1]), _mm512_add_ps(sums[2], sums[3]));
+        for (j, &sum) in acc.iter().enumerate() {
             // The column goes through a local vector, so `alpha`/`beta` round as in full tiles.
             let mut column = [0.0f32; 16];
             if beta != 0.0 {

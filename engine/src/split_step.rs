@@ -1,0 +1,455 @@
+//! One stream's step split across cores: each of `P` threads owns a contiguous range of every
+//! layer's hidden units (the columns of each gate block that make them) and of the output
+//! symbols, and multiplies only those columns of the weights.
+//!
+//! One stream's step is bound by reading the weights (the default model's 0.8 MB of `f32`, from
+//! L2, at every symbol), not by arithmetic. Split by columns, each core reads its own part, which
+//! stays in its own L2, so the step gets the L2 bandwidth of `P` cores. The threads meet at a
+//! spinning barrier after each layer (the next layer needs every unit of this one) and after the
+//! output layer; they are spawned once for a whole run of symbols, never a thread-pool task per
+//! step. A layer's new state is published through atomics (the engine has no `unsafe`), in two
+//! buffers used in turn, so that a thread still reading the previous state never sees the new
+//! one being written. Every element is computed as in [`crate::inference`]'s one-row step (the
+//! same matrix-vector sums over the same columns, the same fused cells), so the split run is
+//! bit-identical to it.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+use charrnn_kernels::gemv::Gemv;
+use charrnn_kernels::gru_cell::GruForward;
+use charrnn_kernels::lstm_cell::LstmForward;
+use charrnn_kernels::rnn_cell::RnnForward;
+use charrnn_kernels::Kernel;
+
+use crate::config::CellKind;
+use crate::inference::InferenceWeights;
+use crate::workspace::State;
+
+/// Columns a part's ranges are aligned to (a vector of the widest level).
+const ALIGN: usize = 16;
+/// Fewest hidden units per part: below it, the barriers cost more than the split saves.
+const MIN_UNITS_PER_PART: usize = 64;
+/// Fewest bytes of weights a step must read for a split to pay.
+const MIN_WEIGHT_BYTES: usize = 256 << 10;
+
+/// How many parts a one-row step of `weights` should be split into with `threads` threads:
+/// 1 (no split) for small models or one thread.
+pub fn parts_for(weights: &InferenceWeights<'_>, threads: usize) -> usize {
+    let cfg = weights.model().config;
+    let (h, gh) = (cfg.hidden_size, cfg.cell.gates() * cfg.hidden_size);
+    // Per layer `Wh`, and `Wx` above layer 0 (whose input is a row of the folded table).
+    let rows_read = h * cfg.num_layers + h * (cfg.num_layers - 1);
+    let bytes = 4 * (rows_read * gh + h * cfg.vocab_size);
+    if bytes < MIN_WEIGHT_BYTES {
+        return 1;
+    }
+    threads.min(cfg.hidden_size / MIN_UNITS_PER_PART).max(1)
+}
+
+/// `0..n` cut into `parts` contiguous ranges, their bounds multiples of [`ALIGN`] where `n`
+/// allows (the last range takes the rest).
+fn split(n: usize, parts: usize) -> Vec<Range<usize>> {
+    let chunk = (n / parts / ALIGN * ALIGN).max(1);
+    (0..parts).map(|i| i * chunk..if i + 1 == parts { n } else { ((i + 1) * chunk).min(n) }).collect()
+}
+
+/// Spins at a meeting point before each wait yields the core (about 20–50 µs).
+const SPINS_BEFORE_YIELD: u32 = 1 << 12;
+
+/// A counter on its own cache line: one per thread, written by it alone.
+#[repr(align(128))]
+struct Progress(AtomicUsize);
+
+/// What the threads share.
+struct Shared {
+    /// Per layer, the published hidden state, in two buffers used in turn (`[2][H]` as bits).
+    h: Vec<[Vec<AtomicU32>; 2]>,
+    /// The logits of the last step (as bits).
+    logits: Vec<AtomicU32>,
+    /// The symbol the next step reads.
+    token: AtomicU32,
+    /// Per thread, how many meeting points it has passed.
+    progress: Vec<Progress>,
+    /// Set (before a meeting point) to end the helpers.
+    stop: AtomicBool,
+}
+
+impl Shared {
+    /// Marks meeting point `point` as reached by thread `part`, and waits for every thread.
+    fn meet(&self, part: usize, point: usize) {
+        self.progress[part].0.store(point, Ordering::Release);
+        for other in &self.progress {
+            let mut spins = 0u32;
+            while other.0.load(Ordering::Acquire) < point {
+                // Spin (the others are a fraction of a microsecond away), but give the core up
+                // after a while: a busy machine may have descheduled the thread waited for.
+                if spins < SPINS_BEFORE_YIELD {
+                    spins += 1;
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        }
+    }
+}
+
+fn publish(to: &[AtomicU32], from: &[f32]) {
+    for (t, &v) in to.iter().zip(from) {
+        t.store(v.to_bits(), Ordering::Relaxed);
+    }
+}
+
+fn read(from: &[AtomicU32], to: &mut [f32]) {
+    for (t, f) in to.iter_mut().zip(from) {
+        *t = f32::from_bits(f.load(Ordering::Relaxed));
+    }
+}
+
+/// The columns `cols` of the row-major `k×ldw` matrix `w`, as a row-major `k×cols.len()` copy.
+fn columns_of(w: &[f32], k: usize, ldw: usize, cols: &[usize]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(k * cols.len());
+    for row in w.chunks_exact(ldw).take(k) {
+        out.extend(cols.iter().map(|&c| row[c]));
+    }
+    out
+}
+
+/// One thread's part: its units and output symbols, its columns of the weights, its cell
+/// states, its buffers.
+struct Part {
+    /// Which part (the calling thread is 0).
+    index: usize,
+    /// Per layer, the columns of `Wx` (none for layer 0) and `Wh` that make its units' gates
+    /// (`g·H + u` for each gate block `g` and unit `u`, in that order), copied together: a
+    /// core reads one contiguous run, and the product is one matrix-vector product of
+    /// `G·|U|` columns rather than `G` narrow ones.
+    wx: Vec<Vec<f32>>,
+    wh: Vec<Vec<f32>>,
+    /// Its columns of the output layer.
+    wd: Vec<f32>,
+    units: Range<usize>,
+    symbols: Range<usize>,
+    /// Per layer, the cell state of its units (LSTM).
+    c: Vec<Vec<f32>>,
+    c_new: Vec<f32>,
+    /// The layer's input and previous state, whole (`[H]` each; layer 0 has no input vector).
+    x: Vec<f32>,
+    h_prev: Vec<f32>,
+    /// The gate blocks of its units (`[G·|U|]`), the GRU's recurrent side, its new state.
+    gates: Vec<f32>,
+    gh: Vec<f32>,
+    h_new: Vec<f32>,
+    logits: Vec<f32>,
+}
+
+/// Ends the helper threads when dropped: sets `stop` and passes every meeting point, so that a
+/// helper waiting at any of them goes on to the next step's start, sees `stop` and returns.
+struct StopOnDrop<'s> {
+    shared: &'s Shared,
+    /// The meeting points the calling thread has passed.
+    point: usize,
+}
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.progress[0].0.store(usize::MAX, Ordering::Release);
+    }
+}
+
+/// Runs steps of one stream split across `parts` threads (the calling thread is part 0).
+pub struct SplitStep<'w, 'm> {
+    weights: &'w InferenceWeights<'m>,
+    parts: usize,
+}
+
+impl<'w, 'm> SplitStep<'w, 'm> {
+    /// Steps of `weights` (prepared for one `f32` row) across `parts` threads.
+    ///
+    /// # Panics
+    /// If `weights` are not for one row, or `parts` is 0 or more than the hidden units.
+    pub fn new(weights: &'w InferenceWeights<'m>, parts: usize) -> SplitStep<'w, 'm> {
+        assert_eq!(weights.rows(), 1, "a split step is one stream's");
+        let hidden = weights.model().config.hidden_size;
+        assert!(parts >= 1 && parts <= hidden, "{parts} parts of {hidden} units");
+        SplitStep { weights, parts }
+    }
+
+    /// From `state` and `logits` (a one-row step's, after the last symbol fed), calls `choose`
+    /// with each step's logits for the next symbol, and feeds that symbol, `length` times.
+    /// `state` and `logits` are left as after the last symbol. `choose` may fail, which ends
+    /// the run.
+    pub fn run<E>(
+        &self,
+        state: &mut State<f32>,
+        logits: &mut [f32],
+        length: usize,
+        mut choose: impl FnMut(&[f32]) -> Result<u32, E>,
+    ) -> Result<(), E> {
+        let cfg = self.weights.model().config;
+        let (h, layers) = (cfg.hidden_size, cfg.num_layers);
+        let atomics = |n: usize, from: Option<&[f32]>| -> Vec<AtomicU32> {
+            (0..n).map(|i| AtomicU32::new(from.map_or(0, |f| f[i].to_bits()))).collect()
+        };
+        let shared = Shared {
+            h: state.h.iter().map(|s| [atomics(h, Some(s)), atomics(h, None)]).collect(),
+            logits: atomics(cfg.vocab_size, None),
+            token: AtomicU32::new(0),
+            progress: (0..self.parts).map(|_| Progress(AtomicUsize::new(0))).collect(),
+            stop: AtomicBool::new(false),
+        };
+        let units = split(h, self.parts);
+        let symbols = split(cfg.vocab_size, self.parts);
+        let mut parts: Vec<Part> = units
+            .into_iter()
+            .zip(symbols)
+            .enumerate()
+            .map(|(index, (units, symbols))| {
+                let n = units.len();
+                let gn = cfg.cell.gates() * n;
+                let c = match &state.c {
+                    Some(c) => c.iter().map(|c| c[units.clone()].to_vec()).collect(),
+                    None => Vec::new(),
+                };
+                let model = self.weights.model();
+                let p = &model.params;
+                let gate_columns: Vec<usize> =
+                    (0..cfg.cell.gates()).flat_map(|g| units.clone().map(move |u| g * h + u)).collect();
+                let gh = cfg.cell.gates() * h;
+                let layer = |l: usize| &model.layout.layers[l];
+                let wx = (0..layers)
+                    .map(
+                        |l| if l == 0 { Vec::new() } else { columns_of(&p[layer(l).wx.clone()], h, gh, &gate_columns) },
+                    )
+                    .collect();
+                let wh = (0..layers).map(|l| columns_of(&p[layer(l).wh.clone()], h, gh, &gate_columns)).collect();
+                let symbol_columns: Vec<usize> = symbols.clone().collect();
+                let wd = columns_of(&p[model.layout.decoder_weight.clone()], h, cfg.vocab_size, &symbol_columns);
+                Part {
+                    index,
+                    wx,
+                    wh,
+                    wd,
+                    c,
+                    c_new: vec![0.0; n],
+                    x: vec![0.0; h],
+                    h_prev: vec![0.0; h],
+                    gates: vec![0.0; gn],
+                    gh: vec![0.0; gn],
+                    h_new: vec![0.0; n],
+                    logits: vec![0.0; symbols.len()],
+                    units,
+                    symbols,
+                }
+            })
+            .collect();
+        let steps_per_symbol = layers + 2;
+        let result = std::thread::scope(|scope| {
+            let (first, helpers) = parts.split_first_mut().expect("at least one part");
+            for part in helpers.iter_mut() {
+                let shared = &shared;
+                scope.spawn(move || {
+                    let mut point = 0;
+                    for step in 0.. {
+                        point += 1;
+                        shared.meet(part.index, point);
+                        if shared.stop.load(Ordering::Acquire) {
+                            return;
+                        }
+                        self.part_step(part, shared, step, &mut point);
+                    }
+                });
+            }
+            // Ends the helpers however this thread leaves the loop (done, an error, a panic).
+            let mut stop = StopOnDrop { shared: &shared, point: 0 };
+            let mut result = Ok(());
+            let mut done = 0;
+            for step in 0..length {
+                let token = match choose(logits) {
+                    Ok(token) => token,
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                };
+                shared.token.store(token, Ordering::Relaxed);
+                stop.point += 1;
+                shared.meet(0, stop.point);
+                self.part_step(first, &shared, step, &mut stop.point);
+                read(&shared.logits, logits);
+                done += 1;
+            }
+            debug_assert_eq!(stop.point, done * steps_per_symbol);
+            // Copy the state back: `h` from the buffer the last step wrote, `c` from each part.
+            for (l, buffers) in shared.h.iter().enumerate() {
+                read(&buffers[done % 2], &mut state.h[l]);
+            }
+            result
+        });
+        if let Some(c) = &mut state.c {
+            for part in &parts {
+                for (l, c_l) in c.iter_mut().enumerate() {
+                    c_l[part.units.clone()].copy_from_slice(&part.c[l]);
+                }
+            }
+        }
+        result
+    }
+
+    /// Thread `part`'s share of step `step` (the symbol is in `shared.token`): every layer,
+    /// then its output symbols, meeting the other threads after each.
+    fn part_step(&self, part: &mut Part, shared: &Shared, step: usize, point: &mut usize) {
+        let w = self.weights;
+        let model = w.model();
+        let cfg = model.config;
+        let (h, gates_n) = (cfg.hidden_size, cfg.cell.gates());
+        let gh = gates_n * h;
+        let p = &model.params;
+        let (old, new) = (step % 2, (step + 1) % 2);
+        let n = part.units.len();
+        for l in 0..cfg.num_layers {
+            let r = &model.layout.layers[l];
+            read(&shared.h[l][old], &mut part.h_prev);
+            // The gate blocks of this part's units: columns g·H + units of every row.
+            let blocks = |g: usize| g * h + part.units.start..g * h + part.units.end;
+            if l == 0 {
+                let row = shared.token.load(Ordering::Relaxed) as usize * gh;
+                for g in 0..gates_n {
+                    part.gates[g * n..(g + 1) * n].copy_from_slice(&w.table()[row + g * h..][..h][part.units.clone()]);
+                }
+            } else {
+                read(&shared.h[l - 1][new], &mut part.x);
+                for g in 0..gates_n {
+                    part.gates[g * n..(g + 1) * n].copy_from_slice(&w.input_bias(l)[blocks(g)]);
+                }
+                let gn = gates_n * n;
+                Gemv { k: h, n: gn, x: &part.x, w: &part.wx[l], ldw: gn, y: &mut part.gates }.run();
+            }
+            let (wh, h_prev) = (&part.wh[l], &part.h_prev);
+            let recurrent_into = |out: &mut [f32]| {
+                let gn = gates_n * n;
+                Gemv { k: h, n: gn, x: h_prev, w: wh, ldw: gn, y: out }.run();
+            };
+            match cfg.cell {
+                CellKind::Lstm => {
+                    recurrent_into(&mut part.gates);
+                    let c = &mut part.c[l];
+                    let gates = &mut part.gates[..];
+                    LstmForward { batch: 1, hidden: n, gates, c_prev: c, c: &mut part.c_new, h: &mut part.h_new }.run();
+                    std::mem::swap(c, &mut part.c_new);
+                }
+                CellKind::Rnn => {
+                    recurrent_into(&mut part.gates);
+                    RnnForward { pre: &part.gates, h: &mut part.h_new }.run();
+                }
+                CellKind::Gru => {
+                    let bias_hh = &p[r.bias_hh.clone()];
+                    for g in 0..gates_n {
+                        part.gh[g * n..(g + 1) * n].copy_from_slice(&bias_hh[blocks(g)]);
+                    }
+                    recurrent_into(&mut part.gh);
+                    let h_prev = &part.h_prev[part.units.clone()];
+                    let gx = &mut part.gates[..];
+                    GruForward { batch: 1, hidden: n, gx, gh: &part.gh, h_prev, h: &mut part.h_new }.run();
+                }
+            }
+            publish(&shared.h[l][new][part.units.clone()], &part.h_new);
+            *point += 1;
+            shared.meet(part.index, *point);
+        }
+        read(&shared.h[cfg.num_layers - 1][new], &mut part.x);
+        let symbols = part.symbols.clone();
+        part.logits.copy_from_slice(&p[model.layout.decoder_bias.clone()][symbols.clone()]);
+        let n = symbols.len();
+        Gemv { k: h, n, x: &part.x, w: &part.wd, ldw: n, y: &mut part.logits }.run();
+        publish(&shared.logits[symbols], &part.logits);
+        *point += 1;
+        shared.meet(part.index, *point);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+    use crate::inference::InferenceStep;
+    use crate::params::Model;
+    use charrnn_kernels::Precision;
+
+    /// Split across 1, 2, 3 and 5 threads, on odd widths (parts that are not whole vectors),
+    /// every cell gives the one-row step's logits and state bit for bit, symbol after symbol.
+    #[test]
+    fn equals_the_one_row_step() {
+        for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
+            for (hidden, vocab) in [(37, 11), (130, 67)] {
+                let config = ModelConfig { cell, vocab_size: vocab, embed_size: 7, hidden_size: hidden, num_layers: 3 };
+                let m = Model::<f32>::new(config, 4);
+                let weights = InferenceWeights::new(&m, 1, Precision::F32);
+                let symbol = |t: usize, logits: &[f32]| ((t * 5 + (logits[0].to_bits() as usize % 3)) % vocab) as u32;
+                let mut one = InferenceStep::new(&config, 1);
+                one.inputs[0] = 2;
+                one.step(&weights);
+                let start = one.clone();
+                let mut want = Vec::new();
+                for t in 0..25 {
+                    one.inputs[0] = symbol(t, &one.logits);
+                    one.step(&weights);
+                    want.push(one.logits.clone());
+                }
+                for parts in [1, 2, 3, 5] {
+                    let (mut state, mut logits) = (start.state.clone(), start.logits.clone());
+                    let mut got = Vec::new();
+                    let mut t = 0;
+                    let run = SplitStep::new(&weights, parts).run(&mut state, &mut logits, 25, |logits| {
+                        if t > 0 {
+                            got.push(logits.to_vec());
+                        }
+                        t += 1;
+                        Ok::<u32, ()>(symbol(t - 1, logits))
+                    });
+                    assert_eq!(run, Ok(()));
+                    got.push(logits.clone());
+                    assert_eq!(got, want, "{cell:?}, H {hidden}, {parts} parts: logits");
+                    assert_eq!(state, one.state, "{cell:?}, H {hidden}, {parts} parts: final state");
+                }
+            }
+        }
+    }
+
+    /// An error from the caller ends the run at once (the helpers stop), and the state is the
+    /// one after the symbols fed before it.
+    #[test]
+    fn an_error_ends_the_run() {
+        let config = ModelConfig { cell: CellKind::Lstm, vocab_size: 9, embed_size: 4, hidden_size: 64, num_layers: 2 };
+        let m = Model::<f32>::new(config, 4);
+        let weights = InferenceWeights::new(&m, 1, Precision::F32);
+        let mut one = InferenceStep::new(&config, 1);
+        one.step(&weights);
+        let (mut state, mut logits) = (one.state.clone(), one.logits.clone());
+        let mut calls = 0;
+        let run = SplitStep::new(&weights, 3).run(&mut state, &mut logits, 100, |_| {
+            calls += 1;
+            if calls == 4 {
+                Err("stop")
+            } else {
+                Ok(1)
+            }
+        });
+        assert_eq!((run, calls), (Err("stop"), 4));
+        for _ in 0..3 {
+            one.inputs[0] = 1;
+            one.step(&weights);
+        }
+        assert_eq!(state, one.state);
+    }
+
+    #[test]
+    fn parts_are_aligned_and_cover_everything() {
+        assert_eq!(split(128, 2), [0..64, 64..128]);
+        assert_eq!(split(65, 2), [0..32, 32..65]);
+        assert_eq!(split(37, 3), [0..1, 1..2, 2..37]);
+        assert_eq!(split(512, 3), [0..160, 160..320, 320..512]);
+    }
+}
