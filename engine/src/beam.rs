@@ -265,6 +265,43 @@ mod tests {
         }
     }
 
+    /// The score reported for the best continuation is its log-probability, recomputed symbol
+    /// by symbol with a one-row step; and a wider beam never ends below the greedy one's.
+    #[test]
+    fn the_score_is_the_continuations_log_probability() {
+        use crate::inference::{InferenceStep, InferenceWeights};
+        let config =
+            ModelConfig { cell: CellKind::Lstm, vocab_size: 17, embed_size: 6, hidden_size: 20, num_layers: 2 };
+        let m = Model::<f32>::new(config, 9);
+        let greedy = {
+            let mut b = BeamSearch::new(&m, Precision::F32, 1, 1.0, 60).unwrap();
+            b.feed(3);
+            (0..60).for_each(|_| b.advance());
+            b.best().1
+        };
+        for width in [1, 3, 8] {
+            let mut beam = BeamSearch::new(&m, Precision::F32, width, 1.0, 60).unwrap();
+            beam.feed(3);
+            (0..60).for_each(|_| beam.advance());
+            let (best, score) = beam.best();
+            let weights = InferenceWeights::new(&m, 1, Precision::F32);
+            let mut step = InferenceStep::new(&config, 1);
+            step.inputs[0] = 3;
+            step.step(&weights);
+            let mut log_p = 0.0f64;
+            for &s in &best {
+                let logits: Vec<f64> = step.logits.iter().map(|&x| f64::from(x)).collect();
+                let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let log_sum = logits.iter().map(|x| (x - max).exp()).sum::<f64>().ln();
+                log_p += logits[s as usize] - max - log_sum;
+                step.inputs[0] = s;
+                step.step(&weights);
+            }
+            assert!((score - log_p).abs() < 1e-4, "width {width}: reported {score}, recomputed {log_p}");
+            assert!(score >= greedy - 1e-9, "width {width}: {score} below greedy {greedy}");
+        }
+    }
+
     #[test]
     fn rejects_bad_settings() {
         let m = markov_model(&CHAIN);

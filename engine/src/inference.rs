@@ -10,9 +10,13 @@
 //! row, matrix-vector products ([`Gemv`]) straight over the model's row-major weights (nothing
 //! packed, no thread pool); with more, [`GemmPacked`] over the packed copies. Both sum every
 //! element in the same order, so a row's values do not depend on how many rows a step has
-//! (`gemv` and GEMM tests in the kernels crate). A step allocates nothing.
+//! (`gemv` and GEMM tests in the kernels crate). One row of bf16 products, where the CPU has
+//! them natively, runs [`GemvBf16`] over the weights as bf16 pairs (half the bytes), again
+//! summed as the bf16 GEMM sums. A step allocates nothing.
 
+use charrnn_kernels::dispatch::{cpu_level, CpuLevel};
 use charrnn_kernels::gemm::{GemmPacked, Op, PackedB};
+use charrnn_kernels::gemv::bf16_pairs::{Bf16Rows, GemvBf16};
 use charrnn_kernels::gemv::Gemv;
 use charrnn_kernels::gru_cell::GruForward;
 use charrnn_kernels::lstm_cell::LstmForward;
@@ -47,9 +51,12 @@ pub struct InferenceWeights<'m> {
     /// Per layer, the bias the input side starts from: `b_ih + b_hh` for the LSTM and the RNN
     /// (their cells see only the sum), `b_ih` for the GRU (layer 0's is in the table).
     input_bias: Vec<Vec<f32>>,
-    /// For more than one row, or bf16 products: the matrices packed for the GEMM, in the
-    /// order of [`InferenceWeights::packed_index`]; empty for the `f32` one-row path.
+    /// For more than one row, or bf16 products without native bf16: the matrices packed for
+    /// the GEMM, in the order of [`InferenceWeights::packed_index`]; empty otherwise.
     packed: Vec<PackedB<f32>>,
+    /// For one row of bf16 products where the CPU multiplies bf16 natively: the matrices as
+    /// bf16 pairs for [`GemvBf16`], in the same order; empty otherwise.
+    bf16_rows: Vec<Bf16Rows>,
 }
 
 impl<'m> InferenceWeights<'m> {
@@ -84,8 +91,18 @@ impl<'m> InferenceWeights<'m> {
             bias_hh,
             &mut table,
         );
-        let mut weights = InferenceWeights { model, rows, precision, table, input_bias, packed: Vec::new() };
-        if weights.uses_gemm() {
+        let mut weights =
+            InferenceWeights { model, rows, precision, table, input_bias, packed: Vec::new(), bf16_rows: Vec::new() };
+        if rows == 1 && precision == Precision::Bf16 && cpu_level() == CpuLevel::Avx512Bf16 {
+            weights.bf16_rows = Self::matrices(&cfg)
+                .map(|m| {
+                    let (input, output) = weights.shape(m);
+                    let mut rows = Bf16Rows::new(input, output);
+                    rows.pack(weights.plain(m), output);
+                    rows
+                })
+                .collect();
+        } else if weights.uses_gemm() {
             weights.packed = Self::matrices(&cfg)
                 .map(|m| {
                     let (input, output) = weights.shape(m);
@@ -113,6 +130,12 @@ impl<'m> InferenceWeights<'m> {
         self.model
     }
 
+    /// Whether a step runs matrix-vector products (one row of `f32`, or of bf16 where the CPU
+    /// multiplies bf16 natively) rather than GEMMs.
+    pub fn matrix_vector(&self) -> bool {
+        !self.uses_gemm()
+    }
+
     /// Layer 0's folded input table (`[V, G·H]`).
     pub(crate) fn table(&self) -> &[f32] {
         &self.table
@@ -124,9 +147,9 @@ impl<'m> InferenceWeights<'m> {
     }
 
     /// Whether the products run as GEMMs over packed copies (more than one row, or bf16
-    /// operands, which the matrix-vector product does not round) rather than [`Gemv`].
+    /// operands on a CPU without native bf16 products) rather than [`Gemv`] or [`GemvBf16`].
     fn uses_gemm(&self) -> bool {
-        self.rows > 1 || self.precision != Precision::F32
+        (self.rows > 1 || self.precision != Precision::F32) && self.bf16_rows.is_empty()
     }
 
     /// Every matrix a step multiplies, in the order of the packed copies.
@@ -169,7 +192,9 @@ impl<'m> InferenceWeights<'m> {
     /// (`[rows, output]`).
     fn multiply_add(&self, m: Matrix, rows: usize, x: &[f32], out: &mut [f32]) {
         let (input, output) = self.shape(m);
-        if self.uses_gemm() {
+        if let Some(w) = self.bf16_rows.get(self.packed_index(m)) {
+            GemvBf16 { x: &x[..input], w, y: &mut out[..output] }.run();
+        } else if self.uses_gemm() {
             let b = &self.packed[self.packed_index(m)];
             GemmPacked { op_a: Op::N, m: rows, alpha: 1.0, a: x, lda: input, b, beta: 1.0, c: out, ldc: output }.run();
         } else {
@@ -182,7 +207,8 @@ impl<'m> InferenceWeights<'m> {
         let floats = self.table.len()
             + self.input_bias.iter().map(Vec::len).sum::<usize>()
             + self.packed.iter().map(|p| p.data().len()).sum::<usize>();
-        floats * std::mem::size_of::<f32>()
+        let words: usize = self.bf16_rows.iter().map(|w| w.k().div_ceil(2) * w.n()).sum();
+        (floats + words) * std::mem::size_of::<f32>()
     }
 }
 

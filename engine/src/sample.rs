@@ -241,7 +241,7 @@ impl<'m> Sampler<'m> {
     /// Generates `length` symbols of a one-stream sampler, handing each to `emit` as it is
     /// chosen (an error from `emit` ends the run), exactly as `length` calls of
     /// [`Sampler::sample_next`]. With `threads` above 1 and a model large enough for it to pay
-    /// ([`split_step::parts_for`]), an `f32` step is split across that many threads
+    /// ([`split_step::parts_for`]), the step is split across that many threads
     /// ([`SplitStep`]); the symbols are the same.
     ///
     /// # Panics
@@ -253,10 +253,7 @@ impl<'m> Sampler<'m> {
         mut emit: impl FnMut(u32) -> Result<(), E>,
     ) -> Result<(), E> {
         assert_eq!(self.streams(), 1, "generate runs one stream");
-        let parts = match self.chooser.options.precision {
-            Precision::F32 => split_step::parts_for(&self.weights, threads),
-            Precision::Bf16 => 1,
-        };
+        let parts = split_step::parts_for(&self.weights, threads);
         if parts <= 1 {
             for _ in 0..length {
                 let token = self.sample_next();

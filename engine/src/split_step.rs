@@ -16,11 +16,12 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
+use charrnn_kernels::gemv::bf16_pairs::{Bf16Rows, GemvBf16};
 use charrnn_kernels::gemv::Gemv;
 use charrnn_kernels::gru_cell::GruForward;
 use charrnn_kernels::lstm_cell::LstmForward;
 use charrnn_kernels::rnn_cell::RnnForward;
-use charrnn_kernels::Kernel;
+use charrnn_kernels::{Kernel, Precision};
 
 use crate::config::CellKind;
 use crate::inference::InferenceWeights;
@@ -36,11 +37,18 @@ const MIN_WEIGHT_BYTES: usize = 256 << 10;
 /// How many parts a one-row step of `weights` should be split into with `threads` threads:
 /// 1 (no split) for small models or one thread.
 pub fn parts_for(weights: &InferenceWeights<'_>, threads: usize) -> usize {
+    if !weights.matrix_vector() {
+        return 1;
+    }
     let cfg = weights.model().config;
     let (h, gh) = (cfg.hidden_size, cfg.cell.gates() * cfg.hidden_size);
     // Per layer `Wh`, and `Wx` above layer 0 (whose input is a row of the folded table).
     let rows_read = h * cfg.num_layers + h * (cfg.num_layers - 1);
-    let bytes = 4 * (rows_read * gh + h * cfg.vocab_size);
+    let element_bytes = match weights.precision() {
+        Precision::F32 => 4,
+        Precision::Bf16 => 2,
+    };
+    let bytes = element_bytes * (rows_read * gh + h * cfg.vocab_size);
     if bytes < MIN_WEIGHT_BYTES {
         return 1;
     }
@@ -107,13 +115,39 @@ fn read(from: &[AtomicU32], to: &mut [f32]) {
     }
 }
 
-/// The columns `cols` of the row-major `k×ldw` matrix `w`, as a row-major `k×cols.len()` copy.
-fn columns_of(w: &[f32], k: usize, ldw: usize, cols: &[usize]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(k * cols.len());
-    for row in w.chunks_exact(ldw).take(k) {
-        out.extend(cols.iter().map(|&c| row[c]));
+/// A part's columns of one weight matrix, in the precision of the products.
+enum Columns {
+    /// Row-major `f32`, `k×n`.
+    F32 { n: usize, w: Vec<f32> },
+    /// bf16 pairs (the CPU multiplies them natively).
+    Bf16(Bf16Rows),
+}
+
+impl Columns {
+    /// The columns `cols` of the row-major `k×ldw` matrix `w`, copied (and for bf16 products
+    /// rounded into pairs) as a `k×cols.len()` matrix.
+    fn of(w: &[f32], k: usize, ldw: usize, cols: &[usize], precision: Precision) -> Columns {
+        let mut out = Vec::with_capacity(k * cols.len());
+        for row in w.chunks_exact(ldw).take(k) {
+            out.extend(cols.iter().map(|&c| row[c]));
+        }
+        match precision {
+            Precision::F32 => Columns::F32 { n: cols.len(), w: out },
+            Precision::Bf16 => {
+                let mut rows = Bf16Rows::new(k, cols.len());
+                rows.pack(&out, cols.len());
+                Columns::Bf16(rows)
+            }
+        }
     }
-    out
+
+    /// `y += xᵀ·W` over these columns.
+    fn multiply_add(&self, x: &[f32], y: &mut [f32]) {
+        match self {
+            Columns::F32 { n, w } => Gemv { k: x.len(), n: *n, x, w, ldw: *n, y }.run(),
+            Columns::Bf16(w) => GemvBf16 { x, w, y }.run(),
+        }
+    }
 }
 
 /// One thread's part: its units and output symbols, its columns of the weights, its cell
@@ -125,10 +159,10 @@ struct Part {
     /// (`g·H + u` for each gate block `g` and unit `u`, in that order), copied together: a
     /// core reads one contiguous run, and the product is one matrix-vector product of
     /// `G·|U|` columns rather than `G` narrow ones.
-    wx: Vec<Vec<f32>>,
-    wh: Vec<Vec<f32>>,
+    wx: Vec<Option<Columns>>,
+    wh: Vec<Columns>,
     /// Its columns of the output layer.
-    wd: Vec<f32>,
+    wd: Columns,
     units: Range<usize>,
     symbols: Range<usize>,
     /// Per layer, the cell state of its units (LSTM).
@@ -171,7 +205,7 @@ impl<'w, 'm> SplitStep<'w, 'm> {
     /// # Panics
     /// If `weights` are not for one row, or `parts` is 0 or more than the hidden units.
     pub fn new(weights: &'w InferenceWeights<'m>, parts: usize) -> SplitStep<'w, 'm> {
-        assert_eq!(weights.rows(), 1, "a split step is one stream's");
+        assert!(weights.matrix_vector(), "a split step is one stream's, of matrix-vector products");
         let hidden = weights.model().config.hidden_size;
         assert!(parts >= 1 && parts <= hidden, "{parts} parts of {hidden} units");
         SplitStep { weights, parts }
@@ -200,6 +234,7 @@ impl<'w, 'm> SplitStep<'w, 'm> {
             progress: (0..self.parts).map(|_| Progress(AtomicUsize::new(0))).collect(),
             stop: AtomicBool::new(false),
         };
+        let precision = self.weights.precision();
         let units = split(h, self.parts);
         let symbols = split(cfg.vocab_size, self.parts);
         let mut parts: Vec<Part> = units
@@ -220,13 +255,14 @@ impl<'w, 'm> SplitStep<'w, 'm> {
                 let gh = cfg.cell.gates() * h;
                 let layer = |l: usize| &model.layout.layers[l];
                 let wx = (0..layers)
-                    .map(
-                        |l| if l == 0 { Vec::new() } else { columns_of(&p[layer(l).wx.clone()], h, gh, &gate_columns) },
-                    )
+                    .map(|l| (l > 0).then(|| Columns::of(&p[layer(l).wx.clone()], h, gh, &gate_columns, precision)))
                     .collect();
-                let wh = (0..layers).map(|l| columns_of(&p[layer(l).wh.clone()], h, gh, &gate_columns)).collect();
+                let wh = (0..layers)
+                    .map(|l| Columns::of(&p[layer(l).wh.clone()], h, gh, &gate_columns, precision))
+                    .collect();
                 let symbol_columns: Vec<usize> = symbols.clone().collect();
-                let wd = columns_of(&p[model.layout.decoder_weight.clone()], h, cfg.vocab_size, &symbol_columns);
+                let wd =
+                    Columns::of(&p[model.layout.decoder_weight.clone()], h, cfg.vocab_size, &symbol_columns, precision);
                 Part {
                     index,
                     wx,
@@ -324,14 +360,13 @@ impl<'w, 'm> SplitStep<'w, 'm> {
                 for g in 0..gates_n {
                     part.gates[g * n..(g + 1) * n].copy_from_slice(&w.input_bias(l)[blocks(g)]);
                 }
-                let gn = gates_n * n;
-                Gemv { k: h, n: gn, x: &part.x, w: &part.wx[l], ldw: gn, y: &mut part.gates }.run();
+                part.wx[l]
+                    .as_ref()
+                    .expect("layers above the first have input columns")
+                    .multiply_add(&part.x, &mut part.gates);
             }
             let (wh, h_prev) = (&part.wh[l], &part.h_prev);
-            let recurrent_into = |out: &mut [f32]| {
-                let gn = gates_n * n;
-                Gemv { k: h, n: gn, x: h_prev, w: wh, ldw: gn, y: out }.run();
-            };
+            let recurrent_into = |out: &mut [f32]| wh.multiply_add(h_prev, out);
             match cfg.cell {
                 CellKind::Lstm => {
                     recurrent_into(&mut part.gates);
@@ -362,8 +397,7 @@ impl<'w, 'm> SplitStep<'w, 'm> {
         read(&shared.h[cfg.num_layers - 1][new], &mut part.x);
         let symbols = part.symbols.clone();
         part.logits.copy_from_slice(&p[model.layout.decoder_bias.clone()][symbols.clone()]);
-        let n = symbols.len();
-        Gemv { k: h, n, x: &part.x, w: &part.wd, ldw: n, y: &mut part.logits }.run();
+        part.wd.multiply_add(&part.x, &mut part.logits);
         publish(&shared.logits[symbols], &part.logits);
         *point += 1;
         shared.meet(part.index, *point);
@@ -379,14 +413,20 @@ mod tests {
     use charrnn_kernels::Precision;
 
     /// Split across 1, 2, 3 and 5 threads, on odd widths (parts that are not whole vectors),
-    /// every cell gives the one-row step's logits and state bit for bit, symbol after symbol.
+    /// every cell gives the one-row step's logits and state bit for bit, symbol after symbol,
+    /// in `f32` and, where the CPU has native bf16 products, in bf16.
     #[test]
     fn equals_the_one_row_step() {
-        for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
+        let precisions = [Precision::F32, Precision::Bf16];
+        let runs = precisions.into_iter().flat_map(|p| [CellKind::Lstm, CellKind::Gru, CellKind::Rnn].map(|c| (c, p)));
+        for (cell, precision) in runs {
             for (hidden, vocab) in [(37, 11), (130, 67)] {
                 let config = ModelConfig { cell, vocab_size: vocab, embed_size: 7, hidden_size: hidden, num_layers: 3 };
                 let m = Model::<f32>::new(config, 4);
-                let weights = InferenceWeights::new(&m, 1, Precision::F32);
+                let weights = InferenceWeights::new(&m, 1, precision);
+                if !weights.matrix_vector() {
+                    continue;
+                }
                 let symbol = |t: usize, logits: &[f32]| ((t * 5 + (logits[0].to_bits() as usize % 3)) % vocab) as u32;
                 let mut one = InferenceStep::new(&config, 1);
                 one.inputs[0] = 2;
@@ -411,8 +451,8 @@ mod tests {
                     });
                     assert_eq!(run, Ok(()));
                     got.push(logits.clone());
-                    assert_eq!(got, want, "{cell:?}, H {hidden}, {parts} parts: logits");
-                    assert_eq!(state, one.state, "{cell:?}, H {hidden}, {parts} parts: final state");
+                    assert_eq!(got, want, "{cell:?} {precision}, H {hidden}, {parts} parts: logits");
+                    assert_eq!(state, one.state, "{cell:?} {precision}, H {hidden}, {parts} parts: final state");
                 }
             }
         }

@@ -14,6 +14,7 @@ use std::ops::Range;
 use crate::kernel::{simd_fast_path, Kernel};
 use crate::Float;
 
+pub mod bf16_pairs;
 mod fused;
 
 crate::kernel_args! {
@@ -70,19 +71,49 @@ pub(crate) fn depth_blocks(k: usize) -> impl Iterator<Item = Range<usize>> {
 
 simd_fast_path!(Gemv, unless_zero: k, n);
 
+/// What the tests of both matrix-vector products share.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dispatch::{available_f32_levels, CpuLevel};
+pub(crate) mod test_support {
+    use crate::dispatch::CpuLevel;
     use crate::gemm::{Gemm, Op};
     use crate::kernel::FastKernel;
     use crate::Precision;
-    use rand::{Rng, SeedableRng};
+    use rand::Rng;
     use rand_chacha::ChaCha8Rng;
 
-    fn random(len: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    /// `len` values uniform in `[-1, 1)`.
+    pub(crate) fn random(len: usize, rng: &mut ChaCha8Rng) -> Vec<f32> {
         (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect()
     }
+
+    /// `c0 + a·W` by the GEMM at `level` in `precision`, `a` `m×k`, `W` `k×n` with leading
+    /// dimension `ldw`: the batched product a row of the matrix-vector one must equal.
+    pub(crate) fn gemm_rows(
+        level: CpuLevel,
+        precision: Precision,
+        (m, k, n): (usize, usize, usize),
+        a: &[f32],
+        w: &[f32],
+        ldw: usize,
+        c0: &[f32],
+    ) -> Vec<f32> {
+        let mut c = c0.to_vec();
+        let (op_a, op_b, alpha, beta) = (Op::N, Op::N, 1.0, 1.0);
+        Gemm { op_a, op_b, m, n, k, alpha, a, lda: k, b: w, ldb: ldw, beta, c: &mut c, ldc: n, precision }
+            .run_at(level);
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{gemm_rows, random};
+    use super::*;
+    use crate::dispatch::{available_f32_levels, CpuLevel};
+    use crate::kernel::FastKernel;
+    use crate::Precision;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
 
     /// Every level, on odd sizes (tails of every length, column blocks cut short, a leading
     /// dimension wider than the row, more than one depth block), equals the plain twin (bit
@@ -125,24 +156,7 @@ mod tests {
         for (m, k, n) in [(5, 128, 512), (8, 256, 512), (3, 128, 65), (64, 37, 19), (2, 700, 33), (1, 9, 4)] {
             let (a, b, c0) = (random(m * k, &mut rng), random(k * n, &mut rng), random(m * n, &mut rng));
             for level in available_f32_levels() {
-                let mut c = c0.clone();
-                let gemm = Gemm {
-                    op_a: Op::N,
-                    op_b: Op::N,
-                    m,
-                    n,
-                    k,
-                    alpha: 1.0,
-                    a: &a,
-                    lda: k,
-                    b: &b,
-                    ldb: n,
-                    beta: 1.0,
-                    c: &mut c,
-                    ldc: n,
-                    precision: Precision::F32,
-                };
-                gemm.run_at(level);
+                let c = gemm_rows(level, Precision::F32, (m, k, n), &a, &b, n, &c0);
                 for i in 0..m {
                     let mut y = c0[i * n..(i + 1) * n].to_vec();
                     Gemv { k, n, x: &a[i * k..(i + 1) * k], w: &b, ldw: n, y: &mut y }.run_at(level);
