@@ -118,6 +118,7 @@ pub fn run(args: SampleArgs) -> Result<()> {
     let unit = |n: usize| crate::output::plural(n, one, many);
     let started = std::time::Instant::now();
     options.check()?;
+    let threads = crate::threads::init_threads(args.threads)?;
     if let Some(width) = args.beam {
         let width = width as usize;
         let mut search = BeamSearch::new(&model, options.precision, width, args.temperature, args.length)?;
@@ -140,7 +141,6 @@ pub fn run(args: SampleArgs) -> Result<()> {
         return Ok(());
     }
     let count = args.num_samples as usize;
-    let threads = crate::threads::init_threads(args.threads)?;
     if count == 1 && args.output_dir.is_none() {
         let mut sampler = Sampler::new(&model, options, vocab.id_of_char(' '))?;
         for &id in &prime {
@@ -169,7 +169,7 @@ pub fn run(args: SampleArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let symbols = sample_streams(&model, options, vocab.id_of_char(' '), &prime, count, args.length)?;
     let seconds = started.elapsed().as_secs_f64();
-    let samples = symbols.chunks(args.length.max(1)).take(count);
+    let samples = (0..count).map(|i| &symbols[i * args.length..(i + 1) * args.length]);
     match files {
         Some(paths) => {
             for (path, sample) in paths.iter().zip(samples) {
@@ -224,7 +224,9 @@ fn write_sample(out: &mut impl Write, vocab: &Vocab, prime: &str, sample: &[u32]
 }
 
 /// The files of `count` samples in `dir` (created if missing): `sample-0.txt`, … with the
-/// index padded to one width. Refuses files already there unless `force`.
+/// index padded to one width. Without `force`, each is claimed now by creating it empty
+/// (`create_new`, which fails if the file exists), so that two runs sharing `dir` cannot both
+/// write a sample; the sample later replaces the claim atomically.
 fn sample_files(dir: &Path, count: usize, force: bool) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output directory '{}'", dir.display()))?;
     let digits = (count - 1).to_string().len();
@@ -235,6 +237,16 @@ fn sample_files(dir: &Path, count: usize, force: bool) -> Result<Vec<PathBuf>> {
                 "'{}' exists already: use another --output-dir, or --force to replace the samples there",
                 taken.display()
             );
+        }
+        for path in &paths {
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => anyhow::bail!(
+                    "'{}' was just created by another run: use another --output-dir, or --force to replace the samples there",
+                    path.display()
+                ),
+                Err(e) => return Err(e).with_context(|| format!("cannot create '{}'", path.display())),
+            }
         }
     }
     Ok(paths)
@@ -252,14 +264,13 @@ fn stream(sampler: &mut Sampler<'_>, threads: usize, vocab: &Vocab, prime: &str,
     let mut buf = Vec::with_capacity(8);
     out.write_all(prime.as_bytes())?;
     let mut flushed = std::time::Instant::now();
-    let mut written = 0usize;
     sampler.generate(length, threads, |id| {
         buf.clear();
         vocab.decode_into(id, &mut buf);
         out.write_all(&buf)?;
-        written += 1;
-        // The clock is read every 64 characters (a few microseconds of generation).
-        if buf.contains(&b'\n') || (written.is_multiple_of(64) && flushed.elapsed() >= FLUSH_EVERY) {
+        // The clock is read at every character (tens of nanoseconds, against microseconds of
+        // generation): a slow model's text is flushed on time too.
+        if buf.contains(&b'\n') || flushed.elapsed() >= FLUSH_EVERY {
             out.flush()?;
             flushed = std::time::Instant::now();
         }

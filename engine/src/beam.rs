@@ -19,15 +19,26 @@ use crate::params::Model;
 use crate::workspace::State;
 
 /// Invalid beam-search settings.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq)]
 pub enum BeamError {
     /// A width of zero.
     #[error("the beam width must be at least 1")]
     Width,
-    /// Temperature not a positive finite number.
+    /// Temperature not a positive finite number (whose reciprocal is a finite `f32`).
     #[error("the temperature must be a positive number (got {0})")]
     Temperature(f64),
+    /// More back-pointers (width × length) or candidates (width × symbols) than it keeps.
+    #[error("a beam of {width} over {length} symbols is too large: width × length may be at most {MAX_ENTRIES}")]
+    TooLarge {
+        /// The width asked for.
+        width: usize,
+        /// The length asked for.
+        length: usize,
+    },
 }
+
+/// Most back-pointers (width × length) a search keeps: 2 GiB of them with the symbols.
+pub const MAX_ENTRIES: usize = 1 << 28;
 
 /// A beam search over a model, for continuations of up to a fixed length.
 pub struct BeamSearch<'m> {
@@ -38,8 +49,8 @@ pub struct BeamSearch<'m> {
     inv_temperature: f64,
     /// Each beam's summed log-probability (`-∞`: no beam in this row yet).
     scores: Vec<f64>,
-    /// Candidates of a step: (score, `beam·V + symbol`).
-    candidates: Vec<(f64, u32)>,
+    /// Candidates of a step: (score, the symbol's own log-probability, `beam·V + symbol`).
+    candidates: Vec<(f64, f64, u32)>,
     /// Per step and beam: the beam it continues, and the symbol it added (`[length, W]`).
     parents: Vec<u32>,
     symbols: Vec<u32>,
@@ -65,10 +76,16 @@ impl<'m> BeamSearch<'m> {
         if width == 0 {
             return Err(BeamError::Width);
         }
-        if !(temperature.is_finite() && temperature > 0.0) {
+        if !(temperature.is_finite() && temperature > 0.0 && ((1.0 / temperature) as f32).is_finite()) {
             return Err(BeamError::Temperature(temperature));
         }
         let v = model.config.vocab_size;
+        let too_large = BeamError::TooLarge { width, length: max_length };
+        let entries = width.checked_mul(max_length).ok_or_else(|| too_large.clone())?;
+        // Candidates are numbered `beam·V + symbol` in a `u32`.
+        if entries > MAX_ENTRIES || width.checked_mul(v).is_none_or(|c| c > u32::MAX as usize) {
+            return Err(too_large);
+        }
         let mut scores = vec![f64::NEG_INFINITY; width];
         scores[0] = 0.0;
         Ok(BeamSearch {
@@ -119,12 +136,14 @@ impl<'m> BeamSearch<'m> {
             let log_sum = sum.ln();
             for (s, &x) in logits.iter().enumerate() {
                 let log_p = (f64::from(x) - f64::from(max)) * self.inv_temperature - log_sum;
-                self.candidates.push((score + log_p, (b * v + s) as u32));
+                self.candidates.push((score + log_p, log_p, (b * v + s) as u32));
             }
         }
-        // Best first; equal scores to the lower beam, then the lower symbol (greedy argmax
-        // takes the first of equal logits).
-        let order = |a: &(f64, u32), b: &(f64, u32)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        // Best first; on equal scores the likelier symbol (a long sequence's score can absorb a
+        // difference in one symbol's log-probability), then the lower beam and symbol (greedy
+        // argmax takes the first of equal logits): so width 1 is argmax exactly.
+        type Candidate = (f64, f64, u32);
+        let order = |a: &Candidate, b: &Candidate| b.0.total_cmp(&a.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2));
         let kept = width.min(self.candidates.len());
         if kept < self.candidates.len() {
             self.candidates.select_nth_unstable_by(kept - 1, order);
@@ -133,7 +152,7 @@ impl<'m> BeamSearch<'m> {
         let row = self.steps * width..(self.steps + 1) * width;
         for i in 0..width {
             // Rows without a candidate (more beams than continuations so far) stay empty.
-            let (score, id) = self.candidates.get(i).copied().unwrap_or((f64::NEG_INFINITY, 0));
+            let (score, _, id) = self.candidates.get(i).copied().unwrap_or((f64::NEG_INFINITY, 0.0, 0));
             let (parent, symbol) = (id / v as u32, id % v as u32);
             self.scores[i] = score;
             self.sources[i] = parent;
@@ -307,5 +326,9 @@ mod tests {
         let m = markov_model(&CHAIN);
         assert_eq!(BeamSearch::new(&m, Precision::F32, 0, 1.0, 5).err(), Some(BeamError::Width));
         assert!(BeamSearch::new(&m, Precision::F32, 2, 0.0, 5).is_err());
+        assert!(BeamSearch::new(&m, Precision::F32, 2, 1e-40, 5).is_err());
+        let too_large = Some(BeamError::TooLarge { width: 64, length: 100_000_000 });
+        assert_eq!(BeamSearch::new(&m, Precision::F32, 64, 1.0, 100_000_000).err(), too_large);
+        assert!(BeamSearch::new(&m, Precision::F32, usize::MAX, 1.0, 2).is_err());
     }
 }

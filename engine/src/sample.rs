@@ -43,7 +43,9 @@ pub struct SampleOptions {
 impl SampleOptions {
     /// Whether the settings are valid: a positive finite temperature, a top-k of at least 1.
     pub fn check(&self) -> Result<(), SampleError> {
-        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+        // The logits are scaled by 1/T in f32: below about 3e-39 that is infinite.
+        let scale_is_finite = ((1.0 / self.temperature) as f32).is_finite();
+        if !(self.temperature.is_finite() && self.temperature > 0.0 && scale_is_finite) {
             return Err(SampleError::Temperature(self.temperature));
         }
         if self.top_k == Some(0) {
@@ -285,6 +287,9 @@ impl<'m> Sampler<'m> {
     }
 }
 
+/// Most streams one batched step of [`sample_streams`] advances.
+const MAX_ROWS: usize = 256;
+
 /// Generates `length` symbols after `prime` for each of the streams `0..count`: the streams go
 /// in contiguous blocks, one per thread of the current rayon pool (each a [`Sampler`] over its
 /// block, advancing its streams together), and stream `i` is the same whatever `count` and
@@ -307,17 +312,21 @@ pub fn sample_streams(
     }
     let per_block = count.div_ceil(rayon::current_num_threads().min(count));
     let run_block = |(b, block): (usize, &mut [u32])| -> Result<(), SampleError> {
-        let first = b * per_block;
-        let rows = block.len() / length;
-        let mut sampler = Sampler::with_streams(model, options, space_id, first as u64..(first + rows) as u64)?;
-        for &id in prime {
-            sampler.feed(id);
-        }
-        let mut chosen = vec![0u32; rows];
-        for t in 0..length {
-            sampler.sample_all(&mut chosen);
-            for (r, &id) in chosen.iter().enumerate() {
-                block[r * length + t] = id;
+        // A thread's streams go in groups of at most MAX_ROWS rows: the buffers of a step
+        // grow with its rows, and the streams are independent.
+        for (g, group) in block.chunks_mut(MAX_ROWS * length).enumerate() {
+            let first = (b * per_block + g * MAX_ROWS) as u64;
+            let rows = group.len() / length;
+            let mut sampler = Sampler::with_streams(model, options, space_id, first..first + rows as u64)?;
+            for &id in prime {
+                sampler.feed(id);
+            }
+            let mut chosen = vec![0u32; rows];
+            for t in 0..length {
+                sampler.sample_all(&mut chosen);
+                for (r, &id) in chosen.iter().enumerate() {
+                    group[r * length + t] = id;
+                }
             }
         }
         Ok(())
@@ -436,6 +445,9 @@ mod tests {
             let one = run(1, 1);
             let eight = run(8, 2);
             let many = run(64, 3);
+            // Past one step's most rows (MAX_ROWS): the streams go in groups.
+            let groups = run(MAX_ROWS + 44, 1);
+            assert_eq!(groups[..64 * length], many[..], "{mode:?}: streams 0..64 of 64 and of {}", MAX_ROWS + 44);
             assert_eq!(one[..], eight[..length], "{mode:?}: stream 0 alone and of 8");
             assert_eq!(eight[..], many[..8 * length], "{mode:?}: streams 0..8 of 8 and of 64");
             let mut single = Sampler::new(&m, opts(mode), Some(4)).unwrap();
@@ -485,7 +497,7 @@ mod tests {
     #[test]
     fn rejects_bad_options() {
         let m = model();
-        for t in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        for t in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-40] {
             assert!(Sampler::new(&m, SampleOptions { temperature: t, ..opts(SampleMode::Weighted) }, None).is_err());
         }
         assert!(Sampler::new(&m, SampleOptions { top_k: Some(0), ..opts(SampleMode::Weighted) }, None).is_err());

@@ -57,13 +57,28 @@ pub fn parts_for(weights: &InferenceWeights<'_>, threads: usize) -> usize {
 
 /// `0..n` cut into `parts` contiguous ranges, their bounds multiples of [`ALIGN`] where `n`
 /// allows (the last range takes the rest).
+/// A range is empty (no work for that part) where `n` is smaller than `parts`; bounds are
+/// rounded to the nearest multiple of [`ALIGN`] when every part can have one.
 fn split(n: usize, parts: usize) -> Vec<Range<usize>> {
-    let chunk = (n / parts / ALIGN * ALIGN).max(1);
-    (0..parts).map(|i| i * chunk..if i + 1 == parts { n } else { ((i + 1) * chunk).min(n) }).collect()
+    let aligned = n >= ALIGN * parts;
+    let bound = |i: usize| {
+        let even = i * n / parts;
+        if aligned {
+            ((even + ALIGN / 2) / ALIGN * ALIGN).min(n)
+        } else {
+            even
+        }
+    };
+    let bounds: Vec<usize> = (0..=parts).map(|i| if i == parts { n } else { bound(i) }).collect();
+    bounds.windows(2).map(|w| w[0]..w[1]).collect()
 }
 
-/// Spins at a meeting point before each wait yields the core (about 20–50 µs).
+/// Spins at a meeting point before a wait yields the core (about 20–50 µs).
 const SPINS_BEFORE_YIELD: u32 = 1 << 12;
+/// Yields before a wait sleeps (the thread waited for is writing output that blocks, say).
+const YIELDS_BEFORE_SLEEP: u32 = 1 << 10;
+/// How long each sleep of a long wait is.
+const SLEEP: std::time::Duration = std::time::Duration::from_micros(200);
 
 /// A counter on its own cache line: one per thread, written by it alone.
 #[repr(align(128))]
@@ -88,15 +103,18 @@ impl Shared {
     fn meet(&self, part: usize, point: usize) {
         self.progress[part].0.store(point, Ordering::Release);
         for other in &self.progress {
-            let mut spins = 0u32;
+            let mut waits = 0u32;
             while other.0.load(Ordering::Acquire) < point {
                 // Spin (the others are a fraction of a microsecond away), but give the core up
-                // after a while: a busy machine may have descheduled the thread waited for.
-                if spins < SPINS_BEFORE_YIELD {
-                    spins += 1;
+                // after a while: a busy machine may have descheduled the thread waited for;
+                // and sleep once the wait is long (the calling thread's output is blocked).
+                waits = waits.saturating_add(1);
+                if waits < SPINS_BEFORE_YIELD {
                     std::hint::spin_loop();
-                } else {
+                } else if waits < SPINS_BEFORE_YIELD + YIELDS_BEFORE_SLEEP {
                     std::thread::yield_now();
+                } else {
+                    std::thread::sleep(SLEEP);
                 }
             }
         }
@@ -178,18 +196,21 @@ struct Part {
     logits: Vec<f32>,
 }
 
-/// Ends the helper threads when dropped: sets `stop` and passes every meeting point, so that a
-/// helper waiting at any of them goes on to the next step's start, sees `stop` and returns.
+/// Ends the run when its thread leaves it, however (done, an error, a panic): sets `stop` and
+/// passes every meeting point for part `part`, so that no thread waits for it again; the
+/// helpers go on to the next step's start, see `stop` and return, and the calling thread
+/// stops at its next meeting point.
 struct StopOnDrop<'s> {
     shared: &'s Shared,
-    /// The meeting points the calling thread has passed.
+    part: usize,
+    /// The meeting points this thread has passed.
     point: usize,
 }
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
-        self.shared.progress[0].0.store(usize::MAX, Ordering::Release);
+        self.shared.progress[self.part].0.store(usize::MAX, Ordering::Release);
     }
 }
 
@@ -287,19 +308,18 @@ impl<'w, 'm> SplitStep<'w, 'm> {
             for part in helpers.iter_mut() {
                 let shared = &shared;
                 scope.spawn(move || {
-                    let mut point = 0;
+                    let mut stop = StopOnDrop { shared, part: part.index, point: 0 };
                     for step in 0.. {
-                        point += 1;
-                        shared.meet(part.index, point);
+                        stop.point += 1;
+                        shared.meet(part.index, stop.point);
                         if shared.stop.load(Ordering::Acquire) {
                             return;
                         }
-                        self.part_step(part, shared, step, &mut point);
+                        self.part_step(part, shared, step, &mut stop.point);
                     }
                 });
             }
-            // Ends the helpers however this thread leaves the loop (done, an error, a panic).
-            let mut stop = StopOnDrop { shared: &shared, point: 0 };
+            let mut stop = StopOnDrop { shared: &shared, part: 0, point: 0 };
             let mut result = Ok(());
             let mut done = 0;
             for step in 0..length {
@@ -314,10 +334,14 @@ impl<'w, 'm> SplitStep<'w, 'm> {
                 stop.point += 1;
                 shared.meet(0, stop.point);
                 self.part_step(first, &shared, step, &mut stop.point);
+                if shared.stop.load(Ordering::Acquire) {
+                    // A helper ended (it panicked): leaving the scope re-raises its panic.
+                    break;
+                }
                 read(&shared.logits, logits);
                 done += 1;
             }
-            debug_assert_eq!(stop.point, done * steps_per_symbol);
+            debug_assert!(shared.stop.load(Ordering::Acquire) || stop.point == done * steps_per_symbol);
             // Copy the state back: `h` from the buffer the last step wrote, `c` from each part.
             for (l, buffers) in shared.h.iter().enumerate() {
                 read(&buffers[done % 2], &mut state.h[l]);
@@ -413,14 +437,15 @@ mod tests {
     use charrnn_kernels::Precision;
 
     /// Split across 1, 2, 3 and 5 threads, on odd widths (parts that are not whole vectors),
-    /// every cell gives the one-row step's logits and state bit for bit, symbol after symbol,
+    /// more parts than output symbols, every cell gives the one-row step's logits and state bit
+    /// for bit, symbol after symbol,
     /// in `f32` and, where the CPU has native bf16 products, in bf16.
     #[test]
     fn equals_the_one_row_step() {
         let precisions = [Precision::F32, Precision::Bf16];
         let runs = precisions.into_iter().flat_map(|p| [CellKind::Lstm, CellKind::Gru, CellKind::Rnn].map(|c| (c, p)));
         for (cell, precision) in runs {
-            for (hidden, vocab) in [(37, 11), (130, 67)] {
+            for (hidden, vocab) in [(37, 11), (130, 67), (37, 3)] {
                 let config = ModelConfig { cell, vocab_size: vocab, embed_size: 7, hidden_size: hidden, num_layers: 3 };
                 let m = Model::<f32>::new(config, 4);
                 let weights = InferenceWeights::new(&m, 1, precision);
@@ -489,7 +514,14 @@ mod tests {
     fn parts_are_aligned_and_cover_everything() {
         assert_eq!(split(128, 2), [0..64, 64..128]);
         assert_eq!(split(65, 2), [0..32, 32..65]);
-        assert_eq!(split(37, 3), [0..1, 1..2, 2..37]);
-        assert_eq!(split(512, 3), [0..160, 160..320, 320..512]);
+        assert_eq!(split(37, 3), [0..12, 12..24, 24..37]);
+        assert_eq!(split(512, 3), [0..176, 176..336, 336..512]);
+        assert_eq!(split(5, 8), [0..0, 0..1, 1..1, 1..2, 2..3, 3..3, 3..4, 4..5]);
+        for (n, parts) in [(65, 5), (130, 4), (7, 3), (1, 2), (1000, 7)] {
+            let ranges = split(n, parts);
+            assert_eq!((ranges.len(), ranges[0].start, ranges[parts - 1].end), (parts, 0, n));
+            assert!(ranges.windows(2).all(|w| w[0].end == w[1].start && w[0].start <= w[0].end), "{ranges:?}");
+            assert!(ranges.iter().all(|r| r.len() <= n.div_ceil(parts) + ALIGN), "{n} in {parts}: {ranges:?}");
+        }
     }
 }

@@ -103,9 +103,11 @@ impl FastKernel for GemvBf16<'_, f32> {
         #[cfg(target_arch = "x86_64")]
         if level == CpuLevel::Avx512Bf16 {
             assert!(level <= crate::dispatch::detected_level(), "AVX512-BF16 requested on a CPU without it");
+            // `check` asserts these too; the unsafe body must not rely on a caller of `fast`.
+            assert!(self.x.len() >= self.w.k && self.y.len() >= self.w.n, "GemvBf16: x or y too short");
             for block in super::depth_blocks(self.w.k) {
-                // SAFETY: the level (asserted detected) has AVX-512F and AVX512-BF16; `check`
-                // ran (x covers k, y covers n) and `w.words` holds ⌈k/2⌉·n words.
+                // SAFETY: the level (asserted detected) has AVX-512F and AVX512-BF16; x covers
+                // k and y covers n (asserted above); `w.words` holds ⌈k/2⌉·n words.
                 unsafe { native::columns(&self.x[block.clone()], self.w, block.start, self.y) };
             }
             return;
@@ -168,11 +170,6 @@ mod native {
         last_block!(0 1 2 3 4 5 6 7);
     }
 
-    /// `V` whole vectors of columns from `j` and, with `TAIL`, the masked rest up to `n`.
-    ///
-    /// # Safety
-    /// AVX-512F and AVX512-BF16 are present; `words` holds `pairs.len()` rows of `n` words;
-    /// `j + V·16 <= n`, and `j + V·16 + 16 > n` with `TAIL`; `y.len() >= n`.
     /// 512 bits of bf16 pairs, as the type `vdpbf16ps` takes.
     #[inline(always)]
     fn as_bf16(v: __m512i) -> __m512bh {
@@ -180,6 +177,11 @@ mod native {
         unsafe { std::mem::transmute::<__m512i, __m512bh>(v) }
     }
 
+    /// `V` whole vectors of columns from `j` and, with `TAIL`, the masked rest up to `n`.
+    ///
+    /// # Safety
+    /// AVX-512F and AVX512-BF16 are present; `words` holds `pairs.len()` rows of `n` words;
+    /// `j + V·16 <= n`, and `j + V·16 + 16 > n` with `TAIL`; `y.len() >= n`.
     #[target_feature(enable = "avx512f,avx512bf16")]
     #[inline]
     unsafe fn block<const V: usize, const TAIL: bool>(pairs: &[u32], words: &[u32], n: usize, j: usize, y: &mut [f32]) {
