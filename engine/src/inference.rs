@@ -201,15 +201,6 @@ impl<'m> InferenceWeights<'m> {
             Gemv { k: input, n: output, x, w: self.plain(m), ldw: output, y: out }.run();
         }
     }
-
-    /// Bytes these prepared weights hold besides the model (for reports).
-    pub fn allocation_bytes(&self) -> usize {
-        let floats = self.table.len()
-            + self.input_bias.iter().map(Vec::len).sum::<usize>()
-            + self.packed.iter().map(|p| p.data().len()).sum::<usize>();
-        let words: usize = self.bf16_rows.iter().map(|w| w.k().div_ceil(2) * w.n()).sum();
-        (floats + words) * std::mem::size_of::<f32>()
-    }
 }
 
 /// The buffers of a step over `rows` rows: the carried state and the activations of one step.
@@ -303,17 +294,6 @@ impl InferenceStep {
         let v = cfg.vocab_size;
         broadcast_rows(rows, v, &p[weights.model.layout.decoder_bias.clone()], &mut self.logits);
         weights.multiply_add(Matrix::Decoder, rows, &self.state.h[cfg.num_layers - 1], &mut self.logits);
-    }
-
-    /// Sets every row's state to row `from`'s (after a shared prime text).
-    pub fn copy_row_to_all(&mut self, from: usize) {
-        let h = self.next_h.len() / self.rows;
-        for layer in self.state.h.iter_mut().chain(self.state.c.iter_mut().flatten()) {
-            let source = from * h..(from + 1) * h;
-            for r in (0..self.rows).filter(|&r| r != from) {
-                layer.copy_within(source.clone(), r * h);
-            }
-        }
     }
 
     /// Replaces the state by rows of itself: row `r` becomes row `sources[r]` (beam search
@@ -415,8 +395,5 @@ mod tests {
             assert_eq!(after[h..2 * h], before[2 * h..3 * h]);
             assert_eq!(after[2 * h..], before[..h]);
         }
-        step.copy_row_to_all(2);
-        assert_eq!(step.state.h[1][..h], before.h[1][..h]);
-        assert_eq!(step.state.h[1][h..2 * h], before.h[1][..h]);
     }
 }
