@@ -115,11 +115,6 @@ impl<'m> InferenceWeights<'m> {
         weights
     }
 
-    /// Rows per step.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
     /// What the products round their operands to.
     pub fn precision(&self) -> Precision {
         self.precision
@@ -236,11 +231,6 @@ impl InferenceStep {
             next_h: vec![0.0; rows * h],
             next_c: if config.cell == CellKind::Lstm { vec![0.0; rows * h] } else { Vec::new() },
         }
-    }
-
-    /// Rows per step.
-    pub fn rows(&self) -> usize {
-        self.rows
     }
 
     /// Row `r`'s logits.
