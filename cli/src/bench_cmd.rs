@@ -14,6 +14,7 @@ use clap::{Args, ValueEnum};
 use crate::corpus::{Corpus, CorpusArgs};
 use crate::output::{errln, outln, plural};
 use crate::precision_arg::{slow_bf16_note, PrecisionArg};
+use crate::ranks::Ranks;
 use crate::trace_file::{check_destination, Trace};
 use crate::train_args::Cell;
 
@@ -75,14 +76,16 @@ pub fn shape(config: Config, cell: CellKind, vocab_size: usize) -> (ModelConfig,
     (model, batch, seq_len)
 }
 
-pub fn run(args: BenchArgs) -> Result<()> {
-    if let Some(path) = &args.trace {
+/// One process, or one rank of an MPI run (the global batch split across the ranks; rank 0
+/// prints and writes the trace).
+pub fn run(args: BenchArgs, ranks: &Ranks) -> Result<()> {
+    if let Some(path) = args.trace.as_ref().filter(|_| ranks.is_leader()) {
         check_destination(path)?;
     }
-    let threads = crate::threads::init_threads(args.threads)?;
+    let threads = crate::threads::init_threads(args.threads.or(ranks.default_threads()))?;
     let cell = args.cell.map_or(CellKind::Lstm, Cell::kind);
-    let corpus =
-        Corpus::open(&CorpusArgs { data: args.data.clone(), cache: None, bytes: false, rebuild_cache: false })?;
+    let corpus_args = CorpusArgs { data: args.data.clone(), cache: None, bytes: false, rebuild_cache: false };
+    let corpus = ranks.local_first(|| Corpus::open(&corpus_args))?;
     let vocab_size = corpus.prepared.vocab.len();
     let (config, batch, seq_len) = shape(args.config, cell, vocab_size);
     config.validate()?;
@@ -97,7 +100,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         dropout_seed: 42,
         precision: args.precision.precision(),
     };
-    let mut trainer = Trainer::new(Model::<f32>::new(config, 42), &options);
+    if batch < ranks.size {
+        bail!("a batch of {batch} rows cannot be split across {} ranks", ranks.size);
+    }
+    let mut trainer = Trainer::in_group(Model::<f32>::new(config, 42), &options, threads, ranks.group());
     let level = charrnn_kernels::dispatch::cpu_level();
     let cpu = charrnn_kernels::dispatch::cpu_model_name().unwrap_or_else(|| "an unnamed CPU".to_owned());
     let caches = charrnn_kernels::cpu_caches::cache_sizes();
@@ -110,14 +116,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         if caches.reported { "" } else { " (assumed: the CPU does not report them)" }
     );
     errln!(
-        "bench: {} config, {} × {} {}, embedding {}, B={batch}, T={seq_len}, {} products, {threads} {}, data: {}",
+        "bench: {} config, {} × {} {}, embedding {}, B={batch}, T={seq_len}, {} products, {}, data: {}",
         args.config.name(),
         config.num_layers,
         config.hidden_size,
         cell.name(),
         config.embed_size,
         options.precision,
-        plural(threads, "thread", "threads"),
+        ranks.describe(threads),
         corpus.input.display()
     );
     if let Some(note) = slow_bf16_note(options.precision) {
@@ -164,7 +170,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             phases.add(&step_phases);
         }
     }
-    if let (Some(trace), Some(path)) = (&trace, &args.trace) {
+    if let (Some(trace), Some(path), true) = (&trace, &args.trace, ranks.is_leader()) {
         trace.write(path)?;
         errln!("trace: {} (open it in ui.perfetto.dev or chrome://tracing)", path.display());
     }
@@ -181,7 +187,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         * ((0..config.num_layers).map(|l| 2.0 * gates * h * (config.layer_input_size(l) as f64 + h)).sum::<f64>()
             + 2.0 * h * v);
     let gflops = median * per_token / 1e9;
-    let peak = charrnn_kernels::peak::peak_flops(level, options.precision) * threads as f64 / 1e9;
+    // Every rank's cores: the ranks' machines are assumed alike.
+    let cores = threads * ranks.size;
+    let peak = charrnn_kernels::peak::peak_flops(level, options.precision) * cores as f64 / 1e9;
     outln!(
         "median {median:.0} tokens/s over {} {} (min {:.0}, max {:.0}), peak RSS {}",
         rates.len(),
@@ -192,7 +200,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     );
     outln!(
         "{gflops:.1} GFLOP/s by the standard count of {:.3} MFLOP/token (3 × forward: 2·G·H·(E_l+H) per layer + 2·H·V), \
-         {:.0}% of this machine's measured {} peak ({peak:.1} GFLOP/s: {threads} × one {} core)",
+         {:.0}% of the measured {} peak ({peak:.1} GFLOP/s: {cores} × one {} core)",
         per_token / 1e6,
         100.0 * gflops / peak,
         charrnn_kernels::peak::peak_instruction(level, options.precision),
@@ -200,20 +208,21 @@ pub fn run(args: BenchArgs) -> Result<()> {
     );
     let steps = rates.len() as f64;
     let parts = trainer.num_parts() as f64;
-    let named = phases.named();
+    let named = phases.each();
     let per_step: Vec<f64> = named
         .iter()
-        .map(|(name, d)| d.as_secs_f64() * 1e3 / steps / if *name == "optimiser" { 1.0 } else { parts })
+        .map(|(phase, d)| d.as_secs_f64() * 1e3 / steps / if phase.once_per_step() { 1.0 } else { parts })
         .collect();
     let total: f64 = per_step.iter().sum();
     outln!("per-phase time per step (mean over the {parts} batch parts running in parallel):");
-    for ((name, _), ms) in named.iter().zip(&per_step) {
-        outln!("  {name:<20} {ms:>9.3} ms  {:>5.1}%", 100.0 * ms / total);
+    for ((phase, _), ms) in named.iter().zip(&per_step) {
+        outln!("  {:<20} {ms:>9.3} ms  {:>5.1}%", phase.name(), 100.0 * ms / total);
     }
     outln!(
-        "RESULT impl=charrnn-fast config={} threads={threads} tokens_per_sec={median:.1} peak_rss_mb={} kernels={} \
+        "RESULT impl=charrnn-fast config={} threads={threads}{} tokens_per_sec={median:.1} peak_rss_mb={} kernels={} \
          precision={}",
         args.config.name(),
+        if ranks.size > 1 { format!(" ranks={}", ranks.size) } else { String::new() },
         peak_rss_mb.map_or("nan".to_owned(), |m| format!("{m:.1}")),
         level.name(),
         options.precision

@@ -9,10 +9,13 @@ mod corpus;
 mod data_cmd;
 mod flags;
 mod memory_check;
+#[cfg(feature = "mpi")]
+mod mpi_group;
 mod output;
 mod precision_arg;
 mod prepare_cmd;
 mod progress;
+mod ranks;
 mod run_dir;
 mod run_log;
 mod run_settings;
@@ -75,21 +78,35 @@ fn main() -> ExitCode {
     // flags were typed rather than defaulted.
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // `train` and `bench` run as one rank of several under `mpiexec` (the `mpi` feature).
+    let ranks = match cli.command {
+        Command::Train(_) | Command::Bench(_) => match ranks::Ranks::start() {
+            Ok(ranks) => {
+                if !ranks.is_leader() {
+                    // Rank 0 prints for the run.
+                    output::silence();
+                }
+                ranks
+            }
+            Err(e) => {
+                errln!("error: {}", flags::describe(&e));
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => ranks::Ranks::solo(),
+    };
     let result = match cli.command {
         Command::Prepare(args) => prepare_cmd::run(args),
         Command::Train(args) => match matches.subcommand_matches("train") {
-            Some(train_matches) => train_cmd::run(args, train_matches),
+            Some(train_matches) => train_cmd::run(args, train_matches, &ranks),
             None => Err(anyhow::anyhow!("internal error: no arguments of train")),
         },
         Command::Sample(args) => sample_cmd::run(args),
-        Command::Bench(args) => bench_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(args, &ranks),
         Command::Data(args) => data_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            errln!("error: {}", flags::describe(&e));
-            ExitCode::FAILURE
-        }
+        Err(e) => ranks.fail(&format!("error: {}", flags::describe(&e)), 1),
     }
 }

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `println!` that ignores a closed or failing stdout.
 macro_rules! outln {
@@ -18,8 +19,26 @@ macro_rules! errln {
 
 pub(crate) use {errln, outln};
 
+/// Set in every rank of a multi-process run but rank 0, which alone prints.
+static SILENCED: AtomicBool = AtomicBool::new(false);
+
+/// Silences [`outln!`] and [`errln!`] in this process from now on: a rank of an MPI run other
+/// than rank 0, whose lines would repeat rank 0's. Its errors still reach stderr, through
+/// [`write_error`].
+pub fn silence() {
+    SILENCED.store(true, Ordering::Relaxed);
+}
+
 /// Writes one line to stderr (`to_stderr`) or stdout; a failure is dropped.
 pub fn write_line(to_stderr: bool, line: fmt::Arguments<'_>) {
+    if SILENCED.load(Ordering::Relaxed) {
+        return;
+    }
+    write_error(to_stderr, line);
+}
+
+/// As [`write_line`], even in a silenced process (an error that ends it).
+pub fn write_error(to_stderr: bool, line: fmt::Arguments<'_>) {
     let _ = if to_stderr { writeln!(io::stderr(), "{line}") } else { writeln!(io::stdout(), "{line}") };
 }
 /// `singular` for one, `plural` otherwise.

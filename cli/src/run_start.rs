@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use charrnn_corpora::builtin as builtin_corpus;
-use charrnn_engine::checkpoint::{load_checkpoint, Checkpoint, CHECKPOINT_FILE};
+use charrnn_engine::checkpoint::{parse_checkpoint, Checkpoint, CHECKPOINT_FILE};
 use charrnn_engine::data::Vocab;
 use charrnn_engine::memory::training_memory;
 use charrnn_engine::model_dir::load_model;
@@ -16,6 +16,7 @@ use charrnn_engine::{Model, ModelConfig};
 
 use crate::corpus::{BatchArgs, Corpus, CorpusArgs};
 use crate::output::errln;
+use crate::ranks::Ranks;
 use crate::run_dir::same_path;
 use crate::run_settings::{check_init_flags, check_resume_flags, describe_changes, fresh_record};
 use crate::train_args::TrainArgs;
@@ -35,12 +36,15 @@ pub enum Start {
 
 /// Loads what `args` start from (checkpoint or model) and refuses requested settings that
 /// contradict it.
-pub fn load_start(args: &TrainArgs, requested: &Requested) -> Result<Start> {
+/// In a run of several ranks, rank 0 reads the checkpoint and hands its bytes to the others.
+pub fn load_start(args: &TrainArgs, requested: &Requested, ranks: &Ranks) -> Result<Start> {
     Ok(match (&args.resume, &args.init_from) {
         (Some(dir), _) => {
             let path = dir.join(CHECKPOINT_FILE);
-            let checkpoint =
-                load_checkpoint(&path).with_context(|| format!("cannot resume from '{}'", dir.display()))?;
+            let checkpoint = ranks
+                .read_on_leader(&path)
+                .and_then(|bytes| Ok(parse_checkpoint(&bytes, &path)?))
+                .with_context(|| format!("cannot resume from '{}'", dir.display()))?;
             let record: RunRecord = serde_json::from_value(checkpoint.meta.run.clone())
                 .with_context(|| format!("'{}' holds no run settings", path.display()))?;
             check_resume_flags(&record, &checkpoint.model.config, requested)?;

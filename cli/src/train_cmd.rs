@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use charrnn_engine::checkpoint::CHECKPOINT_FILE;
@@ -16,39 +17,51 @@ use crate::corpus::Corpus;
 use crate::output::{errln, outln, plural};
 use crate::precision_arg::{bf16_hint, slow_bf16_note};
 use crate::progress::Progress;
+use crate::ranks::Ranks;
 use crate::run_dir::{same_path, RunDir};
 use crate::run_log::RunLog;
 use crate::run_settings::Given;
 use crate::run_start::{corpus_for, load_start, settle, Settled, Start};
 use crate::threads::init_threads;
 use crate::train_args::{check_args, TrainArgs};
-use crate::train_observer::{IntactCheckpoint, TrainObserver};
+use crate::train_observer::{FollowerObserver, IntactCheckpoint, TrainObserver};
 
 /// Where a run goes when neither --out nor --resume names a directory.
 const DEFAULT_OUT: &str = "out";
 
-pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
+/// One process, or one rank of an MPI run: every rank trains, rank 0 alone owns `--out` (its
+/// lock, log, checkpoints and model) and prints.
+pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     let requested = Given(matches).requested(&args);
     check_args(&args)?;
-    let threads = init_threads(args.threads)?;
+    let leader = ranks.is_leader();
+    let threads = init_threads(args.threads.or(ranks.default_threads()))?;
     let out_path = args.out.clone().or_else(|| args.resume.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
-    if let Some(dir) = &args.resume {
+    if let Some(dir) = args.resume.as_ref().filter(|_| leader) {
         if !dir.join(CHECKPOINT_FILE).is_file() {
             bail!("cannot resume from '{}': it holds no {CHECKPOINT_FILE}", dir.display());
         }
     }
     // The lock first, so that a second run on the same directory fails at once and touches
     // nothing; an unwritable --out fails here too, before any work.
-    let run_dir = RunDir::lock(&out_path)?;
-    let start = load_start(&args, &requested)?;
-    let out_plan = plan_out_dir(&args, &start, &run_dir)?;
+    let run_dir = leader.then(|| RunDir::lock(&out_path)).transpose()?;
+    let start = load_start(&args, &requested, ranks)?;
+    let out_plan = run_dir.as_ref().map(|run_dir| plan_out_dir(&args, &start, run_dir)).transpose()?;
 
     let (corpus_args, batch_args) = corpus_for(&start, &args)?;
-    let corpus = Corpus::open(&corpus_args)?;
+    let corpus = ranks.local_first(|| Corpus::open(&corpus_args))?;
     let (train, val) = corpus.batchers(&batch_args)?;
+    if (batch_args.batch_size as usize) < ranks.size {
+        bail!(
+            "--batch {} is fewer rows than the {} ranks: each rank needs at least one",
+            batch_args.batch_size,
+            ranks.size
+        );
+    }
     let batches_per_epoch = train.num_batches() as u64;
     let Settled { origin, resumed_from, record } =
         settle(start, &corpus, &args, &requested, threads, batches_per_epoch)?;
+    ranks.check_same_tokens(record.tokens_sha256.as_deref().unwrap_or_default(), &corpus.input)?;
     if record.dropout > 0.0 && origin.config().num_layers == 1 {
         errln!("warning: --dropout acts between layers; with one layer it does nothing");
     }
@@ -56,8 +69,11 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
     let schedule = record.schedule(start_step)?;
 
     // Every check has passed: only now is anything in --out changed.
-    let intact = prepare_out_dir(&run_dir, out_plan, resumed_from.as_ref())?;
-    let mut trainer = origin.into_trainer(&record.train_options());
+    let intact = match (&run_dir, out_plan) {
+        (Some(run_dir), Some(plan)) => prepare_out_dir(run_dir, plan, resumed_from.as_ref())?,
+        _ => IntactCheckpoint::default(),
+    };
+    let mut trainer = origin.into_trainer_in(&record.train_options(), threads, ranks.group());
     errln!("data: {}", corpus.describe());
     let config = trainer.model.config;
     errln!(
@@ -68,13 +84,25 @@ pub fn run(args: TrainArgs, matches: &ArgMatches) -> Result<()> {
         config.embed_size,
         trainer.model.params.len()
     );
-    let resumed = resumed_from.as_ref().map(|(dir, _)| (dir.as_path(), run_dir.path()));
-    errln!("training: {}", describe_training(&schedule, &record, &train, val.as_ref(), threads, resumed));
+    let out_dir = run_dir.as_ref().map_or(out_path.as_path(), RunDir::path);
+    let resumed = resumed_from.as_ref().map(|(dir, _)| (dir.as_path(), out_dir));
+    errln!(
+        "training: {}",
+        describe_training(&schedule, &record, &train, val.as_ref(), &ranks.describe(threads), resumed)
+    );
     for note in [bf16_hint(record.precision), slow_bf16_note(record.precision)].into_iter().flatten() {
         errln!("{note}");
     }
 
-    let interrupted = stop_on_ctrl_c(intact.clone())?;
+    let interrupted = stop_on_ctrl_c(intact.clone(), ranks.size > 1)?;
+    let Some(run_dir) = run_dir else {
+        let mut follower =
+            FollowerObserver { interrupted, checkpoint_every: record.checkpoint_every, last_checkpoint: start_step };
+        let summary = train_run(&mut trainer, &train, val.as_ref(), schedule, &mut follower)
+            .map_err(|e| anyhow!("{}", crate::flags::link(&e)))?;
+        follower.finish(summary.last_step, &trainer);
+        return Ok(());
+    };
     let log = RunLog::open(run_dir.path(), resumed_from.as_ref().map(|(dir, step)| (dir.as_path(), *step)))?;
     let mut observer = TrainObserver {
         progress: Progress::new(record.total_steps, start_step, record.unit()),
@@ -163,12 +191,12 @@ fn describe_training(
     record: &RunRecord,
     train: &Batcher<'_>,
     val: Option<&Batcher<'_>>,
-    threads: usize,
+    workers: &str,
     resumed: Option<(&Path, &Path)>,
 ) -> String {
     let batches_per_epoch = train.num_batches();
     format!(
-        "steps {}..={} ({batches_per_epoch} {} of {}×{} per epoch{}), Adam lr {}, clip {}, {} products, {threads} {}{}",
+        "steps {}..={} ({batches_per_epoch} {} of {}×{} per epoch{}), Adam lr {}, clip {}, {} products, {workers}{}",
         schedule.start_step + 1,
         schedule.total_steps,
         plural(batches_per_epoch, "batch", "batches"),
@@ -181,7 +209,6 @@ fn describe_training(
         record.lr,
         record.clip,
         record.precision,
-        plural(threads, "thread", "threads"),
         match resumed {
             Some((from, out)) => format!(", resumed from '{}' into '{}'", from.display(), out.display()),
             None => String::new(),
@@ -191,11 +218,20 @@ fn describe_training(
 
 /// Turns the first Ctrl-C into a request to stop after this step (the returned flag, which the
 /// observer polls); a second stops at once, with exit status 130, naming the checkpoint that
-/// stays intact (writes are atomic).
-fn stop_on_ctrl_c(intact: IntactCheckpoint) -> Result<Arc<AtomicBool>> {
+/// stays intact (writes are atomic). In a run of several ranks (`of_many`) a second signal
+/// within a second is the same Ctrl-C: a rank may get it both from the terminal and from
+/// `mpiexec`, which forwards it.
+fn stop_on_ctrl_c(intact: IntactCheckpoint, of_many: bool) -> Result<Arc<AtomicBool>> {
+    const SAME_PRESS: Duration = Duration::from_secs(1);
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = interrupted.clone();
+    let mut first: Option<Instant> = None;
     ctrlc::set_handler(move || {
+        let repeat = of_many && first.is_some_and(|at| at.elapsed() < SAME_PRESS);
+        first.get_or_insert_with(Instant::now);
+        if repeat {
+            return;
+        }
         if flag.swap(true, Ordering::SeqCst) {
             errln!("\nstopping now, without saving; {}", intact.describe());
             std::process::exit(130);

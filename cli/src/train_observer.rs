@@ -1,12 +1,14 @@
 //! What a `train` run does as it goes: progress, the log, checkpoints, the best model, Ctrl-C,
 //! and which checkpoint a failure leaves intact.
 
+use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::anyhow;
 use charrnn_engine::checkpoint::{save_checkpoint, CheckpointMeta, CHECKPOINT_FILE};
+use charrnn_engine::collective::any;
 use charrnn_engine::data::Vocab;
 use charrnn_engine::model_dir::save_model;
 use charrnn_engine::run_settings::RunRecord;
@@ -112,10 +114,58 @@ impl Observer for TrainObserver {
     fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, CheckpointError> {
         // The log is flushed every step so that it survives a crash.
         self.flush_log();
-        let every = self.record.checkpoint_every;
-        let stop = self.interrupted.load(Ordering::SeqCst);
-        if stop || (every > 0 && step.is_multiple_of(every)) {
+        let stop = stop_requested(&self.interrupted, trainer);
+        if checkpoint_due(step, self.record.checkpoint_every, stop) {
             self.checkpoint(step, trainer)?;
+        }
+        Ok(if stop { Control::Stop } else { Control::Continue })
+    }
+}
+
+/// Whether the run stops after this step: a Ctrl-C seen by any rank (each rank of an MPI run
+/// gets the signal, not always before the same step), so that every rank stops at the same one.
+fn stop_requested(interrupted: &AtomicBool, trainer: &Trainer) -> bool {
+    any(trainer.group(), interrupted.load(Ordering::SeqCst))
+}
+
+/// Whether a checkpoint is written after `step`: every `every` steps, and on a stop. Every rank
+/// decides alike, since writing one gathers the carried state from all of them.
+fn checkpoint_due(step: u64, every: u64, stop: bool) -> bool {
+    stop || (every > 0 && step.is_multiple_of(every))
+}
+
+/// What every rank of an MPI run but rank 0 does as training goes: no output and no files, but
+/// its part in each checkpoint (the gathered carried state) and in the decision to stop.
+pub struct FollowerObserver {
+    pub interrupted: Arc<AtomicBool>,
+    pub checkpoint_every: u64,
+    /// The last step checkpointed, as rank 0 counts it.
+    pub last_checkpoint: u64,
+}
+
+impl FollowerObserver {
+    /// The final checkpoint's gather, when rank 0 writes one (see `train_cmd::finish`).
+    pub fn finish(&mut self, last_step: u64, trainer: &Trainer) {
+        if last_step > self.last_checkpoint {
+            drop(trainer.snapshot());
+        }
+    }
+}
+
+impl Observer for FollowerObserver {
+    type Error = Infallible;
+
+    fn on_step(&mut self, _report: &StepReport) {}
+
+    fn on_eval(&mut self, _report: &EvalReport, _trainer: &Trainer) -> Result<(), Infallible> {
+        Ok(())
+    }
+
+    fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, Infallible> {
+        let stop = stop_requested(&self.interrupted, trainer);
+        if checkpoint_due(step, self.checkpoint_every, stop) {
+            drop(trainer.snapshot());
+            self.last_checkpoint = step;
         }
         Ok(if stop { Control::Stop } else { Control::Continue })
     }

@@ -124,9 +124,14 @@ pub fn save_checkpoint(
 /// Reads a checkpoint written by [`save_checkpoint`], checking every tensor's presence, type
 /// and shape against the recorded model.
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, CheckpointError> {
-    let bytes = read(path)?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| invalid(path, e.to_string()))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| invalid(path, e.to_string()))?;
+    parse_checkpoint(&read(path)?, path)
+}
+
+/// As [`load_checkpoint`], from the file's bytes read elsewhere (by another process of a
+/// data-parallel run, say); `path` names the file in errors.
+pub fn parse_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint, CheckpointError> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| invalid(path, e.to_string()))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| invalid(path, e.to_string()))?;
     let fields = header.metadata().as_ref().ok_or_else(|| invalid(path, "no metadata".into()))?;
     let meta_json = fields.get("charrnn").ok_or_else(|| invalid(path, "no charrnn metadata".into()))?;
     let meta: CheckpointMeta = serde_json::from_str(meta_json).map_err(|e| invalid(path, e.to_string()))?;

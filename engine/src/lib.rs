@@ -10,6 +10,7 @@
 pub mod atomic_file;
 pub mod beam;
 pub mod checkpoint;
+pub mod collective;
 pub mod config;
 pub mod data;
 pub mod decoder;

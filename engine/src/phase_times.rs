@@ -17,18 +17,22 @@ pub enum Phase {
     BackwardRecurrence,
     /// Weight and bias gradients and the gradients sent to the layer below.
     WeightGradients,
+    /// The sum of the gradients over the processes of a data-parallel run (an MPI
+    /// allreduce; nothing in one process).
+    GradientExchange,
     /// Gradient reduction across batch parts, clipping and Adam.
     Optimiser,
 }
 
 impl Phase {
     /// Every phase, in step order.
-    pub const ALL: [Phase; 6] = [
+    pub const ALL: [Phase; 7] = [
         Phase::InputProjection,
         Phase::ForwardRecurrence,
         Phase::OutputAndLoss,
         Phase::BackwardRecurrence,
         Phase::WeightGradients,
+        Phase::GradientExchange,
         Phase::Optimiser,
     ];
 
@@ -40,8 +44,15 @@ impl Phase {
             Phase::OutputAndLoss => "output + loss",
             Phase::BackwardRecurrence => "backward recurrence",
             Phase::WeightGradients => "weight gradients",
+            Phase::GradientExchange => "gradient exchange",
             Phase::Optimiser => "optimiser",
         }
+    }
+
+    /// Whether the phase runs once per step on the calling thread, rather than in every batch
+    /// part at once.
+    pub fn once_per_step(self) -> bool {
+        matches!(self, Phase::GradientExchange | Phase::Optimiser)
     }
 }
 
@@ -67,9 +78,9 @@ impl PhaseTimes {
         self.totals[phase as usize]
     }
 
-    /// Every phase with its name and tally, in step order.
-    pub fn named(&self) -> [(&'static str, Duration); 6] {
-        Phase::ALL.map(|phase| (phase.name(), self.total(phase)))
+    /// Every phase with its tally, in step order.
+    pub fn each(&self) -> [(Phase, Duration); Phase::ALL.len()] {
+        Phase::ALL.map(|phase| (phase, self.total(phase)))
     }
 
     /// Ends a stretch of `phase` now: adds the time since `*mark` to its tally, records the span

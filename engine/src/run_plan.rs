@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use charrnn_kernels::adam::AdamHyper;
 
 use crate::checkpoint::Checkpoint;
+use crate::collective::{Collective, Solo};
 use crate::config::ModelConfig;
 use crate::data::Vocab;
 use crate::params::Model;
@@ -33,11 +34,17 @@ impl Origin {
         }
     }
 
-    /// The trainer that starts from here.
+    /// The trainer that starts from here, one part per thread of the current rayon pool.
     pub fn into_trainer(self, options: &TrainOptions) -> Trainer {
+        self.into_trainer_in(options, rayon::current_num_threads(), Box::new(Solo))
+    }
+
+    /// The trainer of one process of `group` that starts from here, its rows split into
+    /// `parts` parts.
+    pub fn into_trainer_in(self, options: &TrainOptions, parts: usize, group: Box<dyn Collective>) -> Trainer {
         match self {
-            Origin::Weights(model) => Trainer::new(model, options),
-            Origin::Checkpoint(checkpoint) => Trainer::from_checkpoint(*checkpoint, options),
+            Origin::Weights(model) => Trainer::in_group(model, options, parts, group),
+            Origin::Checkpoint(checkpoint) => Trainer::from_checkpoint_in(*checkpoint, options, parts, group),
         }
     }
 }

@@ -10,6 +10,7 @@ use charrnn_kernels::Precision;
 use rayon::prelude::*;
 
 use crate::checkpoint::{Checkpoint, TrainingSnapshot};
+use crate::collective::{block_rows, Collective, Solo};
 use crate::data::Batcher;
 use crate::dropout::Dropout;
 use crate::optim::{clip_global_norm, Adam};
@@ -98,7 +99,7 @@ struct Part {
 /// The rows of part `p` when `batch` rows are split into `parts` contiguous parts (their
 /// sizes differ by at most one).
 pub fn part_rows(batch: usize, parts: usize, p: usize) -> Range<usize> {
-    batch * p / parts..batch * (p + 1) / parts
+    block_rows(batch, parts, p)
 }
 
 /// A model with its optimiser state and every buffer a step needs.
@@ -113,6 +114,11 @@ pub struct Trainer {
     /// Clip threshold.
     pub clip: f64,
     batch: usize,
+    /// The rows of the batch this process trains on: all of them, or its block in a
+    /// data-parallel run.
+    rows: Range<usize>,
+    /// The processes training this model together (one: [`Solo`]).
+    group: Box<dyn Collective>,
     seq_len: usize,
     dropout: f64,
     dropout_seed: u64,
@@ -140,18 +146,33 @@ impl Trainer {
     /// # Panics
     /// If `options.dropout` is not in `[0, 1)`.
     pub fn with_parts(model: Model<f32>, options: &TrainOptions, parts: usize) -> Trainer {
+        Self::in_group(model, options, parts, Box::new(Solo))
+    }
+
+    /// A trainer for one process of `group`: it trains on its block of the batch's rows
+    /// ([`block_rows`] of the group's size, at its rank), split into `parts` parts, and the
+    /// processes' gradients, losses and carried states are combined through `group`. With two
+    /// processes of one part each, every step gives the bits of one process with two parts.
+    ///
+    /// # Panics
+    /// If `options.dropout` is not in `[0, 1)`, or the batch has fewer rows than the group
+    /// has processes.
+    pub fn in_group(model: Model<f32>, options: &TrainOptions, parts: usize, group: Box<dyn Collective>) -> Trainer {
         let (batch, seq_len) = (options.batch_size, options.seq_len);
         assert!((0.0..1.0).contains(&options.dropout), "dropout probability {} outside [0, 1)", options.dropout);
+        assert!(batch >= group.size(), "a batch of {batch} rows for {} processes", group.size());
+        let rows = block_rows(batch, group.size(), group.rank());
         let n = model.params.len();
         let config = model.config;
-        let count = parts.clamp(1, batch);
+        let count = parts.clamp(1, rows.len());
         // Size every pool thread's GEMM packing buffers now: which thread runs which part
         // varies from step to step, and a step must not allocate.
         let widest = config.widest_product();
         rayon::broadcast(|_| charrnn_kernels::gemm::reserve_scratch(widest));
         let parts = (0..count)
             .map(|p| {
-                let rows = part_rows(batch, count, p);
+                let within = block_rows(rows.len(), count, p);
+                let rows = rows.start + within.start..rows.start + within.end;
                 let mut workspace = Workspace::with_precision(&config, rows.len(), seq_len, options.precision);
                 if options.dropout > 0.0 {
                     workspace.reserve_dropout(&config);
@@ -167,7 +188,7 @@ impl Trainer {
             })
             .collect();
         // Packed for the widest part (parts differ by at most one row).
-        let mut packed = PackedWeights::for_training(&config, batch.div_ceil(count), options.precision);
+        let mut packed = PackedWeights::for_training(&config, rows.len().div_ceil(count), options.precision);
         packed.pack(&model);
         Trainer {
             packed,
@@ -175,6 +196,8 @@ impl Trainer {
             adam: Adam::new(n, options.adam),
             clip: options.clip,
             batch,
+            rows,
+            group,
             seq_len,
             dropout: options.dropout,
             dropout_seed: options.dropout_seed,
@@ -195,13 +218,13 @@ impl Trainer {
     /// One training step on batch `index` of `batches`, continuing from the carried state.
     /// Allocates nothing.
     pub fn step(&mut self, batches: &Batcher<'_>, index: usize) -> Result<StepOutcome, TrainError> {
-        batches.fill(index, &mut self.inputs, &mut self.targets);
+        batches.fill_rows(index, self.rows.clone(), &mut self.inputs, &mut self.targets);
         self.step_loaded()
     }
 
-    /// One training step on the batch in [`Trainer::batch_mut`]: forward and backward over
-    /// every part in parallel, the parts' gradients summed in a fixed order, clipping, Adam.
-    /// Allocates nothing.
+    /// One training step on the batch in [`Trainer::batch_mut`] (this process's rows of it):
+    /// forward and backward over every part in parallel, the parts' gradients summed in a fixed
+    /// order, then over the group's processes, clipping, Adam. Allocates nothing.
     pub fn step_loaded(&mut self) -> Result<StepOutcome, TrainError> {
         self.scatter_batch();
         // The masks depend on (seed, step, row of the whole batch) only: reproducible, the
@@ -217,12 +240,18 @@ impl Trainer {
             backward(model, packed, &mut part.workspace, &mut part.grads, &options, times);
         });
         let mut mark = Instant::now();
-        let loss: f64 = self.parts.iter().map(|p| p.loss).sum();
+        let mut loss = [self.parts.iter().map(|p| p.loss).sum::<f64>()];
+        self.group.sum_f64(&mut loss);
+        let loss = loss[0];
         let step = self.adam.step + 1;
         if !loss.is_finite() {
             return Err(TrainError::NonFiniteLoss { step, loss });
         }
         self.reduce_gradients();
+        self.optimiser_times.lap(Phase::Optimiser, &mut mark);
+        // Every process then holds the same sum, so each takes the same clip and update.
+        self.group.sum_f32(&mut self.grads);
+        self.optimiser_times.lap(Phase::GradientExchange, &mut mark);
         let grad_norm = clip_global_norm(&mut self.grads, self.clip);
         if !grad_norm.is_finite() {
             return Err(TrainError::NonFiniteGradient { step, norm: grad_norm });
@@ -234,7 +263,8 @@ impl Trainer {
         Ok(StepOutcome { loss, grad_norm })
     }
 
-    /// Copies the time-major batch into each part's workspace (its rows, time-major).
+    /// Copies the time-major batch into each part's workspace (its rows, time-major); rows
+    /// outside this process's block are not read.
     fn scatter_batch(&mut self) {
         let batch = self.batch;
         for part in &mut self.parts {
@@ -262,18 +292,31 @@ impl Trainer {
         });
     }
 
-    /// The carried state of the whole batch.
+    /// The carried state of the whole batch: in a group, every process's rows, gathered (a
+    /// collective call).
     pub fn state(&self) -> State<f32> {
         let config = &self.model.config;
-        let mut state = State::zeros(config, self.batch);
         let h = config.hidden_size;
+        let mut mine = State::zeros(config, self.rows.len());
         for part in &self.parts {
-            let rows = part.rows.start * h..part.rows.end * h;
+            let rows = (part.rows.start - self.rows.start) * h..(part.rows.end - self.rows.start) * h;
             for l in 0..config.num_layers {
-                state.h[l][rows.clone()].copy_from_slice(&part.state.h[l]);
-                if let (Some(c), Some(part_c)) = (&mut state.c, &part.state.c) {
+                mine.h[l][rows.clone()].copy_from_slice(&part.state.h[l]);
+                if let (Some(c), Some(part_c)) = (&mut mine.c, &part.state.c) {
                     c[l][rows.clone()].copy_from_slice(&part_c[l]);
                 }
+            }
+        }
+        let size = self.group.size();
+        if size == 1 {
+            return mine;
+        }
+        let counts: Vec<usize> = (0..size).map(|r| block_rows(self.batch, size, r).len() * h).collect();
+        let mut state = State::zeros(config, self.batch);
+        for l in 0..config.num_layers {
+            self.group.all_gather_f32(&mine.h[l], &counts, &mut state.h[l]);
+            if let (Some(c), Some(mine_c)) = (&mut state.c, &mine.c) {
+                self.group.all_gather_f32(&mine_c[l], &counts, &mut c[l]);
             }
         }
         state
@@ -339,8 +382,19 @@ impl Trainer {
     /// # Panics
     /// If `options.batch_size` is not the checkpoint's (`checkpoint.meta.batch_size`).
     pub fn from_checkpoint(checkpoint: Checkpoint, options: &TrainOptions) -> Trainer {
+        Self::from_checkpoint_in(checkpoint, options, rayon::current_num_threads(), Box::new(Solo))
+    }
+
+    /// As [`Trainer::from_checkpoint`] for one process of `group` ([`Trainer::in_group`]):
+    /// the checkpoint holds every row's carried state, so any layout resumes it.
+    pub fn from_checkpoint_in(
+        checkpoint: Checkpoint,
+        options: &TrainOptions,
+        parts: usize,
+        group: Box<dyn Collective>,
+    ) -> Trainer {
         let Checkpoint { model, adam_m, adam_v, adam_step, state, .. } = checkpoint;
-        let mut trainer = Trainer::new(model, options);
+        let mut trainer = Trainer::in_group(model, options, parts, group);
         trainer.adam.m = adam_m;
         trainer.adam.v = adam_v;
         trainer.adam.step = adam_step;
@@ -364,20 +418,26 @@ impl Trainer {
         self.parts[0].workspace.precision()
     }
 
-    /// Number of parts the batch is split into.
+    /// Number of parts this process's rows are split into.
     pub fn num_parts(&self) -> usize {
         self.parts.len()
     }
 
+    /// The processes training this model together.
+    pub fn group(&self) -> &dyn Collective {
+        self.group.as_ref()
+    }
+
     /// Mean loss over every batch of `batches`, from a zero state carried across them (the
-    /// training state is untouched). Parts run in parallel.
+    /// training state is untouched). Parts run in parallel; in a group, each process
+    /// evaluates its rows and the batches' losses are summed over the processes.
     pub fn evaluate(&mut self, batches: &Batcher<'_>) -> f64 {
         let saved: Vec<State<f32>> = self.parts.iter().map(|p| p.state.clone()).collect();
         self.reset_state();
-        let mut total = 0.0;
+        let mut batch_losses = vec![0.0; batches.num_batches()];
         let loss_rows = Some(self.batch * self.seq_len);
-        for i in 0..batches.num_batches() {
-            batches.fill(i, &mut self.inputs, &mut self.targets);
+        for (i, batch_loss) in batch_losses.iter_mut().enumerate() {
+            batches.fill_rows(i, self.rows.clone(), &mut self.inputs, &mut self.targets);
             self.scatter_batch();
             let (model, packed) = (&self.model, &self.packed);
             self.parts.par_iter_mut().for_each(|part| {
@@ -385,12 +445,13 @@ impl Trainer {
                 let times = &mut part.times;
                 part.loss = forward(model, packed, &mut part.workspace, &mut part.state, Pass::Eval, &options, times);
             });
-            total += self.parts.iter().map(|p| p.loss).sum::<f64>();
+            *batch_loss = self.parts.iter().map(|p| p.loss).sum::<f64>();
         }
         for (part, state) in self.parts.iter_mut().zip(saved) {
             part.state = state;
         }
-        total / batches.num_batches() as f64
+        self.group.sum_f64(&mut batch_losses);
+        batch_losses.iter().sum::<f64>() / batches.num_batches() as f64
     }
 }
 

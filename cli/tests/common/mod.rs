@@ -108,13 +108,18 @@ pub fn train_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 pub fn start_long_run(dir: &Path, steps: &str, out: &str, extra: &[&str], rows: usize) -> Child {
     let child =
         spawn_in(dir, &train_with(&[SMALL_MODEL, &["--steps", steps, "--checkpoint-every", "0", "--out", out], extra]));
-    let log = dir.join(out).join("log.csv");
+    wait_for_log_rows(&dir.join(out), rows);
+    child
+}
+
+/// Waits until the `log.csv` in `out` has `rows` steps (at most a minute).
+pub fn wait_for_log_rows(out: &Path, rows: usize) {
+    let log = out.join("log.csv");
     let started = Instant::now();
     while std::fs::read_to_string(&log).map_or(0, |s| s.lines().count()) < rows + 1 {
         assert!(started.elapsed() < Duration::from_secs(60), "training did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    child
 }
 
 /// Sends SIGINT (Ctrl-C) to `child`.

@@ -98,13 +98,24 @@ impl<'a> Batcher<'a> {
     /// # Panics
     /// If `i >= num_batches()` or a buffer's length is not `T*B` (programmer errors).
     pub fn fill(&self, i: usize, inputs: &mut [u32], targets: &mut [u32]) {
+        self.fill_rows(i, 0..self.batch_size, inputs, targets);
+    }
+
+    /// As [`Batcher::fill`] for rows `rows` of the batch only, the other entries left as they
+    /// are: a process of a data-parallel run reads its own rows of the token file and no
+    /// others. Does not allocate.
+    ///
+    /// # Panics
+    /// As [`Batcher::fill`], or if `rows` is not within the batch.
+    pub fn fill_rows(&self, i: usize, rows: Range<usize>, inputs: &mut [u32], targets: &mut [u32]) {
         let (bs, t_len) = (self.batch_size, self.seq_len);
         assert!(i < self.num_batches, "batch {i} out of {}", self.num_batches);
+        assert!(rows.end <= bs, "rows {rows:?} of a batch of {bs}");
         assert_eq!(inputs.len(), bs * t_len, "inputs must hold T*B ids");
         assert_eq!(targets.len(), bs * t_len, "targets must hold T*B ids");
         let s = self.stream;
         let first = s.get(self.start);
-        for b in 0..bs {
+        for b in rows {
             // Offset of (row b, column i*T) within the cut stream.
             let base = b * self.row_len + i * t_len;
             let mut next = s.get(self.start + base);
@@ -197,6 +208,30 @@ mod tests {
         bt.fill(1, &mut x, &mut y);
         assert_eq!(x, [4, 8, 5, 9]);
         assert_eq!(y, [5, 9, 6, 2]);
+    }
+
+    /// Rows filled block by block give the whole batch, and nothing outside the block is
+    /// written.
+    #[test]
+    fn fill_rows_writes_its_rows_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids: Vec<u32> = (0..400u32).map(|k| (k * 31 + 7) % 97).collect();
+        let stream = stream_of(&dir, &ids);
+        let (b, t) = (7, 5);
+        let bt = Batcher::new(&stream, 3..400, b, t, "training").unwrap();
+        for i in 0..bt.num_batches() {
+            let (mut x, mut y) = (vec![0; b * t], vec![0; b * t]);
+            bt.fill(i, &mut x, &mut y);
+            let (mut xs, mut ys) = (vec![u32::MAX; b * t], vec![u32::MAX; b * t]);
+            for rows in [0..3, 3..4, 4..7] {
+                bt.fill_rows(i, rows.clone(), &mut xs, &mut ys);
+                for (k, &x) in xs.iter().enumerate() {
+                    let filled = k % b < rows.end;
+                    assert_eq!(x == u32::MAX, !filled, "batch {i} rows {rows:?} entry {k}");
+                }
+            }
+            assert_eq!((xs, ys), (x, y), "batch {i}");
+        }
     }
 
     #[test]

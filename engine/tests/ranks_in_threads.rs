@@ -1,0 +1,267 @@
+//! A data-parallel run's processes, played by threads of this test through an in-memory
+//! [`Collective`]: two processes of one part each train bit for bit as one process of two
+//! parts (steps, evaluation, the gathered carried state), each reading only its own rows;
+//! three processes equal three parts when the group sums in rank order; and a state gathered
+//! from a group resumes in one process. (The MPI group of the command line is tested under
+//! `mpiexec` by `cli/tests/mpi_ranks.rs`.)
+
+use std::path::Path;
+use std::sync::{Arc, Barrier, Mutex};
+
+use charrnn_engine::checkpoint::{load_checkpoint, save_checkpoint, CheckpointMeta, CHECKPOINT_FILE};
+use charrnn_engine::collective::{Collective, Solo};
+use charrnn_engine::data::{Batcher, TokenStream, TokenWidth, Vocab};
+use charrnn_engine::train::{TrainOptions, Trainer};
+use charrnn_engine::{CellKind, Model, ModelConfig, State};
+use charrnn_kernels::adam::AdamHyper;
+use charrnn_kernels::Precision;
+use serde_json::json;
+
+const CELLS: [CellKind; 3] = [CellKind::Lstm, CellKind::Rnn, CellKind::Gru];
+const VOCAB: u32 = 13;
+
+/// What the processes of a group share: one slot per process, met at a barrier.
+struct Meeting {
+    barrier: Barrier,
+    slots: Mutex<Vec<Vec<f64>>>,
+    bytes: Mutex<Vec<u8>>,
+}
+
+/// One process of an in-memory group: sums in rank order, `((x0 + x1) + x2) + …`.
+struct ThreadRank {
+    rank: usize,
+    size: usize,
+    meeting: Arc<Meeting>,
+}
+
+impl ThreadRank {
+    fn group(size: usize) -> Vec<ThreadRank> {
+        let meeting = Arc::new(Meeting {
+            barrier: Barrier::new(size),
+            slots: Mutex::new(vec![vec![]; size]),
+            bytes: Mutex::new(vec![]),
+        });
+        (0..size).map(|rank| ThreadRank { rank, size, meeting: meeting.clone() }).collect()
+    }
+
+    /// Publishes `mine`, waits for everyone, reads every slot with `read`, waits again (so
+    /// that no slot is overwritten while another process still reads it).
+    fn exchange(&self, mine: Vec<f64>, read: impl FnOnce(&[Vec<f64>])) {
+        self.meeting.slots.lock().unwrap()[self.rank] = mine;
+        self.meeting.barrier.wait();
+        read(&self.meeting.slots.lock().unwrap());
+        self.meeting.barrier.wait();
+    }
+}
+
+impl Collective for ThreadRank {
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn sum_f32(&self, values: &mut [f32]) {
+        self.exchange(values.iter().map(|&v| f64::from(v)).collect(), |slots| {
+            for (i, v) in values.iter_mut().enumerate() {
+                *v = slots[0][i] as f32;
+                for slot in &slots[1..] {
+                    *v += slot[i] as f32;
+                }
+            }
+        });
+    }
+
+    fn sum_f64(&self, values: &mut [f64]) {
+        self.exchange(values.to_vec(), |slots| {
+            for (i, v) in values.iter_mut().enumerate() {
+                *v = slots[0][i];
+                for slot in &slots[1..] {
+                    *v += slot[i];
+                }
+            }
+        });
+    }
+
+    fn all_gather_f32(&self, mine: &[f32], counts: &[usize], all: &mut [f32]) {
+        assert_eq!(counts[self.rank], mine.len());
+        self.exchange(mine.iter().map(|&v| f64::from(v)).collect(), |slots| {
+            let gathered: Vec<f32> = slots.iter().flatten().map(|&v| v as f32).collect();
+            all.copy_from_slice(&gathered);
+        });
+    }
+
+    fn broadcast_bytes(&self, bytes: &mut Vec<u8>) {
+        if self.rank == 0 {
+            *self.meeting.bytes.lock().unwrap() = bytes.clone();
+        }
+        self.meeting.barrier.wait();
+        *bytes = self.meeting.bytes.lock().unwrap().clone();
+        self.meeting.barrier.wait();
+    }
+}
+
+/// What a run ends with, as every process sees it.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    losses: Vec<f64>,
+    eval: f64,
+    params: Vec<f32>,
+    state: State<f32>,
+}
+
+fn options(batch_size: usize, dropout: f64) -> TrainOptions {
+    TrainOptions {
+        batch_size,
+        seq_len: 5,
+        adam: AdamHyper::default(),
+        clip: 1.0,
+        dropout,
+        dropout_seed: 11,
+        precision: Precision::F32,
+    }
+}
+
+fn config(cell: CellKind) -> ModelConfig {
+    ModelConfig { cell, vocab_size: VOCAB as usize, embed_size: 9, hidden_size: 21, num_layers: 3 }
+}
+
+/// A token file of pseudo-random ids in `dir`, mapped.
+fn token_stream(dir: &Path) -> TokenStream {
+    let path = dir.join("tokens.bin");
+    let bytes: Vec<u8> = (0..3000u32).flat_map(|k| ((k * 7919 + k / 7) % VOCAB).to_le_bytes()[..2].to_vec()).collect();
+    std::fs::write(&path, bytes).unwrap();
+    TokenStream::open(&path, TokenWidth::U16).unwrap()
+}
+
+/// Four steps, an evaluation, the gathered state, on one process of `group` with `parts` parts.
+fn train(
+    cell: CellKind,
+    stream: &TokenStream,
+    options: &TrainOptions,
+    parts: usize,
+    group: Box<dyn Collective>,
+) -> Outcome {
+    let train = Batcher::new(stream, 0..2500, options.batch_size, options.seq_len, "training").unwrap();
+    let val = Batcher::new(stream, 2500..3000, options.batch_size, options.seq_len, "validation").unwrap();
+    let mut trainer = Trainer::in_group(Model::new(config(cell), 3), options, parts, group);
+    let losses = (0..4).map(|i| trainer.step(&train, i).unwrap().loss).collect();
+    let eval = trainer.evaluate(&val);
+    Outcome { losses, eval, params: trainer.model.params.clone(), state: trainer.state() }
+}
+
+/// Runs `work` as each of `size` processes of a group, one thread each; returns what each
+/// returned, in rank order.
+fn in_group<T: Send>(size: usize, work: impl Fn(ThreadRank) -> T + Sync) -> Vec<T> {
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = ThreadRank::group(size).into_iter().map(|rank| scope.spawn(move || work(rank))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// Runs `size` processes as threads (each with `parts` parts), returns each one's outcome.
+fn train_in_group(
+    cell: CellKind,
+    stream: &TokenStream,
+    options: &TrainOptions,
+    size: usize,
+    parts: usize,
+) -> Vec<Outcome> {
+    in_group(size, |rank| train(cell, stream, options, parts, Box::new(rank)))
+}
+
+fn solo(cell: CellKind, stream: &TokenStream, options: &TrainOptions, parts: usize) -> Outcome {
+    train(cell, stream, options, parts, Box::new(Solo))
+}
+
+#[test]
+fn two_processes_train_as_two_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = token_stream(dir.path());
+    for cell in CELLS {
+        for dropout in [0.0, 0.3] {
+            // An odd batch: the processes' blocks differ in size (3 and 4 rows).
+            let options = options(7, dropout);
+            let one = solo(cell, &stream, &options, 2);
+            for outcome in train_in_group(cell, &stream, &options, 2, 1) {
+                assert_eq!(outcome, one, "{cell:?}, dropout {dropout}");
+            }
+        }
+    }
+}
+
+#[test]
+fn three_processes_sum_as_three_parts_and_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = token_stream(dir.path());
+    let options = options(8, 0.0);
+    for cell in CELLS {
+        let one = solo(cell, &stream, &options, 3);
+        let group = train_in_group(cell, &stream, &options, 3, 1);
+        for outcome in &group {
+            assert_eq!(outcome, &one, "{cell:?}");
+        }
+        // Two parts in each of three processes: another order of the sum, so close, not equal.
+        let nested = train_in_group(cell, &stream, &options, 3, 2);
+        let max = one.params.iter().zip(&nested[0].params).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(max < 1e-5, "{cell:?}: parameters differ by {max}");
+        assert_eq!(nested, train_in_group(cell, &stream, &options, 3, 2), "{cell:?}: not repeatable");
+    }
+}
+
+/// A checkpoint written by a group (rank 0 writing the gathered snapshot) resumes in one
+/// process, and in a group of the same layout, where the group would have gone on.
+#[test]
+fn a_group_checkpoint_resumes_in_one_process_and_in_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = token_stream(dir.path());
+    let options = options(7, 0.0);
+    let vocab = Vocab::from_symbols_chars("abcdefghijklm".chars().collect()).unwrap();
+    let batches = Batcher::new(&stream, 0..2500, 7, 5, "training").unwrap();
+    let checkpoint = dir.path().join(CHECKPOINT_FILE);
+    // Two steps, a checkpoint, two more: the parameters after each step.
+    let group_params: Vec<Vec<Vec<f32>>> = in_group(2, |rank| {
+        let mut trainer = Trainer::in_group(Model::new(config(CellKind::Lstm), 3), &options, 1, Box::new(rank));
+        let mut params = vec![];
+        for i in 0..4 {
+            trainer.step(&batches, i).unwrap();
+            params.push(trainer.model.params.clone());
+            if i == 1 {
+                let snapshot = trainer.snapshot();
+                if trainer.group().rank() == 0 {
+                    save_checkpoint(&checkpoint, &snapshot, &vocab, CheckpointMeta::new(2, json!({}))).unwrap();
+                }
+            }
+        }
+        params
+    });
+    assert_eq!(group_params[0], group_params[1], "the processes' weights parted");
+    let expected = &group_params[0][2..];
+    let resumed_steps = |trainer: &mut Trainer| -> Vec<Vec<f32>> {
+        (2..4)
+            .map(|i| {
+                trainer.step(&batches, i).unwrap();
+                trainer.model.params.clone()
+            })
+            .collect()
+    };
+    // One process of two parts: the same sums, so the same bits.
+    let mut one = Trainer::from_checkpoint_in(load_checkpoint(&checkpoint).unwrap(), &options, 2, Box::new(Solo));
+    assert_eq!(resumed_steps(&mut one), expected);
+    // One process of one part: another order of the sum, close.
+    let mut single = Trainer::from_checkpoint_in(load_checkpoint(&checkpoint).unwrap(), &options, 1, Box::new(Solo));
+    let last = resumed_steps(&mut single).pop().unwrap();
+    let max = last.iter().zip(&expected[1]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(max < 1e-5, "parameters differ by {max}");
+    // The same group again.
+    let again = in_group(2, |rank| {
+        let mut trainer =
+            Trainer::from_checkpoint_in(load_checkpoint(&checkpoint).unwrap(), &options, 1, Box::new(rank));
+        resumed_steps(&mut trainer)
+    });
+    assert_eq!(again[0], expected);
+    assert_eq!(again[1], expected);
+}
