@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use charrnn_engine::collective::block_rows;
 use charrnn_engine::memory::training_memory;
 use charrnn_engine::phase_times::PhaseTimes;
 use charrnn_engine::train::{TrainOptions, Trainer};
@@ -89,8 +90,14 @@ pub fn run(args: BenchArgs, ranks: &Ranks) -> Result<()> {
     let vocab_size = corpus.prepared.vocab.len();
     let (config, batch, seq_len) = shape(args.config, cell, vocab_size);
     config.validate()?;
-    let need = training_memory(&config, batch, seq_len, threads.min(batch), threads, false);
-    crate::memory_check::refuse_if_too_large(need.total(), "use --config seed or fewer --threads")?;
+    if batch < ranks.size {
+        bail!("a batch of {batch} rows cannot be split across {} ranks", ranks.size);
+    }
+    // This rank's rows, and every rank on this machine needing about as much.
+    let rows = block_rows(batch, ranks.size, ranks.rank).len();
+    let need = training_memory(&config, rows, seq_len, threads.min(rows), threads, false);
+    let need_here = need.total() * ranks.local_size as u64;
+    crate::memory_check::refuse_if_too_large(need_here, "use --config seed or fewer --threads")?;
     let options = TrainOptions {
         batch_size: batch,
         seq_len,
@@ -100,9 +107,6 @@ pub fn run(args: BenchArgs, ranks: &Ranks) -> Result<()> {
         dropout_seed: 42,
         precision: args.precision.precision(),
     };
-    if batch < ranks.size {
-        bail!("a batch of {batch} rows cannot be split across {} ranks", ranks.size);
-    }
     let mut trainer = Trainer::in_group(Model::<f32>::new(config, 42), &options, threads, ranks.group());
     let level = charrnn_kernels::dispatch::cpu_level();
     let cpu = charrnn_kernels::dispatch::cpu_model_name().unwrap_or_else(|| "an unnamed CPU".to_owned());

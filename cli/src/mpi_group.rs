@@ -2,13 +2,14 @@
 //! process's place, and [`Collective`] over a communicator.
 //!
 //! The sums are `MPI_Allreduce` with `MPI_SUM`. The order of their terms is the MPI library's
-//! choice; MPICH chooses its algorithm from the number of processes and the message size
-//! alone, and every algorithm it has hands each rank the same result, so the same number of
-//! ranks repeats bit for bit. With two ranks each element is one addition, `a + b`.
+//! choice: MPICH's depends on the number of ranks, their placement on machines, the message
+//! size and its settings, not on timing, and every algorithm it has hands each rank the same
+//! result, so the same layout repeats bit for bit. With two ranks each element is one
+//! addition, `a + b`.
 
 use std::cell::RefCell;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use charrnn_engine::collective::Collective;
 use mpi::collective::SystemOperation;
 use mpi::datatype::PartitionMut;
@@ -39,8 +40,11 @@ impl MpiRanks {
     /// Starts MPI. Only the main thread calls MPI (the worker threads compute), hence
     /// `MPI_THREAD_FUNNELED`.
     pub fn start() -> Result<(MpiRanks, Place)> {
-        let (universe, _) = mpi::initialize_with_threading(Threading::Funneled)
+        let (universe, provided) = mpi::initialize_with_threading(Threading::Funneled)
             .ok_or_else(|| anyhow!("cannot start MPI: it was started already"))?;
+        if provided < Threading::Funneled {
+            bail!("the MPI library offers no thread support (MPI_THREAD_FUNNELED), which the worker threads need");
+        }
         let world = universe.world();
         let local = world.split_shared(world.rank());
         let place = Place {

@@ -4,15 +4,21 @@
 //! on any rank ends every rank (MPI_Abort), with that rank's message.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use charrnn_engine::collective::{Collective, Solo};
 
 use crate::output::write_error;
 
-/// Environment variables through which an MPI launcher (MPICH's Hydra, PMIx, Open MPI) tells a
-/// process how many processes it started.
-const LAUNCHER_SIZE_VARS: [&str; 3] = ["PMI_SIZE", "PMIX_SIZE", "OMPI_COMM_WORLD_SIZE"];
+/// Environment variables an MPI launcher (MPICH's Hydra, PMI-2 or PMIx under Slurm, Open MPI)
+/// sets in every process it starts.
+const LAUNCHER_VARS: [&str; 5] = ["PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK"];
+
+/// How long a rank other than 0 waits before ending the job over its own error: when rank 0
+/// fails the same way (a diverged loss reaches every rank at once), rank 0's message, which
+/// names the intact checkpoint, is the one printed.
+const FOLLOWER_GRACE: Duration = Duration::from_secs(1);
 
 /// This process's place in the run.
 pub struct Ranks {
@@ -32,9 +38,12 @@ pub struct Ranks {
     mpi: Option<crate::mpi_group::MpiRanks>,
 }
 
-/// How many processes the launcher says it started, if it started this one.
-fn launched_size() -> Option<usize> {
-    LAUNCHER_SIZE_VARS.iter().find_map(|var| std::env::var(var).ok()?.parse().ok())
+/// Whether an MPI launcher started this process, and how many it started when it says.
+fn launched() -> Option<Option<usize>> {
+    LAUNCHER_VARS
+        .iter()
+        .any(|var| std::env::var_os(var).is_some())
+        .then(|| ["PMI_SIZE", "OMPI_COMM_WORLD_SIZE"].iter().find_map(|var| std::env::var(var).ok()?.parse().ok()))
 }
 
 impl Ranks {
@@ -56,7 +65,7 @@ impl Ranks {
     /// binary has the `mpi` feature; one process otherwise (an error when a launcher started
     /// several copies of a binary without it, which would each train alone).
     pub fn start() -> Result<Ranks> {
-        let launched = launched_size();
+        let launched = launched();
         #[cfg(feature = "mpi")]
         if launched.is_some() {
             let (mpi, place) = crate::mpi_group::MpiRanks::start()?;
@@ -71,10 +80,11 @@ impl Ranks {
             };
             return Ok(ranks);
         }
-        if let Some(n) = launched.filter(|&n| n > 1) {
+        if let Some(size) = launched.filter(|size| size.is_none_or(|n| n > 1)) {
             bail!(
-                "started as one of {n} MPI processes, but this charrnn-fast was built without MPI, so each would \
-                 train alone; build it with `cargo build --release -p charrnn-cli --features mpi`"
+                "started by an MPI launcher{}, but this charrnn-fast was built without MPI, so each process would \
+                 train alone; build it with `cargo build --release -p charrnn-cli --features mpi`",
+                size.map_or(String::new(), |n| format!(" as one of {n} processes"))
             );
         }
         Ok(Ranks::solo())
@@ -139,22 +149,16 @@ impl Ranks {
         Ok(bytes)
     }
 
-    /// Refuses to go on when this rank's prepared corpus is not rank 0's (another text, or
-    /// another version of it, on this machine).
-    pub fn check_same_tokens(&self, tokens_sha256: &str, corpus: &Path) -> Result<()> {
+    /// Refuses to go on when this rank's `mine` (a digest of its corpus or weights) is not rank
+    /// 0's; `explain(rank 0's, mine)` says what differs.
+    pub fn check_same(&self, mine: &str, explain: impl FnOnce(&str, &str) -> String) -> Result<()> {
         if self.size == 1 {
             return Ok(());
         }
-        let mut leader = tokens_sha256.as_bytes().to_vec();
+        let mut leader = mine.as_bytes().to_vec();
         self.world.broadcast_bytes(&mut leader);
-        if leader != tokens_sha256.as_bytes() {
-            bail!(
-                "the corpus '{}' on {} differs from rank 0's (prepared tokens sha256 {tokens_sha256}, rank 0 has {}): \
-                 every machine must hold the same text at the same path",
-                corpus.display(),
-                self.host,
-                String::from_utf8_lossy(&leader)
-            );
+        if leader != mine.as_bytes() {
+            bail!("{}", explain(&String::from_utf8_lossy(&leader), mine));
         }
         Ok(())
     }
@@ -169,11 +173,15 @@ impl Ranks {
     }
 
     /// Ends this process after a failure: prints `message`, and in a run of several ranks ends
-    /// every rank (they may be waiting on this one), with exit status `code`.
+    /// every rank (they may be waiting on this one), with exit status `code`. A rank other than
+    /// 0 first gives rank 0 [`FOLLOWER_GRACE`] to end the job with the same error.
     pub fn fail(&self, message: &str, code: u8) -> std::process::ExitCode {
         if self.size == 1 {
             write_error(true, format_args!("{message}"));
             return std::process::ExitCode::from(code);
+        }
+        if !self.is_leader() {
+            std::thread::sleep(FOLLOWER_GRACE);
         }
         write_error(true, format_args!("rank {} of {} on {}: {message}", self.rank, self.size, self.host));
         #[cfg(feature = "mpi")]

@@ -111,7 +111,7 @@ pub fn settle(
     corpus: &Corpus,
     args: &TrainArgs,
     requested: &Requested,
-    threads: usize,
+    workers: Workers,
     batches_per_epoch: u64,
 ) -> Result<Settled> {
     let vocab = &corpus.prepared.vocab;
@@ -128,7 +128,7 @@ pub fn settle(
             }
             record.data = data;
             record.tokens_sha256 = Some(tokens_sha256);
-            check_memory(&checkpoint.model.config, &record, threads)?;
+            check_memory(&checkpoint.model.config, &record, workers)?;
             let step = checkpoint.meta.step;
             Settled { origin: Origin::Checkpoint(checkpoint), resumed_from: Some((dir, step)), record }
         }
@@ -151,11 +151,11 @@ pub fn settle(
                             args.init_from.as_deref().unwrap_or(Path::new("?")).display()
                         );
                     }
-                    check_memory(&model.config, &record, threads)?;
+                    check_memory(&model.config, &record, workers)?;
                     model
                 }
                 _ => {
-                    check_memory(&config, &record, threads)?;
+                    check_memory(&config, &record, workers)?;
                     Model::<f32>::with_forget_bias(config, args.seed, args.forget_bias)
                 }
             };
@@ -165,8 +165,27 @@ pub fn settle(
 }
 
 /// Refuses a run that will not fit in the memory available, before allocating it.
-fn check_memory(config: &ModelConfig, record: &RunRecord, threads: usize) -> Result<()> {
-    let parts = threads.min(record.batch_size);
-    let need = training_memory(config, record.batch_size, record.seq_len, parts, threads, record.dropout > 0.0);
-    crate::memory_check::refuse_if_too_large(need.total(), "use a smaller --hidden, --batch or --seq-len")
+/// Who trains on this machine: `threads` per process, and in an MPI run its rank's rows and the
+/// ranks sharing the machine.
+#[derive(Clone, Copy)]
+pub struct Workers {
+    pub threads: usize,
+    /// Rows of the batch this process trains on.
+    pub rows: usize,
+    /// Processes of the run on this machine (each needs about as much).
+    pub processes_here: usize,
+}
+
+/// Refuses a run that will not fit in the memory available, before allocating it: this
+/// process's need times the processes of the run on this machine, plus, in an MPI run, the
+/// staging copy of the gradients each sends.
+fn check_memory(config: &ModelConfig, record: &RunRecord, workers: Workers) -> Result<()> {
+    let Workers { threads, rows, processes_here } = workers;
+    let parts = threads.min(rows);
+    let need = training_memory(config, rows, record.seq_len, parts, threads, record.dropout > 0.0);
+    let staging = if processes_here > 1 { 4 * config.num_params() as u64 } else { 0 };
+    crate::memory_check::refuse_if_too_large(
+        (need.total() + staging) * processes_here as u64,
+        "use a smaller --hidden, --batch or --seq-len",
+    )
 }

@@ -7,9 +7,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use charrnn_engine::checkpoint::CHECKPOINT_FILE;
+use charrnn_engine::collective::block_rows;
+use charrnn_engine::data::chunks::sha256_hex;
 use charrnn_engine::data::Batcher;
 use charrnn_engine::model_dir::save_model;
 use charrnn_engine::run_settings::RunRecord;
+use charrnn_engine::tensor_file::f32_bytes;
 use charrnn_engine::train::{run as train_run, RunError, RunSummary, Schedule, Trainer};
 use clap::ArgMatches;
 
@@ -21,7 +24,7 @@ use crate::ranks::Ranks;
 use crate::run_dir::{same_path, RunDir};
 use crate::run_log::RunLog;
 use crate::run_settings::Given;
-use crate::run_start::{corpus_for, load_start, settle, Settled, Start};
+use crate::run_start::{corpus_for, load_start, settle, Settled, Start, Workers};
 use crate::threads::init_threads;
 use crate::train_args::{check_args, TrainArgs};
 use crate::train_observer::{FollowerObserver, IntactCheckpoint, TrainObserver};
@@ -59,9 +62,20 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         );
     }
     let batches_per_epoch = train.num_batches() as u64;
+    let workers = Workers {
+        threads,
+        rows: block_rows(batch_args.batch_size as usize, ranks.size, ranks.rank).len(),
+        processes_here: ranks.local_size,
+    };
     let Settled { origin, resumed_from, record } =
-        settle(start, &corpus, &args, &requested, threads, batches_per_epoch)?;
-    ranks.check_same_tokens(record.tokens_sha256.as_deref().unwrap_or_default(), &corpus.input)?;
+        settle(start, &corpus, &args, &requested, workers, batches_per_epoch)?;
+    ranks.check_same(record.tokens_sha256.as_deref().unwrap_or_default(), |leader, mine| {
+        format!(
+            "the corpus '{}' here differs from rank 0's (prepared tokens sha256 {mine}, rank 0 has {leader}): every \
+             machine must hold the same text at the same path",
+            corpus.input.display()
+        )
+    })?;
     if record.dropout > 0.0 && origin.config().num_layers == 1 {
         errln!("warning: --dropout acts between layers; with one layer it does nothing");
     }
@@ -74,6 +88,12 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         _ => IntactCheckpoint::default(),
     };
     let mut trainer = origin.into_trainer_in(&record.train_options(), threads, ranks.group());
+    // Every rank starts from rank 0's weights, or the ranks would drift apart unseen (an
+    // --init-from model that differs between machines, say).
+    ranks.check_same(&weights_sha256(&trainer.model.params), |_, _| {
+        "the starting weights here differ from rank 0's: --init-from must name the same model on every machine"
+            .to_owned()
+    })?;
     errln!("data: {}", corpus.describe());
     let config = trainer.model.config;
     errln!(
@@ -125,6 +145,11 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         Err(RunError::Observer(e)) => return Err(observer.failed(e)),
     };
     finish(&mut observer, &trainer, &summary, start_step)
+}
+
+/// SHA-256 of the weights' bytes.
+fn weights_sha256(params: &[f32]) -> String {
+    sha256_hex(f32_bytes(params)).map_or_else(|e| e.to_string(), |(_, sha)| sha)
 }
 
 /// What a run may do to its `--out` before it starts.
@@ -218,9 +243,10 @@ fn describe_training(
 
 /// Turns the first Ctrl-C into a request to stop after this step (the returned flag, which the
 /// observer polls); a second stops at once, with exit status 130, naming the checkpoint that
-/// stays intact (writes are atomic). In a run of several ranks (`of_many`) a second signal
-/// within a second is the same Ctrl-C: a rank may get it both from the terminal and from
-/// `mpiexec`, which forwards it.
+/// stays intact (writes are atomic). In a run of several ranks (`of_many`) the signals of the
+/// first second count as the first Ctrl-C: a rank may get it both from the terminal and from
+/// `mpiexec`, which forwards it. (A rank that exits at a second Ctrl-C makes `mpiexec` end the
+/// others.)
 fn stop_on_ctrl_c(intact: IntactCheckpoint, of_many: bool) -> Result<Arc<AtomicBool>> {
     const SAME_PRESS: Duration = Duration::from_secs(1);
     let interrupted = Arc::new(AtomicBool::new(false));

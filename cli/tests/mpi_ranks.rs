@@ -195,20 +195,40 @@ fn a_killed_rank_ends_the_job_and_the_checkpoint_resumes() {
     assert!(err.contains("resumed from"), "{err}");
 }
 
-/// Ctrl-C to `mpiexec` (which forwards it to every rank): every rank finishes the same step,
-/// rank 0 saves, and the job exits 0; the run then resumes.
+/// Ctrl-C to `mpiexec` (which forwards it to every rank): the ranks agree on the step to stop
+/// after (were they to stop at different steps, the one still training would wait forever on
+/// the others, and the job would not end), rank 0 saves, and the job exits 0; the run then
+/// resumes under two ranks.
 #[test]
 fn ctrl_c_on_mpiexec_stops_every_rank_and_saves() {
     let dir = dir_with_corpus(30_000);
-    let child = start_ranks(dir.path(), "m", &["--checkpoint-every", "0"], 4);
+    let mut child = start_ranks(dir.path(), "m", &["--checkpoint-every", "0"], 4);
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
+    let interrupted = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if interrupted.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("the ranks did not stop within a minute of Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert!(stdout(&out).contains("stopped at step"), "{}", stdout(&out));
-    let resumed = run_ranks(dir.path(), 2, &["train", "--resume", "m", "--steps", "60", "--threads", "1"]);
-    assert_ok(&resumed);
+    let report = stdout(&out);
+    let stopped: u64 = report
+        .split("stopped at step ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no stop reported: {report}"));
+    let log = String::from_utf8(read(&dir.path().join("m"), "log.csv")).unwrap();
+    let steps: Vec<u64> = log.lines().skip(1).filter_map(|l| l.split(',').next()?.parse().ok()).collect();
+    assert_eq!(steps, (1..=stopped).collect::<Vec<_>>());
+    let more = (stopped + 10).to_string();
+    let resumed = run_ranks(dir.path(), 2, &["train", "--resume", "m", "--steps", &more, "--threads", "1"]);
+    let err = assert_ok(&resumed);
+    assert!(err.contains(&format!("steps {}..={more}", stopped + 1)), "{err}");
 }
 
 /// A rank whose corpus differs (here, another file: `mpiexec`'s `:` starts two programs) is

@@ -17,9 +17,9 @@ pub trait Collective {
     fn size(&self) -> usize;
 
     /// Replaces `values` by their element-wise sum over the group. Every process gets the same
-    /// bits, and the order of the terms depends on `size()` alone, so runs repeat bit for bit.
-    /// (With two processes each element is `a + b`, one addition: the same bits as two parts
-    /// of a batch summed in one process.)
+    /// bits; the order of the terms may depend on the group's size and layout but not on
+    /// timing, so a run repeats bit for bit. (With two processes each element is `a + b`, one
+    /// addition: the same bits as two parts of a batch summed in one process.)
     fn sum_f32(&self, values: &mut [f32]);
 
     /// As [`Collective::sum_f32`], for `f64` (losses).

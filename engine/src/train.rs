@@ -402,7 +402,8 @@ impl Trainer {
         trainer
     }
 
-    /// The training state to write a checkpoint from.
+    /// The training state to write a checkpoint from. In a group this is a collective call (it
+    /// gathers the carried state): every process makes it, at the same step.
     pub fn snapshot(&self) -> TrainingSnapshot<'_> {
         TrainingSnapshot {
             model: &self.model,
