@@ -5,9 +5,9 @@
 use std::fmt;
 use std::path::Path;
 
+use crate::collective::block_rows;
 use crate::config::ModelConfig;
 use crate::packed_weights::PackedWeights;
-use crate::train::part_rows;
 use crate::workspace::{State, Workspace};
 
 /// The bytes a [`crate::train::Trainer`] allocates, by purpose, for `f32` training.
@@ -52,7 +52,7 @@ pub fn training_memory(
     let mut workspace = 2 * (batch * seq_len) as u64 * 4; // the batch's inputs and targets (u32)
     let mut state_floats = 0u64;
     for part in 0..parts {
-        let rows = part_rows(batch, parts, part).len();
+        let rows = block_rows(batch, parts, part).len();
         let (floats, ids) = Workspace::<f32>::allocation(config, rows, seq_len, dropout);
         let state = State::<f32>::len(config, rows) as u64;
         state_floats += state;

@@ -96,12 +96,6 @@ struct Part {
     times: PhaseTimes,
 }
 
-/// The rows of part `p` when `batch` rows are split into `parts` contiguous parts (their
-/// sizes differ by at most one).
-pub fn part_rows(batch: usize, parts: usize, p: usize) -> Range<usize> {
-    block_rows(batch, parts, p)
-}
-
 /// A model with its optimiser state and every buffer a step needs.
 pub struct Trainer {
     /// The model being trained. Its weights change through steps only: the packed copy of the
