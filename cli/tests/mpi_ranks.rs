@@ -2,8 +2,8 @@
 //! two ranks of one thread train byte for byte as one process of two threads, three ranks
 //! repeat bit for bit, a checkpoint of two ranks resumes in one process and in two, a killed
 //! rank ends the job at once with its checkpoint intact, Ctrl-C stops every rank at the same
-//! step, and a rank with another corpus is refused at the start.
-#![cfg(feature = "mpi")]
+//! step, and a rank with another corpus is refused at the start. Built only with the feature
+//! (`required-features` in Cargo.toml): `cargo test -p charrnn-cli --features mpi --test mpi_ranks`.
 
 mod common;
 use common::*;
