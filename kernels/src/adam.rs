@@ -58,7 +58,7 @@ impl<F: Float> Kernel for AdamStep<'_, F> {
         assert!(self.step >= 1, "AdamStep: steps count from 1");
     }
 
-    fn plain(self) {
+    unsafe fn plain(self) {
         let AdamStep { params, grads, m, v, hyper, step } = self;
         let n = params.len();
         let t = step as f64;
@@ -80,7 +80,7 @@ impl<F: Float> Kernel for AdamStep<'_, F> {
 }
 
 impl FastKernel for AdamStep<'_, f32> {
-    fn fast(self, level: CpuLevel) {
+    unsafe fn fast(self, level: CpuLevel) {
         let AdamStep { params, grads, m, v, hyper, step } = self;
         let n = params.len();
         // The constants exactly as the scalar twin forms them.

@@ -48,9 +48,10 @@ pub trait Float:
         rsc: usize,
         csc: usize,
     ) {
-        // SAFETY: the caller guarantees (and `gemm::check_bounds` verifies) that every index
-        // reached through these strides lies inside the slices, and that C's indices are
-        // distinct; strides fit in isize because they index in-bounds slice elements.
+        // SAFETY: the caller guarantees (this function's contract; `gemm::generic::gemm_generic`
+        // asserts it before calling) that every index reached through these strides lies
+        // inside the slices and that C's indices are distinct; the strides fit in isize because
+        // they index in-bounds slice elements.
         unsafe {
             Self::MATRIXMULTIPLY(
                 m,

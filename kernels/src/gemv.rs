@@ -48,7 +48,7 @@ impl<F: Float> Kernel for Gemv<'_, F> {
         }
     }
 
-    fn plain(self) {
+    unsafe fn plain(self) {
         let Gemv { k, n, x, w, ldw, y } = self;
         for block in depth_blocks(k) {
             for (j, yj) in y[..n].iter_mut().enumerate() {

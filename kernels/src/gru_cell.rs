@@ -80,7 +80,7 @@ impl<F: Float> Kernel for GruForward<'_, F> {
         assert!(self.h_prev.len() >= n && self.h.len() >= n, "GruForward: states shorter than [batch, hidden]");
     }
 
-    fn plain(self) {
+    unsafe fn plain(self) {
         let GruForward { batch, hidden, gx, gh, h_prev, h } = self;
         let h3 = 3 * hidden;
         let one = F::one();
@@ -123,7 +123,7 @@ impl<F: Float> Kernel for GruBackward<'_, F> {
         );
     }
 
-    fn plain(self) {
+    unsafe fn plain(self) {
         let GruBackward { batch, hidden, act, gh, h_prev, dh, dgx, dgh, dh_prev } = self;
         let h3 = 3 * hidden;
         let one = F::one();

@@ -36,8 +36,13 @@ pub trait Kernel: KernelArgs {
     /// error.
     fn check(&self);
 
-    /// The plain scalar body, on checked arguments.
-    fn plain(self) -> Self::Output;
+    /// The plain scalar body, on checked arguments. Only [`Kernel::run`] and
+    /// [`Kernel::run_plain`] call it, right after [`Kernel::check`].
+    ///
+    /// # Safety
+    /// The arguments must satisfy [`Kernel::check`] (every slice as long as the shapes say):
+    /// bodies index through raw pointers sized from the shapes alone.
+    unsafe fn plain(self) -> Self::Output;
 
     /// Checks, then runs the fast path at this CPU's level for `f32`, the plain body otherwise.
     // The bound sits here rather than on the trait: a supertrait bound naming `Self::Output`
@@ -48,30 +53,40 @@ pub trait Kernel: KernelArgs {
     {
         self.check();
         match self.into_f32() {
-            Ok(fast) => fast.fast(cpu_level()),
-            Err(plain) => plain.plain(),
+            // SAFETY: `check` passed on these arguments, and the conversion to `f32` keeps
+            // every slice and shape.
+            Ok(fast) => unsafe { fast.fast(cpu_level()) },
+            // SAFETY: `check` passed on these arguments.
+            Err(plain) => unsafe { plain.plain() },
         }
     }
 
     /// Checks, then runs the plain body (for any element type: the twin the tests compare with).
     fn run_plain(self) -> Self::Output {
         self.check();
-        self.plain()
+        // SAFETY: `check` passed on these arguments.
+        unsafe { self.plain() }
     }
 }
 
 /// The fast path of a kernel call over `f32`.
 pub trait FastKernel: Kernel {
-    /// The fast body at SIMD level `level`, on checked arguments.
+    /// The fast body at SIMD level `level`, on checked arguments. Only [`Kernel::run`] and
+    /// [`FastKernel::run_at`] call it, right after [`Kernel::check`].
+    ///
+    /// # Safety
+    /// The arguments must satisfy [`Kernel::check`]: the SIMD bodies load and store through
+    /// pointers sized from the shapes alone.
     ///
     /// # Panics
     /// If `level` is above what this CPU supports.
-    fn fast(self, level: CpuLevel) -> Self::Output;
+    unsafe fn fast(self, level: CpuLevel) -> Self::Output;
 
     /// Checks, then runs the fast path at `level` (tests and benches compare every level).
     fn run_at(self, level: CpuLevel) -> Self::Output {
         self.check();
-        self.fast(level)
+        // SAFETY: `check` passed on these arguments.
+        unsafe { self.fast(level) }
     }
 }
 
@@ -188,7 +203,7 @@ macro_rules! kernel_args {
 macro_rules! simd_fast_path {
     ($name:ident $(, unless_zero: $($size:ident),+)?) => {
         impl $crate::kernel::FastKernel for $name<'_, f32> {
-            fn fast(self, level: $crate::dispatch::CpuLevel) {
+            unsafe fn fast(self, level: $crate::dispatch::CpuLevel) {
                 $( if $(self.$size == 0)||+ { return; } )?
                 $crate::simd::run(level, self)
             }

@@ -55,7 +55,7 @@ impl<F: Float> Kernel for LstmForward<'_, F> {
         assert!(self.c.len() >= n && self.h.len() >= n, "LstmForward: c or h too short");
     }
 
-    fn plain(self) {
+    unsafe fn plain(self) {
         let hidden = self.hidden;
         let h4 = 4 * hidden;
         for b in 0..self.batch {
@@ -91,7 +91,7 @@ impl<F: Float> Kernel for LstmBackward<'_, F> {
         assert!(self.dh.len() >= n && self.dc.len() >= n, "LstmBackward: dh or dc too short");
     }
 
-    fn plain(self) {
+    unsafe fn plain(self) {
         let hidden = self.hidden;
         let h4 = 4 * hidden;
         let one = F::one();

@@ -26,7 +26,7 @@ impl<F: Float> Kernel for SumSquares<'_, F> {
         // Any length is valid.
     }
 
-    fn plain(self) -> f64 {
+    unsafe fn plain(self) -> f64 {
         let SumSquares { x } = self;
         x.iter()
             .map(|&v| {
@@ -38,7 +38,7 @@ impl<F: Float> Kernel for SumSquares<'_, F> {
 }
 
 impl FastKernel for SumSquares<'_, f32> {
-    fn fast(self, level: CpuLevel) -> f64 {
+    unsafe fn fast(self, level: CpuLevel) -> f64 {
         let leaf = |c: &[f32]| crate::simd::run(level, fused::SumSquares { x: c });
         crate::chunked::tree_sum(self.x, self.x.len() >= PARALLEL_MIN, &leaf)
     }
@@ -59,7 +59,7 @@ impl<F: Float> Kernel for Scale<'_, F> {
         // Any length is valid.
     }
 
-    fn plain(self) {
+    unsafe fn plain(self) {
         let Scale { x, s } = self;
         for v in x {
             *v *= s;
@@ -68,7 +68,7 @@ impl<F: Float> Kernel for Scale<'_, F> {
 }
 
 impl FastKernel for Scale<'_, f32> {
-    fn fast(self, level: CpuLevel) {
+    unsafe fn fast(self, level: CpuLevel) {
         let Scale { x, s } = self;
         if x.len() < PARALLEL_MIN {
             crate::simd::run(level, fused::Scale { x, k: s });

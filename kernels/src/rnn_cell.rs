@@ -22,7 +22,7 @@ impl<F: Float> Kernel for RnnForward<'_, F> {
         assert_eq!(self.pre.len(), self.h.len(), "RnnForward: pre and h differ in length");
     }
 
-    fn plain(self) {
+    unsafe fn plain(self) {
         let RnnForward { pre, h } = self;
         for (hj, &p) in h.iter_mut().zip(pre) {
             *hj = p.tanh();
@@ -49,7 +49,7 @@ impl<F: Float> Kernel for RnnBackward<'_, F> {
         assert!(self.dh.len() == n && self.dpre.len() == n, "RnnBackward: h, dh and dpre differ in length");
     }
 
-    fn plain(self) {
+    unsafe fn plain(self) {
         let RnnBackward { h, dh, dpre } = self;
         for ((d, &hj), &g) in dpre.iter_mut().zip(h).zip(dh) {
             *d = g * (F::one() - hj * hj);

@@ -37,7 +37,7 @@ impl<F: Float> Kernel for SoftmaxXent<'_, F> {
         );
     }
 
-    fn plain(self) -> f64 {
+    unsafe fn plain(self) -> f64 {
         let SoftmaxXent { rows, vocab, logits, targets, scale, dlogits } = self;
         let mut total = 0.0f64;
         for r in 0..rows {
@@ -64,7 +64,7 @@ impl<F: Float> Kernel for SoftmaxXent<'_, F> {
 }
 
 impl FastKernel for SoftmaxXent<'_, f32> {
-    fn fast(self, level: CpuLevel) -> f64 {
+    unsafe fn fast(self, level: CpuLevel) -> f64 {
         fast_rows(level, self.rows, self.vocab, self)
     }
 }
@@ -89,7 +89,7 @@ impl<F: Float> Kernel for SoftmaxXentLoss<'_, F> {
         );
     }
 
-    fn plain(self) -> f64 {
+    unsafe fn plain(self) -> f64 {
         let SoftmaxXentLoss { rows, vocab, logits, targets } = self;
         let mut total = 0.0f64;
         for r in 0..rows {
@@ -105,7 +105,7 @@ impl<F: Float> Kernel for SoftmaxXentLoss<'_, F> {
 }
 
 impl FastKernel for SoftmaxXentLoss<'_, f32> {
-    fn fast(self, level: CpuLevel) -> f64 {
+    unsafe fn fast(self, level: CpuLevel) -> f64 {
         fast_rows(level, self.rows, self.vocab, self)
     }
 }
@@ -129,7 +129,7 @@ impl<F: Float> Kernel for SoftmaxTerms<'_, F> {
         assert_eq!(self.logits.len(), self.terms.len(), "SoftmaxTerms: logits and terms differ in length");
     }
 
-    fn plain(self) -> f64 {
+    unsafe fn plain(self) -> f64 {
         let SoftmaxTerms { logits, inv_temperature, terms } = self;
         let max = logits.iter().copied().fold(F::neg_infinity(), F::max);
         let mut sum = F::zero();
@@ -142,7 +142,7 @@ impl<F: Float> Kernel for SoftmaxTerms<'_, F> {
 }
 
 impl FastKernel for SoftmaxTerms<'_, f32> {
-    fn fast(self, level: CpuLevel) -> f64 {
+    unsafe fn fast(self, level: CpuLevel) -> f64 {
         if self.logits.is_empty() {
             return 0.0;
         }

@@ -385,9 +385,12 @@ fn cut_tile<K: MicroKernel>(
     };
     let CutTile { c, ldc, rows, cols } = cut;
     if cols <= K::EDGE_COLUMNS {
+        // The kernel writes through a pointer: the cut must lie inside `c` whatever the caller
+        // computed (one comparison per cut tile).
+        assert!(rows <= K::MR && (rows == 0 || (rows - 1) * ldc + cols <= c.len()), "cut tile outside C");
         // SAFETY: features present (checked in `gemm_f32`); `ap`/`bp` hold steps(kc)·MR /
-        // steps(kc)·NR words (sliced by the caller); `c` holds `rows ≤ MR` rows of `cols ≤ EDGE_COLUMNS` columns
-        // at stride `ldc` (the caller's cut lies inside `C`: row + rows ≤ m, col + cols ≤ n).
+        // steps(kc)·NR words (sliced by the caller); `c` holds `rows ≤ MR` rows of
+        // `cols ≤ EDGE_COLUMNS` columns at stride `ldc` (asserted just above).
         unsafe {
             K::columns(kc, ap.as_ptr(), bp.as_ptr(), CTile { ptr: c.as_mut_ptr(), ldc, alpha, beta }, rows, cols)
         };

@@ -94,7 +94,7 @@ impl<F: Float> Kernel for Gemm<'_, F> {
 
     /// Rounds to bf16 by copying the operands: plain bodies serve `f64` gradient checks and
     /// tests only, so this allocation never sits in a training loop.
-    fn plain(mut self) {
+    unsafe fn plain(mut self) {
         if self.empty_product() {
             return;
         }
@@ -106,7 +106,7 @@ impl<F: Float> Kernel for Gemm<'_, F> {
 }
 
 impl FastKernel for Gemm<'_, f32> {
-    fn fast(mut self, level: CpuLevel) {
+    unsafe fn fast(mut self, level: CpuLevel) {
         if self.empty_product() {
             return;
         }
@@ -298,7 +298,7 @@ impl<F: Float> Kernel for GemmPacked<'_, F> {
 
     /// Needs `B` packed plainly (already rounded), as it is for every type but `f32`; rounds
     /// `A` by copying it, as [`Gemm`]'s plain body.
-    fn plain(mut self) {
+    unsafe fn plain(mut self) {
         if self.empty_product() {
             return;
         }
@@ -311,7 +311,7 @@ impl<F: Float> Kernel for GemmPacked<'_, F> {
 }
 
 impl FastKernel for GemmPacked<'_, f32> {
-    fn fast(mut self, _level: CpuLevel) {
+    unsafe fn fast(mut self, _level: CpuLevel) {
         // The level was fixed when `B` was packed: its panels are for one micro-kernel.
         if self.empty_product() {
             return;

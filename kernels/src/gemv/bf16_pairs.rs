@@ -80,7 +80,7 @@ impl<F: Float> Kernel for GemvBf16<'_, F> {
         assert!(self.y.len() >= self.w.n, "GemvBf16: y has {} elements, n is {}", self.y.len(), self.w.n);
     }
 
-    fn plain(self) {
+    unsafe fn plain(self) {
         let GemvBf16 { x, w, y } = self;
         let round = |v: F| F::from_f64(f64::from(crate::Precision::Bf16.round(v.to_f64() as f32)));
         for block in super::depth_blocks(w.k) {
@@ -96,7 +96,7 @@ impl<F: Float> Kernel for GemvBf16<'_, F> {
 }
 
 impl FastKernel for GemvBf16<'_, f32> {
-    fn fast(self, level: CpuLevel) {
+    unsafe fn fast(self, level: CpuLevel) {
         if self.w.k == 0 || self.w.n == 0 {
             return;
         }
@@ -113,7 +113,8 @@ impl FastKernel for GemvBf16<'_, f32> {
             return;
         }
         let _ = level;
-        self.plain()
+        // SAFETY: this function's own contract: the arguments satisfy `check`.
+        unsafe { self.plain() }
     }
 }
 

@@ -40,6 +40,10 @@ pub(crate) unsafe fn columns<const MR: usize, const NR: usize>(
     }
 }
 
+/// [`columns`] for exactly `COLS` columns.
+///
+/// # Safety
+/// The contract of [`columns`], with `cols == COLS`.
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn columns_n<const MR: usize, const NR: usize, const COLS: usize>(

@@ -213,6 +213,10 @@ macro_rules! micro_kernel {
             ) {
                 use $crate::gemm::microkernel::MicroKernel;
                 type Word = <$name as MicroKernel>::Word;
+                /// # Safety
+                /// The contract of [`MicroKernel::tile`]: the kernel's features are present;
+                /// `a` (rows `lda` words apart when in place) and `b` hold the panels and `c`
+                /// the tile of this kernel's MR, NR over `kc` depths.
                 $(#[target_feature(enable = $features)])?
                 unsafe fn compiled<const IN_PLACE: bool>(
                     kc: usize,
