@@ -21,6 +21,7 @@ mod run_log;
 mod run_settings;
 mod run_start;
 mod sample_cmd;
+mod stop_request;
 mod threads;
 mod trace_file;
 mod train_args;
@@ -107,6 +108,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<stop_request::StoppedBeforeTraining>() => {
+            ranks.fail(&e.to_string(), stop_request::STOPPED_STATUS)
+        }
         Err(e) => ranks.fail(&format!("error: {}", flags::describe(&e)), 1),
     }
 }

@@ -1,11 +1,8 @@
 //! `charrnn-fast train`: prepare the corpus, train (or resume), checkpoint, log, save.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use charrnn_engine::checkpoint::CHECKPOINT_FILE;
 use charrnn_engine::collective::block_rows;
 use charrnn_engine::data::chunks::sha256_hex;
@@ -27,6 +24,7 @@ use crate::run_dir::{same_path, RunDir};
 use crate::run_log::RunLog;
 use crate::run_settings::Given;
 use crate::run_start::{corpus_for, load_start, memory_needed, settle, Settled, Start, Workers};
+use crate::stop_request::{StopRequest, StoppedBeforeTraining};
 use crate::threads::init_threads;
 use crate::train_args::{check_args, TrainArgs};
 use crate::train_observer::{FollowerObserver, IntactCheckpoint, TrainObserver};
@@ -44,6 +42,10 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     }
     let leader = ranks.is_leader();
     let threads = init_threads(args.threads.or(ranks.default_threads()))?;
+    // Caught from the start: preparing a large corpus takes minutes. The checkpoint that a
+    // second Ctrl-C leaves intact is the one resumed from until this run writes its own.
+    let intact = IntactCheckpoint::default();
+    let stop = StopRequest::install(intact.clone())?;
     let out_path = args.out.clone().or_else(|| args.resume.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
     if let Some(dir) = args.resume.as_ref().filter(|_| leader) {
         if !dir.join(CHECKPOINT_FILE).is_file() {
@@ -55,10 +57,16 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     // there, not even the lock.
     let run_dir = (leader && !args.dry_run).then(|| RunDir::lock(&out_path)).transpose()?;
     let start = load_start(&args, &requested, ranks)?;
+    if let Start::Resume { dir, checkpoint, .. } = &start {
+        intact.set(dir, checkpoint.meta.step);
+    }
     let out_plan = run_dir.as_ref().map(|run_dir| plan_out_dir(&args, &start, run_dir)).transpose()?;
 
     let (corpus_args, batch_args) = corpus_for(&start, &args)?;
-    let corpus = ranks.local_first(|| Corpus::open(&corpus_args))?;
+    let corpus = match ranks.local_first(|| Corpus::open_until(&corpus_args, &|| stop.is_requested())) {
+        Err(_) if stop.is_requested() => return Err(StoppedBeforeTraining.into()),
+        corpus => corpus?,
+    };
     let (train, val) = corpus.batchers(&batch_args)?;
     if (batch_args.batch_size as usize) < ranks.size {
         bail!(
@@ -93,15 +101,13 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         return Ok(());
     }
 
-    // Ctrl-C is caught from here on, before --out is changed (clearing it, say, is never cut
-    // short); until now it ends the process at once, which leaves nothing half-written (the
-    // prepared corpus is written atomically) and nothing in --out but the lock.
-    let intact = IntactCheckpoint::default();
-    let interrupted = stop_on_ctrl_c(intact.clone())?;
-    // Every check has passed: only now is anything in --out changed.
+    // Every check has passed: only now is anything in --out changed, unless a stop was asked
+    // for meanwhile (then nothing is, and the lock goes with a directory this run created).
+    stop.check()?;
     if let (Some(run_dir), Some(plan)) = (&run_dir, out_plan) {
         prepare_out_dir(run_dir, plan, resumed_from.as_ref(), &intact)?;
     }
+    let interrupted = stop.training_starts();
     let mut trainer = origin.into_trainer_in(&record.train_options(), threads, ranks.group());
     // Every rank starts from rank 0's weights, or the ranks would drift apart unseen (an
     // --init-from model that differs between machines, say).
@@ -199,8 +205,7 @@ fn plan_out_dir(args: &TrainArgs, start: &Start, run_dir: &RunDir) -> Result<Out
 
 /// Readies `--out` for a run that has passed every check: clears another run's files when
 /// planned, removes temporaries an interrupted run left, and carries `best/` over from the run
-/// resumed from, which `intact` then names as the checkpoint that stays intact until this run
-/// writes its own.
+/// resumed from (a failure names the checkpoint `intact` holds, the one resumed from).
 fn prepare_out_dir(
     run_dir: &RunDir,
     plan: OutDirPlan,
@@ -215,11 +220,8 @@ fn prepare_out_dir(
     if stale > 0 {
         infoln!("removed {stale} temporary {} left by an interrupted run", plural(stale, "file", "files"));
     }
-    if let Some((dir, step)) = resumed_from {
-        intact.set(dir, *step);
-        if !plan.resumed_in_place {
-            run_dir.adopt_best(dir).map_err(|e| anyhow!("{e:#}; {}", intact.describe()))?;
-        }
+    if let Some((dir, _)) = resumed_from.filter(|_| !plan.resumed_in_place) {
+        run_dir.adopt_best(dir).map_err(|e| anyhow!("{e:#}; {}", intact.describe()))?;
     }
     Ok(())
 }
@@ -254,35 +256,6 @@ fn describe_training(
             None => String::new(),
         }
     )
-}
-
-/// Turns the first Ctrl-C (SIGINT, SIGTERM or SIGHUP) into a request to stop (the returned
-/// flag, which the observer polls after each step and during validation); a second stops at
-/// once, with exit status 130, naming the checkpoint on disk (writes are atomic; one being
-/// written is waited for). The signals of the first second count as the first Ctrl-C: `timeout`
-/// and `kill -- -PGID` signal the process and its group, a terminal may deliver SIGINT twice,
-/// and a rank of an MPI run may get it both from the terminal and from `mpiexec`, which
-/// forwards it; none of these is a user pressing Ctrl-C again. (A rank that exits at a second
-/// Ctrl-C makes `mpiexec` end the others.)
-fn stop_on_ctrl_c(intact: IntactCheckpoint) -> Result<Arc<AtomicBool>> {
-    const SAME_PRESS: Duration = Duration::from_secs(1);
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = interrupted.clone();
-    let mut first: Option<Instant> = None;
-    ctrlc::set_handler(move || {
-        let repeat = first.is_some_and(|at| at.elapsed() < SAME_PRESS);
-        first.get_or_insert_with(Instant::now);
-        if repeat {
-            return;
-        }
-        if flag.swap(true, Ordering::SeqCst) {
-            errln!("\nstopping now, without saving; {}", intact.describe());
-            std::process::exit(130);
-        }
-        errln!("\ninterrupted: finishing this step and saving a checkpoint (again to stop at once)");
-    })
-    .context("cannot install the Ctrl-C handler")?;
-    Ok(interrupted)
 }
 
 /// After the last step: the final checkpoint, the plot, the summary lines, and the model with

@@ -104,3 +104,39 @@ fn ctrl_c_during_validation_stops_at_once() {
     assert!(resumed.status.success(), "{}", stderr(&resumed));
     assert!(stderr(&resumed).contains("steps 3..=3"), "{}", stderr(&resumed));
 }
+
+/// Ctrl-C while the corpus is being prepared (minutes for a large one) stops at once, with exit
+/// status 130 and nothing left behind: no temporary file, no cache that a later run would
+/// trust, no --out. (It used to kill the process mid-write, leaving its temporary file.)
+#[test]
+fn ctrl_c_while_preparing_stops_at_once_and_leaves_nothing() {
+    let dir = dir_with(&[("big.txt", small_corpus(30_000_000))]);
+    let cache = dir.path().join("big.txt.charrnn");
+    let temporaries = || {
+        std::fs::read_dir(&cache).map_or(0, |entries| {
+            entries.flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).count()
+        })
+    };
+    let args = [&["train", "--data", "big.txt"][..], TINY_MODEL, &["--steps", "3", "--out", "m"]].concat();
+    let child = spawn_in(dir.path(), &args);
+    // The token file is being written: hold the process there while Ctrl-C arrives.
+    let started = std::time::Instant::now();
+    while temporaries() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the token file was never written");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    signal(&child, "STOP");
+    interrupt(&child);
+    signal(&child, "CONT");
+    let (out, took) = wait_at_most(child, Duration::from_secs(60));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(took < Duration::from_secs(1), "took {took:?} to stop");
+    assert!(err.contains("stopped before training began: nothing was trained or saved"), "{err}");
+    assert_eq!(temporaries(), 0);
+    assert!(!cache.join("meta.json").exists(), "a cache that looks complete");
+    assert!(!dir.path().join("m").exists(), "--out left behind");
+    let again = run_in(dir.path(), &args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(stderr(&again).contains("(built cache"), "{}", stderr(&again));
+}

@@ -108,6 +108,7 @@ pub fn prepare_until(opts: &PrepareOptions, stop: &dyn Fn() -> bool) -> Result<P
 }
 
 /// [`prepare`] with an explicit read-buffer size (tests use tiny ones).
+#[cfg(test)]
 pub(crate) fn prepare_with_chunk(opts: &PrepareOptions, chunk: usize) -> Result<Prepared, DataError> {
     prepare_in_chunks(opts, chunk, &|| false)
 }
