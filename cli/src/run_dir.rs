@@ -92,7 +92,7 @@ impl RunDir {
 
     /// The first file of a run found in the directory, if any.
     pub fn run_file(&self) -> Option<&'static str> {
-        RUN_FILES.iter().copied().find(|name| self.path.join(name).exists())
+        run_file_in(&self.path)
     }
 
     /// Removes the files a run writes (and nothing else).
@@ -144,6 +144,12 @@ impl RunDir {
         }
         Ok(())
     }
+}
+
+/// The first file of a run found in `dir`, if any (locked or not: `train --dry-run` looks
+/// without locking).
+pub fn run_file_in(dir: &Path) -> Option<&'static str> {
+    RUN_FILES.iter().copied().find(|name| dir.join(name).exists())
 }
 
 /// Whether two paths name the same file or directory: resolved when both exist (links,

@@ -20,7 +20,7 @@ use crate::output::{errln, infoln, outln, plural};
 use crate::precision_arg::{bf16_hint, slow_bf16_note};
 use crate::progress::Progress;
 use crate::ranks::Ranks;
-use crate::run_dir::{same_path, RunDir};
+use crate::run_dir::{run_file_in, same_path, RunDir};
 use crate::run_log::RunLog;
 use crate::run_settings::Given;
 use crate::run_start::{corpus_for, load_start, memory_needed, settle, Settled, Start, Workers};
@@ -60,7 +60,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     if let Start::Resume { dir, checkpoint, .. } = &start {
         intact.set(dir, checkpoint.meta.step);
     }
-    let out_plan = run_dir.as_ref().map(|run_dir| plan_out_dir(&args, &start, run_dir)).transpose()?;
+    let out_plan = leader.then(|| plan_out_dir(&args, &start, &out_path)).transpose()?;
 
     let (corpus_args, batch_args) = corpus_for(&start, &args)?;
     let corpus = match ranks.local_first(|| Corpus::open_until(&corpus_args, &|| stop.is_requested())) {
@@ -98,6 +98,20 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     if args.dry_run {
         let memory = memory_needed(&origin.config(), &record, workers);
         describe_dry_run(&origin.config(), &schedule, &record, &train, val.as_ref(), memory, &ranks.describe(threads));
+        if let Some(plan) = out_plan {
+            outln!(
+                "output: '{}'{}",
+                out_path.display(),
+                if plan.resumed_in_place {
+                    ", where the run goes on"
+                } else if plan.clear_first {
+                    ", whose previous run would be cleared (--force)"
+                } else {
+                    ""
+                }
+            );
+        }
+        outln!("dry run: nothing trained, nothing written in --out");
         return Ok(());
     }
 
@@ -185,14 +199,14 @@ struct OutDirPlan {
 /// Refuses an `--out` that holds another run (unless `--force`) or that `--force` would clear
 /// under the run it resumes; clears nothing yet, so that a run that cannot start destroys
 /// nothing.
-fn plan_out_dir(args: &TrainArgs, start: &Start, run_dir: &RunDir) -> Result<OutDirPlan> {
-    let out_path = run_dir.path();
+fn plan_out_dir(args: &TrainArgs, start: &Start, out_path: &Path) -> Result<OutDirPlan> {
     let resumed_in_place = matches!(start, Start::Resume { dir, .. } if same_path(dir, out_path));
     if resumed_in_place && args.force {
         bail!("--force would clear the run that --resume continues in '{}'; leave it out", out_path.display());
     }
-    let clear_first = !resumed_in_place && run_dir.run_file().is_some();
-    if let Some(file) = run_dir.run_file().filter(|_| clear_first && !args.force) {
+    let run_file = run_file_in(out_path);
+    let clear_first = !resumed_in_place && run_file.is_some();
+    if let Some(file) = run_file.filter(|_| clear_first && !args.force) {
         let resumable = out_path.join(CHECKPOINT_FILE).is_file();
         bail!(
             "'{}' holds another run ({file}); {}choose another --out, or pass --force to clear it",
@@ -348,5 +362,4 @@ fn describe_dry_run(
         }
     );
     outln!("workers: {workers}; {} products", record.precision);
-    outln!("dry run: nothing trained, nothing written in --out");
 }

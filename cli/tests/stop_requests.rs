@@ -41,7 +41,7 @@ fn signals_a_moment_apart_are_one_stop_request() {
         let step = checkpoint_step(&dir.path().join(&out_dir));
         assert!(stdout(&out).contains(&format!("stopped at step {step} of 100000000")), "{}", stdout(&out));
         // The last step shows in the progress lines, whatever --log-every.
-        let last_line = err.lines().filter(|l| l.starts_with("step ")).last().unwrap_or_default();
+        let last_line = err.lines().rfind(|l| l.starts_with("step ")).unwrap_or_default();
         assert!(last_line.starts_with(&format!("step {step}/")), "{err}");
     }
 }

@@ -85,6 +85,11 @@ fn dry_run_prints_the_figures_and_writes_nothing() {
     let resume = run_in(dir.path(), &["train", "--resume", "r", "--steps", "9", "--dry-run"]);
     assert!(resume.status.success(), "{}", stderr(&resume));
     assert!(stdout(&resume).contains("steps: 6..=9, 4 in all"), "{}", stdout(&resume));
+    assert!(stdout(&resume).contains("output: 'r', where the run goes on"), "{}", stdout(&resume));
+    // Refused as the run would be, or told what --force would clear.
+    assert_run_fails(dir.path(), &train_args(&["--out", "r", "--dry-run"]), "'r' holds another run");
+    let forced = run_in(dir.path(), &train_args(&["--out", "r", "--force", "--dry-run"]));
+    assert!(stdout(&forced).contains("whose previous run would be cleared (--force)"), "{}", stdout(&forced));
     assert_eq!(listing(&dir.path().join("r")), before);
 
     let too_large = command_in(dir.path())
