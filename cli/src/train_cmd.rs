@@ -96,22 +96,10 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     let start_step = resumed_from.as_ref().map_or(0, |(_, step)| *step);
     let schedule = record.schedule(start_step)?;
     if args.dry_run {
-        let memory = memory_needed(&origin.config(), &record, workers);
-        describe_dry_run(&origin.config(), &schedule, &record, &train, val.as_ref(), memory, &ranks.describe(threads));
-        if let Some(plan) = out_plan {
-            outln!(
-                "output: '{}'{}",
-                out_path.display(),
-                if plan.resumed_in_place {
-                    ", where the run goes on"
-                } else if plan.clear_first {
-                    ", whose previous run would be cleared (--force)"
-                } else {
-                    ""
-                }
-            );
-        }
-        outln!("dry run: nothing trained, nothing written in --out");
+        let config = origin.config();
+        let memory = memory_needed(&config, &record, workers);
+        let out = out_plan.map(|plan| (out_path.as_path(), plan));
+        describe_dry_run(&config, &schedule, &record, (&train, val.as_ref()), memory, &ranks.describe(threads), out);
         return Ok(());
     }
 
@@ -322,15 +310,16 @@ fn finish(observer: &mut TrainObserver, trainer: &Trainer, summary: &RunSummary,
     Ok(())
 }
 
-/// What `train --dry-run` prints, on stdout: the run that would start, in figures.
+/// What `train --dry-run` prints, on stdout: the run that would start, in figures, and what
+/// it would do to its `--out` (`out`, on rank 0).
 fn describe_dry_run(
     config: &ModelConfig,
     schedule: &Schedule,
     record: &RunRecord,
-    train: &Batcher<'_>,
-    val: Option<&Batcher<'_>>,
+    (train, val): (&Batcher<'_>, Option<&Batcher<'_>>),
     memory: u64,
     workers: &str,
+    out: Option<(&Path, OutDirPlan)>,
 ) {
     let per_epoch = train.num_batches() as u64;
     let steps = schedule.total_steps - schedule.start_step;
@@ -362,4 +351,15 @@ fn describe_dry_run(
         }
     );
     outln!("workers: {workers}; {} products", record.precision);
+    if let Some((dir, plan)) = out {
+        let what = if plan.resumed_in_place {
+            ", where the run goes on"
+        } else if plan.clear_first {
+            ", whose previous run would be cleared (--force)"
+        } else {
+            ""
+        };
+        outln!("output: '{}'{what}", dir.display());
+    }
+    outln!("dry run: nothing trained, nothing written in --out");
 }
