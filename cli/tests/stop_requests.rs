@@ -55,13 +55,14 @@ fn a_second_ctrl_c_a_second_later_stops_at_once() {
     // Ctrl-C comes; the process is held stopped in between, so that the step cannot end first
     // however fast the machine.
     let args = train_with(&[
-        &["--hidden", "256", "--embed", "16", "--batch", "16", "--seq-len", "200", "--threads", "1"],
+        &["--hidden", "256", "--embed", "16", "--batch", "16", "--seq-len", "400", "--threads", "1"],
         &["--val-frac", "0", "--steps", "1000", "--checkpoint-every", "0", "--out", "m"],
     ]);
     let child = spawn_in(dir.path(), &args);
     wait_for_log_rows(&dir.path().join("m"), 1);
     interrupt(&child);
-    std::thread::sleep(Duration::from_millis(100));
+    // Time for the handler to take it (microseconds), not for the step to end.
+    std::thread::sleep(Duration::from_millis(50));
     signal(&child, "STOP");
     std::thread::sleep(Duration::from_millis(1100));
     interrupt(&child);
