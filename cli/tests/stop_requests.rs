@@ -69,10 +69,12 @@ fn a_second_ctrl_c_a_second_later_stops_at_once() {
     signal(&child, "CONT");
     let (out, took) = wait_at_most(child, Duration::from_secs(60));
     let err = stderr(&out);
+    // Stopped in step 2, which does not end (its row is not logged). The time allows for a
+    // loaded machine.
     assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(took < Duration::from_secs(1), "took {took:?} to stop");
     assert!(err.contains("stopping now, without saving; no checkpoint had been written yet"), "{err}");
     assert_eq!(logged_steps(&dir.path().join("m")), [1]);
+    assert!(took < Duration::from_secs(3), "took {took:?} to stop");
 }
 
 /// Ctrl-C during a long validation is seen at once: the validation is abandoned (its loss is
@@ -96,6 +98,8 @@ fn ctrl_c_during_validation_stops_at_once() {
     let (out, took) = wait_at_most(child, Duration::from_secs(60));
     let (err, text) = (stderr(&out), stdout(&out));
     assert!(out.status.success(), "{err}");
+    // Within a validation batch or two, and the checkpoint write (seconds allow for a loaded
+    // machine; the rest of the validation takes seconds more, and the lines below tell).
     assert!(took < Duration::from_secs(2), "took {took:?} to stop");
     assert_eq!(checkpoint_step(&dir.path().join("m")), 2);
     assert!(text.contains("last validation loss") && text.contains("after step 1\n"), "{text}");
@@ -132,7 +136,7 @@ fn ctrl_c_while_preparing_stops_at_once_and_leaves_nothing() {
     let (out, took) = wait_at_most(child, Duration::from_secs(60));
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(took < Duration::from_secs(1), "took {took:?} to stop");
+    assert!(took < Duration::from_secs(2), "took {took:?} to stop");
     assert!(err.contains("stopped before training began: nothing was trained or saved"), "{err}");
     assert_eq!(temporaries(), 0);
     assert!(!cache.join("meta.json").exists(), "a cache that looks complete");
