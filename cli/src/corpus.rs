@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context, Result};
 use charrnn_engine::data::chunks::sha256_hex;
-use charrnn_engine::data::{prepare, split_train_val, Batcher, DataError, PrepareOptions, Prepared, TokenStream};
+use charrnn_engine::data::{prepare_until, split_train_val, Batcher, DataError, PrepareOptions, Prepared, TokenStream};
 use clap::Args;
 
 use charrnn_corpora::builtin as builtin_corpus;
@@ -50,16 +50,23 @@ pub struct Corpus {
 impl Corpus {
     /// Prepares (or reuses the cache of) the corpus named by `args`.
     pub fn open(args: &CorpusArgs) -> Result<Corpus> {
+        Self::open_until(args, &|| false)
+    }
+
+    /// [`Corpus::open`] that gives up, with an error, once `stop` says so (see
+    /// [`prepare_until`]).
+    pub fn open_until(args: &CorpusArgs, stop: &dyn Fn() -> bool) -> Result<Corpus> {
         let input = match &args.data {
             Some(path) => path.clone(),
             None => builtin_corpus::default_corpus()?,
         };
-        let prepared = prepare(&PrepareOptions {
+        let options = PrepareOptions {
             input: input.clone(),
             cache_dir: args.cache.clone(),
             bytes: args.bytes,
             force: args.rebuild_cache,
-        })
+        };
+        let prepared = prepare_until(&options, stop)
         .map_err(|e| match e {
             DataError::CacheIo { path, source } => anyhow!(
                 "cannot use the prepared-corpus cache '{}': {source}; pass --cache DIR to keep it in a writable directory",

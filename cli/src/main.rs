@@ -21,6 +21,7 @@ mod run_log;
 mod run_settings;
 mod run_start;
 mod sample_cmd;
+mod stop_request;
 mod threads;
 mod trace_file;
 mod train_args;
@@ -44,8 +45,10 @@ use crate::output::errln;
         Typical use:\n  \
         charrnn-fast train --data input.txt --out model   # prepare, train, save\n  \
         charrnn-fast sample --model model --prime 'ROMEO:'\n\n\
-        Exit status: 0 on success (and after Ctrl-C, once the checkpoint is saved), 1 for bad input \
-        or a failure (one `error:` line), 2 for a usage error (an unknown flag or a malformed value)."
+        Exit status: 0 on success (and after Ctrl-C or SIGTERM, once the checkpoint is saved), 1 for \
+        bad input or a failure (one `error:` line), 2 for a usage error (an unknown flag or a malformed \
+        value), 130 when stopped without saving: a second Ctrl-C (more than a second after the first), \
+        or a Ctrl-C before training began."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -107,6 +110,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<stop_request::StoppedBeforeTraining>() => {
+            ranks.fail(&e.to_string(), stop_request::STOPPED_STATUS)
+        }
         Err(e) => ranks.fail(&format!("error: {}", flags::describe(&e)), 1),
     }
 }

@@ -9,13 +9,17 @@ use charrnn_engine::memory::{available_memory, Bytes};
 
 const AVAILABLE_OVERRIDE_ENV: &str = "CHARRNN_TEST_AVAILABLE_MEMORY";
 
-/// Fails with the sizes and `advice` when `needed` bytes exceed what is available.
-pub fn refuse_if_too_large(needed: u64, advice: &str) -> Result<()> {
-    let available = match std::env::var(AVAILABLE_OVERRIDE_ENV) {
+/// The memory available to this process, in bytes (`None` where it cannot be told).
+pub fn available() -> Option<u64> {
+    match std::env::var(AVAILABLE_OVERRIDE_ENV) {
         Ok(v) => v.parse().ok(),
         Err(_) => available_memory(),
-    };
-    match available {
+    }
+}
+
+/// Fails with the sizes and `advice` when `needed` bytes exceed what is available.
+pub fn refuse_if_too_large(needed: u64, advice: &str) -> Result<()> {
+    match available() {
         Some(available) if needed > available => {
             bail!("this configuration needs {}, but {} is available; {advice}", Bytes(needed), Bytes(available))
         }

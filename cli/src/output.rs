@@ -17,7 +17,29 @@ macro_rules! errln {
     ($($arg:tt)*) => { $crate::output::write_line(true, format_args!($($arg)*)) };
 }
 
-pub(crate) use {errln, outln};
+/// [`errln!`] for what a run reports as it starts and goes (the corpus, the model, notes), which
+/// `train --quiet` leaves out; warnings and errors use [`errln!`].
+macro_rules! infoln {
+    ($($arg:tt)*) => {
+        if !$crate::output::is_quiet() {
+            $crate::output::write_line(true, format_args!($($arg)*))
+        }
+    };
+}
+
+pub(crate) use {errln, infoln, outln};
+
+/// Set by `train --quiet`.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Leaves out the lines of [`infoln!`] from now on.
+pub fn set_quiet() {
+    QUIET.store(true, Ordering::Relaxed);
+}
+
+pub fn is_quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
 
 /// Set in every rank of a multi-process run but rank 0, which alone prints.
 static SILENCED: AtomicBool = AtomicBool::new(false);

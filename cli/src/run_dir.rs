@@ -90,11 +90,6 @@ impl RunDir {
         self.path.join(BEST_DIR)
     }
 
-    /// The first file of a run found in the directory, if any.
-    pub fn run_file(&self) -> Option<&'static str> {
-        RUN_FILES.iter().copied().find(|name| self.path.join(name).exists())
-    }
-
     /// Removes the files a run writes (and nothing else).
     pub fn clear(&self) -> Result<()> {
         for name in RUN_FILES {
@@ -146,6 +141,12 @@ impl RunDir {
     }
 }
 
+/// The first file of a run found in `dir`, if any (locked or not: `train --dry-run` looks
+/// without locking).
+pub fn run_file_in(dir: &Path) -> Option<&'static str> {
+    RUN_FILES.iter().copied().find(|name| dir.join(name).exists())
+}
+
 /// Whether two paths name the same file or directory: resolved when both exist (links,
 /// `..`), else compared as absolute paths (a file that is gone).
 pub fn same_path(a: &Path, b: &Path) -> bool {
@@ -176,16 +177,16 @@ mod tests {
     fn clear_removes_only_run_files_and_stale_temporaries_go() {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::lock(dir.path()).unwrap();
-        assert_eq!(run.run_file(), None);
+        assert_eq!(run_file_in(dir.path()), None);
         fs::create_dir_all(run.best()).unwrap();
         for name in [LOG_FILE, "notes.txt", ".model.safetensors.tmp-29496-0"] {
             fs::write(dir.path().join(name), b"x").unwrap();
         }
         fs::write(run.best().join(".config.json.tmp-1-2"), b"x").unwrap();
-        assert_eq!(run.run_file(), Some(LOG_FILE));
+        assert_eq!(run_file_in(dir.path()), Some(LOG_FILE));
         assert_eq!(run.remove_stale_temporaries(), 2);
         run.clear().unwrap();
-        assert_eq!(run.run_file(), None);
+        assert_eq!(run_file_in(dir.path()), None);
         let mut left: Vec<String> =
             fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         left.sort();

@@ -15,7 +15,7 @@ use charrnn_engine::run_settings::{Requested, RunRecord};
 use charrnn_engine::{Model, ModelConfig};
 
 use crate::corpus::{BatchArgs, Corpus, CorpusArgs};
-use crate::output::errln;
+use crate::output::infoln;
 use crate::ranks::Ranks;
 use crate::run_dir::same_path;
 use crate::run_settings::{check_init_flags, check_resume_flags, describe_changes, fresh_record};
@@ -124,7 +124,7 @@ pub fn settle(
             record.check_resume_corpus(&checkpoint, &resume_corpus, &dir)?;
             let changed = record.apply_resume(requested, batches_per_epoch);
             if !changed.is_empty() {
-                errln!("changed from the checkpoint: {}", describe_changes(&changed));
+                infoln!("changed from the checkpoint: {}", describe_changes(&changed));
             }
             record.data = data;
             record.tokens_sha256 = Some(tokens_sha256);
@@ -164,7 +164,6 @@ pub fn settle(
     })
 }
 
-/// Refuses a run that will not fit in the memory available, before allocating it.
 /// Who trains on this machine: `threads` per process, and in an MPI run its rank's rows and the
 /// ranks sharing the machine.
 #[derive(Clone, Copy)]
@@ -176,16 +175,20 @@ pub struct Workers {
     pub processes_here: usize,
 }
 
-/// Refuses a run that will not fit in the memory available, before allocating it: this
-/// process's need times the processes of the run on this machine, plus, in an MPI run, the
-/// staging copy of the gradients each sends.
+/// Refuses a run that will not fit in the memory available, before allocating it.
 fn check_memory(config: &ModelConfig, record: &RunRecord, workers: Workers) -> Result<()> {
+    crate::memory_check::refuse_if_too_large(
+        memory_needed(config, record, workers),
+        "use a smaller --hidden, --batch or --seq-len",
+    )
+}
+
+/// The bytes a run needs on this machine at its peak: this process's need times the processes
+/// of the run here, plus, in an MPI run, the staging copy of the gradients each sends.
+pub fn memory_needed(config: &ModelConfig, record: &RunRecord, workers: Workers) -> u64 {
     let Workers { threads, rows, processes_here } = workers;
     let parts = threads.min(rows);
     let need = training_memory(config, rows, record.seq_len, parts, threads, record.dropout > 0.0);
     let staging = if processes_here > 1 { 4 * config.num_params() as u64 } else { 0 };
-    crate::memory_check::refuse_if_too_large(
-        (need.total() + staging) * processes_here as u64,
-        "use a smaller --hidden, --batch or --seq-len",
-    )
+    (need.total() + staging) * processes_here as u64
 }

@@ -110,6 +110,21 @@ pub struct TrainArgs {
     /// instead of refusing to touch it
     #[arg(long)]
     pub force: bool,
+    /// Where stderr is not a terminal (a log file, a pipe), print a progress line every N
+    /// steps, besides the first and last steps and each validation [default: 100]; a terminal
+    /// shows a progress bar instead
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_every: Option<u64>,
+    /// Print only warnings, errors and the closing summary (no progress, no description of the
+    /// corpus, model and run)
+    #[arg(long)]
+    pub quiet: bool,
+    /// Check the run and print what it would be (parameters, memory needed and available,
+    /// steps per epoch and in all, threads, precision), then exit without training. Nothing is
+    /// written in --out (not even its directory); the corpus is prepared (and cached) as a
+    /// run would, since the figures need its vocabulary and length
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 pub fn check_args(args: &TrainArgs) -> Result<()> {

@@ -1,30 +1,30 @@
 //! `charrnn-fast train`: prepare the corpus, train (or resume), checkpoint, log, save.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use charrnn_engine::checkpoint::CHECKPOINT_FILE;
 use charrnn_engine::collective::block_rows;
 use charrnn_engine::data::chunks::sha256_hex;
 use charrnn_engine::data::Batcher;
+use charrnn_engine::memory::Bytes;
 use charrnn_engine::model_dir::save_model;
 use charrnn_engine::run_settings::RunRecord;
 use charrnn_engine::tensor_file::f32_bytes;
 use charrnn_engine::train::{run as train_run, RunError, RunSummary, Schedule, Trainer};
+use charrnn_engine::ModelConfig;
 use clap::ArgMatches;
 
 use crate::corpus::Corpus;
-use crate::output::{errln, outln, plural};
+use crate::output::{errln, infoln, outln, plural};
 use crate::precision_arg::{bf16_hint, slow_bf16_note};
 use crate::progress::Progress;
 use crate::ranks::Ranks;
-use crate::run_dir::{same_path, RunDir};
+use crate::run_dir::{run_file_in, same_path, RunDir};
 use crate::run_log::RunLog;
 use crate::run_settings::Given;
-use crate::run_start::{corpus_for, load_start, settle, Settled, Start, Workers};
+use crate::run_start::{corpus_for, load_start, memory_needed, settle, Settled, Start, Workers};
+use crate::stop_request::{StopRequest, StoppedBeforeTraining};
 use crate::threads::init_threads;
 use crate::train_args::{check_args, TrainArgs};
 use crate::train_observer::{FollowerObserver, IntactCheckpoint, TrainObserver};
@@ -37,8 +37,15 @@ const DEFAULT_OUT: &str = "out";
 pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     let requested = Given(matches).requested(&args);
     check_args(&args)?;
+    if args.quiet {
+        crate::output::set_quiet();
+    }
     let leader = ranks.is_leader();
     let threads = init_threads(args.threads.or(ranks.default_threads()))?;
+    // Caught from the start: preparing a large corpus takes minutes. The checkpoint that a
+    // second Ctrl-C leaves intact is the one resumed from until this run writes its own.
+    let intact = IntactCheckpoint::default();
+    let stop = StopRequest::install(intact.clone())?;
     let out_path = args.out.clone().or_else(|| args.resume.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
     if let Some(dir) = args.resume.as_ref().filter(|_| leader) {
         if !dir.join(CHECKPOINT_FILE).is_file() {
@@ -46,13 +53,20 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         }
     }
     // The lock first, so that a second run on the same directory fails at once and touches
-    // nothing; an unwritable --out fails here too, before any work.
-    let run_dir = leader.then(|| RunDir::lock(&out_path)).transpose()?;
+    // nothing; an unwritable --out fails here too, before any work. A dry run writes nothing
+    // there, not even the lock.
+    let run_dir = (leader && !args.dry_run).then(|| RunDir::lock(&out_path)).transpose()?;
     let start = load_start(&args, &requested, ranks)?;
-    let out_plan = run_dir.as_ref().map(|run_dir| plan_out_dir(&args, &start, run_dir)).transpose()?;
+    if let Start::Resume { dir, checkpoint, .. } = &start {
+        intact.set(dir, checkpoint.meta.step);
+    }
+    let out_plan = leader.then(|| plan_out_dir(&args, &start, &out_path)).transpose()?;
 
     let (corpus_args, batch_args) = corpus_for(&start, &args)?;
-    let corpus = ranks.local_first(|| Corpus::open(&corpus_args))?;
+    let corpus = match ranks.local_first(|| Corpus::open_until(&corpus_args, &|| stop.is_requested())) {
+        Err(_) if stop.is_requested() => return Err(StoppedBeforeTraining.into()),
+        corpus => corpus?,
+    };
     let (train, val) = corpus.batchers(&batch_args)?;
     if (batch_args.batch_size as usize) < ranks.size {
         bail!(
@@ -81,12 +95,21 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     }
     let start_step = resumed_from.as_ref().map_or(0, |(_, step)| *step);
     let schedule = record.schedule(start_step)?;
+    if args.dry_run {
+        let config = origin.config();
+        let memory = memory_needed(&config, &record, workers);
+        let out = out_plan.map(|plan| (out_path.as_path(), plan));
+        describe_dry_run(&config, &schedule, &record, (&train, val.as_ref()), memory, &ranks.describe(threads), out);
+        return Ok(());
+    }
 
-    // Every check has passed: only now is anything in --out changed.
-    let intact = match (&run_dir, out_plan) {
-        (Some(run_dir), Some(plan)) => prepare_out_dir(run_dir, plan, resumed_from.as_ref())?,
-        _ => IntactCheckpoint::default(),
-    };
+    // Every check has passed: only now is anything in --out changed, unless a stop was asked
+    // for meanwhile (then nothing is, and the lock goes with a directory this run created).
+    stop.check()?;
+    if let (Some(run_dir), Some(plan)) = (&run_dir, out_plan) {
+        prepare_out_dir(run_dir, plan, resumed_from.as_ref(), &intact)?;
+    }
+    let interrupted = stop.training_starts();
     let mut trainer = origin.into_trainer_in(&record.train_options(), threads, ranks.group());
     // Every rank starts from rank 0's weights, or the ranks would drift apart unseen (an
     // --init-from model that differs between machines, say).
@@ -94,9 +117,9 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         "the starting weights here differ from rank 0's: --init-from must name the same model on every machine"
             .to_owned()
     })?;
-    errln!("data: {}", corpus.describe());
+    infoln!("data: {}", corpus.describe());
     let config = trainer.model.config;
-    errln!(
+    infoln!(
         "model: {} × {} {}, embedding {}, {} parameters",
         config.num_layers,
         config.hidden_size,
@@ -106,15 +129,14 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     );
     let out_dir = run_dir.as_ref().map_or(out_path.as_path(), RunDir::path);
     let resumed = resumed_from.as_ref().map(|(dir, _)| (dir.as_path(), out_dir));
-    errln!(
+    infoln!(
         "training: {}",
         describe_training(&schedule, &record, &train, val.as_ref(), &ranks.describe(threads), resumed)
     );
     for note in [bf16_hint(record.precision), slow_bf16_note(record.precision)].into_iter().flatten() {
-        errln!("{note}");
+        infoln!("{note}");
     }
 
-    let interrupted = stop_on_ctrl_c(intact.clone(), ranks.size > 1)?;
     let Some(run_dir) = run_dir else {
         let mut follower =
             FollowerObserver { interrupted, checkpoint_every: record.checkpoint_every, last_checkpoint: start_step };
@@ -125,7 +147,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     };
     let log = RunLog::open(run_dir.path(), resumed_from.as_ref().map(|(dir, step)| (dir.as_path(), *step)))?;
     let mut observer = TrainObserver {
-        progress: Progress::new(record.total_steps, start_step, record.unit()),
+        progress: Progress::new(record.total_steps, start_step, record.unit(), args.log_every, args.quiet),
         log,
         log_failed: false,
         out: out_path,
@@ -165,14 +187,14 @@ struct OutDirPlan {
 /// Refuses an `--out` that holds another run (unless `--force`) or that `--force` would clear
 /// under the run it resumes; clears nothing yet, so that a run that cannot start destroys
 /// nothing.
-fn plan_out_dir(args: &TrainArgs, start: &Start, run_dir: &RunDir) -> Result<OutDirPlan> {
-    let out_path = run_dir.path();
+fn plan_out_dir(args: &TrainArgs, start: &Start, out_path: &Path) -> Result<OutDirPlan> {
     let resumed_in_place = matches!(start, Start::Resume { dir, .. } if same_path(dir, out_path));
     if resumed_in_place && args.force {
         bail!("--force would clear the run that --resume continues in '{}'; leave it out", out_path.display());
     }
-    let clear_first = !resumed_in_place && run_dir.run_file().is_some();
-    if let Some(file) = run_dir.run_file().filter(|_| clear_first && !args.force) {
+    let run_file = run_file_in(out_path);
+    let clear_first = !resumed_in_place && run_file.is_some();
+    if let Some(file) = run_file.filter(|_| clear_first && !args.force) {
         let resumable = out_path.join(CHECKPOINT_FILE).is_file();
         bail!(
             "'{}' holds another run ({file}); {}choose another --out, or pass --force to clear it",
@@ -185,28 +207,25 @@ fn plan_out_dir(args: &TrainArgs, start: &Start, run_dir: &RunDir) -> Result<Out
 
 /// Readies `--out` for a run that has passed every check: clears another run's files when
 /// planned, removes temporaries an interrupted run left, and carries `best/` over from the run
-/// resumed from. Returns the checkpoint that stays intact until this run writes its own.
+/// resumed from (a failure names the checkpoint `intact` holds, the one resumed from).
 fn prepare_out_dir(
     run_dir: &RunDir,
     plan: OutDirPlan,
     resumed_from: Option<&(PathBuf, u64)>,
-) -> Result<IntactCheckpoint> {
+    intact: &IntactCheckpoint,
+) -> Result<()> {
     if plan.clear_first {
         run_dir.clear()?;
-        errln!("cleared the previous run in '{}' (--force)", run_dir.path().display());
+        infoln!("cleared the previous run in '{}' (--force)", run_dir.path().display());
     }
     let stale = run_dir.remove_stale_temporaries();
     if stale > 0 {
-        errln!("removed {stale} temporary {} left by an interrupted run", plural(stale, "file", "files"));
+        infoln!("removed {stale} temporary {} left by an interrupted run", plural(stale, "file", "files"));
     }
-    let intact = IntactCheckpoint::default();
-    if let Some((dir, step)) = resumed_from {
-        intact.set(dir, *step);
-        if !plan.resumed_in_place {
-            run_dir.adopt_best(dir).map_err(|e| anyhow!("{e:#}; {}", intact.describe()))?;
-        }
+    if let Some((dir, _)) = resumed_from.filter(|_| !plan.resumed_in_place) {
+        run_dir.adopt_best(dir).map_err(|e| anyhow!("{e:#}; {}", intact.describe()))?;
     }
-    Ok(intact)
+    Ok(())
 }
 
 /// The `training:` line: steps, batches, optimiser, threads, and where a resumed run came
@@ -239,33 +258,6 @@ fn describe_training(
             None => String::new(),
         }
     )
-}
-
-/// Turns the first Ctrl-C into a request to stop after this step (the returned flag, which the
-/// observer polls); a second stops at once, with exit status 130, naming the checkpoint that
-/// stays intact (writes are atomic). In a run of several ranks (`of_many`) the signals of the
-/// first second count as the first Ctrl-C: a rank may get it both from the terminal and from
-/// `mpiexec`, which forwards it. (A rank that exits at a second Ctrl-C makes `mpiexec` end the
-/// others.)
-fn stop_on_ctrl_c(intact: IntactCheckpoint, of_many: bool) -> Result<Arc<AtomicBool>> {
-    const SAME_PRESS: Duration = Duration::from_secs(1);
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = interrupted.clone();
-    let mut first: Option<Instant> = None;
-    ctrlc::set_handler(move || {
-        let repeat = of_many && first.is_some_and(|at| at.elapsed() < SAME_PRESS);
-        first.get_or_insert_with(Instant::now);
-        if repeat {
-            return;
-        }
-        if flag.swap(true, Ordering::SeqCst) {
-            errln!("\nstopping now, without saving; {}", intact.describe());
-            std::process::exit(130);
-        }
-        errln!("\ninterrupted: finishing this step and saving a checkpoint (again to stop at once)");
-    })
-    .context("cannot install the Ctrl-C handler")?;
-    Ok(interrupted)
 }
 
 /// After the last step: the final checkpoint, the plot, the summary lines, and the model with
@@ -316,4 +308,58 @@ fn finish(observer: &mut TrainObserver, trainer: &Trainer, summary: &RunSummary,
         );
     }
     Ok(())
+}
+
+/// What `train --dry-run` prints, on stdout: the run that would start, in figures, and what
+/// it would do to its `--out` (`out`, on rank 0).
+fn describe_dry_run(
+    config: &ModelConfig,
+    schedule: &Schedule,
+    record: &RunRecord,
+    (train, val): (&Batcher<'_>, Option<&Batcher<'_>>),
+    memory: u64,
+    workers: &str,
+    out: Option<(&Path, OutDirPlan)>,
+) {
+    let per_epoch = train.num_batches() as u64;
+    let steps = schedule.total_steps - schedule.start_step;
+    outln!(
+        "model: {} × {} {}, embedding {}, vocabulary {}: {} parameters",
+        config.num_layers,
+        config.hidden_size,
+        config.cell.name(),
+        config.embed_size,
+        config.vocab_size,
+        config.num_params()
+    );
+    let available = match crate::memory_check::available() {
+        Some(available) => format!(" of {} available", Bytes(available)),
+        None => String::new(),
+    };
+    outln!("memory: {} needed{available}", Bytes(memory));
+    outln!(
+        "steps: {}..={}, {steps} in all ({:.2} epochs of {per_epoch} {} of {}×{}){}",
+        schedule.start_step + 1,
+        schedule.total_steps,
+        steps as f64 / per_epoch as f64,
+        plural(per_epoch as usize, "batch", "batches"),
+        record.batch_size,
+        record.seq_len,
+        match val {
+            Some(v) => format!("; validation {} {}", v.num_batches(), plural(v.num_batches(), "batch", "batches")),
+            None => String::new(),
+        }
+    );
+    outln!("workers: {workers}; {} products", record.precision);
+    if let Some((dir, plan)) = out {
+        let what = if plan.resumed_in_place {
+            ", where the run goes on"
+        } else if plan.clear_first {
+            ", whose previous run would be cleared (--force)"
+        } else {
+            ""
+        };
+        outln!("output: '{}'{what}", dir.display());
+    }
+    outln!("dry run: nothing trained, nothing written in --out");
 }

@@ -44,6 +44,16 @@ impl IntactCheckpoint {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((dir.to_path_buf(), step));
     }
 
+    /// Writes the checkpoint of `step` in `dir` through `write` and records it, holding the
+    /// record all along: a second Ctrl-C during the write waits for it, and then names the
+    /// checkpoint on disk (the new one once its rename is done, else the one before).
+    pub fn write<E>(&self, dir: &Path, step: u64, write: impl FnOnce() -> Result<(), E>) -> Result<(), E> {
+        let mut intact = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        write()?;
+        *intact = Some((dir.to_path_buf(), step));
+        Ok(())
+    }
+
     pub fn describe(&self) -> String {
         match &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
             Some((dir, step)) => format!(
@@ -59,14 +69,13 @@ impl IntactCheckpoint {
 impl TrainObserver {
     pub fn checkpoint(&mut self, step: u64, trainer: &Trainer) -> Result<(), CheckpointError> {
         let run = serde_json::to_value(&self.record).unwrap_or_default();
-        save_checkpoint(
-            &self.out.join(CHECKPOINT_FILE),
-            &trainer.snapshot(),
-            &self.vocab,
-            CheckpointMeta::new(step, run),
-        )?;
+        // Gathered before the write, which holds the Ctrl-C handler's record: in an MPI run the
+        // snapshot waits for every rank.
+        let snapshot = trainer.snapshot();
+        self.intact.write(&self.out, step, || {
+            save_checkpoint(&self.out.join(CHECKPOINT_FILE), &snapshot, &self.vocab, CheckpointMeta::new(step, run))
+        })?;
         self.last_checkpoint = step;
-        self.intact.set(&self.out, step);
         Ok(())
     }
 
@@ -114,17 +123,23 @@ impl Observer for TrainObserver {
     fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, CheckpointError> {
         // The log is flushed every step so that it survives a crash.
         self.flush_log();
-        let stop = stop_requested(&self.interrupted, trainer);
+        let mut stop = agreed_stop(&self.interrupted, trainer);
         if checkpoint_due(step, self.record.checkpoint_every, stop) {
             self.checkpoint(step, trainer)?;
+            // A Ctrl-C during the write stops the run now, on the checkpoint just written.
+            stop = stop || agreed_stop(&self.interrupted, trainer);
         }
         Ok(if stop { Control::Stop } else { Control::Continue })
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
     }
 }
 
 /// Whether the run stops after this step: a Ctrl-C seen by any rank (each rank of an MPI run
 /// gets the signal, not always before the same step), so that every rank stops at the same one.
-fn stop_requested(interrupted: &AtomicBool, trainer: &Trainer) -> bool {
+fn agreed_stop(interrupted: &AtomicBool, trainer: &Trainer) -> bool {
     any(trainer.group(), interrupted.load(Ordering::SeqCst))
 }
 
@@ -162,11 +177,17 @@ impl Observer for FollowerObserver {
     }
 
     fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, Infallible> {
-        let stop = stop_requested(&self.interrupted, trainer);
+        let mut stop = agreed_stop(&self.interrupted, trainer);
         if checkpoint_due(step, self.checkpoint_every, stop) {
             drop(trainer.snapshot());
             self.last_checkpoint = step;
+            // As rank 0 decides after its write (`TrainObserver::after_step`).
+            stop = stop || agreed_stop(&self.interrupted, trainer);
         }
         Ok(if stop { Control::Stop } else { Control::Continue })
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
     }
 }

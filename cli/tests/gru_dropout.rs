@@ -6,7 +6,7 @@ mod common;
 use common::*;
 
 fn train(dir: &std::path::Path, out: &str, extra: &[&str]) -> std::process::Output {
-    run_in(dir, &train_with(&[LEARNING_MODEL, &["--threads", "2", "--out", out], extra]))
+    run_in(dir, &train_with(&[LEARNING_MODEL, &["--threads", "2", "--log-every", "1", "--out", out], extra]))
 }
 
 fn losses(out: &std::process::Output) -> Vec<f64> {

@@ -9,7 +9,8 @@ use common::*;
 #[test]
 fn train_then_sample_each_mode() {
     let dir = dir_with_corpus(60_000);
-    let out = run_in(dir.path(), &train_with(&[LEARNING_MODEL, &["--epochs", "3", "--out", "model"]]));
+    let out =
+        run_in(dir.path(), &train_with(&[LEARNING_MODEL, &["--epochs", "3", "--log-every", "1", "--out", "model"]]));
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     let losses = step_losses(&err);
@@ -125,7 +126,7 @@ fn tinyshakespeare_default_model_loss_falls_in_200_steps() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("input.txt");
     std::fs::copy(&corpus, &input).unwrap();
-    let out = run_in(dir.path(), &["train", "--data", "input.txt", "--steps", "200", "--out", "m"]);
+    let out = run_in(dir.path(), &["train", "--data", "input.txt", "--steps", "200", "--log-every", "1", "--out", "m"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("vocabulary of 65"), "{err}");

@@ -426,12 +426,24 @@ impl Trainer {
     /// Mean loss over every batch of `batches`, from a zero state carried across them (the
     /// training state is untouched). Parts run in parallel; in a group, each process
     /// evaluates its rows and the batches' losses are summed over the processes.
-    pub fn evaluate(&mut self, batches: &Batcher<'_>) -> f64 {
+    ///
+    /// `stop` is polled before each batch (a stop request, local to this process): a long
+    /// validation must not keep a Ctrl-C waiting. Once it says yes the evaluation is abandoned
+    /// and `None` returned. In a group, whether any process abandoned rides along in the one
+    /// sum that ends the evaluation, so every process returns `None` alike and none is left
+    /// waiting for another.
+    pub fn evaluate(&mut self, batches: &Batcher<'_>, stop: &dyn Fn() -> bool) -> Option<f64> {
         let saved: Vec<State<f32>> = self.parts.iter().map(|p| p.state.clone()).collect();
         self.reset_state();
-        let mut batch_losses = vec![0.0; batches.num_batches()];
+        let n = batches.num_batches();
+        // The batches' losses, then 1 when this process abandoned the evaluation.
+        let mut sums = vec![0.0; n + 1];
         let loss_rows = Some(self.batch * self.seq_len);
-        for (i, batch_loss) in batch_losses.iter_mut().enumerate() {
+        for i in 0..n {
+            if stop() {
+                sums[n] = 1.0;
+                break;
+            }
             batches.fill_rows(i, self.rows.clone(), &mut self.inputs, &mut self.targets);
             self.scatter_batch();
             let (model, packed) = (&self.model, &self.packed);
@@ -440,13 +452,14 @@ impl Trainer {
                 let times = &mut part.times;
                 part.loss = forward(model, packed, &mut part.workspace, &mut part.state, Pass::Eval, &options, times);
             });
-            *batch_loss = self.parts.iter().map(|p| p.loss).sum::<f64>();
+            sums[i] = self.parts.iter().map(|p| p.loss).sum::<f64>();
         }
         for (part, state) in self.parts.iter_mut().zip(saved) {
             part.state = state;
         }
-        self.group.sum_f64(&mut batch_losses);
-        batch_losses.iter().sum::<f64>() / batches.num_batches() as f64
+        self.group.sum_f64(&mut sums);
+        let abandoned = sums[n] > 0.0;
+        (!abandoned).then(|| sums[..n].iter().sum::<f64>() / n as f64)
     }
 }
 
@@ -544,6 +557,12 @@ pub trait Observer {
     fn on_eval(&mut self, report: &EvalReport, trainer: &Trainer) -> Result<(), Self::Error>;
     /// After each step and its evaluation, if any: checkpoint if due, and say whether to go on.
     fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, Self::Error>;
+    /// Whether a stop has been asked of this process (a Ctrl-C, say), polled during long work
+    /// such as an evaluation so that it ends early. Local: no process waits for another to
+    /// answer (an evaluation makes the processes agree on its outcome itself).
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// Why [`run`] ended early: training itself, or the observer.
@@ -634,9 +653,13 @@ pub fn run<O: Observer>(
         let periodic = schedule.eval_every > 0 && step % schedule.eval_every == 0;
         if let Some(val) = val {
             if epoch_end || periodic || step == schedule.total_steps {
-                let report = EvalReport { step, epoch, epoch_end, loss: trainer.evaluate(val) };
-                summary.last_eval = Some(report);
-                observer.on_eval(&report, trainer).map_err(RunError::Observer)?;
+                // An evaluation abandoned for a stop request reports nothing: the stop is then
+                // seen by `after_step`, which checkpoints this step.
+                if let Some(loss) = trainer.evaluate(val, &|| observer.stop_requested()) {
+                    let report = EvalReport { step, epoch, epoch_end, loss };
+                    summary.last_eval = Some(report);
+                    observer.on_eval(&report, trainer).map_err(RunError::Observer)?;
+                }
             }
         }
         if observer.after_step(step, trainer).map_err(RunError::Observer)? == Control::Stop {

@@ -148,7 +148,7 @@ fn train(
     let val = Batcher::new(stream, 2500..3000, options.batch_size, options.seq_len, "validation").unwrap();
     let mut trainer = Trainer::in_group(Model::new(config(cell), 3), options, parts, group);
     let losses = (0..4).map(|i| trainer.step(&train, i).unwrap().loss).collect();
-    let eval = trainer.evaluate(&val);
+    let eval = trainer.evaluate(&val, &|| false).expect("nothing stops this evaluation");
     Outcome { losses, eval, params: trainer.model.params.clone(), state: trainer.state() }
 }
 
@@ -264,4 +264,36 @@ fn a_group_checkpoint_resumes_in_one_process_and_in_the_group() {
     });
     assert_eq!(again[0], expected);
     assert_eq!(again[1], expected);
+}
+
+/// A stop request seen by one process only (a Ctrl-C reaches the ranks at different moments)
+/// abandons the evaluation on every process alike: none is left waiting, none reports a loss
+/// of part of the split, and the carried training state is untouched, so that the next
+/// evaluation gives the full split's loss.
+#[test]
+fn an_evaluation_stopped_on_one_process_is_abandoned_on_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = token_stream(dir.path());
+    let options = options(6, 0.0);
+    let cell = CellKind::Lstm;
+    let whole = solo(cell, &stream, &options, 2);
+    let outcomes = in_group(2, |rank| {
+        let stops_here = rank.rank == 1;
+        let train = Batcher::new(&stream, 0..2500, options.batch_size, options.seq_len, "training").unwrap();
+        let val = Batcher::new(&stream, 2500..3000, options.batch_size, options.seq_len, "validation").unwrap();
+        let mut trainer = Trainer::in_group(Model::new(config(cell), 3), &options, 1, Box::new(rank));
+        let losses: Vec<f64> = (0..4).map(|i| trainer.step(&train, i).unwrap().loss).collect();
+        // Rank 1 is asked to stop after its second validation batch.
+        let polls = std::cell::Cell::new(0);
+        let stopped = trainer.evaluate(&val, &|| {
+            polls.set(polls.get() + 1);
+            stops_here && polls.get() > 2
+        });
+        let eval = trainer.evaluate(&val, &|| false);
+        (stopped, Outcome { losses, eval: eval.unwrap(), params: trainer.model.params.clone(), state: trainer.state() })
+    });
+    for (stopped, outcome) in outcomes {
+        assert_eq!(stopped, None);
+        assert_eq!(outcome, whole);
+    }
 }

@@ -70,7 +70,7 @@ pub fn assert_clean_error(out: &Output, needle: &str) {
 }
 
 /// The per-step training losses a `train` run printed (its `step N/T, epoch E, loss L, …`
-/// lines on stderr, written when stderr is not a terminal).
+/// lines on stderr, written when stderr is not a terminal: every step with `--log-every 1`).
 pub fn step_losses(stderr_text: &str) -> Vec<f64> {
     stderr_text
         .lines()
@@ -124,8 +124,47 @@ pub fn wait_for_log_rows(out: &Path, rows: usize) {
 
 /// Sends SIGINT (Ctrl-C) to `child`.
 pub fn interrupt(child: &Child) {
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    signal(child, "INT");
+}
+
+/// Sends the signal `name` (`INT`, `TERM`, …) to `child`.
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
     assert!(status.success());
+}
+
+/// Waits for `child` (started by [`spawn_in`]) to end, for at most `limit` (then kills it and
+/// fails); returns its output and how long it took. Its pipes are read meanwhile, so that a
+/// full pipe never holds it up.
+pub fn wait_at_most(mut child: Child, limit: Duration) -> (Output, Duration) {
+    use std::io::Read;
+    let started = Instant::now();
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for charrnn-fast") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+            panic!("still running after {limit:?}; stderr: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = started.elapsed();
+    let output = Output { status, stdout: out.join().unwrap_or_default(), stderr: err.join().unwrap_or_default() };
+    (output, took)
 }
 
 /// A small English-like corpus of `len` bytes with a regular structure a model can learn.

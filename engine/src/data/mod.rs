@@ -16,6 +16,6 @@ mod vocab;
 
 pub use batcher::{split_train_val, Batcher};
 pub use error::DataError;
-pub use prepare::{default_cache_dir, prepare, PrepareOptions, Prepared, CACHE_FORMAT_VERSION};
+pub use prepare::{default_cache_dir, prepare, prepare_until, PrepareOptions, Prepared, CACHE_FORMAT_VERSION};
 pub use token_stream::TokenStream;
 pub use vocab::{TokenWidth, Vocab, VocabKind, MAX_VOCAB};

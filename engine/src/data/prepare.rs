@@ -96,11 +96,24 @@ struct Meta {
 
 /// Prepares `opts.input`: reuses a valid cache or builds one. See the module documentation.
 pub fn prepare(opts: &PrepareOptions) -> Result<Prepared, DataError> {
-    prepare_with_chunk(opts, DEFAULT_CHUNK)
+    prepare_until(opts, &|| false)
+}
+
+/// [`prepare`] that gives up when `stop` says so (a Ctrl-C, say), polled before each read of
+/// the input (every MiB): a large corpus takes minutes to prepare. The build then ends with
+/// [`DataError::ReadInput`] (the caller knows why), its temporary file removed and the old
+/// cache invalidated, so that nothing half-written is ever reused.
+pub fn prepare_until(opts: &PrepareOptions, stop: &dyn Fn() -> bool) -> Result<Prepared, DataError> {
+    prepare_in_chunks(opts, DEFAULT_CHUNK, stop)
 }
 
 /// [`prepare`] with an explicit read-buffer size (tests use tiny ones).
+#[cfg(test)]
 pub(crate) fn prepare_with_chunk(opts: &PrepareOptions, chunk: usize) -> Result<Prepared, DataError> {
+    prepare_in_chunks(opts, chunk, &|| false)
+}
+
+fn prepare_in_chunks(opts: &PrepareOptions, chunk: usize, stop: &dyn Fn() -> bool) -> Result<Prepared, DataError> {
     let input = opts.input.as_path();
     let kind = if opts.bytes { VocabKind::Bytes } else { VocabKind::Chars };
     let fingerprint = fingerprint(input)?;
@@ -111,7 +124,23 @@ pub(crate) fn prepare_with_chunk(opts: &PrepareOptions, chunk: usize) -> Result<
             return Ok(prepared);
         }
     }
-    build(input, kind, &cache_dir, &fingerprint, chunk)
+    build(input, kind, &cache_dir, &fingerprint, chunk, stop)
+}
+
+/// Reads `inner` until `stop` says to stop, then fails every read.
+struct UntilStopped<'a, R> {
+    inner: R,
+    stop: &'a dyn Fn() -> bool,
+}
+
+impl<R: Read> Read for UntilStopped<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if (self.stop)() {
+            // Not `ErrorKind::Interrupted`, which readers retry.
+            return Err(io::Error::other("stopped on request"));
+        }
+        self.inner.read(buf)
+    }
 }
 
 fn read_err(path: &Path) -> impl Fn(io::Error) -> DataError + '_ {
@@ -197,11 +226,12 @@ fn build(
     cache_dir: &Path,
     fp: &Fingerprint,
     chunk: usize,
+    stop: &dyn Fn() -> bool,
 ) -> Result<Prepared, DataError> {
     let changed = || DataError::InputChanged { path: input.to_path_buf() };
 
     // Pass 1: count symbols (this also validates UTF-8 before anything is written).
-    let file = File::open(input).map_err(read_err(input))?;
+    let file = UntilStopped { inner: File::open(input).map_err(read_err(input))?, stop };
     let (counts, n_bytes) = count_symbols(file, kind, chunk, input)?;
     if n_bytes != fp.input_size {
         return Err(changed());
@@ -227,7 +257,7 @@ fn build(
     // Pass 2: write the token ids.
     let tokens_path = cache_dir.join(TOKENS_FILE);
     let n_tokens = write_atomic_with(&tokens_path, cache_err(&tokens_path), |w, tmp| {
-        let file = File::open(input).map_err(read_err(input))?;
+        let file = UntilStopped { inner: File::open(input).map_err(read_err(input))?, stop };
         let n = encode_stream(file, &vocab, width, chunk, input, w, tmp)?;
         if n != expected_tokens {
             return Err(changed());
@@ -390,6 +420,39 @@ mod tests {
         fs::write(&meta_path, serde_json::to_vec(&m).unwrap()).unwrap();
         assert!(!prepare(&opts(&input)).unwrap().reused);
         assert!(prepare(&opts(&input)).unwrap().reused);
+    }
+
+    /// A prepare stopped in either pass (a Ctrl-C) leaves no temporary file and no cache that
+    /// a later prepare reuses; that one builds the cache whole.
+    #[test]
+    fn a_stopped_prepare_leaves_nothing_to_reuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "some text to prepare, read a few bytes at a time\n".repeat(20);
+        let whole = dir.path().join("whole.txt");
+        fs::write(&whole, &text).unwrap();
+        let tokens = fs::read(prepare(&opts(&whole)).unwrap().tokens_path).unwrap();
+        // In chunks of 64 bytes each pass reads 17 times: stopped in pass 1, then in pass 2.
+        for reads_before_stop in [3, 30] {
+            let input = dir.path().join(format!("in{reads_before_stop}.txt"));
+            fs::write(&input, &text).unwrap();
+            let reads = std::cell::Cell::new(0);
+            let stop = || {
+                reads.set(reads.get() + 1);
+                reads.get() > reads_before_stop
+            };
+            let stopped = prepare_in_chunks(&opts(&input), 64, &stop);
+            assert!(matches!(stopped, Err(DataError::ReadInput { .. })), "{stopped:?}");
+            let cache_dir = default_cache_dir(&input, false);
+            // Pass 2 has begun when the cache directory exists.
+            assert_eq!(cache_dir.exists(), reads_before_stop > 17);
+            let names: Vec<String> = fs::read_dir(&cache_dir)
+                .map(|entries| entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+                .unwrap_or_default();
+            assert!(!names.iter().any(|n| n.contains(".tmp-") || n == META_FILE), "{names:?}");
+            let again = prepare(&opts(&input)).unwrap();
+            assert!(!again.reused);
+            assert_eq!(fs::read(&again.tokens_path).unwrap(), tokens);
+        }
     }
 
     #[test]
