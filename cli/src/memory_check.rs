@@ -5,20 +5,29 @@
 //! any size. It is not meant for users.
 
 use anyhow::{bail, Result};
-use charrnn_engine::memory::{available_memory, Bytes};
+use charrnn_engine::memory::{available_memory, Available, Bytes, MemoryLimit};
 
 const AVAILABLE_OVERRIDE_ENV: &str = "CHARRNN_TEST_AVAILABLE_MEMORY";
 
-/// Fails with the sizes and `advice` when `needed` bytes exceed what is available.
+/// Fails with the sizes, the limit that binds and `advice` when `needed` bytes exceed what is
+/// available. Then reserves (without touching) `needed` bytes of address space once and gives
+/// them back: a limit the figures missed (another resource limit, the kernel's overcommit
+/// policy) is then this error too, not an abort when the buffers are allocated.
 pub fn refuse_if_too_large(needed: u64, advice: &str) -> Result<()> {
     let available = match std::env::var(AVAILABLE_OVERRIDE_ENV) {
-        Ok(v) => v.parse().ok(),
+        Ok(v) => v.parse().ok().map(|bytes| Available { bytes, limit: MemoryLimit::Machine }),
         Err(_) => available_memory(),
     };
-    match available {
-        Some(available) if needed > available => {
-            bail!("this configuration needs {}, but {} is available; {advice}", Bytes(needed), Bytes(available))
-        }
-        _ => Ok(()),
+    if let Some(Available { bytes, limit }) = available.filter(|a| needed > a.bytes) {
+        bail!("this configuration needs {}, but {} is {limit}; {advice}", Bytes(needed), Bytes(bytes));
     }
+    let mut probe: Vec<u8> = Vec::new();
+    let reserved = match usize::try_from(needed) {
+        Ok(n) => probe.try_reserve_exact(n).is_ok(),
+        Err(_) => false,
+    };
+    if !reserved {
+        bail!("this configuration needs {}, which this process cannot allocate now; {advice}", Bytes(needed));
+    }
+    Ok(())
 }

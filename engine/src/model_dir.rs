@@ -158,4 +158,19 @@ mod tests {
         let e = load_model(dir.path()).unwrap_err().to_string();
         assert!(e.contains("5 symbols") && e.contains("6"), "{e}");
     }
+
+    #[test]
+    fn non_finite_weights_are_refused_naming_the_tensor_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut model, vocab) = setup(dir.path());
+        let bias = model.layout.decoder_bias.start + 2;
+        model.params[bias] = f32::NAN;
+        save_model(dir.path(), &model, &vocab, serde_json::json!({})).unwrap();
+        let e = load_model(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("model.safetensors") && e.contains("'decoder.bias'") && e.contains("NaN"), "{e}");
+        model.params[bias] = f32::INFINITY;
+        save_model(dir.path(), &model, &vocab, serde_json::json!({})).unwrap();
+        let e = load_model(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("inf at element 2"), "{e}");
+    }
 }

@@ -36,14 +36,24 @@ pub enum CheckpointError {
     Vocab(#[from] DataError),
 }
 
-/// The tensor `name` of `st` as `f32` values, checked to be `F32` of exactly `shape`; the error
-/// is a reason for [`invalid`].
+/// The tensor `name` of `st` as `f32` values, checked to be `F32` of exactly `shape` and finite;
+/// the error is a reason for [`invalid`]. A NaN or infinite weight (a run that diverged, a
+/// damaged file) would otherwise load silently and sample blanks or resume into a diverged loss.
 pub(crate) fn read_f32(st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
     let view = st.tensor(name).map_err(|_| format!("tensor '{name}' is missing"))?;
     if view.dtype() != Dtype::F32 || view.shape() != shape {
         return Err(format!("tensor '{name}' is {:?} {:?}, expected F32 {shape:?}", view.dtype(), view.shape()));
     }
-    Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    let values: Vec<f32> =
+        view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    if let Some((i, x)) = values.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+        let bad = values.iter().filter(|x| !x.is_finite()).count();
+        return Err(format!(
+            "tensor '{name}' holds {bad} non-finite {} (the first, {x}, at element {i}): the weights are unusable",
+            if bad == 1 { "value" } else { "values" }
+        ));
+    }
+    Ok(values)
 }
 
 /// Serialises `(name, shape, data)` tensors with an optional header into safetensors bytes.
