@@ -11,7 +11,7 @@ use charrnn_engine::data::Vocab;
 use charrnn_engine::memory::training_memory;
 use charrnn_engine::model_dir::load_model;
 use charrnn_engine::run_plan::{Origin, ResumeCorpus};
-use charrnn_engine::run_settings::{Requested, RunRecord};
+use charrnn_engine::run_settings::{check_recordable_path, Requested, RunRecord};
 use charrnn_engine::{Model, ModelConfig};
 
 use crate::corpus::{BatchArgs, Corpus, CorpusArgs};
@@ -116,6 +116,8 @@ pub fn settle(
 ) -> Result<Settled> {
     let vocab = &corpus.prepared.vocab;
     let data = std::fs::canonicalize(&corpus.input).unwrap_or_else(|_| corpus.input.clone());
+    // Recorded in every checkpoint: refused now, not when the first one is written.
+    check_recordable_path(&data)?;
     let tokens_sha256 = corpus.tokens_sha256()?;
     Ok(match start {
         Start::Resume { dir, checkpoint, record } => {

@@ -11,7 +11,7 @@ use charrnn_engine::collective::block_rows;
 use charrnn_engine::data::chunks::sha256_hex;
 use charrnn_engine::data::Batcher;
 use charrnn_engine::model_dir::save_model;
-use charrnn_engine::run_settings::RunRecord;
+use charrnn_engine::run_settings::{check_recordable_path, RunRecord};
 use charrnn_engine::tensor_file::f32_bytes;
 use charrnn_engine::train::{run as train_run, RunError, RunSummary, Schedule, Trainer};
 use clap::ArgMatches;
@@ -52,6 +52,11 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     let out_plan = run_dir.as_ref().map(|run_dir| plan_out_dir(&args, &start, run_dir)).transpose()?;
 
     let (corpus_args, batch_args) = corpus_for(&start, &args)?;
+    // The corpus path goes into the run's settings: one they cannot record is refused before
+    // the corpus is prepared (settle checks the resolved path again).
+    if let Some(data) = &corpus_args.data {
+        check_recordable_path(&std::path::absolute(data).unwrap_or_else(|_| data.clone()))?;
+    }
     let corpus = ranks.local_first(|| Corpus::open(&corpus_args))?;
     let (train, val) = corpus.batchers(&batch_args)?;
     if (batch_args.batch_size as usize) < ranks.size {
@@ -301,7 +306,7 @@ fn finish(observer: &mut TrainObserver, trainer: &Trainer, summary: &RunSummary,
         );
     }
     record.record_outcome(summary);
-    save_model(&observer.out, &trainer.model, &observer.vocab, serde_json::to_value(&record)?)
+    save_model(&observer.out, &trainer.model, &observer.vocab, record.to_json()?)
         .map_err(|e| observer.failed(e))?;
     let out = observer.out.display();
     outln!(

@@ -58,9 +58,10 @@ impl IntactCheckpoint {
 
 impl TrainObserver {
     pub fn checkpoint(&mut self, step: u64, trainer: &Trainer) -> Result<(), CheckpointError> {
-        let run = serde_json::to_value(&self.record).unwrap_or_default();
+        let path = self.out.join(CHECKPOINT_FILE);
+        let run = record_json(&self.record, &path)?;
         save_checkpoint(
-            &self.out.join(CHECKPOINT_FILE),
+            &path,
             &trainer.snapshot(),
             &self.vocab,
             CheckpointMeta::new(step, run),
@@ -106,7 +107,7 @@ impl Observer for TrainObserver {
             rec.steps = r.step;
             rec.val_loss = Some(r.loss);
             rec.val_loss_step = Some(r.step);
-            save_model(&self.best, &trainer.model, &self.vocab, serde_json::to_value(&rec).unwrap_or_default())?;
+            save_model(&self.best, &trainer.model, &self.vocab, record_json(&rec, &self.best)?)?;
         }
         Ok(())
     }
@@ -120,6 +121,12 @@ impl Observer for TrainObserver {
         }
         Ok(if stop { Control::Stop } else { Control::Continue })
     }
+}
+
+/// `record` as JSON for the file `path`: a record that cannot be written fails the save rather
+/// than leaving a checkpoint without settings, which could not be resumed.
+fn record_json(record: &RunRecord, path: &Path) -> Result<serde_json::Value, CheckpointError> {
+    record.to_json().map_err(|e| CheckpointError::Invalid { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 /// Whether the run stops after this step: a Ctrl-C seen by any rank (each rank of an MPI run
