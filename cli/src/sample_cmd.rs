@@ -94,7 +94,6 @@ const MAX_SYMBOLS: usize = 1 << 30;
 pub fn run(args: SampleArgs) -> Result<()> {
     let source = ModelSource::locate(&args.model)?;
     let (model, vocab, loaded) = source.load()?;
-    crate::output::errln!("loaded {loaded}");
     let prime = read_prime(args.prime.as_deref(), args.prime_file.as_deref(), &vocab, args.skip_unknown)?;
     let options = SampleOptions {
         mode: match args.mode {
@@ -124,6 +123,8 @@ pub fn run(args: SampleArgs) -> Result<()> {
     let started = std::time::Instant::now();
     options.check()?;
     let threads = crate::threads::init_threads(args.threads)?;
+    // Said once every check has passed, so that an error stays the one line on stderr.
+    crate::output::errln!("loaded {loaded}");
     if let Some(width) = args.beam {
         let width = width as usize;
         let mut search = BeamSearch::new(&model, options.precision, width, args.temperature, args.length)?;
