@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::ModelConfig;
 use crate::data::Vocab;
 use crate::params::{Model, ParamLayout};
-use crate::tensor_file::{invalid, read, read_f32, serialize, write, CheckpointError};
+use crate::tensor_file::{invalid, read, read_f32, reserve_for_write, serialize, write, CheckpointError};
 use crate::torch_layout::{from_torch, to_torch};
 use crate::workspace::State;
 
@@ -94,6 +94,8 @@ pub fn save_checkpoint(
     meta.batch_size = state.h.first().map_or(0, |h| h.len() / model.config.hidden_size.max(1));
 
     let mut named: Vec<(String, Vec<usize>, &[f32])> = vec![];
+    // The weights' copy in PyTorch's layout, then (in `serialize`) the file's bytes.
+    reserve_for_write(path, std::mem::size_of_val(model.params.as_slice()) as u64)?;
     let torch = to_torch(&model.config, &model.layout, &model.params);
     for t in &torch {
         named.push((format!("model.{}", t.name), t.shape.clone(), &t.data));

@@ -31,9 +31,28 @@ pub enum CheckpointError {
         /// What is wrong.
         reason: String,
     },
+    /// The memory to lay a file out before writing it could not be had.
+    #[error("not enough memory to write '{path}' ({bytes} bytes)")]
+    OutOfMemory {
+        /// The file.
+        path: PathBuf,
+        /// What was asked for.
+        bytes: u64,
+    },
     /// The vocabulary file failed.
     #[error(transparent)]
     Vocab(#[from] DataError),
+}
+
+/// Reserves `bytes` once and gives them back, so that the copies a write of `path` is about to
+/// make fail as an error rather than abort the process (an allocation that fails aborts): a
+/// run under a memory limit then ends naming its last intact checkpoint.
+pub(crate) fn reserve_for_write(path: &Path, bytes: u64) -> Result<(), CheckpointError> {
+    let mut probe: Vec<u8> = Vec::new();
+    match usize::try_from(bytes).map(|n| probe.try_reserve_exact(n)) {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(CheckpointError::OutOfMemory { path: path.to_path_buf(), bytes }),
+    }
 }
 
 /// The tensor `name` of `st` as `f32` values, checked to be `F32` of exactly `shape` and finite;
@@ -62,6 +81,9 @@ pub(crate) fn serialize(
     tensors: &[(String, Vec<usize>, &[f32])],
     header: Option<std::collections::HashMap<String, String>>,
 ) -> Result<Vec<u8>, CheckpointError> {
+    // The file is built whole in memory: its data plus room for the header.
+    let data: usize = tensors.iter().map(|(_, _, d)| std::mem::size_of_val(*d)).sum();
+    reserve_for_write(path, (data + (64 << 10) + 128 * tensors.len()) as u64)?;
     let views = tensors
         .iter()
         .map(|(name, shape, data)| {
