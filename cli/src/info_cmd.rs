@@ -114,10 +114,9 @@ fn gather(path: &Path) -> Result<Info> {
             let run = ck.run.clone();
             Ok(facts(path, kind, &ck.model, ck.vocab.as_ref(), &run, Some(&ck), false, best))
         }
-        None => bail!(
-            "'{}' holds no model ({CONFIG_FILE} and {WEIGHTS_FILE}) and no {CHECKPOINT_FILE}",
-            path.display()
-        ),
+        None => {
+            bail!("'{}' holds no model ({CONFIG_FILE} and {WEIGHTS_FILE}) and no {CHECKPOINT_FILE}", path.display())
+        }
     }
 }
 

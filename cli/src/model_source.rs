@@ -79,8 +79,8 @@ impl ModelSource {
                     "this checkpoint is too large to sample here: free memory or raise the limit",
                 )
                 .with_context(|| format!("cannot load the checkpoint '{}'", file.display()))?;
-                let checkpoint =
-                    load_checkpoint(file).with_context(|| format!("cannot load the checkpoint '{}'", file.display()))?;
+                let checkpoint = load_checkpoint(file)
+                    .with_context(|| format!("cannot load the checkpoint '{}'", file.display()))?;
                 let what = format!(
                     "the weights of step {} from the checkpoint '{}' (no saved model there)",
                     checkpoint.meta.step,

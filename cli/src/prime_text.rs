@@ -25,7 +25,8 @@ pub fn read_prime(text: Option<&str>, file: Option<&Path>, vocab: &Vocab, skip_u
             (bytes, "the prime text on stdin".to_owned())
         }
         Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("cannot read --prime-file '{}'", path.display()))?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read --prime-file '{}'", path.display()))?;
             (bytes, format!("the prime file '{}'", path.display()))
         }
         None => (text.unwrap_or(" ").as_bytes().to_vec(), "--prime".to_owned()),

@@ -138,7 +138,8 @@ pub fn run(args: SampleArgs) -> Result<()> {
         let seconds = started.elapsed().as_secs_f64();
         let mut out = CountingWriter::new(std::io::stdout().lock(), as_bytes);
         ignore_broken_pipe(write_sample(&mut out, &vocab, &prime.echo, &best).and_then(|()| out.flush()))?;
-        let written = generated_written(out.symbols(), [Piece { before: symbols_in(&prime.echo, as_bytes), body: length }]);
+        let written =
+            generated_written(out.symbols(), [Piece { before: symbols_in(&prime.echo, as_bytes), body: length }]);
         crate::output::errln!(
             "beam search of width {width}: {} {} in {seconds:.2} s: {:.0} {many}/s; log-probability {log_p:.2} ({:.4} nats/{one}){}",
             args.length,
@@ -212,8 +213,8 @@ pub fn run(args: SampleArgs) -> Result<()> {
             let (counted, _) = out.into_parts();
             ignore_broken_pipe(result)?;
             let prime_symbols = symbols_in(&prime.echo, as_bytes);
-            let pieces =
-                (0..count).map(|i| Piece { before: symbols_in(header(i).as_bytes(), false) + prime_symbols, body: length });
+            let pieces = (0..count)
+                .map(|i| Piece { before: symbols_in(header(i).as_bytes(), false) + prime_symbols, body: length });
             generated_written(counted.symbols(), pieces)
         }
     };

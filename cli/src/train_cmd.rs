@@ -306,8 +306,7 @@ fn finish(observer: &mut TrainObserver, trainer: &Trainer, summary: &RunSummary,
         );
     }
     record.record_outcome(summary);
-    save_model(&observer.out, &trainer.model, &observer.vocab, record.to_json()?)
-        .map_err(|e| observer.failed(e))?;
+    save_model(&observer.out, &trainer.model, &observer.vocab, record.to_json()?).map_err(|e| observer.failed(e))?;
     let out = observer.out.display();
     outln!(
         "saved model to {out} (checkpoint.safetensors, log.csv{plot}{})",

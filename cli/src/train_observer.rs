@@ -60,12 +60,7 @@ impl TrainObserver {
     pub fn checkpoint(&mut self, step: u64, trainer: &Trainer) -> Result<(), CheckpointError> {
         let path = self.out.join(CHECKPOINT_FILE);
         let run = record_json(&self.record, &path)?;
-        save_checkpoint(
-            &path,
-            &trainer.snapshot(),
-            &self.vocab,
-            CheckpointMeta::new(step, run),
-        )?;
+        save_checkpoint(&path, &trainer.snapshot(), &self.vocab, CheckpointMeta::new(step, run))?;
         self.last_checkpoint = step;
         self.intact.set(&self.out, step);
         Ok(())

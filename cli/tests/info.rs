@@ -22,8 +22,25 @@ fn info_describes_a_run_its_best_model_and_a_bare_checkpoint() {
     let run = info_json(dir.path(), "run");
     let keys: Vec<&str> = run.as_object().unwrap().keys().map(String::as_str).collect();
     let mut expected = vec![
-        "path", "kind", "cell", "layers", "hidden", "embed", "vocab_size", "vocab_kind", "parameters", "precision",
-        "steps", "total_steps", "val_loss", "val_loss_step", "best_val_loss", "corpus", "model", "checkpoint", "best",
+        "path",
+        "kind",
+        "cell",
+        "layers",
+        "hidden",
+        "embed",
+        "vocab_size",
+        "vocab_kind",
+        "parameters",
+        "precision",
+        "steps",
+        "total_steps",
+        "val_loss",
+        "val_loss_step",
+        "best_val_loss",
+        "corpus",
+        "model",
+        "checkpoint",
+        "best",
     ];
     let mut sorted = keys.clone();
     sorted.sort_unstable();
@@ -43,7 +60,10 @@ fn info_describes_a_run_its_best_model_and_a_bare_checkpoint() {
     assert!(run["best"]["val_loss"].as_f64().is_some(), "{run}");
 
     let best = info_json(dir.path(), "run/best");
-    assert_eq!((best["kind"].as_str(), best["checkpoint"].is_null(), best["best"].is_null()), (Some("model"), true, true));
+    assert_eq!(
+        (best["kind"].as_str(), best["checkpoint"].is_null(), best["best"].is_null()),
+        (Some("model"), true, true)
+    );
     assert_eq!(best["val_loss"], run["best"]["val_loss"]);
 
     // A killed run: only its checkpoint.
@@ -53,13 +73,21 @@ fn info_describes_a_run_its_best_model_and_a_bare_checkpoint() {
     for path in ["killed", "killed/checkpoint.safetensors"] {
         let ck = info_json(dir.path(), path);
         assert_eq!((ck["model"].as_bool(), ck["steps"].as_u64()), (Some(false), Some(4)), "{path}");
-        assert_eq!((ck["parameters"].clone(), ck["vocab_kind"].clone()), (run["parameters"].clone(), run["vocab_kind"].clone()));
+        assert_eq!(
+            (ck["parameters"].clone(), ck["vocab_kind"].clone()),
+            (run["parameters"].clone(), run["vocab_kind"].clone())
+        );
     }
     assert_eq!(info_json(dir.path(), "killed/checkpoint.safetensors")["kind"], "checkpoint");
 
     let text = run_in(dir.path(), &["info", "run"]);
     let text = stdout(&text);
-    for line in ["run: a training run (a saved model, a checkpoint of step 4, best/)", "model: 1 × 8 gru, embedding 4", "steps: 4 of 4", "measured after step 4"] {
+    for line in [
+        "run: a training run (a saved model, a checkpoint of step 4, best/)",
+        "model: 1 × 8 gru, embedding 4",
+        "steps: 4 of 4",
+        "measured after step 4",
+    ] {
         assert!(text.contains(line), "{line:?} in {text}");
     }
 

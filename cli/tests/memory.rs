@@ -96,9 +96,10 @@ fn under_address_limit(dir: &std::path::Path, kib: u64, args: &[&str], env: &[(&
 #[cfg(target_os = "linux")]
 fn a_run_over_the_address_space_limit_is_an_error_naming_it() {
     let dir = dir_with_corpus(20_000);
-    let big = train_with(&[&["--hidden", "1024", "--layers", "3", "--embed", "16", "--batch", "8", "--seq-len", "16"], &[
-        "--steps", "1", "--out", "m", "--threads", "2",
-    ]]);
+    let big = train_with(&[
+        &["--hidden", "1024", "--layers", "3", "--embed", "16", "--batch", "8", "--seq-len", "16"],
+        &["--steps", "1", "--out", "m", "--threads", "2"],
+    ]);
     let out = under_address_limit(dir.path(), 400_000, &big, &[]);
     assert_clean_error(&out, "left under this process's address-space limit (ulimit -v)");
     assert!(stderr(&out).contains("needs 977.0 MB (1124 MB of address space"), "{}", stderr(&out));

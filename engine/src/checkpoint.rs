@@ -279,13 +279,8 @@ mod tests {
         let n = model.layout.total;
         let (m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
         v[n - 1] = f32::NAN;
-        let snapshot = TrainingSnapshot {
-            model: &model,
-            adam_m: &m,
-            adam_v: &v,
-            adam_step: 1,
-            state: State::zeros(&config, 2),
-        };
+        let snapshot =
+            TrainingSnapshot { model: &model, adam_m: &m, adam_v: &v, adam_step: 1, state: State::zeros(&config, 2) };
         let path = dir.path().join(CHECKPOINT_FILE);
         save_checkpoint(&path, &snapshot, &vocab, CheckpointMeta::new(1, serde_json::json!({}))).unwrap();
         let e = load_checkpoint(&path).err().unwrap().to_string();

@@ -63,8 +63,7 @@ pub(crate) fn read_f32(st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Res
     if view.dtype() != Dtype::F32 || view.shape() != shape {
         return Err(format!("tensor '{name}' is {:?} {:?}, expected F32 {shape:?}", view.dtype(), view.shape()));
     }
-    let values: Vec<f32> =
-        view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
     if let Some((i, x)) = values.iter().enumerate().find(|(_, x)| !x.is_finite()) {
         let bad = values.iter().filter(|x| !x.is_finite()).count();
         return Err(format!(
