@@ -121,7 +121,7 @@ impl Observer for TrainObserver {
 /// `record` as JSON for the file `path`: a record that cannot be written fails the save rather
 /// than leaving a checkpoint without settings, which could not be resumed.
 fn record_json(record: &RunRecord, path: &Path) -> Result<serde_json::Value, CheckpointError> {
-    record.to_json().map_err(|e| CheckpointError::Invalid { path: path.to_path_buf(), reason: e.to_string() })
+    record.to_json().map_err(|e| CheckpointError::Unrecordable { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 /// Whether the run stops after this step: a Ctrl-C seen by any rank (each rank of an MPI run

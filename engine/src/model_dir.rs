@@ -173,6 +173,6 @@ mod tests {
         model.params[bias] = f32::INFINITY;
         save_model(dir.path(), &model, &vocab, serde_json::json!({})).unwrap();
         let e = load_model(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("inf at element 2"), "{e}");
+        assert!(e.contains("the first, inf, at element 2"), "{e}");
     }
 }

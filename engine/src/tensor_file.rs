@@ -31,6 +31,14 @@ pub enum CheckpointError {
         /// What is wrong.
         reason: String,
     },
+    /// What a file was to record cannot be written (a run record that JSON cannot hold).
+    #[error("cannot write '{path}': {reason}")]
+    Unrecordable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The memory to lay a file out before writing it could not be had.
     #[error("not enough memory to write '{path}' ({bytes} bytes)")]
     OutOfMemory {
