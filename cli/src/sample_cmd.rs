@@ -124,10 +124,11 @@ pub fn run(args: SampleArgs) -> Result<()> {
     options.check()?;
     let threads = crate::threads::init_threads(args.threads)?;
     // Said once every check has passed, so that an error stays the one line on stderr.
-    crate::output::errln!("loaded {loaded}");
+    let announce = || crate::output::errln!("loaded {loaded}");
     if let Some(width) = args.beam {
         let width = width as usize;
         let mut search = BeamSearch::new(&model, options.precision, width, args.temperature, args.length)?;
+        announce();
         for &id in &prime.ids {
             search.feed(id);
         }
@@ -153,6 +154,7 @@ pub fn run(args: SampleArgs) -> Result<()> {
     let count = args.num_samples as usize;
     if count == 1 && args.output_dir.is_none() {
         let mut sampler = Sampler::new(&model, options, vocab.id_of_char(' '))?;
+        announce();
         for &id in &prime.ids {
             sampler.feed(id);
         }
@@ -183,6 +185,7 @@ pub fn run(args: SampleArgs) -> Result<()> {
         Some(dir) => Some(sample_files(dir, count, args.force)?),
         None => None,
     };
+    announce();
     let started = std::time::Instant::now();
     let symbols = sample_streams(&model, options, vocab.id_of_char(' '), &prime.ids, count, args.length)?;
     let seconds = started.elapsed().as_secs_f64();
