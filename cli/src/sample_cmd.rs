@@ -50,6 +50,7 @@ pub struct SampleArgs {
     #[arg(long, value_enum, default_value_t = Mode::Weighted)]
     pub mode: Mode,
     /// Divide the logits by X before the softmax: < 1 is more conservative, > 1 more surprising
+    /// (at least 2.94e-39, whose inverse is the largest f32; --mode argmax for greedy output)
     #[arg(long, default_value_t = 1.0, value_name = "X")]
     pub temperature: f64,
     /// Draw only among the K most likely characters
