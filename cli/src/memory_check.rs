@@ -15,18 +15,22 @@ const AVAILABLE_OVERRIDE_ENV: &str = "CHARRNN_TEST_AVAILABLE_MEMORY";
 /// spare still could not write its first checkpoint; 15% more is asked for.
 const ADDRESS_SLACK_PERCENT: u64 = 15;
 
-/// Fails with the sizes, the limit that binds and `advice` when `needed` bytes exceed what is
-/// available. Then reserves (without touching) `needed` bytes of address space once and gives
-/// them back: a limit the figures missed (another resource limit, the kernel's overcommit
-/// policy) is then this error too, not an abort when the buffers are allocated.
-pub fn refuse_if_too_large(needed: u64, advice: &str) -> Result<()> {
-    let available = match std::env::var(AVAILABLE_OVERRIDE_ENV) {
-        Ok(v) => v.parse().ok().map(|bytes| Available { bytes, limit: MemoryLimit::Machine }),
+/// Fails with the sizes, the limit that binds and `advice` when the bytes needed exceed what is
+/// available: `on_machine` (every process of the run on this machine) against the machine's
+/// and the cgroup's memory, `in_process` (this process alone) against its own resource
+/// limits. Then reserves (without touching) `in_process` bytes of address space once and
+/// gives them back: a limit the figures missed (the kernel's overcommit policy, say) is then
+/// this error too, not an abort when the buffers are allocated.
+pub fn refuse_if_too_large(on_machine: u64, in_process: u64, advice: &str) -> Result<()> {
+    let mut bounds = match std::env::var(AVAILABLE_OVERRIDE_ENV) {
+        Ok(v) => v.parse().ok().map(|bytes| Available { bytes, limit: MemoryLimit::Machine }).into_iter().collect(),
         Err(_) => available_memory(),
     };
-    if let Some(Available { bytes, limit }) = available {
+    // The tightest first: the one a refusal names.
+    bounds.sort_by_key(|a| a.bytes);
+    for Available { bytes, limit } in bounds {
         if matches!(limit, MemoryLimit::AddressSpace | MemoryLimit::DataSize) {
-            let mapped = needed + needed / 100 * ADDRESS_SLACK_PERCENT;
+            let mapped = in_process + in_process / 100 * ADDRESS_SLACK_PERCENT;
             if mapped > bytes {
                 // In whole megabytes: the two figures are close, and one decimal of GB could
                 // print them equal.
@@ -34,15 +38,16 @@ pub fn refuse_if_too_large(needed: u64, advice: &str) -> Result<()> {
                 bail!(
                     "this configuration needs {} ({} of address space with the allocator's slack), but {} is \
                      {limit}; {advice}",
-                    Bytes(needed),
+                    Bytes(in_process),
                     mb(mapped),
                     mb(bytes)
                 );
             }
-        } else if needed > bytes {
-            bail!("this configuration needs {}, but {} is {limit}; {advice}", Bytes(needed), Bytes(bytes));
+        } else if on_machine > bytes {
+            bail!("this configuration needs {}, but {} is {limit}; {advice}", Bytes(on_machine), Bytes(bytes));
         }
     }
+    let needed = in_process;
     let mut probe: Vec<u8> = Vec::new();
     let reserved = match usize::try_from(needed) {
         Ok(n) => probe.try_reserve_exact(n).is_ok(),

@@ -64,6 +64,7 @@ impl ModelSource {
                 // The file's bytes, the weights read from them, and the sampler's copies.
                 crate::memory_check::refuse_if_too_large(
                     4 * file_size,
+                    4 * file_size,
                     "this model is too large to sample here: free memory or raise the limit",
                 )
                 .with_context(|| format!("cannot load the model in '{}'", dir.display()))?;
@@ -75,6 +76,7 @@ impl ModelSource {
                 // A checkpoint is three times the weights (with Adam's moments): its bytes, then
                 // the weights and moments read from them, and the sampler's copies.
                 crate::memory_check::refuse_if_too_large(
+                    3 * file_size,
                     3 * file_size,
                     "this checkpoint is too large to sample here: free memory or raise the limit",
                 )

@@ -188,6 +188,7 @@ fn check_memory(config: &ModelConfig, record: &RunRecord, workers: Workers) -> R
     let staging = if processes_here > 1 { 4 * config.num_params() as u64 } else { 0 };
     crate::memory_check::refuse_if_too_large(
         (need.total() + staging) * processes_here as u64,
+        need.total() + staging,
         "use a smaller --hidden, --batch or --seq-len",
     )
 }

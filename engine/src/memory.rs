@@ -80,7 +80,7 @@ pub struct Available {
     pub limit: MemoryLimit,
 }
 
-/// The bound that [`available_memory`] found tightest.
+/// What sets a bound of [`available_memory`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MemoryLimit {
     /// The kernel's `MemAvailable`.
@@ -104,12 +104,14 @@ impl fmt::Display for MemoryLimit {
     }
 }
 
-/// Memory available to this process: the kernel's `MemAvailable`, lowered to what the limits
-/// of this process's cgroup (v2 or v1) and of every cgroup above it leave, and to what its
-/// resource limits on address space and data size (`ulimit -v`, `ulimit -d`) leave beyond
-/// what it already maps (thread stacks and memory-mapped files count toward the first).
-/// `None` where none can be read (then nothing is refused).
-pub fn available_memory() -> Option<Available> {
+/// Every bound on the memory available to this process that can be read: the kernel's
+/// `MemAvailable`; what the limits of this process's cgroup (v2 or v1) and of every cgroup
+/// above it leave; what its resource limits on address space and data size (`ulimit -v`,
+/// `ulimit -d`) leave beyond what it already maps (thread stacks and memory-mapped files
+/// count toward the first). The first two are shared with the other processes on the
+/// machine, the last two are this process's own. Empty where none can be read (then nothing
+/// is refused).
+pub fn available_memory() -> Vec<Available> {
     let at = |bytes: Option<u64>, limit| bytes.map(|bytes| Available { bytes, limit });
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| parse_meminfo_available(&s));
     let cgroup = std::fs::read_to_string("/proc/self/cgroup")
@@ -126,7 +128,7 @@ pub fn available_memory() -> Option<Available> {
     ]
     .into_iter()
     .flatten()
-    .min_by_key(|a| a.bytes)
+    .collect()
 }
 
 /// What the soft limits on address space and data size (`/proc/self/limits`: "Max address
