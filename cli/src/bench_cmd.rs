@@ -97,7 +97,7 @@ pub fn run(args: BenchArgs, ranks: &Ranks) -> Result<()> {
     let rows = block_rows(batch, ranks.size, ranks.rank).len();
     let need = training_memory(&config, rows, seq_len, threads.min(rows), threads, false);
     let need_here = need.total() * ranks.local_size as u64;
-    crate::memory_check::refuse_if_too_large(need_here, "use --config seed or fewer --threads")?;
+    crate::memory_check::refuse_if_too_large(need_here, need.total(), "use --config seed or fewer --threads")?;
     let options = TrainOptions {
         batch_size: batch,
         seq_len,

@@ -35,7 +35,8 @@ pub struct BatchArgs {
     /// Time steps per batch: the truncated-BPTT length (T)
     #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub seq_len: u32,
-    /// Fraction of the corpus, taken from its end, held out for validation (0 disables)
+    /// Fraction of the corpus, taken from its end, held out for validation; it must hold at
+    /// least one batch (0: no validation, no best/ model)
     #[arg(long, default_value_t = 0.05, value_name = "X")]
     pub val_frac: f64,
 }
@@ -85,7 +86,10 @@ impl Corpus {
         let (train_range, val_range) = split_train_val(self.stream.len(), batch.val_frac)?;
         let train = Batcher::new(&self.stream, train_range, b, t, "training")
             .with_context(|| format!("'{}' is too short", self.input.display()))?;
-        let val = if val_range.is_empty() {
+        // Only an explicit 0 means no validation: a positive fraction too small for one batch
+        // (even one that rounds to no tokens at all) is the same error as any other too-short
+        // split, not validation silently switched off.
+        let val = if batch.val_frac == 0.0 {
             None
         } else {
             Some(

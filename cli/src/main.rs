@@ -8,12 +8,15 @@ mod bench_cmd;
 mod corpus;
 mod data_cmd;
 mod flags;
+mod info_cmd;
 mod memory_check;
+mod model_source;
 #[cfg(feature = "mpi")]
 mod mpi_group;
 mod output;
 mod precision_arg;
 mod prepare_cmd;
+mod prime_text;
 mod progress;
 mod ranks;
 mod run_dir;
@@ -27,6 +30,7 @@ mod trace_file;
 mod train_args;
 mod train_cmd;
 mod train_observer;
+mod written_count;
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -65,6 +69,9 @@ enum Command {
     Sample(sample_cmd::SampleArgs),
     /// Time full training steps of a named configuration (tokens/s, peak memory)
     Bench(bench_cmd::BenchArgs),
+    /// What a model directory, a run directory or a checkpoint holds: shape, parameters,
+    /// steps, validation loss, corpus (--json for scripts)
+    Info(info_cmd::InfoArgs),
     /// Fetch the standard corpora (tinyshakespeare is built in; enwik8) into data/ and verify them
     Data(data_cmd::DataArgs),
 }
@@ -107,6 +114,7 @@ fn main() -> ExitCode {
         Command::Sample(args) => sample_cmd::run(args),
         Command::Bench(args) => bench_cmd::run(args, &ranks),
         Command::Data(args) => data_cmd::run(args),
+        Command::Info(args) => info_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

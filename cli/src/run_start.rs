@@ -11,7 +11,7 @@ use charrnn_engine::data::Vocab;
 use charrnn_engine::memory::training_memory;
 use charrnn_engine::model_dir::load_model;
 use charrnn_engine::run_plan::{Origin, ResumeCorpus};
-use charrnn_engine::run_settings::{Requested, RunRecord};
+use charrnn_engine::run_settings::{check_recordable_path, Requested, RunRecord};
 use charrnn_engine::{Model, ModelConfig};
 
 use crate::corpus::{BatchArgs, Corpus, CorpusArgs};
@@ -116,6 +116,8 @@ pub fn settle(
 ) -> Result<Settled> {
     let vocab = &corpus.prepared.vocab;
     let data = std::fs::canonicalize(&corpus.input).unwrap_or_else(|_| corpus.input.clone());
+    // Recorded in every checkpoint: refused now, not when the first one is written.
+    check_recordable_path(&data)?;
     let tokens_sha256 = corpus.tokens_sha256()?;
     Ok(match start {
         Start::Resume { dir, checkpoint, record } => {
@@ -177,18 +179,29 @@ pub struct Workers {
 
 /// Refuses a run that will not fit in the memory available, before allocating it.
 fn check_memory(config: &ModelConfig, record: &RunRecord, workers: Workers) -> Result<()> {
+    let need = memory_needed(config, record, workers);
     crate::memory_check::refuse_if_too_large(
-        memory_needed(config, record, workers),
+        need.on_machine,
+        need.in_process,
         "use a smaller --hidden, --batch or --seq-len",
     )
 }
 
-/// The bytes a run needs on this machine at its peak: this process's need times the processes
-/// of the run here, plus, in an MPI run, the staging copy of the gradients each sends.
-pub fn memory_needed(config: &ModelConfig, record: &RunRecord, workers: Workers) -> u64 {
+/// The bytes a run needs at its peak.
+#[derive(Clone, Copy)]
+pub struct MemoryNeed {
+    /// This process's need, plus, in an MPI run, the staging copy of the gradients it sends.
+    pub in_process: u64,
+    /// That times the processes of the run on this machine.
+    pub on_machine: u64,
+}
+
+/// What a run needs in this process and on this machine (see [`MemoryNeed`]).
+pub fn memory_needed(config: &ModelConfig, record: &RunRecord, workers: Workers) -> MemoryNeed {
     let Workers { threads, rows, processes_here } = workers;
     let parts = threads.min(rows);
     let need = training_memory(config, rows, record.seq_len, parts, threads, record.dropout > 0.0);
     let staging = if processes_here > 1 { 4 * config.num_params() as u64 } else { 0 };
-    (need.total() + staging) * processes_here as u64
+    let in_process = need.total() + staging;
+    MemoryNeed { in_process, on_machine: in_process * processes_here as u64 }
 }

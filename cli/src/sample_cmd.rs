@@ -7,11 +7,13 @@ use anyhow::{Context, Result};
 use charrnn_engine::atomic_file::write_atomic_with;
 use charrnn_engine::beam::BeamSearch;
 use charrnn_engine::data::Vocab;
-use charrnn_engine::model_dir::load_model;
 use charrnn_engine::sample::{sample_streams, SampleMode, SampleOptions, Sampler};
 use clap::{Args, ValueEnum};
 
+use crate::model_source::ModelSource;
 use crate::precision_arg::{slow_bf16_note, PrecisionArg};
+use crate::prime_text::read_prime;
+use crate::written_count::{generated_written, symbols_in, CountingWriter, Piece};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Mode {
@@ -29,12 +31,18 @@ pub enum Mode {
 #[derive(Args, Debug)]
 #[command(allow_negative_numbers = true)]
 pub struct SampleArgs {
-    /// Model directory written by `train --out`
-    #[arg(long, value_name = "DIR")]
+    /// The model: a directory written by `train --out` (or its best/), a run directory that
+    /// holds only checkpoint.safetensors (a run stopped before it saved a model), or a
+    /// checkpoint file; stderr says which was loaded
+    #[arg(long, value_name = "DIR|FILE")]
     pub model: PathBuf,
-    /// Text that warms up the state; the output starts with it
-    #[arg(long, default_value = " ", value_name = "TEXT")]
-    pub prime: String,
+    /// Text that warms up the state; the output starts with it [default: " "]
+    #[arg(long, value_name = "TEXT")]
+    pub prime: Option<String>,
+    /// Read the prime text from FILE (- for stdin) instead of --prime: a character model needs
+    /// UTF-8 text; a --bytes model takes the file's bytes as they are
+    #[arg(long, value_name = "FILE", conflicts_with = "prime")]
+    pub prime_file: Option<PathBuf>,
     /// Characters to generate after the prime text
     #[arg(long, default_value_t = 4000, value_name = "N")]
     pub length: usize,
@@ -42,6 +50,7 @@ pub struct SampleArgs {
     #[arg(long, value_enum, default_value_t = Mode::Weighted)]
     pub mode: Mode,
     /// Divide the logits by X before the softmax: < 1 is more conservative, > 1 more surprising
+    /// (at least 2.94e-39, whose inverse is the largest f32; --mode argmax for greedy output)
     #[arg(long, default_value_t = 1.0, value_name = "X")]
     pub temperature: f64,
     /// Draw only among the K most likely characters
@@ -84,22 +93,9 @@ pub struct SampleArgs {
 const MAX_SYMBOLS: usize = 1 << 30;
 
 pub fn run(args: SampleArgs) -> Result<()> {
-    let (model, vocab, _) =
-        load_model(&args.model).with_context(|| format!("cannot load the model in '{}'", args.model.display()))?;
-    if args.prime.is_empty() {
-        anyhow::bail!("--prime must not be empty: the first character is drawn after it");
-    }
-    let prime = if args.skip_unknown {
-        let ids = vocab.encode_lossy(&args.prime);
-        if ids.is_empty() {
-            anyhow::bail!("no character of the prime text is in this model's vocabulary");
-        }
-        ids
-    } else {
-        vocab.encode(&args.prime).context(
-            "the prime text does not fit this model's vocabulary (--skip-unknown leaves such characters out)",
-        )?
-    };
+    let source = ModelSource::locate(&args.model)?;
+    let (model, vocab, loaded) = source.load()?;
+    let prime = read_prime(args.prime.as_deref(), args.prime_file.as_deref(), &vocab, args.skip_unknown)?;
     let options = SampleOptions {
         mode: match args.mode {
             Mode::Argmax => SampleMode::Argmax,
@@ -114,15 +110,27 @@ pub fn run(args: SampleArgs) -> Result<()> {
     if let Some(note) = slow_bf16_note(options.precision) {
         crate::output::errln!("{note}");
     }
-    let (one, many) = if vocab.bytes().is_some() { ("byte", "bytes") } else { ("character", "characters") };
+    let as_bytes = vocab.bytes().is_some();
+    let (one, many) = if as_bytes { ("byte", "bytes") } else { ("character", "characters") };
     let unit = |n: usize| crate::output::plural(n, one, many);
+    let length = args.length as u64;
+    // What reached the reader, when it closed the output before the end (`| head`).
+    let cut_short = |written: u64| -> String {
+        match written < length {
+            true => format!("; the output was closed after {written} of them were written"),
+            false => String::new(),
+        }
+    };
     let started = std::time::Instant::now();
     options.check()?;
     let threads = crate::threads::init_threads(args.threads)?;
+    // Said once every check has passed, so that an error stays the one line on stderr.
+    let announce = || crate::output::errln!("loaded {loaded}");
     if let Some(width) = args.beam {
         let width = width as usize;
         let mut search = BeamSearch::new(&model, options.precision, width, args.temperature, args.length)?;
-        for &id in &prime {
+        announce();
+        for &id in &prime.ids {
             search.feed(id);
         }
         for _ in 0..args.length {
@@ -130,30 +138,42 @@ pub fn run(args: SampleArgs) -> Result<()> {
         }
         let (best, log_p) = search.best();
         let seconds = started.elapsed().as_secs_f64();
-        ignore_broken_pipe(write_sample(&mut std::io::stdout().lock(), &vocab, &args.prime, &best))?;
+        let mut out = CountingWriter::new(std::io::stdout().lock(), as_bytes);
+        ignore_broken_pipe(write_sample(&mut out, &vocab, &prime.echo, &best).and_then(|()| out.flush()))?;
+        let written =
+            generated_written(out.symbols(), [Piece { before: symbols_in(&prime.echo, as_bytes), body: length }]);
         crate::output::errln!(
-            "beam search of width {width}: {} {} in {seconds:.2} s: {:.0} {many}/s; log-probability {log_p:.2} ({:.4} nats/{one})",
+            "beam search of width {width}: {} {} in {seconds:.2} s: {:.0} {many}/s; log-probability {log_p:.2} ({:.4} nats/{one}){}",
             args.length,
             unit(args.length),
             args.length as f64 / seconds.max(1e-9),
-            -log_p / args.length.max(1) as f64
+            -log_p / args.length.max(1) as f64,
+            cut_short(written)
         );
         return Ok(());
     }
     let count = args.num_samples as usize;
     if count == 1 && args.output_dir.is_none() {
         let mut sampler = Sampler::new(&model, options, vocab.id_of_char(' '))?;
-        for &id in &prime {
+        announce();
+        for &id in &prime.ids {
             sampler.feed(id);
         }
         let started = std::time::Instant::now();
-        ignore_broken_pipe(stream(&mut sampler, threads, &vocab, &args.prime, args.length))?;
+        let (result, accepted) = stream(&mut sampler, threads, &vocab, &prime.echo, args.length);
+        ignore_broken_pipe(result)?;
         let seconds = started.elapsed().as_secs_f64();
+        let written = generated_written(accepted, [Piece { before: symbols_in(&prime.echo, as_bytes), body: length }]);
+        let n = written as usize;
+        // Generation stops at the first write the reader refused, so the rate is of what was written.
         crate::output::errln!(
-            "sampled {} {} in {seconds:.2} s: {:.0} {many}/s",
-            args.length,
-            unit(args.length),
-            args.length as f64 / seconds.max(1e-9)
+            "sampled {n} {} in {seconds:.2} s: {:.0} {many}/s{}",
+            unit(n),
+            n as f64 / seconds.max(1e-9),
+            match written < length {
+                true => format!(" (the output was closed before the --length of {})", args.length),
+                false => String::new(),
+            }
         );
         return Ok(());
     }
@@ -166,40 +186,53 @@ pub fn run(args: SampleArgs) -> Result<()> {
         Some(dir) => Some(sample_files(dir, count, args.force)?),
         None => None,
     };
+    announce();
     let started = std::time::Instant::now();
-    let symbols = sample_streams(&model, options, vocab.id_of_char(' '), &prime, count, args.length)?;
+    let symbols = sample_streams(&model, options, vocab.id_of_char(' '), &prime.ids, count, args.length)?;
     let seconds = started.elapsed().as_secs_f64();
     let samples = (0..count).map(|i| &symbols[i * args.length..(i + 1) * args.length]);
-    match files {
+    let header = |i: usize| format!("=== sample {i} of {count} (seed {}) ===\n", args.seed);
+    let written = match files {
         Some(paths) => {
             for (path, sample) in paths.iter().zip(samples) {
                 write_atomic_with(
                     path,
                     |e| anyhow::Error::new(e).context(format!("cannot write '{}'", path.display())),
-                    |w, _| Ok(write_sample(w, &vocab, &args.prime, sample)?),
+                    |w, _| Ok(write_sample(w, &vocab, &prime.echo, sample)?),
                 )?;
             }
+            (count as u64) * length
         }
         None => {
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            let write_all = |out: &mut std::io::BufWriter<std::io::StdoutLock<'_>>| -> std::io::Result<()> {
+            let mut out = std::io::BufWriter::new(CountingWriter::new(std::io::stdout().lock(), as_bytes));
+            let write_all = || -> std::io::Result<()> {
                 for (i, sample) in samples.enumerate() {
-                    writeln!(out, "=== sample {i} of {count} (seed {}) ===", args.seed)?;
-                    write_sample(out, &vocab, &args.prime, sample)?;
+                    out.write_all(header(i).as_bytes())?;
+                    write_sample(&mut out, &vocab, &prime.echo, sample)?;
                 }
                 out.flush()
             };
-            ignore_broken_pipe(write_all(&mut out))?;
+            let result = write_all();
+            // What the buffer still holds after a refused write is not written again.
+            let (counted, _) = out.into_parts();
+            ignore_broken_pipe(result)?;
+            let prime_symbols = symbols_in(&prime.echo, as_bytes);
+            let pieces = (0..count)
+                .map(|i| Piece { before: symbols_in(header(i).as_bytes(), false) + prime_symbols, body: length });
+            generated_written(counted.symbols(), pieces)
         }
-    }
+    };
     let total = count * args.length;
     crate::output::errln!(
-        "sampled {count} × {} {} on {threads} {} in {seconds:.2} s: {:.0} {many}/s in total",
+        "sampled {count} × {} {} on {threads} {} in {seconds:.2} s: {:.0} {many}/s in total{}",
         args.length,
         unit(args.length),
         crate::output::plural(threads, "thread", "threads"),
-        total as f64 / seconds.max(1e-9)
+        total as f64 / seconds.max(1e-9),
+        match written < total as u64 {
+            true => format!("; the output was closed after {written} of the {total} were written"),
+            false => String::new(),
+        }
     );
     Ok(())
 }
@@ -213,9 +246,9 @@ fn ignore_broken_pipe(result: std::io::Result<()>) -> std::io::Result<()> {
 }
 
 /// The prime text, the sample's characters and a newline.
-fn write_sample(out: &mut impl Write, vocab: &Vocab, prime: &str, sample: &[u32]) -> std::io::Result<()> {
+fn write_sample(out: &mut impl Write, vocab: &Vocab, prime: &[u8], sample: &[u32]) -> std::io::Result<()> {
     let mut bytes = Vec::with_capacity(prime.len() + sample.len() + 1);
-    bytes.extend_from_slice(prime.as_bytes());
+    bytes.extend_from_slice(prime);
     for &id in sample {
         vocab.decode_into(id, &mut bytes);
     }
@@ -257,12 +290,33 @@ const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Writes the prime text and then each generated character, buffered: flushed at each newline
 /// and at least every [`FLUSH_EVERY`], so that the output streams without a write per
-/// character.
-fn stream(sampler: &mut Sampler<'_>, threads: usize, vocab: &Vocab, prime: &str, length: usize) -> std::io::Result<()> {
+/// character. Returns the outcome and the symbols the output accepted (prime included).
+fn stream(
+    sampler: &mut Sampler<'_>,
+    threads: usize,
+    vocab: &Vocab,
+    prime: &[u8],
+    length: usize,
+) -> (std::io::Result<()>, u64) {
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out =
+        std::io::BufWriter::with_capacity(1 << 16, CountingWriter::new(stdout.lock(), vocab.bytes().is_some()));
+    let result = stream_into(&mut out, sampler, threads, vocab, prime, length);
+    // After a refused write the rest of the buffer is dropped, not written again.
+    let (counted, _) = out.into_parts();
+    (result, counted.symbols())
+}
+
+fn stream_into(
+    out: &mut impl Write,
+    sampler: &mut Sampler<'_>,
+    threads: usize,
+    vocab: &Vocab,
+    prime: &[u8],
+    length: usize,
+) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(8);
-    out.write_all(prime.as_bytes())?;
+    out.write_all(prime)?;
     let mut flushed = std::time::Instant::now();
     sampler.generate(length, threads, |id| {
         buf.clear();

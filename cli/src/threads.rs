@@ -20,5 +20,9 @@ pub fn init_threads(requested: Option<u32>) -> Result<usize> {
         None => cpus,
     };
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().context("cannot start the thread pool")?;
+    // A thread's first allocation gives it its own malloc arena, which reserves tens of
+    // megabytes of address space. Made now, those reservations are part of what the memory
+    // check sees in use under an address-space limit (`ulimit -v`), not a surprise after it.
+    rayon::broadcast(|_| drop(std::hint::black_box(Box::new([0u8; 64]))));
     Ok(threads)
 }

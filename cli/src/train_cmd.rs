@@ -9,7 +9,7 @@ use charrnn_engine::data::chunks::sha256_hex;
 use charrnn_engine::data::Batcher;
 use charrnn_engine::memory::Bytes;
 use charrnn_engine::model_dir::save_model;
-use charrnn_engine::run_settings::RunRecord;
+use charrnn_engine::run_settings::{check_recordable_path, RunRecord};
 use charrnn_engine::tensor_file::f32_bytes;
 use charrnn_engine::train::{run as train_run, RunError, RunSummary, Schedule, Trainer};
 use charrnn_engine::ModelConfig;
@@ -63,6 +63,11 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     let out_plan = leader.then(|| plan_out_dir(&args, &start, &out_path)).transpose()?;
 
     let (corpus_args, batch_args) = corpus_for(&start, &args)?;
+    // The corpus path goes into the run's settings: one they cannot record is refused before
+    // the corpus is prepared (settle checks the resolved path again).
+    if let Some(data) = &corpus_args.data {
+        check_recordable_path(&std::path::absolute(data).unwrap_or_else(|_| data.clone()))?;
+    }
     let corpus = match ranks.local_first(|| Corpus::open_until(&corpus_args, &|| stop.is_requested())) {
         Err(_) if stop.is_requested() => return Err(StoppedBeforeTraining.into()),
         corpus => corpus?,
@@ -97,7 +102,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     let schedule = record.schedule(start_step)?;
     if args.dry_run {
         let config = origin.config();
-        let memory = memory_needed(&config, &record, workers);
+        let memory = memory_needed(&config, &record, workers).on_machine;
         let out = out_plan.map(|plan| (out_path.as_path(), plan));
         describe_dry_run(&config, &schedule, &record, (&train, val.as_ref()), memory, &ranks.describe(threads), out);
         return Ok(());
@@ -293,8 +298,7 @@ fn finish(observer: &mut TrainObserver, trainer: &Trainer, summary: &RunSummary,
         );
     }
     record.record_outcome(summary);
-    save_model(&observer.out, &trainer.model, &observer.vocab, serde_json::to_value(&record)?)
-        .map_err(|e| observer.failed(e))?;
+    save_model(&observer.out, &trainer.model, &observer.vocab, record.to_json()?).map_err(|e| observer.failed(e))?;
     let out = observer.out.display();
     outln!(
         "saved model to {out} (checkpoint.safetensors, log.csv{plot}{})",

@@ -68,12 +68,13 @@ impl IntactCheckpoint {
 
 impl TrainObserver {
     pub fn checkpoint(&mut self, step: u64, trainer: &Trainer) -> Result<(), CheckpointError> {
-        let run = serde_json::to_value(&self.record).unwrap_or_default();
+        let path = self.out.join(CHECKPOINT_FILE);
+        let run = record_json(&self.record, &path)?;
         // Gathered before the write, which holds the Ctrl-C handler's record: in an MPI run the
         // snapshot waits for every rank.
         let snapshot = trainer.snapshot();
         self.intact.write(&self.out, step, || {
-            save_checkpoint(&self.out.join(CHECKPOINT_FILE), &snapshot, &self.vocab, CheckpointMeta::new(step, run))
+            save_checkpoint(&path, &snapshot, &self.vocab, CheckpointMeta::new(step, run))
         })?;
         self.last_checkpoint = step;
         Ok(())
@@ -115,7 +116,7 @@ impl Observer for TrainObserver {
             rec.steps = r.step;
             rec.val_loss = Some(r.loss);
             rec.val_loss_step = Some(r.step);
-            save_model(&self.best, &trainer.model, &self.vocab, serde_json::to_value(&rec).unwrap_or_default())?;
+            save_model(&self.best, &trainer.model, &self.vocab, record_json(&rec, &self.best)?)?;
         }
         Ok(())
     }
@@ -135,6 +136,12 @@ impl Observer for TrainObserver {
     fn stop_requested(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
     }
+}
+
+/// `record` as JSON for the file `path`: a record that cannot be written fails the save rather
+/// than leaving a checkpoint without settings, which could not be resumed.
+fn record_json(record: &RunRecord, path: &Path) -> Result<serde_json::Value, CheckpointError> {
+    record.to_json().map_err(|e| CheckpointError::Unrecordable { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 /// Whether the run stops after this step: a Ctrl-C seen by any rank (each rank of an MPI run

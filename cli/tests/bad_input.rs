@@ -105,3 +105,49 @@ fn a_diverging_run_stops_with_a_message_and_keeps_its_checkpoint() {
         charrnn_engine::checkpoint::load_checkpoint(&path).unwrap();
     }
 }
+
+/// A positive `--val-frac` whose split cannot hold one validation batch is an error, whether
+/// it rounds to some tokens or to none; only `--val-frac 0` turns validation off.
+#[test]
+fn a_validation_split_too_small_for_one_batch_is_an_error_unless_val_frac_is_zero() {
+    let dir = dir_with_corpus(20_000);
+    // 20 tokens, and 0 tokens, against batches of 8×16 = 128.
+    for frac in ["0.001", "0.00001"] {
+        let args = train_with(&[SMALL_MODEL, &["--steps", "2", "--val-frac", frac, "--out", "m"]]);
+        let out = assert_run_fails(dir.path(), &args, "not enough validation data");
+        assert!(stderr(&out).contains("or --val-frac 0 for no validation"), "{}", stderr(&out));
+        assert!(!dir.path().join("m/checkpoint.safetensors").exists());
+    }
+    let out = run_in(dir.path(), &train_with(&[SMALL_MODEL, &["--steps", "2", "--val-frac", "0", "--out", "m"]]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("validation loss") && !dir.path().join("m/best").exists(), "{}", stdout(&out));
+}
+
+/// Paths are bytes on Linux, but the run's settings are JSON: a corpus path that is not UTF-8
+/// is refused before any work, naming it, instead of failing after training with a checkpoint
+/// that holds no settings.
+#[test]
+#[cfg(unix)]
+fn a_corpus_path_that_is_not_utf8_is_refused_before_any_work() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join(std::ffi::OsStr::from_bytes(b"bad\xffname"));
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(bad.join("c.txt"), small_corpus(20_000)).unwrap();
+    let out = command_in(dir.path())
+        .arg("train")
+        .arg("--data")
+        .arg(bad.join("c.txt"))
+        .args(SMALL_MODEL)
+        .args(["--steps", "2", "--out", "m9d"])
+        .output()
+        .unwrap();
+    assert_clean_error(&out, "bad\u{fffd}name/c.txt' is not valid UTF-8");
+    assert!(!dir.path().join("m9d/checkpoint.safetensors").exists());
+    // Nothing was prepared next to the corpus either.
+    assert!(!bad.join("c.txt.charrnn").exists());
+    // A relative path under a working directory that is not UTF-8 is the same.
+    let out = command_in(&bad).args(["train", "--data", "c.txt", "--steps", "2", "--out", "m"]).output().unwrap();
+    assert_clean_error(&out, "is not valid UTF-8");
+    assert!(!bad.join("m/checkpoint.safetensors").exists() && !bad.join("c.txt.charrnn").exists());
+}

@@ -25,7 +25,7 @@ pub enum BeamError {
     #[error("the beam width must be at least 1")]
     Width,
     /// Temperature not a positive finite number (whose reciprocal is a finite `f32`).
-    #[error("the temperature must be a positive number (got {0})")]
+    #[error("the temperature must be at least {min:.2e} (got {0})", min = crate::sample::MIN_TEMPERATURE)]
     Temperature(f64),
     /// More back-pointers (width × length) or candidates (width × symbols) than it keeps.
     #[error("a beam of {width} over {length} symbols is too large: width × length may be at most {MAX_ENTRIES}")]
@@ -76,7 +76,7 @@ impl<'m> BeamSearch<'m> {
         if width == 0 {
             return Err(BeamError::Width);
         }
-        if !(temperature.is_finite() && temperature > 0.0 && ((1.0 / temperature) as f32).is_finite()) {
+        if !(temperature.is_finite() && temperature >= crate::sample::MIN_TEMPERATURE) {
             return Err(BeamError::Temperature(temperature));
         }
         let v = model.config.vocab_size;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::ModelConfig;
 use crate::data::Vocab;
 use crate::params::{Model, ParamLayout};
-use crate::tensor_file::{invalid, read, read_f32, serialize, write, CheckpointError};
+use crate::tensor_file::{invalid, read, read_f32, reserve_for_write, serialize, write, CheckpointError};
 use crate::torch_layout::{from_torch, to_torch};
 use crate::workspace::State;
 
@@ -94,6 +94,8 @@ pub fn save_checkpoint(
     meta.batch_size = state.h.first().map_or(0, |h| h.len() / model.config.hidden_size.max(1));
 
     let mut named: Vec<(String, Vec<usize>, &[f32])> = vec![];
+    // The weights' copy in PyTorch's layout, then (in `serialize`) the file's bytes.
+    reserve_for_write(path, std::mem::size_of_val(model.params.as_slice()) as u64)?;
     let torch = to_torch(&model.config, &model.layout, &model.params);
     for t in &torch {
         named.push((format!("model.{}", t.name), t.shape.clone(), &t.data));
@@ -167,6 +169,38 @@ pub fn parse_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint, Checkpo
     Ok(Checkpoint { model: Model { config, layout, params }, vocab, adam_m, adam_v, adam_step, state, meta })
 }
 
+/// Largest safetensors header [`read_checkpoint_meta`] reads (the tensors' table and the
+/// metadata; a real one is a few kilobytes).
+const MAX_HEADER: u64 = 100 << 20;
+
+/// The metadata of the checkpoint at `path` and its optimiser step, from the file's header
+/// alone: the tensors are not read, so this is quick however large the model (`info`).
+pub fn read_checkpoint_meta(path: &Path) -> Result<(CheckpointMeta, u64), CheckpointError> {
+    use std::io::Read;
+    let io = |source| CheckpointError::Io { action: "read", path: path.to_path_buf(), source };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(|_| invalid(path, "shorter than a safetensors header".into()))?;
+    let len = u64::from_le_bytes(len);
+    if len > MAX_HEADER {
+        return Err(invalid(path, format!("a header of {len} bytes is not a safetensors header")));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).map_err(|_| invalid(path, "its header is truncated".into()))?;
+    let header: serde_json::Value = serde_json::from_slice(&header).map_err(|e| invalid(path, e.to_string()))?;
+    let fields = &header["__metadata__"];
+    let meta_json = fields["charrnn"].as_str().ok_or_else(|| invalid(path, "no charrnn metadata".into()))?;
+    let meta: CheckpointMeta = serde_json::from_str(meta_json).map_err(|e| invalid(path, e.to_string()))?;
+    if meta.format != CHECKPOINT_FORMAT || meta.version != FORMAT_VERSION {
+        return Err(invalid(path, format!("format '{}' version {} is not a checkpoint", meta.format, meta.version)));
+    }
+    let adam_step = fields["adam_step"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| invalid(path, "no optimiser step count".into()))?;
+    Ok((meta, adam_step))
+}
+
 impl CheckpointMeta {
     /// Metadata to pass to [`save_checkpoint`]: `step` and the caller's `run` record (the
     /// rest is filled in when saving).
@@ -222,6 +256,8 @@ mod tests {
         let path = dir.path().join(CHECKPOINT_FILE);
         save_checkpoint(&path, &trainer.snapshot(), &vocab, CheckpointMeta::new(3, serde_json::json!({"lr": 0.002})))
             .unwrap();
+        let (meta, adam_step) = read_checkpoint_meta(&path).unwrap();
+        assert_eq!((meta.step, meta.model, adam_step, meta.run["lr"].as_f64()), (3, config, 3, Some(0.002)));
         let ck = load_checkpoint(&path).unwrap();
         assert_eq!(ck.model.params, trainer.model.params);
         assert_eq!((ck.adam_m, ck.adam_v, ck.adam_step), (trainer.adam.m.clone(), trainer.adam.v.clone(), 3));
@@ -232,5 +268,22 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
         assert!(load_checkpoint(&path).is_err());
+    }
+
+    #[test]
+    fn non_finite_adam_moments_are_refused_naming_the_tensor() {
+        let dir = tempfile::tempdir().unwrap();
+        let vocab = Vocab::from_symbols_chars("abcde".chars().collect()).unwrap();
+        let config = ModelConfig { cell: CellKind::Gru, vocab_size: 5, embed_size: 3, hidden_size: 4, num_layers: 1 };
+        let model = Model::new(config, 2);
+        let n = model.layout.total;
+        let (m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
+        v[n - 1] = f32::NAN;
+        let snapshot =
+            TrainingSnapshot { model: &model, adam_m: &m, adam_v: &v, adam_step: 1, state: State::zeros(&config, 2) };
+        let path = dir.path().join(CHECKPOINT_FILE);
+        save_checkpoint(&path, &snapshot, &vocab, CheckpointMeta::new(1, serde_json::json!({}))).unwrap();
+        let e = load_checkpoint(&path).err().unwrap().to_string();
+        assert!(e.contains(CHECKPOINT_FILE) && e.contains("'adam.v'") && e.contains("NaN"), "{e}");
     }
 }

@@ -71,18 +71,84 @@ pub fn training_memory(
     }
 }
 
-/// Memory available to this process in bytes: the kernel's `MemAvailable`, lowered to what
-/// the limits of this process's cgroup (v2) and of every cgroup above it leave. `None` where
-/// neither can be read (then nothing is refused).
-pub fn available_memory() -> Option<u64> {
+/// What bounds the memory available to this process, and how much it leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Available {
+    /// Bytes this process may still allocate.
+    pub bytes: u64,
+    /// What sets that bound.
+    pub limit: MemoryLimit,
+}
+
+/// What sets a bound of [`available_memory`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryLimit {
+    /// The kernel's `MemAvailable`.
+    Machine,
+    /// The memory limit of this process's cgroup or one above it.
+    Cgroup,
+    /// `RLIMIT_AS` (`ulimit -v`), less the address space already mapped (`VmSize`).
+    AddressSpace,
+    /// `RLIMIT_DATA` (`ulimit -d`), less the data already mapped (`VmData`).
+    DataSize,
+}
+
+impl fmt::Display for MemoryLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MemoryLimit::Machine => "available",
+            MemoryLimit::Cgroup => "left under this process's cgroup memory limit",
+            MemoryLimit::AddressSpace => "left under this process's address-space limit (ulimit -v)",
+            MemoryLimit::DataSize => "left under this process's data-size limit (ulimit -d)",
+        })
+    }
+}
+
+/// Every bound on the memory available to this process that can be read: the kernel's
+/// `MemAvailable`; what the limits of this process's cgroup (v2 or v1) and of every cgroup
+/// above it leave; what its resource limits on address space and data size (`ulimit -v`,
+/// `ulimit -d`) leave beyond what it already maps (thread stacks and memory-mapped files
+/// count toward the first). The first two are shared with the other processes on the
+/// machine, the last two are this process's own. Empty where none can be read (then nothing
+/// is refused).
+pub fn available_memory() -> Vec<Available> {
+    let at = |bytes: Option<u64>, limit| bytes.map(|bytes| Available { bytes, limit });
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| parse_meminfo_available(&s));
     let cgroup = std::fs::read_to_string("/proc/self/cgroup")
         .ok()
         .and_then(|s| cgroup_headroom(Path::new("/sys/fs/cgroup"), &s));
-    match (meminfo, cgroup) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let (address_space, data) = rlimit_headroom(&limits, &status);
+    [
+        at(meminfo, MemoryLimit::Machine),
+        at(cgroup, MemoryLimit::Cgroup),
+        at(address_space, MemoryLimit::AddressSpace),
+        at(data, MemoryLimit::DataSize),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// What the soft limits on address space and data size (`/proc/self/limits`: "Max address
+/// space", "Max data size", in bytes or "unlimited") leave beyond the address space and data
+/// this process maps now (`/proc/self/status`: `VmSize`, `VmData`, in kB). `None` for a limit
+/// that is unlimited or unreadable.
+pub fn rlimit_headroom(proc_self_limits: &str, proc_self_status: &str) -> (Option<u64>, Option<u64>) {
+    let soft_limit = |name: &str| -> Option<u64> {
+        let rest = proc_self_limits.lines().find_map(|l| l.strip_prefix(name))?;
+        rest.split_whitespace().next()?.parse().ok()
+    };
+    let in_use = |name: &str| -> u64 {
+        let kib = proc_self_status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok());
+        kib.unwrap_or(0).saturating_mul(1024)
+    };
+    let headroom = |limit: &str, usage: &str| soft_limit(limit).map(|l| l.saturating_sub(in_use(usage)));
+    (headroom("Max address space", "VmSize:"), headroom("Max data size", "VmData:"))
 }
 
 /// `MemAvailable` of a `/proc/meminfo` text, in bytes.
@@ -178,6 +244,21 @@ mod tests {
         std::fs::write(v1.join("memory.usage_in_bytes"), "1500\n").unwrap();
         assert_eq!(cgroup_headroom(root.path(), "4:memory:/job\n0::/\n"), Some(500));
         assert_eq!(cgroup_headroom(root.path(), "4:cpu,memory:/none\n"), None);
+    }
+
+    #[test]
+    fn resource_limits_leave_the_limit_less_what_is_mapped() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max cpu time              unlimited            unlimited            seconds   \n\
+                      Max data size             unlimited            unlimited            bytes     \n\
+                      Max address space         204800000            unlimited            bytes     \n";
+        let status = "Name:\tcharrnn-fast\nVmPeak:\t   90000 kB\nVmSize:\t   80000 kB\nVmData:\t   30000 kB\n";
+        assert_eq!(rlimit_headroom(limits, status), (Some(204_800_000 - 80_000 * 1024), None));
+        let data = limits.replace("Max data size             unlimited", "Max data size             50000000 ");
+        assert_eq!(rlimit_headroom(&data, status).1, Some(50_000_000 - 30_000 * 1024));
+        // Already past the limit: nothing left, not an overflow.
+        assert_eq!(rlimit_headroom(limits, "VmSize:\t 900000 kB\n").0, Some(0));
+        assert_eq!(rlimit_headroom("", status), (None, None));
     }
 
     #[test]

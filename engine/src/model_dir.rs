@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::ModelConfig;
 use crate::data::Vocab;
 use crate::params::{Model, ParamLayout};
-use crate::tensor_file::{invalid, read, read_f32, serialize, write, CheckpointError};
+use crate::tensor_file::{invalid, read, read_f32, reserve_for_write, serialize, write, CheckpointError};
 use crate::torch_layout::{from_torch, to_torch, torch_names};
 
 /// Name of the weights file in a model directory.
@@ -49,6 +49,8 @@ pub fn save_model(
         source,
     })?;
     let weights_path = dir.join(WEIGHTS_FILE);
+    // The weights' copy in PyTorch's layout, then (in `serialize`) the file's bytes.
+    reserve_for_write(&weights_path, std::mem::size_of_val(model.params.as_slice()) as u64)?;
     let tensors = to_torch(&model.config, &model.layout, &model.params);
     let named: Vec<(String, Vec<usize>, &[f32])> =
         tensors.iter().map(|t| (t.name.clone(), t.shape.clone(), t.data.as_slice())).collect();
@@ -157,5 +159,20 @@ mod tests {
         std::fs::write(&config, text.replace("\"vocab_size\": 5", "\"vocab_size\": 6")).unwrap();
         let e = load_model(dir.path()).unwrap_err().to_string();
         assert!(e.contains("5 symbols") && e.contains("6"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_weights_are_refused_naming_the_tensor_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut model, vocab) = setup(dir.path());
+        let bias = model.layout.decoder_bias.start + 2;
+        model.params[bias] = f32::NAN;
+        save_model(dir.path(), &model, &vocab, serde_json::json!({})).unwrap();
+        let e = load_model(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("model.safetensors") && e.contains("'decoder.bias'") && e.contains("NaN"), "{e}");
+        model.params[bias] = f32::INFINITY;
+        save_model(dir.path(), &model, &vocab, serde_json::json!({})).unwrap();
+        let e = load_model(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("the first, inf, at element 2"), "{e}");
     }
 }

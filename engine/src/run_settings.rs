@@ -9,7 +9,7 @@
 //! record's fields; the command line maps them to its flags.
 
 use std::fmt::Display;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use charrnn_kernels::Precision;
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,38 @@ pub struct RunRecord {
     pub tokens_per_sec: Option<f64>,
 }
 
+/// A run record that JSON cannot hold.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// A path that is not UTF-8 (Linux paths are bytes; JSON strings are Unicode).
+    #[error(
+        "the corpus path '{}' is not valid UTF-8, which the run's settings (JSON, in every checkpoint and \
+         config.json) cannot record: rename it, or link to it from a UTF-8 path",
+        .0.display()
+    )]
+    NonUtf8Path(PathBuf),
+    /// Any other serialisation failure.
+    #[error("cannot record the run's settings: {0}")]
+    Json(String),
+}
+
+/// Refuses a path a [`RunRecord`] could not record, so that a run can refuse it before any
+/// work instead of failing when it first saves.
+pub fn check_recordable_path(path: &Path) -> Result<(), RecordError> {
+    match path.to_str() {
+        Some(_) => Ok(()),
+        None => Err(RecordError::NonUtf8Path(path.to_path_buf())),
+    }
+}
+
 impl RunRecord {
+    /// The record as JSON, for a checkpoint or `config.json`. An error, never a partial
+    /// record: a checkpoint without its settings could not be resumed.
+    pub fn to_json(&self) -> Result<serde_json::Value, RecordError> {
+        check_recordable_path(&self.data)?;
+        serde_json::to_value(self).map_err(|e| RecordError::Json(e.to_string()))
+    }
+
     /// The unit of the losses: per character, or per byte for a `--bytes` run.
     pub fn unit(&self) -> &'static str {
         if self.bytes {
@@ -303,6 +334,17 @@ mod tests {
         bad["precision"] = "fp8".into();
         let e = serde_json::from_value::<RunRecord>(bad).unwrap_err().to_string();
         assert!(e.contains("unknown precision \"fp8\""), "{e}");
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_path_json_cannot_hold_is_an_error_naming_it() {
+        use std::os::unix::ffi::OsStrExt;
+        let mut rec = record();
+        assert_eq!(rec.to_json().unwrap()["data"], "/c.txt");
+        rec.data = PathBuf::from(std::ffi::OsStr::from_bytes(b"/tmp/bad\xffname/c.txt"));
+        let e = rec.to_json().unwrap_err().to_string();
+        assert!(e.contains("'/tmp/bad\u{fffd}name/c.txt' is not valid UTF-8"), "{e}");
     }
 
     #[test]

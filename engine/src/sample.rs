@@ -43,9 +43,7 @@ pub struct SampleOptions {
 impl SampleOptions {
     /// Whether the settings are valid: a positive finite temperature, a top-k of at least 1.
     pub fn check(&self) -> Result<(), SampleError> {
-        // The logits are scaled by 1/T in f32: below about 3e-39 that is infinite.
-        let scale_is_finite = ((1.0 / self.temperature) as f32).is_finite();
-        if !(self.temperature.is_finite() && self.temperature > 0.0 && scale_is_finite) {
+        if !(self.temperature.is_finite() && self.temperature >= MIN_TEMPERATURE) {
             return Err(SampleError::Temperature(self.temperature));
         }
         if self.top_k == Some(0) {
@@ -54,6 +52,10 @@ impl SampleOptions {
         Ok(())
     }
 }
+
+/// The smallest temperature: the logits are scaled by 1/T in `f32`, which is infinite below
+/// this (about 2.9e-39). Any temperature this small is already argmax in effect.
+pub const MIN_TEMPERATURE: f64 = 1.0 / f32::MAX as f64;
 
 /// Invalid sampling settings.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -69,6 +71,13 @@ pub enum SampleError {
 impl NamesSettings for SampleError {
     fn describe_with(&self, name: &dyn Fn(&'static str) -> String) -> String {
         match self {
+            // A tiny positive temperature is a number the user meant: say where the limit is.
+            SampleError::Temperature(t) if *t > 0.0 && t.is_finite() => format!(
+                "{} must be at least {MIN_TEMPERATURE:.2e} (its inverse scales the logits in f32; got {t:e}); use {} \
+                 argmax for greedy output",
+                name("temperature"),
+                name("mode")
+            ),
             SampleError::Temperature(t) => format!(
                 "{} must be a positive number (got {t}); use {} argmax for greedy output",
                 name("temperature"),
@@ -501,5 +510,11 @@ mod tests {
             assert!(Sampler::new(&m, SampleOptions { temperature: t, ..opts(SampleMode::Weighted) }, None).is_err());
         }
         assert!(Sampler::new(&m, SampleOptions { top_k: Some(0), ..opts(SampleMode::Weighted) }, None).is_err());
+        // The limit is the smallest temperature whose inverse is a finite f32: it is accepted,
+        // and a smaller positive one is refused naming it, not as "not positive".
+        assert!(Sampler::new(&m, SampleOptions { temperature: MIN_TEMPERATURE, ..opts(SampleMode::Weighted) }, None)
+            .is_ok());
+        let e = SampleOptions { temperature: 1e-40, ..opts(SampleMode::Weighted) }.check().unwrap_err().to_string();
+        assert!(e.contains("at least 2.94e-39") && e.contains("1e-40") && !e.contains("positive"), "{e}");
     }
 }

@@ -31,19 +31,55 @@ pub enum CheckpointError {
         /// What is wrong.
         reason: String,
     },
+    /// What a file was to record cannot be written (a run record that JSON cannot hold).
+    #[error("cannot write '{path}': {reason}")]
+    Unrecordable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The memory to lay a file out before writing it could not be had.
+    #[error("not enough memory to write '{path}' ({bytes} bytes)")]
+    OutOfMemory {
+        /// The file.
+        path: PathBuf,
+        /// What was asked for.
+        bytes: u64,
+    },
     /// The vocabulary file failed.
     #[error(transparent)]
     Vocab(#[from] DataError),
 }
 
-/// The tensor `name` of `st` as `f32` values, checked to be `F32` of exactly `shape`; the error
-/// is a reason for [`invalid`].
+/// Reserves `bytes` once and gives them back, so that the copies a write of `path` is about to
+/// make fail as an error rather than abort the process (an allocation that fails aborts): a
+/// run under a memory limit then ends naming its last intact checkpoint.
+pub(crate) fn reserve_for_write(path: &Path, bytes: u64) -> Result<(), CheckpointError> {
+    let mut probe: Vec<u8> = Vec::new();
+    match usize::try_from(bytes).map(|n| probe.try_reserve_exact(n)) {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(CheckpointError::OutOfMemory { path: path.to_path_buf(), bytes }),
+    }
+}
+
+/// The tensor `name` of `st` as `f32` values, checked to be `F32` of exactly `shape` and finite;
+/// the error is a reason for [`invalid`]. A NaN or infinite weight (a run that diverged, a
+/// damaged file) would otherwise load silently and sample blanks or resume into a diverged loss.
 pub(crate) fn read_f32(st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>, String> {
     let view = st.tensor(name).map_err(|_| format!("tensor '{name}' is missing"))?;
     if view.dtype() != Dtype::F32 || view.shape() != shape {
         return Err(format!("tensor '{name}' is {:?} {:?}, expected F32 {shape:?}", view.dtype(), view.shape()));
     }
-    Ok(view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+    let values: Vec<f32> = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    if let Some((i, x)) = values.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+        let bad = values.iter().filter(|x| !x.is_finite()).count();
+        return Err(format!(
+            "tensor '{name}' holds {bad} non-finite {} (the first, {x}, at element {i}): the weights are unusable",
+            if bad == 1 { "value" } else { "values" }
+        ));
+    }
+    Ok(values)
 }
 
 /// Serialises `(name, shape, data)` tensors with an optional header into safetensors bytes.
@@ -52,6 +88,9 @@ pub(crate) fn serialize(
     tensors: &[(String, Vec<usize>, &[f32])],
     header: Option<std::collections::HashMap<String, String>>,
 ) -> Result<Vec<u8>, CheckpointError> {
+    // The file is built whole in memory: its data plus room for the header.
+    let data: usize = tensors.iter().map(|(_, _, d)| std::mem::size_of_val(*d)).sum();
+    reserve_for_write(path, (data + (64 << 10) + 128 * tensors.len()) as u64)?;
     let views = tensors
         .iter()
         .map(|(name, shape, data)| {

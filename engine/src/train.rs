@@ -61,6 +61,12 @@ pub enum TrainError {
         /// The offending value.
         norm: f64,
     },
+    /// The update made a weight NaN or infinite.
+    #[error("{}", self.describe_with(&field_name))]
+    NonFiniteWeights {
+        /// 1-based step.
+        step: u64,
+    },
 }
 
 impl NamesSettings for TrainError {
@@ -68,6 +74,7 @@ impl NamesSettings for TrainError {
         let (step, what) = match self {
             TrainError::NonFiniteLoss { step, loss } => (step, format!("the loss is {loss}")),
             TrainError::NonFiniteGradient { step, norm } => (step, format!("the gradient norm is {norm}")),
+            TrainError::NonFiniteWeights { step } => (step, "its update made weights infinite or NaN".to_owned()),
         };
         format!("training diverged at step {step}: {what}; try a lower {} or {}", name("lr"), name("clip"))
     }
@@ -251,6 +258,12 @@ impl Trainer {
             return Err(TrainError::NonFiniteGradient { step, norm: grad_norm });
         }
         self.adam.update(&mut self.model.params, &self.grads);
+        // A finite gradient can still overflow the weights (a huge --lr): stop here, before a
+        // checkpoint keeps weights that no model or resumed run could use. One pass over the
+        // weights just written, against a step's passes over every activation.
+        if !self.model.params.iter().all(|w| w.is_finite()) {
+            return Err(TrainError::NonFiniteWeights { step });
+        }
         // The products' copy of the recurrent weights (bf16 in bf16 runs), once for all parts.
         self.packed.pack(&self.model);
         self.optimiser_times.lap(Phase::Optimiser, &mut mark);

@@ -154,7 +154,8 @@ impl NamesSettings for DataError {
             DataError::TooLittleData { what, have, need, batch, seq_len } => {
                 let (b, t) = (name("batch_size"), name("seq_len"));
                 let advice = if *what == "validation" {
-                    format!("use a smaller {b} or {t}, or a larger {}", name("val_frac"))
+                    let v = name("val_frac");
+                    format!("use a smaller {b} or {t}, a larger {v}, or {v} 0 for no validation")
                 } else {
                     format!("use a smaller {b} or {t}, or a larger input")
                 };
