@@ -153,51 +153,76 @@ fn weights_sha256(params: &[f32]) -> String {
 }
 
 /// What a run may do to its `--out` before it starts.
-#[derive(Clone, Copy)]
 struct OutDirPlan {
     /// The run continues in the directory it resumes from.
     resumed_in_place: bool,
-    /// The directory holds another run's files, to be cleared (`--force`) once every check
-    /// has passed.
+    /// The directory holds this program's files of another run, to be cleared once every
+    /// check has passed: a run (with `--force`), or the leftovers of one that saved nothing.
     clear_first: bool,
+    /// What is cleared holds a run (a checkpoint or a model), not only leftovers.
+    clears_a_run: bool,
 }
 
-/// Refuses an `--out` that holds another run (unless `--force`) or that `--force` would clear
-/// under the run it resumes; clears nothing yet, so that a run that cannot start destroys
-/// nothing.
+/// Refuses an `--out` that holds another run (unless `--force`), that `--force` would clear
+/// under the run it resumes, or that holds a file of someone else's under a name the run
+/// writes (which the run would replace); clears nothing yet, so that a run that cannot start
+/// destroys nothing. A directory whose files of ours hold no run (a log of a run that failed
+/// before its first checkpoint) is not refused: its leftovers are cleared.
 fn plan_out_dir(args: &TrainArgs, start: &Start, run_dir: &RunDir) -> Result<OutDirPlan> {
     let out_path = run_dir.path();
+    let survey = run_dir.survey();
+    if !survey.in_the_way.is_empty() {
+        let files: Vec<String> =
+            survey.in_the_way.iter().map(|f| format!("'{}'", out_path.join(f).display())).collect();
+        let (are, them) = if files.len() == 1 { ("is", "it") } else { ("are", "them") };
+        bail!(
+            "{} {are} not this program's, and this run would replace {them}; move {them} away, or choose another --out",
+            files.join(", ")
+        );
+    }
     let resumed_in_place = matches!(start, Start::Resume { dir, .. } if same_path(dir, out_path));
     if resumed_in_place && args.force {
         bail!("--force would clear the run that --resume continues in '{}'; leave it out", out_path.display());
     }
-    let clear_first = !resumed_in_place && run_dir.run_file().is_some();
-    if let Some(file) = run_dir.run_file().filter(|_| clear_first && !args.force) {
-        let resumable = out_path.join(CHECKPOINT_FILE).is_file();
+    if let Some(file) = survey.run.as_ref().filter(|_| !resumed_in_place && !args.force) {
+        let resumable = survey.ours.iter().any(|f| f == CHECKPOINT_FILE);
         bail!(
             "'{}' holds another run ({file}); {}choose another --out, or pass --force to clear it",
             out_path.display(),
             if resumable { format!("continue it with --resume {}, ", out_path.display()) } else { String::new() }
         );
     }
-    Ok(OutDirPlan { resumed_in_place, clear_first })
+    Ok(OutDirPlan {
+        resumed_in_place,
+        clear_first: !resumed_in_place && !survey.ours.is_empty(),
+        clears_a_run: survey.run.is_some(),
+    })
 }
 
-/// Readies `--out` for a run that has passed every check: clears another run's files when
-/// planned, removes temporaries an interrupted run left, and carries `best/` over from the run
-/// resumed from. Returns the checkpoint that stays intact until this run writes its own.
+/// Readies `--out` for a run that has passed every check: removes temporaries an interrupted
+/// run left, clears another run's files (or a failed run's leftovers) when planned, and carries
+/// `best/` over from the run resumed from. Returns the checkpoint that stays intact until this
+/// run writes its own.
 fn prepare_out_dir(
     run_dir: &RunDir,
     plan: OutDirPlan,
     resumed_from: Option<&(PathBuf, u64)>,
 ) -> Result<IntactCheckpoint> {
-    if plan.clear_first {
-        run_dir.clear()?;
-        errln!("cleared the previous run in '{}' (--force)", run_dir.path().display());
-    }
     let stale = run_dir.remove_stale_temporaries();
     if stale > 0 {
         errln!("removed {stale} temporary {} left by an interrupted run", plural(stale, "file", "files"));
+    }
+    if plan.clear_first {
+        let left = run_dir.clear()?;
+        let out = run_dir.path().display();
+        if plan.clears_a_run {
+            errln!("cleared the previous run in '{out}' (--force)");
+        } else {
+            errln!("removed the files of an earlier run in '{out}' that saved no checkpoint or model");
+        }
+        for file in left {
+            errln!("left '{}', which is not this program's", run_dir.path().join(file).display());
+        }
     }
     let intact = IntactCheckpoint::default();
     if let Some((dir, step)) = resumed_from {
