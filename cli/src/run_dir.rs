@@ -90,6 +90,11 @@ impl RunDir {
         let created = !path.exists();
         fs::create_dir_all(path).with_context(|| format!("cannot create --out '{}'", path.display()))?;
         let lock_path = path.join(LOCK_FILE);
+        // The lock file is truncated to record the holder: only a regular file is (a link
+        // could lead anywhere, a FIFO is no lock).
+        if fs::symlink_metadata(&lock_path).is_ok_and(|m| !m.is_file()) {
+            bail!("'{}' is not a lock file of this program (not a regular file); remove it", lock_path.display());
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -272,6 +277,21 @@ mod tests {
         fs::remove_file(run.best().join("photo.jpg")).unwrap();
         assert!(run.clear().unwrap().is_empty());
         assert!(!run.best().exists());
+    }
+
+    /// A lock file that is a link is not followed (it could lead to any file, which the lock
+    /// would truncate).
+    #[test]
+    fn a_linked_lock_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        fs::write(&target, b"keep").unwrap();
+        let out = dir.path().join("out");
+        fs::create_dir(&out).unwrap();
+        std::os::unix::fs::symlink(&target, out.join(LOCK_FILE)).unwrap();
+        let e = format!("{:#}", RunDir::lock(&out).err().unwrap());
+        assert!(e.contains("is not a lock file of this program"), "{e}");
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
     }
 
     /// A file with a run's name that is not this program's is in the way, never ours.
