@@ -48,6 +48,16 @@ fn is_ours(name: &str, path: &Path) -> bool {
         }
 }
 
+/// Whether `name` is that of a temporary file of an atomic write of a run file
+/// (`.NAME.tmp-PID-N`, see `charrnn_engine::atomic_file`): the exact pattern, not any name
+/// that looks alike, which could be the user's.
+fn is_run_temporary(name: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    name.strip_prefix('.').and_then(|rest| rest.rsplit_once(".tmp-")).is_some_and(|(file, unique)| {
+        RUN_FILES.contains(&file) && unique.split_once('-').is_some_and(|(pid, n)| digits(pid) && digits(n))
+    })
+}
+
 /// What a run directory holds under the names a run writes, by whose it is. Paths are
 /// relative to the directory (`best/config.json`).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -198,8 +208,8 @@ impl RunDir {
             let Ok(entries) = fs::read_dir(&dir) else { continue };
             for entry in entries.flatten() {
                 let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if name.starts_with('.') && name.contains(".tmp-") && fs::remove_file(entry.path()).is_ok() {
+                let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+                if is_file && is_run_temporary(&name.to_string_lossy()) && fs::remove_file(entry.path()).is_ok() {
                     removed += 1;
                 }
             }
@@ -265,16 +275,18 @@ mod tests {
         }
         fs::write(run.best().join(".config.json.tmp-1-2"), b"x").unwrap();
         fs::write(run.best().join("photo.jpg"), b"x").unwrap();
+        fs::write(run.best().join(".notes.tmp-mine"), b"x").unwrap();
         let survey = run.survey();
         assert_eq!(survey, Survey { ours: vec![LOG_FILE.to_owned()], in_the_way: vec![], run: None });
         assert_eq!(run.remove_stale_temporaries(), 2);
-        assert_eq!(run.clear().unwrap(), ["best/photo.jpg"]);
+        assert_eq!(run.clear().unwrap(), ["best/.notes.tmp-mine", "best/photo.jpg"]);
         assert_eq!(run.survey(), Survey::default());
         let mut left: Vec<String> =
             fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         left.sort();
         assert_eq!(left, [LOCK_FILE, BEST_DIR, "notes.txt"]);
         fs::remove_file(run.best().join("photo.jpg")).unwrap();
+        fs::remove_file(run.best().join(".notes.tmp-mine")).unwrap();
         assert!(run.clear().unwrap().is_empty());
         assert!(!run.best().exists());
     }
