@@ -51,3 +51,19 @@ fn bench_trace_in_an_unwritable_directory_fails_before_the_benchmark() {
     assert_clean_error(&out, "cannot write the trace '/proc/t.json': ");
     assert!(!stdout(&out).contains("tokens/s"), "the benchmark ran: {}", stdout(&out));
 }
+
+/// `sample --output-dir DIR --force` replaces earlier samples, but a FIFO where a sample goes
+/// is refused before sampling, and left.
+#[test]
+fn sample_force_refuses_a_fifo_in_the_output_directory() {
+    let dir = dir_with_corpus(20_000);
+    let out = run_in(dir.path(), &train_with(&[TINY_MODEL, &["--steps", "1", "--out", "m"]]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::create_dir(dir.path().join("s")).unwrap();
+    mkfifo(&dir.path().join("s/sample-1.txt"));
+    let sample = ["sample", "--model", "m", "--num-samples", "2", "--length", "10", "--output-dir", "s", "--force"];
+    let out = run_in(dir.path(), &sample);
+    assert_clean_error(&out, "cannot write 's/sample-1.txt': 's/sample-1.txt' is a FIFO (named pipe)");
+    assert!(std::fs::symlink_metadata(dir.path().join("s/sample-1.txt")).unwrap().file_type().is_fifo());
+    assert!(!dir.path().join("s/sample-0.txt").exists());
+}
