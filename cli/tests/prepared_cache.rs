@@ -28,8 +28,9 @@ fn a_cache_in_a_model_directory_never_replaces_the_models_vocabulary() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
-/// An input in a folder that is not writable (or, as root, not root's) is prepared in the
-/// user's cache directory, with one line saying so, and nothing is written beside it.
+/// An input in a folder that is not writable, not the user's, or a system folder (as root: its
+/// owner) is prepared in the user's cache directory, with one line saying so, and nothing is
+/// written beside it.
 #[test]
 fn an_input_in_a_folder_that_is_not_yours_is_cached_in_the_users_cache() {
     let dir = tempfile::tempdir().unwrap();
@@ -62,4 +63,18 @@ fn an_input_in_a_folder_that_is_not_yours_is_cached_in_the_users_cache() {
         assert_eq!(names(&folder), ["c.txt"]);
     }
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// An input in a system folder (`/etc/passwd`, read only) is never cached beside it, as root
+/// (who may write there) or not.
+#[test]
+fn an_input_in_a_system_folder_is_cached_in_the_users_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let prepare = ["prepare", "--data", "/etc/passwd", "--bytes", "--batch", "1", "--seq-len", "1", "--val-frac", "0"];
+    let out = run_in(dir.path(), &prepare);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("note: '/etc' "), "{err}");
+    assert!(!Path::new("/etc/passwd.charrnn-bytes").exists());
+    assert_eq!(names(&dir.path().join(".cache/charrnn-fast/prepared")).len(), 1);
 }

@@ -1,7 +1,7 @@
 //! Where a prepared corpus is cached when no `--cache` is given: beside the input
 //! (`FILE.charrnn/`) when the input's folder is the user's and writable, else in the user's
-//! cache directory, so that a run as root on `/usr/bin/…` or `/dev/…` does not leave files in
-//! system folders.
+//! cache directory. A system folder (`/usr/bin`, `/dev`, …) is never the user's: a run as root,
+//! which owns and may write them, does not leave caches there.
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -43,8 +43,8 @@ fn suffix(bytes: bool) -> &'static str {
     }
 }
 
-/// Beside the input when its folder belongs to this process's effective user and its owner may
-/// write it; otherwise `<user cache>/prepared/<hash of the input's absolute path>-<name>.charrnn`.
+/// Beside the input when its folder belongs to this process's effective user, its owner may
+/// write it and it is not a system folder; otherwise `<user cache>/prepared/<hash of the input's absolute path>-<name>.charrnn`.
 /// Where neither ownership nor a user cache directory can be told, beside the input.
 pub fn default_cache_place(input: &Path, bytes: bool) -> CachePlace {
     let beside = CachePlace { dir: beside_input(input, bytes), moved: None };
@@ -55,6 +55,8 @@ pub fn default_cache_place(input: &Path, bytes: bool) -> CachePlace {
             format!("'{}' belongs to another user (uid {}, this process runs as {uid})", folder.display(), meta.uid())
         }
         _ if meta.permissions().mode() & 0o200 == 0 => format!("'{}' is not writable", folder.display()),
+        // Root may write anywhere and owns the system's folders: those are never the user's.
+        _ if is_system_folder(folder) => format!("'{}' is a system folder", folder.display()),
         _ => return beside,
     };
     let Some(cache) = user_cache_dir() else { return beside };
@@ -63,6 +65,17 @@ pub fn default_cache_place(input: &Path, bytes: bool) -> CachePlace {
     let name = input.file_name().map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
     let dir = cache.join("prepared").join(format!("{}-{name}{}", &key[..key.len().min(16)], suffix(bytes)));
     CachePlace { dir, moved: Some(why) }
+}
+
+/// Folders of the system, where a run as root would otherwise leave caches (`/usr/bin`, `/dev`).
+/// Not `/opt`, `/srv` or `/var`, where projects and CI workspaces live.
+const SYSTEM_FOLDERS: &[&str] =
+    &["/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/run", "/sbin", "/sys", "/usr"];
+
+/// Whether `folder` (resolved) is `/` or lies in one of [`SYSTEM_FOLDERS`].
+fn is_system_folder(folder: &Path) -> bool {
+    let Ok(folder) = fs::canonicalize(folder) else { return false };
+    folder == Path::new("/") || SYSTEM_FOLDERS.iter().any(|system| folder.starts_with(system))
 }
 
 /// The effective user id, from `/proc/self/status` (its `Uid:` line: real, effective, saved,
@@ -80,6 +93,15 @@ mod tests {
     fn the_effective_uid_is_the_owner_of_a_new_file() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(effective_uid(), Some(fs::metadata(dir.path()).unwrap().uid()));
+    }
+
+    #[test]
+    fn system_folders_are_told_apart() {
+        assert!(is_system_folder(Path::new("/usr/bin")) && is_system_folder(Path::new("/dev")));
+        assert!(is_system_folder(Path::new("/")) && !is_system_folder(Path::new("/var/tmp")));
+        assert!(!is_system_folder(Path::new("/opt")));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_system_folder(dir.path()));
     }
 
     #[test]
