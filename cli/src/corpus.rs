@@ -19,8 +19,9 @@ pub struct CorpusArgs {
     /// in a checkout, else a copy in the user's cache directory]
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
-    /// Directory for the prepared vocabulary and token file [default: next to the input,
-    /// FILE.charrnn, when its folder is yours and writable; else in your cache directory,
+    /// Directory for the prepared corpus (corpus-vocab.json, tokens.bin, meta.json: it may be a
+    /// model's directory too) [default: next to the input, FILE.charrnn, when its folder is
+    /// yours, writable and not a system folder; else in your cache directory,
     /// $XDG_CACHE_HOME/charrnn-fast/prepared/ or ~/.cache/charrnn-fast/prepared/]
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
