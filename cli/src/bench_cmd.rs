@@ -16,7 +16,7 @@ use crate::corpus::{Corpus, CorpusArgs};
 use crate::output::{errln, outln, plural};
 use crate::precision_arg::{slow_bf16_note, PrecisionArg};
 use crate::ranks::Ranks;
-use crate::trace_file::{check_destination, Trace};
+use crate::trace_file::{Trace, TraceFile};
 use crate::train_args::Cell;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -52,7 +52,9 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
     pub precision: PrecisionArg,
     /// Also write the timed steps as a Chrome trace-event file (open it in ui.perfetto.dev or
-    /// chrome://tracing): one track per batch part and one for the optimiser, a span per phase
+    /// chrome://tracing): one track per batch part and one for the optimiser, a span per phase.
+    /// Only a regular file is replaced (a symbolic link is written through); a directory, a
+    /// device or a FIFO is refused before the benchmark runs
     #[arg(long, value_name = "FILE.json")]
     pub trace: Option<std::path::PathBuf>,
 }
@@ -80,9 +82,9 @@ pub fn shape(config: Config, cell: CellKind, vocab_size: usize) -> (ModelConfig,
 /// One process, or one rank of an MPI run (the global batch split across the ranks; rank 0
 /// prints and writes the trace).
 pub fn run(args: BenchArgs, ranks: &Ranks) -> Result<()> {
-    if let Some(path) = args.trace.as_ref().filter(|_| ranks.is_leader()) {
-        check_destination(path)?;
-    }
+    // Opened before any work: an output that cannot be written is found now, not after the
+    // benchmark.
+    let trace_file = args.trace.as_deref().filter(|_| ranks.is_leader()).map(TraceFile::create).transpose()?;
     let threads = crate::threads::init_threads(args.threads.or(ranks.default_threads()))?;
     let cell = args.cell.map_or(CellKind::Lstm, Cell::kind);
     let corpus_args = CorpusArgs { data: args.data.clone(), cache: None, bytes: false, rebuild_cache: false };
@@ -174,8 +176,9 @@ pub fn run(args: BenchArgs, ranks: &Ranks) -> Result<()> {
             phases.add(&step_phases);
         }
     }
-    if let (Some(trace), Some(path), true) = (&trace, &args.trace, ranks.is_leader()) {
-        trace.write(path)?;
+    if let (Some(trace), Some(file)) = (&trace, trace_file) {
+        let path = file.path().to_path_buf();
+        trace.write(file)?;
         errln!("trace: {} (open it in ui.perfetto.dev or chrome://tracing)", path.display());
     }
     rates.sort_by(f64::total_cmp);

@@ -4,11 +4,14 @@
 use std::path::PathBuf;
 
 use anyhow::{anyhow, Context, Result};
+use charrnn_engine::data::cache_place::default_cache_place;
 use charrnn_engine::data::chunks::sha256_hex;
 use charrnn_engine::data::{prepare_until, split_train_val, Batcher, DataError, PrepareOptions, Prepared, TokenStream};
 use clap::Args;
 
 use charrnn_corpora::builtin as builtin_corpus;
+
+use crate::output::errln;
 
 #[derive(Args, Clone, Debug)]
 pub struct CorpusArgs {
@@ -16,7 +19,10 @@ pub struct CorpusArgs {
     /// in a checkout, else a copy in the user's cache directory]
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
-    /// Directory for the prepared vocabulary and token file [default: next to the input, FILE.charrnn]
+    /// Directory for the prepared corpus (corpus-vocab.json, tokens.bin, meta.json: it may be a
+    /// model's directory too) [default: next to the input, FILE.charrnn, when its folder is
+    /// yours, writable and not a system folder; else in your cache directory,
+    /// $XDG_CACHE_HOME/charrnn-fast/prepared/ or ~/.cache/charrnn-fast/prepared/]
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
     /// Byte-level vocabulary: accepts any file, not only UTF-8 text
@@ -61,9 +67,19 @@ impl Corpus {
             Some(path) => path.clone(),
             None => builtin_corpus::default_corpus()?,
         };
+        let cache_dir = match &args.cache {
+            Some(dir) => dir.clone(),
+            None => {
+                let place = default_cache_place(&input, args.bytes);
+                if let Some(why) = &place.moved {
+                    errln!("note: {why}, so the prepared corpus is cached in '{}'", place.dir.display());
+                }
+                place.dir
+            }
+        };
         let options = PrepareOptions {
             input: input.clone(),
-            cache_dir: args.cache.clone(),
+            cache_dir: Some(cache_dir),
             bytes: args.bytes,
             force: args.rebuild_cache,
         };

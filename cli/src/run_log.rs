@@ -7,11 +7,32 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use charrnn_engine::atomic_file::write_atomic;
 use plotters::prelude::*;
 
 pub const LOG_FILE: &str = "log.csv";
 pub const PLOT_FILE: &str = "loss.svg";
 const HEADER: &str = "step,epoch,train_loss,val_loss,tokens_per_sec,lr";
+/// Appended to every `loss.svg`: how a later run knows the plot is this program's to remove.
+const PLOT_MARKER: &str = "<!-- charrnn-fast loss plot -->";
+/// The plot's caption, which plots written before the marker carry.
+const PLOT_CAPTION: &str = "charrnn-fast: loss (";
+
+/// Whether `path` is a run log this program wrote: its first line is exactly our header.
+pub fn is_log(path: &Path) -> bool {
+    File::open(path).is_ok_and(|f| {
+        let mut first = String::new();
+        BufReader::new(f).read_line(&mut first).is_ok() && first.trim_end_matches(['\n', '\r']) == HEADER
+    })
+}
+
+/// Whether `path` is a loss plot this program drew (its marker, or its caption).
+pub fn is_plot(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|bytes| {
+        let text = String::from_utf8_lossy(&bytes);
+        text.contains("<svg") && (text.contains(PLOT_MARKER) || text.contains(PLOT_CAPTION))
+    })
+}
 
 struct Row {
     step: u64,
@@ -90,23 +111,27 @@ impl RunLog {
         self.out.flush().with_context(|| format!("cannot write '{}'", self.path.display()))
     }
 
-    /// Draws `loss.svg` next to the log.
+    /// Draws `loss.svg` next to the log (atomically, marked as ours).
     pub fn plot(&self) -> Result<PathBuf> {
         let path = self.path.with_file_name(PLOT_FILE);
-        draw(&path, &self.train, &self.val).map_err(|e| anyhow::anyhow!("cannot draw '{}': {e}", path.display()))?;
+        let mut svg = String::new();
+        draw(&mut svg, &self.train, &self.val).map_err(|e| anyhow::anyhow!("cannot draw '{}': {e}", path.display()))?;
+        svg.push_str(PLOT_MARKER);
+        svg.push('\n');
+        write_atomic(&path, svg.as_bytes()).with_context(|| format!("cannot write '{}'", path.display()))?;
         Ok(path)
     }
 }
 
-fn draw(path: &Path, train: &[(u64, f64)], val: &[(u64, f64)]) -> Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
+fn draw(svg: &mut String, train: &[(u64, f64)], val: &[(u64, f64)]) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::with_string(svg, (900, 540)).into_drawing_area();
     root.fill(&WHITE)?;
     let last = train.iter().chain(val).map(|p| p.0).max().unwrap_or(1).max(1);
     let finite = |p: &&(u64, f64)| p.1.is_finite();
     let top = train.iter().chain(val).filter(finite).map(|p| p.1).fold(0.1f64, f64::max);
     let bottom = train.iter().chain(val).filter(finite).map(|p| p.1).fold(top, f64::min);
     let mut chart = ChartBuilder::on(&root)
-        .caption("charrnn-fast: loss (nats/char)", ("sans-serif", 20))
+        .caption(format!("{PLOT_CAPTION}nats/char)"), ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(56)

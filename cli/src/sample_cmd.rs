@@ -264,7 +264,13 @@ fn sample_files(dir: &Path, count: usize, force: bool) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create the output directory '{}'", dir.display()))?;
     let digits = (count - 1).to_string().len();
     let paths: Vec<PathBuf> = (0..count).map(|i| dir.join(format!("sample-{i:0digits$}.txt"))).collect();
-    if !force {
+    if force {
+        // Only a regular file is replaced: anything else is refused now, before the sampling.
+        for path in &paths {
+            charrnn_engine::atomic_file::resolve_destination(path)
+                .with_context(|| format!("cannot write '{}'", path.display()))?;
+        }
+    } else {
         if let Some(taken) = paths.iter().find(|p| p.exists()) {
             anyhow::bail!(
                 "'{}' exists already: use another --output-dir, or --force to replace the samples there",

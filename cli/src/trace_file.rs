@@ -3,25 +3,43 @@
 //! per batch part (each runs on its own pool thread) and one for the optimiser, one complete
 //! event per stretch of a phase, tagged with its step.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use charrnn_engine::atomic_file::write_atomic;
+use charrnn_engine::atomic_file::PendingFile;
 use charrnn_engine::phase_times::Span;
 use serde_json::{json, Value};
 
-/// Refuses a trace path that cannot be written, before any step runs: a directory, or a file
-/// in a directory that does not exist.
-pub fn check_destination(path: &Path) -> Result<()> {
-    if path.is_dir() {
-        bail!("--trace '{}' is a directory; name a file, e.g. trace.json", path.display());
+/// The trace file, open under a temporary name beside its destination from before the first
+/// step, so that a path that cannot be written (a missing or read-only directory, a device, a
+/// FIFO, a directory) is refused before the benchmark runs rather than after it.
+pub struct TraceFile {
+    path: PathBuf,
+    pending: PendingFile,
+}
+
+impl TraceFile {
+    /// Refuses a trace path that cannot be written, before any step runs, and opens its
+    /// temporary file.
+    pub fn create(path: &Path) -> Result<TraceFile> {
+        if path.is_dir() {
+            bail!("--trace '{}' is a directory; name a file, e.g. trace.json", path.display());
+        }
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            bail!("cannot write the trace '{}': the directory '{}' does not exist", path.display(), dir.display());
+        }
+        let pending =
+            PendingFile::create(path).with_context(|| format!("cannot write the trace '{}'", path.display()))?;
+        Ok(TraceFile { path: path.to_path_buf(), pending })
     }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        bail!("cannot write the trace '{}': the directory '{}' does not exist", path.display(), dir.display());
+
+    /// The path the user named.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
-    Ok(())
 }
 
 /// The events of a trace so far.
@@ -61,9 +79,13 @@ impl Trace {
     }
 
     /// Writes the file (atomically: a reader never sees half of it).
-    pub fn write(&self, path: &Path) -> Result<()> {
-        let file = json!({ "traceEvents": self.events, "displayTimeUnit": "ms" });
-        let bytes = serde_json::to_vec(&file).context("encoding the trace")?;
-        write_atomic(path, &bytes).with_context(|| format!("cannot write the trace '{}'", path.display()))
+    pub fn write(&self, mut file: TraceFile) -> Result<()> {
+        let json = json!({ "traceEvents": self.events, "displayTimeUnit": "ms" });
+        let failed = |path: &Path| format!("cannot write the trace '{}'", path.display());
+        serde_json::to_writer(file.pending.writer(), &json)
+            .map_err(std::io::Error::from)
+            .and_then(|()| file.pending.writer().flush())
+            .with_context(|| failed(&file.path))?;
+        file.pending.commit().with_context(|| failed(&file.path))
     }
 }

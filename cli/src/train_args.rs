@@ -106,8 +106,10 @@ pub struct TrainArgs {
     /// loss.svg; locked for the run [default: the --resume DIR, else out]
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Clear the run already in --out (its checkpoint, model, log, best/) before training,
-    /// instead of refusing to touch it
+    /// Clear the run already in --out before training, instead of refusing to touch it: only
+    /// the files this program wrote (checkpoint, model, config.json, vocab.json, log.csv,
+    /// loss.svg, best/), recognised by their content; anything else is left, and a file of
+    /// someone else's under one of those names makes the run refuse to start
     #[arg(long)]
     pub force: bool,
     /// Where stderr is not a terminal (a log file, a pipe), print a progress line every N

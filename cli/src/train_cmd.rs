@@ -20,7 +20,7 @@ use crate::output::{errln, infoln, outln, plural};
 use crate::precision_arg::{bf16_hint, slow_bf16_note};
 use crate::progress::Progress;
 use crate::ranks::Ranks;
-use crate::run_dir::{run_file_in, same_path, RunDir};
+use crate::run_dir::{same_path, survey_of, RunDir};
 use crate::run_log::RunLog;
 use crate::run_settings::Given;
 use crate::run_start::{corpus_for, load_start, memory_needed, settle, Settled, Start, Workers};
@@ -180,52 +180,77 @@ fn weights_sha256(params: &[f32]) -> String {
 }
 
 /// What a run may do to its `--out` before it starts.
-#[derive(Clone, Copy)]
 struct OutDirPlan {
     /// The run continues in the directory it resumes from.
     resumed_in_place: bool,
-    /// The directory holds another run's files, to be cleared (`--force`) once every check
-    /// has passed.
+    /// The directory holds this program's files of another run, to be cleared once every
+    /// check has passed: a run (with `--force`), or the leftovers of one that saved nothing.
     clear_first: bool,
+    /// What is cleared holds a run (a checkpoint or a model), not only leftovers.
+    clears_a_run: bool,
 }
 
-/// Refuses an `--out` that holds another run (unless `--force`) or that `--force` would clear
-/// under the run it resumes; clears nothing yet, so that a run that cannot start destroys
-/// nothing.
+/// Refuses an `--out` that holds another run (unless `--force`), that `--force` would clear
+/// under the run it resumes, or that holds a file of someone else's under a name the run
+/// writes (which the run would replace); clears nothing yet, so that a run that cannot start
+/// destroys nothing. A directory whose files of ours hold no run (a log of a run that failed
+/// before its first checkpoint) is not refused: its leftovers are cleared. It looks without
+/// the lock, so that `--dry-run` can tell what would happen.
 fn plan_out_dir(args: &TrainArgs, start: &Start, out_path: &Path) -> Result<OutDirPlan> {
+    let survey = survey_of(out_path);
+    if !survey.in_the_way.is_empty() {
+        let files: Vec<String> =
+            survey.in_the_way.iter().map(|f| format!("'{}'", out_path.join(f).display())).collect();
+        let (are, them) = if files.len() == 1 { ("is", "it") } else { ("are", "them") };
+        bail!(
+            "{} {are} not this program's, and this run would replace {them}; move {them} away, or choose another --out",
+            files.join(", ")
+        );
+    }
     let resumed_in_place = matches!(start, Start::Resume { dir, .. } if same_path(dir, out_path));
     if resumed_in_place && args.force {
         bail!("--force would clear the run that --resume continues in '{}'; leave it out", out_path.display());
     }
-    let run_file = run_file_in(out_path);
-    let clear_first = !resumed_in_place && run_file.is_some();
-    if let Some(file) = run_file.filter(|_| clear_first && !args.force) {
-        let resumable = out_path.join(CHECKPOINT_FILE).is_file();
+    if let Some(file) = survey.run.as_ref().filter(|_| !resumed_in_place && !args.force) {
+        let resumable = survey.ours.iter().any(|f| f == CHECKPOINT_FILE);
         bail!(
             "'{}' holds another run ({file}); {}choose another --out, or pass --force to clear it",
             out_path.display(),
             if resumable { format!("continue it with --resume {}, ", out_path.display()) } else { String::new() }
         );
     }
-    Ok(OutDirPlan { resumed_in_place, clear_first })
+    Ok(OutDirPlan {
+        resumed_in_place,
+        clear_first: !resumed_in_place && !survey.ours.is_empty(),
+        clears_a_run: survey.run.is_some(),
+    })
 }
 
-/// Readies `--out` for a run that has passed every check: clears another run's files when
-/// planned, removes temporaries an interrupted run left, and carries `best/` over from the run
-/// resumed from (a failure names the checkpoint `intact` holds, the one resumed from).
+/// Readies `--out` for a run that has passed every check: removes temporaries an interrupted
+/// run left, clears another run's files (or a failed run's leftovers) when planned, and carries
+/// `best/` over from the run resumed from (a failure names the checkpoint `intact` holds, the
+/// one resumed from).
 fn prepare_out_dir(
     run_dir: &RunDir,
     plan: OutDirPlan,
     resumed_from: Option<&(PathBuf, u64)>,
     intact: &IntactCheckpoint,
 ) -> Result<()> {
-    if plan.clear_first {
-        run_dir.clear()?;
-        infoln!("cleared the previous run in '{}' (--force)", run_dir.path().display());
-    }
     let stale = run_dir.remove_stale_temporaries();
     if stale > 0 {
         infoln!("removed {stale} temporary {} left by an interrupted run", plural(stale, "file", "files"));
+    }
+    if plan.clear_first {
+        let left = run_dir.clear()?;
+        let out = run_dir.path().display();
+        if plan.clears_a_run {
+            infoln!("cleared the previous run in '{out}' (--force)");
+        } else {
+            infoln!("removed the files of an earlier run in '{out}' that saved no checkpoint or model");
+        }
+        for file in left {
+            errln!("left '{}', which is not this program's", run_dir.path().join(file).display());
+        }
     }
     if let Some((dir, _)) = resumed_from.filter(|_| !plan.resumed_in_place) {
         run_dir.adopt_best(dir).map_err(|e| anyhow!("{e:#}; {}", intact.describe()))?;
@@ -358,8 +383,10 @@ fn describe_dry_run(
     if let Some((dir, plan)) = out {
         let what = if plan.resumed_in_place {
             ", where the run goes on"
-        } else if plan.clear_first {
+        } else if plan.clears_a_run {
             ", whose previous run would be cleared (--force)"
+        } else if plan.clear_first {
+            ", whose leftovers of a run that saved nothing would be removed"
         } else {
             ""
         };

@@ -25,12 +25,10 @@ pub const TEXT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../
 // The committed file is the one the checksum names (the test below checks the hash).
 const _: () = assert!(TEXT.len() as u64 == SIZE);
 
-/// The directory for files this tool keeps per user, when one can be named.
+/// The directory for files this tool keeps per user, when one can be named
+/// (`$XDG_CACHE_HOME/charrnn-fast`, else `~/.cache/charrnn-fast`).
 pub fn user_cache_dir() -> Option<PathBuf> {
-    let from_env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    from_env("XDG_CACHE_HOME")
-        .or_else(|| from_env("HOME").map(|home| home.join(".cache")))
-        .map(|d| d.join("charrnn-fast"))
+    charrnn_engine::data::cache_place::user_cache_dir()
 }
 
 /// The file `train` reads when no `--data` is given: the checkout's copy when the working

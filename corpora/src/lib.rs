@@ -157,4 +157,26 @@ mod tests {
         assert!(e.contains("(10 bytes)"), "{e}");
         assert!(dir_names(&out).is_empty());
     }
+
+    /// A `test.txt` already in the directory (with no `input.txt`) is replaced only by the same
+    /// bytes, what an interrupted fetch leaves; someone else's file is refused and left.
+    #[test]
+    fn an_output_that_is_not_this_corpus_is_never_replaced() {
+        let data = content();
+        let spec = spec_for(&data, Layout::ZipSplit { member: "tiny", test_bytes: 1234 });
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("raw");
+        fs::write(&src, &data).unwrap();
+        let out = dir.path().join("out");
+        fs::create_dir(&out).unwrap();
+        fs::write(out.join(TEST_FILE), b"my own tests").unwrap();
+        let e = fetch_into(&spec, &out, Some(&src), &mut Silent).unwrap_err().to_string();
+        assert!(e.contains("test.txt' is there already and is not this"), "{e}");
+        assert_eq!(fs::read(out.join(TEST_FILE)).unwrap(), b"my own tests");
+        assert_eq!(dir_names(&out), vec![TEST_FILE]);
+
+        fs::write(out.join(TEST_FILE), &data[data.len() - 1234..]).unwrap();
+        fetch_into(&spec, &out, Some(&src), &mut Silent).unwrap();
+        assert_eq!(check_installed(&spec, &out), Installed::Verified);
+    }
 }

@@ -1,6 +1,7 @@
 //! The outputs of a corpus being written, in temporary files next to their destinations.
 
-use std::io::Write;
+use std::fs::{self, File};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -87,11 +88,46 @@ impl Staged {
                 self.total
             );
         }
+        // An output already there (an interrupted fetch renames `input.txt` last and may leave
+        // `test.txt`) is replaced only by the same bytes: any other file is not this corpus's.
+        for (temp, dest) in self.temps.iter_mut().zip(&self.dests) {
+            let tmp = temp.temp_path().to_path_buf();
+            temp.writer().flush().with_context(|| format!("cannot write '{}'", tmp.display()))?;
+            match fs::symlink_metadata(dest) {
+                Err(_) => {}
+                Ok(meta) if meta.is_file() && same_content(&tmp, dest)? => {}
+                Ok(_) => bail!(
+                    "'{}' is there already and is not this {}'s; nothing was written: move it away and fetch again",
+                    dest.display(),
+                    self.spec.name
+                ),
+            }
+        }
         // The last output first: `input.txt`, renamed last, marks a complete corpus.
         for (temp, dest) in self.temps.drain(..).zip(&self.dests).rev().collect::<Vec<_>>() {
             let tmp = temp.temp_path().to_path_buf();
             temp.commit().with_context(|| format!("cannot rename '{}' to '{}'", tmp.display(), dest.display()))?;
         }
         Ok(self.dests.clone())
+    }
+}
+
+/// Whether two files hold the same bytes.
+fn same_content(a: &Path, b: &Path) -> Result<bool> {
+    let open = |path: &Path| File::open(path).with_context(|| format!("cannot read '{}'", path.display()));
+    let (mut fa, mut fb) = (open(a)?, open(b)?);
+    if fa.metadata()?.len() != fb.metadata()?.len() {
+        return Ok(false);
+    }
+    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = fa.read(&mut ba).with_context(|| format!("cannot read '{}'", a.display()))?;
+        if n == 0 {
+            return Ok(true);
+        }
+        fb.read_exact(&mut bb[..n]).with_context(|| format!("cannot read '{}'", b.display()))?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
     }
 }

@@ -123,6 +123,14 @@ pub fn save_checkpoint(
     write(path, &bytes)
 }
 
+/// Whether `path` is a checkpoint this program wrote (its header says so), read without its
+/// tensors.
+pub fn is_checkpoint(path: &Path) -> bool {
+    crate::tensor_file::header_metadata(path)
+        .and_then(|fields| serde_json::from_str::<serde_json::Value>(fields.get("charrnn")?).ok())
+        .is_some_and(|meta| meta["format"] == CHECKPOINT_FORMAT)
+}
+
 /// Reads a checkpoint written by [`save_checkpoint`], checking every tensor's presence, type
 /// and shape against the recorded model.
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, CheckpointError> {

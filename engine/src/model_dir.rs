@@ -1,7 +1,9 @@
 //! A trained model's directory: `model.safetensors` (the weights under PyTorch's names and
 //! layouts, see [`crate::torch_layout`], so PyTorch's `load_state_dict` takes them),
 //! `config.json` (the model shape and what the training run recorded) and `vocab.json`. Each
-//! file is replaced atomically.
+//! file is replaced atomically. The weights' header and `config.json` both carry
+//! `"format": "charrnn-fast model"`, which is how a run tells its own files from others' of the
+//! same name before it removes or replaces them.
 
 use std::path::Path;
 
@@ -21,6 +23,8 @@ pub const CONFIG_FILE: &str = "config.json";
 /// Name of the vocabulary file in a model directory.
 pub const VOCAB_FILE: &str = "vocab.json";
 const FORMAT: &str = "charrnn-fast model";
+/// The key of the weights' header that holds [`FORMAT`] (and of `config.json`).
+const FORMAT_KEY: &str = "format";
 const FORMAT_VERSION: u32 = 1;
 
 /// `config.json` of a model directory.
@@ -54,13 +58,32 @@ pub fn save_model(
     let tensors = to_torch(&model.config, &model.layout, &model.params);
     let named: Vec<(String, Vec<usize>, &[f32])> =
         tensors.iter().map(|t| (t.name.clone(), t.shape.clone(), t.data.as_slice())).collect();
-    let weights = serialize(&weights_path, &named, None)?;
+    let marker = std::collections::HashMap::from([(FORMAT_KEY.to_owned(), FORMAT.to_owned())]);
+    let weights = serialize(&weights_path, &named, Some(marker))?;
     write(&weights_path, &weights)?;
     let file = ModelFile { format: FORMAT.into(), version: FORMAT_VERSION, model: model.config, training };
     let json = serde_json::to_vec_pretty(&file).map_err(|e| invalid(&dir.join(CONFIG_FILE), e.to_string()))?;
     write(&dir.join(CONFIG_FILE), &json)?;
     vocab.save(&dir.join(VOCAB_FILE))?;
     Ok(())
+}
+
+/// Whether `path` is the weights file of a model this program wrote: its header says so, or
+/// (written before the header did) it belongs to a complete model directory of ours.
+pub fn is_model_weights(path: &Path) -> bool {
+    let marked = crate::tensor_file::header_metadata(path)
+        .is_some_and(|fields| fields.get(FORMAT_KEY).is_some_and(|f| f == FORMAT));
+    marked
+        || (path.file_name() == Some(WEIGHTS_FILE.as_ref())
+            && path.parent().is_some_and(|dir| is_model_config(&dir.join(CONFIG_FILE)) && load_model(dir).is_ok()))
+}
+
+/// Whether `path` is a model's `config.json` written by this program (its `format` says so).
+pub fn is_model_config(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|json| json[FORMAT_KEY] == FORMAT)
 }
 
 /// Reads a model directory written by [`save_model`] (or by PyTorch through
@@ -137,6 +160,20 @@ mod tests {
         assert_eq!(loaded.config, model.config);
         assert_eq!(loaded_vocab, vocab);
         assert_eq!(file.training["steps"], 3);
+    }
+
+    /// Ours are recognised by what they hold; a foreign file of the same name is not.
+    #[test]
+    fn its_own_files_are_recognised_by_their_content() {
+        let dir = tempfile::tempdir().unwrap();
+        setup(dir.path());
+        assert!(is_model_weights(&dir.path().join(WEIGHTS_FILE)));
+        assert!(is_model_config(&dir.path().join(CONFIG_FILE)));
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join(CONFIG_FILE), br#"{"name": "mine"}"#).unwrap();
+        std::fs::write(other.path().join(WEIGHTS_FILE), b"\x02\0\0\0\0\0\0\0{}").unwrap();
+        assert!(!is_model_config(&other.path().join(CONFIG_FILE)));
+        assert!(!is_model_weights(&other.path().join(WEIGHTS_FILE)));
     }
 
     #[test]

@@ -101,6 +101,27 @@ pub(crate) fn serialize(
     safetensors::serialize(views, header).map_err(|e| invalid(path, e.to_string()))
 }
 
+/// The `__metadata__` of a safetensors file's header, read without its tensors (a checkpoint
+/// can be large); `None` when the file is not safetensors or its header has none. What tells
+/// this program's files from others' of the same name.
+pub fn header_metadata(path: &Path) -> Option<std::collections::HashMap<String, String>> {
+    use std::io::Read;
+    /// Larger headers than this are not ours (ours are a few KiB).
+    const MAX_HEADER: u64 = 16 << 20;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).ok()?;
+    let len = u64::from_le_bytes(len);
+    if len > MAX_HEADER {
+        return None;
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    let fields = json.get("__metadata__")?.as_object()?;
+    Some(fields.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+}
+
 pub(crate) fn invalid(path: &Path, reason: String) -> CheckpointError {
     CheckpointError::Invalid { path: path.to_path_buf(), reason: one_line(&reason) }
 }

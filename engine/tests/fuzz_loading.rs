@@ -456,13 +456,13 @@ proptest! {
         prepare_and_check(dir.path(), &input, bytes)?;
     }
 
-    /// A cache whose vocab.json, tokens.bin or meta.json was damaged after a good prepare: the
+    /// A cache whose corpus-vocab.json, tokens.bin or meta.json was damaged after a good prepare: the
     /// next prepare reuses or rebuilds it, and opening the token stream either fails cleanly
     /// or gives ids that all decode.
     #[test]
     fn prepare_with_damaged_cache_never_panics(
         bytes in any::<bool>(),
-        file in proptest::sample::select(vec!["vocab.json", "tokens.bin", "meta.json"]),
+        file in proptest::sample::select(vec!["corpus-vocab.json", "tokens.bin", "meta.json"]),
         damage in damage(),
         byte_edits in mutations(),
     ) {

@@ -2,11 +2,12 @@
 //! token stream, the train/validation split and the char-rnn batcher.
 //!
 //! ```text
-//! input.txt --prepare--> input.txt.charrnn/{vocab.json, tokens.bin, meta.json}
+//! input.txt --prepare--> input.txt.charrnn/{corpus-vocab.json, tokens.bin, meta.json}
 //!           --TokenStream::open_prepared--> mmap --split_train_val + Batcher::fill--> ids
 //! ```
 
 mod batcher;
+pub mod cache_place;
 pub mod chunks;
 mod error;
 mod prepare;
@@ -16,6 +17,8 @@ mod vocab;
 
 pub use batcher::{split_train_val, Batcher};
 pub use error::DataError;
-pub use prepare::{default_cache_dir, prepare, prepare_until, PrepareOptions, Prepared, CACHE_FORMAT_VERSION};
+pub use prepare::{
+    default_cache_dir, prepare, prepare_until, PrepareOptions, Prepared, CACHE_FORMAT_VERSION, CACHE_VOCAB_FILE,
+};
 pub use token_stream::TokenStream;
 pub use vocab::{TokenWidth, Vocab, VocabKind, MAX_VOCAB};

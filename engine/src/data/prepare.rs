@@ -1,35 +1,40 @@
 //! `prepare`: turn a text file into a cached vocabulary and token file, streaming.
 //!
-//! The cache directory (default: `<input>.charrnn`, or `<input>.charrnn-bytes` with `--bytes`)
-//! holds `vocab.json`, `tokens.bin` (raw little-endian ids, `u8` when the vocabulary has at most
-//! 256 entries, else `u16`) and `meta.json`. The cache is reused when `meta.json` parses and its
-//! format version, kind, input size, input mtime and the SHA-256 of the first and last MiB of
-//! the input all match, and `tokens.bin` has the recorded length. Otherwise it is rebuilt.
+//! The cache directory (`--cache DIR`, else [`default_cache_place`]: `<input>.charrnn`, or
+//! `<input>.charrnn-bytes` with `--bytes`, when the input's folder is the user's, else in the
+//! user's cache directory) holds `corpus-vocab.json`, `tokens.bin` (raw little-endian ids, `u8`
+//! when the vocabulary has at most 256 entries, else `u16`) and `meta.json`. The vocabulary is
+//! not named `vocab.json`, the name of a model's vocabulary: a cache and a model may share a
+//! directory without one overwriting the other. The cache is reused when `meta.json` parses and
+//! its format version, kind, input size and the SHA-256 of the whole input all match, and
+//! `tokens.bin` has the recorded length. Otherwise it is rebuilt. The input is hashed whole on
+//! every use (about a second per GB): a cheaper key (size and modification time, or the ends
+//! of the file) misses an edit that keeps both, and the model would train on stale tokens.
 //!
-//! Crash safety: a rebuild first deletes `meta.json`, writes `tokens.bin` and `vocab.json` via
+//! Crash safety: a rebuild first deletes `meta.json`, writes `tokens.bin` and the vocabulary via
 //! temporary files (fsync + rename), and writes `meta.json` last (also atomically). An
 //! interrupted prepare therefore never leaves a cache that looks valid.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
+use super::cache_place::default_cache_place;
 use super::chunks::sha256_hex;
 use super::error::DataError;
 use super::scan::{count_symbols, encode_stream, DEFAULT_CHUNK};
 use super::vocab::{TokenWidth, Vocab, VocabKind, MAX_VOCAB};
 use crate::atomic_file::write_atomic_with;
 
-/// Version of the cache layout; bump it when the meaning of any cached file changes.
-pub const CACHE_FORMAT_VERSION: u32 = 1;
+/// Version of the cache layout; bump it when the meaning of any cached file changes (2: the
+/// whole input's hash, and `corpus-vocab.json`; a cache of version 1 is rebuilt once).
+pub const CACHE_FORMAT_VERSION: u32 = 2;
 
-/// How many bytes at each end of the input are hashed for the cache fingerprint.
-const HASH_SPAN: u64 = 1 << 20;
-
-const VOCAB_FILE: &str = "vocab.json";
+/// The cache's vocabulary (not `vocab.json`: see the module documentation).
+pub const CACHE_VOCAB_FILE: &str = "corpus-vocab.json";
+const VOCAB_FILE: &str = CACHE_VOCAB_FILE;
 const TOKENS_FILE: &str = "tokens.bin";
 const META_FILE: &str = "meta.json";
 
@@ -38,7 +43,8 @@ const META_FILE: &str = "meta.json";
 pub struct PrepareOptions {
     /// The input text (or any file, with `bytes`).
     pub input: PathBuf,
-    /// Where the cache files go; `None` for [`default_cache_dir`].
+    /// Where the cache files go; `None` for [`default_cache_dir`] (the CLI names it, to say
+    /// where it went).
     pub cache_dir: Option<PathBuf>,
     /// Treat the input as raw bytes instead of UTF-8 characters.
     pub bytes: bool,
@@ -63,21 +69,16 @@ pub struct Prepared {
     pub reused: bool,
 }
 
-/// The default cache directory: `<input>.charrnn`, or `<input>.charrnn-bytes` in bytes mode
-/// (e.g. `data/tinyshakespeare/input.txt.charrnn/`).
+/// The default cache directory: see [`default_cache_place`].
 pub fn default_cache_dir(input: &Path, bytes: bool) -> PathBuf {
-    let mut s = input.as_os_str().to_owned();
-    s.push(if bytes { ".charrnn-bytes" } else { ".charrnn" });
-    PathBuf::from(s)
+    default_cache_place(input, bytes).dir
 }
 
-/// Identifies one version of the input cheaply (size, mtime, hashes of both ends).
+/// Identifies one version of the input: its size and the SHA-256 of all of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Fingerprint {
     input_size: u64,
-    input_mtime_ns: i64,
-    head_sha256: String,
-    tail_sha256: String,
+    input_sha256: String,
 }
 
 /// Contents of `meta.json`.
@@ -151,7 +152,7 @@ fn cache_err(path: &Path) -> impl Fn(io::Error) -> DataError + '_ {
     move |source| DataError::CacheIo { path: path.to_path_buf(), source }
 }
 
-/// Stats the input (must be a non-empty regular file) and hashes its first and last MiB.
+/// Stats the input (must be a non-empty regular file) and hashes it.
 fn fingerprint(input: &Path) -> Result<Fingerprint, DataError> {
     let md = fs::metadata(input).map_err(read_err(input))?;
     if !md.is_file() {
@@ -164,31 +165,12 @@ fn fingerprint(input: &Path) -> Result<Fingerprint, DataError> {
     if size == 0 {
         return Err(DataError::EmptyInput { path: input.to_path_buf() });
     }
-    let mut f = File::open(input).map_err(read_err(input))?;
-    let span = size.min(HASH_SPAN);
-    let head_sha256 = hash_span(&mut f, 0, span).map_err(read_err(input))?;
-    let tail_sha256 = hash_span(&mut f, size - span, span).map_err(read_err(input))?;
-    Ok(Fingerprint { input_size: size, input_mtime_ns: mtime_ns(&md), head_sha256, tail_sha256 })
-}
-
-/// Nanoseconds since the Unix epoch (negative before it; 0 where the platform has no mtime).
-fn mtime_ns(md: &fs::Metadata) -> i64 {
-    match md.modified() {
-        Ok(t) => match t.duration_since(UNIX_EPOCH) {
-            Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-            Err(e) => i64::try_from(e.duration().as_nanos()).map_or(i64::MIN, |n| -n),
-        },
-        Err(_) => 0,
+    let f = File::open(input).map_err(read_err(input))?;
+    let (read, input_sha256) = sha256_hex(f).map_err(read_err(input))?;
+    if read != size {
+        return Err(DataError::InputChanged { path: input.to_path_buf() });
     }
-}
-
-fn hash_span(f: &mut File, start: u64, len: u64) -> io::Result<String> {
-    f.seek(SeekFrom::Start(start))?;
-    let (read, sha) = sha256_hex(Read::take(f, len))?;
-    if read < len {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while it was being read"));
-    }
-    Ok(sha)
+    Ok(Fingerprint { input_size: size, input_sha256 })
 }
 
 /// The cached result if the cache is complete and matches the input; `None` means rebuild.
@@ -248,10 +230,15 @@ fn build(
     // Invalidate any old cache before touching its files.
     fs::create_dir_all(cache_dir).map_err(cache_err(cache_dir))?;
     let meta_path = cache_dir.join(META_FILE);
-    match fs::remove_file(&meta_path) {
-        Ok(()) => {}
+    match fs::symlink_metadata(&meta_path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(cache_err(&meta_path)(e)),
+        // Only a regular file (what a prepare wrote) is removed; anything else is refused.
+        Ok(meta) if !meta.is_file() => {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file; it is left as it is");
+            return Err(cache_err(&meta_path)(e));
+        }
+        Ok(_) => fs::remove_file(&meta_path).map_err(cache_err(&meta_path))?,
     }
 
     // Pass 2: write the token ids.
@@ -327,16 +314,16 @@ mod tests {
         // ' ' x4, then 'e' x3 and 'l' x3 (tie: 'e' < 'l'), then '\n', 'd', 'h' x2 each.
         assert_eq!(&p.vocab.chars().unwrap()[..4], &[' ', 'e', 'l', '\n']);
         assert_eq!(decode_all(&p), text.as_bytes());
-        for f in ["vocab.json", "tokens.bin", "meta.json"] {
+        for f in [CACHE_VOCAB_FILE, "tokens.bin", "meta.json"] {
             assert!(p.cache_dir.join(f).is_file(), "{f}");
         }
         let meta: serde_json::Value =
             serde_json::from_slice(&fs::read(p.cache_dir.join("meta.json")).unwrap()).unwrap();
-        assert_eq!(meta["format_version"], 1);
+        assert_eq!(meta["format_version"], 2);
         assert_eq!(meta["kind"], "chars");
         assert_eq!(meta["input_size"], text.len() as u64);
         assert_eq!(meta["token_width"], "u8");
-        assert_eq!(meta["head_sha256"], crate::data::chunks::sha256_hex(text.as_bytes()).unwrap().1);
+        assert_eq!(meta["input_sha256"], crate::data::chunks::sha256_hex(text.as_bytes()).unwrap().1);
 
         let again = prepare(&opts(&input)).unwrap();
         assert!(again.reused);
@@ -350,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn rebuilds_when_content_or_mtime_changes() {
+    fn rebuilds_when_the_content_changes_and_only_then() {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("in.txt");
         fs::write(&input, "aaab").unwrap();
@@ -360,7 +347,7 @@ mod tests {
         assert!(!first.reused);
         assert!(prepare(&opts(&input)).unwrap().reused);
 
-        // Same size and same mtime, different content: caught by the hashes.
+        // Same size and same mtime, different content: caught by the hash.
         fs::write(&input, "bbba").unwrap();
         set_mtime(&input, t0);
         let p = prepare(&opts(&input)).unwrap();
@@ -369,23 +356,31 @@ mod tests {
         assert_eq!(p.vocab.chars().unwrap(), &['b', 'a']);
         assert!(prepare(&opts(&input)).unwrap().reused);
 
-        // Same content, new mtime.
+        // Same content, new mtime (a `touch`, a copy): still the same corpus.
         set_mtime(&input, t0 + Duration::from_secs(1));
-        assert!(!prepare(&opts(&input)).unwrap().reused);
         assert!(prepare(&opts(&input)).unwrap().reused);
+    }
 
-        // Tail changes only, in a file longer than the hashed head.
-        let mut big = vec![b'x'; (HASH_SPAN as usize) * 2 + 10];
+    /// A same-size edit in the middle of a large file that keeps its modification time (an
+    /// editor restoring it, `touch -r`, `rsync -t`) is noticed: the whole input is hashed, not
+    /// its size, time and ends.
+    #[test]
+    fn a_same_size_same_mtime_edit_in_the_middle_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.txt");
+        let mut big = vec![b'x'; 5 << 20];
         fs::write(&input, &big).unwrap();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
         set_mtime(&input, t0);
         assert!(!prepare(&opts(&input)).unwrap().reused);
-        let last = big.len() - 1;
-        big[last] = b'y';
+        let middle = big.len() / 2;
+        big[middle] = b'y';
         fs::write(&input, &big).unwrap();
         set_mtime(&input, t0);
         let p = prepare(&opts(&input)).unwrap();
-        assert!(!p.reused);
+        assert!(!p.reused, "the edited corpus was taken for the cached one");
         assert_eq!(p.vocab.len(), 2);
+        assert!(prepare(&opts(&input)).unwrap().reused);
     }
 
     #[test]
@@ -413,7 +408,7 @@ mod tests {
         // Garbage meta.json, corrupt vocab.json, wrong format version.
         fs::write(&meta_path, b"{").unwrap();
         assert!(!prepare(&opts(&input)).unwrap().reused);
-        fs::write(p.cache_dir.join("vocab.json"), b"[]").unwrap();
+        fs::write(p.cache_dir.join(CACHE_VOCAB_FILE), b"[]").unwrap();
         assert!(!prepare(&opts(&input)).unwrap().reused);
         let mut m: serde_json::Value = serde_json::from_slice(&good_meta).unwrap();
         m["format_version"] = 999.into();
