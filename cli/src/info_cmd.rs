@@ -158,6 +158,9 @@ fn facts(
 
 fn read_checkpoint(path: &Path) -> Result<CheckpointFacts> {
     let (meta, _) = read_checkpoint_meta(path)?;
+    // The sizes are read, not trusted: a damaged header must be an error, not a count of
+    // parameters that overflows.
+    meta.model.validate().with_context(|| format!("'{}' is not a valid charrnn-fast checkpoint", path.display()))?;
     let vocab = serde_json::to_vec(&meta.vocab).ok().and_then(|json| Vocab::from_json(&json, path).ok());
     Ok(CheckpointFacts { path: path.to_path_buf(), step: meta.step, model: meta.model, vocab, run: meta.run })
 }
@@ -165,7 +168,10 @@ fn read_checkpoint(path: &Path) -> Result<CheckpointFacts> {
 fn read_model_file(dir: &Path) -> Result<ModelFile> {
     let path = dir.join(CONFIG_FILE);
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read '{}'", path.display()))?;
-    serde_json::from_slice(&bytes).with_context(|| format!("'{}' is not a charrnn-fast model config", path.display()))
+    let file: ModelFile = serde_json::from_slice(&bytes)
+        .with_context(|| format!("'{}' is not a charrnn-fast model config", path.display()))?;
+    file.model.validate().with_context(|| format!("'{}' is not a charrnn-fast model config", path.display()))?;
+    Ok(file)
 }
 
 /// The `best/` model of a run directory, if it has one.

@@ -163,6 +163,12 @@ impl Ranks {
         Ok(())
     }
 
+    /// Whether any rank says `mine` (every rank gets the same answer): how the ranks agree on
+    /// a decision each could make alone, such as a stop requested before training.
+    pub fn any(&self, mine: bool) -> bool {
+        charrnn_engine::collective::any(self.world.as_ref(), mine)
+    }
+
     /// How a line about the whole run names its processes: `2 ranks × 1 thread`, or `2 threads`.
     pub fn describe(&self, threads: usize) -> String {
         let threads = format!("{threads} {}", crate::output::plural(threads, "thread", "threads"));

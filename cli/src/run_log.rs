@@ -77,16 +77,17 @@ impl RunLog {
                 kept.push(line);
             }
         }
+        // The rows kept replace the file in one atomic write, so that a run stopped at once (a
+        // second Ctrl-C, a kill) before its first step never loses the rows of the run it
+        // resumes; the steps to come are appended.
+        let mut text = kept.join("\n");
+        text.push('\n');
+        write_atomic(&path, text.as_bytes()).with_context(|| format!("cannot write '{}'", path.display()))?;
         let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
+            .append(true)
             .open(&path)
             .with_context(|| format!("cannot write '{}'", path.display()))?;
-        let mut out = BufWriter::new(file);
-        for line in &kept {
-            writeln!(out, "{line}")?;
-        }
+        let out = BufWriter::new(file);
         Ok(RunLog { path, out, pending: None, train, val })
     }
 

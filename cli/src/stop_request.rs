@@ -59,15 +59,6 @@ impl StopRequest {
         self.requested.load(Ordering::SeqCst)
     }
 
-    /// [`StoppedBeforeTraining`] if a stop has been requested: for the steps before training,
-    /// once each has left nothing half-done.
-    pub fn check(&self) -> Result<()> {
-        if self.is_requested() {
-            return Err(StoppedBeforeTraining.into());
-        }
-        Ok(())
-    }
-
     /// From now on a request stops the run after its step, with a checkpoint: the flag the
     /// run's observer polls.
     pub fn training_starts(&self) -> Arc<AtomicBool> {

@@ -12,12 +12,13 @@ use charrnn_engine::atomic_file::PendingFile;
 use charrnn_engine::phase_times::Span;
 use serde_json::{json, Value};
 
-/// The trace file, open under a temporary name beside its destination from before the first
-/// step, so that a path that cannot be written (a missing or read-only directory, a device, a
-/// FIFO, a directory) is refused before the benchmark runs rather than after it.
+/// The trace file's destination, tried before the first step: its temporary file beside it is
+/// created and removed again, so that a path that cannot be written (a missing or read-only
+/// directory, a device, a FIFO, a directory) is refused before the benchmark runs rather than
+/// after it, and a benchmark stopped by Ctrl-C (which `bench` does not catch) leaves nothing
+/// behind. The file is written at the end the same way, checked again then.
 pub struct TraceFile {
     path: PathBuf,
-    pending: PendingFile,
 }
 
 impl TraceFile {
@@ -31,9 +32,9 @@ impl TraceFile {
         if !dir.is_dir() {
             bail!("cannot write the trace '{}': the directory '{}' does not exist", path.display(), dir.display());
         }
-        let pending =
-            PendingFile::create(path).with_context(|| format!("cannot write the trace '{}'", path.display()))?;
-        Ok(TraceFile { path: path.to_path_buf(), pending })
+        // Dropped at once: the temporary file is removed.
+        PendingFile::create(path).with_context(|| format!("cannot write the trace '{}'", path.display()))?;
+        Ok(TraceFile { path: path.to_path_buf() })
     }
 
     /// The path the user named.
@@ -79,13 +80,14 @@ impl Trace {
     }
 
     /// Writes the file (atomically: a reader never sees half of it).
-    pub fn write(&self, mut file: TraceFile) -> Result<()> {
+    pub fn write(&self, file: TraceFile) -> Result<()> {
         let json = json!({ "traceEvents": self.events, "displayTimeUnit": "ms" });
         let failed = |path: &Path| format!("cannot write the trace '{}'", path.display());
-        serde_json::to_writer(file.pending.writer(), &json)
+        let mut pending = PendingFile::create(&file.path).with_context(|| failed(&file.path))?;
+        serde_json::to_writer(pending.writer(), &json)
             .map_err(std::io::Error::from)
-            .and_then(|()| file.pending.writer().flush())
+            .and_then(|()| pending.writer().flush())
             .with_context(|| failed(&file.path))?;
-        file.pending.commit().with_context(|| failed(&file.path))
+        pending.commit().with_context(|| failed(&file.path))
     }
 }

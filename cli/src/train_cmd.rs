@@ -110,7 +110,11 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
 
     // Every check has passed: only now is anything in --out changed, unless a stop was asked
     // for meanwhile (then nothing is, and the lock goes with a directory this run created).
-    stop.check()?;
+    // The ranks of an MPI run decide together: rank 0 must not clear --out while another rank
+    // stops.
+    if ranks.any(stop.is_requested()) {
+        return Err(StoppedBeforeTraining.into());
+    }
     if let (Some(run_dir), Some(plan)) = (&run_dir, out_plan) {
         prepare_out_dir(run_dir, plan, resumed_from.as_ref(), &intact)?;
     }

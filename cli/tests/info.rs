@@ -96,3 +96,24 @@ fn info_describes_a_run_its_best_model_and_a_bare_checkpoint() {
     assert_run_fails(dir.path(), &["info", "nothing"], "'nothing' does not exist");
     assert_run_fails(dir.path(), &["info", "c.txt"], "c.txt");
 }
+
+/// Sizes in a damaged `config.json` are read, not trusted: a parameter count that overflows,
+/// or a layer count that would take forever to add up, is an error line, never a panic or a
+/// hang.
+#[test]
+fn info_on_a_config_with_absurd_sizes_is_an_error() {
+    let dir = dir_with_corpus(20_000);
+    let out = run_in(dir.path(), &[train_with(&[TINY_MODEL, &["--steps", "2"]]).as_slice(), &["--out", "m"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = dir.path().join("m/config.json");
+    let original: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    for (field, value) in [("hidden_size", Value::from(1u64 << 40)), ("num_layers", Value::from(u64::MAX))] {
+        let mut damaged = original.clone();
+        damaged["model"][field] = value;
+        std::fs::write(&config, serde_json::to_vec(&damaged).unwrap()).unwrap();
+        let out = run_in(dir.path(), &["info", "m"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{field}: {err}");
+        assert!(err.starts_with("error: ") && err.contains("config.json") && !err.contains("panicked"), "{err}");
+    }
+}

@@ -42,6 +42,9 @@ pub struct TrainOptions {
     pub precision: Precision,
 }
 
+/// The largest gradient norm Adam's f32 moments can take (see [`Trainer::step_loaded`]).
+const MAX_ADAM_GRADIENT_NORM: f64 = 1.0e19;
+
 /// Why training stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -254,7 +257,11 @@ impl Trainer {
         self.group.sum_f32(&mut self.grads);
         self.optimiser_times.lap(Phase::GradientExchange, &mut mark);
         let grad_norm = clip_global_norm(&mut self.grads, self.clip);
-        if !grad_norm.is_finite() {
+        // Adam squares each gradient in f32: past sqrt(f32::MAX) ≈ 1.8e19 (a bound on every
+        // element of a gradient of this norm) the second moment turns infinite, the weight
+        // freezes and the checkpoint could not be loaded again. Only reachable with --clip 0.
+        let applied = if self.clip > 0.0 { grad_norm.min(self.clip) } else { grad_norm };
+        if !grad_norm.is_finite() || applied > MAX_ADAM_GRADIENT_NORM {
             return Err(TrainError::NonFiniteGradient { step, norm: grad_norm });
         }
         self.adam.update(&mut self.model.params, &self.grads);
