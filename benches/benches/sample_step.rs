@@ -11,10 +11,10 @@
 //!
 //! Run: `cargo bench -p charrnn-benches --bench sample_step`.
 
-use charrnn_engine::inference::{InferenceStep, InferenceWeights};
-use charrnn_engine::pass::forward_logits;
-use charrnn_engine::phase_times::PhaseTimes;
-use charrnn_engine::workspace::FrozenWeights;
+use charrnn_engine::inference::step::{InferenceStep, InferenceWeights};
+use charrnn_engine::model::pass::forward_logits;
+use charrnn_engine::model::phase_times::PhaseTimes;
+use charrnn_engine::model::workspace::FrozenWeights;
 use charrnn_engine::{CellKind, Model, ModelConfig, State, Workspace};
 use charrnn_kernels::dispatch::cpu_level;
 use charrnn_kernels::gemv::Gemv;

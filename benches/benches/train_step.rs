@@ -2,11 +2,11 @@
 //! tokens, with 1 thread and with every core: the figure `charrnn-fast train` reports as
 //! tokens/s.
 
-use charrnn_engine::optim::{clip_global_norm, Adam};
-use charrnn_engine::pass::{backward, forward, Pass, PassOptions};
-use charrnn_engine::phase_times::PhaseTimes;
+use charrnn_engine::model::pass::{backward, forward, Pass, PassOptions};
+use charrnn_engine::model::phase_times::PhaseTimes;
+use charrnn_engine::training::optim::{clip_global_norm, Adam};
+use charrnn_engine::AdamHyper;
 use charrnn_engine::{CellKind, Model, ModelConfig, PackedWeights, State, Workspace};
-use charrnn_kernels::adam::AdamHyper;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -4,33 +4,13 @@
 
 #![forbid(unsafe_code)]
 
-mod bench_cmd;
-mod corpus;
-mod data_cmd;
-mod flags;
-mod info_cmd;
-mod memory_check;
-mod model_source;
-#[cfg(feature = "mpi")]
-mod mpi_group;
-mod output;
-mod precision_arg;
-mod prepare_cmd;
-mod prime_text;
-mod progress;
-mod ranks;
-mod run_dir;
-mod run_log;
-mod run_settings;
-mod run_start;
-mod sample_cmd;
-mod stop_request;
-mod threads;
-mod trace_file;
-mod train_args;
-mod train_cmd;
-mod train_observer;
-mod written_count;
+mod bench;
+mod data;
+mod info;
+mod prepare;
+mod sample;
+mod shared;
+mod train;
 
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -38,7 +18,7 @@ use std::sync::Arc;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::output::errln;
+use crate::shared::output::errln;
 
 #[derive(Parser)]
 #[command(
@@ -62,18 +42,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build the vocabulary and token file of a corpus (train does this too, reusing the cache)
-    Prepare(prepare_cmd::PrepareArgs),
+    Prepare(prepare::PrepareArgs),
     /// Train a model on a corpus and save it
-    Train(train_args::TrainArgs),
+    Train(train::args::TrainArgs),
     /// Generate text from a trained model
-    Sample(sample_cmd::SampleArgs),
+    Sample(sample::command::SampleArgs),
     /// Time full training steps of a named configuration (tokens/s, peak memory)
-    Bench(bench_cmd::BenchArgs),
+    Bench(bench::command::BenchArgs),
     /// What a model directory, a run directory or a checkpoint holds: shape, parameters,
     /// steps, validation loss, corpus (--json for scripts)
-    Info(info_cmd::InfoArgs),
+    Info(info::InfoArgs),
     /// Fetch the standard corpora (tinyshakespeare is built in; enwik8) into data/ and verify them
-    Data(data_cmd::DataArgs),
+    Data(data::DataArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,37 +70,37 @@ fn main() -> ExitCode {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // `train` and `bench` run as one rank of several under `mpiexec` (the `mpi` feature).
     let ranks = match cli.command {
-        Command::Train(_) | Command::Bench(_) => match ranks::Ranks::start() {
+        Command::Train(_) | Command::Bench(_) => match shared::ranks::Ranks::start() {
             Ok(ranks) => {
                 if !ranks.is_leader() {
                     // Rank 0 prints for the run.
-                    output::silence();
+                    shared::output::silence();
                 }
                 ranks
             }
             Err(e) => {
-                errln!("error: {}", flags::describe(&e));
+                errln!("error: {}", shared::flags::describe(&e));
                 return ExitCode::FAILURE;
             }
         },
-        _ => ranks::Ranks::solo(),
+        _ => shared::ranks::Ranks::solo(),
     };
     let result = match cli.command {
-        Command::Prepare(args) => prepare_cmd::run(args),
+        Command::Prepare(args) => prepare::run(args),
         Command::Train(args) => match matches.subcommand_matches("train") {
-            Some(train_matches) => train_cmd::run(args, train_matches, &ranks),
+            Some(train_matches) => train::command::run(args, train_matches, &ranks),
             None => Err(anyhow::anyhow!("internal error: no arguments of train")),
         },
-        Command::Sample(args) => sample_cmd::run(args),
-        Command::Bench(args) => bench_cmd::run(args, &ranks),
-        Command::Data(args) => data_cmd::run(args),
-        Command::Info(args) => info_cmd::run(args),
+        Command::Sample(args) => sample::command::run(args),
+        Command::Bench(args) => bench::command::run(args, &ranks),
+        Command::Data(args) => data::run(args),
+        Command::Info(args) => info::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.is::<stop_request::StoppedBeforeTraining>() => {
-            ranks.fail(&e.to_string(), stop_request::STOPPED_STATUS)
+        Err(e) if e.is::<train::stop_request::StoppedBeforeTraining>() => {
+            ranks.fail(&e.to_string(), train::stop_request::STOPPED_STATUS)
         }
-        Err(e) => ranks.fail(&format!("error: {}", flags::describe(&e)), 1),
+        Err(e) => ranks.fail(&format!("error: {}", shared::flags::describe(&e)), 1),
     }
 }

@@ -102,7 +102,7 @@ fn a_diverging_run_stops_with_a_message_and_keeps_its_checkpoint() {
     // Whatever checkpoint was written before the divergence still loads.
     let path = dir.path().join("m/checkpoint.safetensors");
     if path.exists() {
-        charrnn_engine::checkpoint::load_checkpoint(&path).unwrap();
+        charrnn_engine::files::checkpoint::load_checkpoint(&path).unwrap();
     }
 }
 

@@ -60,7 +60,7 @@ fn interrupt_saves_and_resume_finishes() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("continue with `charrnn-fast train --resume m`"), "{text}");
-    let ck = charrnn_engine::checkpoint::load_checkpoint(&dir.path().join("m/checkpoint.safetensors")).unwrap();
+    let ck = charrnn_engine::files::checkpoint::load_checkpoint(&dir.path().join("m/checkpoint.safetensors")).unwrap();
     let step = ck.meta.step;
     assert!(step >= 4, "checkpoint at step {step}");
     let target = (step + 3).to_string();
@@ -88,7 +88,7 @@ fn sigkill_never_leaves_a_broken_checkpoint() {
         child.kill().unwrap();
         child.wait().unwrap();
         if path.exists() {
-            charrnn_engine::checkpoint::load_checkpoint(&path)
+            charrnn_engine::files::checkpoint::load_checkpoint(&path)
                 .unwrap_or_else(|e| panic!("round {round}: checkpoint does not load: {e}"));
             loaded += 1;
         }

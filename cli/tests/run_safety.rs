@@ -15,7 +15,7 @@ fn logged_steps(dir: &Path) -> Vec<u64> {
 }
 
 fn checkpoint_step(dir: &Path) -> u64 {
-    charrnn_engine::checkpoint::load_checkpoint(&dir.join("checkpoint.safetensors")).unwrap().meta.step
+    charrnn_engine::files::checkpoint::load_checkpoint(&dir.join("checkpoint.safetensors")).unwrap().meta.step
 }
 
 fn config_json(dir: &Path) -> serde_json::Value {

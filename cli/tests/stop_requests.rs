@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 fn checkpoint_step(dir: &Path) -> u64 {
-    charrnn_engine::checkpoint::load_checkpoint(&dir.join("checkpoint.safetensors")).unwrap().meta.step
+    charrnn_engine::files::checkpoint::load_checkpoint(&dir.join("checkpoint.safetensors")).unwrap().meta.step
 }
 
 fn logged_steps(dir: &Path) -> Vec<u64> {

@@ -54,7 +54,7 @@ pub fn user_copy() -> Result<PathBuf> {
     if !std::fs::read(&path).is_ok_and(|bytes| is_builtin(&bytes)) {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)
-            .and_then(|()| charrnn_engine::atomic_file::write_atomic(&path, TEXT))
+            .and_then(|()| charrnn_engine::files::atomic_file::write_atomic(&path, TEXT))
             .with_context(|| {
                 format!(
                     "cannot write the built-in {NAME} to '{}'; set XDG_CACHE_HOME, or pass --data FILE",

@@ -137,7 +137,7 @@ fn download(spec: &CorpusSpec, dir: &Path, staged: &mut Staged, progress: &mut d
         Layout::ZipSplit { member, .. } => {
             // The archive needs seeking: download it to a temporary file first (removed on drop,
             // never renamed into place).
-            let mut zip_tmp = charrnn_engine::atomic_file::PendingFile::create(&dir.join("download.zip"))
+            let mut zip_tmp = charrnn_engine::files::atomic_file::PendingFile::create(&dir.join("download.zip"))
                 .with_context(|| format!("cannot write in '{}'", dir.display()))?;
             let tmp_path = zip_tmp.temp_path().to_path_buf();
             for_each_chunk(

@@ -2,10 +2,10 @@
 //! the same number of parts, and equal up to summation order for a different number; with
 //! dropout too (each row's masks are keyed by its row in the whole batch, not in its part).
 
-use charrnn_engine::train::{TrainOptions, Trainer};
+use charrnn_engine::training::{TrainOptions, Trainer};
+use charrnn_engine::AdamHyper;
+use charrnn_engine::Precision;
 use charrnn_engine::{CellKind, Model, ModelConfig};
-use charrnn_kernels::adam::AdamHyper;
-use charrnn_kernels::Precision;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -12,7 +12,7 @@ use std::fs;
 use std::path::Path;
 
 use charrnn_engine::data::{prepare, DataError, PrepareOptions, TokenStream, TokenWidth, Vocab};
-use charrnn_engine::model_dir::{load_model, save_model, CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE};
+use charrnn_engine::files::model_dir::{load_model, save_model, CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE};
 use charrnn_engine::{CellKind, Model, ModelConfig};
 use proptest::prelude::*;
 use proptest::sample::Index;

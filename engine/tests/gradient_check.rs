@@ -9,9 +9,9 @@
 //! a rounding error of order 1e-16/ε ≈ 1e-11, well inside that bound; a wrong term in any
 //! gradient is orders of magnitude outside it.
 
-use charrnn_engine::dropout::Dropout;
-use charrnn_engine::pass::{backward, forward, Pass, PassOptions};
-use charrnn_engine::phase_times::PhaseTimes;
+use charrnn_engine::model::dropout::Dropout;
+use charrnn_engine::model::pass::{backward, forward, Pass, PassOptions};
+use charrnn_engine::model::phase_times::PhaseTimes;
 use charrnn_engine::{CellKind, Model, ModelConfig, PackedWeights, State, Workspace};
 use charrnn_kernels::Float;
 use rand::{Rng, SeedableRng};

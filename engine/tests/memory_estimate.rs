@@ -9,10 +9,10 @@ use counting_alloc::*;
 mod small_run;
 use small_run::*;
 
-use charrnn_engine::checkpoint::{save_checkpoint, CheckpointMeta};
 use charrnn_engine::data::Batcher;
-use charrnn_engine::memory::training_memory;
-use charrnn_engine::train::Trainer;
+use charrnn_engine::files::checkpoint::{save_checkpoint, CheckpointMeta};
+use charrnn_engine::training::memory::training_memory;
+use charrnn_engine::training::Trainer;
 use charrnn_engine::Model;
 
 #[test]

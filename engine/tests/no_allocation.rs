@@ -11,9 +11,9 @@ mod small_run;
 use small_run::*;
 
 use charrnn_engine::data::Batcher;
-use charrnn_engine::train::{TrainOptions, Trainer};
+use charrnn_engine::training::{TrainOptions, Trainer};
 use charrnn_engine::Model;
-use charrnn_kernels::Precision;
+use charrnn_engine::Precision;
 
 #[test]
 fn training_steps_after_the_first_allocate_nothing() {

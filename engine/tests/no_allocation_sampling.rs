@@ -6,10 +6,10 @@
 mod counting_alloc;
 use counting_alloc::*;
 
-use charrnn_engine::beam::BeamSearch;
-use charrnn_engine::sample::{SampleMode, SampleOptions, Sampler};
+use charrnn_engine::inference::beam::BeamSearch;
+use charrnn_engine::inference::sample::{SampleMode, SampleOptions, Sampler};
+use charrnn_engine::Precision;
 use charrnn_engine::{CellKind, Model, ModelConfig};
-use charrnn_kernels::Precision;
 
 /// This thread's counts: every step here runs on it (no pool), while the harness's own
 /// threads may allocate at the same time (they did, at start-up, in the first runs).

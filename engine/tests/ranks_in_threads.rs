@@ -8,13 +8,13 @@
 use std::path::Path;
 use std::sync::{Arc, Barrier, Mutex};
 
-use charrnn_engine::checkpoint::{load_checkpoint, save_checkpoint, CheckpointMeta, CHECKPOINT_FILE};
-use charrnn_engine::collective::{Collective, Solo};
 use charrnn_engine::data::{Batcher, TokenStream, TokenWidth, Vocab};
-use charrnn_engine::train::{TrainOptions, Trainer};
+use charrnn_engine::files::checkpoint::{load_checkpoint, save_checkpoint, CheckpointMeta, CHECKPOINT_FILE};
+use charrnn_engine::training::collective::{Collective, Solo};
+use charrnn_engine::training::{TrainOptions, Trainer};
+use charrnn_engine::AdamHyper;
+use charrnn_engine::Precision;
 use charrnn_engine::{CellKind, Model, ModelConfig, State};
-use charrnn_kernels::adam::AdamHyper;
-use charrnn_kernels::Precision;
 use serde_json::json;
 
 const CELLS: [CellKind; 3] = [CellKind::Lstm, CellKind::Rnn, CellKind::Gru];

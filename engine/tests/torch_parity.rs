@@ -12,12 +12,12 @@
 
 use std::collections::HashMap;
 
-use charrnn_engine::pass::{backward, forward, Pass, PassOptions};
-use charrnn_engine::phase_times::PhaseTimes;
-use charrnn_engine::torch_layout::{from_torch, to_torch};
-use charrnn_engine::train::{TrainOptions, Trainer};
+use charrnn_engine::files::torch_layout::{from_torch, to_torch};
+use charrnn_engine::model::pass::{backward, forward, Pass, PassOptions};
+use charrnn_engine::model::phase_times::PhaseTimes;
+use charrnn_engine::training::{TrainOptions, Trainer};
+use charrnn_engine::AdamHyper;
 use charrnn_engine::{CellKind, Model, ModelConfig, PackedWeights, State, Workspace};
-use charrnn_kernels::adam::AdamHyper;
 use charrnn_kernels::{Float, Precision};
 use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;

@@ -26,7 +26,7 @@ use super::chunks::sha256_hex;
 use super::error::DataError;
 use super::scan::{count_symbols, encode_stream, DEFAULT_CHUNK};
 use super::vocab::{TokenWidth, Vocab, VocabKind, MAX_VOCAB};
-use crate::atomic_file::write_atomic_with;
+use crate::files::atomic_file::write_atomic_with;
 
 /// Version of the cache layout; bump it when the meaning of any cached file changes (2: the
 /// whole input's hash, and `corpus-vocab.json`; a cache of version 1 is rebuilt once).

@@ -4,10 +4,10 @@
 #![allow(dead_code)]
 
 use charrnn_engine::data::{prepare, PrepareOptions, Prepared, TokenStream};
-use charrnn_engine::train::TrainOptions;
+use charrnn_engine::training::TrainOptions;
+use charrnn_engine::AdamHyper;
+use charrnn_engine::Precision;
 use charrnn_engine::{CellKind, ModelConfig};
-use charrnn_kernels::adam::AdamHyper;
-use charrnn_kernels::Precision;
 
 /// A corpus prepared in a temporary directory, and its tokens.
 pub struct SmallCorpus {

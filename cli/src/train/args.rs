@@ -1,0 +1,159 @@
+//! The arguments of `charrnn-fast train` and their first checks (before any file is read).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use charrnn_engine::{CellKind, ModelConfig};
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+use crate::shared::corpus::{BatchArgs, CorpusArgs};
+use crate::shared::precision_arg::PrecisionArg;
+
+#[derive(Clone, Copy, Debug, ValueEnum, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Cell {
+    /// Long short-term memory
+    Lstm,
+    /// Vanilla tanh RNN
+    Rnn,
+    /// Gated recurrent unit (PyTorch's nn.GRU)
+    Gru,
+}
+
+impl Cell {
+    pub(crate) fn kind(self) -> CellKind {
+        match self {
+            Cell::Lstm => CellKind::Lstm,
+            Cell::Rnn => CellKind::Rnn,
+            Cell::Gru => CellKind::Gru,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub corpus: CorpusArgs,
+    #[command(flatten)]
+    pub batch: BatchArgs,
+    /// Recurrent cell
+    #[arg(long, value_enum, default_value_t = Cell::Lstm)]
+    pub cell: Cell,
+    /// Width of each recurrent layer's state
+    #[arg(long, default_value_t = 128, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub hidden: u32,
+    /// Number of stacked recurrent layers
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub layers: u32,
+    /// Width of the character embedding
+    #[arg(long, default_value_t = 128, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub embed: u32,
+    /// Adam learning rate
+    #[arg(long, default_value_t = 0.002, value_name = "X")]
+    pub lr: f64,
+    /// Multiply the learning rate by X after each epoch from --lr-decay-after on (1: no decay)
+    #[arg(long, default_value_t = 1.0, value_name = "X")]
+    pub lr_decay: f64,
+    /// Epochs at the full learning rate before --lr-decay applies
+    #[arg(long, default_value_t = 10, value_name = "EPOCHS")]
+    pub lr_decay_after: u64,
+    /// Clip gradients to this global L2 norm (0 disables)
+    #[arg(long, default_value_t = 5.0, value_name = "X")]
+    pub clip: f64,
+    /// Dropout probability in [0, 1) on each recurrent layer's output before it feeds the next
+    /// layer (inverted dropout, as char-rnn); not on the embedding, not after the last layer,
+    /// never in evaluation or sampling. Masks are fixed by --seed and the step (reproducible)
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub dropout: f64,
+    /// What the matrix products round their operands to [default: f32; with --resume, the
+    /// checkpoint's]
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
+    /// Passes over the training split
+    #[arg(long, default_value_t = 2, value_name = "N", conflicts_with = "steps", value_parser = clap::value_parser!(u64).range(1..))]
+    pub epochs: u64,
+    /// Train for exactly N steps instead of whole epochs (with --resume: the new total)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Option<u64>,
+    /// Also evaluate on the validation split every N steps (0: only at epoch ends and at the end)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub eval_every: u64,
+    /// Save a checkpoint every N steps (0: only at the end and on Ctrl-C)
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub checkpoint_every: u64,
+    /// Continue exactly where the checkpoint in DIR (a previous --out) stopped: weights,
+    /// optimiser, step, carried state and settings all come from it
+    #[arg(long, value_name = "DIR", conflicts_with = "init_from")]
+    pub resume: Option<PathBuf>,
+    /// Worker threads [default: all cores]; the batch is split into one part per thread
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    /// Set the LSTM forget gate's initial bias to X (e.g. 1, as char-rnn does) [default: PyTorch's
+    /// uniform initialisation, which trained better on tinyshakespeare]
+    #[arg(long, value_name = "X")]
+    pub forget_bias: Option<f64>,
+    /// Seed of the initial weights
+    #[arg(long, default_value_t = 42, value_name = "N")]
+    pub seed: u64,
+    /// Start from the weights of a saved model (from `train --out`, or PyTorch through
+    /// benches/reference/torch_charrnn.py) instead of a fresh initialisation; the model's shape
+    /// comes from it and its vocabulary must be the corpus's. The optimiser starts fresh.
+    #[arg(long, value_name = "DIR")]
+    pub init_from: Option<PathBuf>,
+    /// Directory for the model, checkpoint.safetensors, best/ (best validation), log.csv and
+    /// loss.svg; locked for the run [default: the --resume DIR, else out]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Clear the run already in --out before training, instead of refusing to touch it: only
+    /// the files this program wrote (checkpoint, model, config.json, vocab.json, log.csv,
+    /// loss.svg, best/), recognised by their content; anything else is left, and a file of
+    /// someone else's under one of those names makes the run refuse to start
+    #[arg(long)]
+    pub force: bool,
+    /// Where stderr is not a terminal (a log file, a pipe), print a progress line every N
+    /// steps, besides the first and last steps and each validation [default: 100]; a terminal
+    /// shows a progress bar instead
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub log_every: Option<u64>,
+    /// Print only warnings, errors and the closing summary (no progress, no description of the
+    /// corpus, model and run)
+    #[arg(long)]
+    pub quiet: bool,
+    /// Check the run and print what it would be (parameters, memory needed and available,
+    /// steps per epoch and in all, threads, precision), then exit without training. Nothing is
+    /// written in --out (not even its directory); the corpus is prepared (and cached) as a
+    /// run would, since the figures need its vocabulary and length
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn check_args(args: &TrainArgs) -> Result<()> {
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        bail!("--lr must be a positive number (got {})", args.lr);
+    }
+    if !(args.lr_decay.is_finite() && args.lr_decay > 0.0 && args.lr_decay <= 1.0) {
+        bail!("--lr-decay must be in (0, 1] (got {})", args.lr_decay);
+    }
+    if let Some(bias) = args.forget_bias.filter(|b| !b.is_finite()) {
+        bail!("--forget-bias must be a finite number (got {bias})");
+    }
+    if !(args.clip.is_finite() && args.clip >= 0.0) {
+        bail!("--clip must be 0 (off) or a positive number (got {})", args.clip);
+    }
+    if !(args.dropout.is_finite() && (0.0..1.0).contains(&args.dropout)) {
+        bail!("--dropout must be a probability in [0, 1) (got {})", args.dropout);
+    }
+    // The model's size, before preparing the corpus (with the smallest vocabulary: the real
+    // one is checked again once known).
+    ModelConfig {
+        cell: args.cell.kind(),
+        vocab_size: 1,
+        embed_size: args.embed as usize,
+        hidden_size: args.hidden as usize,
+        num_layers: args.layers as usize,
+    }
+    .validate()?;
+    Ok(())
+}

@@ -1,0 +1,147 @@
+//! Training progress: a progress bar on a terminal; elsewhere (a log file, a pipe) a plain line
+//! every `--log-every` steps, at each evaluation, and at the first and last steps; nothing of
+//! it with `--quiet`.
+
+use std::io::IsTerminal;
+
+use charrnn_engine::training::{EvalReport, StepReport};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::shared::output::errln;
+
+/// Steps between progress lines where there is no terminal and `--log-every` is not given: a
+/// line per step would bury the evaluations of a long run in a log.
+pub const DEFAULT_LOG_EVERY: u64 = 100;
+
+/// The bar's layout for a terminal `columns` wide: the fixed part must leave room, because
+/// `wide_msg` takes what is left and cuts the message to it, so the line never wraps.
+fn style(columns: u16, with_eta: bool) -> ProgressStyle {
+    let time = if with_eta { "[{elapsed} < {eta}]" } else { "[{elapsed}]" };
+    let template = match columns {
+        70.. => format!("{{bar:24.cyan/blue}} {{pos}}/{{len}} {time} {{wide_msg}}"),
+        40..70 => format!("{{pos}}/{{len}} {time} {{wide_msg}}"),
+        _ => "{pos}/{len} {wide_msg}".to_owned(),
+    };
+    ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// Width of the terminal on stderr (80 when it cannot be told).
+fn terminal_columns() -> u16 {
+    console::Term::stderr().size_checked().map_or(80, |(_rows, columns)| columns)
+}
+
+/// How progress is shown.
+enum Display {
+    Bar(ProgressBar),
+    Lines {
+        every: u64,
+        /// The first step of this run (resumed runs start past 1).
+        first: u64,
+        /// The line of the last step, when it was not printed: printed before an evaluation's
+        /// line and when the run ends, so that the last step always shows.
+        pending: Option<String>,
+    },
+    /// `--quiet`: nothing but warnings.
+    Quiet,
+}
+
+pub struct Progress {
+    display: Display,
+    /// What the losses are per: "char", or "byte" for a byte-level model.
+    unit: &'static str,
+}
+
+impl Progress {
+    /// Progress for steps `start_step + 1..=total_steps`: a bar on a terminal, otherwise a line
+    /// every `log_every` steps ([`DEFAULT_LOG_EVERY`] if `None`); nothing when `quiet`.
+    pub fn new(total_steps: u64, start_step: u64, unit: &'static str, log_every: Option<u64>, quiet: bool) -> Progress {
+        let display = if quiet {
+            Display::Quiet
+        } else if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new(total_steps);
+            bar.set_position(start_step);
+            bar.set_style(style(terminal_columns(), true));
+            Display::Bar(bar)
+        } else {
+            Display::Lines {
+                every: log_every.unwrap_or(DEFAULT_LOG_EVERY).max(1),
+                first: start_step + 1,
+                pending: None,
+            }
+        };
+        Progress { display, unit }
+    }
+
+    /// Leaves the bar where the run stopped (`finish` would fill it, as if every step had run),
+    /// without an estimate of the time left; in lines, prints the last step's if not yet shown.
+    pub fn finish(&mut self) {
+        match &mut self.display {
+            Display::Bar(bar) => {
+                bar.set_style(style(terminal_columns(), false));
+                bar.abandon();
+            }
+            Display::Lines { pending, .. } => {
+                if let Some(line) = pending.take() {
+                    errln!("{line}");
+                }
+            }
+            Display::Quiet => {}
+        }
+    }
+
+    /// Prints a line (a warning) without breaking the bar; printed even when quiet.
+    pub fn println(&self, line: &str) {
+        match &self.display {
+            Display::Bar(bar) => bar.println(line),
+            _ => errln!("{line}"),
+        }
+    }
+
+    pub fn on_step(&mut self, r: &StepReport) {
+        match &mut self.display {
+            Display::Bar(bar) => {
+                bar.set_position(r.step);
+                bar.set_message(format!(
+                    "epoch {}, loss {:.4}, {:.0} tok/s",
+                    r.epoch, r.outcome.loss, r.tokens_per_sec
+                ));
+            }
+            Display::Lines { every, first, pending } => {
+                let line = format!(
+                    "step {}/{}, epoch {}, loss {:.4}, {:.0} tokens/s",
+                    r.step, r.total_steps, r.epoch, r.outcome.loss, r.tokens_per_sec
+                );
+                if r.step == *first || r.step.is_multiple_of(*every) || r.step == r.total_steps {
+                    *pending = None;
+                    errln!("{line}");
+                } else {
+                    *pending = Some(line);
+                }
+            }
+            Display::Quiet => {}
+        }
+    }
+
+    pub fn on_eval(&mut self, r: &EvalReport) {
+        let unit = self.unit;
+        let line = format!(
+            "validation after step {} (epoch {}{}): loss {:.4} nats/{unit}, {:.4} bits/{unit}",
+            r.step,
+            r.epoch,
+            if r.epoch_end { " end" } else { "" },
+            r.loss,
+            r.bits_per_char()
+        );
+        match &mut self.display {
+            Display::Bar(bar) => bar.println(line),
+            Display::Lines { pending, .. } => {
+                // The step it was measured after, first.
+                if let Some(step_line) = pending.take() {
+                    errln!("{step_line}");
+                }
+                errln!("{line}");
+            }
+            Display::Quiet => {}
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! The forward step of a model whose weights do not change (sampling), over `R` independent
+//! rows (streams, or beams) that each advance by one symbol per step.
+//!
+//! Training runs `T` steps per call and multiplies `[T·B, ·]` matrices; sampling runs one step
+//! per symbol, so everything that does not depend on the state is prepared once, by
+//! [`InferenceWeights::new`]: layer 0's folded input table (`Emb·Wx0 + b`, see
+//! [`crate::model::embedding`]), every layer's summed biases, and, for more than one row, every
+//! weight matrix packed for the GEMM. A step ([`InferenceStep::step`]) is then, per layer, one
+//! product for its input and one for its state, the fused cell, and the output layer: with one
+//! row, matrix-vector products ([`Gemv`]) straight over the model's row-major weights (nothing
+//! packed, no thread pool); with more, [`GemmPacked`] over the packed copies. Both sum every
+//! element in the same order, so a row's values do not depend on how many rows a step has
+//! (`gemv` and GEMM tests in the kernels crate). One row of bf16 products, where the CPU has
+//! them natively, runs [`GemvBf16`] over the weights as bf16 pairs (half the bytes), again
+//! summed as the bf16 GEMM sums. A step allocates nothing.
+
+use charrnn_kernels::dispatch::{cpu_level, CpuLevel};
+use charrnn_kernels::gemm::{GemmPacked, Op, PackedB};
+use charrnn_kernels::gemv::bf16_pairs::{Bf16Rows, GemvBf16};
+use charrnn_kernels::gemv::Gemv;
+use charrnn_kernels::gru_cell::GruForward;
+use charrnn_kernels::lstm_cell::LstmForward;
+use charrnn_kernels::reduce::broadcast_rows;
+use charrnn_kernels::rnn_cell::RnnForward;
+use charrnn_kernels::{Kernel, Precision};
+
+use crate::model::config::{CellKind, ModelConfig};
+use crate::model::embedding::{input_table_forward, input_table_gather, EmbeddingDims};
+use crate::model::params::Model;
+use crate::model::workspace::State;
+
+/// One weight matrix of the step, row-major `[input, output]` in the model's parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Matrix {
+    /// Layer `l`'s input weights `Wx` (layers above the first: layer 0's are folded into the
+    /// table).
+    Input(usize),
+    /// Layer `l`'s recurrent weights `Wh`.
+    Recurrent(usize),
+    /// The output layer.
+    Decoder,
+}
+
+/// A model's weights, prepared for steps of `rows` rows whose products are in `precision`.
+pub struct InferenceWeights<'m> {
+    model: &'m Model<f32>,
+    rows: usize,
+    precision: Precision,
+    /// Layer 0's input table `Emb·Wx0 + b` (`[V, G·H]`).
+    table: Vec<f32>,
+    /// Per layer, the bias the input side starts from: `b_ih + b_hh` for the LSTM and the RNN
+    /// (their cells see only the sum), `b_ih` for the GRU (layer 0's is in the table).
+    input_bias: Vec<Vec<f32>>,
+    /// For more than one row, or bf16 products without native bf16: the matrices packed for
+    /// the GEMM, in the order of [`InferenceWeights::packed_index`]; empty otherwise.
+    packed: Vec<PackedB<f32>>,
+    /// For one row of bf16 products where the CPU multiplies bf16 natively: the matrices as
+    /// bf16 pairs for [`GemvBf16`], in the same order; empty otherwise.
+    bf16_rows: Vec<Bf16Rows>,
+}
+
+impl<'m> InferenceWeights<'m> {
+    /// Prepares `model` for steps of `rows` rows in `precision`.
+    ///
+    /// # Panics
+    /// If `rows` is 0.
+    pub fn new(model: &'m Model<f32>, rows: usize, precision: Precision) -> InferenceWeights<'m> {
+        assert!(rows > 0, "an inference step needs at least one row");
+        let cfg = model.config;
+        let (p, lay) = (&model.params, &model.layout);
+        let gh = cfg.cell.gates() * cfg.hidden_size;
+        let input_bias: Vec<Vec<f32>> = lay
+            .layers
+            .iter()
+            .map(|r| match cfg.cell {
+                CellKind::Gru => p[r.bias_ih.clone()].to_vec(),
+                CellKind::Lstm | CellKind::Rnn => {
+                    p[r.bias_ih.clone()].iter().zip(&p[r.bias_hh.clone()]).map(|(a, b)| a + b).collect()
+                }
+            })
+            .collect();
+        let mut table = vec![0.0; cfg.vocab_size * gh];
+        let dims = EmbeddingDims { vocab: cfg.vocab_size, embed: cfg.embed_size, gates: gh, precision };
+        let r0 = &lay.layers[0];
+        let bias_hh = (cfg.cell != CellKind::Gru).then(|| &p[r0.bias_hh.clone()]);
+        input_table_forward(
+            dims,
+            &p[lay.embedding.clone()],
+            &p[r0.wx.clone()],
+            &p[r0.bias_ih.clone()],
+            bias_hh,
+            &mut table,
+        );
+        let mut weights =
+            InferenceWeights { model, rows, precision, table, input_bias, packed: Vec::new(), bf16_rows: Vec::new() };
+        if rows == 1 && precision == Precision::Bf16 && cpu_level() == CpuLevel::Avx512Bf16 {
+            weights.bf16_rows = Self::matrices(&cfg)
+                .map(|m| {
+                    let (input, output) = weights.shape(m);
+                    let mut rows = Bf16Rows::new(input, output);
+                    rows.pack(weights.plain(m), output);
+                    rows
+                })
+                .collect();
+        } else if weights.uses_gemm() {
+            weights.packed = Self::matrices(&cfg)
+                .map(|m| {
+                    let (input, output) = weights.shape(m);
+                    let mut packed = PackedB::for_rows(input, output, rows, precision);
+                    packed.pack(Op::N, weights.plain(m), output);
+                    packed
+                })
+                .collect();
+        }
+        weights
+    }
+
+    /// What the products round their operands to.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// The model.
+    pub fn model(&self) -> &'m Model<f32> {
+        self.model
+    }
+
+    /// Whether a step runs matrix-vector products (one row of `f32`, or of bf16 where the CPU
+    /// multiplies bf16 natively) rather than GEMMs.
+    pub fn matrix_vector(&self) -> bool {
+        !self.uses_gemm()
+    }
+
+    /// Layer 0's folded input table (`[V, G·H]`).
+    pub(crate) fn table(&self) -> &[f32] {
+        &self.table
+    }
+
+    /// The bias layer `l`'s input side starts from.
+    pub(crate) fn input_bias(&self, l: usize) -> &[f32] {
+        &self.input_bias[l]
+    }
+
+    /// Whether the products run as GEMMs over packed copies (more than one row, or bf16
+    /// operands on a CPU without native bf16 products) rather than [`Gemv`] or [`GemvBf16`].
+    fn uses_gemm(&self) -> bool {
+        (self.rows > 1 || self.precision != Precision::F32) && self.bf16_rows.is_empty()
+    }
+
+    /// Every matrix a step multiplies, in the order of the packed copies.
+    fn matrices(cfg: &ModelConfig) -> impl Iterator<Item = Matrix> {
+        let layers = cfg.num_layers;
+        (1..layers).map(Matrix::Input).chain((0..layers).map(Matrix::Recurrent)).chain([Matrix::Decoder])
+    }
+
+    fn packed_index(&self, m: Matrix) -> usize {
+        let layers = self.model.config.num_layers;
+        match m {
+            Matrix::Input(l) => l - 1,
+            Matrix::Recurrent(l) => layers - 1 + l,
+            Matrix::Decoder => 2 * layers - 1,
+        }
+    }
+
+    /// `(input, output)` of a matrix.
+    fn shape(&self, m: Matrix) -> (usize, usize) {
+        let cfg = &self.model.config;
+        let gh = cfg.cell.gates() * cfg.hidden_size;
+        match m {
+            Matrix::Input(l) => (cfg.layer_input_size(l), gh),
+            Matrix::Recurrent(_) => (cfg.hidden_size, gh),
+            Matrix::Decoder => (cfg.hidden_size, cfg.vocab_size),
+        }
+    }
+
+    /// The matrix as the model stores it, row-major `[input, output]`.
+    fn plain(&self, m: Matrix) -> &'m [f32] {
+        let (p, lay) = (&self.model.params, &self.model.layout);
+        match m {
+            Matrix::Input(l) => &p[lay.layers[l].wx.clone()],
+            Matrix::Recurrent(l) => &p[lay.layers[l].wh.clone()],
+            Matrix::Decoder => &p[lay.decoder_weight.clone()],
+        }
+    }
+
+    /// `out[r] += x[r]·M` for the `rows` rows of `x` (`[rows, input]`) and `out`
+    /// (`[rows, output]`).
+    fn multiply_add(&self, m: Matrix, rows: usize, x: &[f32], out: &mut [f32]) {
+        let (input, output) = self.shape(m);
+        if let Some(w) = self.bf16_rows.get(self.packed_index(m)) {
+            GemvBf16 { x: &x[..input], w, y: &mut out[..output] }.run();
+        } else if self.uses_gemm() {
+            let b = &self.packed[self.packed_index(m)];
+            GemmPacked { op_a: Op::N, m: rows, alpha: 1.0, a: x, lda: input, b, beta: 1.0, c: out, ldc: output }.run();
+        } else {
+            Gemv { k: input, n: output, x, w: self.plain(m), ldw: output, y: out }.run();
+        }
+    }
+}
+
+/// The buffers of a step over `rows` rows: the carried state and the activations of one step.
+#[derive(Clone, Debug)]
+pub struct InferenceStep {
+    rows: usize,
+    /// Each row's state, `[rows, H]` per layer (row `r` of every buffer is stream `r`).
+    pub state: State<f32>,
+    /// Each row's input symbol for the next step.
+    pub inputs: Vec<u32>,
+    /// The logits of the last step, `[rows, V]`.
+    pub logits: Vec<f32>,
+    /// Gate pre-activations, then activations, `[rows, G·H]`.
+    gates: Vec<f32>,
+    /// The GRU's recurrent side `h·Wh + b_hh`, `[rows, 3·H]` (empty for the other cells).
+    gh: Vec<f32>,
+    /// The state a cell writes while it reads the previous one, `[rows, H]`; swapped in.
+    next_h: Vec<f32>,
+    next_c: Vec<f32>,
+}
+
+impl InferenceStep {
+    /// Zero state and buffers for `rows` rows of `config`.
+    pub fn new(config: &ModelConfig, rows: usize) -> InferenceStep {
+        let (h, gh) = (config.hidden_size, config.cell.gates() * config.hidden_size);
+        InferenceStep {
+            rows,
+            state: State::zeros(config, rows),
+            inputs: vec![0; rows],
+            logits: vec![0.0; rows * config.vocab_size],
+            gates: vec![0.0; rows * gh],
+            gh: if config.cell == CellKind::Gru { vec![0.0; rows * gh] } else { Vec::new() },
+            next_h: vec![0.0; rows * h],
+            next_c: if config.cell == CellKind::Lstm { vec![0.0; rows * h] } else { Vec::new() },
+        }
+    }
+
+    /// Row `r`'s logits.
+    pub fn logits_of(&self, r: usize) -> &[f32] {
+        let v = self.logits.len() / self.rows;
+        &self.logits[r * v..(r + 1) * v]
+    }
+
+    /// Advances every row by its symbol in [`InferenceStep::inputs`]: the state moves on and
+    /// [`InferenceStep::logits`] holds each row's scores for the symbol after it.
+    ///
+    /// # Panics
+    /// If `weights` are for another number of rows.
+    pub fn step(&mut self, weights: &InferenceWeights<'_>) {
+        assert_eq!(weights.rows, self.rows, "inference weights prepared for another number of rows");
+        let cfg = weights.model.config;
+        let (rows, h) = (self.rows, cfg.hidden_size);
+        let gh = cfg.cell.gates() * h;
+        let p = &weights.model.params;
+        for l in 0..cfg.num_layers {
+            let gates = &mut self.gates[..];
+            if l == 0 {
+                input_table_gather(gh, &weights.table, &self.inputs, gates);
+            } else {
+                broadcast_rows(rows, gh, &weights.input_bias[l], gates);
+                weights.multiply_add(Matrix::Input(l), rows, &self.state.h[l - 1], gates);
+            }
+            let h_prev = &self.state.h[l];
+            match cfg.cell {
+                CellKind::Lstm => {
+                    weights.multiply_add(Matrix::Recurrent(l), rows, h_prev, gates);
+                    let c = &mut self.state.c.as_mut().expect("an LSTM state has cell states")[l];
+                    let (batch, hidden) = (rows, h);
+                    LstmForward { batch, hidden, gates, c_prev: c, c: &mut self.next_c, h: &mut self.next_h }.run();
+                    std::mem::swap(c, &mut self.next_c);
+                }
+                CellKind::Rnn => {
+                    weights.multiply_add(Matrix::Recurrent(l), rows, h_prev, gates);
+                    RnnForward { pre: gates, h: &mut self.next_h }.run();
+                }
+                CellKind::Gru => {
+                    let bias_hh = &p[weights.model.layout.layers[l].bias_hh.clone()];
+                    broadcast_rows(rows, gh, bias_hh, &mut self.gh);
+                    weights.multiply_add(Matrix::Recurrent(l), rows, h_prev, &mut self.gh);
+                    let (batch, hidden) = (rows, h);
+                    GruForward { batch, hidden, gx: gates, gh: &self.gh, h_prev, h: &mut self.next_h }.run();
+                }
+            }
+            std::mem::swap(&mut self.state.h[l], &mut self.next_h);
+        }
+        let v = cfg.vocab_size;
+        broadcast_rows(rows, v, &p[weights.model.layout.decoder_bias.clone()], &mut self.logits);
+        weights.multiply_add(Matrix::Decoder, rows, &self.state.h[cfg.num_layers - 1], &mut self.logits);
+    }
+
+    /// Replaces the state by rows of itself: row `r` becomes row `sources[r]` (beam search
+    /// keeps the continuations it chose). `scratch` must be a state of the same shape.
+    pub fn gather_rows(&mut self, sources: &[u32], scratch: &mut State<f32>) {
+        let h = self.next_h.len() / self.rows;
+        let pairs = self.state.h.iter().zip(scratch.h.iter_mut());
+        let cells = self.state.c.iter().flatten().zip(scratch.c.iter_mut().flatten());
+        for (from, to) in pairs.chain(cells) {
+            for (r, &s) in sources.iter().enumerate() {
+                let s = s as usize;
+                to[r * h..(r + 1) * h].copy_from_slice(&from[s * h..(s + 1) * h]);
+            }
+        }
+        std::mem::swap(&mut self.state, scratch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::pass::forward_logits;
+    use crate::model::phase_times::PhaseTimes;
+    use crate::model::workspace::{FrozenWeights, Workspace};
+
+    fn config(cell: CellKind) -> ModelConfig {
+        ModelConfig { cell, vocab_size: 11, embed_size: 5, hidden_size: 9, num_layers: 3 }
+    }
+
+    /// One row (matrix-vector products) gives the training code's forward pass bit for bit,
+    /// for every cell, symbol after symbol.
+    #[test]
+    fn one_row_equals_the_forward_pass() {
+        for cell in [CellKind::Lstm, CellKind::Rnn, CellKind::Gru] {
+            let cfg = config(cell);
+            let m = Model::<f32>::new(cfg, 5);
+            let weights = InferenceWeights::new(&m, 1, Precision::F32);
+            let mut step = InferenceStep::new(&cfg, 1);
+            let mut ws = Workspace::<f32>::new(&cfg, 1, 1);
+            let mut state = State::zeros(&cfg, 1);
+            let mut frozen = FrozenWeights::new(&cfg, 1, Precision::F32);
+            for token in [3u32, 1, 4, 1, 5, 9, 2, 6, 10, 0] {
+                step.inputs[0] = token;
+                step.step(&weights);
+                ws.inputs[0] = token;
+                forward_logits(&m, &mut ws, &mut state, &mut frozen, &mut PhaseTimes::default());
+                assert_eq!(step.logits, ws.logits, "{cell:?}");
+                assert_eq!(step.state, state, "{cell:?}");
+            }
+        }
+    }
+
+    /// A row's values do not depend on the other rows, nor on how many there are: stream `r`
+    /// of a 7-row step equals the same stream stepped alone and in 2 rows, in both precisions.
+    #[test]
+    fn rows_are_independent_of_the_batch() {
+        for (cell, precision) in [(CellKind::Lstm, Precision::F32), (CellKind::Gru, Precision::Bf16)] {
+            let cfg = config(cell);
+            let m = Model::<f32>::new(cfg, 8);
+            let symbols = |r: usize, t: usize| ((r * 7 + t * 3) % cfg.vocab_size) as u32;
+            let run = |rows: usize, offset: usize| {
+                let weights = InferenceWeights::new(&m, rows, precision);
+                let mut step = InferenceStep::new(&cfg, rows);
+                let mut logits = Vec::new();
+                for t in 0..12 {
+                    for r in 0..rows {
+                        step.inputs[r] = symbols(r + offset, t);
+                    }
+                    step.step(&weights);
+                    logits.push(step.logits.clone());
+                }
+                logits
+            };
+            let seven = run(7, 0);
+            let v = cfg.vocab_size;
+            for (rows, offset) in [(1, 5), (2, 5)] {
+                let few = run(rows, offset);
+                for t in 0..12 {
+                    assert_eq!(few[t][..v], seven[t][offset * v..(offset + 1) * v], "{cell:?} {rows} rows, step {t}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gathering_rows_moves_whole_states() {
+        let cfg = config(CellKind::Lstm);
+        let m = Model::<f32>::new(cfg, 2);
+        let weights = InferenceWeights::new(&m, 3, Precision::F32);
+        let mut step = InferenceStep::new(&cfg, 3);
+        step.inputs.copy_from_slice(&[1, 2, 3]);
+        step.step(&weights);
+        let before = step.state.clone();
+        let mut scratch = State::zeros(&cfg, 3);
+        step.gather_rows(&[2, 2, 0], &mut scratch);
+        let h = cfg.hidden_size;
+        for (after, before) in step.state.h.iter().zip(&before.h) {
+            assert_eq!(after[..h], before[2 * h..3 * h]);
+            assert_eq!(after[h..2 * h], before[2 * h..3 * h]);
+            assert_eq!(after[2 * h..], before[..h]);
+        }
+    }
+}

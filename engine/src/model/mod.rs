@@ -1,0 +1,16 @@
+//! The model, read like llm.c: its shape ([`config`]), its parameters in one flat buffer
+//! ([`params`]), the buffers a pass needs ([`workspace`]), each layer's explicit forward and
+//! backward ([`embedding`], [`recurrent`], [`decoder`], [`dropout`], over [`matmul`]'s
+//! products), and [`pass`], which composes them.
+
+pub mod config;
+pub mod decoder;
+pub mod dropout;
+pub mod embedding;
+pub mod matmul;
+pub mod packed_weights;
+pub mod params;
+pub mod pass;
+pub mod phase_times;
+pub mod recurrent;
+pub mod workspace;

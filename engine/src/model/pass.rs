@@ -1,0 +1,262 @@
+//! The whole model's forward and backward pass over one batch, composed from the layers.
+//!
+//! The workspace holds buffers only; what a pass is asked to do comes with the call
+//! ([`PassOptions`]: dropout between layers, applied in [`Pass::Train`] passes only, and the
+//! loss denominator), and the time per phase goes to the caller's [`PhaseTimes`]. [`backward`]
+//! takes the options of the forward pass it follows.
+
+use std::time::Instant;
+
+use charrnn_kernels::reduce::col_sums_accumulate;
+use charrnn_kernels::Float;
+
+use crate::model::config::{CellKind, ModelConfig};
+use crate::model::decoder::{decoder_backward, decoder_logits, decoder_loss};
+use crate::model::dropout::{apply_mask, fill_mask, mask_in_place, Dropout};
+use crate::model::embedding::{input_table_backward, input_table_forward, input_table_gather, EmbeddingDims};
+use crate::model::matmul::MatmulDims;
+use crate::model::packed_weights::PackedWeights;
+use crate::model::params::Model;
+use crate::model::phase_times::{Phase, PhaseTimes};
+use crate::model::recurrent::{
+    input_projection, input_projection_backward, recurrent_backward, recurrent_forward, recurrent_weight_gradient,
+    BackwardScratch, LayerDims,
+};
+use crate::model::workspace::{FrozenWeights, State, Workspace};
+
+/// Whether a forward pass prepares for a backward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Also compute the gradient with respect to the logits.
+    Train,
+    /// Loss only.
+    Eval,
+}
+
+/// What a pass is asked to do beyond its buffers.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PassOptions {
+    /// Dropout between layers, in training passes (see [`crate::model::dropout`]).
+    pub dropout: Option<Dropout>,
+    /// Divides the summed loss (and scales its gradient); `None`: this batch's rows, the mean
+    /// loss in nats per symbol. A trainer that splits a batch into parts passes the whole
+    /// batch's rows.
+    pub loss_rows: Option<usize>,
+}
+
+impl PassOptions {
+    /// The dropout a pass of kind `pass` over a model of `layers` layers applies.
+    fn dropout_for(&self, pass: Pass, layers: usize) -> Option<Dropout> {
+        self.dropout.filter(|d| pass == Pass::Train && d.is_active() && layers > 1)
+    }
+}
+
+fn dims<F: Float>(cfg: &ModelConfig, ws: &Workspace<F>, layer: usize) -> LayerDims {
+    let (batch, seq_len, precision) = (ws.batch, ws.seq_len, ws.precision());
+    LayerDims { cell: cfg.cell, batch, seq_len, input: cfg.layer_input_size(layer), hidden: cfg.hidden_size, precision }
+}
+
+/// The output layer's product `[T·B, H]·[H, V]`.
+fn decoder_dims<F: Float>(cfg: &ModelConfig, ws: &Workspace<F>) -> MatmulDims {
+    MatmulDims { precision: ws.precision(), rows: ws.rows(), input: cfg.hidden_size, output: cfg.vocab_size }
+}
+
+fn embedding_dims<F: Float>(cfg: &ModelConfig, ws: &Workspace<F>) -> EmbeddingDims {
+    let gates = cfg.cell.gates() * cfg.hidden_size;
+    EmbeddingDims { vocab: cfg.vocab_size, embed: cfg.embed_size, gates, precision: ws.precision() }
+}
+
+/// Runs the model over `ws.inputs` from `state`, which receives the final state; returns the
+/// summed cross-entropy against `ws.targets` divided by `options.loss_rows`. `packed` holds the
+/// model's recurrent weights, packed ([`PackedWeights::pack`]) since they last changed.
+pub fn forward<F: Float>(
+    model: &Model<F>,
+    packed: &PackedWeights<F>,
+    ws: &mut Workspace<F>,
+    state: &mut State<F>,
+    pass: Pass,
+    options: &PassOptions,
+    times: &mut PhaseTimes,
+) -> f64 {
+    let dropout = options.dropout_for(pass, model.config.num_layers);
+    forward_layers(model, packed, ws, state, dropout, false, times);
+    let mut mark = Instant::now();
+    let rows = ws.rows();
+    let denominator = options.loss_rows.unwrap_or(rows);
+    let dlogits = match pass {
+        Pass::Train => Some(&mut ws.dlogits[..]),
+        Pass::Eval => None,
+    };
+    let loss = decoder_loss(rows, denominator, model.config.vocab_size, &ws.logits, &ws.targets, dlogits);
+    times.lap(Phase::OutputAndLoss, &mut mark);
+    loss
+}
+
+/// The forward pass up to `ws.logits` (no loss, no dropout), the reference the inference step
+/// ([`crate::inference::step`]) is tested against. The weights
+/// are taken to be fixed: the packed recurrent weights (in `frozen`) and the folded embedding
+/// table (in `ws`) are computed on the first call and reused.
+pub fn forward_logits<F: Float>(
+    model: &Model<F>,
+    ws: &mut Workspace<F>,
+    state: &mut State<F>,
+    frozen: &mut FrozenWeights<F>,
+    times: &mut PhaseTimes,
+) {
+    if !frozen.ready {
+        frozen.packed.pack(model);
+    }
+    forward_layers(model, &frozen.packed, ws, state, None, frozen.ready, times);
+    frozen.ready = true;
+}
+
+/// The recurrent bias when the cell folds it into the input projections (LSTM, RNN: they only
+/// see `b_ih + b_hh`); `None` for the GRU, which adds it on the recurrent side.
+fn folded_bias_hh<F>(cell: CellKind, bias_hh: &[F]) -> Option<&[F]> {
+    match cell {
+        CellKind::Gru => None,
+        CellKind::Lstm | CellKind::Rnn => Some(bias_hh),
+    }
+}
+
+/// The layers' forward pass; with `reuse_table`, the folded input table in `ws` is taken to be
+/// that of these weights already.
+fn forward_layers<F: Float>(
+    model: &Model<F>,
+    packed: &PackedWeights<F>,
+    ws: &mut Workspace<F>,
+    state: &mut State<F>,
+    dropout: Option<Dropout>,
+    reuse_table: bool,
+    times: &mut PhaseTimes,
+) {
+    assert_eq!(packed.precision(), ws.precision(), "packed weights for other products than the workspace's");
+    let cfg = model.config;
+    let bh = ws.batch * cfg.hidden_size;
+    let table_dims = embedding_dims(&cfg, ws);
+    let (p, lay) = (&model.params, &model.layout);
+    if dropout.is_some() {
+        // Allocates only if the trainer did not reserve the buffers up front.
+        ws.reserve_dropout(&cfg);
+    }
+    let mut mark = Instant::now();
+    for l in 0..cfg.num_layers {
+        let d = dims(&cfg, ws, l);
+        let r = &lay.layers[l];
+        let (below, this_and_above) = ws.layers.split_at_mut(l);
+        let act = &mut this_and_above[0];
+        let (bias_ih, bias_hh) = (&p[r.bias_ih.clone()], &p[r.bias_hh.clone()]);
+        if l == 0 {
+            let table = &mut ws.input_table;
+            if !reuse_table {
+                input_table_forward(
+                    table_dims,
+                    &p[lay.embedding.clone()],
+                    &p[r.wx.clone()],
+                    bias_ih,
+                    folded_bias_hh(cfg.cell, bias_hh),
+                    table,
+                );
+            }
+            input_table_gather(d.gates(), table, &ws.inputs, &mut act.gates);
+        } else {
+            let x = match dropout {
+                Some(_) => &ws.dropout_buffers[l - 1].dropped[..],
+                None => &below[l - 1].h[bh..],
+            };
+            input_projection(d, x, &p[r.wx.clone()], bias_ih, folded_bias_hh(cfg.cell, bias_hh), &mut act.gates);
+        }
+        times.lap(Phase::InputProjection, &mut mark);
+        let c = state.c.as_mut().map(|c| &mut c[l][..]);
+        recurrent_forward(d, bias_hh, act, packed.wh(l), &mut state.h[l], c);
+        times.lap(Phase::ForwardRecurrence, &mut mark);
+        // The next layer's input (timed with the input projections).
+        if let Some(settings) = &dropout {
+            if l + 1 < cfg.num_layers {
+                let buffers = &mut ws.dropout_buffers[l];
+                fill_mask(settings, l, ws.batch, cfg.hidden_size, &mut buffers.mask);
+                apply_mask(&act.h[bh..], &buffers.mask, &mut buffers.dropped);
+            }
+        }
+    }
+    let d = decoder_dims(&cfg, ws);
+    let top = &ws.layers[cfg.num_layers - 1].h[bh..];
+    decoder_logits(d, top, &p[lay.decoder_weight.clone()], &p[lay.decoder_bias.clone()], &mut ws.logits);
+    times.lap(Phase::OutputAndLoss, &mut mark);
+}
+
+/// Gradient of the loss of the last [`Pass::Train`] forward, run with `options` and the same
+/// `packed` weights (packed for training), with respect to every parameter, written into
+/// `grads` (same layout as the parameters; overwritten).
+pub fn backward<F: Float>(
+    model: &Model<F>,
+    packed: &PackedWeights<F>,
+    ws: &mut Workspace<F>,
+    grads: &mut [F],
+    options: &PassOptions,
+    times: &mut PhaseTimes,
+) {
+    let dropout_applied = options.dropout_for(Pass::Train, model.config.num_layers).is_some();
+    let cfg = model.config;
+    let (rows, h, v) = (ws.rows(), cfg.hidden_size, cfg.vocab_size);
+    let bh = ws.batch * h;
+    let table_dims = embedding_dims(&cfg, ws);
+    let (p, lay) = (&model.params, &model.layout);
+    let mut mark = Instant::now();
+    grads.fill(F::zero());
+
+    let (dw_dec, db_dec) = grads[lay.decoder_weight.start..lay.decoder_bias.end].split_at_mut(h * v);
+    let top = &ws.layers[cfg.num_layers - 1].h[bh..];
+    let d = decoder_dims(&cfg, ws);
+    decoder_backward(d, top, &p[lay.decoder_weight.clone()], &ws.dlogits, dw_dec, db_dec, &mut ws.d_output);
+    times.lap(Phase::OutputAndLoss, &mut mark);
+
+    // The embedding's gradient sits before the layers in the buffer; split it off first.
+    let (d_emb, layer_grads) = grads[..lay.decoder_weight.start].split_at_mut(lay.embedding.end);
+    for l in (0..cfg.num_layers).rev() {
+        let d = dims(&cfg, ws, l);
+        let r = &lay.layers[l];
+        let g = &mut layer_grads[r.wx.start - lay.embedding.end..r.bias_hh.end - lay.embedding.end];
+        let (dwx, rest) = g.split_at_mut(r.wx.len());
+        let (dwh, biases) = rest.split_at_mut(r.wh.len());
+        let (dbias_ih, dbias_hh) = biases.split_at_mut(r.bias_ih.len());
+        let scratch = BackwardScratch { dh_next: &mut ws.dh_next, dc_next: &mut ws.dc_next };
+        let wh_t = packed.wh_t(l);
+        recurrent_backward(d, wh_t, &ws.layers[l], &mut ws.d_output, scratch, &mut ws.dgates, ws.dgh.as_deref_mut());
+        times.lap(Phase::BackwardRecurrence, &mut mark);
+        col_sums_accumulate(rows, d.gates(), &ws.dgates, dbias_ih);
+        if let Some(dgh) = &ws.dgh {
+            // The GRU's recurrent side has its own gradient (it differs in the n block).
+            recurrent_weight_gradient(d, &ws.layers[l], dgh, dwh);
+            col_sums_accumulate(rows, d.gates(), dgh, dbias_hh);
+        } else {
+            recurrent_weight_gradient(d, &ws.layers[l], &ws.dgates, dwh);
+            // Both biases enter the pre-activations alike, so they get the same gradient.
+            dbias_hh.copy_from_slice(dbias_ih);
+        }
+        if l == 0 {
+            input_table_backward(
+                table_dims,
+                &ws.inputs,
+                &ws.dgates,
+                &p[lay.embedding.clone()],
+                &p[r.wx.clone()],
+                &mut ws.d_input_table,
+                dwx,
+                d_emb,
+            );
+        } else {
+            let x = match dropout_applied {
+                true => &ws.dropout_buffers[l - 1].dropped[..],
+                false => &ws.layers[l - 1].h[bh..],
+            };
+            input_projection_backward(d, x, &p[r.wx.clone()], &ws.dgates, dwx, &mut ws.d_input);
+            if dropout_applied {
+                mask_in_place(&mut ws.d_input, &ws.dropout_buffers[l - 1].mask);
+            }
+            // The gradient sent to this layer's inputs reaches the outputs of the layer below.
+            std::mem::swap(&mut ws.d_output, &mut ws.d_input);
+        }
+        times.lap(Phase::WeightGradients, &mut mark);
+    }
+}

@@ -1,0 +1,230 @@
+//! The run: the learning-rate schedule, the loop over steps and epochs with its evaluations,
+//! and what it reports to an [`Observer`].
+
+use std::time::{Duration, Instant};
+
+use crate::data::Batcher;
+use crate::training::trainer::{StepOutcome, TrainError, Trainer};
+
+/// Learning-rate decay as char-rnn does it: after every epoch from `after_epochs` on (at the
+/// earliest after the first), the rate is multiplied by `factor`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LrDecay {
+    /// Multiplier per epoch (in (0, 1]).
+    pub factor: f64,
+    /// Epochs at the base rate before decaying.
+    pub after_epochs: u64,
+}
+
+impl LrDecay {
+    /// The rate during 1-based epoch `epoch` for base rate `base`. Stateless, so a resumed run
+    /// gets the same rate.
+    pub fn rate(&self, base: f64, epoch: u64) -> f64 {
+        let decays = epoch.saturating_sub(self.after_epochs.max(1));
+        base * self.factor.powi(decays.min(i32::MAX as u64) as i32)
+    }
+}
+
+/// How long to train and when to evaluate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Schedule {
+    /// Steps already done (0 for a fresh run; the checkpoint's step when resuming).
+    pub start_step: u64,
+    /// Total steps; epochs follow from the number of batches.
+    pub total_steps: u64,
+    /// Evaluate every this many steps as well as at each epoch end; 0: only at epoch ends.
+    pub eval_every: u64,
+    /// Base learning rate.
+    pub lr: f64,
+    /// Optional decay of the learning rate by epoch.
+    pub lr_decay: Option<LrDecay>,
+}
+
+/// Progress of one step, for display.
+#[derive(Clone, Copy, Debug)]
+pub struct StepReport {
+    /// 1-based step.
+    pub step: u64,
+    /// Steps in the run.
+    pub total_steps: u64,
+    /// 1-based epoch.
+    pub epoch: u64,
+    /// Batch within the epoch (0-based).
+    pub batch: usize,
+    /// Batches per epoch.
+    pub batches_per_epoch: usize,
+    /// Step outcome.
+    pub outcome: StepOutcome,
+    /// Training tokens per second of this step.
+    pub tokens_per_sec: f64,
+    /// Learning rate used.
+    pub lr: f64,
+}
+
+/// A validation result.
+#[derive(Clone, Copy, Debug)]
+pub struct EvalReport {
+    /// Step after which it was measured.
+    pub step: u64,
+    /// 1-based epoch.
+    pub epoch: u64,
+    /// Whether it closes an epoch.
+    pub epoch_end: bool,
+    /// Mean validation loss (nats per symbol).
+    pub loss: f64,
+}
+
+impl EvalReport {
+    /// The loss in bits per character.
+    pub fn bits_per_char(&self) -> f64 {
+        self.loss / std::f64::consts::LN_2
+    }
+}
+
+/// What the loop should do after a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Go on.
+    Continue,
+    /// Stop after this step (e.g. on Ctrl-C, once a checkpoint is written).
+    Stop,
+}
+
+/// Receives progress as training goes, and may save checkpoints or stop the run.
+pub trait Observer {
+    /// What can go wrong in the observer's own work (saving files, say); it ends the run.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// After each step.
+    fn on_step(&mut self, report: &StepReport);
+    /// After each evaluation (the trainer holds the evaluated model).
+    fn on_eval(&mut self, report: &EvalReport, trainer: &Trainer) -> Result<(), Self::Error>;
+    /// After each step and its evaluation, if any: checkpoint if due, and say whether to go on.
+    fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, Self::Error>;
+    /// Whether a stop has been asked of this process (a Ctrl-C, say), polled during long work
+    /// such as an evaluation so that it ends early. Local: no process waits for another to
+    /// answer (an evaluation makes the processes agree on its outcome itself).
+    fn stop_requested(&self) -> bool {
+        false
+    }
+}
+
+/// Why [`run`] ended early: training itself, or the observer.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError<E: std::error::Error + 'static> {
+    /// The loss or the gradient diverged.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// The observer failed.
+    #[error(transparent)]
+    Observer(E),
+}
+
+/// What a run did.
+#[derive(Clone, Copy, Debug)]
+pub struct RunSummary {
+    /// The last step done (counting from the start of training, resumed steps included).
+    pub last_step: u64,
+    /// Steps done in this run.
+    pub steps: u64,
+    /// Training tokens processed in this run.
+    pub tokens: u64,
+    /// Time spent in training steps (evaluation excluded).
+    pub train_time: Duration,
+    /// Loss of the last training step.
+    pub last_train_loss: f64,
+    /// Last validation result, if any.
+    pub last_eval: Option<EvalReport>,
+    /// Whether the observer stopped the run before `total_steps`.
+    pub stopped: bool,
+}
+
+impl RunSummary {
+    /// Mean training throughput of the run.
+    pub fn tokens_per_sec(&self) -> f64 {
+        self.tokens as f64 / self.train_time.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Trains from step `schedule.start_step + 1` to `schedule.total_steps` over `train` (wrapping
+/// into further epochs; the carried state resets to zero at each epoch start), evaluating on
+/// `val` at every epoch end, every `eval_every` steps, and after the last step.
+pub fn run<O: Observer>(
+    trainer: &mut Trainer,
+    train: &Batcher<'_>,
+    val: Option<&Batcher<'_>>,
+    schedule: Schedule,
+    observer: &mut O,
+) -> Result<RunSummary, RunError<O::Error>> {
+    let per_epoch = train.num_batches() as u64;
+    let tokens_per_step = (train.batch_size() * train.seq_len()) as u64;
+    let mut summary = RunSummary {
+        last_step: schedule.start_step,
+        steps: 0,
+        tokens: 0,
+        train_time: Duration::ZERO,
+        last_train_loss: f64::NAN,
+        last_eval: None,
+        stopped: false,
+    };
+    for step in schedule.start_step + 1..=schedule.total_steps {
+        let batch = ((step - 1) % per_epoch) as usize;
+        let epoch = (step - 1) / per_epoch + 1;
+        if batch == 0 {
+            trainer.reset_state();
+        }
+        let lr = schedule.lr_decay.map_or(schedule.lr, |d| d.rate(schedule.lr, epoch));
+        trainer.adam.hyper.lr = lr;
+        let started = Instant::now();
+        let outcome = trainer.step(train, batch)?;
+        let elapsed = started.elapsed();
+        summary.last_step = step;
+        summary.steps += 1;
+        summary.tokens += tokens_per_step;
+        summary.train_time += elapsed;
+        summary.last_train_loss = outcome.loss;
+        observer.on_step(&StepReport {
+            step,
+            total_steps: schedule.total_steps,
+            epoch,
+            batch,
+            batches_per_epoch: per_epoch as usize,
+            outcome,
+            tokens_per_sec: tokens_per_step as f64 / elapsed.as_secs_f64().max(1e-9),
+            lr,
+        });
+        let epoch_end = batch as u64 + 1 == per_epoch;
+        let periodic = schedule.eval_every > 0 && step % schedule.eval_every == 0;
+        if let Some(val) = val {
+            if epoch_end || periodic || step == schedule.total_steps {
+                // An evaluation abandoned for a stop request reports nothing: the stop is then
+                // seen by `after_step`, which checkpoints this step.
+                if let Some(loss) = trainer.evaluate(val, &|| observer.stop_requested()) {
+                    let report = EvalReport { step, epoch, epoch_end, loss };
+                    summary.last_eval = Some(report);
+                    observer.on_eval(&report, trainer).map_err(RunError::Observer)?;
+                }
+            }
+        }
+        if observer.after_step(step, trainer).map_err(RunError::Observer)? == Control::Stop {
+            summary.stopped = step < schedule.total_steps;
+            break;
+        }
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// char-rnn decays at the end of each epoch from `learning_rate_decay_after` on (and never
+    /// before the end of the first epoch).
+    #[test]
+    fn lr_decay_follows_char_rnn() {
+        let d = LrDecay { factor: 0.5, after_epochs: 2 };
+        let rates: Vec<f64> = (1..=5).map(|e| d.rate(1.0, e)).collect();
+        assert_eq!(rates, [1.0, 1.0, 0.5, 0.25, 0.125]);
+        let from_start = LrDecay { factor: 0.5, after_epochs: 0 };
+        assert_eq!((from_start.rate(2.0, 1), from_start.rate(2.0, 2)), (2.0, 1.0));
+    }
+}
