@@ -14,7 +14,7 @@ def modpath(crate_src, f):
     if parts[-1] in ('mod','lib','main'): parts=parts[:-1]
     return parts
 failed = False
-for crate in ["kernels","engine","corpora","cli"]:
+for crate in ["kernels","fileio","engine","corpora","cli"]:
     src=os.path.join(root,crate,'src')
     files=[os.path.join(d,f) for d,_,fs in os.walk(src) for f in fs if f.endswith('.rs')]
     mods={tuple(modpath(src,f)):f for f in files}

@@ -28,7 +28,7 @@ const _: () = assert!(TEXT.len() as u64 == SIZE);
 /// The directory for files this tool keeps per user, when one can be named
 /// (`$XDG_CACHE_HOME/charrnn-fast`, else `~/.cache/charrnn-fast`).
 pub fn user_cache_dir() -> Option<PathBuf> {
-    charrnn_engine::data::cache_place::user_cache_dir()
+    charrnn_fileio::user_dirs::user_cache_dir()
 }
 
 /// The file `train` reads when no `--data` is given: the checkout's copy when the working
@@ -54,7 +54,7 @@ pub fn user_copy() -> Result<PathBuf> {
     if !std::fs::read(&path).is_ok_and(|bytes| is_builtin(&bytes)) {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)
-            .and_then(|()| charrnn_engine::files::atomic_file::write_atomic(&path, TEXT))
+            .and_then(|()| charrnn_fileio::atomic_file::write_atomic(&path, TEXT))
             .with_context(|| {
                 format!(
                     "cannot write the built-in {NAME} to '{}'; set XDG_CACHE_HOME, or pass --data FILE",
@@ -72,7 +72,7 @@ pub fn is_builtin(bytes: &[u8]) -> bool {
 
 /// Lowercase hex SHA-256.
 pub fn hex_sha256(bytes: &[u8]) -> String {
-    charrnn_engine::data::chunks::sha256_hex(bytes).map_or_else(|_| String::new(), |(_, sha)| sha)
+    charrnn_fileio::chunks::sha256_hex(bytes).map_or_else(|_| String::new(), |(_, sha)| sha)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use charrnn_engine::data::chunks::for_each_chunk;
+use charrnn_fileio::chunks::for_each_chunk;
 
 use crate::registry::{CorpusSpec, Layout};
 use crate::staged::Staged;
@@ -137,7 +137,7 @@ fn download(spec: &CorpusSpec, dir: &Path, staged: &mut Staged, progress: &mut d
         Layout::ZipSplit { member, .. } => {
             // The archive needs seeking: download it to a temporary file first (removed on drop,
             // never renamed into place).
-            let mut zip_tmp = charrnn_engine::files::atomic_file::PendingFile::create(&dir.join("download.zip"))
+            let mut zip_tmp = charrnn_fileio::atomic_file::PendingFile::create(&dir.join("download.zip"))
                 .with_context(|| format!("cannot write in '{}'", dir.display()))?;
             let tmp_path = zip_tmp.temp_path().to_path_buf();
             for_each_chunk(

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use charrnn_engine::data::chunks::{for_each_chunk, hex};
+use charrnn_fileio::chunks::{for_each_chunk, hex};
 use sha2::{Digest, Sha256};
 
 use crate::registry::CorpusSpec;

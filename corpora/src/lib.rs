@@ -23,7 +23,7 @@ mod tests {
     use std::io::Write;
     use std::path::Path;
 
-    use charrnn_engine::data::chunks::hex;
+    use charrnn_fileio::chunks::hex;
     use sha2::{Digest, Sha256};
 
     use super::*;

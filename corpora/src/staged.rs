@@ -5,8 +5,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use charrnn_engine::data::chunks::hex;
-use charrnn_engine::files::atomic_file::PendingFile;
+use charrnn_fileio::atomic_file::PendingFile;
+use charrnn_fileio::chunks::hex;
 use sha2::{Digest, Sha256};
 
 use crate::registry::CorpusSpec;

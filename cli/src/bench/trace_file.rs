@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use charrnn_engine::files::atomic_file::PendingFile;
 use charrnn_engine::model::phase_times::Span;
+use charrnn_fileio::atomic_file::PendingFile;
 use serde_json::{json, Value};
 
 /// The trace file's destination, tried before the first step: its temporary file beside it is

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use charrnn_engine::data::Vocab;
-use charrnn_engine::files::atomic_file::write_atomic_with;
 use charrnn_engine::inference::beam::BeamSearch;
 use charrnn_engine::inference::sample::{sample_streams, SampleMode, SampleOptions, Sampler};
+use charrnn_fileio::atomic_file::write_atomic_with;
 use clap::{Args, ValueEnum};
 
 use crate::sample::model_source::ModelSource;
@@ -267,7 +267,7 @@ fn sample_files(dir: &Path, count: usize, force: bool) -> Result<Vec<PathBuf>> {
     if force {
         // Only a regular file is replaced: anything else is refused now, before the sampling.
         for path in &paths {
-            charrnn_engine::files::atomic_file::resolve_destination(path)
+            charrnn_fileio::atomic_file::resolve_destination(path)
                 .with_context(|| format!("cannot write '{}'", path.display()))?;
         }
     } else {

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context, Result};
 use charrnn_engine::data::cache_place::default_cache_place;
-use charrnn_engine::data::chunks::sha256_hex;
 use charrnn_engine::data::{prepare_until, split_train_val, Batcher, DataError, PrepareOptions, Prepared, TokenStream};
+use charrnn_fileio::chunks::sha256_hex;
 use clap::Args;
 
 use charrnn_corpora::builtin as builtin_corpus;

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
-use charrnn_engine::data::chunks::sha256_hex;
 use charrnn_engine::data::Batcher;
 use charrnn_engine::files::checkpoint::CHECKPOINT_FILE;
 use charrnn_engine::files::model_dir::save_model;
@@ -13,6 +12,7 @@ use charrnn_engine::training::memory::Bytes;
 use charrnn_engine::training::run_settings::{check_recordable_path, RunRecord};
 use charrnn_engine::training::{run as train_run, RunError, RunSummary, Schedule, Trainer};
 use charrnn_engine::ModelConfig;
+use charrnn_fileio::chunks::sha256_hex;
 use clap::ArgMatches;
 
 use crate::shared::corpus::Corpus;

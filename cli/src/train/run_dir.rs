@@ -49,7 +49,7 @@ fn is_ours(name: &str, path: &Path) -> bool {
 }
 
 /// Whether `name` is that of a temporary file of an atomic write of a run file
-/// (`.NAME.tmp-PID-N`, see `charrnn_engine::files::atomic_file`): the exact pattern, not any name
+/// (`.NAME.tmp-PID-N`, see `charrnn_fileio::atomic_file`): the exact pattern, not any name
 /// that looks alike, which could be the user's.
 fn is_run_temporary(name: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
@@ -205,7 +205,7 @@ impl RunDir {
         for name in MODEL_FILES {
             let bytes = fs::read(source.join(name))
                 .with_context(|| format!("cannot read '{}'", source.join(name).display()))?;
-            charrnn_engine::files::atomic_file::write_atomic(&dest.join(name), &bytes)
+            charrnn_fileio::atomic_file::write_atomic(&dest.join(name), &bytes)
                 .with_context(|| format!("cannot write '{}'", dest.join(name).display()))?;
         }
         Ok(())

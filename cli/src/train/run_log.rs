@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use charrnn_engine::files::atomic_file::write_atomic;
+use charrnn_fileio::atomic_file::write_atomic;
 use plotters::prelude::*;
 
 pub const LOG_FILE: &str = "log.csv";

@@ -7,16 +7,8 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::chunks::sha256_hex;
-
-/// The directory for files this tool keeps per user (`$XDG_CACHE_HOME/charrnn-fast`, else
-/// `~/.cache/charrnn-fast`), when one can be named.
-pub fn user_cache_dir() -> Option<PathBuf> {
-    let from_env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
-    from_env("XDG_CACHE_HOME")
-        .or_else(|| from_env("HOME").map(|home| home.join(".cache")))
-        .map(|d| d.join("charrnn-fast"))
-}
+use charrnn_fileio::chunks::sha256_hex;
+use charrnn_fileio::user_dirs::user_cache_dir;
 
 /// Where the cache of an input goes, and why it is not beside the input when it is not.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,7 +8,6 @@
 
 mod batcher;
 pub mod cache_place;
-pub mod chunks;
 mod error;
 mod prepare;
 mod scan;

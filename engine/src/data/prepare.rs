@@ -22,11 +22,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::cache_place::default_cache_place;
-use super::chunks::sha256_hex;
 use super::error::DataError;
 use super::scan::{count_symbols, encode_stream, DEFAULT_CHUNK};
 use super::vocab::{TokenWidth, Vocab, VocabKind, MAX_VOCAB};
-use crate::files::atomic_file::write_atomic_with;
+use charrnn_fileio::atomic_file::write_atomic_with;
+use charrnn_fileio::chunks::sha256_hex;
 
 /// Version of the cache layout; bump it when the meaning of any cached file changes (2: the
 /// whole input's hash, and `corpus-vocab.json`; a cache of version 1 is rebuilt once).
@@ -323,7 +323,7 @@ mod tests {
         assert_eq!(meta["kind"], "chars");
         assert_eq!(meta["input_size"], text.len() as u64);
         assert_eq!(meta["token_width"], "u8");
-        assert_eq!(meta["input_sha256"], crate::data::chunks::sha256_hex(text.as_bytes()).unwrap().1);
+        assert_eq!(meta["input_sha256"], charrnn_fileio::chunks::sha256_hex(text.as_bytes()).unwrap().1);
 
         let again = prepare(&opts(&input)).unwrap();
         assert!(again.reused);

@@ -32,7 +32,12 @@ pub(crate) fn for_each_byte_chunk<R: Read>(
     path: &Path,
     f: impl FnMut(&[u8]) -> Result<(), DataError>,
 ) -> Result<u64, DataError> {
-    super::chunks::for_each_chunk(r, chunk, |source| DataError::ReadInput { path: path.to_path_buf(), source }, f)
+    charrnn_fileio::chunks::for_each_chunk(
+        r,
+        chunk,
+        |source| DataError::ReadInput { path: path.to_path_buf(), source },
+        f,
+    )
 }
 
 /// Calls `f` on successive valid UTF-8 pieces of the stream (no piece splits a character);

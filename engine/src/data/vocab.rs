@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::DataError;
 use crate::error_text::one_line;
-use crate::files::atomic_file::write_atomic_with;
+use charrnn_fileio::atomic_file::write_atomic_with;
 
 /// The largest vocabulary a `u16` token id can address.
 pub const MAX_VOCAB: usize = 1 << 16;

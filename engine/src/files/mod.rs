@@ -2,7 +2,6 @@
 //! ([`model_dir`]), their shared tensor file format ([`tensor_file`]) under PyTorch's names
 //! ([`torch_layout`]), and the atomic write every file goes through ([`atomic_file`]).
 
-pub mod atomic_file;
 pub mod checkpoint;
 pub mod model_dir;
 pub mod tensor_file;

@@ -131,7 +131,7 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {
 }
 
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
-    crate::files::atomic_file::write_atomic(path, bytes).map_err(|source| CheckpointError::Io {
+    charrnn_fileio::atomic_file::write_atomic(path, bytes).map_err(|source| CheckpointError::Io {
         action: "write",
         path: path.to_path_buf(),
         source,

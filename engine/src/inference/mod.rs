@@ -4,5 +4,5 @@
 
 pub mod beam;
 pub mod sample;
-pub mod split_step;
+pub(crate) mod split_step;
 pub mod step;

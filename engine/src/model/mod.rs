@@ -4,13 +4,13 @@
 //! products), and [`pass`], which composes them.
 
 pub mod config;
-pub mod decoder;
+pub(crate) mod decoder;
 pub mod dropout;
-pub mod embedding;
-pub mod matmul;
-pub mod packed_weights;
-pub mod params;
+pub(crate) mod embedding;
+pub(crate) mod matmul;
+pub(crate) mod packed_weights;
+pub(crate) mod params;
 pub mod pass;
 pub mod phase_times;
-pub mod recurrent;
+pub(crate) mod recurrent;
 pub mod workspace;

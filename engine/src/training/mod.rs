@@ -7,10 +7,10 @@
 pub mod collective;
 pub mod memory;
 pub mod optim;
-pub mod run_loop;
+mod run_loop;
 pub mod run_plan;
 pub mod run_settings;
-pub mod trainer;
+mod trainer;
 
 pub use run_loop::{run, Control, EvalReport, LrDecay, Observer, RunError, RunSummary, Schedule, StepReport};
 pub use trainer::{StepOutcome, TrainError, TrainOptions, Trainer};
