@@ -6,13 +6,6 @@ use common::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
-    names
-}
-
 /// `--cache` and `--out` on one directory: a later `prepare` of another corpus there leaves
 /// the model's vocabulary alone, and the model still samples.
 #[test]

@@ -4,15 +4,6 @@
 mod common;
 use common::*;
 
-use std::path::Path;
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    names.sort();
-    names
-}
-
 /// `--force` removes the previous run's files and leaves the user's: a photo in `best/` (and
 /// `best/` with it, said on stderr) and notes beside the run.
 #[test]
