@@ -173,3 +173,18 @@ fn a_tiny_positive_temperature_is_refused_naming_the_limit() {
     let out = sample(dir.path(), &["--model", "m", "--temperature", "3e-39"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+/// `--model` naming a file that is not a checkpoint (a large text file, say) is refused by its
+/// header, read alone, before its size is weighed against memory or its bytes are read.
+#[test]
+fn a_model_file_that_is_not_a_checkpoint_is_refused_by_its_header() {
+    let dir = dir_with(&[("big.txt", "not a checkpoint\n".repeat(100_000))]);
+    // Less memory than three times the file: weighed first, it would be "too large".
+    let out = command_in(dir.path())
+        .args(["sample", "--model", "big.txt"])
+        .env("CHARRNN_TEST_AVAILABLE_MEMORY", "2000000")
+        .output()
+        .unwrap();
+    assert_clean_error(&out, "cannot load the checkpoint 'big.txt': 'big.txt' is not a valid charrnn-fast model file");
+    assert!(!stderr(&out).contains("too large"), "{}", stderr(&out));
+}

@@ -100,3 +100,13 @@ fn dry_run_prints_the_figures_and_writes_nothing() {
     assert_clean_error(&too_large, "this configuration needs");
     assert!(!dir.path().join("big").exists());
 }
+
+/// `--dry-run` with an `--out` that is a file says so, rather than naming files inside it.
+#[test]
+fn dry_run_with_an_out_that_is_a_file_says_so() {
+    let dir = dir_with_corpus(20_000);
+    std::fs::write(dir.path().join("f"), "mine").unwrap();
+    let out = run_in(dir.path(), &[train_args(&["--steps", "2", "--out", "f"]).as_slice(), &["--dry-run"]].concat());
+    assert_clean_error(&out, "--out 'f' is not a directory");
+    assert_eq!(std::fs::read_to_string(dir.path().join("f")).unwrap(), "mine");
+}

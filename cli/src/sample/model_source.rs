@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use charrnn_engine::data::Vocab;
-use charrnn_engine::files::checkpoint::{load_checkpoint, CHECKPOINT_FILE};
+use charrnn_engine::files::checkpoint::{load_checkpoint, read_checkpoint_meta, CHECKPOINT_FILE};
 use charrnn_engine::files::model_dir::{load_model, CONFIG_FILE, WEIGHTS_FILE};
 use charrnn_engine::Model;
 
@@ -73,6 +73,10 @@ impl ModelSource {
                 Ok((model, vocab, format!("the model in '{}'", dir.display())))
             }
             ModelSource::Checkpoint(file) => {
+                // Its header first (read alone): a file that is not a checkpoint of ours is
+                // refused as such, before its size is weighed or its bytes are read.
+                read_checkpoint_meta(file)
+                    .with_context(|| format!("cannot load the checkpoint '{}'", file.display()))?;
                 // A checkpoint is three times the weights (with Adam's moments): its bytes, then
                 // the weights and moments read from them, and the sampler's copies.
                 crate::shared::memory_check::refuse_if_too_large(

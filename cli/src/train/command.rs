@@ -201,6 +201,11 @@ struct OutDirPlan {
 /// before its first checkpoint) is not refused: its leftovers are cleared. It looks without
 /// the lock, so that `--dry-run` can tell what would happen.
 fn plan_out_dir(args: &TrainArgs, start: &Start, out_path: &Path) -> Result<OutDirPlan> {
+    // A real run has locked it by now (which needs a directory); a dry run has not, and must
+    // not blame files inside something that is not a directory.
+    if out_path.exists() && !out_path.is_dir() {
+        bail!("--out '{}' is not a directory", out_path.display());
+    }
     let survey = survey_of(out_path);
     if !survey.in_the_way.is_empty() {
         let files: Vec<String> =
