@@ -1,12 +1,10 @@
 //! `charrnn-fast bench`: full training steps (forward, backward, clip, Adam) of a named
 //! configuration, timed; prints the median tokens/s and the peak resident memory.
 
-use std::time::Instant;
-
 use anyhow::{bail, Context, Result};
-use charrnn_engine::model::phase_times::PhaseTimes;
 use charrnn_engine::training::collective::block_rows;
 use charrnn_engine::training::memory::training_memory;
+use charrnn_engine::training::step_timing::{standard_flops_per_token, time_steps};
 use charrnn_engine::training::{TrainOptions, Trainer};
 use charrnn_engine::AdamHyper;
 use charrnn_engine::{CellKind, Model, ModelConfig};
@@ -136,63 +134,28 @@ pub fn run(args: BenchArgs, ranks: &Ranks) -> Result<()> {
         errln!("{note}");
     }
 
-    let tokens_per_step = batch * seq_len;
-    let stream = &corpus.stream;
-    if stream.len() < 2 {
-        bail!("the corpus is too short to benchmark on");
-    }
-    let mut cursor = 0usize;
-    // Consecutive windows of the corpus; the layout does not matter for speed.
-    let mut load_batch = |trainer: &mut Trainer| {
-        let (inputs, targets) = trainer.batch_mut();
-        for (i, (x, y)) in inputs.iter_mut().zip(targets.iter_mut()).enumerate() {
-            let p = (cursor + i) % (stream.len() - 1);
-            *x = stream.get(p);
-            *y = stream.get(p + 1);
-        }
-        cursor += tokens_per_step;
-    };
-    let mut rates = Vec::with_capacity(args.steps as usize);
-    let mut phases = PhaseTimes::default();
     let mut trace = args.trace.as_ref().map(|_| {
         // Per step and part: two stretches per layer each way, and the output's.
         trainer.record_spans(8 * config.num_layers + 8);
         Trace::new(trainer.num_parts())
     });
-    for i in 0..args.warmup + args.steps {
-        load_batch(&mut trainer);
-        let started = Instant::now();
-        trainer.step_loaded().context("benchmark step")?;
-        let seconds = started.elapsed().as_secs_f64();
-        let step_phases = trainer.take_phase_times();
-        let timed_step = i.checked_sub(args.warmup).map(|s| s + 1);
-        trainer.drain_spans(|track, span| {
-            if let (Some(trace), Some(step)) = (trace.as_mut(), timed_step) {
-                trace.add(step, track, span);
-            }
-        });
-        if timed_step.is_some() {
-            rates.push(tokens_per_step as f64 / seconds);
-            phases.add(&step_phases);
-        }
+    if corpus.stream.len() < 2 {
+        bail!("the corpus is too short to benchmark on");
     }
+    let timed = time_steps(&mut trainer, &corpus.stream, args.warmup, args.steps, |step, track, span| {
+        if let Some(trace) = trace.as_mut() {
+            trace.add(step, track, span);
+        }
+    })
+    .context("benchmark step")?;
     if let (Some(trace), Some(file)) = (&trace, trace_file) {
         let path = file.path().to_path_buf();
         trace.write(file)?;
         errln!("trace: {} (open it in ui.perfetto.dev or chrome://tracing)", path.display());
     }
-    rates.sort_by(f64::total_cmp);
-    let median = rates[rates.len() / 2];
+    let (rates, median) = (&timed.rates, timed.median());
     let peak_rss_mb = peak_rss_kib().map(|k| k as f64 / 1024.0);
-
-    // The standard count: forward 2·G·H·(E_l + H) per layer and 2·H·V for the output, per
-    // token, times 3 for forward + backward. It is the work of the plain algorithm, not the
-    // work we do (the folded embedding skips most of layer 0's input side).
-    let gates = config.cell.gates() as f64;
-    let (h, v) = (config.hidden_size as f64, config.vocab_size as f64);
-    let per_token: f64 = 3.0
-        * ((0..config.num_layers).map(|l| 2.0 * gates * h * (config.layer_input_size(l) as f64 + h)).sum::<f64>()
-            + 2.0 * h * v);
+    let per_token = standard_flops_per_token(&config);
     let gflops = median * per_token / 1e9;
     // Every rank's cores: the ranks' machines are assumed alike.
     let cores = threads * ranks.size;
@@ -213,16 +176,11 @@ pub fn run(args: BenchArgs, ranks: &Ranks) -> Result<()> {
         charrnn_kernels::peak::peak_instruction(level, options.precision),
         level.name(),
     );
-    let steps = rates.len() as f64;
-    let parts = trainer.num_parts() as f64;
-    let named = phases.each();
-    let per_step: Vec<f64> = named
-        .iter()
-        .map(|(phase, d)| d.as_secs_f64() * 1e3 / steps / if phase.once_per_step() { 1.0 } else { parts })
-        .collect();
-    let total: f64 = per_step.iter().sum();
+    let per_step = timed.phase_ms_per_step();
+    let total: f64 = per_step.iter().map(|(_, ms)| ms).sum();
+    let parts = timed.parts;
     outln!("per-phase time per step (mean over the {parts} batch parts running in parallel):");
-    for ((phase, _), ms) in named.iter().zip(&per_step) {
+    for (phase, ms) in &per_step {
         outln!("  {:<20} {ms:>9.3} ms  {:>5.1}%", phase.name(), 100.0 * ms / total);
     }
     outln!(
