@@ -4,6 +4,7 @@
 //! [`TrainingSnapshot`] is written and an owned [`Checkpoint`] is read back, so the file format
 //! changes only here.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use safetensors::SafeTensors;
@@ -143,15 +144,7 @@ pub fn parse_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint, Checkpo
     let st = SafeTensors::deserialize(bytes).map_err(|e| invalid(path, e.to_string()))?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| invalid(path, e.to_string()))?;
     let fields = header.metadata().as_ref().ok_or_else(|| invalid(path, "no metadata".into()))?;
-    let meta_json = fields.get("charrnn").ok_or_else(|| invalid(path, "no charrnn metadata".into()))?;
-    let meta: CheckpointMeta = serde_json::from_str(meta_json).map_err(|e| invalid(path, e.to_string()))?;
-    if meta.format != CHECKPOINT_FORMAT || meta.version != FORMAT_VERSION {
-        return Err(invalid(path, format!("format '{}' version {} is not a checkpoint", meta.format, meta.version)));
-    }
-    let adam_step: u64 = fields
-        .get("adam_step")
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid(path, "no optimiser step count".into()))?;
+    let (meta, adam_step) = meta_of(fields, path)?;
     meta.model.validate().map_err(|e| invalid(path, e.to_string()))?;
     let vocab_json = serde_json::to_vec(&meta.vocab).map_err(|e| invalid(path, e.to_string()))?;
     let vocab = Vocab::from_json(&vocab_json, path)?;
@@ -177,33 +170,21 @@ pub fn parse_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint, Checkpo
     Ok(Checkpoint { model: Model { config, layout, params }, vocab, adam_m, adam_v, adam_step, state, meta })
 }
 
-/// Largest safetensors header [`read_checkpoint_meta`] reads (the tensors' table and the
-/// metadata; a real one is a few kilobytes).
-const MAX_HEADER: u64 = 100 << 20;
-
 /// The metadata of the checkpoint at `path` and its optimiser step, from the file's header
 /// alone: the tensors are not read, so this is quick however large the model (`info`).
 pub fn read_checkpoint_meta(path: &Path) -> Result<(CheckpointMeta, u64), CheckpointError> {
-    use std::io::Read;
-    let io = |source| CheckpointError::Io { action: "read", path: path.to_path_buf(), source };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut len = [0u8; 8];
-    file.read_exact(&mut len).map_err(|_| invalid(path, "shorter than a safetensors header".into()))?;
-    let len = u64::from_le_bytes(len);
-    if len > MAX_HEADER {
-        return Err(invalid(path, format!("a header of {len} bytes is not a safetensors header")));
-    }
-    let mut header = vec![0u8; len as usize];
-    file.read_exact(&mut header).map_err(|_| invalid(path, "its header is truncated".into()))?;
-    let header: serde_json::Value = serde_json::from_slice(&header).map_err(|e| invalid(path, e.to_string()))?;
-    let fields = &header["__metadata__"];
-    let meta_json = fields["charrnn"].as_str().ok_or_else(|| invalid(path, "no charrnn metadata".into()))?;
+    meta_of(&crate::files::tensor_file::read_header_metadata(path)?, path)
+}
+
+/// A checkpoint's metadata and optimiser step from its header's metadata fields.
+fn meta_of(fields: &HashMap<String, String>, path: &Path) -> Result<(CheckpointMeta, u64), CheckpointError> {
+    let meta_json = fields.get("charrnn").ok_or_else(|| invalid(path, "no charrnn metadata".into()))?;
     let meta: CheckpointMeta = serde_json::from_str(meta_json).map_err(|e| invalid(path, e.to_string()))?;
     if meta.format != CHECKPOINT_FORMAT || meta.version != FORMAT_VERSION {
         return Err(invalid(path, format!("format '{}' version {} is not a checkpoint", meta.format, meta.version)));
     }
-    let adam_step = fields["adam_step"]
-        .as_str()
+    let adam_step = fields
+        .get("adam_step")
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| invalid(path, "no optimiser step count".into()))?;
     Ok((meta, adam_step))

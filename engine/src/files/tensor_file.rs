@@ -2,6 +2,7 @@
 //! and atomic writes, and reading one `f32` tensor of a safetensors file with its type and
 //! shape checked.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Dtype, TensorView};
@@ -104,22 +105,30 @@ pub(crate) fn serialize(
 /// The `__metadata__` of a safetensors file's header, read without its tensors (a checkpoint
 /// can be large); `None` when the file is not safetensors or its header has none. What tells
 /// this program's files from others' of the same name.
-pub fn header_metadata(path: &Path) -> Option<std::collections::HashMap<String, String>> {
+pub fn header_metadata(path: &Path) -> Option<HashMap<String, String>> {
+    read_header_metadata(path).ok()
+}
+
+/// As [`header_metadata`], saying why a file has none (for `info` and `sample`, which name
+/// the file they could not use).
+pub fn read_header_metadata(path: &Path) -> Result<HashMap<String, String>, CheckpointError> {
     use std::io::Read;
     /// Larger headers than this are not ours (ours are a few KiB).
     const MAX_HEADER: u64 = 16 << 20;
-    let mut file = std::fs::File::open(path).ok()?;
+    let io = |source| CheckpointError::Io { action: "read", path: path.to_path_buf(), source };
+    let mut file = std::fs::File::open(path).map_err(io)?;
     let mut len = [0u8; 8];
-    file.read_exact(&mut len).ok()?;
+    file.read_exact(&mut len).map_err(|_| invalid(path, "shorter than a safetensors header".into()))?;
     let len = u64::from_le_bytes(len);
     if len > MAX_HEADER {
-        return None;
+        return Err(invalid(path, format!("a header of {len} bytes is not a safetensors header")));
     }
     let mut header = vec![0u8; len as usize];
-    file.read_exact(&mut header).ok()?;
-    let json: serde_json::Value = serde_json::from_slice(&header).ok()?;
-    let fields = json.get("__metadata__")?.as_object()?;
-    Some(fields.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+    file.read_exact(&mut header).map_err(|_| invalid(path, "its header is truncated".into()))?;
+    let json: serde_json::Value = serde_json::from_slice(&header).map_err(|e| invalid(path, e.to_string()))?;
+    let fields =
+        json.get("__metadata__").and_then(|m| m.as_object()).ok_or_else(|| invalid(path, "no metadata".into()))?;
+    Ok(fields.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
 }
 
 pub(crate) fn invalid(path: &Path, reason: String) -> CheckpointError {
