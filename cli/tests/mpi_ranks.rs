@@ -190,17 +190,13 @@ fn a_killed_rank_ends_the_job_and_the_checkpoint_resumes() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(!ended.success());
-    // `mpiexec` may return while the rank it aborts is still exiting and holds the lock of
-    // --out for a moment more: a resume refused for that is tried again, for a few seconds.
-    let resume = || run_in(dir.path(), &["train", "--resume", &out, "--steps", "60", "--threads", "2"]);
-    let mut resumed = resume();
-    while !resumed.status.success()
-        && stderr(&resumed).contains("is in use by another charrnn-fast run")
-        && killed.elapsed() < Duration::from_secs(30)
-    {
-        std::thread::sleep(Duration::from_millis(200));
-        resumed = resume();
-    }
+    // On a loaded machine the job may train well past step 25 before it ends: resume to 10
+    // steps beyond its last checkpoint, whichever that is.
+    let (meta, _) =
+        charrnn_engine::files::checkpoint::read_checkpoint_meta(&Path::new(&out).join("checkpoint.safetensors"))
+            .unwrap();
+    let target = (meta.step + 10).to_string();
+    let resumed = run_in(dir.path(), &["train", "--resume", &out, "--steps", &target, "--threads", "2"]);
     let err = assert_ok(&resumed);
     assert!(err.contains("resumed from"), "{err}");
 }
