@@ -2,7 +2,7 @@
 //! the same number of parts, and equal up to summation order for a different number; with
 //! dropout too (each row's masks are keyed by its row in the whole batch, not in its part).
 
-use charrnn_engine::training::{TrainOptions, Trainer};
+use charrnn_engine::training::{Layout, TrainOptions, Trainer};
 use charrnn_engine::AdamHyper;
 use charrnn_engine::Precision;
 use charrnn_engine::{CellKind, Model, ModelConfig};
@@ -28,7 +28,7 @@ fn run_with_dropout(cell: CellKind, parts: usize, threads: usize, dropout: f64) 
     };
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {
-        let mut trainer = Trainer::with_parts(Model::new(config, 3), &options, parts);
+        let mut trainer = Trainer::new(Model::new(config, 3), &options, Layout { parts, ..Layout::default() });
         let mut rng = ChaCha8Rng::seed_from_u64(8);
         let mut losses = vec![];
         for _ in 0..6 {
@@ -39,7 +39,7 @@ fn run_with_dropout(cell: CellKind, parts: usize, threads: usize, dropout: f64) 
             }
             losses.push(trainer.step_loaded().unwrap().loss);
         }
-        (losses, trainer.model.params.clone())
+        (losses, trainer.model().params.clone())
     })
 }
 

@@ -12,7 +12,7 @@ use small_run::*;
 use charrnn_engine::data::Batcher;
 use charrnn_engine::files::checkpoint::{save_checkpoint, CheckpointMeta};
 use charrnn_engine::training::memory::training_memory;
-use charrnn_engine::training::Trainer;
+use charrnn_engine::training::{Layout, Trainer};
 use charrnn_engine::Model;
 
 #[test]
@@ -28,11 +28,11 @@ fn the_estimate_is_the_peak_a_counting_allocator_sees() {
         let (base, peak) = pool.install(|| {
             let base = LIVE.load(Ordering::SeqCst);
             PEAK.store(base, Ordering::SeqCst);
-            let mut trainer = Trainer::new(Model::new(config, 1), &options);
+            let mut trainer = Trainer::new(Model::new(config, 1), &options, Layout::default());
             trainer.step(&batches, 0).unwrap();
             save_checkpoint(
                 &checkpoint,
-                &trainer.snapshot(),
+                &trainer.gather_snapshot(),
                 &corpus.prepared.vocab,
                 CheckpointMeta::new(1, serde_json::Value::Null),
             )

@@ -11,7 +11,7 @@ mod small_run;
 use small_run::*;
 
 use charrnn_engine::data::Batcher;
-use charrnn_engine::training::{TrainOptions, Trainer};
+use charrnn_engine::training::{Layout, TrainOptions, Trainer};
 use charrnn_engine::Model;
 use charrnn_engine::Precision;
 
@@ -26,7 +26,7 @@ fn training_steps_after_the_first_allocate_nothing() {
         let config = three_layers(cell, &corpus, 24, 40);
         let options = TrainOptions { precision, ..train_options(8, 16, dropout) };
         pool.install(|| {
-            let mut trainer = Trainer::new(Model::new(config, 1), &options);
+            let mut trainer = Trainer::new(Model::new(config, 1), &options, Layout::default());
             assert_eq!(trainer.num_parts(), 2);
             trainer.step(&batches, 0).unwrap();
             let (a0, f0) = (ALLOCATIONS.load(Ordering::SeqCst), FREES.load(Ordering::SeqCst));

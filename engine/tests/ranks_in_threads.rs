@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use charrnn_engine::data::{Batcher, TokenStream, TokenWidth, Vocab};
 use charrnn_engine::files::checkpoint::{load_checkpoint, save_checkpoint, CheckpointMeta, CHECKPOINT_FILE};
 use charrnn_engine::training::collective::{Collective, Solo};
-use charrnn_engine::training::{TrainOptions, Trainer};
+use charrnn_engine::training::{Layout, TrainOptions, Trainer};
 use charrnn_engine::AdamHyper;
 use charrnn_engine::Precision;
 use charrnn_engine::{CellKind, Model, ModelConfig, State};
@@ -146,10 +146,10 @@ fn train(
 ) -> Outcome {
     let train = Batcher::new(stream, 0..2500, options.batch_size, options.seq_len, "training").unwrap();
     let val = Batcher::new(stream, 2500..3000, options.batch_size, options.seq_len, "validation").unwrap();
-    let mut trainer = Trainer::in_group(Model::new(config(cell), 3), options, parts, group);
+    let mut trainer = Trainer::new(Model::new(config(cell), 3), options, Layout { parts, group });
     let losses = (0..4).map(|i| trainer.step(&train, i).unwrap().loss).collect();
     let eval = trainer.evaluate(&val, &|| false).expect("nothing stops this evaluation");
-    Outcome { losses, eval, params: trainer.model.params.clone(), state: trainer.state() }
+    Outcome { losses, eval, params: trainer.model().params.clone(), state: trainer.gather_state() }
 }
 
 /// Runs `work` as each of `size` processes of a group, one thread each; returns what each
@@ -224,14 +224,16 @@ fn a_group_checkpoint_resumes_in_one_process_and_in_the_group() {
     let checkpoint = dir.path().join(CHECKPOINT_FILE);
     // Two steps, a checkpoint, two more: the parameters after each step.
     let group_params: Vec<Vec<Vec<f32>>> = in_group(2, |rank| {
-        let mut trainer = Trainer::in_group(Model::new(config(CellKind::Lstm), 3), &options, 1, Box::new(rank));
+        let mut trainer =
+            Trainer::new(Model::new(config(CellKind::Lstm), 3), &options, Layout { parts: 1, group: Box::new(rank) });
         let mut params = vec![];
         for i in 0..4 {
             trainer.step(&batches, i).unwrap();
-            params.push(trainer.model.params.clone());
+            params.push(trainer.model().params.clone());
             if i == 1 {
-                let snapshot = trainer.snapshot();
-                if trainer.group().rank() == 0 {
+                let writer = trainer.group().rank() == 0;
+                let snapshot = trainer.gather_snapshot();
+                if writer {
                     save_checkpoint(&checkpoint, &snapshot, &vocab, CheckpointMeta::new(2, json!({}))).unwrap();
                 }
             }
@@ -244,22 +246,24 @@ fn a_group_checkpoint_resumes_in_one_process_and_in_the_group() {
         (2..4)
             .map(|i| {
                 trainer.step(&batches, i).unwrap();
-                trainer.model.params.clone()
+                trainer.model().params.clone()
             })
             .collect()
     };
     // One process of two parts: the same sums, so the same bits.
-    let mut one = Trainer::from_checkpoint_in(load_checkpoint(&checkpoint).unwrap(), &options, 2, Box::new(Solo));
+    let mut one =
+        Trainer::new(load_checkpoint(&checkpoint).unwrap(), &options, Layout { parts: 2, group: Box::new(Solo) });
     assert_eq!(resumed_steps(&mut one), expected);
     // One process of one part: another order of the sum, close.
-    let mut single = Trainer::from_checkpoint_in(load_checkpoint(&checkpoint).unwrap(), &options, 1, Box::new(Solo));
+    let mut single =
+        Trainer::new(load_checkpoint(&checkpoint).unwrap(), &options, Layout { parts: 1, group: Box::new(Solo) });
     let last = resumed_steps(&mut single).pop().unwrap();
     let max = last.iter().zip(&expected[1]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(max < 1e-5, "parameters differ by {max}");
     // The same group again.
     let again = in_group(2, |rank| {
         let mut trainer =
-            Trainer::from_checkpoint_in(load_checkpoint(&checkpoint).unwrap(), &options, 1, Box::new(rank));
+            Trainer::new(load_checkpoint(&checkpoint).unwrap(), &options, Layout { parts: 1, group: Box::new(rank) });
         resumed_steps(&mut trainer)
     });
     assert_eq!(again[0], expected);
@@ -281,7 +285,8 @@ fn an_evaluation_stopped_on_one_process_is_abandoned_on_all() {
         let stops_here = rank.rank == 1;
         let train = Batcher::new(&stream, 0..2500, options.batch_size, options.seq_len, "training").unwrap();
         let val = Batcher::new(&stream, 2500..3000, options.batch_size, options.seq_len, "validation").unwrap();
-        let mut trainer = Trainer::in_group(Model::new(config(cell), 3), &options, 1, Box::new(rank));
+        let mut trainer =
+            Trainer::new(Model::new(config(cell), 3), &options, Layout { parts: 1, group: Box::new(rank) });
         let losses: Vec<f64> = (0..4).map(|i| trainer.step(&train, i).unwrap().loss).collect();
         // Rank 1 is asked to stop after its second validation batch.
         let polls = std::cell::Cell::new(0);
@@ -290,7 +295,15 @@ fn an_evaluation_stopped_on_one_process_is_abandoned_on_all() {
             stops_here && polls.get() > 2
         });
         let eval = trainer.evaluate(&val, &|| false);
-        (stopped, Outcome { losses, eval: eval.unwrap(), params: trainer.model.params.clone(), state: trainer.state() })
+        (
+            stopped,
+            Outcome {
+                losses,
+                eval: eval.unwrap(),
+                params: trainer.model().params.clone(),
+                state: trainer.gather_state(),
+            },
+        )
     });
     for (stopped, outcome) in outcomes {
         assert_eq!(stopped, None);

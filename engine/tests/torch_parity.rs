@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use charrnn_engine::files::torch_layout::{from_torch, to_torch};
 use charrnn_engine::model::pass::{backward, forward, Pass, PassOptions};
 use charrnn_engine::model::phase_times::PhaseTimes;
-use charrnn_engine::training::{TrainOptions, Trainer};
+use charrnn_engine::training::{Layout, TrainOptions, Trainer};
 use charrnn_engine::AdamHyper;
 use charrnn_engine::{CellKind, Model, ModelConfig, PackedWeights, State, Workspace};
 use charrnn_kernels::{Float, Precision};
@@ -246,7 +246,7 @@ fn twenty_steps(case: &Case, precision: Precision, loss_tol: f64, norm_tol: Opti
         dropout_seed: 0,
         precision,
     };
-    let mut trainer = Trainer::new(case.model(), &options);
+    let mut trainer = Trainer::new(case.model(), &options, Layout::default());
     trainer.set_state(&case.state());
     let want = case.tensor("losses");
     let norms = case.tensor("grad_norms");

@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use charrnn_engine::training::collective::block_rows;
 use charrnn_engine::training::memory::training_memory;
 use charrnn_engine::training::step_timing::{standard_flops_per_token, time_steps};
-use charrnn_engine::training::{TrainOptions, Trainer};
+use charrnn_engine::training::{Layout, TrainOptions, Trainer};
 use charrnn_engine::AdamHyper;
 use charrnn_engine::{CellKind, Model, ModelConfig};
 use clap::{Args, ValueEnum};
@@ -107,7 +107,8 @@ pub fn run(args: BenchArgs, ranks: &Ranks) -> Result<()> {
         dropout_seed: 42,
         precision: args.precision.precision(),
     };
-    let mut trainer = Trainer::in_group(Model::<f32>::new(config, 42), &options, threads, ranks.group());
+    let mut trainer =
+        Trainer::new(Model::<f32>::new(config, 42), &options, Layout { parts: threads, group: ranks.group() });
     let level = charrnn_kernels::dispatch::cpu_level();
     let cpu = charrnn_kernels::dispatch::cpu_model_name().unwrap_or_else(|| "an unnamed CPU".to_owned());
     let caches = charrnn_kernels::cpu_caches::cache_sizes();

@@ -1,5 +1,5 @@
 //! The processes of a `train` or `bench` run. One, usually; with the `mpi` feature and under
-//! `mpiexec -n N`, N ranks that train one model together (`Trainer::in_group`): each trains on
+//! `mpiexec -n N`, N ranks that train one model together (a `Trainer` in their group): each trains on
 //! its block of the batch's rows, rank 0 alone prints and writes the run's files, and an error
 //! on any rank ends every rank (MPI_Abort), with that rank's message.
 

@@ -10,7 +10,7 @@ use charrnn_engine::files::tensor_file::f32_bytes;
 use charrnn_engine::training::collective::block_rows;
 use charrnn_engine::training::memory::Bytes;
 use charrnn_engine::training::run_settings::{check_recordable_path, RunRecord};
-use charrnn_engine::training::{run as train_run, RunError, RunSummary, Schedule, Trainer};
+use charrnn_engine::training::{run as train_run, Layout, RunError, RunSummary, Schedule, Trainer};
 use charrnn_engine::ModelConfig;
 use charrnn_fileio::chunks::sha256_hex;
 use clap::ArgMatches;
@@ -119,22 +119,22 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         prepare_out_dir(run_dir, plan, resumed_from.as_ref(), &intact)?;
     }
     let interrupted = stop.training_starts();
-    let mut trainer = origin.into_trainer_in(&record.train_options(), threads, ranks.group());
+    let mut trainer = Trainer::new(origin, &record.train_options(), Layout { parts: threads, group: ranks.group() });
     // Every rank starts from rank 0's weights, or the ranks would drift apart unseen (an
     // --init-from model that differs between machines, say).
-    ranks.check_same(&weights_sha256(&trainer.model.params), |_, _| {
+    ranks.check_same(&weights_sha256(&trainer.model().params), |_, _| {
         "the starting weights here differ from rank 0's: --init-from must name the same model on every machine"
             .to_owned()
     })?;
     infoln!("data: {}", corpus.describe());
-    let config = trainer.model.config;
+    let config = trainer.model().config;
     infoln!(
         "model: {} × {} {}, embedding {}, {} parameters",
         config.num_layers,
         config.hidden_size,
         config.cell.name(),
         config.embed_size,
-        trainer.model.params.len()
+        trainer.model().params.len()
     );
     let out_dir = run_dir.as_ref().map_or(out_path.as_path(), RunDir::path);
     let resumed = resumed_from.as_ref().map(|(dir, _)| (dir.as_path(), out_dir));
@@ -147,11 +147,8 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     }
 
     let Some(run_dir) = run_dir else {
-        let mut follower =
-            FollowerObserver { interrupted, checkpoint_every: record.checkpoint_every, last_checkpoint: start_step };
-        let summary = train_run(&mut trainer, &train, val.as_ref(), schedule, &mut follower)
+        train_run(&mut trainer, &train, val.as_ref(), schedule, &mut FollowerObserver { interrupted })
             .map_err(|e| anyhow!("{}", crate::shared::flags::link(&e)))?;
-        follower.finish(summary.last_step, &trainer);
         return Ok(());
     };
     let log = RunLog::open(run_dir.path(), resumed_from.as_ref().map(|(dir, step)| (dir.as_path(), *step)))?;
@@ -164,7 +161,6 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         vocab: corpus.prepared.vocab.clone(),
         record,
         interrupted,
-        last_checkpoint: start_step,
         intact,
     };
     let outcome = train_run(&mut trainer, &train, val.as_ref(), schedule, &mut observer);
@@ -175,7 +171,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         Err(RunError::Train(e)) => bail!("{}; {}", crate::shared::flags::link(&e), observer.intact()),
         Err(RunError::Observer(e)) => return Err(observer.failed(e)),
     };
-    finish(&mut observer, &trainer, &summary, start_step)
+    finish(&observer, &trainer, &summary, start_step)
 }
 
 /// SHA-256 of the weights' bytes.
@@ -299,12 +295,9 @@ fn describe_training(
     )
 }
 
-/// After the last step: the final checkpoint, the plot, the summary lines, and the model with
-/// the run's record.
-fn finish(observer: &mut TrainObserver, trainer: &Trainer, summary: &RunSummary, start_step: u64) -> Result<()> {
-    if summary.last_step > observer.last_checkpoint {
-        observer.checkpoint(summary.last_step, trainer).map_err(|e| observer.failed(e))?;
-    }
+/// After the last step and its checkpoint: the plot, the summary lines, and the model with the
+/// run's record.
+fn finish(observer: &TrainObserver, trainer: &Trainer, summary: &RunSummary, start_step: u64) -> Result<()> {
     let plot = match observer.log.plot() {
         Ok(plot) => plot.file_name().map_or(String::new(), |n| format!(", {}", n.to_string_lossy())),
         Err(e) => {
@@ -332,7 +325,7 @@ fn finish(observer: &mut TrainObserver, trainer: &Trainer, summary: &RunSummary,
         );
     }
     record.record_outcome(summary);
-    save_model(&observer.out, &trainer.model, &observer.vocab, record.to_json()?).map_err(|e| observer.failed(e))?;
+    save_model(&observer.out, trainer.model(), &observer.vocab, record.to_json()?).map_err(|e| observer.failed(e))?;
     let out = observer.out.display();
     outln!(
         "saved model to {out} (checkpoint.safetensors, log.csv{plot}{})",

@@ -1,5 +1,6 @@
-//! What a `train` run does as it goes: progress, the log, checkpoints, the best model, Ctrl-C,
-//! and which checkpoint a failure leaves intact.
+//! What a `train` run shows and writes as it goes: progress, the log, the checkpoints the run
+//! hands rank 0, the best model, the Ctrl-C flag the run polls, and which checkpoint a failure
+//! leaves intact. When to checkpoint and stop, and every rank's part in it, is the engine's run.
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -8,17 +9,17 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::anyhow;
 use charrnn_engine::data::Vocab;
-use charrnn_engine::files::checkpoint::{save_checkpoint, CheckpointMeta, CHECKPOINT_FILE};
+use charrnn_engine::files::checkpoint::{save_checkpoint, CheckpointMeta, TrainingSnapshot, CHECKPOINT_FILE};
 use charrnn_engine::files::model_dir::save_model;
 use charrnn_engine::files::tensor_file::CheckpointError;
-use charrnn_engine::training::collective::any;
 use charrnn_engine::training::run_settings::RunRecord;
-use charrnn_engine::training::{Control, EvalReport, Observer, StepReport, Trainer};
+use charrnn_engine::training::{EvalReport, Observer, StepReport, Trainer};
 
 use crate::train::progress::Progress;
 use crate::train::run_log::RunLog;
 
-/// Prints progress, logs, saves checkpoints and the best model, and stops on Ctrl-C.
+/// Rank 0's observer: prints progress, logs, saves checkpoints and the best model, and asks for
+/// a stop on Ctrl-C.
 pub struct TrainObserver {
     pub progress: Progress,
     pub log: RunLog,
@@ -29,8 +30,6 @@ pub struct TrainObserver {
     pub vocab: Vocab,
     pub record: RunRecord,
     pub interrupted: Arc<AtomicBool>,
-    /// The last step checkpointed in `out` (the start step when resuming).
-    pub last_checkpoint: u64,
     pub intact: IntactCheckpoint,
 }
 
@@ -67,19 +66,6 @@ impl IntactCheckpoint {
 }
 
 impl TrainObserver {
-    pub fn checkpoint(&mut self, step: u64, trainer: &Trainer) -> Result<(), CheckpointError> {
-        let path = self.out.join(CHECKPOINT_FILE);
-        let run = record_json(&self.record, &path)?;
-        // Gathered before the write, which holds the Ctrl-C handler's record: in an MPI run the
-        // snapshot waits for every rank.
-        let snapshot = trainer.snapshot();
-        self.intact.write(&self.out, step, || {
-            save_checkpoint(&path, &snapshot, &self.vocab, CheckpointMeta::new(step, run))
-        })?;
-        self.last_checkpoint = step;
-        Ok(())
-    }
-
     /// Which checkpoint survives a failure now, and how to continue from it.
     pub fn intact(&self) -> String {
         self.intact.describe()
@@ -116,21 +102,23 @@ impl Observer for TrainObserver {
             rec.steps = r.step;
             rec.val_loss = Some(r.loss);
             rec.val_loss_step = Some(r.step);
-            save_model(&self.best, &trainer.model, &self.vocab, record_json(&rec, &self.best)?)?;
+            save_model(&self.best, trainer.model(), &self.vocab, record_json(&rec, &self.best)?)?;
         }
         Ok(())
     }
 
-    fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, CheckpointError> {
+    fn after_step(&mut self, _step: u64) {
         // The log is flushed every step so that it survives a crash.
         self.flush_log();
-        let mut stop = agreed_stop(&self.interrupted, trainer);
-        if checkpoint_due(step, self.record.checkpoint_every, stop) {
-            self.checkpoint(step, trainer)?;
-            // A Ctrl-C during the write stops the run now, on the checkpoint just written.
-            stop = stop || agreed_stop(&self.interrupted, trainer);
-        }
-        Ok(if stop { Control::Stop } else { Control::Continue })
+    }
+
+    fn save_checkpoint(&mut self, step: u64, snapshot: &TrainingSnapshot<'_>) -> Result<(), CheckpointError> {
+        let path = self.out.join(CHECKPOINT_FILE);
+        let run = record_json(&self.record, &path)?;
+        // The snapshot was gathered before the write, which holds the Ctrl-C handler's record:
+        // in an MPI run gathering waits for every rank.
+        self.intact
+            .write(&self.out, step, || save_checkpoint(&path, snapshot, &self.vocab, CheckpointMeta::new(step, run)))
     }
 
     fn stop_requested(&self) -> bool {
@@ -144,54 +132,19 @@ fn record_json(record: &RunRecord, path: &Path) -> Result<serde_json::Value, Che
     record.to_json().map_err(|e| CheckpointError::Unrecordable { path: path.to_path_buf(), reason: e.to_string() })
 }
 
-/// Whether the run stops after this step: a Ctrl-C seen by any rank (each rank of an MPI run
-/// gets the signal, not always before the same step), so that every rank stops at the same one.
-fn agreed_stop(interrupted: &AtomicBool, trainer: &Trainer) -> bool {
-    any(trainer.group(), interrupted.load(Ordering::SeqCst))
-}
-
-/// Whether a checkpoint is written after `step`: every `every` steps, and on a stop. Every rank
-/// decides alike, since writing one gathers the carried state from all of them.
-fn checkpoint_due(step: u64, every: u64, stop: bool) -> bool {
-    stop || (every > 0 && step.is_multiple_of(every))
-}
-
-/// What every rank of an MPI run but rank 0 does as training goes: no output and no files, but
-/// its part in each checkpoint (the gathered carried state) and in the decision to stop.
+/// What every rank of an MPI run but rank 0 does as training goes: no output and no files. Its
+/// part in each checkpoint and in the decision to stop is the run's; it only answers whether a
+/// Ctrl-C reached this rank.
 pub struct FollowerObserver {
     pub interrupted: Arc<AtomicBool>,
-    pub checkpoint_every: u64,
-    /// The last step checkpointed, as rank 0 counts it.
-    pub last_checkpoint: u64,
-}
-
-impl FollowerObserver {
-    /// The final checkpoint's gather, when rank 0 writes one (see `train_cmd::finish`).
-    pub fn finish(&mut self, last_step: u64, trainer: &Trainer) {
-        if last_step > self.last_checkpoint {
-            drop(trainer.snapshot());
-        }
-    }
 }
 
 impl Observer for FollowerObserver {
     type Error = Infallible;
 
-    fn on_step(&mut self, _report: &StepReport) {}
-
-    fn on_eval(&mut self, _report: &EvalReport, _trainer: &Trainer) -> Result<(), Infallible> {
+    /// Never called: the run hands checkpoints to rank 0 alone.
+    fn save_checkpoint(&mut self, _step: u64, _snapshot: &TrainingSnapshot<'_>) -> Result<(), Infallible> {
         Ok(())
-    }
-
-    fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, Infallible> {
-        let mut stop = agreed_stop(&self.interrupted, trainer);
-        if checkpoint_due(step, self.checkpoint_every, stop) {
-            drop(trainer.snapshot());
-            self.last_checkpoint = step;
-            // As rank 0 decides after its write (`TrainObserver::after_step`).
-            stop = stop || agreed_stop(&self.interrupted, trainer);
-        }
-        Ok(if stop { Control::Stop } else { Control::Continue })
     }
 
     fn stop_requested(&self) -> bool {

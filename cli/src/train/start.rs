@@ -10,8 +10,9 @@ use charrnn_engine::data::Vocab;
 use charrnn_engine::files::checkpoint::{parse_checkpoint, Checkpoint, CHECKPOINT_FILE};
 use charrnn_engine::files::model_dir::load_model;
 use charrnn_engine::training::memory::training_memory;
-use charrnn_engine::training::run_plan::{Origin, ResumeCorpus};
+use charrnn_engine::training::run_plan::ResumeCorpus;
 use charrnn_engine::training::run_settings::{check_recordable_path, Requested, RunRecord};
+use charrnn_engine::training::Origin;
 use charrnn_engine::{Model, ModelConfig};
 
 use crate::shared::corpus::{BatchArgs, Corpus, CorpusArgs};

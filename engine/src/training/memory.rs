@@ -35,7 +35,7 @@ impl TrainingMemory {
 }
 
 /// What training `config` with batches of `batch`×`seq_len` split into `parts` parts on
-/// `threads` threads needs. Mirrors [`crate::training::Trainer::with_parts`] and
+/// `threads` threads needs. Mirrors [`crate::training::Trainer::new`] and
 /// [`crate::files::checkpoint::save_checkpoint`]; `engine/tests/memory_estimate.rs` holds it to the
 /// bytes a counting allocator sees.
 pub fn training_memory(

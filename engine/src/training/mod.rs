@@ -1,17 +1,21 @@
-//! Training: a [`Trainer`] (the model, the optimiser and every buffer a step needs) takes
-//! steps; [`run`] loops over steps and epochs, evaluates and reports to an [`Observer`]. Around
-//! them: the optimiser ([`optim`]), the processes that train together ([`collective`]), the
-//! memory a run needs ([`memory`]), a run's settings and what they make of a start
-//! ([`run_settings`], [`run_plan`]), and timing full steps as `bench` does ([`step_timing`]).
+//! Training: a [`Trainer`] (the model, the optimiser and every buffer a step needs), built one
+//! way from an [`Origin`] and a [`Layout`], takes steps; [`run`] loops over steps and epochs,
+//! evaluates, checkpoints, makes the processes agree on a stop, and reports to an
+//! [`Observer`], which only prints and writes files. Around them: the optimiser ([`optim`]),
+//! the processes that train together ([`collective`]), the memory a run needs ([`memory`]), a
+//! run's settings and what they make of a start ([`run_settings`], [`run_plan`]), and timing
+//! full steps as `bench` does ([`step_timing`]).
 
 pub mod collective;
 pub mod memory;
 pub mod optim;
+mod origin;
 mod run_loop;
 pub mod run_plan;
 pub mod run_settings;
 pub mod step_timing;
 mod trainer;
 
-pub use run_loop::{run, Control, EvalReport, LrDecay, Observer, RunError, RunSummary, Schedule, StepReport};
-pub use trainer::{StepOutcome, TrainError, TrainOptions, Trainer};
+pub use origin::Origin;
+pub use run_loop::{run, EvalReport, LrDecay, Observer, RunError, RunSummary, Schedule, StepReport};
+pub use trainer::{Layout, StepOutcome, TrainError, TrainOptions, Trainer};

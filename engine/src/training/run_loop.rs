@@ -1,9 +1,13 @@
-//! The run: the learning-rate schedule, the loop over steps and epochs with its evaluations,
-//! and what it reports to an [`Observer`].
+//! The run: the learning-rate schedule, the loop over steps and epochs with its evaluations
+//! and checkpoints, the stop every process agrees on, and what it reports to an [`Observer`].
+//! Every process of a group runs the same loop, so each makes the same collective calls in the
+//! same order; the observer of process 0 alone is handed the checkpoints to write.
 
 use std::time::{Duration, Instant};
 
 use crate::data::Batcher;
+use crate::files::checkpoint::TrainingSnapshot;
+use crate::training::collective::any;
 use crate::training::trainer::{StepOutcome, TrainError, Trainer};
 
 /// Learning-rate decay as char-rnn does it: after every epoch from `after_epochs` on (at the
@@ -25,7 +29,7 @@ impl LrDecay {
     }
 }
 
-/// How long to train and when to evaluate.
+/// How long to train, when to evaluate and when to checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Schedule {
     /// Steps already done (0 for a fresh run; the checkpoint's step when resuming).
@@ -34,6 +38,9 @@ pub struct Schedule {
     pub total_steps: u64,
     /// Evaluate every this many steps as well as at each epoch end; 0: only at epoch ends.
     pub eval_every: u64,
+    /// Checkpoint every this many steps as well as after the last step and on a stop; 0: only
+    /// then.
+    pub checkpoint_every: u64,
     /// Base learning rate.
     pub lr: f64,
     /// Optional decay of the learning rate by epoch.
@@ -81,28 +88,28 @@ impl EvalReport {
     }
 }
 
-/// What the loop should do after a step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Control {
-    /// Go on.
-    Continue,
-    /// Stop after this step (e.g. on Ctrl-C, once a checkpoint is written).
-    Stop,
-}
-
-/// Receives progress as training goes, and may save checkpoints or stop the run.
+/// Receives progress as training goes, and writes what the run hands it. It decides nothing
+/// about the run: the cadence of evaluations and checkpoints, the collective calls and the stop
+/// are [`run`]'s, the same on every process.
 pub trait Observer {
     /// What can go wrong in the observer's own work (saving files, say); it ends the run.
     type Error: std::error::Error + Send + Sync + 'static;
     /// After each step.
-    fn on_step(&mut self, report: &StepReport);
+    fn on_step(&mut self, _report: &StepReport) {}
     /// After each evaluation (the trainer holds the evaluated model).
-    fn on_eval(&mut self, report: &EvalReport, trainer: &Trainer) -> Result<(), Self::Error>;
-    /// After each step and its evaluation, if any: checkpoint if due, and say whether to go on.
-    fn after_step(&mut self, step: u64, trainer: &Trainer) -> Result<Control, Self::Error>;
-    /// Whether a stop has been asked of this process (a Ctrl-C, say), polled during long work
-    /// such as an evaluation so that it ends early. Local: no process waits for another to
-    /// answer (an evaluation makes the processes agree on its outcome itself).
+    fn on_eval(&mut self, _report: &EvalReport, _trainer: &Trainer) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    /// After each step and its evaluation, if any, before the run checkpoints or stops (a
+    /// log flushed, say).
+    fn after_step(&mut self, _step: u64) {}
+    /// Writes the checkpoint of `step`. Called on the writer alone (process 0 of the group),
+    /// once every process has joined in gathering the snapshot.
+    fn save_checkpoint(&mut self, step: u64, snapshot: &TrainingSnapshot<'_>) -> Result<(), Self::Error>;
+    /// Whether a stop has been asked of this process (a Ctrl-C, say). Local: no process waits
+    /// for another to answer; the run makes the processes agree. Polled after each step (the
+    /// run then stops after that step, with a checkpoint, on every process alike) and during
+    /// long work such as an evaluation, so that it ends early.
     fn stop_requested(&self) -> bool {
         false
     }
@@ -134,7 +141,7 @@ pub struct RunSummary {
     pub last_train_loss: f64,
     /// Last validation result, if any.
     pub last_eval: Option<EvalReport>,
-    /// Whether the observer stopped the run before `total_steps`.
+    /// Whether a stop request ended the run before `total_steps`.
     pub stopped: bool,
 }
 
@@ -147,7 +154,14 @@ impl RunSummary {
 
 /// Trains from step `schedule.start_step + 1` to `schedule.total_steps` over `train` (wrapping
 /// into further epochs; the carried state resets to zero at each epoch start), evaluating on
-/// `val` at every epoch end, every `eval_every` steps, and after the last step.
+/// `val` at every epoch end, every `eval_every` steps, and after the last step; checkpointing
+/// every `checkpoint_every` steps and after the last step done. A stop asked of any process
+/// (each gets a Ctrl-C, not always before the same step) stops every one after the same step,
+/// with a checkpoint.
+///
+/// In a group, every process calls it with the same schedule and batches: the loop's
+/// collective calls (the steps' sums, the evaluations, the agreement on a stop, the gathered
+/// state of each checkpoint) then come in the same order on each.
 pub fn run<O: Observer>(
     trainer: &mut Trainer,
     train: &Batcher<'_>,
@@ -166,6 +180,7 @@ pub fn run<O: Observer>(
         last_eval: None,
         stopped: false,
     };
+    let mut last_checkpoint = schedule.start_step;
     for step in schedule.start_step + 1..=schedule.total_steps {
         let batch = ((step - 1) % per_epoch) as usize;
         let epoch = (step - 1) / per_epoch + 1;
@@ -173,7 +188,7 @@ pub fn run<O: Observer>(
             trainer.reset_state();
         }
         let lr = schedule.lr_decay.map_or(schedule.lr, |d| d.rate(schedule.lr, epoch));
-        trainer.adam.hyper.lr = lr;
+        trainer.set_learning_rate(lr);
         let started = Instant::now();
         let outcome = trainer.step(train, batch)?;
         let elapsed = started.elapsed();
@@ -197,20 +212,42 @@ pub fn run<O: Observer>(
         if let Some(val) = val {
             if epoch_end || periodic || step == schedule.total_steps {
                 // An evaluation abandoned for a stop request reports nothing: the stop is then
-                // seen by `after_step`, which checkpoints this step.
+                // agreed on below, and this step checkpointed.
                 if let Some(loss) = trainer.evaluate(val, &|| observer.stop_requested()) {
                     let report = EvalReport { step, epoch, epoch_end, loss };
                     summary.last_eval = Some(report);
-                    observer.on_eval(&report, trainer).map_err(RunError::Observer)?;
+                    observer.on_eval(&report, &*trainer).map_err(RunError::Observer)?;
                 }
             }
         }
-        if observer.after_step(step, trainer).map_err(RunError::Observer)? == Control::Stop {
+        observer.after_step(step);
+        let mut stop = any(trainer.group(), observer.stop_requested());
+        if stop || (schedule.checkpoint_every > 0 && step.is_multiple_of(schedule.checkpoint_every)) {
+            checkpoint(trainer, step, observer)?;
+            last_checkpoint = step;
+            // A stop asked during the write stops the run now, on the checkpoint just written.
+            stop = stop || any(trainer.group(), observer.stop_requested());
+        }
+        if stop {
             summary.stopped = step < schedule.total_steps;
             break;
         }
     }
+    if summary.last_step > last_checkpoint {
+        checkpoint(trainer, summary.last_step, observer)?;
+    }
     Ok(summary)
+}
+
+/// The checkpoint of `step`: every process gathers the snapshot, the writer (process 0) alone
+/// is handed it.
+fn checkpoint<O: Observer>(trainer: &mut Trainer, step: u64, observer: &mut O) -> Result<(), RunError<O::Error>> {
+    let writer = trainer.group().rank() == 0;
+    let snapshot = trainer.gather_snapshot();
+    if writer {
+        observer.save_checkpoint(step, &snapshot).map_err(RunError::Observer)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

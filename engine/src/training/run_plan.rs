@@ -1,5 +1,4 @@
-//! From a run's settings to a run: the weights it starts from, the trainer's options and
-//! schedule, the checks a resumed checkpoint must pass against the corpus it goes on with, and
+//! From a run's settings to a run: the trainer's options and schedule, the checks a resumed checkpoint must pass against the corpus it goes on with, and
 //! the settings once the run is done. The command line finds the files, asks and prints; the
 //! decisions are made here, where they are tested without the binary.
 
@@ -9,45 +8,9 @@ use charrnn_kernels::adam::AdamHyper;
 
 use crate::data::Vocab;
 use crate::files::checkpoint::Checkpoint;
-use crate::model::config::ModelConfig;
-use crate::model::params::Model;
 use crate::setting_names::{field_name, NamesSettings};
-use crate::training::collective::{Collective, Solo};
 use crate::training::run_settings::RunRecord;
-use crate::training::{LrDecay, RunSummary, Schedule, TrainOptions, Trainer};
-
-/// The weights a trainer is built from: a model (fresh or `--init-from`), or a whole checkpoint
-/// (a resumed run: optimiser and carried state too).
-pub enum Origin {
-    /// Weights alone; the optimiser and the carried state start fresh.
-    Weights(Model<f32>),
-    /// Everything a checkpoint holds.
-    Checkpoint(Box<Checkpoint>),
-}
-
-impl Origin {
-    /// The model's shape.
-    pub fn config(&self) -> ModelConfig {
-        match self {
-            Origin::Weights(model) => model.config,
-            Origin::Checkpoint(checkpoint) => checkpoint.model.config,
-        }
-    }
-
-    /// The trainer that starts from here, one part per thread of the current rayon pool.
-    pub fn into_trainer(self, options: &TrainOptions) -> Trainer {
-        self.into_trainer_in(options, rayon::current_num_threads(), Box::new(Solo))
-    }
-
-    /// The trainer of one process of `group` that starts from here, its rows split into
-    /// `parts` parts.
-    pub fn into_trainer_in(self, options: &TrainOptions, parts: usize, group: Box<dyn Collective>) -> Trainer {
-        match self {
-            Origin::Weights(model) => Trainer::in_group(model, options, parts, group),
-            Origin::Checkpoint(checkpoint) => Trainer::from_checkpoint_in(*checkpoint, options, parts, group),
-        }
-    }
-}
+use crate::training::{LrDecay, RunSummary, Schedule, TrainOptions};
 
 /// Why a run cannot go on as its settings and files say.
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +111,7 @@ impl RunRecord {
             start_step,
             total_steps: self.total_steps,
             eval_every: self.eval_every,
+            checkpoint_every: self.checkpoint_every,
             lr: self.lr,
             lr_decay: (self.lr_decay < 1.0)
                 .then_some(LrDecay { factor: self.lr_decay, after_epochs: self.lr_decay_after }),
@@ -191,9 +155,10 @@ impl RunRecord {
 mod tests {
     use super::*;
     use crate::files::checkpoint::CheckpointMeta;
-    use crate::model::config::CellKind;
+    use crate::model::config::{CellKind, ModelConfig};
+    use crate::model::params::Model;
     use crate::model::workspace::State;
-    use crate::training::EvalReport;
+    use crate::training::{EvalReport, Layout, Origin, Trainer};
     use std::time::Duration;
 
     const MODEL: ModelConfig =
@@ -308,9 +273,9 @@ mod tests {
         for origin in [Origin::Weights(Model::new(MODEL, 1)), Origin::Checkpoint(Box::new(checkpoint(8)))] {
             assert_eq!(origin.config(), MODEL);
             let resumed = matches!(origin, Origin::Checkpoint(_));
-            let trainer = origin.into_trainer(&options);
-            assert_eq!(trainer.model.config, MODEL);
-            assert_eq!(trainer.snapshot().adam_step, if resumed { 3 } else { 0 });
+            let mut trainer = Trainer::new(origin, &options, Layout::default());
+            assert_eq!(trainer.model().config, MODEL);
+            assert_eq!(trainer.gather_snapshot().adam_step, if resumed { 3 } else { 0 });
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::model::workspace::{State, Workspace};
 use crate::setting_names::{field_name, NamesSettings};
 use crate::training::collective::{block_rows, Collective, Solo};
 use crate::training::optim::{clip_global_norm, Adam};
+use crate::training::origin::Origin;
 
 /// Training hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -106,17 +107,38 @@ struct Part {
     times: PhaseTimes,
 }
 
+/// How a trainer's work is laid out: the processes that train the model together, and the
+/// parts this process's rows of the batch are split into. The default: one process, one part
+/// per thread of the current rayon pool.
+pub struct Layout {
+    /// Parts this process's rows are split into (at most one per row). Results are
+    /// bit-identical for the same number of parts; a different number of parts sums the same
+    /// terms in another order.
+    pub parts: usize,
+    /// The processes training this model together ([`Solo`]: this one alone). Each trains on
+    /// its block of the batch's rows ([`block_rows`] of the group's size, at its rank), and
+    /// their gradients, losses and carried states are combined through the group: with two
+    /// processes of one part each, every step gives the bits of one process with two parts.
+    pub group: Box<dyn Collective>,
+}
+
+impl Default for Layout {
+    fn default() -> Layout {
+        Layout { parts: rayon::current_num_threads(), group: Box::new(Solo) }
+    }
+}
+
 /// A model with its optimiser state and every buffer a step needs.
 pub struct Trainer {
     /// The model being trained. Its weights change through steps only: the packed copy of the
     /// recurrent weights the passes read is rewritten after each update, not on every read.
-    pub model: Model<f32>,
+    model: Model<f32>,
     /// Gradients of the last step, same layout as the parameters (summed over parts, clipped).
-    pub grads: Vec<f32>,
+    grads: Vec<f32>,
     /// Optimiser state.
-    pub adam: Adam<f32>,
+    adam: Adam<f32>,
     /// Clip threshold.
-    pub clip: f64,
+    clip: f64,
     batch: usize,
     /// The rows of the batch this process trains on: all of them, or its block in a
     /// data-parallel run.
@@ -137,31 +159,31 @@ pub struct Trainer {
 }
 
 impl Trainer {
-    /// Allocates everything for `model` and `options`, splitting the batch into one part per
-    /// thread of the current rayon pool.
-    pub fn new(model: Model<f32>, options: &TrainOptions) -> Trainer {
-        Self::with_parts(model, options, rayon::current_num_threads())
-    }
-
-    /// As [`Trainer::new`] with the batch split into `parts` parts (at most one per row).
-    /// Results are bit-identical for the same number of parts; a different number of parts
-    /// sums the same terms in another order.
+    /// The one way to build a trainer: everything allocated for `options`, laid out as
+    /// `layout` says, starting from `origin`: weights alone (a fresh optimiser and a zero
+    /// state), or a checkpoint, whose optimiser state and carried state it continues with (the
+    /// checkpoint holds every row's carried state, so any layout resumes it).
     ///
     /// # Panics
-    /// If `options.dropout` is not in `[0, 1)`.
-    pub fn with_parts(model: Model<f32>, options: &TrainOptions, parts: usize) -> Trainer {
-        Self::in_group(model, options, parts, Box::new(Solo))
+    /// If `options.dropout` is not in `[0, 1)`, if the batch has fewer rows than the group has
+    /// processes, or if a checkpoint's batch is not `options.batch_size` rows.
+    pub fn new(origin: impl Into<Origin>, options: &TrainOptions, layout: Layout) -> Trainer {
+        match origin.into() {
+            Origin::Weights(model) => Self::allocate(model, options, layout),
+            Origin::Checkpoint(checkpoint) => {
+                let Checkpoint { model, adam_m, adam_v, adam_step, state, .. } = *checkpoint;
+                let mut trainer = Self::allocate(model, options, layout);
+                trainer.adam.m = adam_m;
+                trainer.adam.v = adam_v;
+                trainer.adam.step = adam_step;
+                trainer.set_state(&state);
+                trainer
+            }
+        }
     }
 
-    /// A trainer for one process of `group`: it trains on its block of the batch's rows
-    /// ([`block_rows`] of the group's size, at its rank), split into `parts` parts, and the
-    /// processes' gradients, losses and carried states are combined through `group`. With two
-    /// processes of one part each, every step gives the bits of one process with two parts.
-    ///
-    /// # Panics
-    /// If `options.dropout` is not in `[0, 1)`, or the batch has fewer rows than the group
-    /// has processes.
-    pub fn in_group(model: Model<f32>, options: &TrainOptions, parts: usize, group: Box<dyn Collective>) -> Trainer {
+    /// A fresh optimiser and a zero state for `model`, and every buffer a step needs.
+    fn allocate(model: Model<f32>, options: &TrainOptions, Layout { parts, group }: Layout) -> Trainer {
         let (batch, seq_len) = (options.batch_size, options.seq_len);
         assert!((0.0..1.0).contains(&options.dropout), "dropout probability {} outside [0, 1)", options.dropout);
         assert!(batch >= group.size(), "a batch of {batch} rows for {} processes", group.size());
@@ -306,9 +328,9 @@ impl Trainer {
         });
     }
 
-    /// The carried state of the whole batch: in a group, every process's rows, gathered (a
-    /// collective call).
-    pub fn state(&self) -> State<f32> {
+    /// The carried state of the whole batch: in a group, every process's rows, gathered. A
+    /// collective call: every process of the group makes it, at the same step.
+    pub fn gather_state(&mut self) -> State<f32> {
         let config = &self.model.config;
         let h = config.hidden_size;
         let mut mine = State::zeros(config, self.rows.len());
@@ -390,42 +412,28 @@ impl Trainer {
         }
     }
 
-    /// A trainer that continues from `checkpoint`: its model, optimiser state and carried
-    /// state (the buffers split as [`Trainer::new`] does).
-    ///
-    /// # Panics
-    /// If `options.batch_size` is not the checkpoint's (`checkpoint.meta.batch_size`).
-    pub fn from_checkpoint(checkpoint: Checkpoint, options: &TrainOptions) -> Trainer {
-        Self::from_checkpoint_in(checkpoint, options, rayon::current_num_threads(), Box::new(Solo))
-    }
-
-    /// As [`Trainer::from_checkpoint`] for one process of `group` ([`Trainer::in_group`]):
-    /// the checkpoint holds every row's carried state, so any layout resumes it.
-    pub fn from_checkpoint_in(
-        checkpoint: Checkpoint,
-        options: &TrainOptions,
-        parts: usize,
-        group: Box<dyn Collective>,
-    ) -> Trainer {
-        let Checkpoint { model, adam_m, adam_v, adam_step, state, .. } = checkpoint;
-        let mut trainer = Trainer::in_group(model, options, parts, group);
-        trainer.adam.m = adam_m;
-        trainer.adam.v = adam_v;
-        trainer.adam.step = adam_step;
-        trainer.set_state(&state);
-        trainer
-    }
-
-    /// The training state to write a checkpoint from. In a group this is a collective call (it
-    /// gathers the carried state): every process makes it, at the same step.
-    pub fn snapshot(&self) -> TrainingSnapshot<'_> {
+    /// The training state to write a checkpoint from, the carried state gathered from every
+    /// process ([`Trainer::gather_state`]). A collective call: every process of the group
+    /// makes it, at the same step, though one alone writes the checkpoint.
+    pub fn gather_snapshot(&mut self) -> TrainingSnapshot<'_> {
+        let state = self.gather_state();
         TrainingSnapshot {
             model: &self.model,
             adam_m: &self.adam.m,
             adam_v: &self.adam.v,
             adam_step: self.adam.step,
-            state: self.state(),
+            state,
         }
+    }
+
+    /// The model being trained (its weights change through steps only).
+    pub fn model(&self) -> &Model<f32> {
+        &self.model
+    }
+
+    /// Sets the learning rate of the next steps.
+    pub fn set_learning_rate(&mut self, lr: f64) {
+        self.adam.hyper.lr = lr;
     }
 
     /// What the step's matrix products round their operands to.
