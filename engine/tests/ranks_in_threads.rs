@@ -1,17 +1,21 @@
 //! A data-parallel run's processes, played by threads of this test through an in-memory
 //! [`Collective`]: two processes of one part each train bit for bit as one process of two
 //! parts (steps, evaluation, the gathered carried state), each reading only its own rows;
-//! three processes equal three parts when the group sums in rank order; and a state gathered
-//! from a group resumes in one process. (The MPI group of the command line is tested under
+//! three processes equal three parts when the group sums in rank order; a state gathered
+//! from a group resumes in one process; and a run (`training::run`) hands its checkpoints to
+//! process 0 alone and stops every process at the step one of them was asked to. (The MPI group of the command line is tested under
 //! `mpiexec` by `cli/tests/mpi_ranks.rs`.)
 
+use std::convert::Infallible;
 use std::path::Path;
 use std::sync::{Arc, Barrier, Mutex};
 
 use charrnn_engine::data::{Batcher, TokenStream, TokenWidth, Vocab};
-use charrnn_engine::files::checkpoint::{load_checkpoint, save_checkpoint, CheckpointMeta, CHECKPOINT_FILE};
+use charrnn_engine::files::checkpoint::{
+    load_checkpoint, save_checkpoint, CheckpointMeta, TrainingSnapshot, CHECKPOINT_FILE,
+};
 use charrnn_engine::training::collective::{Collective, Solo};
-use charrnn_engine::training::{Layout, TrainOptions, Trainer};
+use charrnn_engine::training::{run, EvalReport, Layout, Observer, Schedule, StepReport, TrainOptions, Trainer};
 use charrnn_engine::AdamHyper;
 use charrnn_engine::Precision;
 use charrnn_engine::{CellKind, Model, ModelConfig, State};
@@ -309,4 +313,122 @@ fn an_evaluation_stopped_on_one_process_is_abandoned_on_all() {
         assert_eq!(stopped, None);
         assert_eq!(outcome, whole);
     }
+}
+
+/// What a run hands an observer, and a stop it asks for: once `stop_after` steps are reported,
+/// or once it has written a checkpoint when `stop_on_write`.
+#[derive(Debug, Default, PartialEq)]
+struct Recorder {
+    steps: Vec<u64>,
+    evals: Vec<u64>,
+    /// Each checkpoint's step, carried state and weights.
+    checkpoints: Vec<(u64, State<f32>, Vec<f32>)>,
+    stop_after: Option<u64>,
+    stop_on_write: bool,
+    stop: bool,
+}
+
+impl Observer for Recorder {
+    type Error = Infallible;
+
+    fn on_step(&mut self, report: &StepReport) {
+        self.steps.push(report.step);
+        self.stop |= self.stop_after == Some(report.step);
+    }
+
+    fn on_eval(&mut self, report: &EvalReport, _trainer: &Trainer) -> Result<(), Infallible> {
+        self.evals.push(report.step);
+        Ok(())
+    }
+
+    fn save_checkpoint(&mut self, step: u64, snapshot: &TrainingSnapshot<'_>) -> Result<(), Infallible> {
+        self.checkpoints.push((step, snapshot.state.clone(), snapshot.model.params.clone()));
+        self.stop |= self.stop_on_write;
+        Ok(())
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.stop
+    }
+}
+
+fn schedule(total_steps: u64, eval_every: u64, checkpoint_every: u64) -> Schedule {
+    Schedule { start_step: 0, total_steps, eval_every, checkpoint_every, lr: 2e-3, lr_decay: None }
+}
+
+/// `training::run` of `schedule` on one process of `group` with `parts` parts: the observer
+/// afterwards, and the run's last step and whether it stopped early.
+fn run_observed(
+    stream: &TokenStream,
+    options: &TrainOptions,
+    layout: Layout,
+    schedule: Schedule,
+    mut recorder: Recorder,
+) -> (Recorder, u64, bool) {
+    let train = Batcher::new(stream, 0..2500, options.batch_size, options.seq_len, "training").unwrap();
+    let val = Batcher::new(stream, 2500..3000, options.batch_size, options.seq_len, "validation").unwrap();
+    let mut trainer = Trainer::new(Model::new(config(CellKind::Lstm), 3), options, layout);
+    let summary = run(&mut trainer, &train, Some(&val), schedule, &mut recorder).unwrap();
+    (recorder, summary.last_step, summary.stopped)
+}
+
+/// The run checkpoints every `checkpoint_every` steps and after the last, in a group as in one
+/// process: every process joins each gather, and the writer (process 0) alone is handed the
+/// snapshot, which holds every row's carried state.
+#[test]
+fn the_run_hands_its_checkpoints_to_the_writer_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = token_stream(dir.path());
+    let options = options(7, 0.0);
+    let schedule = schedule(7, 5, 3);
+    let layout = Layout { parts: 2, group: Box::new(Solo) };
+    let (one, last_step, stopped) = run_observed(&stream, &options, layout, schedule, Recorder::default());
+    assert_eq!((last_step, stopped), (7, false));
+    assert_eq!((&one.steps[..], &one.evals[..]), (&[1, 2, 3, 4, 5, 6, 7][..], &[5, 7][..]));
+    assert_eq!(one.checkpoints.iter().map(|c| c.0).collect::<Vec<_>>(), [3, 6, 7]);
+    let group = in_group(2, |rank| {
+        let layout = Layout { parts: 1, group: Box::new(rank) };
+        run_observed(&stream, &options, layout, schedule, Recorder::default())
+    });
+    assert_eq!(group[0], (one, 7, false));
+    let (follower, _, _) = &group[1];
+    assert!(follower.checkpoints.is_empty(), "a follower was handed a checkpoint");
+    assert_eq!((&follower.steps, &follower.evals), (&group[0].0.steps, &group[0].0.evals));
+}
+
+/// A stop asked of one process only stops every process after the same step, with one
+/// checkpoint of that step; asked before an evaluation, it abandons the evaluation everywhere.
+#[test]
+fn a_stop_asked_of_one_process_stops_every_one_after_the_same_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = token_stream(dir.path());
+    let options = options(6, 0.0);
+    // Step 4 is followed by no evaluation, step 5 by one, which the stop abandons.
+    for stop_after in [4, 5] {
+        let group = in_group(2, |rank| {
+            let stop_after = (rank.rank == 1).then_some(stop_after);
+            let layout = Layout { parts: 1, group: Box::new(rank) };
+            run_observed(&stream, &options, layout, schedule(20, 5, 0), Recorder { stop_after, ..Recorder::default() })
+        });
+        for (rank, (recorder, last_step, stopped)) in group.iter().enumerate() {
+            assert_eq!((*last_step, *stopped), (stop_after, true), "rank {rank}, a stop after step {stop_after}");
+            assert!(recorder.evals.is_empty(), "rank {rank} evaluated, a stop after step {stop_after}");
+        }
+        let written: Vec<u64> = group[0].0.checkpoints.iter().map(|c| c.0).collect();
+        assert_eq!(written, [stop_after]);
+    }
+}
+
+/// A stop asked while a checkpoint is written stops the run after that step, on that
+/// checkpoint, with no other written.
+#[test]
+fn a_stop_asked_during_a_checkpoint_write_stops_the_run_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = token_stream(dir.path());
+    let options = options(6, 0.0);
+    let recorder = Recorder { stop_on_write: true, ..Recorder::default() };
+    let (recorder, last_step, stopped) =
+        run_observed(&stream, &options, Layout::default(), schedule(10, 0, 2), recorder);
+    assert_eq!((last_step, stopped), (2, true));
+    assert_eq!(recorder.checkpoints.iter().map(|c| c.0).collect::<Vec<_>>(), [2]);
 }
