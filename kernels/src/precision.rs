@@ -30,6 +30,22 @@ impl Precision {
         }
     }
 
+    /// Whether this process multiplies operands of this precision in the CPU's own instructions
+    /// at the level the kernels use ([`crate::dispatch::cpu_level`]): `f32` always; bf16 with
+    /// AVX512-BF16 (`vdpbf16ps`). Below it a bf16 product rounds its operands and multiplies
+    /// them in `f32`, no faster than an `f32` one, and has no matrix-vector kernel of its own.
+    pub fn is_native(self) -> bool {
+        self.is_native_at(crate::dispatch::cpu_level())
+    }
+
+    /// [`Precision::is_native`] at `level`.
+    pub fn is_native_at(self, level: crate::dispatch::CpuLevel) -> bool {
+        match self {
+            Precision::F32 => true,
+            Precision::Bf16 => level >= crate::dispatch::CpuLevel::Avx512Bf16,
+        }
+    }
+
     /// `x` rounded to this precision, still as an `f32`.
     #[inline(always)]
     pub fn round(self, x: f32) -> f32 {

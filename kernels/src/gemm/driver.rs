@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use super::microkernel::{with_kernel, APanel, CTile, KernelId, MicroKernel, MAX_MR, MAX_NR, MAX_TILE};
+use super::microkernel::{with_kernel, APanel, CTile, KernelId, MicroKernel, ThreadTiles, MAX_MR, MAX_NR, MAX_TILE};
 use super::pack::{Block, PackWord, Strided};
 use crate::cpu_caches::{cache_sizes, Blocking};
 use crate::dispatch::detected_level;
@@ -180,11 +180,14 @@ fn grow(v: &mut Vec<f32>, len: usize) {
     }
 }
 
-/// One thread's share of a product: the blocked loops over columns of `C` (`NC`) and depth
-/// ([`depth_block`]), each with its block of `B` panels, then the row blocks of `A`.
+/// One thread's share of a product: the kernel's per-thread set-up ([`ThreadTiles`]), then the
+/// blocked loops over columns of `C` (`NC`) and depth ([`depth_block`]), each with its block
+/// of `B` panels, then the row blocks of `A`.
 fn serial<K: MicroKernel>(product: Product<'_>, c: &mut [f32], ldc: usize) {
     let Product { m, n, k, b, precision, .. } = product;
     let mc_max = K::MR * blocking().mc_panels;
+    // SAFETY: the kernel's features are present (checked in `gemm_f32`, the only way here).
+    let _tiles = unsafe { ThreadTiles::<K>::begin() };
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let (buf_a, buf_b) = &mut *scratch;
