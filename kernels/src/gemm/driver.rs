@@ -430,3 +430,85 @@ fn local_tile<K: MicroKernel>(kc: usize, a: APanel<K::Word>, bp: &[K::Word], cut
         c[i * ldc..i * ldc + cols].copy_from_slice(&tile[i * K::NR..i * K::NR + cols]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::gemm::microkernel::portable::Portable;
+
+    static BEGUN: AtomicUsize = AtomicUsize::new(0);
+    static ENDED: AtomicUsize = AtomicUsize::new(0);
+
+    thread_local! {
+        /// Whether this thread is between `begin_thread` and `end_thread`.
+        static SET_UP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// The portable kernel with a per-thread set-up that counts its calls (what AMX's tile
+    /// configuration would do there).
+    struct Counting;
+
+    impl MicroKernel for Counting {
+        const ID: KernelId = Portable::ID;
+        type Word = <Portable as MicroKernel>::Word;
+
+        unsafe fn tile(kc: usize, a: APanel<Self::Word>, b: *const Self::Word, c: CTile) {
+            assert!(SET_UP.get(), "a tile ran on a thread not set up");
+            // SAFETY: the caller's contract, which is the portable kernel's.
+            unsafe { Portable::tile(kc, a, b, c) }
+        }
+
+        unsafe fn begin_thread() {
+            assert!(!SET_UP.replace(true), "a thread set up twice");
+            BEGUN.fetch_add(1, Ordering::SeqCst);
+        }
+
+        unsafe fn end_thread() {
+            assert!(SET_UP.replace(false), "a thread ended without being set up");
+            ENDED.fetch_add(1, Ordering::SeqCst);
+        }
+
+        fn pack_a(a: Strided<'_>, block: Block, out: &mut [Self::Word], precision: Precision) -> usize {
+            Portable::pack_a(a, block, out, precision)
+        }
+
+        fn pack_b(b: Strided<'_>, block: Block, out: &mut [Self::Word], precision: Precision) -> usize {
+            Portable::pack_b(b, block, out, precision)
+        }
+    }
+
+    /// Each thread's share of a product sets its thread up once, before its tiles, and ends it
+    /// after them: two shares on two threads, and one for a product too small to split; the
+    /// results are the portable kernel's.
+    #[test]
+    fn every_share_of_a_product_sets_its_thread_up_once() {
+        let (m, n, k) = (64, 256, 160);
+        assert!(m * n * k >= PARALLEL_MIN_WORK && m / (4 * Portable::MR) >= 2);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.5).collect();
+        let product = |m: usize| Product {
+            m,
+            n,
+            k,
+            alpha: 1.0,
+            a: Strided { data: &a, rs: k, cs: 1 },
+            b: BSource::Strided(Strided { data: &b, rs: n, cs: 1 }),
+            beta: 0.0,
+            precision: Precision::F32,
+        };
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("thread pool");
+        for (rows, shares) in [(m, 2), (4, 1)] {
+            let (mut counted, mut plain) = (vec![0.0f32; rows * n], vec![0.0f32; rows * n]);
+            let before = BEGUN.load(Ordering::SeqCst);
+            pool.install(|| {
+                split::<Counting>(product(rows), &mut counted, n);
+                split::<Portable>(product(rows), &mut plain, n);
+            });
+            assert_eq!(BEGUN.load(Ordering::SeqCst) - before, shares, "{rows} rows");
+            assert_eq!(ENDED.load(Ordering::SeqCst), BEGUN.load(Ordering::SeqCst), "{rows} rows");
+            assert_eq!(counted, plain, "{rows} rows");
+        }
+    }
+}
