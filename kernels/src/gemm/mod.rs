@@ -5,7 +5,8 @@
 //! checks) use `matrixmultiply` ([`generic`]). Large products are split by rows of `C` across
 //! rayon, so every element is computed by one call over the full `k` and results do not
 //! depend on the thread count. [`PackedB`] packs a weight matrix once for reuse across many
-//! products (the recurrent weights are multiplied `T` times per step).
+//! products (the recurrent weights are multiplied `T` times per step): the GEMM's form of a
+//! [`crate::prepared::PreparedMatrix`].
 //!
 //! A product of [`Precision::Bf16`] rounds both operands to bf16 (nearest even) and
 //! accumulates the products in `f32`: at [`CpuLevel::Avx512Bf16`] with the bf16-pair kernels

@@ -4,7 +4,8 @@
 //! with `vdpbf16ps` at [`CpuLevel::Avx512Bf16`]: half the bytes of `f32` weights to read, and
 //! each element summed over the same pairs, in the same order, as the bf16 GEMM's tiles do, so
 //! one row gives the batched step's bits. Below that level there is no native bf16 product;
-//! the call runs its plain body there, and the inference step uses the GEMM instead.
+//! the call runs its plain body there, and a [`crate::prepared::PreparedMatrix`] takes the
+//! GEMM's panels instead.
 
 use crate::dispatch::CpuLevel;
 use crate::gemm::pack::Strided;
