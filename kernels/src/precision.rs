@@ -88,6 +88,16 @@ mod tests {
     }
 
     #[test]
+    fn only_bf16_needs_a_native_level() {
+        use crate::dispatch::CpuLevel;
+        for level in CpuLevel::ALL {
+            assert!(Precision::F32.is_native_at(level));
+            assert_eq!(Precision::Bf16.is_native_at(level), level == CpuLevel::Avx512Bf16, "{}", level.name());
+        }
+        assert_eq!(Precision::Bf16.is_native(), crate::dispatch::cpu_level() == CpuLevel::Avx512Bf16);
+    }
+
+    #[test]
     fn bf16_rounds_to_nearest_even() {
         let bf16 = Precision::Bf16;
         // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties to the even significand (1).
