@@ -133,12 +133,13 @@ fn read(from: &[AtomicU32], to: &mut [f32]) {
     }
 }
 
-/// A part's columns of one weight matrix: the columns `cols` of the row-major `k×ldw` matrix
-/// `w`, prepared as a `k×cols.len()` matrix for one-row products in `precision` (a
-/// matrix-vector form: a split step runs only where the kernels multiply one row so).
+/// A part's columns of one weight matrix, prepared for one-row products (in the matrix-vector
+/// form: a split step runs only where the kernels multiply one row so).
 struct Columns(PreparedMatrix<f32>);
 
 impl Columns {
+    /// The columns `cols` of the row-major `k×ldw` matrix `w`, copied and prepared as a
+    /// `k×cols.len()` matrix for products in `precision`.
     fn of(w: &[f32], k: usize, ldw: usize, cols: &[usize], precision: Precision) -> Columns {
         let mut out = Vec::with_capacity(k * cols.len());
         for row in w.chunks_exact(ldw).take(k) {
