@@ -2,8 +2,9 @@
 //! (sampling one stream), where a GEMM's tiles would compute rows that do not exist and its
 //! packing would copy the weights at every step.
 //!
-//! `W` is read where it lies, row-major (`k×n`, leading dimension `ldw`): the model's own
-//! weight matrices, stored input-major, need no copy. The fast path (`gemv/fused.rs`) walks
+//! `W` is read where it lies, row-major (`k×n`, leading dimension `ldw`), copied once, not
+//! packed: a [`crate::prepared::PreparedMatrix`] prepared for one row holds its operand so,
+//! stored or transposed. The fast path (`gemv/fused.rs`) walks
 //! blocks of columns and, in each, every row of `W` once, with one accumulator per vector of
 //! the block: each `y[j]` is `y[j] + (Σₚ x[p]·W[p, j])`, the sum taken in order of `p` from
 //! zero, exactly as a GEMM micro-kernel sums one element of `C` (so the batch-1 path and a

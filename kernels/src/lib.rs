@@ -20,6 +20,7 @@ pub mod lstm_cell;
 pub mod math;
 pub mod peak;
 pub mod precision;
+pub mod prepared;
 pub mod reduce;
 #[cfg(test)]
 mod reference;

@@ -30,6 +30,22 @@ impl Precision {
         }
     }
 
+    /// Whether this process multiplies operands of this precision in the CPU's own instructions
+    /// at the level the kernels use ([`crate::dispatch::cpu_level`]): `f32` always; bf16 with
+    /// AVX512-BF16 (`vdpbf16ps`). Below it a bf16 product rounds its operands and multiplies
+    /// them in `f32`, no faster than an `f32` one, and has no matrix-vector kernel of its own.
+    pub fn is_native(self) -> bool {
+        self.is_native_at(crate::dispatch::cpu_level())
+    }
+
+    /// [`Precision::is_native`] at `level`.
+    pub fn is_native_at(self, level: crate::dispatch::CpuLevel) -> bool {
+        match self {
+            Precision::F32 => true,
+            Precision::Bf16 => level >= crate::dispatch::CpuLevel::Avx512Bf16,
+        }
+    }
+
     /// `x` rounded to this precision, still as an `f32`.
     #[inline(always)]
     pub fn round(self, x: f32) -> f32 {
@@ -69,6 +85,16 @@ mod tests {
             assert_eq!(Precision::parse(p.name()), Some(p));
         }
         assert_eq!(Precision::parse("fp16"), None);
+    }
+
+    #[test]
+    fn only_bf16_needs_a_native_level() {
+        use crate::dispatch::CpuLevel;
+        for level in CpuLevel::ALL {
+            assert!(Precision::F32.is_native_at(level));
+            assert_eq!(Precision::Bf16.is_native_at(level), level == CpuLevel::Avx512Bf16, "{}", level.name());
+        }
+        assert_eq!(Precision::Bf16.is_native(), crate::dispatch::cpu_level() == CpuLevel::Avx512Bf16);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use charrnn_kernels::gemv::bf16_pairs::{Bf16Rows, GemvBf16};
 use charrnn_kernels::gemv::Gemv;
 use charrnn_kernels::gru_cell::{GruBackward, GruForward};
 use charrnn_kernels::lstm_cell::{LstmBackward, LstmForward};
+use charrnn_kernels::prepared::{PreparedMatrix, PreparedProduct};
 use charrnn_kernels::rnn_cell::{RnnBackward, RnnForward};
 use charrnn_kernels::softmax_xent::{SoftmaxTerms, SoftmaxXent, SoftmaxXentLoss};
 use charrnn_kernels::{FastKernel, Kernel, Precision};
@@ -137,6 +138,32 @@ fn gemm_packed_refuses_short_operands() {
             let call = GemmPacked { op_a: Op::N, m, alpha: 1.0, a, lda: k, b: &packed, beta: 0.0, c, ldc: n };
             go(call, entry);
         });
+    }
+}
+
+#[test]
+fn prepared_product_refuses_short_operands() {
+    let (k, n) = (9, 37);
+    // One row (the matrix-vector form for `f32`) and several (the GEMM's panels); the plain
+    // body of the GEMM is run over `f64`, whose operand is packed plainly, as for GemmPacked.
+    for m in [1, 5] {
+        let mut w = PreparedMatrix::<f32>::new(k, n, Precision::F32, m);
+        w.prepare(Op::N, &vec![0.5; k * n], n);
+        let mut w64 = PreparedMatrix::<f64>::new(k, n, Precision::F32, m);
+        w64.prepare(Op::N, &vec![0.5; k * n], n);
+        for which in [0, 1] {
+            refused(&format!("PreparedProduct, {m} rows, operand {which}"), |short, entry| {
+                let mut bufs = buffers(&[m * k, m * n], short.then_some(which));
+                let [x, y] = &mut bufs[..] else { unreachable!() };
+                if let (Entry::Plain, 5) = (entry, m) {
+                    let (x, mut y): (Vec<f64>, Vec<f64>) =
+                        (x.iter().map(|&v| f64::from(v)).collect(), y.iter().map(|&v| f64::from(v)).collect());
+                    let call = PreparedProduct { m, x: &x, ldx: k, w: &w64, accumulate: true, y: &mut y, ldy: n };
+                    return call.run_plain();
+                }
+                go(PreparedProduct { m, x, ldx: k, w: &w, accumulate: true, y, ldy: n }, entry);
+            });
+        }
     }
 }
 

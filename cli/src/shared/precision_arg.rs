@@ -2,7 +2,6 @@
 //! this CPU.
 
 use charrnn_engine::Precision;
-use charrnn_kernels::dispatch::{cpu_level, CpuLevel};
 use clap::ValueEnum;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -24,15 +23,9 @@ impl PrecisionArg {
     }
 }
 
-/// Whether this process multiplies bf16 natively (the CPU has it and `CHARRNN_CPU_LEVEL` does
-/// not cap it away).
-fn native_bf16() -> bool {
-    cpu_level() >= CpuLevel::Avx512Bf16
-}
-
 /// For an `f32` training run on a CPU that multiplies bf16 natively: that bf16 would be faster.
 pub fn bf16_hint(precision: Precision) -> Option<&'static str> {
-    (precision == Precision::F32 && native_bf16()).then_some(
+    (precision == Precision::F32 && Precision::Bf16.is_native()).then_some(
         "hint: this CPU multiplies bf16 natively; --precision bf16 (bf16 products, f32 weights and \
          optimiser) trains faster",
     )
@@ -40,7 +33,7 @@ pub fn bf16_hint(precision: Precision) -> Option<&'static str> {
 
 /// For a bf16 run on a CPU without native bf16: that it will not be faster.
 pub fn slow_bf16_note(precision: Precision) -> Option<&'static str> {
-    (precision == Precision::Bf16 && !native_bf16()).then_some(
+    (precision == Precision::Bf16 && !Precision::Bf16.is_native()).then_some(
         "note: this CPU has no native bf16: --precision bf16 rounds the operands to bf16 and multiplies \
          them in f32, which is not faster than --precision f32",
     )

@@ -16,10 +16,10 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
-use charrnn_kernels::gemv::bf16_pairs::{Bf16Rows, GemvBf16};
-use charrnn_kernels::gemv::Gemv;
+use charrnn_kernels::gemm::Op;
 use charrnn_kernels::gru_cell::GruForward;
 use charrnn_kernels::lstm_cell::LstmForward;
+use charrnn_kernels::prepared::{PreparedMatrix, PreparedProduct};
 use charrnn_kernels::rnn_cell::RnnForward;
 use charrnn_kernels::{Kernel, Precision};
 
@@ -133,38 +133,27 @@ fn read(from: &[AtomicU32], to: &mut [f32]) {
     }
 }
 
-/// A part's columns of one weight matrix, in the precision of the products.
-enum Columns {
-    /// Row-major `f32`, `k×n`.
-    F32 { n: usize, w: Vec<f32> },
-    /// bf16 pairs (the CPU multiplies them natively).
-    Bf16(Bf16Rows),
-}
+/// A part's columns of one weight matrix, prepared for one-row products (in the matrix-vector
+/// form: a split step runs only where the kernels multiply one row so).
+struct Columns(PreparedMatrix<f32>);
 
 impl Columns {
-    /// The columns `cols` of the row-major `k×ldw` matrix `w`, copied (and for bf16 products
-    /// rounded into pairs) as a `k×cols.len()` matrix.
+    /// The columns `cols` of the row-major `k×ldw` matrix `w`, copied and prepared as a
+    /// `k×cols.len()` matrix for products in `precision`.
     fn of(w: &[f32], k: usize, ldw: usize, cols: &[usize], precision: Precision) -> Columns {
         let mut out = Vec::with_capacity(k * cols.len());
         for row in w.chunks_exact(ldw).take(k) {
             out.extend(cols.iter().map(|&c| row[c]));
         }
-        match precision {
-            Precision::F32 => Columns::F32 { n: cols.len(), w: out },
-            Precision::Bf16 => {
-                let mut rows = Bf16Rows::new(k, cols.len());
-                rows.pack(&out, cols.len());
-                Columns::Bf16(rows)
-            }
-        }
+        let mut prepared = PreparedMatrix::new(k, cols.len(), precision, 1);
+        prepared.prepare(Op::N, &out, cols.len());
+        Columns(prepared)
     }
 
     /// `y += xᵀ·W` over these columns.
     fn multiply_add(&self, x: &[f32], y: &mut [f32]) {
-        match self {
-            Columns::F32 { n, w } => Gemv { k: x.len(), n: *n, x, w, ldw: *n, y }.run(),
-            Columns::Bf16(w) => GemvBf16 { x, w, y }.run(),
-        }
+        let w = &self.0;
+        PreparedProduct { m: 1, x, ldx: w.k(), w, accumulate: true, y, ldy: w.n() }.run();
     }
 }
 

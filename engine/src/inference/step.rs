@@ -4,22 +4,18 @@
 //! Training runs `T` steps per call and multiplies `[T·B, ·]` matrices; sampling runs one step
 //! per symbol, so everything that does not depend on the state is prepared once, by
 //! [`InferenceWeights::new`]: layer 0's folded input table (`Emb·Wx0 + b`, see
-//! [`crate::model::embedding`]), every layer's summed biases, and, for more than one row, every
-//! weight matrix packed for the GEMM. A step ([`InferenceStep::step`]) is then, per layer, one
-//! product for its input and one for its state, the fused cell, and the output layer: with one
-//! row, matrix-vector products ([`Gemv`]) straight over the model's row-major weights (nothing
-//! packed, no thread pool); with more, [`GemmPacked`] over the packed copies. Both sum every
-//! element in the same order, so a row's values do not depend on how many rows a step has
-//! (`gemv` and GEMM tests in the kernels crate). One row of bf16 products, where the CPU has
-//! them natively, runs [`GemvBf16`] over the weights as bf16 pairs (half the bytes), again
-//! summed as the bf16 GEMM sums. A step allocates nothing.
+//! [`crate::model::embedding`]), every layer's summed biases, and every weight matrix as a
+//! [`PreparedMatrix`] for products of `R` rows. A step ([`InferenceStep::step`]) is then, per
+//! layer, one product for its input and one for its state, the fused cell, and the output
+//! layer, each a [`PreparedProduct`]: the kernels choose a matrix-vector product for one row
+//! where the precision is native (no thread pool; bf16 pairs read half the bytes) and the GEMM
+//! otherwise, and sum every element in the same order either way, so a row's values do not
+//! depend on how many rows a step has. A step allocates nothing.
 
-use charrnn_kernels::dispatch::{cpu_level, CpuLevel};
-use charrnn_kernels::gemm::{GemmPacked, Op, PackedB};
-use charrnn_kernels::gemv::bf16_pairs::{Bf16Rows, GemvBf16};
-use charrnn_kernels::gemv::Gemv;
+use charrnn_kernels::gemm::Op;
 use charrnn_kernels::gru_cell::GruForward;
 use charrnn_kernels::lstm_cell::LstmForward;
+use charrnn_kernels::prepared::{PreparedMatrix, PreparedProduct};
 use charrnn_kernels::reduce::broadcast_rows;
 use charrnn_kernels::rnn_cell::RnnForward;
 use charrnn_kernels::{Kernel, Precision};
@@ -51,12 +47,9 @@ pub struct InferenceWeights<'m> {
     /// Per layer, the bias the input side starts from: `b_ih + b_hh` for the LSTM and the RNN
     /// (their cells see only the sum), `b_ih` for the GRU (layer 0's is in the table).
     input_bias: Vec<Vec<f32>>,
-    /// For more than one row, or bf16 products without native bf16: the matrices packed for
-    /// the GEMM, in the order of [`InferenceWeights::packed_index`]; empty otherwise.
-    packed: Vec<PackedB<f32>>,
-    /// For one row of bf16 products where the CPU multiplies bf16 natively: the matrices as
-    /// bf16 pairs for [`GemvBf16`], in the same order; empty otherwise.
-    bf16_rows: Vec<Bf16Rows>,
+    /// The matrices prepared for products of `rows` rows, in the order of
+    /// [`InferenceWeights::index`].
+    prepared: Vec<PreparedMatrix<f32>>,
 }
 
 impl<'m> InferenceWeights<'m> {
@@ -91,27 +84,15 @@ impl<'m> InferenceWeights<'m> {
             bias_hh,
             &mut table,
         );
-        let mut weights =
-            InferenceWeights { model, rows, precision, table, input_bias, packed: Vec::new(), bf16_rows: Vec::new() };
-        if rows == 1 && precision == Precision::Bf16 && cpu_level() == CpuLevel::Avx512Bf16 {
-            weights.bf16_rows = Self::matrices(&cfg)
-                .map(|m| {
-                    let (input, output) = weights.shape(m);
-                    let mut rows = Bf16Rows::new(input, output);
-                    rows.pack(weights.plain(m), output);
-                    rows
-                })
-                .collect();
-        } else if weights.uses_gemm() {
-            weights.packed = Self::matrices(&cfg)
-                .map(|m| {
-                    let (input, output) = weights.shape(m);
-                    let mut packed = PackedB::for_rows(input, output, rows, precision);
-                    packed.pack(Op::N, weights.plain(m), output);
-                    packed
-                })
-                .collect();
-        }
+        let mut weights = InferenceWeights { model, rows, precision, table, input_bias, prepared: Vec::new() };
+        weights.prepared = Self::matrices(&cfg)
+            .map(|m| {
+                let (input, output) = weights.shape(m);
+                let mut prepared = PreparedMatrix::new(input, output, precision, rows);
+                prepared.prepare(Op::N, weights.plain(m), output);
+                prepared
+            })
+            .collect();
         weights
     }
 
@@ -125,10 +106,10 @@ impl<'m> InferenceWeights<'m> {
         self.model
     }
 
-    /// Whether a step runs matrix-vector products (one row of `f32`, or of bf16 where the CPU
-    /// multiplies bf16 natively) rather than GEMMs.
+    /// Whether a step runs matrix-vector products (the kernels' choice for one row in a
+    /// precision the CPU multiplies natively) rather than GEMMs.
     pub fn matrix_vector(&self) -> bool {
-        !self.uses_gemm()
+        self.prepared.iter().all(PreparedMatrix::matrix_vector)
     }
 
     /// Layer 0's folded input table (`[V, G·H]`).
@@ -141,19 +122,13 @@ impl<'m> InferenceWeights<'m> {
         &self.input_bias[l]
     }
 
-    /// Whether the products run as GEMMs over packed copies (more than one row, or bf16
-    /// operands on a CPU without native bf16 products) rather than [`Gemv`] or [`GemvBf16`].
-    fn uses_gemm(&self) -> bool {
-        (self.rows > 1 || self.precision != Precision::F32) && self.bf16_rows.is_empty()
-    }
-
-    /// Every matrix a step multiplies, in the order of the packed copies.
+    /// Every matrix a step multiplies, in the order of the prepared ones.
     fn matrices(cfg: &ModelConfig) -> impl Iterator<Item = Matrix> {
         let layers = cfg.num_layers;
         (1..layers).map(Matrix::Input).chain((0..layers).map(Matrix::Recurrent)).chain([Matrix::Decoder])
     }
 
-    fn packed_index(&self, m: Matrix) -> usize {
+    fn index(&self, m: Matrix) -> usize {
         let layers = self.model.config.num_layers;
         match m {
             Matrix::Input(l) => l - 1,
@@ -187,14 +162,8 @@ impl<'m> InferenceWeights<'m> {
     /// (`[rows, output]`).
     fn multiply_add(&self, m: Matrix, rows: usize, x: &[f32], out: &mut [f32]) {
         let (input, output) = self.shape(m);
-        if let Some(w) = self.bf16_rows.get(self.packed_index(m)) {
-            GemvBf16 { x: &x[..input], w, y: &mut out[..output] }.run();
-        } else if self.uses_gemm() {
-            let b = &self.packed[self.packed_index(m)];
-            GemmPacked { op_a: Op::N, m: rows, alpha: 1.0, a: x, lda: input, b, beta: 1.0, c: out, ldc: output }.run();
-        } else {
-            Gemv { k: input, n: output, x, w: self.plain(m), ldw: output, y: out }.run();
-        }
+        let w = &self.prepared[self.index(m)];
+        PreparedProduct { m: rows, x, ldx: input, w, accumulate: true, y: out, ldy: output }.run();
     }
 }
 

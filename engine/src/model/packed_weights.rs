@@ -1,14 +1,16 @@
-//! Each layer's recurrent weights packed for the products that read them at every time step:
-//! `Wh` for the forward recurrence and `Whᵀ` for the backward one, in the precision of the
-//! products (in bf16, the packed copy is the bf16 copy of the weights; the `f32` master
-//! weights stay in the model).
+//! Each layer's recurrent weights prepared for the products that read them at every time step
+//! ([`PreparedMatrix`]): `Wh` for the forward recurrence and `Whᵀ` for the backward one, in the
+//! precision of the products (in bf16, the prepared copy is the bf16 copy of the weights; the
+//! `f32` master weights stay in the model), in the form the kernels choose for the rows of a
+//! pass.
 //!
 //! The trainer packs them once per step, right after Adam has updated the weights, for every
 //! part of the batch at once (each part used to pack both for itself in its own passes);
 //! `forward_logits` packs `Wh` once for weights that do not change. A pass reads them and never
 //! packs.
 
-use charrnn_kernels::gemm::{Op, PackedB};
+use charrnn_kernels::gemm::Op;
+use charrnn_kernels::prepared::PreparedMatrix;
 use charrnn_kernels::{Float, Precision};
 use rayon::prelude::*;
 
@@ -19,9 +21,9 @@ use crate::model::params::Model;
 #[derive(Clone, Debug)]
 pub struct PackedWeights<F> {
     /// Each layer's `Wh` (`[H, G·H]`).
-    wh: Vec<PackedB<F>>,
+    wh: Vec<PreparedMatrix<F>>,
     /// Each layer's `Whᵀ` (`[G·H, H]`); empty when packed for inference.
-    wh_t: Vec<PackedB<F>>,
+    wh_t: Vec<PreparedMatrix<F>>,
     precision: Precision,
 }
 
@@ -39,8 +41,9 @@ impl<F: Float> PackedWeights<F> {
 
     fn with(config: &ModelConfig, rows: usize, precision: Precision, training: bool) -> PackedWeights<F> {
         let (h, gh, layers) = (config.hidden_size, config.cell.gates() * config.hidden_size, config.num_layers);
-        let wh = (0..layers).map(|_| PackedB::for_rows(h, gh, rows, precision)).collect();
-        let wh_t = (0..if training { layers } else { 0 }).map(|_| PackedB::for_rows(gh, h, rows, precision)).collect();
+        let wh = (0..layers).map(|_| PreparedMatrix::new(h, gh, precision, rows)).collect();
+        let wh_t =
+            (0..if training { layers } else { 0 }).map(|_| PreparedMatrix::new(gh, h, precision, rows)).collect();
         PackedWeights { wh, wh_t, precision }
     }
 
@@ -48,7 +51,8 @@ impl<F: Float> PackedWeights<F> {
     /// [`PackedWeights::for_inference`]) allocates (memory estimates).
     pub fn allocation(config: &ModelConfig, training: bool) -> usize {
         let (h, gh) = (config.hidden_size, config.cell.gates() * config.hidden_size);
-        let per_layer = PackedB::<F>::capacity(h, gh) + if training { PackedB::<F>::capacity(gh, h) } else { 0 };
+        let per_layer =
+            PreparedMatrix::<F>::capacity(h, gh) + if training { PreparedMatrix::<F>::capacity(gh, h) } else { 0 };
         config.num_layers * per_layer
     }
 
@@ -61,11 +65,11 @@ impl<F: Float> PackedWeights<F> {
         let ld = model.config.cell.gates() * model.config.hidden_size;
         let forward = self.wh.par_iter_mut().enumerate().map(|(l, packed)| (Op::N, l, packed));
         let backward = self.wh_t.par_iter_mut().enumerate().map(|(l, packed)| (Op::T, l, packed));
-        forward.chain(backward).for_each(|(op, l, packed)| packed.pack(op, &p[layers[l].wh.clone()], ld));
+        forward.chain(backward).for_each(|(op, l, packed)| packed.prepare(op, &p[layers[l].wh.clone()], ld));
     }
 
     /// Layer `l`'s packed `Wh`.
-    pub fn wh(&self, l: usize) -> &PackedB<F> {
+    pub fn wh(&self, l: usize) -> &PreparedMatrix<F> {
         &self.wh[l]
     }
 
@@ -73,7 +77,7 @@ impl<F: Float> PackedWeights<F> {
     ///
     /// # Panics
     /// If these weights were packed for inference.
-    pub fn wh_t(&self, l: usize) -> &PackedB<F> {
+    pub fn wh_t(&self, l: usize) -> &PreparedMatrix<F> {
         self.wh_t.get(l).expect("Whᵀ is packed for training only (PackedWeights::for_training)")
     }
 

@@ -13,9 +13,9 @@
 //! for the backward pass; backward yields separate gradients for both sides (`dgates` for the
 //! input side, `dgh` for the recurrent side) and `dWh = Hprevᵀ·dgh`.
 
-use charrnn_kernels::gemm::{GemmPacked, Op, PackedB};
 use charrnn_kernels::gru_cell::{GruBackward, GruForward};
 use charrnn_kernels::lstm_cell::{LstmBackward, LstmForward};
+use charrnn_kernels::prepared::{PreparedMatrix, PreparedProduct};
 use charrnn_kernels::reduce::{add_assign, broadcast_rows, broadcast_rows_sum};
 use charrnn_kernels::rnn_cell::{RnnBackward, RnnForward};
 use charrnn_kernels::{Float, Kernel, Precision};
@@ -85,7 +85,7 @@ pub fn recurrent_forward<F: Float>(
     dims: LayerDims,
     bias_hh: &[F],
     act: &mut LayerActivations<F>,
-    packed_wh: &PackedB<F>,
+    packed_wh: &PreparedMatrix<F>,
     h0: &mut [F],
     c0: Option<&mut [F]>,
 ) {
@@ -106,10 +106,9 @@ pub fn recurrent_forward<F: Float>(
         let h_t = &mut h_future[..bh];
         // This step's recurrent product, accumulated onto the pre-activations (the GRU keeps
         // its recurrent side apart, in `gh`).
-        let add_recurrent = |c: &mut [F]| {
-            let b = packed_wh;
-            GemmPacked { op_a: Op::N, m: batch, alpha: F::one(), a: h_prev, lda: hidden, b, beta: F::one(), c, ldc: gh }
-                .run()
+        let add_recurrent = |y: &mut [F]| {
+            let w = packed_wh;
+            PreparedProduct { m: batch, x: h_prev, ldx: hidden, w, accumulate: true, y, ldy: gh }.run()
         };
         match &mut act.cell {
             CellActivations::Lstm { c } => {
@@ -153,7 +152,7 @@ pub struct BackwardScratch<'a, F> {
 /// If the layer is a GRU's and `dgh` is `None`.
 pub fn recurrent_backward<F: Float>(
     dims: LayerDims,
-    wh_t: &PackedB<F>,
+    wh_t: &PreparedMatrix<F>,
     act: &LayerActivations<F>,
     d_out: &mut [F],
     scratch: BackwardScratch<'_, F>,
@@ -204,12 +203,12 @@ pub fn recurrent_backward<F: Float>(
         if t > 0 {
             // dh_next = dG_t·Whᵀ, where dG is the recurrent side's gradient: the GRU's own
             // `dgh`, added onto the direct path already in dh_next; the gates' otherwise.
-            let (a, beta) = match dgh.as_deref() {
-                Some(dgh) => (&dgh[step], F::one()),
-                None => (&dgates[step], F::zero()),
+            let (x, accumulate) = match dgh.as_deref() {
+                Some(dgh) => (&dgh[step], true),
+                None => (&dgates[step], false),
             };
-            let b = wh_t;
-            GemmPacked { op_a: Op::N, m: batch, alpha: F::one(), a, lda: gh, b, beta, c: dh_next, ldc: hidden }.run();
+            let w = wh_t;
+            PreparedProduct { m: batch, x, ldx: gh, w, accumulate, y: dh_next, ldy: hidden }.run();
         }
     }
 }

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use super::microkernel::{with_kernel, APanel, CTile, KernelId, MicroKernel, MAX_MR, MAX_NR, MAX_TILE};
+use super::microkernel::{with_kernel, APanel, CTile, KernelId, MicroKernel, ThreadTiles, MAX_MR, MAX_NR, MAX_TILE};
 use super::pack::{Block, PackWord, Strided};
 use crate::cpu_caches::{cache_sizes, Blocking};
 use crate::dispatch::detected_level;
@@ -180,11 +180,14 @@ fn grow(v: &mut Vec<f32>, len: usize) {
     }
 }
 
-/// One thread's share of a product: the blocked loops over columns of `C` (`NC`) and depth
-/// ([`depth_block`]), each with its block of `B` panels, then the row blocks of `A`.
+/// One thread's share of a product: the kernel's per-thread set-up ([`ThreadTiles`]), then the
+/// blocked loops over columns of `C` (`NC`) and depth ([`depth_block`]), each with its block
+/// of `B` panels, then the row blocks of `A`.
 fn serial<K: MicroKernel>(product: Product<'_>, c: &mut [f32], ldc: usize) {
     let Product { m, n, k, b, precision, .. } = product;
     let mc_max = K::MR * blocking().mc_panels;
+    // SAFETY: the kernel's features are present (checked in `gemm_f32`, the only way here).
+    let _tiles = unsafe { ThreadTiles::<K>::begin() };
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let (buf_a, buf_b) = &mut *scratch;
@@ -425,5 +428,87 @@ fn local_tile<K: MicroKernel>(kc: usize, a: APanel<K::Word>, bp: &[K::Word], cut
     unsafe { K::tile(kc, a, bp.as_ptr(), out) };
     for i in 0..rows {
         c[i * ldc..i * ldc + cols].copy_from_slice(&tile[i * K::NR..i * K::NR + cols]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::gemm::microkernel::portable::Portable;
+
+    static BEGUN: AtomicUsize = AtomicUsize::new(0);
+    static ENDED: AtomicUsize = AtomicUsize::new(0);
+
+    thread_local! {
+        /// Whether this thread is between `begin_thread` and `end_thread`.
+        static SET_UP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// The portable kernel with a per-thread set-up that counts its calls (what AMX's tile
+    /// configuration would do there).
+    struct Counting;
+
+    impl MicroKernel for Counting {
+        const ID: KernelId = Portable::ID;
+        type Word = <Portable as MicroKernel>::Word;
+
+        unsafe fn tile(kc: usize, a: APanel<Self::Word>, b: *const Self::Word, c: CTile) {
+            assert!(SET_UP.get(), "a tile ran on a thread not set up");
+            // SAFETY: the caller's contract, which is the portable kernel's.
+            unsafe { Portable::tile(kc, a, b, c) }
+        }
+
+        unsafe fn begin_thread() {
+            assert!(!SET_UP.replace(true), "a thread set up twice");
+            BEGUN.fetch_add(1, Ordering::SeqCst);
+        }
+
+        unsafe fn end_thread() {
+            assert!(SET_UP.replace(false), "a thread ended without being set up");
+            ENDED.fetch_add(1, Ordering::SeqCst);
+        }
+
+        fn pack_a(a: Strided<'_>, block: Block, out: &mut [Self::Word], precision: Precision) -> usize {
+            Portable::pack_a(a, block, out, precision)
+        }
+
+        fn pack_b(b: Strided<'_>, block: Block, out: &mut [Self::Word], precision: Precision) -> usize {
+            Portable::pack_b(b, block, out, precision)
+        }
+    }
+
+    /// Each thread's share of a product sets its thread up once, before its tiles, and ends it
+    /// after them: two shares on two threads, and one for a product too small to split; the
+    /// results are the portable kernel's.
+    #[test]
+    fn every_share_of_a_product_sets_its_thread_up_once() {
+        let (m, n, k) = (64, 256, 160);
+        assert!(m * n * k >= PARALLEL_MIN_WORK && m / (4 * Portable::MR) >= 2);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.5).collect();
+        let product = |m: usize| Product {
+            m,
+            n,
+            k,
+            alpha: 1.0,
+            a: Strided { data: &a, rs: k, cs: 1 },
+            b: BSource::Strided(Strided { data: &b, rs: n, cs: 1 }),
+            beta: 0.0,
+            precision: Precision::F32,
+        };
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("thread pool");
+        for (rows, shares) in [(m, 2), (4, 1)] {
+            let (mut counted, mut plain) = (vec![0.0f32; rows * n], vec![0.0f32; rows * n]);
+            let before = BEGUN.load(Ordering::SeqCst);
+            pool.install(|| {
+                split::<Counting>(product(rows), &mut counted, n);
+                split::<Portable>(product(rows), &mut plain, n);
+            });
+            assert_eq!(BEGUN.load(Ordering::SeqCst) - before, shares, "{rows} rows");
+            assert_eq!(ENDED.load(Ordering::SeqCst), BEGUN.load(Ordering::SeqCst), "{rows} rows");
+            assert_eq!(counted, plain, "{rows} rows");
+        }
     }
 }

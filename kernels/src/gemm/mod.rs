@@ -5,7 +5,8 @@
 //! checks) use `matrixmultiply` ([`generic`]). Large products are split by rows of `C` across
 //! rayon, so every element is computed by one call over the full `k` and results do not
 //! depend on the thread count. [`PackedB`] packs a weight matrix once for reuse across many
-//! products (the recurrent weights are multiplied `T` times per step).
+//! products (the recurrent weights are multiplied `T` times per step): the GEMM's form of a
+//! [`crate::prepared::PreparedMatrix`].
 //!
 //! A product of [`Precision::Bf16`] rounds both operands to bf16 (nearest even) and
 //! accumulates the products in `f32`: at [`CpuLevel::Avx512Bf16`] with the bf16-pair kernels
@@ -194,13 +195,21 @@ impl<F: Float> PackedB<F> {
     /// Packs `op(B)` (stored `k×n` for [`Op::N`], `n×k` for [`Op::T`], leading dimension
     /// `ldb`), rounded to the operand's precision.
     pub fn pack(&mut self, op_b: Op, b: &[F], ldb: usize) {
+        self.pack_at(cpu_level(), op_b, b, ldb);
+    }
+
+    /// [`PackedB::pack`] for the kernels of `level` (tests prepare operands for every level).
+    ///
+    /// # Panics
+    /// As [`PackedB::pack`], and if `level` is above what this CPU supports.
+    pub(crate) fn pack_at(&mut self, level: CpuLevel, op_b: Op, b: &[F], ldb: usize) {
         let (rows, cols) = stored_shape(op_b, self.k, self.n);
         check_matrix("B", b.len(), rows, cols, ldb);
         let (rs, cs) = strides(op_b, ldb);
         let (k, n, precision) = (self.k, self.n, self.precision);
         self.layout = if is_f32::<F>() {
             // Panels for the micro-kernel that wastes least on `rows_hint`-row products.
-            let kernel = KernelId::choose(cpu_level(), precision, self.rows_hint, n);
+            let kernel = KernelId::choose(level, precision, self.rows_hint, n);
             let b = Strided { data: as_f32(b), rs, cs };
             f32_path::pack_b(kernel, precision, (k, n), b, as_f32_mut(&mut self.data))
         } else {
@@ -331,7 +340,7 @@ fn scale_only<F: Float>(m: usize, n: usize, beta: F, c: &mut [F], ldc: usize) {
 }
 
 /// (row stride, column stride) of the *logical* operand for a stored row-major matrix.
-fn strides(op: Op, ld: usize) -> (usize, usize) {
+pub(crate) fn strides(op: Op, ld: usize) -> (usize, usize) {
     match op {
         Op::N => (ld, 1),
         Op::T => (1, ld),
@@ -339,14 +348,15 @@ fn strides(op: Op, ld: usize) -> (usize, usize) {
 }
 
 /// Shape as stored in memory of an operand whose logical shape is `rows×cols`.
-fn stored_shape(op: Op, rows: usize, cols: usize) -> (usize, usize) {
+pub(crate) fn stored_shape(op: Op, rows: usize, cols: usize) -> (usize, usize) {
     match op {
         Op::N => (rows, cols),
         Op::T => (cols, rows),
     }
 }
 
-fn check_matrix(name: &str, len: usize, rows: usize, cols: usize, ld: usize) {
+/// Asserts that a `rows×cols` matrix with leading dimension `ld` fits in `len` elements.
+pub(crate) fn check_matrix(name: &str, len: usize, rows: usize, cols: usize, ld: usize) {
     if rows == 0 || cols == 0 {
         return;
     }

@@ -4,9 +4,11 @@
 //! with `vdpbf16ps` at [`CpuLevel::Avx512Bf16`]: half the bytes of `f32` weights to read, and
 //! each element summed over the same pairs, in the same order, as the bf16 GEMM's tiles do, so
 //! one row gives the batched step's bits. Below that level there is no native bf16 product;
-//! the call runs its plain body there, and the inference step uses the GEMM instead.
+//! the call runs its plain body there, and a [`crate::prepared::PreparedMatrix`] takes the
+//! GEMM's panels instead.
 
 use crate::dispatch::CpuLevel;
+use crate::gemm::pack::Strided;
 use crate::kernel::{FastKernel, Kernel};
 use crate::precision::bf16_bits;
 use crate::Float;
@@ -32,11 +34,21 @@ impl Bf16Rows {
     pub fn pack(&mut self, w: &[f32], ldw: usize) {
         let (k, n) = (self.k, self.n);
         assert!(k == 0 || n == 0 || w.len() >= (k - 1) * ldw + n, "Bf16Rows: W too short");
+        self.pack_strided(Strided { data: w, rs: ldw, cs: 1 });
+    }
+
+    /// Packs the `k×n` matrix whose element `(p, j)` is `w.data[p·w.rs + j·w.cs]` (a stored
+    /// matrix or its transpose), rounded to nearest even.
+    ///
+    /// # Panics
+    /// If `w.data` is too short (an index out of bounds: callers check the shape first).
+    pub(crate) fn pack_strided(&mut self, w: Strided<'_>) {
+        let (k, n) = (self.k, self.n);
+        let at = |p: usize, j: usize| w.data[p * w.rs + j * w.cs];
         for (q, out) in self.words.chunks_exact_mut(n.max(1)).enumerate() {
-            let even = &w[2 * q * ldw..][..n];
             for (j, word) in out.iter_mut().enumerate() {
-                let odd = if 2 * q + 1 < k { bf16_bits(w[(2 * q + 1) * ldw + j]) } else { 0 };
-                *word = u32::from(bf16_bits(even[j])) | (u32::from(odd) << 16);
+                let odd = if 2 * q + 1 < k { bf16_bits(at(2 * q + 1, j)) } else { 0 };
+                *word = u32::from(bf16_bits(at(2 * q, j))) | (u32::from(odd) << 16);
             }
         }
     }

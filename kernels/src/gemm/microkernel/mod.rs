@@ -190,6 +190,33 @@ const fn max_of_tiles(side: usize) -> usize {
     max
 }
 
+/// A thread's share of a product with kernel `K`, between [`MicroKernel::begin_thread`] (made
+/// by [`ThreadTiles::begin`]) and [`MicroKernel::end_thread`] (when dropped, on a panic too).
+/// Neither `Send` nor `Sync` (the raw pointer in its marker): it ends on the thread it began on.
+pub(crate) struct ThreadTiles<K: MicroKernel>(std::marker::PhantomData<*const K>);
+
+impl<K: MicroKernel> ThreadTiles<K> {
+    /// Begins this thread's share.
+    ///
+    /// # Safety
+    /// The CPU supports the kernel's target features.
+    #[inline(always)]
+    pub(crate) unsafe fn begin() -> ThreadTiles<K> {
+        // SAFETY: the caller's contract.
+        unsafe { K::begin_thread() };
+        ThreadTiles(std::marker::PhantomData)
+    }
+}
+
+impl<K: MicroKernel> Drop for ThreadTiles<K> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: `begin` (the only way to make one) was called on this thread, under the
+        // contract that the CPU supports the kernel's features; the guard cannot leave it.
+        unsafe { K::end_thread() };
+    }
+}
+
 /// Where a kernel reads the `MR` rows of `A` (words `W`, see [`PackWord`]) for one tile.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum APanel<W> {
@@ -245,6 +272,24 @@ pub(crate) trait MicroKernel {
         let _ = (kc, a, b, c, rows, cols);
         unreachable!("a kernel without a few-column path (EDGE_COLUMNS = 0) was asked for one");
     }
+
+    /// Readies the calling thread for this kernel's tiles: the driver calls it once per
+    /// thread's share of a product, before the first tile ([`ThreadTiles`]). A kernel whose
+    /// registers need configuring per thread does it here (AMX: load the tile configuration,
+    /// `ldtilecfg`); every kernel today needs nothing, and the default compiles to nothing.
+    ///
+    /// # Safety
+    /// The CPU supports the kernel's target features.
+    #[inline(always)]
+    unsafe fn begin_thread() {}
+
+    /// Undoes [`MicroKernel::begin_thread`] after the thread's last tile of the product (AMX:
+    /// `tilerelease`); nothing by default.
+    ///
+    /// # Safety
+    /// As [`MicroKernel::begin_thread`], which this thread called for this share.
+    #[inline(always)]
+    unsafe fn end_thread() {}
 
     /// The CPU level whose features the kernel (and its packing) is compiled for.
     const LEVEL: CpuLevel = Self::ID.level();
