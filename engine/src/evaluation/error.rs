@@ -64,8 +64,8 @@ impl NamesSettings for ScoreError {
                 format!("the text has {len} symbols: scoring needs at least 2 (one to read, one to predict)")
             }
             ScoreError::WindowTooLong { width, len } => format!(
-                "a window of {width} symbols ({}) needs a text of at least {} (it predicts the symbol after it); \
-                 the text has {len}",
+                "{} {width} needs a text of at least {} symbols (a window predicts the symbol after it); the \
+                 text scored has {len}",
                 name("windows"),
                 width + 1
             ),
