@@ -87,7 +87,7 @@ fn encode<S: Copy + PartialEq + Quoted>(
     id_of: impl Fn(S) -> Option<u32>,
 ) -> Result<ScoredText> {
     let range = match val_frac {
-        Some(f) if f == 0.0 => bail!("--val-frac 0 holds nothing out: leave --val-frac out to score the whole text"),
+        Some(0.0) => bail!("--val-frac 0 holds nothing out: leave --val-frac out to score the whole text"),
         Some(f) => split_train_val(total, f)?.1,
         None => 0..total,
     };
