@@ -212,17 +212,22 @@ def evaluate(model, tokens, batch, seq_len):
 # init
 
 
+def load_model_dir(path, float64):
+    """A charrnn-fast model directory: the model (in float64 if asked), its config and vocabulary."""
+    with open(os.path.join(path, "config.json")) as f:
+        cfg = json.load(f)
+    with open(os.path.join(path, "vocab.json")) as f:
+        vocab = json.load(f)
+    m = cfg["model"]
+    model = CharRNN(m["cell"], m["vocab_size"], m["embed_size"], m["hidden_size"], m["num_layers"])
+    model.load_state_dict(load_file(os.path.join(path, "model.safetensors")), strict=True)
+    return (model.double() if float64 else model), cfg, vocab
+
+
 def init(args):
     torch.set_num_threads(args.threads)
-    with open(os.path.join(args.model, "config.json")) as f:
-        cfg = json.load(f)
-    with open(os.path.join(args.model, "vocab.json")) as f:
-        vocab = json.load(f)
-    m, rec = cfg["model"], cfg["training"]
-    model = CharRNN(m["cell"], m["vocab_size"], m["embed_size"], m["hidden_size"], m["num_layers"])
-    model.load_state_dict(load_file(os.path.join(args.model, "model.safetensors")), strict=True)
-    if args.float64:
-        model = model.double()
+    model, cfg, vocab = load_model_dir(args.model, args.float64)
+    rec = cfg["training"]
     data = args.data or rec["data"]
     batch, seq_len = rec["batch_size"], rec["seq_len"]
     val_frac = rec["val_frac"] if args.val_frac is None else args.val_frac
@@ -270,15 +275,7 @@ def window_log_probs(model, tokens, starts, width):
 
 def score(args):
     torch.set_num_threads(args.threads)
-    with open(os.path.join(args.model, "config.json")) as f:
-        cfg = json.load(f)
-    with open(os.path.join(args.model, "vocab.json")) as f:
-        vocab = json.load(f)
-    m = cfg["model"]
-    model = CharRNN(m["cell"], m["vocab_size"], m["embed_size"], m["hidden_size"], m["num_layers"])
-    model.load_state_dict(load_file(os.path.join(args.model, "model.safetensors")), strict=True)
-    if args.float64:
-        model = model.double()
+    model, cfg, vocab = load_model_dir(args.model, args.float64)
     model.eval()
     tokens = encode(args.data or cfg["training"]["data"], vocab)
     if args.val_frac:

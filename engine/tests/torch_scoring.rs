@@ -13,77 +13,41 @@
 //! `python benches/reference/torch_charrnn.py scoring-fixture` in the environment of
 //! `benches/reference/requirements.txt`.
 
-use std::collections::HashMap;
+use std::path::Path;
+
+mod torch_fixture;
+use torch_fixture::CellTensors;
 
 use charrnn_engine::evaluation::stream::{StreamScorer, STREAM_CHUNK};
 use charrnn_engine::evaluation::windows::{WindowScorer, MAX_CHUNK};
-use charrnn_engine::files::torch_layout::from_torch;
 use charrnn_engine::{CellKind, Model, ModelConfig, Precision};
 use charrnn_kernels::Float;
-use safetensors::tensor::Dtype;
-use safetensors::SafeTensors;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torch_scoring.safetensors");
 
 /// One cell's part of the fixture.
 struct Case {
+    tensors: CellTensors,
     config: ModelConfig,
     width: usize,
-    floats: HashMap<String, (Vec<usize>, Vec<f64>)>,
     text: Vec<u32>,
     starts: Vec<usize>,
 }
 
 impl Case {
     fn load(cell: CellKind) -> Case {
-        let bytes = std::fs::read(FIXTURE).expect("fixture present (committed)");
-        let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
-        let cfg: serde_json::Value = serde_json::from_str(&meta.metadata().as_ref().unwrap()["config"]).unwrap();
-        let n = |k: &str| cfg[k].as_u64().unwrap() as usize;
-        let st = SafeTensors::deserialize(&bytes).unwrap();
-        let prefix = format!("{}.", cell.name());
-        let (mut floats, mut ints) = (HashMap::new(), HashMap::new());
-        for (name, view) in st.tensors() {
-            let Some(short) = name.strip_prefix(&prefix) else { continue };
-            match view.dtype() {
-                Dtype::F64 => {
-                    let data = view.data().chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect();
-                    floats.insert(short.to_owned(), (view.shape().to_vec(), data));
-                }
-                Dtype::I32 => {
-                    let data: Vec<i32> =
-                        view.data().chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().unwrap())).collect();
-                    ints.insert(short.to_owned(), data);
-                }
-                other => panic!("unexpected dtype {other:?} for {name}"),
-            }
-        }
-        let config = ModelConfig {
-            cell,
-            vocab_size: n("vocab"),
-            embed_size: n("embed"),
-            hidden_size: n("hidden"),
-            num_layers: n("layers"),
-        };
-        let text = ints["text"].iter().map(|&t| t as u32).collect();
-        let starts: Vec<usize> = ints["starts"].iter().map(|&s| s as usize).collect();
-        assert_eq!(starts.len(), n("count"));
-        Case { config, width: n("width"), floats, text, starts }
+        let tensors = CellTensors::load(Path::new(FIXTURE), cell);
+        let starts: Vec<usize> = tensors.ids("starts").into_iter().map(|s| s as usize).collect();
+        assert_eq!(starts.len(), tensors.size("count"));
+        Case { config: tensors.config, width: tensors.size("width"), text: tensors.ids("text"), starts, tensors }
     }
 
     fn log_probs(&self, name: &str) -> &[f64] {
-        &self.floats[name].1
+        self.tensors.tensor(name)
     }
 
     fn model<F: Float>(&self) -> Model<F> {
-        let mut model = Model::<F>::new(self.config, 0);
-        model.params = from_torch(&self.config, &model.layout, |name, shape| {
-            let (s, data) = self.floats.get(&format!("init.{name}")).ok_or(format!("missing {name}"))?;
-            assert_eq!(s.as_slice(), shape, "{name}");
-            Ok(data.iter().map(|&x| F::from_f64(x)).collect())
-        })
-        .unwrap();
-        model
+        self.tensors.model()
     }
 
     /// Our stream and window scoring in `F` against PyTorch's, within `tolerance`.
