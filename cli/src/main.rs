@@ -49,7 +49,7 @@ enum Command {
     /// Generate text from a trained model
     Sample(sample::command::SampleArgs),
     /// Score a text with a trained model: its loss in nats and bits per character, as one
-    /// stream or over random windows (--help says which to use when)
+    /// stream or over random windows (`eval --help` says which to use when)
     Eval(eval::args::EvalArgs),
     /// Time full training steps of a named configuration (tokens/s, peak memory)
     Bench(bench::command::BenchArgs),

@@ -148,3 +148,20 @@ fn bad_input_is_one_error_line() {
     std::fs::write(dir.path().join("one.txt"), "a").unwrap();
     assert_run_fails(dir.path(), &["eval", "--model", "m", "--data", "one.txt"], "scoring needs at least 2");
 }
+
+#[test]
+fn a_byte_model_scores_bytes() {
+    let mut corpus = small_corpus(3000).into_bytes();
+    for k in (0..corpus.len()).step_by(97) {
+        corpus[k] = 0xe9;
+    }
+    let dir = dir_with(&[("c.txt", corpus.clone())]);
+    train_small(dir.path(), "5", &["--bytes"]);
+    let result = eval_json(dir.path(), &["--model", "m", "--data", "c.txt", "--per-char", "p.tsv"]);
+    assert_eq!((result["unit"].as_str(), result["predicted"].as_u64()), (Some("byte"), Some(2999)));
+    let table = std::fs::read_to_string(dir.path().join("p.tsv")).unwrap();
+    assert!(table.starts_with("position\tbyte\tlog_prob_nats\tlog_prob_bits\n"), "{}", &table[..60]);
+    assert_eq!(table.matches("\t\\xe9\t").count(), corpus[1..].iter().filter(|&&b| b == 0xe9).count());
+    let out = run_in(dir.path(), &["eval", "--model", "m", "--data", "c.txt"]);
+    assert!(stdout(&out).contains("bits/byte"), "{}", stdout(&out));
+}

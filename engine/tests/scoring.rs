@@ -125,3 +125,20 @@ fn what_cannot_be_scored_is_refused() {
     assert_eq!(windows.score(&[0; 10], &[6, 7]), Err(past));
     assert_eq!(windows.score(&[0; 3], &[0, 0]), Err(ScoreError::WindowTooLong { width: 3, len: 3 }));
 }
+
+#[test]
+fn bf16_products_score_close_to_f32() {
+    let ids = text(600, 4);
+    for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
+        let model = Model::<f32>::new(config(cell), 8);
+        let f32_score = StreamScorer::new(&model, Precision::F32).score(&ids, |_, _| {}).unwrap();
+        let bf16_score = StreamScorer::new(&model, Precision::Bf16).score(&ids, |_, _| {}).unwrap();
+        let (a, b) = (f32_score.mean_nats(), bf16_score.mean_nats());
+        // bf16 operands (8 bits of mantissa) move the figure a little, not more.
+        assert!(a != b && (a - b).abs() < 0.01 * a, "{cell:?}: bf16 {b} vs f32 {a}");
+        let starts = window_starts(ids.len(), 70, 5, 2).unwrap();
+        let windows = |precision| WindowScorer::new(&model, precision, 70, 5, 2).unwrap().score(&ids, &starts).unwrap();
+        let (a, b) = (windows(Precision::F32).mean_nats(), windows(Precision::Bf16).mean_nats());
+        assert!(a != b && (a - b).abs() < 0.01 * a, "{cell:?} windows: bf16 {b} vs f32 {a}");
+    }
+}
