@@ -61,7 +61,8 @@ impl NamesSettings for ScoreError {
     fn describe_with(&self, name: &dyn Fn(&'static str) -> String) -> String {
         match self {
             ScoreError::TextTooShort { len } => {
-                format!("the text has {len} symbols: scoring needs at least 2 (one to read, one to predict)")
+                let symbols = if *len == 1 { "symbol" } else { "symbols" };
+                format!("the text has {len} {symbols}: scoring needs at least 2 (one to read, one to predict)")
             }
             ScoreError::WindowTooLong { width, len } => format!(
                 "{} {width} needs a text of at least {} symbols (a window predicts the symbol after it); the \
