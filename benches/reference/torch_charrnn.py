@@ -8,6 +8,13 @@ CrossEntropyLoss, Adam, clip_grad_norm_, hidden state carried between batches) i
   bench    train a named config for N steps and print the median tokens/s and peak RSS
   init     load a model directory written by `charrnn-fast train` and print its validation
            loss (same split and batching as ours), then optionally train N more steps
+  score    load a model directory as init does and score a text as `charrnn-fast eval` does:
+           one stream from a zero state, and (--windows W --count N --seed S) random windows
+           each from a zero state; --val-frac scores train's held-out tail
+  scoring-fixture
+           write engine/tests/fixtures/torch_scoring.safetensors: a tiny model per cell, a text,
+           window starts, and PyTorch's per-character log-probabilities of the text as one
+           stream and of each window, in float64
 
 Module attributes are named `embedding`, `rnn`, `decoder`, so `state_dict` keys are exactly the
 tensor names of charrnn-fast's model.safetensors.
@@ -30,6 +37,7 @@ from safetensors.torch import load_file, save_file
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 FIXTURE = os.path.join(REPO, "engine", "tests", "fixtures", "torch_parity.safetensors")
+SCORING_FIXTURE = os.path.join(REPO, "engine", "tests", "fixtures", "torch_scoring.safetensors")
 DEFAULT_CORPUS = os.path.join(REPO, "data", "tinyshakespeare", "input.txt")
 
 CONFIGS = {
@@ -204,17 +212,22 @@ def evaluate(model, tokens, batch, seq_len):
 # init
 
 
+def load_model_dir(path, float64):
+    """A charrnn-fast model directory: the model (in float64 if asked), its config and vocabulary."""
+    with open(os.path.join(path, "config.json")) as f:
+        cfg = json.load(f)
+    with open(os.path.join(path, "vocab.json")) as f:
+        vocab = json.load(f)
+    m = cfg["model"]
+    model = CharRNN(m["cell"], m["vocab_size"], m["embed_size"], m["hidden_size"], m["num_layers"])
+    model.load_state_dict(load_file(os.path.join(path, "model.safetensors")), strict=True)
+    return (model.double() if float64 else model), cfg, vocab
+
+
 def init(args):
     torch.set_num_threads(args.threads)
-    with open(os.path.join(args.model, "config.json")) as f:
-        cfg = json.load(f)
-    with open(os.path.join(args.model, "vocab.json")) as f:
-        vocab = json.load(f)
-    m, rec = cfg["model"], cfg["training"]
-    model = CharRNN(m["cell"], m["vocab_size"], m["embed_size"], m["hidden_size"], m["num_layers"])
-    model.load_state_dict(load_file(os.path.join(args.model, "model.safetensors")), strict=True)
-    if args.float64:
-        model = model.double()
+    model, cfg, vocab = load_model_dir(args.model, args.float64)
+    rec = cfg["training"]
     data = args.data or rec["data"]
     batch, seq_len = rec["batch_size"], rec["seq_len"]
     val_frac = rec["val_frac"] if args.val_frac is None else args.val_frac
@@ -234,6 +247,93 @@ def init(args):
                 break
             loss, norm, state = train_step(model, opt, x, y, state, rec["clip"])
             print(f"step {step}, loss {loss:.6f}, grad norm {norm:.6f}")
+
+
+# --------------------------------------------------------------------------------------------
+# score: the protocols of `charrnn-fast eval`
+
+
+@torch.no_grad()
+def stream_log_probs(model, tokens):
+    """Log-probability of tokens[1:], read as one stream from a zero state: [len - 1]."""
+    x = torch.as_tensor(tokens[:-1]).reshape(-1, 1)
+    y = torch.as_tensor(tokens[1:]).reshape(-1, 1)
+    logits, _ = model(x, model.zero_state(1, next(model.parameters()).dtype))
+    return torch.log_softmax(logits, dim=-1).gather(-1, y.unsqueeze(-1)).reshape(-1)
+
+
+@torch.no_grad()
+def window_log_probs(model, tokens, starts, width):
+    """Log-probabilities of each window's targets, each window from a zero state (nanoGPT's
+    estimate_loss): [count, width]."""
+    tokens = torch.as_tensor(tokens)
+    x = torch.stack([tokens[s:s + width] for s in starts], dim=1)
+    y = torch.stack([tokens[s + 1:s + width + 1] for s in starts], dim=1)
+    logits, _ = model(x, model.zero_state(len(starts), next(model.parameters()).dtype))
+    return torch.log_softmax(logits, dim=-1).gather(-1, y.unsqueeze(-1)).squeeze(-1).T
+
+
+def score(args):
+    torch.set_num_threads(args.threads)
+    model, cfg, vocab = load_model_dir(args.model, args.float64)
+    model.eval()
+    tokens = encode(args.data or cfg["training"]["data"], vocab)
+    if args.val_frac:
+        tokens = split(tokens, args.val_frac)[1]
+    start = time.perf_counter()
+    lp = stream_log_probs(model, tokens)
+    seconds = time.perf_counter() - start
+    print(f"stream: {-lp.mean().item():.6f} nats/symbol over {len(lp)} predictions "
+          f"({len(lp) / seconds:.0f} symbols/s)")
+    if args.windows:
+        gen = np.random.default_rng(args.seed)
+        starts = gen.integers(0, len(tokens) - args.windows, size=args.count)
+        nats, count = 0.0, 0
+        start = time.perf_counter()
+        for i in range(0, len(starts), 256):
+            w = window_log_probs(model, tokens, starts[i:i + 256], args.windows)
+            nats -= w.sum().item()
+            count += w.numel()
+        seconds = time.perf_counter() - start
+        print(f"windows: {nats / count:.6f} nats/symbol over {args.count} windows of {args.windows} "
+              f"({count / seconds:.0f} symbols/s; numpy's starts, not charrnn-fast's)")
+
+
+def scoring_fixture(args):
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    V, E, H, L, N, W, C = 11, 8, 12, 2, 400, 100, 9
+    tensors, meta = {}, {"vocab": V, "embed": E, "hidden": H, "layers": L, "width": W, "count": C,
+                         "torch": torch.__version__.split("+")[0]}
+    for cell in ("lstm", "rnn", "gru"):
+        torch.manual_seed(4321)
+        model = CharRNN(cell, V, E, H, L)
+        with torch.no_grad():
+            # Three times PyTorch's initial scale: confident, varied predictions and saturating
+            # gates, which show a difference in the recurrence more than a near-uniform guess.
+            for w in model.parameters():
+                w.mul_(3.0)
+        # The weights rounded to f32 and held in f64: our f32 path reads the same weights.
+        model = model.float().double()
+        gen = torch.Generator().manual_seed(7)
+        # A text with some structure: a cycle through the vocabulary, a third of it random.
+        cycle = torch.arange(N) % V
+        noise = torch.randint(0, V, (N,), generator=gen)
+        text = torch.where(torch.rand(N, generator=gen, dtype=torch.float64) < 0.3, noise, cycle)
+        starts = torch.randint(0, N - W, (C,), generator=gen)
+        p = f"{cell}."
+        for k, v in model.state_dict().items():
+            tensors[p + "init." + k] = v.detach().clone()
+        tensors[p + "text"] = text.to(torch.int32)
+        tensors[p + "starts"] = starts.to(torch.int32)
+        tensors[p + "stream.log_probs"] = stream_log_probs(model, text.numpy())
+        tensors[p + "windows.log_probs"] = window_log_probs(model, text.numpy(), starts.tolist(), W).contiguous()
+        print(f"{cell}: stream {-tensors[p + 'stream.log_probs'].mean().item():.6f}, windows "
+              f"{-tensors[p + 'windows.log_probs'].mean().item():.6f} nats/symbol", file=sys.stderr)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    save_file({k: v.contiguous() for k, v in sorted(tensors.items())}, args.out,
+              metadata={"config": json.dumps(meta, sort_keys=True)})
+    print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes)", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,8 +401,20 @@ def main():
     i.add_argument("--steps", type=int, default=0, help="train this many steps from the loaded weights")
     i.add_argument("--threads", type=int, default=os.cpu_count())
     i.add_argument("--float64", action="store_true", help="evaluate in float64")
+    sc = sub.add_parser("score", help="score a text with a charrnn-fast model directory, as `eval` does")
+    sc.add_argument("--model", required=True)
+    sc.add_argument("--data", help="text [default: the corpus recorded in config.json]")
+    sc.add_argument("--val-frac", type=float, help="score only the tail train --val-frac holds out")
+    sc.add_argument("--windows", type=int, help="also score random windows of W symbols")
+    sc.add_argument("--count", type=int, default=2000)
+    sc.add_argument("--seed", type=int, default=42)
+    sc.add_argument("--threads", type=int, default=os.cpu_count())
+    sc.add_argument("--float64", action="store_true", help="score in float64")
+    sf = sub.add_parser("scoring-fixture", help="write the scoring parity fixture")
+    sf.add_argument("--out", default=SCORING_FIXTURE)
     args = ap.parse_args()
-    {"fixture": fixture, "bench": bench, "init": init}[args.mode](args)
+    modes = {"fixture": fixture, "bench": bench, "init": init, "score": score, "scoring-fixture": scoring_fixture}
+    modes[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 
 mod bench;
 mod data;
+mod eval;
 mod info;
 mod prepare;
 mod sample;
@@ -47,6 +48,9 @@ enum Command {
     Train(train::args::TrainArgs),
     /// Generate text from a trained model
     Sample(sample::command::SampleArgs),
+    /// Score a text with a trained model: its loss in nats and bits per character, as one
+    /// stream or over random windows (`eval --help` says which to use when)
+    Eval(eval::args::EvalArgs),
     /// Time full training steps of a named configuration (tokens/s, peak memory)
     Bench(bench::command::BenchArgs),
     /// What a model directory, a run directory or a checkpoint holds: shape, parameters,
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
             None => Err(anyhow::anyhow!("internal error: no arguments of train")),
         },
         Command::Sample(args) => sample::command::run(args),
+        Command::Eval(args) => eval::command::run(args),
         Command::Bench(args) => bench::command::run(args, &ranks),
         Command::Data(args) => data::run(args),
         Command::Info(args) => info::run(args),

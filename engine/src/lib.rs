@@ -2,7 +2,8 @@
 //! folders by layer: [`data`] (corpus, vocabulary, token stream, batches), [`model`] (shape,
 //! parameters, buffers, each layer's forward and backward), [`training`] (the step, the run,
 //! the optimiser, the processes that train together), [`inference`] (the prepared step,
-//! sampling, beam search) and [`files`] (checkpoints, model directories, atomic writes).
+//! sampling, beam search), [`evaluation`] (scoring a text: as one stream, or in random windows)
+//! and [`files`] (checkpoints, model directories, atomic writes).
 //!
 //! Reads like llm.c: each layer has explicit forward and backward functions over buffers that
 //! a [`Workspace`] allocates once; [`model::pass`] composes them.
@@ -13,6 +14,7 @@
 
 pub mod data;
 mod error_text;
+pub mod evaluation;
 pub mod files;
 pub mod inference;
 pub mod model;

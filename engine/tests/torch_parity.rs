@@ -10,17 +10,18 @@
 //! accumulation) within the stated bf16 tolerances (`BF16_FIRST_STEP_TOLERANCE`,
 //! `BF16_LOSS_TOLERANCE`).
 
-use std::collections::HashMap;
+use std::path::Path;
 
-use charrnn_engine::files::torch_layout::{from_torch, to_torch};
+mod torch_fixture;
+use torch_fixture::CellTensors;
+
+use charrnn_engine::files::torch_layout::to_torch;
 use charrnn_engine::model::pass::{backward, forward, Pass, PassOptions};
 use charrnn_engine::model::phase_times::PhaseTimes;
 use charrnn_engine::training::{Layout, TrainOptions, Trainer};
 use charrnn_engine::AdamHyper;
 use charrnn_engine::{CellKind, Model, ModelConfig, PackedWeights, State, Workspace};
 use charrnn_kernels::{Float, Precision};
-use safetensors::tensor::Dtype;
-use safetensors::SafeTensors;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/torch_parity.safetensors");
 const CELLS: [CellKind; 3] = [CellKind::Lstm, CellKind::Rnn, CellKind::Gru];
@@ -33,76 +34,34 @@ struct Case {
     steps: usize,
     lr: f64,
     clip: f64,
-    tensors: HashMap<String, (Vec<usize>, Vec<f64>)>,
+    tensors: CellTensors,
     inputs: Vec<u32>,
     targets: Vec<u32>,
 }
 
 impl Case {
     fn load(cell: CellKind) -> Case {
-        let bytes = std::fs::read(FIXTURE).expect("fixture present (committed)");
-        let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
-        let meta = meta.metadata().as_ref().unwrap();
-        let cfg: serde_json::Value = serde_json::from_str(&meta["config"]).unwrap();
-        let n = |k: &str| cfg[k].as_u64().unwrap() as usize;
-        let st = SafeTensors::deserialize(&bytes).unwrap();
-        let prefix = format!("{}.", cell.name());
-        let mut tensors = HashMap::new();
-        let (mut inputs, mut targets) = (vec![], vec![]);
-        for (name, view) in st.tensors() {
-            let Some(short) = name.strip_prefix(&prefix) else {
-                continue;
-            };
-            match view.dtype() {
-                Dtype::F64 => {
-                    let data = view.data().chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect();
-                    tensors.insert(short.to_owned(), (view.shape().to_vec(), data));
-                }
-                Dtype::I32 => {
-                    let data: Vec<u32> =
-                        view.data().chunks_exact(4).map(|b| i32::from_le_bytes(b.try_into().unwrap()) as u32).collect();
-                    if short == "inputs" {
-                        inputs = data;
-                    } else {
-                        targets = data;
-                    }
-                }
-                other => panic!("unexpected dtype {other:?} for {name}"),
-            }
-        }
+        let tensors = CellTensors::load(Path::new(FIXTURE), cell);
         Case {
-            config: ModelConfig {
-                cell,
-                vocab_size: n("vocab"),
-                embed_size: n("embed"),
-                hidden_size: n("hidden"),
-                num_layers: n("layers"),
-            },
-            batch: n("batch"),
-            seq_len: n("seq_len"),
-            steps: n("steps"),
-            lr: cfg["lr"].as_f64().unwrap(),
-            clip: cfg["clip"].as_f64().unwrap(),
+            config: tensors.config,
+            batch: tensors.size("batch"),
+            seq_len: tensors.size("seq_len"),
+            steps: tensors.size("steps"),
+            lr: tensors.meta["lr"].as_f64().unwrap(),
+            clip: tensors.meta["clip"].as_f64().unwrap(),
+            inputs: tensors.ids("inputs"),
+            targets: tensors.ids("targets"),
             tensors,
-            inputs,
-            targets,
         }
     }
 
     fn tensor(&self, name: &str) -> &[f64] {
-        &self.tensors.get(name).unwrap_or_else(|| panic!("fixture lacks {name}")).1
+        self.tensors.tensor(name)
     }
 
     /// The initial weights, through the same PyTorch-name conversion the checkpoints use.
     fn model<F: Float>(&self) -> Model<F> {
-        let mut model = Model::<F>::new(self.config, 0);
-        model.params = from_torch(&self.config, &model.layout, |name, shape| {
-            let (s, data) = self.tensors.get(&format!("init.{name}")).ok_or(format!("missing {name}"))?;
-            assert_eq!(s.as_slice(), shape, "{name}");
-            Ok(data.iter().map(|&x| F::from_f64(x)).collect())
-        })
-        .unwrap();
-        model
+        self.tensors.model()
     }
 
     /// The carried-in state of the first step: PyTorch's `[L, B, H]` is our per-layer `[B, H]`.

@@ -93,12 +93,7 @@ impl<F: Float> Kernel for SoftmaxXentLoss<'_, F> {
         let SoftmaxXentLoss { rows, vocab, logits, targets } = self;
         let mut total = 0.0f64;
         for r in 0..rows {
-            let row = &logits[r * vocab..(r + 1) * vocab];
-            let target = targets[r] as usize;
-            assert!(target < vocab, "target {target} outside vocabulary of {vocab}");
-            let max = row.iter().copied().fold(F::neg_infinity(), F::max);
-            let sum: F = row.iter().map(|&x| (x - max).exp()).sum();
-            total += (sum.ln() + (max - row[target])).to_f64();
+            total += plain_row_loss(&logits[r * vocab..(r + 1) * vocab], targets[r]);
         }
         total
     }
@@ -108,6 +103,61 @@ impl FastKernel for SoftmaxXentLoss<'_, f32> {
     unsafe fn fast(self, level: CpuLevel) -> f64 {
         fast_rows(level, self.rows, self.vocab, self)
     }
+}
+
+crate::kernel_args! {
+    /// [`SoftmaxXentLoss`] row by row, for scoring a text: writes each row's negative
+    /// log-likelihood `logsumexp(logits_r) - logits_r[target_r]` into `losses` (in `f64`, as it
+    /// is formed) and returns their sum, added in row order as [`SoftmaxXentLoss`] adds them
+    /// (so the same bits).
+    ///
+    /// # Panics
+    /// If a target is not below `vocab`.
+    pub struct SoftmaxXentRows<'a, F> {
+        pub rows: plain<usize>,
+        pub vocab: plain<usize>,
+        pub logits: slice,
+        pub targets: plain<&'a [u32]>,
+        pub losses: plain<&'a mut [f64]>,
+    }
+}
+
+impl<F: Float> Kernel for SoftmaxXentRows<'_, F> {
+    type Output = f64;
+
+    fn check(&self) {
+        assert!(
+            self.logits.len() >= self.rows * self.vocab
+                && self.targets.len() >= self.rows
+                && self.losses.len() >= self.rows,
+            "SoftmaxXentRows: logits, targets or losses too short"
+        );
+    }
+
+    unsafe fn plain(self) -> f64 {
+        let SoftmaxXentRows { rows, vocab, logits, targets, losses } = self;
+        let mut total = 0.0f64;
+        for (r, loss) in losses.iter_mut().enumerate().take(rows) {
+            *loss = plain_row_loss(&logits[r * vocab..(r + 1) * vocab], targets[r]);
+            total += *loss;
+        }
+        total
+    }
+}
+
+impl FastKernel for SoftmaxXentRows<'_, f32> {
+    unsafe fn fast(self, level: CpuLevel) -> f64 {
+        fast_rows(level, self.rows, self.vocab, self)
+    }
+}
+
+/// One row's negative log-likelihood of `target`, the plain body of the loss kernels.
+fn plain_row_loss<F: Float>(row: &[F], target: u32) -> f64 {
+    let (target, vocab) = (target as usize, row.len());
+    assert!(target < vocab, "target {target} outside vocabulary of {vocab}");
+    let max = row.iter().copied().fold(F::neg_infinity(), F::max);
+    let sum: F = row.iter().map(|&x| (x - max).exp()).sum();
+    (sum.ln() + (max - row[target])).to_f64()
 }
 
 crate::kernel_args! {
@@ -150,8 +200,9 @@ impl FastKernel for SoftmaxTerms<'_, f32> {
     }
 }
 
-/// The fast path of [`SoftmaxXent`] and [`SoftmaxXentLoss`], `kernel` over `rows` rows of
-/// `vocab` logits: nothing to do without rows, and no target inside an empty vocabulary.
+/// The fast path of [`SoftmaxXent`], [`SoftmaxXentLoss`] and [`SoftmaxXentRows`], `kernel`
+/// over `rows` rows of `vocab` logits: nothing to do without rows, and no target inside an
+/// empty vocabulary.
 fn fast_rows<K: SimdKernel<Output = f64>>(level: CpuLevel, rows: usize, vocab: usize, kernel: K) -> f64 {
     if rows == 0 {
         return 0.0;
@@ -233,10 +284,21 @@ mod tests {
                 }
                 .run_plain();
                 let only_loss = SoftmaxXentLoss { rows, vocab, logits: &logits, targets: &targets }.run_at(level);
+                let mut per_row = vec![f64::NAN; rows];
+                let rows_total =
+                    SoftmaxXentRows { rows, vocab, logits: &logits, targets: &targets, losses: &mut per_row }
+                        .run_at(level);
                 let ctx = format!("{level:?} ({rows},{vocab})");
                 assert!((loss - loss_ref).abs() <= 1e-6 * rows as f64, "{ctx}: {loss} vs {loss_ref}");
                 assert!((loss - loss_scalar).abs() <= 2e-6 * rows as f64, "{ctx}: {loss} vs {loss_scalar}");
                 assert_eq!(only_loss, loss, "{ctx}: loss-only path differs");
+                assert_eq!(rows_total, loss, "{ctx}: the per-row path's total differs");
+                assert_eq!(per_row.iter().sum::<f64>(), loss, "{ctx}: the per-row losses do not add up");
+                for (r, &row_loss) in per_row.iter().enumerate() {
+                    let one = &logits[r * vocab..(r + 1) * vocab];
+                    let alone = SoftmaxXentLoss { rows: 1, vocab, logits: one, targets: &targets[r..] }.run_at(level);
+                    assert_eq!(row_loss, alone, "{ctx}: row {r}");
+                }
                 for (k, ((&g, &w), &sc)) in d.iter().zip(&d_ref).zip(&d_scalar).enumerate() {
                     assert!((g as f64 - w).abs() <= 1e-7 + 1e-6 * w.abs(), "{ctx} dlogits[{k}]: {g} vs {w}");
                     assert!((g - sc).abs() <= 2e-7 + 2e-6 * sc.abs(), "{ctx} dlogits[{k}]: {g} vs {sc}");

@@ -14,7 +14,7 @@ use charrnn_kernels::gru_cell::{GruBackward, GruForward};
 use charrnn_kernels::lstm_cell::{LstmBackward, LstmForward};
 use charrnn_kernels::prepared::{PreparedMatrix, PreparedProduct};
 use charrnn_kernels::rnn_cell::{RnnBackward, RnnForward};
-use charrnn_kernels::softmax_xent::{SoftmaxTerms, SoftmaxXent, SoftmaxXentLoss};
+use charrnn_kernels::softmax_xent::{SoftmaxTerms, SoftmaxXent, SoftmaxXentLoss, SoftmaxXentRows};
 use charrnn_kernels::{FastKernel, Kernel, Precision};
 
 /// How a call is run: each public entry point.
@@ -255,6 +255,15 @@ fn softmax_and_adam_refuse_short_slices() {
     refused("SoftmaxXentLoss, logits", |short, entry| {
         let bufs = buffers(&[rows * vocab], short.then_some(0));
         go(SoftmaxXentLoss { rows, vocab, logits: &bufs[0], targets: &targets }, entry);
+    });
+    refused("SoftmaxXentRows, logits", |short, entry| {
+        let bufs = buffers(&[rows * vocab], short.then_some(0));
+        go(SoftmaxXentRows { rows, vocab, logits: &bufs[0], targets: &targets, losses: &mut [0.0; 3] }, entry);
+    });
+    refused("SoftmaxXentRows, losses", |short, entry| {
+        let logits = vec![0.5f32; rows * vocab];
+        let losses = &mut [0.0; 3][..if short { rows - 1 } else { rows }];
+        go(SoftmaxXentRows { rows, vocab, logits: &logits, targets: &targets, losses }, entry);
     });
     refused("SoftmaxTerms, terms", |short, entry| {
         let mut bufs = buffers(&[vocab, vocab], short.then_some(1));

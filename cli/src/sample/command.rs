@@ -10,9 +10,9 @@ use charrnn_engine::inference::sample::{sample_streams, SampleMode, SampleOption
 use charrnn_fileio::atomic_file::write_atomic_with;
 use clap::{Args, ValueEnum};
 
-use crate::sample::model_source::ModelSource;
 use crate::sample::prime_text::read_prime;
 use crate::sample::written_count::{generated_written, symbols_in, CountingWriter, Piece};
+use crate::shared::model_source::ModelSource;
 use crate::shared::precision_arg::{slow_bf16_note, PrecisionArg};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -94,7 +94,7 @@ const MAX_SYMBOLS: usize = 1 << 30;
 
 pub fn run(args: SampleArgs) -> Result<()> {
     let source = ModelSource::locate(&args.model)?;
-    let (model, vocab, loaded) = source.load()?;
+    let (model, vocab, loaded) = source.load("sample")?;
     let prime = read_prime(args.prime.as_deref(), args.prime_file.as_deref(), &vocab, args.skip_unknown)?;
     let options = SampleOptions {
         mode: match args.mode {

@@ -4,6 +4,7 @@
 use std::error::Error;
 
 use charrnn_engine::data::DataError;
+use charrnn_engine::evaluation::ScoreError;
 use charrnn_engine::inference::sample::SampleError;
 use charrnn_engine::model::config::ConfigError;
 use charrnn_engine::setting_names::NamesSettings;
@@ -38,6 +39,8 @@ pub fn flag(field: &str) -> &'static str {
         "temperature" => "--temperature",
         "top_k" => "--top-k",
         "mode" => "--mode",
+        "windows" => "--windows",
+        "count" => "--count",
         _ => "a setting",
     }
 }
@@ -59,6 +62,8 @@ pub fn link(e: &(dyn Error + 'static)) -> String {
     } else if let Some(e) = e.downcast_ref::<TrainError>() {
         e.describe_with(&as_flag)
     } else if let Some(e) = e.downcast_ref::<PlanError>() {
+        e.describe_with(&as_flag)
+    } else if let Some(e) = e.downcast_ref::<ScoreError>() {
         e.describe_with(&as_flag)
     } else {
         e.to_string()

@@ -106,8 +106,22 @@ pub fn forward_logits<F: Float>(
     if !frozen.ready {
         frozen.packed.pack(model);
     }
-    forward_layers(model, &frozen.packed, ws, state, None, frozen.ready, times);
-    frozen.ready = true;
+    forward_logits_packed(model, &frozen.packed, ws, state, &mut frozen.ready, times);
+}
+
+/// [`forward_logits`] over weights the caller packed, which several workspaces may share (the
+/// scoring of [`crate::evaluation`], one workspace per thread): the folded input table in `ws`
+/// is computed when `table_ready` is false, which it then sets.
+pub fn forward_logits_packed<F: Float>(
+    model: &Model<F>,
+    packed: &PackedWeights<F>,
+    ws: &mut Workspace<F>,
+    state: &mut State<F>,
+    table_ready: &mut bool,
+    times: &mut PhaseTimes,
+) {
+    forward_layers(model, packed, ws, state, None, *table_ready, times);
+    *table_ready = true;
 }
 
 /// The recurrent bias when the cell folds it into the input projections (LSTM, RNN: they only

@@ -172,27 +172,45 @@ impl<F: Float> Workspace<F> {
 
     /// Allocates every buffer for `batch` rows of `seq_len` steps, for products in `precision`.
     pub fn with_precision(config: &ModelConfig, batch: usize, seq_len: usize, precision: Precision) -> Workspace<F> {
+        Self::allocate(config, batch, seq_len, precision, true)
+    }
+
+    /// The buffers of forward passes only (scoring a text, [`crate::evaluation`]): those of
+    /// the backward pass are left empty, and a backward pass over it panics.
+    pub fn for_forward(config: &ModelConfig, batch: usize, seq_len: usize, precision: Precision) -> Workspace<F> {
+        Self::allocate(config, batch, seq_len, precision, false)
+    }
+
+    fn allocate(
+        config: &ModelConfig,
+        batch: usize,
+        seq_len: usize,
+        precision: Precision,
+        backward: bool,
+    ) -> Workspace<F> {
         let m = batch * seq_len;
         let h = config.hidden_size;
         let gh = config.cell.gates() * h;
         let gru = config.cell == CellKind::Gru;
         let layer = LayerActivations::zeros(config, batch, seq_len);
+        // A backward buffer of `n` elements, or an empty one.
+        let grad = |n: usize| vec![F::zero(); if backward { n } else { 0 }];
         Workspace {
             batch,
             seq_len,
             inputs: vec![0; m],
             targets: vec![0; m],
             input_table: vec![F::zero(); config.vocab_size * gh],
-            d_input_table: vec![F::zero(); config.vocab_size * gh],
+            d_input_table: grad(config.vocab_size * gh),
             layers: vec![layer; config.num_layers],
             logits: vec![F::zero(); m * config.vocab_size],
-            dlogits: vec![F::zero(); m * config.vocab_size],
-            d_output: vec![F::zero(); m * h],
-            d_input: vec![F::zero(); m * h],
-            dgates: vec![F::zero(); m * gh],
-            dgh: gru.then(|| vec![F::zero(); m * gh]),
-            dh_next: vec![F::zero(); batch * h],
-            dc_next: vec![F::zero(); batch * h],
+            dlogits: grad(m * config.vocab_size),
+            d_output: grad(m * h),
+            d_input: grad(m * h),
+            dgates: grad(m * gh),
+            dgh: (gru && backward).then(|| grad(m * gh)),
+            dh_next: grad(batch * h),
+            dc_next: grad(batch * h),
             precision,
             dropout_buffers: Vec::new(),
         }

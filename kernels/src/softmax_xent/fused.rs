@@ -88,6 +88,20 @@ impl SimdKernel for super::SoftmaxXentLoss<'_, f32> {
     }
 }
 
+impl SimdKernel for super::SoftmaxXentRows<'_, f32> {
+    type Output = f64;
+    #[inline(always)]
+    fn run_with<S: Simd>(self, s: S) -> f64 {
+        let mut total = 0.0f64;
+        let rows = self.logits.chunks_exact(self.vocab).zip(self.targets).zip(self.losses.iter_mut()).take(self.rows);
+        for ((row, &target), loss) in rows {
+            *loss = row_loss(s, row, target, None).0;
+            total += *loss;
+        }
+        total
+    }
+}
+
 impl SimdKernel for super::SoftmaxTerms<'_, f32> {
     type Output = f64;
     #[inline(always)]

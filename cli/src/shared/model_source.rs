@@ -1,4 +1,4 @@
-//! What `sample --model` and `info` read: a model directory (`train --out`, `best/`), a run
+//! What `sample --model` and `eval --model` read: a model directory (`train --out`, `best/`), a run
 //! directory whose run stopped before it saved a model (a killed run leaves only
 //! `checkpoint.safetensors`), or a checkpoint file.
 
@@ -55,17 +55,18 @@ impl ModelSource {
         }
     }
 
-    /// Loads the weights and vocabulary for sampling; also returns what was loaded, in words.
-    /// Refuses first, naming the limit, a model that cannot fit in the memory available.
-    pub fn load(&self) -> Result<(Model<f32>, Vocab, String)> {
+    /// Loads the weights and vocabulary to `verb` with (`sample`, `score`); also returns what
+    /// was loaded, in words. Refuses first, naming the limit, a model that cannot fit in the
+    /// memory available.
+    pub fn load(&self, verb: &str) -> Result<(Model<f32>, Vocab, String)> {
         let file_size = std::fs::metadata(self.weights_file()).map_or(0, |m| m.len());
         match self {
             ModelSource::ModelDir(dir) => {
-                // The file's bytes, the weights read from them, and the sampler's copies.
+                // The file's bytes, the weights read from them, and the sampler's (or scorer's) copies.
                 crate::shared::memory_check::refuse_if_too_large(
                     4 * file_size,
                     4 * file_size,
-                    "this model is too large to sample here: free memory or raise the limit",
+                    &format!("this model is too large to {verb} here: free memory or raise the limit"),
                 )
                 .with_context(|| format!("cannot load the model in '{}'", dir.display()))?;
                 let (model, vocab, _) =
@@ -78,11 +79,11 @@ impl ModelSource {
                 read_checkpoint_meta(file)
                     .with_context(|| format!("cannot load the checkpoint '{}'", file.display()))?;
                 // A checkpoint is three times the weights (with Adam's moments): its bytes, then
-                // the weights and moments read from them, and the sampler's copies.
+                // the weights and moments read from them, and the sampler's (or scorer's) copies.
                 crate::shared::memory_check::refuse_if_too_large(
                     3 * file_size,
                     3 * file_size,
-                    "this checkpoint is too large to sample here: free memory or raise the limit",
+                    &format!("this checkpoint is too large to {verb} here: free memory or raise the limit"),
                 )
                 .with_context(|| format!("cannot load the checkpoint '{}'", file.display()))?;
                 let checkpoint = load_checkpoint(file)
