@@ -1,11 +1,12 @@
 # Sourced by the scripts here: where things are, and the helpers they share.
 # Environment: CHARRNN (our binary; default target/release/charrnn-fast of this checkout),
-# TORCH_PY (the Python with torch; default ~/.cache/charrnn-fast/torch-venv/bin/python),
+# TORCH_PY (the Python with torch, numpy and safetensors; default the venv of
+# benches/reference/compare.sh: $CHARRNN_TORCH_VENV/bin/python, ~/.cache/charrnn-fast/torch-venv),
 # PY (the Python for the stdlib-only helpers; default python3).
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CHARRNN=${CHARRNN:-$REPO/target/release/charrnn-fast}
-TORCH_PY=${TORCH_PY:-$HOME/.cache/charrnn-fast/torch-venv/bin/python}
+TORCH_PY=${TORCH_PY:-${CHARRNN_TORCH_VENV:-$HOME/.cache/charrnn-fast/torch-venv}/bin/python}
 PY=${PY:-python3}
 
 die() {

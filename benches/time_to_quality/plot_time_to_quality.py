@@ -30,7 +30,7 @@ STYLE = {  # impl: (colour, legend)
     "pytorch": ("#008000", "PyTorch LSTM, the same recipe"),
 }
 PROTOCOLS = (("stream", "stream"), ("windows64", "windows of 64"), ("windows256", "windows of 256"))
-MINUTE_TICKS = (0.1, 0.3, 1, 3, 10, 30, 100)
+MINUTE_TICKS = (0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100, 300)
 
 
 def find_runs(dirs):
@@ -130,15 +130,26 @@ def draw(runs, protocol, title):
     return "\n".join(out) + "\n"
 
 
+def duration(seconds, number_format):
+    """Seconds under two minutes, else minutes."""
+    return f"{seconds:{number_format}} s" if seconds < 120 else f"{seconds / 60:{number_format}} min"
+
+
 def table_rows(runs):
     rows = []
     order = {impl: i for i, impl in enumerate(STYLE)}
     for _, r, _ in sorted(runs, key=lambda run: (run[1]["budget_s"], order.get(run[1]["impl"], 9))):
         figures = [f"{final_loss(r, p):.4f}" if final_loss(r, p) is not None else "" for p, _ in PROTOCOLS]
         params = f"{r['params']:,}" if r.get("params") else ""
-        rows.append([STYLE.get(r["impl"], ("", r["impl"]))[1], f"{r['budget_s'] / 60:g} min",
-                     f"{r['wall_s'] / 60:.2f} min", params, *figures])
+        rows.append([STYLE.get(r["impl"], ("", r["impl"]))[1], duration(r["budget_s"], "g"),
+                     duration(r["wall_s"], ".2f"), params, *figures])
     return rows
+
+
+def corpus_name(path):
+    """data/tinyshakespeare/input.txt is 'tinyshakespeare'; other corpora go by their file name."""
+    name = os.path.basename(path)
+    return os.path.basename(os.path.dirname(path)) if name == "input.txt" else name
 
 
 def main():
@@ -147,12 +158,13 @@ def main():
     ap.add_argument("--out", required=True, help="the SVG; the table goes beside it (.md, .csv)")
     ap.add_argument("--protocol", default="windows64", choices=[p for p, _ in PROTOCOLS],
                     help="the score the final points show")
-    ap.add_argument("--title-corpus", help="the corpus's name in the title [default: the runs' file name]")
+    ap.add_argument("--title-corpus", help="the corpus's name in the title [default: its file name, or for an "
+                    "input.txt its folder's]")
     args = ap.parse_args()
     runs = find_runs(args.runs)
     if not runs:
         sys.exit(f"error: no {RESULT_FILE} in {', '.join(args.runs)}")
-    corpus = args.title_corpus or os.path.basename(runs[0][1]["corpus"])
+    corpus = args.title_corpus or corpus_name(runs[0][1]["corpus"])
     machines = sorted({r["machine"] for _, r, _ in runs})
     title = f"Time to quality: {corpus}, validation = last 10%; {' / '.join(machines)}"
     write_atomic(args.out, draw(runs, args.protocol, title))

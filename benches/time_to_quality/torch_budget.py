@@ -117,6 +117,7 @@ def train(args):
     model = CharRNN(args.cell, len(vocab["symbols"]), args.embed, args.hidden, args.layers)
     model.rnn.dropout = args.dropout if args.layers > 1 else 0.0  # between layers, as ours
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    clip = args.clip if args.clip > 0 else math.inf  # 0 disables clipping, as ours
     os.makedirs(args.out, exist_ok=True)
     log = Log(os.path.join(args.out, "torch_log.csv"))
     params = sum(p.numel() for p in model.parameters())
@@ -148,7 +149,7 @@ def train(args):
             lr = learning_rate(args, min(max(progress, 0.0), 1.0))
             for group in opt.param_groups:
                 group["lr"] = lr
-            loss, _, state = train_step(model, opt, x, y, state, args.clip, args.precision)
+            loss, _, state = train_step(model, opt, x, y, state, clip, args.precision)
             step += 1
             tokens += args.batch * args.seq_len
             elapsed = time.time() - now
@@ -205,7 +206,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.002)
     ap.add_argument("--lr-floor", type=float, default=0.1, help="the final rate, as a fraction of --lr")
     ap.add_argument("--warmup", type=float, default=0.02, help="fraction of the training time to warm up over")
-    ap.add_argument("--clip", type=float, default=5.0)
+    ap.add_argument("--clip", type=float, default=5.0, help="global L2 norm to clip gradients to (0: none)")
     ap.add_argument("--precision", choices=["f32", "bf16"], default="f32", help="bf16: the forward under autocast")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
