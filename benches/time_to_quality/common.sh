@@ -14,6 +14,12 @@ die() {
   exit 1
 }
 
+# The script's usage line, as a usage error (exit 2).
+usage() {
+  echo "usage: $*" >&2
+  exit 2
+}
+
 # The current Unix time with fractions, for wall-clock measurements.
 now() {
   date +%s.%N

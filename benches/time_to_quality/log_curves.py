@@ -23,14 +23,15 @@ def stamped_lines(path):
             yield float(seconds), line
 
 
+def matched_losses(stamped_log, pattern, group):
+    """(seconds, the loss in `group`) of each line that `pattern` matches."""
+    return [(seconds, float(m.group(group))) for seconds, line in stamped_lines(stamped_log)
+            if (m := pattern.match(line))]
+
+
 def nanogpt_curve(stamped_log):
     """nanoGPT's own estimate (eval_iters random batches of the val split) at each evaluation."""
-    points = []
-    for seconds, line in stamped_lines(stamped_log):
-        m = NANOGPT_EVAL.match(line)
-        if m:
-            points.append((seconds, float(m.group(3))))
-    return points
+    return matched_losses(stamped_log, NANOGPT_EVAL, 3)
 
 
 def ours_curve(stamped_log, log_csv=None):
@@ -40,12 +41,7 @@ def ours_curve(stamped_log, log_csv=None):
         points = log_csv_curve(log_csv)
         if points is not None:
             return points
-    points = []
-    for seconds, line in stamped_lines(stamped_log):
-        m = OURS_EVAL.match(line)
-        if m:
-            points.append((seconds, float(m.group(2))))
-    return points
+    return matched_losses(stamped_log, OURS_EVAL, 2)
 
 
 def log_csv_curve(path):

@@ -21,16 +21,13 @@
 # the budget also covers start-up and evaluations, see nanogpt_plan.py), WINDOWS_COUNT (2000),
 # WINDOWS_SEED (1), CALIBRATION_ITERS (30).
 set -euo pipefail
-if [ $# -ne 4 ]; then
-  echo "usage: nanogpt_budget.sh NANOGPT_DIR CORPUS BUDGET OUTDIR" >&2
-  exit 2
-fi
-nanogpt=$(cd "$1" && pwd) corpus=$(realpath "$2") budget=$3 outdir=$4
 source "$(dirname "$0")/common.sh"
+[ $# -eq 4 ] || usage "nanogpt_budget.sh NANOGPT_DIR CORPUS BUDGET OUTDIR"
 COMMIT=3adf61e1
-[ -f "$nanogpt/train.py" ] && [ -f "$nanogpt/data/shakespeare_char/prepare.py" ] ||
+[ -f "$1/train.py" ] && [ -f "$1/data/shakespeare_char/prepare.py" ] ||
   die "'$1' is not a nanoGPT checkout (no train.py, data/shakespeare_char/prepare.py)"
-[ -f "$corpus" ] || die "no corpus '$2'"
+[ -f "$2" ] || die "no corpus '$2'"
+nanogpt=$(cd "$1" && pwd) corpus=$(realpath "$2") budget=$3 outdir=$4
 budget_s=$(budget_seconds "$budget")
 commit=$(git -C "$nanogpt" rev-parse HEAD 2>/dev/null || echo "unknown (not a git checkout)")
 case $commit in

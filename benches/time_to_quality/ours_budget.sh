@@ -12,13 +12,10 @@
 # its wall-clock second, is OUTDIR/train.log: the validation loss against time comes from it
 # (log.csv has no elapsed-time column; it is used instead once it has one).
 set -euo pipefail
-if [ $# -lt 3 ]; then
-  echo "usage: ours_budget.sh CORPUS BUDGET OUTDIR [extra train flags...]" >&2
-  exit 2
-fi
+source "$(dirname "$0")/common.sh"
+[ $# -ge 3 ] || usage "ours_budget.sh CORPUS BUDGET OUTDIR [extra train flags...]"
 corpus=$1 budget=$2 outdir=$3
 shift 3
-source "$(dirname "$0")/common.sh"
 [ -f "$corpus" ] || die "no corpus '$corpus'"
 [ -x "$CHARRNN" ] || die "no binary '$CHARRNN' (cargo build --release, or set CHARRNN)"
 

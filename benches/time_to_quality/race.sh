@@ -14,11 +14,8 @@
 # nanoGPT's calibration, the scoring) and nanoGPT's evaluations (about 7% of its budget): for
 # 1m 3m 10m 30m, about 2 h 20 min. Run it on a quiet machine: every figure is a timing.
 set -euo pipefail
-if [ $# -lt 1 ]; then
-  echo "usage: race.sh BUDGETS...   (e.g. race.sh 1m 3m 10m 30m)" >&2
-  exit 2
-fi
 source "$(dirname "$0")/common.sh"
+[ $# -ge 1 ] || usage "race.sh BUDGETS...   (e.g. race.sh 1m 3m 10m 30m)"
 nanogpt=${NANOGPT:-$REPO/../nanoGPT}
 corpus=${CORPUS:-$REPO/data/tinyshakespeare/input.txt}
 results=${RESULTS:-race-$(date -u +%Y%m%dT%H%M%SZ)}

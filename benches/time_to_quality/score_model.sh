@@ -12,12 +12,9 @@
 # CHARRNN_NO_EVAL=1, for a binary without `eval` (smoke tests only), checks that the directory
 # loads (`sample`) and scores nothing.
 set -euo pipefail
-if [ $# -ne 3 ]; then
-  echo "usage: score_model.sh MODEL_DIR CORPUS OUTDIR" >&2
-  exit 2
-fi
-model=$1 corpus=$2 outdir=$3
 source "$(dirname "$0")/common.sh"
+[ $# -eq 3 ] || usage "score_model.sh MODEL_DIR CORPUS OUTDIR"
+model=$1 corpus=$2 outdir=$3
 val_frac=${VAL_FRAC:-0.1}
 count=${WINDOWS_COUNT:-2000}
 seed=${WINDOWS_SEED:-1}

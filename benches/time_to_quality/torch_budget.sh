@@ -7,13 +7,10 @@
 #
 # BUDGET: 90, 90s, 10m, 1h. OUTDIR must be new or empty.
 set -euo pipefail
-if [ $# -lt 3 ]; then
-  echo "usage: torch_budget.sh CORPUS BUDGET OUTDIR [torch_budget.py flags...]" >&2
-  exit 2
-fi
+source "$(dirname "$0")/common.sh"
+[ $# -ge 3 ] || usage "torch_budget.sh CORPUS BUDGET OUTDIR [torch_budget.py flags...]"
 corpus=$1 budget=$2 outdir=$3
 shift 3
-source "$(dirname "$0")/common.sh"
 [ -f "$corpus" ] || die "no corpus '$corpus'"
 budget_s=$(budget_seconds "$budget")
 new_outdir "$outdir"
