@@ -7,15 +7,22 @@ If `eval --json` names its fields otherwise, change FIELDS here and nothing else
 import json
 
 # (our key, the key in the score line)
-FIELDS = (("loss_nats", "loss_nats"), ("bits", "bits"))
+FIELDS = (("loss_nats", "loss_nats"), ("bits", "loss_bits"))
+# Recorded when the line has them: `eval`'s speed (characters per second).
+OPTIONAL_FIELDS = (("chars_per_s", "per_second"),)
 
 
 def eval_figures(text):
-    """`{"loss_nats": float, "bits": float}` from the last JSON object line of `text` (the
-    scorer's stdout; lines that are not JSON, such as progress, are passed over)."""
-    for line in reversed(text.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            record = json.loads(line)
-            return {ours: float(record[theirs]) for ours, theirs in FIELDS}
-    raise ValueError("no JSON line in the scorer's output")
+    """`{"loss_nats": float, "bits": float[, "chars_per_s": float]}` from the scorer's stdout: one JSON object (on one
+    line or several), or else its last line that is one (other lines, such as progress, are
+    passed over)."""
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError:
+        lines = [line.strip() for line in text.splitlines() if line.strip().startswith("{")]
+        if not lines:
+            raise ValueError("no JSON object in the scorer's output") from None
+        record = json.loads(lines[-1])
+    figures = {ours: float(record[theirs]) for ours, theirs in FIELDS}
+    figures.update({ours: float(record[theirs]) for ours, theirs in OPTIONAL_FIELDS if record.get(theirs) is not None})
+    return figures

@@ -9,7 +9,8 @@ compare on the same windows. Run it with the torch venv's Python:
                    [--count 2000] [--seed 1]
 
 The window is bounded by the model's block_size (64 in the CPU recipe: windows of 256 need a
-block_size of 256 or more). Prints one JSON line: loss_nats, bits, the protocol, the parameters.
+block_size of 256 or more). Prints one JSON line, with the fields of `charrnn-fast eval --json`
+that eval_output.py reads (loss_nats, loss_bits), the protocol and the parameters.
 """
 
 import argparse
@@ -79,7 +80,7 @@ def main():
         "count": args.count,
         "seed": args.seed,
         "loss_nats": loss,
-        "bits": loss / math.log(2),
+        "loss_bits": loss / math.log(2),
         "params": sum(p.numel() for p in model.parameters()),
         "iter_num": checkpoint["iter_num"],
         "val_characters": len(val),
