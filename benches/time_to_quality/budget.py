@@ -1,18 +1,27 @@
 #!/usr/bin/env python3
-"""A time budget as every script here takes it: seconds (`90`, `90s`), minutes (`10m`) or hours
-(`1h`), as `charrnn-fast train --time` does. `budget.py BUDGET` prints the seconds."""
+"""A time budget as every script here takes it, and as `charrnn-fast train --time` does: a bare
+number of seconds (`90`) or numbers with units s/sec, m/min, h, summed (`90s`, `10m`, `1h30m`,
+`2.5m`). `budget.py BUDGET` prints the seconds."""
 
 import re
 import sys
 
-UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
 
 
 def budget_seconds(text):
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smh]?)\s*", text)
-    if not m or float(m.group(1)) <= 0:
-        raise ValueError(f"'{text}' is not a time budget (90, 90s, 10m, 1h)")
-    return float(m.group(1)) * UNIT_SECONDS[m.group(2)]
+    text = text.strip()
+    usage = f"'{text}' is not a time budget such as 90s, 10m, 1h or 1h30m"
+    if re.fullmatch(r"[0-9]+(?:\.[0-9]+)?", text):
+        seconds = float(text)
+    else:
+        parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)([a-z]+)", text)
+        if not parts or "".join(n + u for n, u in parts) != text or any(u not in UNIT_SECONDS for _, u in parts):
+            raise ValueError(usage)
+        seconds = sum(float(n) * UNIT_SECONDS[u] for n, u in parts)
+    if seconds < 1:
+        raise ValueError(f"'{text}' is shorter than a second")
+    return seconds
 
 
 if __name__ == "__main__":
