@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""The recipe a run of ours used, as torch_budget.py flags, so that PyTorch's LSTM trains with
+exactly what `train --time` chose (or was given):
+
+  recipe_flags.py OURS_RUN_DIR    ->  --cell lstm --hidden 512 --layers 2 --embed 128 …
+
+Read from the run's config.json (the model's shape and the training record).
+"""
+
+import json
+import os
+import sys
+
+# torch_budget.py flag: (section of config.json, key)
+FLAGS = {
+    "--cell": ("model", "cell"),
+    "--hidden": ("model", "hidden_size"),
+    "--layers": ("model", "num_layers"),
+    "--embed": ("model", "embed_size"),
+    "--dropout": ("training", "dropout"),
+    "--batch": ("training", "batch_size"),
+    "--seq-len": ("training", "seq_len"),
+    "--lr": ("training", "lr"),
+    "--clip": ("training", "clip"),
+    "--precision": ("training", "precision"),
+}
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: recipe_flags.py OURS_RUN_DIR")
+    with open(os.path.join(sys.argv[1], "config.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    flags = []
+    for flag, (section, key) in FLAGS.items():
+        value = config.get(section, {}).get(key)
+        if value is not None:
+            flags += [flag, str(value)]
+    print(" ".join(flags))
+
+
+if __name__ == "__main__":
+    main()
