@@ -110,11 +110,11 @@ impl Case {
         let mut state = State::zeros(&self.config, self.batch);
         let bh = self.batch * self.config.hidden_size;
         for l in 0..self.config.num_layers {
-            for (dst, &src) in state.h[l].iter_mut().zip(&self.tensor("h0")[l * bh..(l + 1) * bh]) {
-                *dst = F::from_f64(src);
-            }
-            if let Some(c) = &mut state.c {
-                for (dst, &src) in c[l].iter_mut().zip(&self.tensor("c0")[l * bh..(l + 1) * bh]) {
+            // Slab `s` is PyTorch's `{s}0`: `h0`, and the LSTM's `c0`.
+            for (s, name) in self.config.cell.state_names().iter().enumerate() {
+                for (dst, &src) in
+                    state.slabs[l][s].iter_mut().zip(&self.tensor(&format!("{name}0"))[l * bh..(l + 1) * bh])
+                {
                     *dst = F::from_f64(src);
                 }
             }
