@@ -274,4 +274,43 @@ mod tests {
         let e = load_checkpoint(&path).err().unwrap().to_string();
         assert!(e.contains(CHECKPOINT_FILE) && e.contains("'adam.v'") && e.contains("NaN"), "{e}");
     }
+
+    /// The carried state's tensors are those of the files written before the state became a
+    /// list of slabs: `state.h.{layer}`, and for the LSTM `state.c.{layer}`, each `[B·H]`,
+    /// holding the slabs' values; and they are read back into the same slabs.
+    #[test]
+    fn the_state_is_saved_as_one_tensor_per_slab_and_layer_under_its_old_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let vocab = Vocab::from_symbols_chars("abcde".chars().collect()).unwrap();
+        for (cell, names) in [(CellKind::Lstm, &["h", "c"][..]), (CellKind::Gru, &["h"]), (CellKind::Rnn, &["h"])] {
+            let config = ModelConfig { cell, vocab_size: 5, embed_size: 3, hidden_size: 4, num_layers: 2 };
+            let model = Model::new(config, 2);
+            let n = model.layout.total;
+            let (m, v) = (vec![0.0f32; n], vec![0.0f32; n]);
+            let mut state = State::zeros(&config, 3);
+            for (i, x) in state.all_mut().flatten().enumerate() {
+                *x = i as f32;
+            }
+            let expected = state.clone();
+            let snapshot = TrainingSnapshot { model: &model, adam_m: &m, adam_v: &v, adam_step: 1, state };
+            let path = dir.path().join(CHECKPOINT_FILE);
+            save_checkpoint(&path, &snapshot, &vocab, CheckpointMeta::new(1, serde_json::json!({}))).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            let file = SafeTensors::deserialize(&bytes).unwrap();
+            let mut saved: Vec<String> =
+                file.names().into_iter().filter(|t| t.starts_with("state.")).map(String::from).collect();
+            saved.sort();
+            let mut wanted: Vec<String> =
+                names.iter().flat_map(|name| (0..2).map(move |l| format!("state.{name}.{l}"))).collect();
+            wanted.sort();
+            assert_eq!(saved, wanted, "{cell:?}");
+            for (s, name) in names.iter().enumerate() {
+                for l in 0..2 {
+                    let values = read_f32(&file, &format!("state.{name}.{l}"), &[12]).unwrap();
+                    assert_eq!(values, expected.slabs[l][s], "{cell:?} state.{name}.{l}");
+                }
+            }
+            assert_eq!(load_checkpoint(&path).unwrap().state, expected, "{cell:?}");
+        }
+    }
 }
