@@ -294,13 +294,13 @@ fn a_perturbed_gate_bias_fails_the_comparison() {
 
 /// The parameter the perturbation tests change: layer 0's forget gate's first unit for the LSTM
 /// (gate order i, f, g, o); for the GRU the recurrent bias of the new gate (order r, z, n), the
-/// one inside r ⊙ (…).
+/// one inside r ⊙ (…); for the others (the RNN) the first input bias.
 fn perturbed_bias(case: &Case, model: &Model<f32>) -> usize {
     let h = case.config.hidden_size;
     let layer = &model.layout.layers[0];
     match case.config.cell {
         CellKind::Lstm => layer.bias_ih.start + h,
-        CellKind::Rnn => layer.bias_ih.start,
         CellKind::Gru => layer.bias_hh.start + 2 * h,
+        _ => layer.bias_ih.start,
     }
 }

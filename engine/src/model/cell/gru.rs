@@ -18,12 +18,12 @@ impl Cell for Gru {
     const RECURRENT: RecurrentSide = RecurrentSide::Apart;
     type Slabs<T> = [T; 1];
 
-    fn forward<F: Float>(step: ForwardStep<'_, F, [(&[F], &mut [F]); 1]>) {
+    fn forward<F: Float>(step: ForwardStep<'_, F, Self>) {
         let ForwardStep { rows: batch, hidden, gates: gx, recurrent: gh, state: [(h_prev, h)] } = step;
         GruForward { batch, hidden, gx, gh, h_prev, h }.run();
     }
 
-    fn backward<F: Float>(step: BackwardStep<'_, F, [(&[F], &[F]); 1]>) {
+    fn backward<F: Float>(step: BackwardStep<'_, F, Self>) {
         let BackwardStep {
             rows: batch,
             hidden,

@@ -23,12 +23,12 @@ impl Cell for Lstm {
         bias_hh[hidden..2 * hidden].fill(F::zero());
     }
 
-    fn forward<F: Float>(step: ForwardStep<'_, F, [(&[F], &mut [F]); 2]>) {
+    fn forward<F: Float>(step: ForwardStep<'_, F, Self>) {
         let ForwardStep { rows: batch, hidden, gates, state: [(_, h), (c_prev, c)], .. } = step;
         LstmForward { batch, hidden, gates, c_prev, c, h }.run();
     }
 
-    fn backward<F: Float>(step: BackwardStep<'_, F, [(&[F], &[F]); 2]>) {
+    fn backward<F: Float>(step: BackwardStep<'_, F, Self>) {
         let BackwardStep { rows: batch, hidden, gates, state: [_, (c_prev, c)], dh, d_carried, dgates, .. } = step;
         LstmBackward { batch, hidden, gates, c_prev, c, dh, dc: d_carried, dgates }.run();
     }

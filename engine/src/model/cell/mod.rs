@@ -103,8 +103,8 @@ impl<T, const N: usize> SlabArray<T> for [T; N] {
     }
 }
 
-/// One step forward over `rows` rows of `hidden` units.
-pub struct ForwardStep<'a, F, S> {
+/// One step forward of cell `C` over `rows` rows of `hidden` units.
+pub struct ForwardStep<'a, F, C: Cell> {
     /// Rows.
     pub rows: usize,
     /// Units `H`.
@@ -116,11 +116,11 @@ pub struct ForwardStep<'a, F, S> {
     /// The recurrent side `[rows, G·H]` ([`RecurrentSide::Apart`]; empty otherwise).
     pub recurrent: &'a [F],
     /// Each state slab before the step, and room for it after.
-    pub state: S,
+    pub state: C::Slabs<(&'a [F], &'a mut [F])>,
 }
 
-/// One step backward, over what [`ForwardStep`] kept.
-pub struct BackwardStep<'a, F, S> {
+/// One step backward of cell `C`, over what [`ForwardStep`] kept.
+pub struct BackwardStep<'a, F, C: Cell> {
     /// Rows.
     pub rows: usize,
     /// Units `H`.
@@ -130,7 +130,7 @@ pub struct BackwardStep<'a, F, S> {
     /// The recurrent side the forward step read ([`RecurrentSide::Apart`]; empty otherwise).
     pub recurrent: &'a [F],
     /// Each state slab before the step and after it.
-    pub state: S,
+    pub state: C::Slabs<(&'a [F], &'a [F])>,
     /// The whole gradient reaching `h` after the step.
     pub dh: &'a [F],
     /// The gradient reaching the slabs after `h` after the step (`[rows, H]` each, in slab
@@ -147,7 +147,7 @@ pub struct BackwardStep<'a, F, S> {
 
 /// A recurrent cell: what it carries and how it steps. Its methods are associated functions:
 /// a cell is a type, chosen by [`with_cell!`], never a value.
-pub trait Cell {
+pub trait Cell: Sized {
     /// Its name (the command line's, the files').
     const NAME: &'static str;
     /// Gate blocks of width `H` per step.
@@ -165,10 +165,10 @@ pub trait Cell {
     fn set_forget_bias<F: Float>(_forget_bias: f64, _hidden: usize, _bias_ih: &mut [F], _bias_hh: &mut [F]) {}
 
     /// One step: the state slabs after the step from those before it and the gates.
-    fn forward<F: Float>(step: ForwardStep<'_, F, Self::Slabs<(&[F], &mut [F])>>);
+    fn forward<F: Float>(step: ForwardStep<'_, F, Self>);
 
     /// The step's gradients, from what the forward step kept.
-    fn backward<F: Float>(step: BackwardStep<'_, F, Self::Slabs<(&[F], &[F])>>);
+    fn backward<F: Float>(step: BackwardStep<'_, F, Self>);
 }
 
 impl CellKind {

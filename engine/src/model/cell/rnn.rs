@@ -16,12 +16,12 @@ impl Cell for Rnn {
     const RECURRENT: RecurrentSide = RecurrentSide::Summed;
     type Slabs<T> = [T; 1];
 
-    fn forward<F: Float>(step: ForwardStep<'_, F, [(&[F], &mut [F]); 1]>) {
+    fn forward<F: Float>(step: ForwardStep<'_, F, Self>) {
         let ForwardStep { gates, state: [(_, h)], .. } = step;
         RnnForward { pre: gates, h }.run();
     }
 
-    fn backward<F: Float>(step: BackwardStep<'_, F, [(&[F], &[F]); 1]>) {
+    fn backward<F: Float>(step: BackwardStep<'_, F, Self>) {
         let BackwardStep { state: [(_, h)], dh, dgates, .. } = step;
         RnnBackward { h, dh, dpre: dgates }.run();
     }
