@@ -392,8 +392,8 @@ impl<'w, 'm> SplitStep<'w, 'm> {
                 }
             }
             // Its units' slabs: `h` is its units of `h_prev`, as published.
-            let mut slabs = part.state[l].iter().zip(&mut part.next).map(|(now, next)| (&now[..], &mut next[..]));
-            let state = C::Slabs::from_fn(|_| slabs.next().expect("a slab per state name"));
+            let slabs = part.state[l].iter().zip(&mut part.next).map(|(now, next)| (&now[..], &mut next[..]));
+            let state = C::Slabs::from_slabs(slabs);
             let (gates, recurrent) = (&mut part.gates[..], &part.recurrent[..]);
             C::forward(ForwardStep { rows: 1, hidden: n, gates, recurrent, state });
             for (now, next) in part.state[l].iter_mut().zip(&mut part.next) {

@@ -275,8 +275,8 @@ impl InferenceStep {
                     weights.multiply_add(Matrix::Recurrent(l), rows, h_prev, &mut self.recurrent);
                 }
             }
-            let mut slabs = self.state.slabs[l].iter().zip(&mut self.next).map(|(now, next)| (&now[..], &mut next[..]));
-            let state = C::Slabs::from_fn(|_| slabs.next().expect("a slab per state name"));
+            let slabs = self.state.slabs[l].iter().zip(&mut self.next).map(|(now, next)| (&now[..], &mut next[..]));
+            let state = C::Slabs::from_slabs(slabs);
             let recurrent = &self.recurrent;
             C::forward(ForwardStep { rows, hidden: h, gates, recurrent, state });
             for (now, next) in self.state.slabs[l].iter_mut().zip(&mut self.next) {

@@ -102,11 +102,11 @@ pub fn recurrent_forward<C: Cell, F: Float>(
         let step = t * batch * gh..(t + 1) * batch * gh;
         let gates = &mut act.gates[step.clone()];
         // Each slab's rows before the step (`t`) and after it (`t + 1`).
-        let mut slabs = std::iter::once(&mut act.h).chain(&mut act.cell_state).map(|slab| {
+        let slabs = std::iter::once(&mut act.h).chain(&mut act.cell_state).map(|slab| {
             let (past, future) = slab.split_at_mut((t + 1) * bh);
             (&past[t * bh..], &mut future[..bh])
         });
-        let state = C::Slabs::from_fn(|_| slabs.next().expect("a slab per state name"));
+        let state = C::Slabs::from_slabs(slabs);
         let h_prev = state.as_ref()[0].0;
         // This step's recurrent product, accumulated onto the pre-activations or apart.
         let add_recurrent = |c: &mut [F]| {
@@ -167,10 +167,10 @@ pub fn recurrent_backward<C: Cell, F: Float>(
         let dh = &mut d_out[t * bh..(t + 1) * bh];
         add_assign(dh, dh_next);
         let step = t * batch * gh..(t + 1) * batch * gh;
-        let mut slabs = std::iter::once(&act.h)
+        let slabs = std::iter::once(&act.h)
             .chain(&act.cell_state)
             .map(|slab| (&slab[t * bh..(t + 1) * bh], &slab[(t + 1) * bh..(t + 2) * bh]));
-        let state = C::Slabs::from_fn(|_| slabs.next().expect("a slab per state name"));
+        let state = C::Slabs::from_slabs(slabs);
         let (recurrent, drecurrent): (&[F], &mut [F]) = match apart {
             true => (&act.recurrent[step.clone()], &mut d_recurrent[step.clone()]),
             false => (&[], &mut []),

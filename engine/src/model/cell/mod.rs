@@ -93,13 +93,17 @@ pub enum RecurrentSide {
 /// One entry per state slab of a cell, `h` first: `[T; n]`, built in place by the drivers
 /// (nothing allocated), taken apart by the cell (`let [(h_prev, h), (c_prev, c)] = state;`).
 pub trait SlabArray<T>: AsRef<[T]> + Sized {
-    /// The entries in slab order, from `each(slab)`.
-    fn from_fn(each: impl FnMut(usize) -> T) -> Self;
+    /// The first entries of `slabs`, in slab order.
+    ///
+    /// # Panics
+    /// If `slabs` has fewer entries than the cell has slabs.
+    fn from_slabs(slabs: impl IntoIterator<Item = T>) -> Self;
 }
 
 impl<T, const N: usize> SlabArray<T> for [T; N] {
-    fn from_fn(each: impl FnMut(usize) -> T) -> Self {
-        std::array::from_fn(each)
+    fn from_slabs(slabs: impl IntoIterator<Item = T>) -> Self {
+        let mut slabs = slabs.into_iter();
+        std::array::from_fn(|_| slabs.next().expect("an entry per state slab"))
     }
 }
 
@@ -198,7 +202,7 @@ mod tests {
     use super::*;
 
     fn slab_indices<C: Cell>() -> Vec<usize> {
-        <C::Slabs<usize> as SlabArray<usize>>::from_fn(|s| s).as_ref().to_vec()
+        <C::Slabs<usize> as SlabArray<usize>>::from_slabs(0..).as_ref().to_vec()
     }
 
     /// Each cell's slab array has one entry per state name, `h` first.
