@@ -48,8 +48,10 @@ fn setup_config(config: ModelConfig, seed: u64) -> (Model<f64>, Workspace<f64>, 
         *y = rng.random_range(0..config.vocab_size as u32);
     }
     let mut state = State::zeros(&config, BATCH);
-    for v in state.h.iter_mut().chain(state.c.iter_mut().flatten()) {
-        for x in v {
+    // Slab after slab (every layer's `h`, then every layer's `c`), each layer in turn.
+    let slabs = config.cell.state_names().len();
+    for (l, s) in (0..slabs).flat_map(|s| (0..config.num_layers).map(move |l| (l, s))) {
+        for x in &mut state.slabs[l][s] {
             *x = rng.random_range(-0.8..0.8);
         }
     }
@@ -193,8 +195,11 @@ fn f32_gradients_match_f64() {
         ws32.inputs.copy_from_slice(&ws64.inputs);
         ws32.targets.copy_from_slice(&ws64.targets);
         let mut state32 = State::<f32> {
-            h: state64.h.iter().map(|v| v.iter().map(|&x| x as f32).collect()).collect(),
-            c: state64.c.as_ref().map(|c| c.iter().map(|v| v.iter().map(|&x| x as f32).collect()).collect()),
+            slabs: state64
+                .slabs
+                .iter()
+                .map(|layer| layer.iter().map(|v| v.iter().map(|&x| x as f32).collect()).collect())
+                .collect(),
         };
         let mut g32 = vec![0.0f32; model32.params.len()];
         let loss32 = fwd(&model32, &mut ws32, &mut state32, Pass::Train, drop);

@@ -69,11 +69,11 @@ impl Case {
         let mut state = State::zeros(&self.config, self.batch);
         let bh = self.batch * self.config.hidden_size;
         for l in 0..self.config.num_layers {
-            for (dst, &src) in state.h[l].iter_mut().zip(&self.tensor("h0")[l * bh..(l + 1) * bh]) {
-                *dst = F::from_f64(src);
-            }
-            if let Some(c) = &mut state.c {
-                for (dst, &src) in c[l].iter_mut().zip(&self.tensor("c0")[l * bh..(l + 1) * bh]) {
+            // Slab `s` is PyTorch's `{s}0`: `h0`, and the LSTM's `c0`.
+            for (s, name) in self.config.cell.state_names().iter().enumerate() {
+                for (dst, &src) in
+                    state.slabs[l][s].iter_mut().zip(&self.tensor(&format!("{name}0"))[l * bh..(l + 1) * bh])
+                {
                     *dst = F::from_f64(src);
                 }
             }
@@ -253,13 +253,13 @@ fn a_perturbed_gate_bias_fails_the_comparison() {
 
 /// The parameter the perturbation tests change: layer 0's forget gate's first unit for the LSTM
 /// (gate order i, f, g, o); for the GRU the recurrent bias of the new gate (order r, z, n), the
-/// one inside r ⊙ (…).
+/// one inside r ⊙ (…); for the others (the RNN) the first input bias.
 fn perturbed_bias(case: &Case, model: &Model<f32>) -> usize {
     let h = case.config.hidden_size;
     let layer = &model.layout.layers[0];
     match case.config.cell {
         CellKind::Lstm => layer.bias_ih.start + h,
-        CellKind::Rnn => layer.bias_ih.start,
         CellKind::Gru => layer.bias_hh.start + 2 * h,
+        _ => layer.bias_ih.start,
     }
 }

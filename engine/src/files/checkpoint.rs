@@ -92,7 +92,7 @@ pub fn save_checkpoint(
     meta.model = model.config;
     meta.vocab = serde_json::from_slice(&vocab.to_json()).map_err(|e| invalid(path, e.to_string()))?;
     let state = &snapshot.state;
-    meta.batch_size = state.h.first().map_or(0, |h| h.len() / model.config.hidden_size.max(1));
+    meta.batch_size = state.slabs.first().map_or(0, |layer| layer[0].len() / model.config.hidden_size.max(1));
 
     let mut named: Vec<(String, Vec<usize>, &[f32])> = vec![];
     // The weights' copy in PyTorch's layout, then (in `serialize`) the file's bytes.
@@ -103,11 +103,11 @@ pub fn save_checkpoint(
     }
     named.push(("adam.m".into(), vec![snapshot.adam_m.len()], snapshot.adam_m));
     named.push(("adam.v".into(), vec![snapshot.adam_v.len()], snapshot.adam_v));
-    for (l, h) in state.h.iter().enumerate() {
-        named.push((format!("state.h.{l}"), vec![h.len()], h));
-    }
-    for (l, c) in state.c.iter().flatten().enumerate() {
-        named.push((format!("state.c.{l}"), vec![c.len()], c));
+    // `state.{slab}.{layer}`: every layer's `h`, then every layer's next slab (the LSTM's `c`).
+    for (s, name) in model.config.cell.state_names().iter().enumerate() {
+        for (l, layer) in state.slabs.iter().enumerate() {
+            named.push((format!("state.{name}.{l}"), vec![layer[s].len()], &layer[s]));
+        }
     }
     let mut header = std::collections::HashMap::new();
     let meta_json = serde_json::to_string(&meta).map_err(|e| invalid(path, e.to_string()))?;
@@ -161,10 +161,9 @@ pub fn parse_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint, Checkpo
     let adam_v = read_f32("adam.v", &[n]).map_err(|r| invalid(path, r))?;
     let mut state = State::zeros(&config, meta.batch_size);
     let bh = meta.batch_size * config.hidden_size;
-    for l in 0..config.num_layers {
-        state.h[l] = read_f32(&format!("state.h.{l}"), &[bh]).map_err(|r| invalid(path, r))?;
-        if let Some(c) = &mut state.c {
-            c[l] = read_f32(&format!("state.c.{l}"), &[bh]).map_err(|r| invalid(path, r))?;
+    for (s, name) in config.cell.state_names().iter().enumerate() {
+        for (l, layer) in state.slabs.iter_mut().enumerate() {
+            layer[s] = read_f32(&format!("state.{name}.{l}"), &[bh]).map_err(|r| invalid(path, r))?;
         }
     }
     Ok(Checkpoint { model: Model { config, layout, params }, vocab, adam_m, adam_v, adam_step, state, meta })
@@ -274,5 +273,44 @@ mod tests {
         save_checkpoint(&path, &snapshot, &vocab, CheckpointMeta::new(1, serde_json::json!({}))).unwrap();
         let e = load_checkpoint(&path).err().unwrap().to_string();
         assert!(e.contains(CHECKPOINT_FILE) && e.contains("'adam.v'") && e.contains("NaN"), "{e}");
+    }
+
+    /// The carried state's tensors are those of the files written before the state became a
+    /// list of slabs: `state.h.{layer}`, and for the LSTM `state.c.{layer}`, each `[B·H]`,
+    /// holding the slabs' values; and they are read back into the same slabs.
+    #[test]
+    fn the_state_is_saved_as_one_tensor_per_slab_and_layer_under_its_old_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let vocab = Vocab::from_symbols_chars("abcde".chars().collect()).unwrap();
+        for (cell, names) in [(CellKind::Lstm, &["h", "c"][..]), (CellKind::Gru, &["h"]), (CellKind::Rnn, &["h"])] {
+            let config = ModelConfig { cell, vocab_size: 5, embed_size: 3, hidden_size: 4, num_layers: 2 };
+            let model = Model::new(config, 2);
+            let n = model.layout.total;
+            let (m, v) = (vec![0.0f32; n], vec![0.0f32; n]);
+            let mut state = State::zeros(&config, 3);
+            for (i, x) in state.all_mut().flatten().enumerate() {
+                *x = i as f32;
+            }
+            let expected = state.clone();
+            let snapshot = TrainingSnapshot { model: &model, adam_m: &m, adam_v: &v, adam_step: 1, state };
+            let path = dir.path().join(CHECKPOINT_FILE);
+            save_checkpoint(&path, &snapshot, &vocab, CheckpointMeta::new(1, serde_json::json!({}))).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            let file = SafeTensors::deserialize(&bytes).unwrap();
+            let mut saved: Vec<String> =
+                file.names().into_iter().filter(|t| t.starts_with("state.")).map(String::from).collect();
+            saved.sort();
+            let mut wanted: Vec<String> =
+                names.iter().flat_map(|name| (0..2).map(move |l| format!("state.{name}.{l}"))).collect();
+            wanted.sort();
+            assert_eq!(saved, wanted, "{cell:?}");
+            for (s, name) in names.iter().enumerate() {
+                for l in 0..2 {
+                    let values = read_f32(&file, &format!("state.{name}.{l}"), &[12]).unwrap();
+                    assert_eq!(values, expected.slabs[l][s], "{cell:?} state.{name}.{l}");
+                }
+            }
+            assert_eq!(load_checkpoint(&path).unwrap().state, expected, "{cell:?}");
+        }
     }
 }

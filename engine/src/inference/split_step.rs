@@ -17,14 +17,11 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use charrnn_kernels::gemm::Op;
-use charrnn_kernels::gru_cell::GruForward;
-use charrnn_kernels::lstm_cell::LstmForward;
 use charrnn_kernels::prepared::{PreparedMatrix, PreparedProduct};
-use charrnn_kernels::rnn_cell::RnnForward;
 use charrnn_kernels::{Kernel, Precision};
 
 use crate::inference::step::InferenceWeights;
-use crate::model::config::CellKind;
+use crate::model::cell::{with_cell, Cell, ForwardStep, RecurrentSide, SlabArray};
 use crate::model::workspace::State;
 
 /// Columns a part's ranges are aligned to (a vector of the widest level).
@@ -172,16 +169,17 @@ struct Part {
     wd: Columns,
     units: Range<usize>,
     symbols: Range<usize>,
-    /// Per layer, the cell state of its units (LSTM).
-    c: Vec<Vec<f32>>,
-    c_new: Vec<f32>,
+    /// Per layer, the state slabs of its units (`h`, and the LSTM's `c`; `[|U|]` each).
+    state: Vec<Vec<Vec<f32>>>,
+    /// The slabs a cell writes while it reads the previous ones; swapped in.
+    next: Vec<Vec<f32>>,
     /// The layer's input and previous state, whole (`[H]` each; layer 0 has no input vector).
     x: Vec<f32>,
     h_prev: Vec<f32>,
-    /// The gate blocks of its units (`[G·|U|]`), the GRU's recurrent side, its new state.
+    /// The gate blocks of its units (`[G·|U|]`), and the recurrent side of a cell that keeps
+    /// it apart (the GRU; empty otherwise).
     gates: Vec<f32>,
-    gh: Vec<f32>,
-    h_new: Vec<f32>,
+    recurrent: Vec<f32>,
     logits: Vec<f32>,
 }
 
@@ -238,7 +236,7 @@ impl<'w, 'm> SplitStep<'w, 'm> {
             (0..n).map(|i| AtomicU32::new(from.map_or(0, |f| f[i].to_bits()))).collect()
         };
         let shared = Shared {
-            h: state.h.iter().map(|s| [atomics(h, Some(s)), atomics(h, None)]).collect(),
+            h: state.slabs.iter().map(|s| [atomics(h, Some(&s[0])), atomics(h, None)]).collect(),
             logits: atomics(cfg.vocab_size, None),
             token: AtomicU32::new(0),
             progress: (0..self.parts).map(|_| Progress(AtomicUsize::new(0))).collect(),
@@ -254,10 +252,8 @@ impl<'w, 'm> SplitStep<'w, 'm> {
             .map(|(index, (units, symbols))| {
                 let n = units.len();
                 let gn = cfg.cell.gates() * n;
-                let c = match &state.c {
-                    Some(c) => c.iter().map(|c| c[units.clone()].to_vec()).collect(),
-                    None => Vec::new(),
-                };
+                let own = |layer: &Vec<Vec<f32>>| layer.iter().map(|slab| slab[units.clone()].to_vec()).collect();
+                let apart = cfg.cell.recurrent_side() == RecurrentSide::Apart;
                 let model = self.weights.model();
                 let p = &model.params;
                 let gate_columns: Vec<usize> =
@@ -278,13 +274,12 @@ impl<'w, 'm> SplitStep<'w, 'm> {
                     wx,
                     wh,
                     wd,
-                    c,
-                    c_new: vec![0.0; n],
+                    state: state.slabs.iter().map(own).collect(),
+                    next: vec![vec![0.0; n]; cfg.cell.state_names().len()],
                     x: vec![0.0; h],
                     h_prev: vec![0.0; h],
                     gates: vec![0.0; gn],
-                    gh: vec![0.0; gn],
-                    h_new: vec![0.0; n],
+                    recurrent: if apart { vec![0.0; gn] } else { Vec::new() },
                     logits: vec![0.0; symbols.len()],
                     units,
                     symbols,
@@ -292,6 +287,7 @@ impl<'w, 'm> SplitStep<'w, 'm> {
             })
             .collect();
         let steps_per_symbol = layers + 2;
+        let cell = cfg.cell;
         let result = std::thread::scope(|scope| {
             let (first, helpers) = parts.split_first_mut().expect("at least one part");
             for part in helpers.iter_mut() {
@@ -304,7 +300,7 @@ impl<'w, 'm> SplitStep<'w, 'm> {
                         if shared.stop.load(Ordering::Acquire) {
                             return;
                         }
-                        self.part_step(part, shared, step, &mut stop.point);
+                        with_cell!(cell, C => self.part_step::<C>(part, shared, step, &mut stop.point));
                     }
                 });
             }
@@ -322,7 +318,7 @@ impl<'w, 'm> SplitStep<'w, 'm> {
                 shared.token.store(token, Ordering::Relaxed);
                 stop.point += 1;
                 shared.meet(0, stop.point);
-                self.part_step(first, &shared, step, &mut stop.point);
+                with_cell!(cell, C => self.part_step::<C>(first, &shared, step, &mut stop.point));
                 if shared.stop.load(Ordering::Acquire) {
                     // A helper ended (it panicked): leaving the scope re-raises its panic.
                     break;
@@ -331,17 +327,12 @@ impl<'w, 'm> SplitStep<'w, 'm> {
                 done += 1;
             }
             debug_assert!(shared.stop.load(Ordering::Acquire) || stop.point == done * steps_per_symbol);
-            // Copy the state back: `h` from the buffer the last step wrote, `c` from each part.
-            for (l, buffers) in shared.h.iter().enumerate() {
-                read(&buffers[done % 2], &mut state.h[l]);
-            }
             result
         });
-        if let Some(c) = &mut state.c {
-            for part in &parts {
-                for (l, c_l) in c.iter_mut().enumerate() {
-                    c_l[part.units.clone()].copy_from_slice(&part.c[l]);
-                }
+        // Copy the state back from each part's units (its `h` is what it published last).
+        for part in &parts {
+            for (slab, own) in state.all_mut().zip(part.state.iter().flatten()) {
+                slab[part.units.clone()].copy_from_slice(own);
             }
         }
         result
@@ -349,7 +340,7 @@ impl<'w, 'm> SplitStep<'w, 'm> {
 
     /// Thread `part`'s share of step `step` (the symbol is in `shared.token`): every layer,
     /// then its output symbols, meeting the other threads after each.
-    fn part_step(&self, part: &mut Part, shared: &Shared, step: usize, point: &mut usize) {
+    fn part_step<C: Cell>(&self, part: &mut Part, shared: &Shared, step: usize, point: &mut usize) {
         let w = self.weights;
         let model = w.model();
         let cfg = model.config;
@@ -379,31 +370,25 @@ impl<'w, 'm> SplitStep<'w, 'm> {
                     .multiply_add(&part.x, &mut part.gates);
             }
             let (wh, h_prev) = (&part.wh[l], &part.h_prev);
-            let recurrent_into = |out: &mut [f32]| wh.multiply_add(h_prev, out);
-            match cfg.cell {
-                CellKind::Lstm => {
-                    recurrent_into(&mut part.gates);
-                    let c = &mut part.c[l];
-                    let gates = &mut part.gates[..];
-                    LstmForward { batch: 1, hidden: n, gates, c_prev: c, c: &mut part.c_new, h: &mut part.h_new }.run();
-                    std::mem::swap(c, &mut part.c_new);
-                }
-                CellKind::Rnn => {
-                    recurrent_into(&mut part.gates);
-                    RnnForward { pre: &part.gates, h: &mut part.h_new }.run();
-                }
-                CellKind::Gru => {
+            match C::RECURRENT {
+                RecurrentSide::Summed => wh.multiply_add(h_prev, &mut part.gates),
+                RecurrentSide::Apart => {
                     let bias_hh = &p[r.bias_hh.clone()];
                     for g in 0..gates_n {
-                        part.gh[g * n..(g + 1) * n].copy_from_slice(&bias_hh[blocks(g)]);
+                        part.recurrent[g * n..(g + 1) * n].copy_from_slice(&bias_hh[blocks(g)]);
                     }
-                    recurrent_into(&mut part.gh);
-                    let h_prev = &part.h_prev[part.units.clone()];
-                    let gx = &mut part.gates[..];
-                    GruForward { batch: 1, hidden: n, gx, gh: &part.gh, h_prev, h: &mut part.h_new }.run();
+                    wh.multiply_add(h_prev, &mut part.recurrent);
                 }
             }
-            publish(&shared.h[l][new][part.units.clone()], &part.h_new);
+            // Its units' slabs: `h` is its units of `h_prev`, as published.
+            let slabs = part.state[l].iter().zip(&mut part.next).map(|(now, next)| (&now[..], &mut next[..]));
+            let state = C::Slabs::from_slabs(slabs);
+            let (gates, recurrent) = (&mut part.gates[..], &part.recurrent[..]);
+            C::forward(ForwardStep { rows: 1, hidden: n, gates, recurrent, state });
+            for (now, next) in part.state[l].iter_mut().zip(&mut part.next) {
+                std::mem::swap(now, next);
+            }
+            publish(&shared.h[l][new][part.units.clone()], &part.state[l][0]);
             *point += 1;
             shared.meet(part.index, *point);
         }
@@ -421,6 +406,7 @@ impl<'w, 'm> SplitStep<'w, 'm> {
 mod tests {
     use super::*;
     use crate::inference::step::InferenceStep;
+    use crate::model::config::CellKind;
     use crate::model::config::ModelConfig;
     use crate::model::params::Model;
     use charrnn_kernels::Precision;

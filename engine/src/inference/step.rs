@@ -13,14 +13,12 @@
 //! depend on how many rows a step has. A step allocates nothing.
 
 use charrnn_kernels::gemm::Op;
-use charrnn_kernels::gru_cell::GruForward;
-use charrnn_kernels::lstm_cell::LstmForward;
 use charrnn_kernels::prepared::{PreparedMatrix, PreparedProduct};
 use charrnn_kernels::reduce::broadcast_rows;
-use charrnn_kernels::rnn_cell::RnnForward;
 use charrnn_kernels::{Kernel, Precision};
 
-use crate::model::config::{CellKind, ModelConfig};
+use crate::model::cell::{with_cell, Cell, ForwardStep, RecurrentSide, SlabArray};
+use crate::model::config::ModelConfig;
 use crate::model::embedding::{input_table_forward, input_table_gather, EmbeddingDims};
 use crate::model::params::Model;
 use crate::model::workspace::State;
@@ -44,8 +42,9 @@ pub struct InferenceWeights<'m> {
     precision: Precision,
     /// Layer 0's input table `Emb·Wx0 + b` (`[V, G·H]`).
     table: Vec<f32>,
-    /// Per layer, the bias the input side starts from: `b_ih + b_hh` for the LSTM and the RNN
-    /// (their cells see only the sum), `b_ih` for the GRU (layer 0's is in the table).
+    /// Per layer, the bias the input side starts from: `b_ih + b_hh` for a cell whose recurrent
+    /// side is summed (the LSTM and the RNN see only the sum), `b_ih` for one whose recurrent
+    /// side is apart (the GRU) (layer 0's is in the table).
     input_bias: Vec<Vec<f32>>,
     /// The matrices prepared for products of `rows` rows, in the order of
     /// [`InferenceWeights::index`].
@@ -65,9 +64,9 @@ impl<'m> InferenceWeights<'m> {
         let input_bias: Vec<Vec<f32>> = lay
             .layers
             .iter()
-            .map(|r| match cfg.cell {
-                CellKind::Gru => p[r.bias_ih.clone()].to_vec(),
-                CellKind::Lstm | CellKind::Rnn => {
+            .map(|r| match cfg.cell.recurrent_side() {
+                RecurrentSide::Apart => p[r.bias_ih.clone()].to_vec(),
+                RecurrentSide::Summed => {
                     p[r.bias_ih.clone()].iter().zip(&p[r.bias_hh.clone()]).map(|(a, b)| a + b).collect()
                 }
             })
@@ -75,7 +74,7 @@ impl<'m> InferenceWeights<'m> {
         let mut table = vec![0.0; cfg.vocab_size * gh];
         let dims = EmbeddingDims { vocab: cfg.vocab_size, embed: cfg.embed_size, gates: gh, precision };
         let r0 = &lay.layers[0];
-        let bias_hh = (cfg.cell != CellKind::Gru).then(|| &p[r0.bias_hh.clone()]);
+        let bias_hh = (cfg.cell.recurrent_side() == RecurrentSide::Summed).then(|| &p[r0.bias_hh.clone()]);
         input_table_forward(
             dims,
             &p[lay.embedding.clone()],
@@ -171,7 +170,7 @@ impl<'m> InferenceWeights<'m> {
 #[derive(Clone, Debug)]
 pub struct InferenceStep {
     rows: usize,
-    /// Each row's state, `[rows, H]` per layer (row `r` of every buffer is stream `r`).
+    /// Each row's state, `[rows, H]` per layer and slab (row `r` of every buffer is stream `r`).
     pub state: State<f32>,
     /// Each row's input symbol for the next step.
     pub inputs: Vec<u32>,
@@ -179,11 +178,12 @@ pub struct InferenceStep {
     pub logits: Vec<f32>,
     /// Gate pre-activations, then activations, `[rows, G·H]`.
     gates: Vec<f32>,
-    /// The GRU's recurrent side `h·Wh + b_hh`, `[rows, 3·H]` (empty for the other cells).
-    gh: Vec<f32>,
-    /// The state a cell writes while it reads the previous one, `[rows, H]`; swapped in.
-    next_h: Vec<f32>,
-    next_c: Vec<f32>,
+    /// The recurrent side `h·Wh + b_hh`, `[rows, G·H]`, of a cell that keeps it apart (the
+    /// GRU; empty for the other cells).
+    recurrent: Vec<f32>,
+    /// The state slabs a cell writes while it reads the previous ones, `[rows, H]` each;
+    /// swapped in.
+    next: Vec<Vec<f32>>,
 }
 
 impl InferenceStep {
@@ -196,9 +196,12 @@ impl InferenceStep {
             inputs: vec![0; rows],
             logits: vec![0.0; rows * config.vocab_size],
             gates: vec![0.0; rows * gh],
-            gh: if config.cell == CellKind::Gru { vec![0.0; rows * gh] } else { Vec::new() },
-            next_h: vec![0.0; rows * h],
-            next_c: if config.cell == CellKind::Lstm { vec![0.0; rows * h] } else { Vec::new() },
+            recurrent: if config.cell.recurrent_side() == RecurrentSide::Apart {
+                vec![0.0; rows * gh]
+            } else {
+                Vec::new()
+            },
+            next: vec![vec![0.0; rows * h]; config.cell.state_names().len()],
         }
     }
 
@@ -215,6 +218,11 @@ impl InferenceStep {
     /// If `weights` are for another number of rows.
     pub fn step(&mut self, weights: &InferenceWeights<'_>) {
         assert_eq!(weights.rows, self.rows, "inference weights prepared for another number of rows");
+        with_cell!(weights.model.config.cell, C => self.step_cell::<C>(weights))
+    }
+
+    /// [`InferenceStep::step`] for the model's cell `C`.
+    fn step_cell<C: Cell>(&mut self, weights: &InferenceWeights<'_>) {
         let cfg = weights.model.config;
         let (rows, h) = (self.rows, cfg.hidden_size);
         let gh = cfg.cell.gates() * h;
@@ -225,43 +233,35 @@ impl InferenceStep {
                 input_table_gather(gh, &weights.table, &self.inputs, gates);
             } else {
                 broadcast_rows(rows, gh, &weights.input_bias[l], gates);
-                weights.multiply_add(Matrix::Input(l), rows, &self.state.h[l - 1], gates);
+                weights.multiply_add(Matrix::Input(l), rows, self.state.h(l - 1), gates);
             }
-            let h_prev = &self.state.h[l];
-            match cfg.cell {
-                CellKind::Lstm => {
-                    weights.multiply_add(Matrix::Recurrent(l), rows, h_prev, gates);
-                    let c = &mut self.state.c.as_mut().expect("an LSTM state has cell states")[l];
-                    let (batch, hidden) = (rows, h);
-                    LstmForward { batch, hidden, gates, c_prev: c, c: &mut self.next_c, h: &mut self.next_h }.run();
-                    std::mem::swap(c, &mut self.next_c);
-                }
-                CellKind::Rnn => {
-                    weights.multiply_add(Matrix::Recurrent(l), rows, h_prev, gates);
-                    RnnForward { pre: gates, h: &mut self.next_h }.run();
-                }
-                CellKind::Gru => {
+            let h_prev = self.state.h(l);
+            match C::RECURRENT {
+                RecurrentSide::Summed => weights.multiply_add(Matrix::Recurrent(l), rows, h_prev, gates),
+                RecurrentSide::Apart => {
                     let bias_hh = &p[weights.model.layout.layers[l].bias_hh.clone()];
-                    broadcast_rows(rows, gh, bias_hh, &mut self.gh);
-                    weights.multiply_add(Matrix::Recurrent(l), rows, h_prev, &mut self.gh);
-                    let (batch, hidden) = (rows, h);
-                    GruForward { batch, hidden, gx: gates, gh: &self.gh, h_prev, h: &mut self.next_h }.run();
+                    broadcast_rows(rows, gh, bias_hh, &mut self.recurrent);
+                    weights.multiply_add(Matrix::Recurrent(l), rows, h_prev, &mut self.recurrent);
                 }
             }
-            std::mem::swap(&mut self.state.h[l], &mut self.next_h);
+            let slabs = self.state.slabs[l].iter().zip(&mut self.next).map(|(now, next)| (&now[..], &mut next[..]));
+            let state = C::Slabs::from_slabs(slabs);
+            let recurrent = &self.recurrent;
+            C::forward(ForwardStep { rows, hidden: h, gates, recurrent, state });
+            for (now, next) in self.state.slabs[l].iter_mut().zip(&mut self.next) {
+                std::mem::swap(now, next);
+            }
         }
         let v = cfg.vocab_size;
         broadcast_rows(rows, v, &p[weights.model.layout.decoder_bias.clone()], &mut self.logits);
-        weights.multiply_add(Matrix::Decoder, rows, &self.state.h[cfg.num_layers - 1], &mut self.logits);
+        weights.multiply_add(Matrix::Decoder, rows, self.state.h(cfg.num_layers - 1), &mut self.logits);
     }
 
     /// Replaces the state by rows of itself: row `r` becomes row `sources[r]` (beam search
     /// keeps the continuations it chose). `scratch` must be a state of the same shape.
     pub fn gather_rows(&mut self, sources: &[u32], scratch: &mut State<f32>) {
-        let h = self.next_h.len() / self.rows;
-        let pairs = self.state.h.iter().zip(scratch.h.iter_mut());
-        let cells = self.state.c.iter().flatten().zip(scratch.c.iter_mut().flatten());
-        for (from, to) in pairs.chain(cells) {
+        let h = self.next[0].len() / self.rows;
+        for (from, to) in self.state.all().zip(scratch.all_mut()) {
             for (r, &s) in sources.iter().enumerate() {
                 let s = s as usize;
                 to[r * h..(r + 1) * h].copy_from_slice(&from[s * h..(s + 1) * h]);
@@ -274,6 +274,7 @@ impl InferenceStep {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::config::CellKind;
     use crate::model::pass::forward_logits;
     use crate::model::phase_times::PhaseTimes;
     use crate::model::workspace::{FrozenWeights, Workspace};
@@ -349,7 +350,7 @@ mod tests {
         let mut scratch = State::zeros(&cfg, 3);
         step.gather_rows(&[2, 2, 0], &mut scratch);
         let h = cfg.hidden_size;
-        for (after, before) in step.state.h.iter().zip(&before.h) {
+        for (after, before) in step.state.all().zip(before.all()) {
             assert_eq!(after[..h], before[2 * h..3 * h]);
             assert_eq!(after[h..2 * h], before[2 * h..3 * h]);
             assert_eq!(after[2 * h..], before[..h]);

@@ -1,39 +1,8 @@
 //! Model configuration: which cell, and the sizes that fix every buffer's shape.
 
+pub use crate::model::cell::CellKind;
 use crate::setting_names::{field_name, NamesSettings};
 use serde::{Deserialize, Serialize};
-
-/// The recurrent cell of every layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CellKind {
-    /// Long short-term memory, gates `i, f, g, o`.
-    Lstm,
-    /// Vanilla tanh RNN, `h_t = tanh(U x_t + W h_{t-1} + b)`.
-    Rnn,
-    /// Gated recurrent unit, gates `r, z, n`, exactly PyTorch's `nn.GRU`.
-    Gru,
-}
-
-impl CellKind {
-    /// Number of gate blocks of width `hidden` the cell computes per step.
-    pub fn gates(self) -> usize {
-        match self {
-            CellKind::Lstm => 4,
-            CellKind::Rnn => 1,
-            CellKind::Gru => 3,
-        }
-    }
-
-    /// Lowercase name, as on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            CellKind::Lstm => "lstm",
-            CellKind::Rnn => "rnn",
-            CellKind::Gru => "gru",
-        }
-    }
-}
 
 /// Shape of a model: embedding `vocab_size → embed_size`, `num_layers` recurrent layers of
 /// `hidden_size`, linear `hidden_size → vocab_size`.

@@ -1,8 +1,9 @@
-//! The model, read like llm.c: its shape ([`config`]), its parameters in one flat buffer
-//! ([`params`]), the buffers a pass needs ([`workspace`]), each layer's explicit forward and
-//! backward ([`embedding`], [`recurrent`], [`decoder`], [`dropout`], over [`matmul`]'s
+//! The model, read like llm.c: its shape ([`config`]), its cells ([`cell`]: each one's state
+//! and step, in one place), its parameters in one flat buffer ([`params`]), the buffers a pass
+//! needs ([`workspace`]), each layer's explicit forward and backward ([`embedding`], [`recurrent`], [`decoder`], [`dropout`], over [`matmul`]'s
 //! products), and [`pass`], which composes them.
 
+pub(crate) mod cell;
 pub mod config;
 pub(crate) mod decoder;
 pub mod dropout;

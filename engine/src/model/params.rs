@@ -12,7 +12,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 
-use crate::model::config::{CellKind, ModelConfig};
+use crate::model::cell::{with_cell, Cell};
+use crate::model::config::ModelConfig;
 
 /// Where one recurrent layer's tensors are.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,14 +154,13 @@ impl<F: Float> Model<F> {
         }
         fill(layout.decoder_weight.clone(), &mut rng);
         fill(layout.decoder_bias.clone(), &mut rng);
-        if let (CellKind::Lstm, Some(forget_bias)) = (config.cell, forget_bias) {
-            let h = config.hidden_size;
+        if let Some(forget_bias) = forget_bias {
             for layer in &layout.layers {
-                // Gate order i, f, g, o: the forget gate is the second block. The sum of the
-                // two biases is what the cell sees.
-                let (ih, hh) = (layer.bias_ih.start, layer.bias_hh.start);
-                params[ih + h..ih + 2 * h].fill(F::from_f64(forget_bias));
-                params[hh + h..hh + 2 * h].fill(F::zero());
+                // The two biases are adjacent: `bias_ih`, then `bias_hh`.
+                let (bias_ih, bias_hh) =
+                    params[layer.bias_ih.start..layer.bias_hh.end].split_at_mut(layer.bias_ih.len());
+                let hidden = config.hidden_size;
+                with_cell!(config.cell, C => C::set_forget_bias(forget_bias, hidden, bias_ih, bias_hh));
             }
         }
         Model { config, layout, params }
@@ -179,6 +179,7 @@ impl<F: Float> Model<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::config::CellKind;
 
     /// The GRU is initialised as `nn.GRU`: every recurrent weight and both biases uniform in
     /// `±1/√H`, no forget-gate bias.

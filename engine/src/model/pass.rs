@@ -10,7 +10,8 @@ use std::time::Instant;
 use charrnn_kernels::reduce::col_sums_accumulate;
 use charrnn_kernels::Float;
 
-use crate::model::config::{CellKind, ModelConfig};
+use crate::model::cell::{with_cell, CellKind, RecurrentSide};
+use crate::model::config::ModelConfig;
 use crate::model::decoder::{decoder_backward, decoder_logits, decoder_loss};
 use crate::model::dropout::{apply_mask, fill_mask, mask_in_place, Dropout};
 use crate::model::embedding::{input_table_backward, input_table_forward, input_table_gather, EmbeddingDims};
@@ -124,12 +125,12 @@ pub fn forward_logits_packed<F: Float>(
     *table_ready = true;
 }
 
-/// The recurrent bias when the cell folds it into the input projections (LSTM, RNN: they only
-/// see `b_ih + b_hh`); `None` for the GRU, which adds it on the recurrent side.
+/// The recurrent bias when the cell folds it into the input projections (its recurrent side
+/// summed: it only sees `b_ih + b_hh`); `None` when it adds it on the recurrent side, apart.
 fn folded_bias_hh<F>(cell: CellKind, bias_hh: &[F]) -> Option<&[F]> {
-    match cell {
-        CellKind::Gru => None,
-        CellKind::Lstm | CellKind::Rnn => Some(bias_hh),
+    match cell.recurrent_side() {
+        RecurrentSide::Apart => None,
+        RecurrentSide::Summed => Some(bias_hh),
     }
 }
 
@@ -181,8 +182,8 @@ fn forward_layers<F: Float>(
             input_projection(d, x, &p[r.wx.clone()], bias_ih, folded_bias_hh(cfg.cell, bias_hh), &mut act.gates);
         }
         times.lap(Phase::InputProjection, &mut mark);
-        let c = state.c.as_mut().map(|c| &mut c[l][..]);
-        recurrent_forward(d, bias_hh, act, packed.wh(l), &mut state.h[l], c);
+        let (wh, carried) = (packed.wh(l), &mut state.slabs[l]);
+        with_cell!(cfg.cell, C => recurrent_forward::<C, F>(d, bias_hh, act, wh, carried));
         times.lap(Phase::ForwardRecurrence, &mut mark);
         // The next layer's input (timed with the input projections).
         if let Some(settings) = &dropout {
@@ -234,19 +235,23 @@ pub fn backward<F: Float>(
         let (dwx, rest) = g.split_at_mut(r.wx.len());
         let (dwh, biases) = rest.split_at_mut(r.wh.len());
         let (dbias_ih, dbias_hh) = biases.split_at_mut(r.bias_ih.len());
-        let scratch = BackwardScratch { dh_next: &mut ws.dh_next, dc_next: &mut ws.dc_next };
-        let wh_t = packed.wh_t(l);
-        recurrent_backward(d, wh_t, &ws.layers[l], &mut ws.d_output, scratch, &mut ws.dgates, ws.dgh.as_deref_mut());
+        let scratch = BackwardScratch { dh_next: &mut ws.dh_next, d_carried: &mut ws.d_carried };
+        let (wh_t, act, d_out, dgates, d_recurrent) =
+            (packed.wh_t(l), &ws.layers[l], &mut ws.d_output, &mut ws.dgates, &mut ws.d_recurrent);
+        with_cell!(cfg.cell, C => recurrent_backward::<C, F>(d, wh_t, act, d_out, scratch, dgates, d_recurrent));
         times.lap(Phase::BackwardRecurrence, &mut mark);
         col_sums_accumulate(rows, d.gates(), &ws.dgates, dbias_ih);
-        if let Some(dgh) = &ws.dgh {
-            // The GRU's recurrent side has its own gradient (it differs in the n block).
-            recurrent_weight_gradient(d, &ws.layers[l], dgh, dwh);
-            col_sums_accumulate(rows, d.gates(), dgh, dbias_hh);
-        } else {
-            recurrent_weight_gradient(d, &ws.layers[l], &ws.dgates, dwh);
-            // Both biases enter the pre-activations alike, so they get the same gradient.
-            dbias_hh.copy_from_slice(dbias_ih);
+        match cfg.cell.recurrent_side() {
+            RecurrentSide::Apart => {
+                // The recurrent side has its own gradient (the GRU's differs in the n block).
+                recurrent_weight_gradient(d, &ws.layers[l], &ws.d_recurrent, dwh);
+                col_sums_accumulate(rows, d.gates(), &ws.d_recurrent, dbias_hh);
+            }
+            RecurrentSide::Summed => {
+                recurrent_weight_gradient(d, &ws.layers[l], &ws.dgates, dwh);
+                // Both biases enter the pre-activations alike, so they get the same gradient.
+                dbias_hh.copy_from_slice(dbias_ih);
+            }
         }
         if l == 0 {
             input_table_backward(

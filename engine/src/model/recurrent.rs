@@ -7,22 +7,22 @@
 //! fused cell backward and `dgates_t·Whᵀ` (`Whᵀ` packed once); the weight gradients are single
 //! GEMMs over all `T` afterwards.
 //!
-//! The GRU differs in one place: its recurrent bias `b_hn` sits inside `r ⊙ (h·W_hn + b_hn)`,
-//! so the recurrent side cannot be added into the input projections. Per step `h_{t-1}·Wh`
-//! goes into its own row block of the `gh` slab (pre-filled with `b_hh` for all `T`), kept
-//! for the backward pass; backward yields separate gradients for both sides (`dgates` for the
-//! input side, `dgh` for the recurrent side) and `dWh = Hprevᵀ·dgh`.
+//! The cell's step is its own ([`crate::model::cell`]); this layer is generic over it and owns
+//! the loop over time and the products. A cell whose recurrent side is apart
+//! ([`RecurrentSide::Apart`]: the GRU, whose recurrent bias `b_hn` sits inside
+//! `r ⊙ (h·W_hn + b_hn)`, so the recurrent side cannot be added into the input projections)
+//! gets `h_{t-1}·Wh` per step in its own row block of the `recurrent` slab (pre-filled with
+//! `b_hh` for all `T`), kept for the backward pass; backward yields separate gradients for
+//! both sides (`dgates` for the input side, `d_recurrent` for the recurrent side) and
+//! `dWh = Hprevᵀ·d_recurrent`.
 
-use charrnn_kernels::gru_cell::{GruBackward, GruForward};
-use charrnn_kernels::lstm_cell::{LstmBackward, LstmForward};
 use charrnn_kernels::prepared::{PreparedMatrix, PreparedProduct};
 use charrnn_kernels::reduce::{add_assign, broadcast_rows, broadcast_rows_sum};
-use charrnn_kernels::rnn_cell::{RnnBackward, RnnForward};
 use charrnn_kernels::{Float, Kernel, Precision};
 
-use crate::model::config::CellKind;
+use crate::model::cell::{BackwardStep, Cell, CellKind, ForwardStep, RecurrentSide, SlabArray};
 use crate::model::matmul::{matmul_backward_input, matmul_backward_weight, matmul_forward, MatmulDims};
-use crate::model::workspace::{CellActivations, LayerActivations};
+use crate::model::workspace::LayerActivations;
 
 /// Sizes of one layer's step.
 #[derive(Clone, Copy, Debug)]
@@ -59,8 +59,8 @@ impl LayerDims {
 }
 
 /// `gates = x·Wx + b_ih (+ b_hh)` for all `T·B` rows of `x` (`[T·B, in]`). The recurrent bias
-/// is folded in when given (LSTM, RNN: the cell only sees the sum); the GRU passes `None`
-/// and adds it on the recurrent side (see [`recurrent_forward`]).
+/// is folded in when given (a [`RecurrentSide::Summed`] cell only sees the sum); a cell whose
+/// recurrent side is apart passes `None` and gets it there (see [`recurrent_forward`]).
 pub fn input_projection<F: Float>(
     dims: LayerDims,
     x: &[F],
@@ -77,59 +77,57 @@ pub fn input_projection<F: Float>(
     matmul_forward(dims.input_product(), x, wx, gates);
 }
 
-/// The recurrence over `T` steps. On entry `act.gates` holds the input projections; `h0`/`c0`
-/// are the carried-in state and receive the final state. Fills `act` for the backward pass.
-/// `bias_hh` is used by the GRU only (the other cells have it folded into the input
-/// projections). `packed_wh` is this layer's `Wh` (`[H, G·H]`), packed by the caller.
-pub fn recurrent_forward<F: Float>(
+/// The recurrence over `T` steps of cell `C`. On entry `act.gates` holds the input
+/// projections; `state` (this layer's slabs) is the carried-in state and receives the final
+/// state. Fills `act` for the backward pass. `bias_hh` is used by a cell whose recurrent side
+/// is apart (the others have it folded into the input projections). `packed_wh` is this
+/// layer's `Wh` (`[H, G·H]`), packed by the caller.
+pub fn recurrent_forward<C: Cell, F: Float>(
     dims: LayerDims,
     bias_hh: &[F],
     act: &mut LayerActivations<F>,
     packed_wh: &PreparedMatrix<F>,
-    h0: &mut [F],
-    c0: Option<&mut [F]>,
+    state: &mut [Vec<F>],
 ) {
     let LayerDims { batch, seq_len, hidden, .. } = dims;
     let (gh, bh) = (dims.gates(), batch * hidden);
     debug_assert_eq!((packed_wh.k(), packed_wh.n()), (hidden, gh));
-    act.h[..bh].copy_from_slice(h0);
-    match (&mut act.cell, c0.as_deref()) {
-        (CellActivations::Lstm { c }, Some(c0)) => c[..bh].copy_from_slice(c0),
-        (CellActivations::Gru { gh: gh_slab }, _) => broadcast_rows(dims.rows(), gh, bias_hh, gh_slab),
-        _ => {}
+    for (slab, carried) in std::iter::once(&mut act.h).chain(&mut act.cell_state).zip(&*state) {
+        slab[..bh].copy_from_slice(carried);
+    }
+    if C::RECURRENT == RecurrentSide::Apart {
+        broadcast_rows(dims.rows(), gh, bias_hh, &mut act.recurrent);
     }
     for t in 0..seq_len {
         let step = t * batch * gh..(t + 1) * batch * gh;
         let gates = &mut act.gates[step.clone()];
-        let (h_past, h_future) = act.h.split_at_mut((t + 1) * bh);
-        let h_prev = &h_past[t * bh..];
-        let h_t = &mut h_future[..bh];
-        // This step's recurrent product, accumulated onto the pre-activations (the GRU keeps
-        // its recurrent side apart, in `gh`).
+        // Each slab's rows before the step (`t`) and after it (`t + 1`).
+        let slabs = std::iter::once(&mut act.h).chain(&mut act.cell_state).map(|slab| {
+            let (past, future) = slab.split_at_mut((t + 1) * bh);
+            (&past[t * bh..], &mut future[..bh])
+        });
+        let state = C::Slabs::from_slabs(slabs);
+        let h_prev = state.as_ref()[0].0;
+        // This step's recurrent product, accumulated onto the pre-activations or apart.
         let add_recurrent = |y: &mut [F]| {
             let w = packed_wh;
             PreparedProduct { m: batch, x: h_prev, ldx: hidden, w, accumulate: true, y, ldy: gh }.run()
         };
-        match &mut act.cell {
-            CellActivations::Lstm { c } => {
+        let recurrent: &[F] = match C::RECURRENT {
+            RecurrentSide::Summed => {
                 add_recurrent(gates);
-                let (c_past, c_future) = c.split_at_mut((t + 1) * bh);
-                LstmForward { batch, hidden, gates, c_prev: &c_past[t * bh..], c: &mut c_future[..bh], h: h_t }.run();
+                &[]
             }
-            CellActivations::Rnn => {
-                add_recurrent(gates);
-                RnnForward { pre: gates, h: h_t }.run();
+            RecurrentSide::Apart => {
+                let recurrent = &mut act.recurrent[step];
+                add_recurrent(recurrent);
+                recurrent
             }
-            CellActivations::Gru { gh: gh_slab } => {
-                let gh_t = &mut gh_slab[step];
-                add_recurrent(gh_t);
-                GruForward { batch, hidden, gx: gates, gh: gh_t, h_prev, h: h_t }.run();
-            }
-        }
+        };
+        C::forward(ForwardStep { rows: batch, hidden, gates, recurrent, state });
     }
-    h0.copy_from_slice(&act.h[seq_len * bh..]);
-    if let (CellActivations::Lstm { c }, Some(c0)) = (&act.cell, c0) {
-        c0.copy_from_slice(&c[seq_len * bh..]);
+    for (carried, slab) in state.iter_mut().zip(std::iter::once(&act.h).chain(&act.cell_state)) {
+        carried.copy_from_slice(&slab[seq_len * bh..]);
     }
 }
 
@@ -137,75 +135,64 @@ pub fn recurrent_forward<F: Float>(
 pub struct BackwardScratch<'a, F> {
     /// `[B, H]`.
     pub dh_next: &'a mut [F],
-    /// `[B, H]`.
-    pub dc_next: &'a mut [F],
+    /// `[B, H]` per state slab after `h`.
+    pub d_carried: &'a mut [F],
 }
 
-/// The reverse recurrence over `T` steps. `d_out` (`[T·B, H]`) holds the gradient reaching the
-/// layer's outputs and is used as scratch. Writes `dgates` (`[T·B, G·H]`, the gradient of the
-/// pre-activations; the GRU: of the input projections) and, for the GRU, `dgh` (`[T·B, 3·H]`,
-/// the gradient of the recurrent projections; `None` for the other cells). `wh_t` is the
-/// layer's `Whᵀ` (`[G·H, H]`), packed by the caller. The gradient
-/// reaching the carried-in state is dropped: truncated BPTT treats it as a constant.
-///
-/// # Panics
-/// If the layer is a GRU's and `dgh` is `None`.
-pub fn recurrent_backward<F: Float>(
+/// The reverse recurrence over `T` steps of cell `C`. `d_out` (`[T·B, H]`) holds the gradient
+/// reaching the layer's outputs and is used as scratch. Writes `dgates` (`[T·B, G·H]`, the
+/// gradient of the pre-activations; with the recurrent side apart, of the input projections)
+/// and, with the recurrent side apart, `d_recurrent` (`[T·B, G·H]`, the gradient of the
+/// recurrent side; empty otherwise). `wh_t` is the layer's `Whᵀ` (`[G·H, H]`), packed by the
+/// caller. The gradient reaching the carried-in state is dropped: truncated BPTT treats it as
+/// a constant.
+pub fn recurrent_backward<C: Cell, F: Float>(
     dims: LayerDims,
     wh_t: &PreparedMatrix<F>,
     act: &LayerActivations<F>,
     d_out: &mut [F],
     scratch: BackwardScratch<'_, F>,
     dgates: &mut [F],
-    mut dgh: Option<&mut [F]>,
+    d_recurrent: &mut [F],
 ) {
     let LayerDims { batch, seq_len, hidden, .. } = dims;
     let (gh, bh) = (dims.gates(), batch * hidden);
     debug_assert_eq!((wh_t.k(), wh_t.n()), (gh, hidden));
-    let BackwardScratch { dh_next, dc_next } = scratch;
+    let BackwardScratch { dh_next, d_carried } = scratch;
     dh_next.fill(F::zero());
-    dc_next.fill(F::zero());
+    d_carried.fill(F::zero());
+    let apart = C::RECURRENT == RecurrentSide::Apart;
     for t in (0..seq_len).rev() {
         let dh = &mut d_out[t * bh..(t + 1) * bh];
         add_assign(dh, dh_next);
         let step = t * batch * gh..(t + 1) * batch * gh;
-        let dg = &mut dgates[step.clone()];
-        match &act.cell {
-            CellActivations::Lstm { c } => LstmBackward {
-                batch,
-                hidden,
-                gates: &act.gates[step.clone()],
-                c_prev: &c[t * bh..(t + 1) * bh],
-                c: &c[(t + 1) * bh..(t + 2) * bh],
-                dh,
-                dc: dc_next,
-                dgates: dg,
-            }
-            .run(),
-            CellActivations::Rnn => RnnBackward { h: &act.h[(t + 1) * bh..(t + 2) * bh], dh, dpre: dg }.run(),
-            CellActivations::Gru { gh: gh_slab } => {
-                let dgh = dgh.as_deref_mut().expect("recurrent_backward: a GRU layer needs dgh");
-                // Writes dh_next = dh ⊙ z (the direct path); dgh·Whᵀ is added below.
-                GruBackward {
-                    batch,
-                    hidden,
-                    act: &act.gates[step.clone()],
-                    gh: &gh_slab[step.clone()],
-                    h_prev: &act.h[t * bh..(t + 1) * bh],
-                    dh,
-                    dgx: dg,
-                    dgh: &mut dgh[step.clone()],
-                    dh_prev: dh_next,
-                }
-                .run();
-            }
-        }
+        let slabs = std::iter::once(&act.h)
+            .chain(&act.cell_state)
+            .map(|slab| (&slab[t * bh..(t + 1) * bh], &slab[(t + 1) * bh..(t + 2) * bh]));
+        let state = C::Slabs::from_slabs(slabs);
+        let (recurrent, drecurrent): (&[F], &mut [F]) = match apart {
+            true => (&act.recurrent[step.clone()], &mut d_recurrent[step.clone()]),
+            false => (&[], &mut []),
+        };
+        C::backward(BackwardStep {
+            rows: batch,
+            hidden,
+            gates: &act.gates[step.clone()],
+            recurrent,
+            state,
+            dh,
+            d_carried: &mut *d_carried,
+            dgates: &mut dgates[step.clone()],
+            drecurrent,
+            dh_prev: &mut *dh_next,
+        });
         if t > 0 {
-            // dh_next = dG_t·Whᵀ, where dG is the recurrent side's gradient: the GRU's own
-            // `dgh`, added onto the direct path already in dh_next; the gates' otherwise.
-            let (x, accumulate) = match dgh.as_deref() {
-                Some(dgh) => (&dgh[step], true),
-                None => (&dgates[step], false),
+            // dh_next = dG_t·Whᵀ, where dG is the recurrent side's gradient: its own when it
+            // is apart, added onto the direct path the cell wrote into dh_next; the gates'
+            // otherwise.
+            let (x, accumulate) = match apart {
+                true => (&d_recurrent[step], true),
+                false => (&dgates[step], false),
             };
             let w = wh_t;
             PreparedProduct { m: batch, x, ldx: gh, w, accumulate, y: dh_next, ldy: hidden }.run();
@@ -215,7 +202,7 @@ pub fn recurrent_backward<F: Float>(
 
 /// The recurrent weights' gradient over all `T` steps at once: `dwh += Hprevᵀ·dgates`, where
 /// `Hprev` is rows `0..T·B` of the hidden-state slab (`h_{t-1}` for every `t`) and `dgates` is
-/// the gradient of the recurrent side (for the GRU its own `dgh`).
+/// the gradient of the recurrent side (when apart, its own `d_recurrent`).
 pub fn recurrent_weight_gradient<F: Float>(dims: LayerDims, act: &LayerActivations<F>, dgates: &[F], dwh: &mut [F]) {
     let (m, gh, hidden) = (dims.rows(), dims.gates(), dims.hidden);
     let h_prev = &act.h[..m * hidden];

@@ -2,7 +2,8 @@
 
 use charrnn_kernels::{Float, Precision};
 
-use crate::model::config::{CellKind, ModelConfig};
+use crate::model::cell::RecurrentSide;
+use crate::model::config::ModelConfig;
 use crate::model::dropout::DropoutBuffers;
 use crate::model::packed_weights::PackedWeights;
 
@@ -25,33 +26,45 @@ impl<F: Float> FrozenWeights<F> {
     }
 }
 
-/// The recurrent state carried from one batch to the next (truncated BPTT): per layer, `h`
-/// and (LSTM only) `c`, each `[batch, hidden]`.
+/// The recurrent state carried from one batch to the next (truncated BPTT): per layer, the
+/// cell's state slabs ([`crate::model::cell::Cell::STATE`]: `h`, and the LSTM's `c`), each
+/// `[batch, hidden]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct State<F> {
-    /// Hidden state per layer.
-    pub h: Vec<Vec<F>>,
-    /// Cell state per layer: LSTM only (`None` for the RNN and the GRU, which have none).
-    pub c: Option<Vec<Vec<F>>>,
+    /// `slabs[layer][slab]`, slab 0 being `h`.
+    pub slabs: Vec<Vec<Vec<F>>>,
 }
 
 impl<F: Float> State<F> {
     /// The zero state for `batch` rows.
     pub fn zeros(config: &ModelConfig, batch: usize) -> State<F> {
-        let n = batch * config.hidden_size;
-        let layers = || vec![vec![F::zero(); n]; config.num_layers];
-        State { h: layers(), c: (config.cell == CellKind::Lstm).then(layers) }
+        let layer = vec![vec![F::zero(); batch * config.hidden_size]; config.cell.state_names().len()];
+        State { slabs: vec![layer; config.num_layers] }
     }
 
     /// Elements [`State::zeros`] allocates for `batch` rows (memory estimates).
     pub fn len(config: &ModelConfig, batch: usize) -> usize {
-        let n = batch * config.hidden_size;
-        config.num_layers * if config.cell == CellKind::Lstm { 2 * n } else { n }
+        config.num_layers * config.cell.state_names().len() * batch * config.hidden_size
+    }
+
+    /// Layer `l`'s hidden state `h`.
+    pub fn h(&self, l: usize) -> &[F] {
+        &self.slabs[l][0]
+    }
+
+    /// Every slab, layer after layer (two states of one model and batch pair up).
+    pub fn all(&self) -> impl Iterator<Item = &Vec<F>> {
+        self.slabs.iter().flatten()
+    }
+
+    /// Every slab, layer after layer, to write.
+    pub fn all_mut(&mut self) -> impl Iterator<Item = &mut Vec<F>> {
+        self.slabs.iter_mut().flatten()
     }
 
     /// Resets to zero in place (at an epoch start), without allocating.
     pub fn reset(&mut self) {
-        for v in self.h.iter_mut().chain(self.c.iter_mut().flatten()) {
+        for v in self.all_mut() {
             v.fill(F::zero());
         }
     }
@@ -67,52 +80,37 @@ pub struct LayerActivations<F> {
     /// at step `t`. So rows `0..T·B` are `h_{t-1}` and rows `B..(T+1)·B` are `h_t`, and both
     /// weight gradients are single products over all `T`.
     pub h: Vec<F>,
-    /// What this cell keeps besides.
-    pub cell: CellActivations<F>,
-}
-
-/// What a layer keeps for its backward pass besides its gates and `h`: one variant per cell,
-/// so that a cell without a buffer has none (rather than an empty one).
-#[derive(Clone, Debug)]
-pub enum CellActivations<F> {
-    /// The vanilla RNN keeps nothing more.
-    Rnn,
-    /// The LSTM's cell states, laid out as `h`: `[(T+1)·B, H]`, slot 0 the carried-in state.
-    Lstm {
-        /// Cell states.
-        c: Vec<F>,
-    },
-    /// The GRU's recurrent projections `h_{t-1}·Wh + b_hh` of every step, `[T·B, 3·H]`, kept
-    /// apart from the input side because `b_hn` sits inside `r ⊙ (…)`.
-    Gru {
-        /// Recurrent projections.
-        gh: Vec<F>,
-    },
+    /// The cell's other state slabs (the LSTM's `c`; none for the RNN and the GRU), each laid
+    /// out as `h`.
+    pub cell_state: Vec<Vec<F>>,
+    /// The recurrent side `h_{t-1}·Wh + b_hh` of every step, `[T·B, G·H]`, for a cell that
+    /// keeps it apart ([`RecurrentSide::Apart`], the GRU); empty otherwise.
+    pub recurrent: Vec<F>,
 }
 
 impl<F: Float> LayerActivations<F> {
     /// Zeroed room for one layer of `config` over `batch` rows of `seq_len` steps.
     fn zeros(config: &ModelConfig, batch: usize, seq_len: usize) -> LayerActivations<F> {
-        let (m, h, gh) = (batch * seq_len, config.hidden_size, config.cell.gates() * config.hidden_size);
-        let slab = (seq_len + 1) * batch * h;
-        let cell = match config.cell {
-            CellKind::Rnn => CellActivations::Rnn,
-            CellKind::Lstm => CellActivations::Lstm { c: vec![F::zero(); slab] },
-            CellKind::Gru => CellActivations::Gru { gh: vec![F::zero(); m * gh] },
-        };
-        LayerActivations { gates: vec![F::zero(); m * gh], h: vec![F::zero(); slab], cell }
+        let [gates, h, cell_state, recurrent] = Self::lens(config, batch, seq_len);
+        LayerActivations {
+            gates: vec![F::zero(); gates],
+            h: vec![F::zero(); h],
+            cell_state: vec![vec![F::zero(); h]; cell_state / h.max(1)],
+            recurrent: vec![F::zero(); recurrent],
+        }
     }
 
     /// Elements [`LayerActivations::zeros`] allocates.
     fn len(config: &ModelConfig, batch: usize, seq_len: usize) -> usize {
-        let (m, h, gh) = (batch * seq_len, config.hidden_size, config.cell.gates() * config.hidden_size);
-        let slab = (seq_len + 1) * batch * h;
-        let cell = match config.cell {
-            CellKind::Rnn => 0,
-            CellKind::Lstm => slab,
-            CellKind::Gru => m * gh,
-        };
-        m * gh + slab + cell
+        Self::lens(config, batch, seq_len).iter().sum()
+    }
+
+    /// Elements of `gates`, `h`, all of `cell_state`, and `recurrent`.
+    fn lens(config: &ModelConfig, batch: usize, seq_len: usize) -> [usize; 4] {
+        let (m, gh) = (batch * seq_len, config.cell.gates() * config.hidden_size);
+        let slab = (seq_len + 1) * batch * config.hidden_size;
+        let recurrent = if config.cell.recurrent_side() == RecurrentSide::Apart { m * gh } else { 0 };
+        [m * gh, slab, (config.cell.state_names().len() - 1) * slab, recurrent]
     }
 }
 
@@ -144,13 +142,14 @@ pub struct Workspace<F> {
     /// Gradient with respect to the pre-activation gates `[T·B, G·H]` (the GRU: with respect to
     /// the input projections `x·Wx + b_ih`).
     pub dgates: Vec<F>,
-    /// GRU only: gradient with respect to the recurrent projections `h_{t-1}·Wh + b_hh`,
-    /// `[T·B, 3·H]`.
-    pub dgh: Option<Vec<F>>,
+    /// Gradient with respect to the recurrent side `h_{t-1}·Wh + b_hh`, `[T·B, G·H]`, for a
+    /// cell that keeps it apart ([`RecurrentSide::Apart`], the GRU); empty otherwise.
+    pub d_recurrent: Vec<F>,
     /// Gradient reaching `h_{t-1}` through the recurrence `[B, H]`.
     pub dh_next: Vec<F>,
-    /// Gradient reaching `c_{t-1}` `[B, H]` (LSTM).
-    pub dc_next: Vec<F>,
+    /// Gradient reaching the cell's other state slabs before a step (the LSTM's `c_{t-1}`),
+    /// `[B, H]` each; empty for the RNN and the GRU.
+    pub d_carried: Vec<F>,
     /// What every product of a pass over this workspace rounds its operands to (the packed
     /// recurrent weights a pass is given must agree).
     precision: Precision,
@@ -191,7 +190,7 @@ impl<F: Float> Workspace<F> {
         let m = batch * seq_len;
         let h = config.hidden_size;
         let gh = config.cell.gates() * h;
-        let gru = config.cell == CellKind::Gru;
+        let [apart, carried] = Self::cell_scratch(config);
         let layer = LayerActivations::zeros(config, batch, seq_len);
         // A backward buffer of `n` elements, or an empty one.
         let grad = |n: usize| vec![F::zero(); if backward { n } else { 0 }];
@@ -208,9 +207,9 @@ impl<F: Float> Workspace<F> {
             d_output: grad(m * h),
             d_input: grad(m * h),
             dgates: grad(m * gh),
-            dgh: (gru && backward).then(|| grad(m * gh)),
+            d_recurrent: grad(apart * m * gh),
             dh_next: grad(batch * h),
-            dc_next: grad(batch * h),
+            d_carried: grad(carried * batch * h),
             precision,
             dropout_buffers: Vec::new(),
         }
@@ -224,7 +223,7 @@ impl<F: Float> Workspace<F> {
         let m = batch * seq_len;
         let (h, v, layers) = (config.hidden_size, config.vocab_size, config.num_layers);
         let gh = config.cell.gates() * h;
-        let gru = usize::from(config.cell == CellKind::Gru);
+        let [apart, carried] = Self::cell_scratch(config);
         let per_layer = LayerActivations::<F>::len(config, batch, seq_len);
         let dropout_buffers = if dropout { layers.saturating_sub(1) * 2 * m * h } else { 0 };
         let floats = 2 * v * gh
@@ -232,10 +231,17 @@ impl<F: Float> Workspace<F> {
             + 2 * m * v
             + 2 * m * h
             + m * gh
-            + gru * m * gh
-            + 2 * batch * h
+            + apart * m * gh
+            + (1 + carried) * batch * h
             + dropout_buffers;
         (floats, 2 * m)
+    }
+
+    /// How many `[T·B, G·H]` gradients of a recurrent side apart (0 or 1) and `[B, H]`
+    /// gradients of other state slabs the cell's backward pass needs.
+    fn cell_scratch(config: &ModelConfig) -> [usize; 2] {
+        let apart = usize::from(config.cell.recurrent_side() == RecurrentSide::Apart);
+        [apart, config.cell.state_names().len() - 1]
     }
 
     /// Allocates the dropout masks and dropped outputs (`[T·B, H]` each, per layer boundary),

@@ -336,11 +336,8 @@ impl Trainer {
         let mut mine = State::zeros(config, self.rows.len());
         for part in &self.parts {
             let rows = (part.rows.start - self.rows.start) * h..(part.rows.end - self.rows.start) * h;
-            for l in 0..config.num_layers {
-                mine.h[l][rows.clone()].copy_from_slice(&part.state.h[l]);
-                if let (Some(c), Some(part_c)) = (&mut mine.c, &part.state.c) {
-                    c[l][rows.clone()].copy_from_slice(&part_c[l]);
-                }
+            for (slab, part_slab) in mine.all_mut().zip(part.state.all()) {
+                slab[rows.clone()].copy_from_slice(part_slab);
             }
         }
         let size = self.group.size();
@@ -349,11 +346,8 @@ impl Trainer {
         }
         let counts: Vec<usize> = (0..size).map(|r| block_rows(self.batch, size, r).len() * h).collect();
         let mut state = State::zeros(config, self.batch);
-        for l in 0..config.num_layers {
-            self.group.all_gather_f32(&mine.h[l], &counts, &mut state.h[l]);
-            if let (Some(c), Some(mine_c)) = (&mut state.c, &mine.c) {
-                self.group.all_gather_f32(&mine_c[l], &counts, &mut c[l]);
-            }
+        for (slab, mine_slab) in state.all_mut().zip(mine.all()) {
+            self.group.all_gather_f32(mine_slab, &counts, slab);
         }
         state
     }
@@ -366,11 +360,8 @@ impl Trainer {
         let h = self.model.config.hidden_size;
         for part in &mut self.parts {
             let rows = part.rows.start * h..part.rows.end * h;
-            for l in 0..state.h.len() {
-                part.state.h[l].copy_from_slice(&state.h[l][rows.clone()]);
-                if let (Some(part_c), Some(c)) = (&mut part.state.c, &state.c) {
-                    part_c[l].copy_from_slice(&c[l][rows.clone()]);
-                }
+            for (part_slab, slab) in part.state.all_mut().zip(state.all()) {
+                part_slab.copy_from_slice(&slab[rows.clone()]);
             }
         }
     }
