@@ -14,6 +14,7 @@ mod run_loop;
 pub mod run_plan;
 pub mod run_settings;
 pub mod step_timing;
+pub mod time_budget;
 mod trainer;
 
 pub use origin::Origin;
