@@ -9,12 +9,14 @@
 use std::convert::Infallible;
 use std::path::Path;
 use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
 
 use charrnn_engine::data::{Batcher, TokenStream, TokenWidth, Vocab};
 use charrnn_engine::files::checkpoint::{
     load_checkpoint, save_checkpoint, CheckpointMeta, TrainingSnapshot, CHECKPOINT_FILE,
 };
 use charrnn_engine::training::collective::{Collective, Solo};
+use charrnn_engine::training::time_budget::RunClock;
 use charrnn_engine::training::{run, EvalReport, Layout, Observer, Schedule, StepReport, TrainOptions, Trainer};
 use charrnn_engine::AdamHyper;
 use charrnn_engine::Precision;
@@ -353,7 +355,7 @@ impl Observer for Recorder {
 }
 
 fn schedule(total_steps: u64, eval_every: u64, checkpoint_every: u64) -> Schedule {
-    Schedule { start_step: 0, total_steps, eval_every, checkpoint_every, lr: 2e-3, lr_decay: None }
+    Schedule { start_step: 0, total_steps, eval_every, checkpoint_every, lr: 2e-3, lr_decay: None, time: None, clock: RunClock::new(Duration::ZERO, Instant::now()) }
 }
 
 /// `training::run` of `schedule` on one process of `group` with `parts` parts: the observer

@@ -44,11 +44,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// A duration as the progress line shows it: `59s`, `4m05s`, `1h02m`.
+/// A duration as the progress line shows it: `4.2s`, `4m05s`, `1h02m`.
 pub fn show_duration(d: Duration) -> String {
     let s = d.as_secs();
     if s < 60 {
-        format!("{s}s")
+        format!("{:.1}s", d.as_secs_f64())
     } else if s < 3600 {
         format!("{}m{:02}s", s / 60, s % 60)
     } else {
@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn durations_shown_compactly() {
-        assert_eq!(show_duration(Duration::from_secs(59)), "59s");
+        assert_eq!(show_duration(Duration::from_millis(59_240)), "59.2s");
         assert_eq!(show_duration(Duration::from_secs(245)), "4m05s");
         assert_eq!(show_duration(Duration::from_secs(3720)), "1h02m");
     }

@@ -90,7 +90,9 @@ impl Observer for TrainObserver {
 
     fn on_step(&mut self, r: &StepReport) {
         self.progress.on_step(r);
-        self.log.step(r.step, r.epoch, r.outcome.loss, r.tokens_per_sec, r.lr);
+        self.log.step(r.step, r.epoch, r.outcome.loss, r.tokens_per_sec, r.lr, r.elapsed);
+        // What the checkpoint records, so that a resumed run's clock (and budget) goes on.
+        self.record.time_used_secs = r.elapsed.as_secs_f64();
     }
 
     fn on_eval(&mut self, r: &EvalReport, trainer: &Trainer) -> Result<(), CheckpointError> {

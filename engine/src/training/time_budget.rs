@@ -9,19 +9,44 @@
 
 use std::time::{Duration, Instant};
 
-/// The budget of a run and how much of it is used.
+/// The wall-clock time a run has used, over all its sessions (a resumed run goes on from what
+/// its checkpoint recorded).
 #[derive(Clone, Copy, Debug)]
-pub struct TimeBudget {
-    total: Duration,
+pub struct RunClock {
     used_before: Duration,
     started: Instant,
 }
 
+impl RunClock {
+    /// A clock running from `started` (this session's start), after `used_before` in earlier
+    /// sessions.
+    pub fn new(used_before: Duration, started: Instant) -> RunClock {
+        RunClock { used_before, started }
+    }
+
+    /// Time used so far, earlier sessions included.
+    pub fn used(&self) -> Duration {
+        self.used_before + self.started.elapsed()
+    }
+}
+
+/// The budget of a run and how much of it is used.
+#[derive(Clone, Copy, Debug)]
+pub struct TimeBudget {
+    total: Duration,
+    clock: RunClock,
+}
+
 impl TimeBudget {
-    /// Starts the clock of a budget of `total`, of which `used_before` went to earlier sessions
-    /// of the same run (resume keeps what is left).
+    /// A budget of `total` on the run's `clock`.
+    pub fn new(total: Duration, clock: RunClock) -> TimeBudget {
+        TimeBudget { total, clock }
+    }
+
+    /// Starts the clock of a budget now, of which `used_before` went to earlier sessions of
+    /// the same run (resume keeps what is left).
     pub fn start(total: Duration, used_before: Duration) -> TimeBudget {
-        TimeBudget { total, used_before, started: Instant::now() }
+        TimeBudget::new(total, RunClock::new(used_before, Instant::now()))
     }
 
     /// The whole budget.
@@ -31,7 +56,7 @@ impl TimeBudget {
 
     /// Time used so far, earlier sessions included.
     pub fn used(&self) -> Duration {
-        self.used_before + self.started.elapsed()
+        self.clock.used()
     }
 
     /// Time left (zero once spent).
