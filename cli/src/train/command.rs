@@ -22,8 +22,8 @@ use crate::shared::precision_arg::{bf16_hint, slow_bf16_note};
 use crate::shared::ranks::Ranks;
 use crate::shared::threads::init_threads;
 use crate::train::args::{check_args, TrainArgs};
-use crate::train::observer::{FollowerObserver, IntactCheckpoint, TrainObserver};
 use crate::train::duration_arg::show_duration;
+use crate::train::observer::{FollowerObserver, IntactCheckpoint, TrainObserver};
 use crate::train::progress::{Progress, ProgressPlan};
 use crate::train::run_dir::{same_path, survey_of, RunDir};
 use crate::train::run_log::RunLog;
@@ -175,6 +175,8 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         record,
         interrupted,
         intact,
+        clock: None,
+        budget_spent: false,
     };
     let outcome = train_run(&mut trainer, &train, val.as_ref(), schedule, &mut observer);
     observer.progress.finish();
@@ -184,7 +186,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         Err(RunError::Train(e)) => bail!("{}; {}", crate::shared::flags::link(&e), observer.intact()),
         Err(RunError::Observer(e)) => return Err(observer.failed(e)),
     };
-    finish(&observer, &trainer, &summary, start_step)
+    finish(&mut observer, &trainer, &summary, start_step)
 }
 
 /// SHA-256 of the weights' bytes.
@@ -331,7 +333,7 @@ fn describe_length(schedule: &Schedule, record: &RunRecord) -> String {
 
 /// After the last step and its checkpoint: the plot, the summary lines, and the model with the
 /// run's record. A time-budgeted run's model is its best validation's.
-fn finish(observer: &TrainObserver, trainer: &Trainer, summary: &RunSummary, start_step: u64) -> Result<()> {
+fn finish(observer: &mut TrainObserver, trainer: &Trainer, summary: &RunSummary, start_step: u64) -> Result<()> {
     let plot = match observer.log.plot() {
         Ok(plot) => plot.file_name().map_or(String::new(), |n| format!(", {}", n.to_string_lossy())),
         Err(e) => {
@@ -339,6 +341,7 @@ fn finish(observer: &TrainObserver, trainer: &Trainer, summary: &RunSummary, sta
             String::new()
         }
     };
+    observer.record_time_used();
     let mut record = observer.record.clone();
     let unit = record.unit();
     outln!(

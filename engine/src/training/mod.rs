@@ -18,5 +18,7 @@ pub mod time_budget;
 mod trainer;
 
 pub use origin::Origin;
-pub use run_loop::{run, EvalReport, LrDecay, Observer, RunError, RunSummary, Schedule, StepReport, TimeLimit, TimeReport};
+pub use run_loop::{
+    run, EvalReport, LrDecay, Observer, RunError, RunSummary, Schedule, StepReport, TimeLimit, TimeReport,
+};
 pub use trainer::{Layout, StepOutcome, TrainError, TrainOptions, Trainer};

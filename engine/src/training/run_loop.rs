@@ -139,6 +139,9 @@ pub trait Observer {
     /// After each step and its evaluation, if any, before the run checkpoints or stops (a
     /// log flushed, say).
     fn after_step(&mut self, _step: u64) {}
+    /// The run's time budget is spent: the run ends after this step, with its last
+    /// evaluation and checkpoint (a resumed run then has nothing left, as one at its last step).
+    fn budget_spent(&mut self) {}
     /// Writes the checkpoint of `step`. Called on the writer alone (process 0 of the group),
     /// once every process has joined in gathering the snapshot.
     fn save_checkpoint(&mut self, step: u64, snapshot: &TrainingSnapshot<'_>) -> Result<(), Self::Error>;
@@ -306,6 +309,9 @@ pub fn run<O: Observer>(
         }
         if stop || out_of_time {
             summary.stopped = stop && step < schedule.total_steps;
+            if out_of_time && !stop {
+                observer.budget_spent();
+            }
             break;
         }
     }

@@ -51,8 +51,9 @@ pub struct RunRecord {
     /// included; absent: the run is as long as its steps.
     #[serde(default)]
     pub time_budget_secs: Option<f64>,
-    /// What the run's sessions have used of the budget, up to its last checkpoint (a resumed
-    /// run has what is left).
+    /// The wall-clock seconds the run's sessions have used, up to its last checkpoint (a
+    /// resumed run has what is left of its budget); a run that ended on its budget has used
+    /// all of it.
     #[serde(default)]
     pub time_used_secs: f64,
     pub eval_every: u64,
