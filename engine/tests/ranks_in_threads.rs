@@ -9,13 +9,17 @@
 use std::convert::Infallible;
 use std::path::Path;
 use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
 
 use charrnn_engine::data::{Batcher, TokenStream, TokenWidth, Vocab};
 use charrnn_engine::files::checkpoint::{
     load_checkpoint, save_checkpoint, CheckpointMeta, TrainingSnapshot, CHECKPOINT_FILE,
 };
 use charrnn_engine::training::collective::{Collective, Solo};
-use charrnn_engine::training::{run, EvalReport, Layout, Observer, Schedule, StepReport, TrainOptions, Trainer};
+use charrnn_engine::training::time_budget::{CosineOverBudget, RunClock};
+use charrnn_engine::training::{
+    run, EvalReport, Layout, Observer, Schedule, StepReport, TimeLimit, TrainOptions, Trainer,
+};
 use charrnn_engine::AdamHyper;
 use charrnn_engine::Precision;
 use charrnn_engine::{CellKind, Model, ModelConfig, State};
@@ -320,6 +324,8 @@ fn an_evaluation_stopped_on_one_process_is_abandoned_on_all() {
 #[derive(Debug, Default, PartialEq)]
 struct Recorder {
     steps: Vec<u64>,
+    /// Each step's learning rate.
+    rates: Vec<f64>,
     evals: Vec<u64>,
     /// Each checkpoint's step, carried state and weights.
     checkpoints: Vec<(u64, State<f32>, Vec<f32>)>,
@@ -333,6 +339,7 @@ impl Observer for Recorder {
 
     fn on_step(&mut self, report: &StepReport) {
         self.steps.push(report.step);
+        self.rates.push(report.lr);
         self.stop |= self.stop_after == Some(report.step);
     }
 
@@ -353,7 +360,25 @@ impl Observer for Recorder {
 }
 
 fn schedule(total_steps: u64, eval_every: u64, checkpoint_every: u64) -> Schedule {
-    Schedule { start_step: 0, total_steps, eval_every, checkpoint_every, lr: 2e-3, lr_decay: None }
+    Schedule {
+        start_step: 0,
+        total_steps,
+        eval_every,
+        checkpoint_every,
+        lr: 2e-3,
+        lr_decay: None,
+        time: None,
+        clock: RunClock::new(Duration::ZERO, Instant::now()),
+    }
+}
+
+/// A schedule of at most `total_steps` in a budget of `budget`, of which `used` is spent.
+fn timed_schedule(total_steps: u64, budget: Duration, used: Duration) -> Schedule {
+    Schedule {
+        time: Some(TimeLimit { total: budget, lr: CosineOverBudget::DEFAULT }),
+        clock: RunClock::new(used, Instant::now()),
+        ..schedule(total_steps, 0, 0)
+    }
 }
 
 /// `training::run` of `schedule` on one process of `group` with `parts` parts: the observer
@@ -431,4 +456,43 @@ fn a_stop_asked_during_a_checkpoint_write_stops_the_run_on_it() {
         run_observed(&stream, &options, Layout::default(), schedule(10, 0, 2), recorder);
     assert_eq!((last_step, stopped), (2, true));
     assert_eq!(recorder.checkpoints.iter().map(|c| c.0).collect::<Vec<_>>(), [2]);
+}
+
+/// A budgeted run ends on time, after a last evaluation and checkpoint, with the rate decayed
+/// near its floor; in a group every process follows process 0's clock (here process 1's clock
+/// says a third of the budget is gone: alone it would stop sooner, and take other rates), so all
+/// take the same rates and stop after the same step.
+#[test]
+fn a_time_budget_ends_every_process_on_time_after_the_same_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = token_stream(dir.path());
+    let options = options(6, 0.0);
+    let budget = Duration::from_millis(1500);
+    let started = Instant::now();
+    let (one, last_step, stopped) = run_observed(
+        &stream,
+        &options,
+        Layout { parts: 1, group: Box::new(Solo) },
+        timed_schedule(u64::MAX, budget, Duration::ZERO),
+        Recorder::default(),
+    );
+    let took = started.elapsed();
+    assert!(!stopped, "a budget spent is the end of the run, not a stop");
+    assert!(took <= budget + Duration::from_millis(500), "a 1.5 s budget took {took:?}");
+    assert!(last_step > 10, "only {last_step} steps in 1.5 s");
+    assert_eq!(one.evals.last(), Some(&last_step), "the last step is evaluated");
+    assert_eq!(one.checkpoints.last().map(|c| c.0), Some(last_step), "and checkpointed");
+    let (first, last) = (one.rates[0], *one.rates.last().unwrap());
+    assert!(first < 2e-3 * 0.5, "the first step is in the warm-up (rate {first})");
+    assert!(last < 2e-3 * 0.2 && last >= 2e-3 * 0.1, "the rate ends near its floor (rate {last})");
+
+    let group = in_group(2, |rank| {
+        let used = if rank.rank() == 0 { Duration::ZERO } else { Duration::from_millis(500) };
+        let layout = Layout { parts: 1, group: Box::new(rank) };
+        run_observed(&stream, &options, layout, timed_schedule(u64::MAX, budget, used), Recorder::default())
+    });
+    let (leader, follower) = (&group[0].0, &group[1].0);
+    assert_eq!(group[0].1, group[1].1, "both processes stop after the same step");
+    assert_eq!((&leader.steps, &leader.rates, &leader.evals), (&follower.steps, &follower.rates, &follower.evals));
+    assert!(follower.checkpoints.is_empty());
 }

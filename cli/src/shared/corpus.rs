@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context, Result};
 use charrnn_engine::data::cache_place::default_cache_place;
-use charrnn_engine::data::{prepare_until, split_train_val, Batcher, DataError, PrepareOptions, Prepared, TokenStream};
+use charrnn_engine::data::{
+    prepare_until, split_train_val, validation_part, Batcher, DataError, PrepareOptions, Prepared, TokenStream,
+};
 use charrnn_fileio::chunks::sha256_hex;
 use clap::Args;
 
@@ -109,7 +111,7 @@ impl Corpus {
             None
         } else {
             Some(
-                Batcher::new(&self.stream, val_range, b, t, "validation")
+                Batcher::new(&self.stream, validation_part(val_range), b, t, "validation")
                     .with_context(|| format!("'{}' is too short", self.input.display()))?,
             )
         };

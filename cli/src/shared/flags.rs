@@ -35,6 +35,7 @@ pub fn flag(field: &str) -> &'static str {
         "total_steps" => "--steps",
         "data" => "--data",
         "epochs" => "--epochs",
+        "time_budget_secs" => "--time",
         "vocab_size" => "the vocabulary size",
         "temperature" => "--temperature",
         "top_k" => "--top-k",

@@ -1,6 +1,7 @@
 //! The arguments of `charrnn-fast train` and their first checks (before any file is read).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{bail, Result};
 use charrnn_engine::{CellKind, ModelConfig};
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::shared::corpus::{BatchArgs, CorpusArgs};
 use crate::shared::precision_arg::PrecisionArg;
+use crate::train::duration_arg::parse_duration;
 
 #[derive(Clone, Copy, Debug, ValueEnum, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -74,9 +76,19 @@ pub struct TrainArgs {
     /// Passes over the training split
     #[arg(long, default_value_t = 2, value_name = "N", conflicts_with = "steps", value_parser = clap::value_parser!(u64).range(1..))]
     pub epochs: u64,
-    /// Train for exactly N steps instead of whole epochs (with --resume: the new total)
+    /// Train for exactly N steps instead of whole epochs (with --resume: the new total; with
+    /// --time: at most N steps)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: Option<u64>,
+    /// Train for a wall-clock budget instead of a number of epochs: 90s, 10m, 1h30m. The whole
+    /// run fits in it (preparing, evaluations and the final writes included): the learning
+    /// rate warms up over the first 2% and follows a cosine down to a tenth of --lr at the
+    /// end, laid over the time left as measured while training; evaluations come at most
+    /// every tenth of the budget. The run ends on time, with the best validation model as
+    /// `model.safetensors`. With --resume: the new total budget (by default what is left of
+    /// the run's own)
+    #[arg(long, value_name = "DURATION", conflicts_with = "epochs", value_parser = parse_duration)]
+    pub time: Option<Duration>,
     /// Also evaluate on the validation split every N steps (0: only at epoch ends and at the end)
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub eval_every: u64,

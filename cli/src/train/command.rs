@@ -1,11 +1,12 @@
 //! `charrnn-fast train`: prepare the corpus, train (or resume), checkpoint, log, save.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
 use charrnn_engine::data::Batcher;
 use charrnn_engine::files::checkpoint::CHECKPOINT_FILE;
-use charrnn_engine::files::model_dir::save_model;
+use charrnn_engine::files::model_dir::{load_model, save_model};
 use charrnn_engine::files::tensor_file::f32_bytes;
 use charrnn_engine::training::collective::block_rows;
 use charrnn_engine::training::memory::Bytes;
@@ -21,8 +22,9 @@ use crate::shared::precision_arg::{bf16_hint, slow_bf16_note};
 use crate::shared::ranks::Ranks;
 use crate::shared::threads::init_threads;
 use crate::train::args::{check_args, TrainArgs};
+use crate::train::duration_arg::show_duration;
 use crate::train::observer::{FollowerObserver, IntactCheckpoint, TrainObserver};
-use crate::train::progress::Progress;
+use crate::train::progress::{Progress, ProgressPlan};
 use crate::train::run_dir::{same_path, survey_of, RunDir};
 use crate::train::run_log::RunLog;
 use crate::train::settings::Given;
@@ -35,6 +37,8 @@ const DEFAULT_OUT: &str = "out";
 /// One process, or one rank of an MPI run: every rank trains, rank 0 alone owns `--out` (its
 /// lock, log, checkpoints and model) and prints.
 pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
+    // A time budget counts from here: preparing the corpus is part of the run.
+    let started = Instant::now();
     let requested = Given(matches).requested(&args);
     check_args(&args)?;
     if args.quiet {
@@ -99,7 +103,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         errln!("warning: --dropout acts between layers; with one layer it does nothing");
     }
     let start_step = resumed_from.as_ref().map_or(0, |(_, step)| *step);
-    let schedule = record.schedule(start_step)?;
+    let schedule = record.schedule(start_step, started)?;
     if args.dry_run {
         let config = origin.config();
         let memory = memory_needed(&config, &record, workers).on_machine;
@@ -153,7 +157,16 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     };
     let log = RunLog::open(run_dir.path(), resumed_from.as_ref().map(|(dir, step)| (dir.as_path(), *step)))?;
     let mut observer = TrainObserver {
-        progress: Progress::new(record.total_steps, start_step, record.unit(), args.log_every, args.quiet),
+        progress: Progress::new(
+            ProgressPlan {
+                total_steps: record.total_steps,
+                start_step,
+                budget: schedule.time.map(|t| (t.total, Duration::from_secs_f64(record.time_used_secs))),
+            },
+            record.unit(),
+            args.log_every,
+            args.quiet,
+        ),
         log,
         log_failed: false,
         out: out_path,
@@ -162,6 +175,8 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         record,
         interrupted,
         intact,
+        clock: None,
+        budget_spent: false,
     };
     let outcome = train_run(&mut trainer, &train, val.as_ref(), schedule, &mut observer);
     observer.progress.finish();
@@ -171,7 +186,7 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         Err(RunError::Train(e)) => bail!("{}; {}", crate::shared::flags::link(&e), observer.intact()),
         Err(RunError::Observer(e)) => return Err(observer.failed(e)),
     };
-    finish(&observer, &trainer, &summary, start_step)
+    finish(&mut observer, &trainer, &summary, start_step)
 }
 
 /// SHA-256 of the weights' bytes.
@@ -275,9 +290,8 @@ fn describe_training(
 ) -> String {
     let batches_per_epoch = train.num_batches();
     format!(
-        "steps {}..={} ({batches_per_epoch} {} of {}×{} per epoch{}), Adam lr {}, clip {}, {} products, {workers}{}",
-        schedule.start_step + 1,
-        schedule.total_steps,
+        "{} ({batches_per_epoch} {} of {}×{} per epoch{}), Adam lr {}{}, clip {}, {} products, {workers}{}",
+        describe_length(schedule, record),
         plural(batches_per_epoch, "batch", "batches"),
         record.batch_size,
         record.seq_len,
@@ -286,6 +300,7 @@ fn describe_training(
             None => String::new(),
         },
         record.lr,
+        if schedule.time.is_some() { " (warm-up, cosine to a tenth over the budget)" } else { "" },
         record.clip,
         record.precision,
         match resumed {
@@ -295,9 +310,30 @@ fn describe_training(
     )
 }
 
+/// How long the run is: its steps, or its time budget (with what is left of it and the cap on
+/// its steps, if any).
+fn describe_length(schedule: &Schedule, record: &RunRecord) -> String {
+    let from = schedule.start_step + 1;
+    let Some(time) = schedule.time else {
+        return format!("steps {from}..={}", schedule.total_steps);
+    };
+    let used = Duration::from_secs_f64(record.time_used_secs);
+    let mut text = format!("time {}", show_duration(time.total));
+    if !used.is_zero() {
+        text += &format!(" ({} left)", show_duration(time.total.saturating_sub(used)));
+    }
+    if from > 1 {
+        text += &format!(" from step {from}");
+    }
+    if schedule.total_steps != u64::MAX {
+        text += &format!(", at most to step {}", schedule.total_steps);
+    }
+    text
+}
+
 /// After the last step and its checkpoint: the plot, the summary lines, and the model with the
-/// run's record.
-fn finish(observer: &TrainObserver, trainer: &Trainer, summary: &RunSummary, start_step: u64) -> Result<()> {
+/// run's record. A time-budgeted run's model is its best validation's.
+fn finish(observer: &mut TrainObserver, trainer: &Trainer, summary: &RunSummary, start_step: u64) -> Result<()> {
     let plot = match observer.log.plot() {
         Ok(plot) => plot.file_name().map_or(String::new(), |n| format!(", {}", n.to_string_lossy())),
         Err(e) => {
@@ -305,6 +341,7 @@ fn finish(observer: &TrainObserver, trainer: &Trainer, summary: &RunSummary, sta
             String::new()
         }
     };
+    observer.record_time_used();
     let mut record = observer.record.clone();
     let unit = record.unit();
     outln!(
@@ -324,8 +361,20 @@ fn finish(observer: &TrainObserver, trainer: &Trainer, summary: &RunSummary, sta
             eval.step
         );
     }
+    if let Some(time) = summary.time {
+        outln!("used {} of the {} budget", show_duration(time.used), show_duration(time.total));
+    }
     record.record_outcome(summary);
-    save_model(&observer.out, trainer.model(), &observer.vocab, record.to_json()?).map_err(|e| observer.failed(e))?;
+    match best_as_result(observer, &record, summary)? {
+        Some((best, step, loss)) => {
+            outln!("the model is the best validation's: step {step}, loss {loss:.4} nats/{unit}");
+            record.val_loss = Some(loss);
+            record.val_loss_step = Some(step);
+            save_model(&observer.out, &best, &observer.vocab, record.to_json()?)
+        }
+        None => save_model(&observer.out, trainer.model(), &observer.vocab, record.to_json()?),
+    }
+    .map_err(|e| observer.failed(e))?;
     let out = observer.out.display();
     outln!(
         "saved model to {out} (checkpoint.safetensors, log.csv{plot}{})",
@@ -339,6 +388,24 @@ fn finish(observer: &TrainObserver, trainer: &Trainer, summary: &RunSummary, sta
         );
     }
     Ok(())
+}
+
+/// A time-budgeted run's result is its best validation model (`best/`), when an evaluation
+/// before the last found a lower loss than the last: its weights, step and loss.
+fn best_as_result(
+    observer: &TrainObserver,
+    record: &RunRecord,
+    summary: &RunSummary,
+) -> Result<Option<(charrnn_engine::Model<f32>, u64, f64)>> {
+    let (Some(_), Some(best), Some(last)) = (summary.time, record.best_val_loss, summary.last_eval) else {
+        return Ok(None);
+    };
+    if best >= last.loss {
+        return Ok(None);
+    }
+    let (model, _, file) = load_model(&observer.best).map_err(|e| observer.failed(e))?;
+    let step = file.training.get("val_loss_step").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    Ok(Some((model, step, best)))
 }
 
 /// What `train --dry-run` prints, on stdout: the run that would start, in figures, and what
@@ -368,19 +435,29 @@ fn describe_dry_run(
         None => String::new(),
     };
     outln!("memory: {} needed{available}", Bytes(memory));
-    outln!(
-        "steps: {}..={}, {steps} in all ({:.2} epochs of {per_epoch} {} of {}×{}){}",
-        schedule.start_step + 1,
-        schedule.total_steps,
-        steps as f64 / per_epoch as f64,
-        plural(per_epoch as usize, "batch", "batches"),
-        record.batch_size,
-        record.seq_len,
-        match val {
-            Some(v) => format!("; validation {} {}", v.num_batches(), plural(v.num_batches(), "batch", "batches")),
-            None => String::new(),
-        }
-    );
+    let validation = match val {
+        Some(v) => format!("; validation {} {}", v.num_batches(), plural(v.num_batches(), "batch", "batches")),
+        None => String::new(),
+    };
+    if schedule.time.is_some() {
+        outln!(
+            "length: {} (epochs of {per_epoch} {} of {}×{}){validation}",
+            describe_length(schedule, record),
+            plural(per_epoch as usize, "batch", "batches"),
+            record.batch_size,
+            record.seq_len,
+        );
+    } else {
+        outln!(
+            "steps: {}..={}, {steps} in all ({:.2} epochs of {per_epoch} {} of {}×{}){validation}",
+            schedule.start_step + 1,
+            schedule.total_steps,
+            steps as f64 / per_epoch as f64,
+            plural(per_epoch as usize, "batch", "batches"),
+            record.batch_size,
+            record.seq_len,
+        );
+    }
     outln!("workers: {workers}; {} products", record.precision);
     if let Some((dir, plan)) = out {
         let what = if plan.resumed_in_place {

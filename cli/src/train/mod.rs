@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod command;
+pub mod duration_arg;
 pub mod observer;
 pub mod progress;
 pub mod run_dir;

@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use charrnn_engine::data::Vocab;
@@ -31,6 +32,11 @@ pub struct TrainObserver {
     pub record: RunRecord,
     pub interrupted: Arc<AtomicBool>,
     pub intact: IntactCheckpoint,
+    /// The run's time after the last step, and when that was: what the time used is now.
+    pub clock: Option<(Duration, Instant)>,
+    /// The run ended on its time budget: it has used all of it (what is left is what the end
+    /// of the run did not need), and a resume has nothing left to do.
+    pub budget_spent: bool,
 }
 
 /// The newest checkpoint on disk, which a failure or a second Ctrl-C leaves intact: the one
@@ -66,6 +72,17 @@ impl IntactCheckpoint {
 }
 
 impl TrainObserver {
+    /// Records in the run's settings the time it has used until now (earlier sessions
+    /// included), so that a resumed run's clock, and budget, go on from there.
+    pub fn record_time_used(&mut self) {
+        if let Some((elapsed, at)) = self.clock {
+            self.record.time_used_secs = (elapsed + at.elapsed()).as_secs_f64();
+        }
+        if let Some(budget) = self.record.time_budget_secs.filter(|_| self.budget_spent) {
+            self.record.time_used_secs = self.record.time_used_secs.max(budget);
+        }
+    }
+
     /// Which checkpoint survives a failure now, and how to continue from it.
     pub fn intact(&self) -> String {
         self.intact.describe()
@@ -90,7 +107,8 @@ impl Observer for TrainObserver {
 
     fn on_step(&mut self, r: &StepReport) {
         self.progress.on_step(r);
-        self.log.step(r.step, r.epoch, r.outcome.loss, r.tokens_per_sec, r.lr);
+        self.log.step(r.step, r.epoch, r.outcome.loss, r.tokens_per_sec, r.lr, r.elapsed);
+        self.clock = Some((r.elapsed, Instant::now()));
     }
 
     fn on_eval(&mut self, r: &EvalReport, trainer: &Trainer) -> Result<(), CheckpointError> {
@@ -114,6 +132,7 @@ impl Observer for TrainObserver {
 
     fn save_checkpoint(&mut self, step: u64, snapshot: &TrainingSnapshot<'_>) -> Result<(), CheckpointError> {
         let path = self.out.join(CHECKPOINT_FILE);
+        self.record_time_used();
         let run = record_json(&self.record, &path)?;
         // The snapshot was gathered before the write, which holds the Ctrl-C handler's record:
         // in an MPI run gathering waits for every rank.
@@ -123,6 +142,10 @@ impl Observer for TrainObserver {
 
     fn stop_requested(&self) -> bool {
         self.interrupted.load(Ordering::SeqCst)
+    }
+
+    fn budget_spent(&mut self) {
+        self.budget_spent = true;
     }
 }
 

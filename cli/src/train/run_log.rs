@@ -1,10 +1,12 @@
 //! The run's log in the output directory: `log.csv` (one row per step: step, epoch, train
-//! loss, validation loss when measured, tokens/s, learning rate) and, at the end, `loss.svg`
+//! loss, validation loss when measured, tokens/s, learning rate, and the run's wall-clock
+//! seconds after the step, earlier sessions included) and, at the end, `loss.svg`
 //! (training and validation loss against step).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use charrnn_fileio::atomic_file::write_atomic;
@@ -12,7 +14,9 @@ use plotters::prelude::*;
 
 pub const LOG_FILE: &str = "log.csv";
 pub const PLOT_FILE: &str = "loss.svg";
-const HEADER: &str = "step,epoch,train_loss,val_loss,tokens_per_sec,lr";
+const HEADER: &str = "step,epoch,train_loss,val_loss,tokens_per_sec,lr,elapsed_s";
+/// The header of logs written before the elapsed time was logged: still ours.
+const HEADER_WITHOUT_TIME: &str = "step,epoch,train_loss,val_loss,tokens_per_sec,lr";
 /// Appended to every `loss.svg`: how a later run knows the plot is this program's to remove.
 const PLOT_MARKER: &str = "<!-- charrnn-fast loss plot -->";
 /// The plot's caption, which plots written before the marker carry.
@@ -22,7 +26,8 @@ const PLOT_CAPTION: &str = "charrnn-fast: loss (";
 pub fn is_log(path: &Path) -> bool {
     File::open(path).is_ok_and(|f| {
         let mut first = String::new();
-        BufReader::new(f).read_line(&mut first).is_ok() && first.trim_end_matches(['\n', '\r']) == HEADER
+        BufReader::new(f).read_line(&mut first).is_ok()
+            && [HEADER, HEADER_WITHOUT_TIME].contains(&first.trim_end_matches(['\n', '\r']))
     })
 }
 
@@ -41,6 +46,7 @@ struct Row {
     val_loss: Option<f64>,
     tokens_per_sec: f64,
     lr: f64,
+    elapsed: Duration,
 }
 
 pub struct RunLog {
@@ -74,7 +80,12 @@ impl RunLog {
                 if let Some(loss) = fields.get(3).and_then(|s| s.parse::<f64>().ok()) {
                     val.push((step, loss));
                 }
-                kept.push(line);
+                // A row of a log from before the elapsed time was logged gets an empty field.
+                if fields.len() == 6 {
+                    kept.push(format!("{line},"));
+                } else {
+                    kept.push(line);
+                }
             }
         }
         // The rows kept replace the file in one atomic write, so that a run stopped at once (a
@@ -91,8 +102,8 @@ impl RunLog {
         Ok(RunLog { path, out, pending: None, train, val })
     }
 
-    pub fn step(&mut self, step: u64, epoch: u64, train_loss: f64, tokens_per_sec: f64, lr: f64) {
-        self.pending = Some(Row { step, epoch, train_loss, val_loss: None, tokens_per_sec, lr });
+    pub fn step(&mut self, step: u64, epoch: u64, train_loss: f64, tokens_per_sec: f64, lr: f64, elapsed: Duration) {
+        self.pending = Some(Row { step, epoch, train_loss, val_loss: None, tokens_per_sec, lr, elapsed });
         self.train.push((step, train_loss));
     }
 
@@ -107,7 +118,16 @@ impl RunLog {
     pub fn flush(&mut self) -> Result<()> {
         if let Some(r) = self.pending.take() {
             let val = r.val_loss.map_or(String::new(), |v| format!("{v:.6}"));
-            writeln!(self.out, "{},{},{:.6},{val},{:.1},{}", r.step, r.epoch, r.train_loss, r.tokens_per_sec, r.lr)?;
+            writeln!(
+                self.out,
+                "{},{},{:.6},{val},{:.1},{},{:.3}",
+                r.step,
+                r.epoch,
+                r.train_loss,
+                r.tokens_per_sec,
+                r.lr,
+                r.elapsed.as_secs_f64()
+            )?;
         }
         self.out.flush().with_context(|| format!("cannot write '{}'", self.path.display()))
     }

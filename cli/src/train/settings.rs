@@ -31,7 +31,12 @@ pub fn fresh_record(args: &TrainArgs, data: PathBuf, tokens_sha256: String, batc
         seed: args.seed,
         forget_bias: args.forget_bias,
         precision: args.precision.map_or(Precision::F32, PrecisionArg::precision),
-        total_steps: args.steps.unwrap_or(args.epochs * batches_per_epoch),
+        total_steps: match args.time {
+            Some(_) => args.steps.unwrap_or(u64::MAX),
+            None => args.steps.unwrap_or(args.epochs * batches_per_epoch),
+        },
+        time_budget_secs: args.time.map(|t| t.as_secs_f64()),
+        time_used_secs: 0.0,
         eval_every: args.eval_every,
         checkpoint_every: args.checkpoint_every,
         best_val_loss: None,
@@ -74,6 +79,7 @@ impl Given<'_> {
             checkpoint_every: typed("checkpoint_every").then_some(args.checkpoint_every),
             total_steps: args.steps,
             epochs: typed("epochs").then_some(args.epochs),
+            time_budget_secs: args.time.map(|t| t.as_secs_f64()),
         }
     }
 }

@@ -14,7 +14,7 @@ mod scan;
 mod token_stream;
 mod vocab;
 
-pub use batcher::{split_train_val, Batcher};
+pub use batcher::{split_train_val, validation_part, Batcher, MAX_VALIDATION_SYMBOLS};
 pub use error::DataError;
 pub use prepare::{
     default_cache_dir, prepare, prepare_until, PrepareOptions, Prepared, CACHE_FORMAT_VERSION, CACHE_VOCAB_FILE,

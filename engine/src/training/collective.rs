@@ -75,6 +75,19 @@ pub fn any(group: &dyn Collective, mine: bool) -> bool {
     flag[0] > 0.0
 }
 
+/// Process 0's `values`, on every process of `group` (one sum, the others adding zeros): for
+/// decisions only one clock may take, such as a time budget's, which every process must follow
+/// alike.
+pub fn from_first(group: &dyn Collective, values: &mut [f64]) {
+    if group.size() == 1 {
+        return;
+    }
+    if group.rank() != 0 {
+        values.fill(0.0);
+    }
+    group.sum_f64(values);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,8 +14,11 @@ mod run_loop;
 pub mod run_plan;
 pub mod run_settings;
 pub mod step_timing;
+pub mod time_budget;
 mod trainer;
 
 pub use origin::Origin;
-pub use run_loop::{run, EvalReport, LrDecay, Observer, RunError, RunSummary, Schedule, StepReport};
+pub use run_loop::{
+    run, EvalReport, LrDecay, Observer, RunError, RunSummary, Schedule, StepReport, TimeLimit, TimeReport,
+};
 pub use trainer::{Layout, StepOutcome, TrainError, TrainOptions, Trainer};

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::data::Batcher;
 use crate::files::checkpoint::TrainingSnapshot;
-use crate::training::collective::any;
+use crate::training::collective::{any, from_first};
+use crate::training::time_budget::{BudgetPacer, CosineOverBudget, RunClock, TimeBudget};
 use crate::training::trainer::{StepOutcome, TrainError, Trainer};
 
 /// Learning-rate decay as char-rnn does it: after every epoch from `after_epochs` on (at the
@@ -30,7 +31,7 @@ impl LrDecay {
 }
 
 /// How long to train, when to evaluate and when to checkpoint.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug)]
 pub struct Schedule {
     /// Steps already done (0 for a fresh run; the checkpoint's step when resuming).
     pub start_step: u64,
@@ -45,6 +46,37 @@ pub struct Schedule {
     pub lr: f64,
     /// Optional decay of the learning rate by epoch.
     pub lr_decay: Option<LrDecay>,
+    /// A wall-clock budget (`train --time`): the run ends on time (`total_steps` is then only a
+    /// cap), the learning rate follows a cosine over the budget instead of `lr_decay`, and
+    /// evaluations are paced by time instead of by epoch ends.
+    pub time: Option<TimeLimit>,
+    /// The run's wall-clock time, over its sessions (what the log and a budget count).
+    pub clock: RunClock,
+}
+
+/// A run's wall-clock budget and the learning rate laid over it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimeLimit {
+    /// The whole budget, earlier sessions of the run included.
+    pub total: Duration,
+    /// The learning rate over the budget's training horizon.
+    pub lr: CosineOverBudget,
+}
+
+/// Where a run stands against its time budget.
+#[derive(Clone, Copy, Debug)]
+pub struct TimeReport {
+    /// Used so far, earlier sessions of the run included.
+    pub used: Duration,
+    /// The whole budget.
+    pub total: Duration,
+}
+
+impl TimeReport {
+    /// Time left.
+    pub fn left(&self) -> Duration {
+        self.total.saturating_sub(self.used)
+    }
 }
 
 /// Progress of one step, for display.
@@ -66,6 +98,10 @@ pub struct StepReport {
     pub tokens_per_sec: f64,
     /// Learning rate used.
     pub lr: f64,
+    /// The run's wall-clock time after this step, earlier sessions included.
+    pub elapsed: Duration,
+    /// Where a time-budgeted run stands after this step.
+    pub time: Option<TimeReport>,
 }
 
 /// A validation result.
@@ -103,6 +139,9 @@ pub trait Observer {
     /// After each step and its evaluation, if any, before the run checkpoints or stops (a
     /// log flushed, say).
     fn after_step(&mut self, _step: u64) {}
+    /// The run's time budget is spent: the run ends after this step, with its last
+    /// evaluation and checkpoint (a resumed run then has nothing left, as one at its last step).
+    fn budget_spent(&mut self) {}
     /// Writes the checkpoint of `step`. Called on the writer alone (process 0 of the group),
     /// once every process has joined in gathering the snapshot.
     fn save_checkpoint(&mut self, step: u64, snapshot: &TrainingSnapshot<'_>) -> Result<(), Self::Error>;
@@ -143,6 +182,8 @@ pub struct RunSummary {
     pub last_eval: Option<EvalReport>,
     /// Whether a stop request ended the run before `total_steps`.
     pub stopped: bool,
+    /// Whether the run ended because its time budget was spent, and what it had used of it.
+    pub time: Option<TimeReport>,
 }
 
 impl RunSummary {
@@ -158,6 +199,11 @@ impl RunSummary {
 /// every `checkpoint_every` steps and after the last step done. A stop asked of any process
 /// (each gets a Ctrl-C, not always before the same step) stops every one after the same step,
 /// with a checkpoint.
+///
+/// With a time budget (`schedule.time`), the run ends once one more step would leave too
+/// little time for the last evaluation and the final writes; the learning rate and the
+/// evaluations follow the budget (see [`crate::training::time_budget`]). Only process 0's clock
+/// decides: the others follow it, so that every process takes the same rate and decisions.
 ///
 /// In a group, every process calls it with the same schedule and batches: the loop's
 /// collective calls (the steps' sums, the evaluations, the agreement on a stop, the gathered
@@ -179,19 +225,26 @@ pub fn run<O: Observer>(
         last_train_loss: f64::NAN,
         last_eval: None,
         stopped: false,
+        time: None,
     };
     let mut last_checkpoint = schedule.start_step;
+    let mut pacer = BudgetPacer::new();
+    // With a budget, the rate of the next step is decided with the decisions after each step.
+    let budget = schedule.time.map(|t| (TimeBudget::new(t.total, schedule.clock), t.lr));
+    let mut budget_lr = budget.map(|(_, lr)| agreed(trainer, [lr.rate(schedule.lr, 0.0)])[0]);
     for step in schedule.start_step + 1..=schedule.total_steps {
         let batch = ((step - 1) % per_epoch) as usize;
         let epoch = (step - 1) / per_epoch + 1;
         if batch == 0 {
             trainer.reset_state();
         }
-        let lr = schedule.lr_decay.map_or(schedule.lr, |d| d.rate(schedule.lr, epoch));
+        let lr = budget_lr.unwrap_or_else(|| schedule.lr_decay.map_or(schedule.lr, |d| d.rate(schedule.lr, epoch)));
         trainer.set_learning_rate(lr);
         let started = Instant::now();
         let outcome = trainer.step(train, batch)?;
         let elapsed = started.elapsed();
+        pacer.record_step(elapsed);
+        let time = budget.map(|(b, _)| TimeReport { used: b.used(), total: b.total() });
         summary.last_step = step;
         summary.steps += 1;
         summary.tokens += tokens_per_step;
@@ -206,37 +259,73 @@ pub fn run<O: Observer>(
             outcome,
             tokens_per_sec: tokens_per_step as f64 / elapsed.as_secs_f64().max(1e-9),
             lr,
+            elapsed: schedule.clock.used(),
+            time,
         });
         let epoch_end = batch as u64 + 1 == per_epoch;
         let periodic = schedule.eval_every > 0 && step % schedule.eval_every == 0;
+        // A budgeted run evaluates when its pacing says so (not at epoch ends, which may come
+        // every few seconds or never), and after its last step.
+        let mut out_of_time = false;
+        let due = match &budget {
+            None => epoch_end,
+            Some((b, lr)) => {
+                let [due, spent, next_lr] = agreed(
+                    trainer,
+                    [
+                        f64::from(u8::from(pacer.eval_due(b))),
+                        f64::from(u8::from(!pacer.room_for_step(b))),
+                        lr.rate(schedule.lr, pacer.progress(b)),
+                    ],
+                );
+                budget_lr = Some(next_lr);
+                out_of_time = spent > 0.0;
+                due > 0.0
+            }
+        };
+        let last = step == schedule.total_steps || out_of_time;
         if let Some(val) = val {
-            if epoch_end || periodic || step == schedule.total_steps {
+            if due || periodic || last {
                 // An evaluation abandoned for a stop request reports nothing: the stop is then
                 // agreed on below, and this step checkpointed.
+                let started = Instant::now();
                 if let Some(loss) = trainer.evaluate(val, &|| observer.stop_requested()) {
                     let report = EvalReport { step, epoch, epoch_end, loss };
                     summary.last_eval = Some(report);
                     observer.on_eval(&report, &*trainer).map_err(RunError::Observer)?;
                 }
+                pacer.record_eval(started.elapsed(), schedule.clock.used());
             }
         }
         observer.after_step(step);
         let mut stop = any(trainer.group(), observer.stop_requested());
         if stop || (schedule.checkpoint_every > 0 && step.is_multiple_of(schedule.checkpoint_every)) {
+            let started = Instant::now();
             checkpoint(trainer, step, observer)?;
+            pacer.record_save(started.elapsed());
             last_checkpoint = step;
             // A stop asked during the write stops the run now, on the checkpoint just written.
             stop = stop || any(trainer.group(), observer.stop_requested());
         }
-        if stop {
-            summary.stopped = step < schedule.total_steps;
+        if stop || out_of_time {
+            summary.stopped = stop && step < schedule.total_steps;
+            if out_of_time && !stop {
+                observer.budget_spent();
+            }
             break;
         }
     }
     if summary.last_step > last_checkpoint {
         checkpoint(trainer, summary.last_step, observer)?;
     }
+    summary.time = budget.map(|(b, _)| TimeReport { used: b.used(), total: b.total() });
     Ok(summary)
+}
+
+/// Process 0's decisions (from its clock), taken by every process of the trainer's group.
+fn agreed<const N: usize>(trainer: &Trainer, mut values: [f64; N]) -> [f64; N] {
+    from_first(trainer.group(), &mut values);
+    values
 }
 
 /// The checkpoint of `step`: every process gathers the snapshot, the writer (process 0) alone

@@ -3,6 +3,7 @@
 //! decisions are made here, where they are tested without the binary.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use charrnn_kernels::adam::AdamHyper;
 
@@ -10,11 +11,20 @@ use crate::data::Vocab;
 use crate::files::checkpoint::Checkpoint;
 use crate::setting_names::{field_name, NamesSettings};
 use crate::training::run_settings::RunRecord;
-use crate::training::{LrDecay, RunSummary, Schedule, TrainOptions};
+use crate::training::time_budget::{CosineOverBudget, RunClock};
+use crate::training::{LrDecay, RunSummary, Schedule, TimeLimit, TrainOptions};
 
 /// Why a run cannot go on as its settings and files say.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
+    /// The run has used all of its time budget.
+    #[error("{}", self.describe_with(&field_name))]
+    BudgetSpent {
+        /// The budget, seconds.
+        budget: f64,
+        /// What its sessions used, seconds.
+        used: f64,
+    },
     /// The run has already done every step it was asked for.
     #[error("{}", self.describe_with(&field_name))]
     NothingLeft {
@@ -53,6 +63,11 @@ impl NamesSettings for PlanError {
     fn describe_with(&self, name: &dyn Fn(&'static str) -> String) -> String {
         let pass_data = || format!("pass {} FILE with the text of that run", name("data"));
         match self {
+            PlanError::BudgetSpent { budget, used } => format!(
+                "the run has used {used:.0}s of its {budget:.0}s budget: nothing left to do (pass {} with a longer \
+                 budget to go further)",
+                name("time_budget_secs")
+            ),
             PlanError::NothingLeft { step, total_steps } => format!(
                 "the checkpoint is at step {step} of {total_steps}: nothing left to do (pass {} N to go further)",
                 name("total_steps")
@@ -102,11 +117,19 @@ impl RunRecord {
     }
 
     /// The schedule from `start_step` (the checkpoint's step; 0 for a new run) to the end;
-    /// refused when no step is left.
-    pub fn schedule(&self, start_step: u64) -> Result<Schedule, PlanError> {
+    /// refused when no step (or no time) is left. A time budget's clock counts from `started`
+    /// (the start of the process: preparing the run is part of the budget).
+    pub fn schedule(&self, start_step: u64, started: Instant) -> Result<Schedule, PlanError> {
         if start_step >= self.total_steps {
             return Err(PlanError::NothingLeft { step: start_step, total_steps: self.total_steps });
         }
+        let time = match self.time_budget_secs {
+            None => None,
+            Some(budget) if self.time_used_secs >= budget => {
+                return Err(PlanError::BudgetSpent { budget, used: self.time_used_secs })
+            }
+            Some(budget) => Some(TimeLimit { total: Duration::from_secs_f64(budget), lr: CosineOverBudget::DEFAULT }),
+        };
         Ok(Schedule {
             start_step,
             total_steps: self.total_steps,
@@ -115,6 +138,8 @@ impl RunRecord {
             lr: self.lr,
             lr_decay: (self.lr_decay < 1.0)
                 .then_some(LrDecay { factor: self.lr_decay, after_epochs: self.lr_decay_after }),
+            time,
+            clock: RunClock::new(Duration::from_secs_f64(self.time_used_secs), started),
         })
     }
 
@@ -205,19 +230,19 @@ mod tests {
         let options = rec.train_options();
         assert_eq!((options.batch_size, options.seq_len, options.adam.lr), (8, 16, 0.002));
         assert_eq!((options.clip, options.dropout, options.dropout_seed), (5.0, 0.25, 42));
-        let schedule = rec.schedule(12).unwrap();
+        let schedule = rec.schedule(12, Instant::now()).unwrap();
         assert_eq!((schedule.start_step, schedule.total_steps, schedule.eval_every), (12, 40, 7));
         assert_eq!(schedule.lr_decay, Some(LrDecay { factor: 0.5, after_epochs: 10 }));
         let constant = RunRecord { lr_decay: 1.0, ..record() };
-        assert_eq!(constant.schedule(0).unwrap().lr_decay, None);
+        assert_eq!(constant.schedule(0, Instant::now()).unwrap().lr_decay, None);
     }
 
     #[test]
     fn a_finished_run_has_nothing_left_to_do() {
         let rec = record();
-        assert!(rec.schedule(39).is_ok());
+        assert!(rec.schedule(39, Instant::now()).is_ok());
         for step in [40, 41] {
-            let e = rec.schedule(step).unwrap_err();
+            let e = rec.schedule(step, Instant::now()).unwrap_err();
             assert!(matches!(e, PlanError::NothingLeft { total_steps: 40, .. }), "{e:?}");
             assert_eq!(
                 e.to_string(),
@@ -259,6 +284,7 @@ mod tests {
             last_train_loss: 1.4,
             last_eval,
             stopped: true,
+            time: None,
         };
         rec.record_outcome(&summary);
         assert_eq!(

@@ -45,7 +45,17 @@ pub struct RunRecord {
     /// checkpoints are `f32` either way (absent in checkpoints from before it existed: f32).
     #[serde(default, with = "precision_name")]
     pub precision: Precision,
+    /// Total steps; with a time budget, only a cap (`u64::MAX`: none).
     pub total_steps: u64,
+    /// The run's wall-clock budget in seconds (`train --time`), evaluations and saves
+    /// included; absent: the run is as long as its steps.
+    #[serde(default)]
+    pub time_budget_secs: Option<f64>,
+    /// The wall-clock seconds the run's sessions have used, up to its last checkpoint (a
+    /// resumed run has what is left of its budget); a run that ended on its budget has used
+    /// all of it.
+    #[serde(default)]
+    pub time_used_secs: f64,
     pub eval_every: u64,
     pub checkpoint_every: u64,
     pub best_val_loss: Option<f64>,
@@ -142,6 +152,14 @@ impl RunRecord {
         apply!(precision);
         apply!(eval_every);
         apply!(checkpoint_every);
+        if let Some(budget) = req.time_budget_secs.filter(|b| Some(*b) != self.time_budget_secs) {
+            changed.push(Change {
+                field: "time_budget_secs",
+                new: format!("{budget}s ({:.0}s used)", self.time_used_secs),
+                old: self.time_budget_secs.map_or_else(|| "none".to_owned(), |b| format!("{b}s")),
+            });
+            self.time_budget_secs = Some(budget);
+        }
         if req.total_steps.is_some() {
             apply!(total_steps);
         } else if let Some(epochs) = req.epochs {
@@ -193,6 +211,8 @@ pub struct Requested {
     pub checkpoint_every: Option<u64>,
     pub total_steps: Option<u64>,
     pub epochs: Option<u64>,
+    /// A wall-clock budget in seconds.
+    pub time_budget_secs: Option<f64>,
 }
 
 /// A requested setting that contradicts what a checkpoint or model fixes.
