@@ -16,6 +16,7 @@ pub mod gemm;
 pub mod gemv;
 pub mod gru_cell;
 pub mod kernel;
+pub mod line_aligned;
 pub mod lstm_cell;
 pub mod math;
 pub mod peak;

@@ -12,11 +12,21 @@
 //! one being written. Every element is computed as in [`crate::inference::step`]'s one-row step (the
 //! same matrix-vector sums over the same columns, the same fused cells), so the split run is
 //! bit-identical to it.
+//!
+//! A step is short (a few microseconds), so what the cores pass to each other decides its
+//! speed: every buffer a thread writes during the run (its cell states, its products, what it
+//! publishes) is [`LineAligned`], on cache lines no other thread writes, and the weights are
+//! aligned for the vector loads. Left to where the allocator put them, a part's buffers shared
+//! lines with another's and its weights got whatever offset the heap gave: changes elsewhere
+//! that only reshuffled the allocations cost one-stream sampling 9%. Nothing outside those
+//! buffers is written during the run (the cell states alternate between two buffers by the
+//! step's parity, as the published state does, rather than being swapped in their lists).
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 use charrnn_kernels::gemm::Op;
+use charrnn_kernels::line_aligned::{LineAligned, LINE_PAIR};
 use charrnn_kernels::prepared::{PreparedMatrix, PreparedProduct};
 use charrnn_kernels::{Kernel, Precision};
 
@@ -77,16 +87,21 @@ const YIELDS_BEFORE_SLEEP: u32 = 1 << 10;
 /// How long each sleep of a long wait is.
 const SLEEP: std::time::Duration = std::time::Duration::from_micros(200);
 
-/// A counter on its own cache line: one per thread, written by it alone.
+/// A counter on its own pair of cache lines: one per thread, written by it alone.
 #[repr(align(128))]
 struct Progress(AtomicUsize);
 
-/// What the threads share.
+const _: () = assert!(align_of::<Progress>() == LINE_PAIR && align_of::<Shared>() == LINE_PAIR);
+
+/// What the threads share. Aligned so that the caller's other locals are not on its lines:
+/// during the run only `token` (and the progress, on lines of their own) change on them.
+#[repr(align(128))]
 struct Shared {
     /// Per layer, the published hidden state, in two buffers used in turn (`[2][H]` as bits).
-    h: Vec<[Vec<AtomicU32>; 2]>,
+    /// Parts' ranges begin on a line where the split is aligned (every model that is split).
+    h: Vec<[LineAligned<AtomicU32>; 2]>,
     /// The logits of the last step (as bits).
-    logits: Vec<AtomicU32>,
+    logits: LineAligned<AtomicU32>,
     /// The symbol the next step reads.
     token: AtomicU32,
     /// Per thread, how many meeting points it has passed.
@@ -169,18 +184,28 @@ struct Part {
     wd: Columns,
     units: Range<usize>,
     symbols: Range<usize>,
-    /// Per layer, the state slabs of its units (`h`, and the LSTM's `c`; `[|U|]` each).
-    state: Vec<Vec<Vec<f32>>>,
-    /// The slabs a cell writes while it reads the previous ones; swapped in.
-    next: Vec<Vec<f32>>,
+    /// Per layer, the state slabs of its units (`h`, and the LSTM's `c`; `[|U|]` each), each
+    /// in two buffers used in turn like the published state: step `t` reads `[t % 2]` and
+    /// writes `[(t + 1) % 2]`.
+    state: Vec<Vec<[LineAligned<f32>; 2]>>,
     /// The layer's input and previous state, whole (`[H]` each; layer 0 has no input vector).
-    x: Vec<f32>,
-    h_prev: Vec<f32>,
+    x: LineAligned<f32>,
+    h_prev: LineAligned<f32>,
     /// The gate blocks of its units (`[G·|U|]`), and the recurrent side of a cell that keeps
     /// it apart (the GRU; empty otherwise).
-    gates: Vec<f32>,
-    recurrent: Vec<f32>,
-    logits: Vec<f32>,
+    gates: LineAligned<f32>,
+    recurrent: LineAligned<f32>,
+    logits: LineAligned<f32>,
+}
+
+/// A slab's buffer before step `step` and the one the step writes (see [`Part::state`]).
+fn before_and_after(buffers: &mut [LineAligned<f32>; 2], step: usize) -> (&[f32], &mut [f32]) {
+    let [even, odd] = buffers;
+    if step.is_multiple_of(2) {
+        (even, odd)
+    } else {
+        (odd, even)
+    }
 }
 
 /// Ends the run when its thread leaves it, however (done, an error, a panic): sets `stop` and
@@ -232,8 +257,8 @@ impl<'w, 'm> SplitStep<'w, 'm> {
     ) -> Result<(), E> {
         let cfg = self.weights.model().config;
         let (h, layers) = (cfg.hidden_size, cfg.num_layers);
-        let atomics = |n: usize, from: Option<&[f32]>| -> Vec<AtomicU32> {
-            (0..n).map(|i| AtomicU32::new(from.map_or(0, |f| f[i].to_bits()))).collect()
+        let atomics = |n: usize, from: Option<&[f32]>| {
+            LineAligned::from_fn(n, |i| AtomicU32::new(from.map_or(0, |f| f[i].to_bits())))
         };
         let shared = Shared {
             h: state.slabs.iter().map(|s| [atomics(h, Some(&s[0])), atomics(h, None)]).collect(),
@@ -252,7 +277,10 @@ impl<'w, 'm> SplitStep<'w, 'm> {
             .map(|(index, (units, symbols))| {
                 let n = units.len();
                 let gn = cfg.cell.gates() * n;
-                let own = |layer: &Vec<Vec<f32>>| layer.iter().map(|slab| slab[units.clone()].to_vec()).collect();
+                let own = |layer: &Vec<Vec<f32>>| {
+                    let slab = |s: &Vec<f32>| [LineAligned::from_fn(n, |i| s[units.start + i]), LineAligned::new(n)];
+                    layer.iter().map(slab).collect()
+                };
                 let apart = cfg.cell.recurrent_side() == RecurrentSide::Apart;
                 let model = self.weights.model();
                 let p = &model.params;
@@ -275,12 +303,11 @@ impl<'w, 'm> SplitStep<'w, 'm> {
                     wh,
                     wd,
                     state: state.slabs.iter().map(own).collect(),
-                    next: vec![vec![0.0; n]; cfg.cell.state_names().len()],
-                    x: vec![0.0; h],
-                    h_prev: vec![0.0; h],
-                    gates: vec![0.0; gn],
-                    recurrent: if apart { vec![0.0; gn] } else { Vec::new() },
-                    logits: vec![0.0; symbols.len()],
+                    x: LineAligned::new(h),
+                    h_prev: LineAligned::new(h),
+                    gates: LineAligned::new(gn),
+                    recurrent: LineAligned::new(if apart { gn } else { 0 }),
+                    logits: LineAligned::new(symbols.len()),
                     units,
                     symbols,
                 }
@@ -327,12 +354,14 @@ impl<'w, 'm> SplitStep<'w, 'm> {
                 done += 1;
             }
             debug_assert!(shared.stop.load(Ordering::Acquire) || stop.point == done * steps_per_symbol);
-            result
+            (result, done)
         });
-        // Copy the state back from each part's units (its `h` is what it published last).
+        let (result, done) = result;
+        // Copy the state back from each part's units, from the buffers the last step wrote
+        // (its `h` is what it published last).
         for part in &parts {
             for (slab, own) in state.all_mut().zip(part.state.iter().flatten()) {
-                slab[part.units.clone()].copy_from_slice(own);
+                slab[part.units.clone()].copy_from_slice(&own[done % 2]);
             }
         }
         result
@@ -381,14 +410,11 @@ impl<'w, 'm> SplitStep<'w, 'm> {
                 }
             }
             // Its units' slabs: `h` is its units of `h_prev`, as published.
-            let slabs = part.state[l].iter().zip(&mut part.next).map(|(now, next)| (&now[..], &mut next[..]));
+            let slabs = part.state[l].iter_mut().map(|buffers| before_and_after(buffers, step));
             let state = C::Slabs::from_slabs(slabs);
             let (gates, recurrent) = (&mut part.gates[..], &part.recurrent[..]);
             C::forward(ForwardStep { rows: 1, hidden: n, gates, recurrent, state });
-            for (now, next) in part.state[l].iter_mut().zip(&mut part.next) {
-                std::mem::swap(now, next);
-            }
-            publish(&shared.h[l][new][part.units.clone()], &part.state[l][0]);
+            publish(&shared.h[l][new][part.units.clone()], &part.state[l][0][new]);
             *point += 1;
             shared.meet(part.index, *point);
         }

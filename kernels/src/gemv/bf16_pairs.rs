@@ -10,6 +10,7 @@
 use crate::dispatch::CpuLevel;
 use crate::gemm::pack::Strided;
 use crate::kernel::{FastKernel, Kernel};
+use crate::line_aligned::LineAligned;
 use crate::precision::bf16_bits;
 use crate::Float;
 
@@ -18,13 +19,14 @@ use crate::Float;
 pub struct Bf16Rows {
     k: usize,
     n: usize,
-    words: Vec<u32>,
+    /// On whole cache lines (see [`LineAligned`]: the product streams them at every step).
+    words: LineAligned<u32>,
 }
 
 impl Bf16Rows {
     /// Room for a `k×n` matrix.
     pub fn new(k: usize, n: usize) -> Bf16Rows {
-        Bf16Rows { k, n, words: vec![0; k.div_ceil(2) * n] }
+        Bf16Rows { k, n, words: LineAligned::new(k.div_ceil(2) * n) }
     }
 
     /// Packs the row-major `k×n` matrix `w` (leading dimension `ldw`), rounded to nearest even.

@@ -5,6 +5,7 @@ use crate::dispatch::{cpu_level, CpuLevel};
 use crate::gemm::pack::Strided;
 use crate::gemm::{check_matrix, stored_shape, strides, Op, PackedB};
 use crate::kernel::{as_f32, is_f32, CastF32};
+use crate::line_aligned::LineAligned;
 use crate::{Float, Precision};
 
 /// A `k×n` operand `op(W)`, prepared for products of up to a given number of rows at one
@@ -52,9 +53,9 @@ impl<F: Float> PreparedMatrix<F> {
     }
 
     /// Elements of `F` a `k×n` operand may hold, in any form (memory estimates): the GEMM's
-    /// widest panels, which are never smaller than the matrix-vector forms.
+    /// widest panels, or the matrix-vector form with the spare elements that align it.
     pub fn capacity(k: usize, n: usize) -> usize {
-        PackedB::<F>::capacity(k, n)
+        PackedB::<F>::capacity(k, n).max(LineAligned::<f32>::allocation(k * n))
     }
 
     /// Prepares `op(W)`: stored `k×n` for [`Op::N`], `n×k` for [`Op::T`], leading dimension

@@ -6,13 +6,15 @@ use crate::gemm::pack::Strided;
 use crate::gemv::bf16_pairs::{Bf16Rows, GemvBf16};
 use crate::gemv::Gemv;
 use crate::kernel::{FastKernel, Kernel};
+use crate::line_aligned::LineAligned;
 use crate::Precision;
 
 /// A `k×n` matrix for matrix-vector products.
 #[derive(Clone, Debug)]
 pub(crate) enum VectorForm {
-    /// Row-major `k×n` `f32` (the products of [`Precision::F32`]).
-    F32 { k: usize, n: usize, w: Vec<f32> },
+    /// Row-major `k×n` `f32` (the products of [`Precision::F32`]), on whole cache lines: the
+    /// kernel streams it at every step, and an unaligned row splits its vector loads.
+    F32 { k: usize, n: usize, w: LineAligned<f32> },
     /// bf16 pairs of rows (the products of [`Precision::Bf16`] at a native level).
     Bf16(Bf16Rows),
 }
@@ -21,7 +23,7 @@ impl VectorForm {
     /// Room for a `k×n` matrix whose products are in `precision`.
     pub(crate) fn new(k: usize, n: usize, precision: Precision) -> VectorForm {
         match precision {
-            Precision::F32 => VectorForm::F32 { k, n, w: vec![0.0; k * n] },
+            Precision::F32 => VectorForm::F32 { k, n, w: LineAligned::new(k * n) },
             Precision::Bf16 => VectorForm::Bf16(Bf16Rows::new(k, n)),
         }
     }
