@@ -139,8 +139,8 @@ mod tests {
     /// A clone is aligned by itself and equal; writes through the slice land in the buffer.
     #[test]
     fn clones_are_aligned_and_writes_land() {
-        let _skew = vec![0u8; 40];
-        let mut atomics = LineAligned::<AtomicU32>::new(70);
+        let _skew: Vec<u8> = Vec::with_capacity(40);
+        let atomics = LineAligned::<AtomicU32>::new(70);
         atomics[69].store(7, Ordering::Relaxed);
         let mut floats = LineAligned::<f32>::new(70);
         floats[3] = 2.5;

@@ -132,3 +132,51 @@ impl Drop for StopOnDrop<'_> {
         self.shared.leave(self.part);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::config::{CellKind, ModelConfig};
+
+    /// Every layer's two buffers begin on a line pair, apart from each other: buffer 0 holds
+    /// the state's `h`, buffer 1 zeros; a published range reads back.
+    #[test]
+    fn each_buffer_is_on_lines_of_its_own() {
+        for (hidden, layers) in [(37, 3), (64, 1), (130, 2)] {
+            let config = ModelConfig {
+                cell: CellKind::Lstm,
+                vocab_size: 5,
+                embed_size: 3,
+                hidden_size: hidden,
+                num_layers: layers,
+            };
+            let mut state = State::zeros(&config, 1);
+            for (l, layer) in state.slabs.iter_mut().enumerate() {
+                layer[0].iter_mut().enumerate().for_each(|(u, v)| *v = (100 * l + u) as f32 + 0.5);
+            }
+            let shared = Shared::new(&state, 5, 2);
+            let mut ends = Vec::new();
+            for l in 0..layers {
+                for buffer in 0..2 {
+                    let published = shared.h(l, buffer);
+                    let at = published.as_ptr() as usize;
+                    assert_eq!(
+                        (published.len(), at % LINE_PAIR),
+                        (hidden, 0),
+                        "H {hidden}, layer {l}, buffer {buffer}"
+                    );
+                    ends.push(at..at + hidden * size_of::<AtomicU32>());
+                    let mut got = vec![1.0; hidden];
+                    read(published, &mut got);
+                    let want: Vec<f32> = if buffer == 0 { state.h(l).to_vec() } else { vec![0.0; hidden] };
+                    assert_eq!(got, want, "H {hidden}, layer {l}, buffer {buffer}");
+                }
+            }
+            assert!(ends.windows(2).all(|w| w[0].end <= w[1].start), "{ends:?}");
+            publish(&shared.h(layers - 1, 1)[3..5], &[7.0, 8.0]);
+            let mut got = vec![0.0; hidden];
+            read(shared.h(layers - 1, 1), &mut got);
+            assert_eq!(&got[2..6], [0.0, 7.0, 8.0, 0.0]);
+        }
+    }
+}
