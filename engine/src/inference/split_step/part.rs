@@ -43,7 +43,11 @@ impl Columns {
 /// The columns `cols` of the first `rows` rows of the row-major matrix `w` (leading dimension
 /// `ldw`), row after row.
 fn pick(w: &[f32], rows: usize, ldw: usize, cols: &[usize]) -> Vec<f32> {
-    w.chunks_exact(ldw).take(rows).flat_map(|row| cols.iter().map(|&c| row[c])).collect()
+    let mut out = Vec::with_capacity(rows * cols.len());
+    for row in w.chunks_exact(ldw).take(rows) {
+        out.extend(cols.iter().map(|&c| row[c]));
+    }
+    out
 }
 
 /// One thread's part (see the module documentation).
