@@ -229,6 +229,10 @@ pub fn run<O: Observer>(
     };
     let mut last_checkpoint = schedule.start_step;
     let mut pacer = BudgetPacer::new();
+    if let Some(val) = val {
+        let eval_tokens = val.num_batches() * val.batch_size() * val.seq_len();
+        pacer.expect_evaluations(eval_tokens, tokens_per_step as usize);
+    }
     // With a budget, the rate of the next step is decided with the decisions after each step.
     let budget = schedule.time.map(|t| (TimeBudget::new(t.total, schedule.clock), t.lr));
     let mut budget_lr = budget.map(|(_, lr)| agreed(trainer, [lr.rate(schedule.lr, 0.0)])[0]);

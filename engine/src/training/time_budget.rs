@@ -115,6 +115,9 @@ pub struct BudgetPacer {
     save: Option<Duration>,
     /// When (in budget time used) the last evaluation ended.
     last_eval_at: Duration,
+    /// Tokens an evaluation reads per token a step trains on, over three: until an evaluation
+    /// is timed, its cost is guessed from the step's.
+    eval_per_step: f64,
 }
 
 impl Default for BudgetPacer {
@@ -126,7 +129,19 @@ impl Default for BudgetPacer {
 impl BudgetPacer {
     /// Nothing measured yet.
     pub fn new() -> BudgetPacer {
-        BudgetPacer { step: None, eval: None, save: None, last_eval_at: Duration::ZERO }
+        BudgetPacer { step: None, eval: None, save: None, last_eval_at: Duration::ZERO, eval_per_step: 10.0 }
+    }
+
+    /// Sets what an evaluation reads (`eval_tokens`) against what a step trains on
+    /// (`step_tokens`), for the guess of its cost before one is timed: a forward pass without
+    /// the backward one and the update, about a third of a step per token.
+    pub fn expect_evaluations(&mut self, eval_tokens: usize, step_tokens: usize) {
+        self.eval_per_step = eval_tokens as f64 / step_tokens.max(1) as f64 / 3.0;
+    }
+
+    /// The last evaluation's duration, or before one is timed the guess from a step's.
+    fn eval_time(&self) -> Duration {
+        self.eval.unwrap_or_else(|| self.step.unwrap_or(Duration::ZERO).mul_f64(self.eval_per_step))
     }
 
     /// Records a step's duration (an exponential average: a step's cost drifts with the
@@ -155,12 +170,12 @@ impl BudgetPacer {
     }
 
     /// What the end of the run needs after its last step: the last evaluation and the final
-    /// writes (checkpoint, model, `best/`), with a margin of half again. Before anything is
-    /// measured, an evaluation is guessed at ten steps and a save at two (the guesses only
-    /// stand until the first evaluation and the first checkpoint measure them).
+    /// writes (checkpoint, model, `best/`), with a margin of half again. Before they are
+    /// measured, an evaluation is guessed from the step (see
+    /// [`expect_evaluations`](Self::expect_evaluations)) and a save at two steps.
     pub fn reserve(&self) -> Duration {
         let step = self.step.unwrap_or(Duration::ZERO);
-        let eval = self.eval.unwrap_or(step * 10);
+        let eval = self.eval_time();
         let save = self.save.unwrap_or(step * 2).max(Duration::from_millis(50));
         (eval + save * 3).mul_f64(1.5)
     }
@@ -194,7 +209,7 @@ impl BudgetPacer {
     pub fn eval_due(&self, budget: &TimeBudget) -> bool {
         let since = budget.used().saturating_sub(self.last_eval_at);
         let spacing =
-            budget.total().div_f64(EVALS_PER_BUDGET).max(self.eval.unwrap_or(Duration::ZERO).mul_f64(EVAL_SPACING));
+            budget.total().div_f64(EVALS_PER_BUDGET).max(self.eval_time().mul_f64(EVAL_SPACING));
         since >= spacing
     }
 }
@@ -231,6 +246,22 @@ mod tests {
         let spent = TimeBudget::start(Duration::from_secs(60), Duration::from_millis(56_050));
         assert!(!pacer.room_for_step(&spent), "a step of 100 ms would run past the horizon");
         assert!(pacer.progress(&spent) > 0.99);
+    }
+
+    /// Before an evaluation is timed, its cost is guessed from a step's: a large validation
+    /// split (here 30 steps' tokens: 10 steps' work) keeps the first evaluation from coming
+    /// before the run can afford it, and is reserved at the end.
+    #[test]
+    fn an_evaluation_not_yet_timed_is_guessed_from_the_step() {
+        let mut pacer = BudgetPacer::new();
+        pacer.expect_evaluations(3000, 100);
+        pacer.record_step(Duration::from_millis(100));
+        pacer.record_save(Duration::from_millis(100));
+        // (1 s + 3 × 0.1 s) × 1.5 = 1.95 s.
+        assert_eq!(pacer.reserve(), Duration::from_millis(1950));
+        // Spacing: 20 × the guessed 1 s, beyond a tenth of a 100 s budget.
+        assert!(!pacer.eval_due(&TimeBudget::start(Duration::from_secs(100), Duration::from_secs(19))));
+        assert!(pacer.eval_due(&TimeBudget::start(Duration::from_secs(100), Duration::from_secs(20))));
     }
 
     #[test]
