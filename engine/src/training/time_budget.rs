@@ -208,8 +208,7 @@ impl BudgetPacer {
     /// that they take at most about 1/[`EVAL_SPACING`] of it.
     pub fn eval_due(&self, budget: &TimeBudget) -> bool {
         let since = budget.used().saturating_sub(self.last_eval_at);
-        let spacing =
-            budget.total().div_f64(EVALS_PER_BUDGET).max(self.eval_time().mul_f64(EVAL_SPACING));
+        let spacing = budget.total().div_f64(EVALS_PER_BUDGET).max(self.eval_time().mul_f64(EVAL_SPACING));
         since >= spacing
     }
 }
