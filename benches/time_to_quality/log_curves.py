@@ -11,7 +11,7 @@ import re
 NANOGPT_EVAL = re.compile(r"^step (\d+): train loss ([0-9.]+), val loss ([0-9.]+)")
 # charrnn-fast train's progress lines (cli/src/train/progress.rs).
 OURS_EVAL = re.compile(r"^validation after step (\d+) .*: loss ([0-9.]+) nats/")
-# Column names of an elapsed-time column in log.csv, should the run log gain one.
+# Column names of log.csv's elapsed-time column: `elapsed_s` (written since 2026-12-07); the others are accepted too.
 ELAPSED_COLUMNS = ("elapsed_s", "elapsed", "seconds", "time_s")
 
 
@@ -46,7 +46,7 @@ def ours_curve(stamped_log, log_csv=None):
 
 def log_csv_curve(path):
     """(elapsed, val_loss) of the rows of a log.csv with a validation, or None when the log has
-    no elapsed-time column (cli/src/train/run_log.rs writes none today)."""
+    no elapsed-time column (logs written before cli/src/train/run_log.rs wrote elapsed_s)."""
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     column = next((c for c in ELAPSED_COLUMNS if rows and c in rows[0]), None)

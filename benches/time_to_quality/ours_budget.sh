@@ -9,8 +9,8 @@
 # tests: --steps N with a validation every N/10 steps). The train flags given after OUTDIR
 # override the defaults (explicit sizes switch off the budget's own choice of model).
 # OUTDIR is train's --out; it must be new or empty. The run's stderr, each line stamped with
-# its wall-clock second, is OUTDIR/train.log: the validation loss against time comes from it
-# (log.csv has no elapsed-time column; it is used instead once it has one).
+# its wall-clock second, is OUTDIR/train.log; the validation loss against time comes from
+# log.csv's elapsed_s column where the binary writes one, else from those stamps.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 [ $# -ge 3 ] || usage "ours_budget.sh CORPUS BUDGET OUTDIR [extra train flags...]"
