@@ -31,6 +31,12 @@ pub fn peak_flops(level: CpuLevel, precision: Precision) -> f64 {
     (0..PEAK_TRIALS).map(|_| trial_flops(level, precision, PEAK_TRIAL_ITERATIONS)).fold(0.0, f64::max)
 }
 
+/// [`peak_flops`] at the level this process runs its kernels at (the CPU's, or the level
+/// `CHARRNN_CPU_LEVEL` caps it to).
+pub fn peak_flops_here(precision: Precision) -> f64 {
+    peak_flops(crate::dispatch::cpu_level(), precision)
+}
+
 /// Which instruction [`peak_flops`] times for `precision` at `level`.
 pub fn peak_instruction(level: CpuLevel, precision: Precision) -> &'static str {
     if native_bf16(level, precision) {

@@ -15,6 +15,14 @@ pub enum PrecisionArg {
 }
 
 impl PrecisionArg {
+    /// The flag's value for `precision`.
+    pub fn of(precision: Precision) -> PrecisionArg {
+        match precision {
+            Precision::F32 => PrecisionArg::F32,
+            Precision::Bf16 => PrecisionArg::Bf16,
+        }
+    }
+
     pub fn precision(self) -> Precision {
         match self {
             PrecisionArg::F32 => Precision::F32,

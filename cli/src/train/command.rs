@@ -16,7 +16,8 @@ use charrnn_engine::ModelConfig;
 use charrnn_fileio::chunks::sha256_hex;
 use clap::ArgMatches;
 
-use crate::shared::corpus::Corpus;
+use crate::shared::corpus::{BatchArgs, Corpus};
+use crate::train::budget_size::apply_budget_size;
 use crate::shared::output::{errln, infoln, outln, plural};
 use crate::shared::precision_arg::{bf16_hint, slow_bf16_note};
 use crate::shared::ranks::Ranks;
@@ -36,7 +37,7 @@ const DEFAULT_OUT: &str = "out";
 
 /// One process, or one rank of an MPI run: every rank trains, rank 0 alone owns `--out` (its
 /// lock, log, checkpoints and model) and prints.
-pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
+pub fn run(mut args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
     // A time budget counts from here: preparing the corpus is part of the run.
     let started = Instant::now();
     let requested = Given(matches).requested(&args);
@@ -76,6 +77,15 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         Err(_) if stop.is_requested() => return Err(StoppedBeforeTraining.into()),
         corpus => corpus?,
     };
+    // A new --time run with sizes left out: the rule chooses them now that the corpus is known.
+    let sized = match start {
+        Start::Fresh => apply_budget_size(&mut args, &Given(matches), &corpus, threads * ranks.size),
+        _ => None,
+    };
+    let batch_args = match sized {
+        Some(_) => BatchArgs { batch_size: args.batch.batch_size, seq_len: args.batch.seq_len, ..batch_args },
+        None => batch_args,
+    };
     let (train, val) = corpus.batchers(&batch_args)?;
     if (batch_args.batch_size as usize) < ranks.size {
         bail!(
@@ -90,8 +100,12 @@ pub fn run(args: TrainArgs, matches: &ArgMatches, ranks: &Ranks) -> Result<()> {
         rows: block_rows(batch_args.batch_size as usize, ranks.size, ranks.rank).len(),
         processes_here: ranks.local_size,
     };
-    let Settled { origin, resumed_from, record } =
+    let Settled { origin, resumed_from, mut record } =
         settle(start, &corpus, &args, &requested, workers, batches_per_epoch)?;
+    if let Some(line) = &sized {
+        infoln!("sized for the budget: {line}");
+        record.sized = Some(line.clone());
+    }
     ranks.check_same(record.tokens_sha256.as_deref().unwrap_or_default(), |leader, mine| {
         format!(
             "the corpus '{}' here differs from rank 0's (prepared tokens sha256 {mine}, rank 0 has {leader}): every \

@@ -4,6 +4,7 @@
 //! requests ([`stop_request`]).
 
 pub mod args;
+pub mod budget_size;
 pub mod command;
 pub mod duration_arg;
 pub mod observer;

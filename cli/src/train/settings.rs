@@ -37,6 +37,7 @@ pub fn fresh_record(args: &TrainArgs, data: PathBuf, tokens_sha256: String, batc
         },
         time_budget_secs: args.time.map(|t| t.as_secs_f64()),
         time_used_secs: 0.0,
+        sized: None,
         eval_every: args.eval_every,
         checkpoint_every: args.checkpoint_every,
         best_val_loss: None,
@@ -51,7 +52,8 @@ pub fn fresh_record(args: &TrainArgs, data: PathBuf, tokens_sha256: String, batc
 pub struct Given<'a>(pub &'a ArgMatches);
 
 impl Given<'_> {
-    fn has(&self, id: &str) -> bool {
+    /// Whether the flag `id` (clap's id: `hidden`, `batch_size`, …) was typed.
+    pub fn has(&self, id: &str) -> bool {
         self.0.value_source(id) == Some(ValueSource::CommandLine)
     }
 

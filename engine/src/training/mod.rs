@@ -8,6 +8,7 @@
 
 pub mod collective;
 pub mod memory;
+pub mod model_sizing;
 pub mod optim;
 mod origin;
 mod run_loop;

@@ -56,6 +56,9 @@ pub struct RunRecord {
     /// all of it.
     #[serde(default)]
     pub time_used_secs: f64,
+    /// What `train --time` chose for the sizes left out, and why (one line).
+    #[serde(default)]
+    pub sized: Option<String>,
     pub eval_every: u64,
     pub checkpoint_every: u64,
     pub best_val_loss: Option<f64>,
