@@ -59,6 +59,8 @@ class CharRNN(nn.Module):
             self.rnn = nn.GRU(embed, hidden, layers)
         else:
             raise SystemExit(f"unknown cell {cell!r}")
+        # Dropout on the last layer's output (ours: train --output-dropout); p = 0 is the identity.
+        self.output_dropout = nn.Dropout(0.0)
         self.decoder = nn.Linear(hidden, vocab)
         self.cell = cell
         self.layers, self.hidden = layers, hidden
@@ -70,7 +72,7 @@ class CharRNN(nn.Module):
     def forward(self, x, state):
         """x: [T, B] token ids (time-major, as charrnn-fast); returns logits [T, B, V]."""
         out, state = self.rnn(self.embedding(x), state)
-        return self.decoder(out), state
+        return self.decoder(self.output_dropout(out)), state
 
 
 def detach(state):

@@ -11,9 +11,12 @@ Also prints the peak share of each width (measured tokens/s x the standard FLOPs
 (threads x the machine's peak)) and the share of a budget spent training, the other constants of
 the rule, and each run's residual.
 
-  fit_sizing_law.py --peak FLOPS --threads 2 --unique CORPUS=TOKENS ... DIR/sweep.csv ...
+  fit_sizing_law.py --peak FLOPS --threads 2 --unique CORPUS=TOKENS ... [--speeds FILE] DIR/sweep.csv ...
 
-(the peak: one thread's, in the sweep's precision; `charrnn-fast bench` prints it.)
+(the peak: one thread's, in the sweep's precision; `charrnn-fast bench` prints it.) With
+--speeds (lines "WIDTH TOKENS_PER_S": each width's training speed measured on a quiet machine),
+it also prints the peak share of each width and, for every corpus and budget of the sweep, the
+loss the law predicts for each width and the width it would choose.
 """
 
 import argparse
@@ -46,6 +49,8 @@ def main():
     ap.add_argument("--unique", action="append", default=[], help="CORPUS=TRAINING_TOKENS")
     ap.add_argument("--vocab", action="append", default=[], help="CORPUS=VOCABULARY")
     ap.add_argument("--min-exponent", type=float, default=0.05, help="the smallest exponent tried")
+    ap.add_argument("--speeds", help="lines 'WIDTH TOKENS_PER_S' (2 layers, embedding 128, the sweep's batch)")
+    ap.add_argument("--training-share", type=float, default=0.93, help="share of a budget spent in steps")
     args = ap.parse_args()
     unique = {k: float(v) for k, v in (x.split("=") for x in args.unique)}
     vocab = {k: int(v) for k, v in (x.split("=") for x in args.vocab)}
@@ -92,6 +97,30 @@ def main():
         share = float(row["tokens_per_s"]) * flops_per_token(get("hidden"), get("layers"), get("embed"), v)
         share /= args.threads * args.peak
         print(f"  {row['corpus']} {row['budget_s']} s {row['config']}: peak share {share:.3f}, training share {row['train_share']}")
+    if args.speeds:
+        speeds = {}
+        with open(args.speeds, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    width, rate = line.split()
+                    speeds[int(width)] = float(rate)
+        print("\nquiet speeds: width, tokens/s, peak share")
+        for width, rate in sorted(speeds.items()):
+            share = rate * flops_per_token(width, 2, 128, 65) / (args.threads * args.peak)
+            print(f"  {width}: {rate:.0f}, {share:.3f}")
+        print("\nthe law's choice (predicted loss above the corpus's entropy, by width):")
+        for corpus in corpora:
+            v = vocab.get(corpus, 65)
+            for budget in sorted({float(r["budget_s"]) for r in rows if r["corpus"] == corpus}):
+                predicted = {}
+                for width, rate in sorted(speeds.items()):
+                    e = min(128, width)
+                    n = v * e + 4 * width * (e + width + 2) + 4 * width * (2 * width + 2) + (width + 1) * v
+                    d = rate * budget * args.training_share
+                    predicted[width] = a * n**-alpha + b * effective(d, unique[corpus], r) ** -beta
+                best_width = min(predicted, key=predicted.get)
+                cells = ", ".join(f"{w}: {p:.4f}" for w, p in predicted.items())
+                print(f"  {corpus} {budget:g} s -> {best_width} ({cells})")
 
 
 if __name__ == "__main__":

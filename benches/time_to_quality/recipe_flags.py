@@ -18,6 +18,7 @@ FLAGS = {
     "--layers": ("model", "num_layers"),
     "--embed": ("model", "embed_size"),
     "--dropout": ("training", "dropout"),
+    "--output-dropout": ("training", "output_dropout"),
     "--batch": ("training", "batch_size"),
     "--seq-len": ("training", "seq_len"),
     "--lr": ("training", "lr"),

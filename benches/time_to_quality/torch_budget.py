@@ -116,6 +116,7 @@ def train(args):
     val_tokens = val_tokens[: args.eval_tokens]
     model = CharRNN(args.cell, len(vocab["symbols"]), args.embed, args.hidden, args.layers)
     model.rnn.dropout = args.dropout if args.layers > 1 else 0.0  # between layers, as ours
+    model.output_dropout.p = args.output_dropout  # on the last layer's output, as ours
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     clip = args.clip if args.clip > 0 else math.inf  # 0 disables clipping, as ours
     os.makedirs(args.out, exist_ok=True)
@@ -180,7 +181,7 @@ def train(args):
         "trainer": "PyTorch " + torch.__version__ + ", benches/time_to_quality/torch_budget.py",
         "data": os.path.abspath(args.data), "val_frac": args.val_frac, "batch_size": args.batch,
         "seq_len": args.seq_len, "lr": args.lr, "lr_floor": args.lr_floor, "warmup": args.warmup, "clip": args.clip,
-        "dropout": args.dropout, "precision": args.precision, "seed": args.seed, "threads": args.threads,
+        "dropout": args.dropout, "output_dropout": args.output_dropout, "precision": args.precision, "seed": args.seed, "threads": args.threads,
         "budget_s": budget, "steps": step, "tokens": tokens, "tokens_per_sec": tokens / train_seconds,
         "val_loss": best, "val_tokens": len(val_tokens),
     }
@@ -201,6 +202,7 @@ def main():
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--embed", type=int, default=128)
     ap.add_argument("--dropout", type=float, default=0.25)
+    ap.add_argument("--output-dropout", type=float, default=0.0, help="on the last layer's output (ours' --output-dropout)")
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--seq-len", type=int, default=50)
     ap.add_argument("--lr", type=float, default=0.002)
@@ -215,8 +217,8 @@ def main():
     ap.add_argument("--save-reserve", type=float, default=1.0, help="seconds kept for writing the model")
     ap.add_argument("--log-every", type=int, default=50, help="steps between log rows without a validation")
     args = ap.parse_args()
-    if not 0.0 < args.val_frac < 1.0 or not 0.0 <= args.dropout < 1.0 or not 0.0 < args.warmup < 1.0:
-        sys.exit("error: --val-frac and --warmup must be in (0, 1), --dropout in [0, 1)")
+    if not 0.0 < args.val_frac < 1.0 or not 0.0 <= min(args.dropout, args.output_dropout) or max(args.dropout, args.output_dropout) >= 1.0 or not 0.0 < args.warmup < 1.0:
+        sys.exit("error: --val-frac and --warmup must be in (0, 1), --dropout and --output-dropout in [0, 1)")
     try:
         train(args)
     except ValueError as e:

@@ -43,10 +43,12 @@ fn gru_with_dropout_trains_records_and_samples() {
 #[test]
 fn dropout_outside_zero_to_one_is_a_clear_error() {
     let dir = dir_with_corpus(20_000);
-    for bad in ["1", "1.5", "-0.1", "nan", "inf"] {
-        let arg = format!("--dropout={bad}");
-        let out = train(dir.path(), "m", &[&arg, "--steps", "2"]);
-        assert_clean_error(&out, "--dropout must be a probability in [0, 1)");
+    for flag in ["--dropout", "--output-dropout"] {
+        for bad in ["1", "1.5", "-0.1", "nan", "inf"] {
+            let arg = format!("{flag}={bad}");
+            let out = train(dir.path(), "m", &[&arg, "--steps", "2"]);
+            assert_clean_error(&out, &format!("{flag} must be a probability in [0, 1)"));
+        }
     }
 }
 
@@ -55,7 +57,7 @@ fn dropout_outside_zero_to_one_is_a_clear_error() {
 #[test]
 fn dropout_resumes_bit_identically() {
     let dir = dir_with_corpus(30_000);
-    let model = ["--cell", "gru", "--layers", "2", "--dropout", "0.3", "--seed", "5"];
+    let model = ["--cell", "gru", "--layers", "2", "--dropout", "0.3", "--output-dropout", "0.2", "--seed", "5"];
     let straight = train(dir.path(), "a", &[&model[..], &["--steps", "40"]].concat());
     assert!(straight.status.success(), "{}", stderr(&straight));
     let first = train(dir.path(), "b", &[&model[..], &["--steps", "20"]].concat());

@@ -45,7 +45,47 @@ fn a_budget_ends_the_run_on_time() {
     assert_eq!(record["time_used_secs"], 3.0, "a run that ended on its budget has used it all");
     let log = std::fs::read_to_string(dir.path().join("r/log.csv")).unwrap();
     let last_lr: f64 = log.lines().last().unwrap().split(',').nth(5).unwrap().parse().unwrap();
-    assert!(last_lr < 0.002 * 0.2, "the rate ends near a tenth of --lr, not at {last_lr}");
+    let lr = record["lr"].as_f64().unwrap();
+    assert!(last_lr < lr * 0.2, "the rate ends near a tenth of the run's {lr}, not at {last_lr}");
+}
+
+/// With --time and no size flags, the budget chooses the model, says so in one line and
+/// records it; a flag typed keeps its value, and the rest is the rule's for that width.
+#[test]
+fn a_budget_without_sizes_chooses_the_model_and_typed_flags_win() {
+    let dir = dir_with_corpus(60_000);
+    let out = run_in(dir.path(), &["train", "--time", "2s", "--out", "auto", "--log-every", "1000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let line = err.lines().find(|l| l.starts_with("sized for the budget: ")).unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        line.contains("LSTM") && line.contains("tokens per parameter") && line.contains("explicit flags win"),
+        "{line}"
+    );
+    let record = training_record(&dir.path().join("auto"));
+    assert_eq!(record["sized"].as_str(), line.strip_prefix("sized for the budget: "));
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("auto/config.json")).unwrap()).unwrap();
+    let hidden = model["model"]["hidden_size"].as_u64().unwrap();
+    assert!(line.contains(&format!("× {hidden} LSTM")), "{line} vs hidden {hidden}");
+
+    let typed = run_in(dir.path(), &["train", "--time", "2s", "--out", "typed", "--hidden", "24", "--lr", "0.01"]);
+    assert!(typed.status.success(), "{}", stderr(&typed));
+    let err = stderr(&typed);
+    assert!(err.contains("the rule's settings for the width given"), "{err}");
+    let record = training_record(&dir.path().join("typed"));
+    assert_eq!(record["lr"], 0.01);
+    let model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("typed/config.json")).unwrap()).unwrap();
+    assert_eq!(model["model"]["hidden_size"], 24);
+
+    // Every size typed: no choice at all.
+    let all = ["--hidden", "24", "--layers", "1", "--embed", "8", "--dropout", "0", "--output-dropout", "0"];
+    let rest = ["--batch", "8", "--seq-len", "16", "--lr", "0.01", "--precision", "f32"];
+    let given = run_in(dir.path(), &[&["train", "--time", "1s", "--out", "given"][..], &all, &rest].concat());
+    assert!(given.status.success(), "{}", stderr(&given));
+    assert!(!stderr(&given).contains("sized for the budget"), "{}", stderr(&given));
+    assert!(training_record(&dir.path().join("given"))["sized"].is_null());
 }
 
 /// A resumed budgeted run has what is left of its budget; one with nothing left says so, and

@@ -23,6 +23,7 @@ fn run_with_dropout(cell: CellKind, parts: usize, threads: usize, dropout: f64) 
         adam: AdamHyper::default(),
         clip: 1.0,
         dropout,
+        output_dropout: dropout,
         dropout_seed: 11,
         precision: Precision::F32,
     };

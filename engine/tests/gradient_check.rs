@@ -27,7 +27,7 @@ fn tiny(cell: CellKind) -> ModelConfig {
 
 /// Dropout settings of the checks (a fixed seed and step fix the masks).
 fn dropout(p: f64) -> Dropout {
-    Dropout { p, seed: 17, step: 3, first_row: 0 }
+    Dropout { p, output_p: p, seed: 17, step: 3, first_row: 0 }
 }
 
 /// A model, a batch and a carried-in state, all random.
@@ -81,7 +81,8 @@ fn check(cell: CellKind) {
     check_config(tiny(cell), None);
 }
 
-/// Checks every gradient of `config`'s model, with dropout `p` between layers when given
+/// Checks every gradient of `config`'s model, with dropout `p` between layers and on the last
+/// layer's output when given
 /// (the finite differences then use training passes, which draw the same masks).
 fn check_config(config: ModelConfig, p: Option<f64>) {
     let cell = config.cell;
@@ -93,9 +94,11 @@ fn check_config(config: ModelConfig, p: Option<f64>) {
     bwd(&model, &mut ws, &mut grads, drop);
     if let Some(p) = p {
         let masks = &ws.dropout_buffers;
-        assert_eq!(masks.len(), config.num_layers - 1);
-        let dropped = masks.iter().flat_map(|b| &b.mask).filter(|&&m| m == 0.0).count();
-        assert!(dropped > 0 && p > 0.0, "{cell:?}: the masks drop nothing");
+        assert_eq!(masks.len(), config.num_layers, "a mask between layers and one on the output");
+        for (l, mask) in masks.iter().enumerate() {
+            let dropped = mask.mask.iter().filter(|&&m| m == 0.0).count();
+            assert!(dropped > 0 && p > 0.0, "{cell:?}: the mask after layer {l} drops nothing");
+        }
     }
 
     let eps = 1e-5;
@@ -145,11 +148,13 @@ fn gru_gradients_match_finite_differences() {
     check(CellKind::Gru);
 }
 
-/// Dropout between three layers (two boundaries), p = 0.4, every cell.
+/// Dropout between three layers (two boundaries) and on the last layer's output, p = 0.4,
+/// every cell; and on one layer's output alone.
 #[test]
 fn gradients_with_dropout_match_finite_differences() {
     for cell in CELLS {
         check_config(ModelConfig { num_layers: 3, ..tiny(cell) }, Some(0.4));
+        check_config(ModelConfig { num_layers: 1, ..tiny(cell) }, Some(0.4));
     }
 }
 

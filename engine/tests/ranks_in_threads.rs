@@ -127,6 +127,7 @@ fn options(batch_size: usize, dropout: f64) -> TrainOptions {
         adam: AdamHyper::default(),
         clip: 1.0,
         dropout,
+        output_dropout: dropout,
         dropout_seed: 11,
         precision: Precision::F32,
     }

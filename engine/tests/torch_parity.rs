@@ -202,6 +202,7 @@ fn twenty_steps(case: &Case, precision: Precision, loss_tol: f64, norm_tol: Opti
         adam: AdamHyper { lr: case.lr, ..AdamHyper::default() },
         clip: case.clip,
         dropout: 0.0,
+        output_dropout: 0.0,
         dropout_seed: 0,
         precision,
     };

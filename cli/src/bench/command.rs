@@ -104,6 +104,7 @@ pub fn run(args: BenchArgs, ranks: &Ranks) -> Result<()> {
         adam: AdamHyper::default(),
         clip: 5.0,
         dropout: 0.0,
+        output_dropout: 0.0,
         dropout_seed: 42,
         precision: args.precision.precision(),
     };

@@ -29,6 +29,7 @@ pub fn flag(field: &str) -> &'static str {
         "lr_decay_after" => "--lr-decay-after",
         "clip" => "--clip",
         "dropout" => "--dropout",
+        "output_dropout" => "--output-dropout",
         "precision" => "--precision",
         "eval_every" => "--eval-every",
         "checkpoint_every" => "--checkpoint-every",

@@ -65,10 +65,16 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 5.0, value_name = "X")]
     pub clip: f64,
     /// Dropout probability in [0, 1) on each recurrent layer's output before it feeds the next
-    /// layer (inverted dropout, as char-rnn); not on the embedding, not after the last layer,
+    /// layer (inverted dropout, as char-rnn); not on the embedding, not after the last layer
+    /// (--output-dropout),
     /// never in evaluation or sampling. Masks are fixed by --seed and the step (reproducible)
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub dropout: f64,
+    /// Dropout probability in [0, 1) on the last recurrent layer's output, before the output
+    /// layer (as Zaremba et al. drop every non-recurrent connection); with --dropout, every
+    /// layer's output is dropped. Training only, masks fixed by --seed and the step
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub output_dropout: f64,
     /// What the matrix products round their operands to [default: f32; with --resume, the
     /// checkpoint's]
     #[arg(long, value_enum)]
@@ -156,6 +162,9 @@ pub fn check_args(args: &TrainArgs) -> Result<()> {
     }
     if !(args.dropout.is_finite() && (0.0..1.0).contains(&args.dropout)) {
         bail!("--dropout must be a probability in [0, 1) (got {})", args.dropout);
+    }
+    if !(args.output_dropout.is_finite() && (0.0..1.0).contains(&args.output_dropout)) {
+        bail!("--output-dropout must be a probability in [0, 1) (got {})", args.output_dropout);
     }
     // The model's size, before preparing the corpus (with the smallest vocabulary: the real
     // one is checked again once known).

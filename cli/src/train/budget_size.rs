@@ -2,7 +2,7 @@
 //! (`training::model_sizing`) chooses it for the budget, the corpus and this machine; every
 //! flag typed keeps its value.
 
-use charrnn_engine::training::model_sizing::{machine_peak_flops, size_for_budget, SizingInputs};
+use charrnn_engine::training::model_sizing::{machine_peak_flops, run_of_width, size_for_budget, SizingInputs};
 use charrnn_engine::Precision;
 
 use crate::shared::corpus::Corpus;
@@ -11,7 +11,8 @@ use crate::train::args::TrainArgs;
 use crate::train::settings::Given;
 
 /// The flags the rule sets when they are not typed (clap's ids).
-const SIZED: [&str; 8] = ["hidden", "layers", "embed", "dropout", "batch_size", "seq_len", "lr", "precision"];
+const SIZED: [&str; 9] =
+    ["hidden", "layers", "embed", "dropout", "output_dropout", "batch_size", "seq_len", "lr", "precision"];
 
 /// Sets in `args` the sizes the rule chooses for a new `--time` run whose flags leave any of
 /// them out, and returns the line that says what it chose and why; `None` (and `args` as they
@@ -36,7 +37,11 @@ pub fn apply_budget_size(args: &mut TrainArgs, given: &Given<'_>, corpus: &Corpu
         bf16_native: precision == Precision::Bf16,
         peak_flops: machine_peak_flops(precision),
     };
-    let sized = size_for_budget(&inputs);
+    // A typed width keeps the rest of the rule's run for that width.
+    let sized = match given.has("hidden") {
+        true => run_of_width(&inputs, args.hidden as usize),
+        false => size_for_budget(&inputs),
+    };
     let set = |id: &str| !given.has(id);
     if set("hidden") {
         args.hidden = sized.config.hidden_size as u32;
@@ -50,6 +55,9 @@ pub fn apply_budget_size(args: &mut TrainArgs, given: &Given<'_>, corpus: &Corpu
     if set("dropout") {
         args.dropout = sized.dropout;
     }
+    if set("output_dropout") {
+        args.output_dropout = sized.output_dropout;
+    }
     if set("batch_size") {
         args.batch.batch_size = sized.batch_size as u32;
     }
@@ -62,5 +70,5 @@ pub fn apply_budget_size(args: &mut TrainArgs, given: &Given<'_>, corpus: &Corpu
     if args.precision.is_none() {
         args.precision = Some(PrecisionArg::of(sized.precision));
     }
-    Some(sized.describe(budget))
+    Some(sized.describe(budget, given.has("hidden")))
 }

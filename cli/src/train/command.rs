@@ -17,12 +17,12 @@ use charrnn_fileio::chunks::sha256_hex;
 use clap::ArgMatches;
 
 use crate::shared::corpus::{BatchArgs, Corpus};
-use crate::train::budget_size::apply_budget_size;
 use crate::shared::output::{errln, infoln, outln, plural};
 use crate::shared::precision_arg::{bf16_hint, slow_bf16_note};
 use crate::shared::ranks::Ranks;
 use crate::shared::threads::init_threads;
 use crate::train::args::{check_args, TrainArgs};
+use crate::train::budget_size::apply_budget_size;
 use crate::train::duration_arg::show_duration;
 use crate::train::observer::{FollowerObserver, IntactCheckpoint, TrainObserver};
 use crate::train::progress::{Progress, ProgressPlan};

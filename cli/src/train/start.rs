@@ -201,7 +201,14 @@ pub struct MemoryNeed {
 pub fn memory_needed(config: &ModelConfig, record: &RunRecord, workers: Workers) -> MemoryNeed {
     let Workers { threads, rows, processes_here } = workers;
     let parts = threads.min(rows);
-    let need = training_memory(config, rows, record.seq_len, parts, threads, record.dropout > 0.0);
+    let need = training_memory(
+        config,
+        rows,
+        record.seq_len,
+        parts,
+        threads,
+        record.dropout > 0.0 || record.output_dropout > 0.0,
+    );
     let staging = if processes_here > 1 { 4 * config.num_params() as u64 } else { 0 };
     let in_process = need.total() + staging;
     MemoryNeed { in_process, on_machine: in_process * processes_here as u64 }

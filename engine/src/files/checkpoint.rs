@@ -229,6 +229,7 @@ mod tests {
             adam: AdamHyper::default(),
             clip: 5.0,
             dropout: 0.0,
+            output_dropout: 0.0,
             dropout_seed: 0,
             precision: charrnn_kernels::Precision::F32,
         };

@@ -1,10 +1,13 @@
-//! Inverted dropout between stacked recurrent layers, as char-rnn does it.
+//! Inverted dropout on the recurrent layers' outputs: between stacked layers, as char-rnn does
+//! it, and, with its own probability, on the last layer's output before the output layer (as
+//! Zaremba et al. 2014 drop every non-recurrent connection).
 //!
 //! In a training pass, the outputs of layer `l` (for every `l` but the last) are multiplied by
 //! a mask `m` before they feed layer `l + 1`: `m = 1/(1 − p)` with probability `1 − p`, else 0
-//! (so the expected input is unchanged and evaluation needs no rescaling). Nothing is dropped
-//! on the embedding, after the last layer, in evaluation or in sampling. The backward pass
-//! multiplies the gradient sent to layer `l`'s outputs by the same mask.
+//! (so the expected input is unchanged and evaluation needs no rescaling). The last layer's
+//! outputs are multiplied by a mask of probability `output_p` (boundary `num_layers − 1`)
+//! before the output layer. Nothing is dropped on the embedding, in evaluation or in sampling.
+//! The backward pass multiplies the gradient sent to layer `l`'s outputs by the same mask.
 //!
 //! # Masks are a pure function of `(seed, step, layer, t, row, unit)`
 //! There is no hidden RNG state, so a run is reproducible and a resumed run draws exactly the
@@ -23,8 +26,10 @@ use charrnn_kernels::Float;
 /// before each step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Dropout {
-    /// Probability of dropping an element, in `[0, 1)`; 0 disables dropout.
+    /// Probability of dropping an element between layers, in `[0, 1)`; 0: none.
     pub p: f64,
+    /// Probability of dropping an element of the last layer's output, in `[0, 1)`; 0: none.
+    pub output_p: f64,
     /// Seed of the run's masks.
     pub seed: u64,
     /// The training step (1-based: the optimiser's step count once this step is done).
@@ -37,7 +42,12 @@ pub struct Dropout {
 impl Dropout {
     /// Whether any element can be dropped.
     pub fn is_active(&self) -> bool {
-        self.p > 0.0
+        self.p > 0.0 || self.output_p > 0.0
+    }
+
+    /// The settings of the mask on the last layer's output: `output_p` in the place of `p`.
+    pub fn on_output(&self) -> Dropout {
+        Dropout { p: self.output_p, ..*self }
     }
 }
 
@@ -105,7 +115,7 @@ mod tests {
     use super::*;
 
     fn settings(p: f64) -> Dropout {
-        Dropout { p, seed: 42, step: 7, first_row: 0 }
+        Dropout { p, output_p: 0.0, seed: 42, step: 7, first_row: 0 }
     }
 
     #[test]

@@ -46,9 +46,15 @@ pub struct PassOptions {
 }
 
 impl PassOptions {
-    /// The dropout a pass of kind `pass` over a model of `layers` layers applies.
+    /// The dropout between layers a pass of kind `pass` over a model of `layers` layers
+    /// applies.
     fn dropout_for(&self, pass: Pass, layers: usize) -> Option<Dropout> {
-        self.dropout.filter(|d| pass == Pass::Train && d.is_active() && layers > 1)
+        self.dropout.filter(|d| pass == Pass::Train && d.p > 0.0 && layers > 1)
+    }
+
+    /// The dropout on the last layer's output a pass of kind `pass` applies.
+    fn output_dropout_for(&self, pass: Pass) -> Option<Dropout> {
+        self.dropout.map(|d| d.on_output()).filter(|d| pass == Pass::Train && d.p > 0.0)
     }
 }
 
@@ -80,7 +86,8 @@ pub fn forward<F: Float>(
     times: &mut PhaseTimes,
 ) -> f64 {
     let dropout = options.dropout_for(pass, model.config.num_layers);
-    forward_layers(model, packed, ws, state, dropout, false, times);
+    let output_dropout = options.output_dropout_for(pass);
+    forward_layers(model, packed, ws, state, [dropout, output_dropout], false, times);
     let mut mark = Instant::now();
     let rows = ws.rows();
     let denominator = options.loss_rows.unwrap_or(rows);
@@ -121,7 +128,7 @@ pub fn forward_logits_packed<F: Float>(
     table_ready: &mut bool,
     times: &mut PhaseTimes,
 ) {
-    forward_layers(model, packed, ws, state, None, *table_ready, times);
+    forward_layers(model, packed, ws, state, [None, None], *table_ready, times);
     *table_ready = true;
 }
 
@@ -134,14 +141,15 @@ fn folded_bias_hh<F>(cell: CellKind, bias_hh: &[F]) -> Option<&[F]> {
     }
 }
 
-/// The layers' forward pass; with `reuse_table`, the folded input table in `ws` is taken to be
-/// that of these weights already.
+/// The layers' forward pass, with `[dropout between layers, dropout on the last layer's
+/// output]`; with `reuse_table`, the folded input table in `ws` is taken to be that of these
+/// weights already.
 fn forward_layers<F: Float>(
     model: &Model<F>,
     packed: &PackedWeights<F>,
     ws: &mut Workspace<F>,
     state: &mut State<F>,
-    dropout: Option<Dropout>,
+    [dropout, output_dropout]: [Option<Dropout>; 2],
     reuse_table: bool,
     times: &mut PhaseTimes,
 ) {
@@ -150,7 +158,7 @@ fn forward_layers<F: Float>(
     let bh = ws.batch * cfg.hidden_size;
     let table_dims = embedding_dims(&cfg, ws);
     let (p, lay) = (&model.params, &model.layout);
-    if dropout.is_some() {
+    if dropout.is_some() || output_dropout.is_some() {
         // Allocates only if the trainer did not reserve the buffers up front.
         ws.reserve_dropout(&cfg);
     }
@@ -195,7 +203,16 @@ fn forward_layers<F: Float>(
         }
     }
     let d = decoder_dims(&cfg, ws);
-    let top = &ws.layers[cfg.num_layers - 1].h[bh..];
+    let last = cfg.num_layers - 1;
+    let top = match output_dropout {
+        Some(settings) => {
+            let buffers = &mut ws.dropout_buffers[last];
+            fill_mask(&settings, last, ws.batch, cfg.hidden_size, &mut buffers.mask);
+            apply_mask(&ws.layers[last].h[bh..], &buffers.mask, &mut buffers.dropped);
+            &buffers.dropped[..]
+        }
+        None => &ws.layers[last].h[bh..],
+    };
     decoder_logits(d, top, &p[lay.decoder_weight.clone()], &p[lay.decoder_bias.clone()], &mut ws.logits);
     times.lap(Phase::OutputAndLoss, &mut mark);
 }
@@ -212,6 +229,7 @@ pub fn backward<F: Float>(
     times: &mut PhaseTimes,
 ) {
     let dropout_applied = options.dropout_for(Pass::Train, model.config.num_layers).is_some();
+    let output_dropout_applied = options.output_dropout_for(Pass::Train).is_some();
     let cfg = model.config;
     let (rows, h, v) = (ws.rows(), cfg.hidden_size, cfg.vocab_size);
     let bh = ws.batch * h;
@@ -221,9 +239,16 @@ pub fn backward<F: Float>(
     grads.fill(F::zero());
 
     let (dw_dec, db_dec) = grads[lay.decoder_weight.start..lay.decoder_bias.end].split_at_mut(h * v);
-    let top = &ws.layers[cfg.num_layers - 1].h[bh..];
+    let last = cfg.num_layers - 1;
+    let top = match output_dropout_applied {
+        true => &ws.dropout_buffers[last].dropped[..],
+        false => &ws.layers[last].h[bh..],
+    };
     let d = decoder_dims(&cfg, ws);
     decoder_backward(d, top, &p[lay.decoder_weight.clone()], &ws.dlogits, dw_dec, db_dec, &mut ws.d_output);
+    if output_dropout_applied {
+        mask_in_place(&mut ws.d_output, &ws.dropout_buffers[last].mask);
+    }
     times.lap(Phase::OutputAndLoss, &mut mark);
 
     // The embedding's gradient sits before the layers in the buffer; split it off first.

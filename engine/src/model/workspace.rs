@@ -153,8 +153,9 @@ pub struct Workspace<F> {
     /// What every product of a pass over this workspace rounds its operands to (the packed
     /// recurrent weights a pass is given must agree).
     precision: Precision,
-    /// Per layer boundary (`num_layers − 1` of them): the mask and the dropped outputs. Empty
-    /// until [`Workspace::reserve_dropout`] (or the first pass with dropout) allocates them.
+    /// Per layer's output (`num_layers` of them: the boundaries between layers, then the last
+    /// layer's output): the mask and the dropped outputs. Empty until
+    /// [`Workspace::reserve_dropout`] (or the first pass with dropout) allocates them.
     pub dropout_buffers: Vec<DropoutBuffers<F>>,
 }
 
@@ -225,7 +226,7 @@ impl<F: Float> Workspace<F> {
         let gh = config.cell.gates() * h;
         let [apart, carried] = Self::cell_scratch(config);
         let per_layer = LayerActivations::<F>::len(config, batch, seq_len);
-        let dropout_buffers = if dropout { layers.saturating_sub(1) * 2 * m * h } else { 0 };
+        let dropout_buffers = if dropout { layers * 2 * m * h } else { 0 };
         let floats = 2 * v * gh
             + layers * per_layer
             + 2 * m * v
@@ -244,12 +245,12 @@ impl<F: Float> Workspace<F> {
         [apart, config.cell.state_names().len() - 1]
     }
 
-    /// Allocates the dropout masks and dropped outputs (`[T·B, H]` each, per layer boundary),
+    /// Allocates the dropout masks and dropped outputs (`[T·B, H]` each, per layer's output),
     /// unless already there. A trainer with dropout calls it up front, so that no training step
     /// allocates.
     pub fn reserve_dropout(&mut self, config: &ModelConfig) {
         let n = self.rows() * config.hidden_size;
-        let boundaries = config.num_layers.saturating_sub(1);
+        let boundaries = config.num_layers;
         if self.dropout_buffers.len() != boundaries || self.dropout_buffers.iter().any(|b| b.mask.len() != n) {
             self.dropout_buffers = (0..boundaries)
                 .map(|_| DropoutBuffers { mask: vec![F::zero(); n], dropped: vec![F::zero(); n] })

@@ -1,15 +1,22 @@
-//! The model `train --time` chooses when no size is given: the LSTM whose predicted validation
-//! loss after the budget is lowest, from a small scaling law fitted to a sweep of this engine
-//! (docs/time_to_quality.md) and the speed each size would train at on this machine.
+//! The model `train --time` chooses when no size is given, from the sweep of this engine in
+//! docs/time_to_quality.md and the speed each size would train at on this machine.
 //!
-//! The law is `L(N, D) = E + A/N^α + B/D'^β`: `N` parameters, `D` tokens seen, `D'` the tokens
-//! that count when the corpus is repeated (each pass over the same text is worth less than the
-//! one before: `D' = U·(1 + R·(1 − e^{−(D/U − 1)/R}))` past one epoch of `U` tokens, after
-//! Muennighoff et al., "Scaling Data-Constrained Language Models", 2023). `E` is the corpus's own
-//! entropy and does not change which size wins, so it is left out. The speed of a size is
-//! predicted from its floating-point work per token (`standard_flops_per_token`), this machine's
-//! measured multiply-add peak and the share of the peak a step of that width reaches (measured
-//! in the sweep); the run then measures its real speed and fits its schedule to it.
+//! The rule is the optimum of a small scaling law, `L(N, D) = E + A/N^α + B/D^α`: `N`
+//! parameters, `D` tokens seen in the budget, one exponent for both (Chinchilla's finding, that
+//! the best model for a budget sees a fixed number of tokens per parameter whatever the
+//! budget). Along the budget's line (`D` = speed of `N` × time, the speed falling as `N` grows)
+//! its minimum lies where `D/N = (B/A)^{1/α}`, a constant [`TOKENS_PER_PARAMETER`]: the rule
+//! takes the widest model that still sees that many tokens per parameter. The sweep fixes the
+//! constant: at every corpus and budget it measured (tinyshakespeare at 1, 3 and 10 minutes,
+//! the Python standard library at 3), the best width saw 2.42 to 2.6 tokens per parameter by this
+//! rule's own prediction of its speed (the probe of the peak varies by about 3% from run to
+//! run), and the next width up at most 2.37. `E` (the corpus's entropy) does not move the
+//! optimum. How often the budget repeats the corpus sets the dropout instead ([`dropout_for`]).
+//!
+//! The speed of a size is predicted from its floating-point work per token
+//! (`standard_flops_per_token`), this machine's measured multiply-add peak and the share of the
+//! peak a training step reaches ([`PEAK_SHARE`], measured in the sweep); the run then measures
+//! its real speed and lays its schedule over it.
 
 use std::time::Duration;
 
@@ -18,36 +25,22 @@ use charrnn_kernels::Precision;
 use crate::model::config::{CellKind, ModelConfig};
 use crate::training::step_timing::standard_flops_per_token;
 
-/// The fitted law (docs/time_to_quality.md gives the sweep, the fit and its residuals).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ScalingLaw {
-    /// Coefficient of the parameters term.
-    pub a: f64,
-    /// Exponent of the parameters term.
-    pub alpha: f64,
-    /// Coefficient of the data term.
-    pub b: f64,
-    /// Exponent of the data term.
-    pub beta: f64,
-    /// How many passes over a corpus still count: the `R` of the repetition discount.
-    pub repetitions: f64,
-}
-
-/// Fitted to the sweep of 2026-12-07 on tinyshakespeare and the Python standard library (see
-/// docs/time_to_quality.md).
-pub const LAW: ScalingLaw = ScalingLaw { a: 0.0, alpha: 0.0, b: 0.0, beta: 0.0, repetitions: 0.0 };
+/// Tokens per parameter at the law's optimum (docs/time_to_quality.md: the sweep's optima
+/// bracket it between 2.37 and 2.42).
+pub const TOKENS_PER_PARAMETER: f64 = 2.4;
 
 /// Hidden widths the rule chooses among (two layers each, as the sweep found best at these
 /// budgets).
 pub const WIDTHS: [usize; 8] = [128, 192, 256, 384, 512, 640, 768, 1024];
 
-/// Share of the machine's multiply-add peak a training step reaches, by hidden width (measured
-/// in the sweep: narrow products cannot keep the pipes busy); interpolated between.
-pub const PEAK_SHARE: [(usize, f64); 2] = [(128, 0.0), (1024, 0.0)];
+/// Share of the machine's multiply-add peak (both threads) a bf16 training step of these widths
+/// reaches: the sweep's quiet speeds of every width (2 layers, embedding 128, batches 50×50)
+/// gave 0.645 to 0.770 of 441 GFLOP/s on the 2-core Zen 4, their median this.
+pub const PEAK_SHARE: f64 = 0.71;
 
-/// Share of a budget spent in training steps (the rest: start-up, evaluations, writes),
-/// measured in the sweep.
-pub const TRAINING_SHARE: f64 = 0.0;
+/// Share of a budget spent in training steps (the rest: start-up, evaluations, writes), the
+/// sweep's median.
+pub const TRAINING_SHARE: f64 = 0.93;
 
 /// What the choice depends on.
 #[derive(Clone, Copy, Debug)]
@@ -73,6 +66,8 @@ pub struct SizedRun {
     pub config: ModelConfig,
     /// Dropout between layers.
     pub dropout: f64,
+    /// Dropout on the last layer's output.
+    pub output_dropout: f64,
     /// Rows per batch.
     pub batch_size: usize,
     /// Steps per chunk.
@@ -89,56 +84,43 @@ pub struct SizedRun {
     pub epochs: f64,
 }
 
+impl SizedRun {
+    /// Predicted tokens seen per parameter.
+    pub fn tokens_per_parameter(&self) -> f64 {
+        self.tokens / self.config.num_params() as f64
+    }
+}
+
 /// Rows per batch and steps per chunk of every size (the sweep's).
 const BATCH: usize = 50;
 const SEQ_LEN: usize = 50;
 /// Embedding width of every size.
 const EMBED: usize = 128;
-/// Adam's base rate (the cosine over the budget takes it down to a tenth).
-const LR: f64 = 0.002;
 
-impl ScalingLaw {
-    /// Tokens that count, of `tokens` seen over a corpus of `unique` tokens.
-    pub fn effective_tokens(&self, tokens: f64, unique: f64) -> f64 {
-        if tokens <= unique || unique <= 0.0 {
-            return tokens;
-        }
-        let r = self.repetitions.max(f64::MIN_POSITIVE);
-        unique * (1.0 + r * (1.0 - (-(tokens / unique - 1.0) / r).exp()))
-    }
-
-    /// The predicted loss above the corpus's entropy for `params` parameters after `tokens`
-    /// tokens over a corpus of `unique`.
-    pub fn excess_loss(&self, params: f64, tokens: f64, unique: f64) -> f64 {
-        let d = self.effective_tokens(tokens, unique).max(1.0);
-        self.a * params.max(1.0).powf(-self.alpha) + self.b * d.powf(-self.beta)
-    }
-}
-
-/// The share of the peak a step of hidden width `hidden` reaches.
-fn peak_share(hidden: usize) -> f64 {
-    let (lo, hi) = (PEAK_SHARE[0], PEAK_SHARE[PEAK_SHARE.len() - 1]);
-    if hidden <= lo.0 {
-        return lo.1;
-    }
-    for pair in PEAK_SHARE.windows(2) {
-        let ((h0, s0), (h1, s1)) = (pair[0], pair[1]);
-        if hidden <= h1 {
-            return s0 + (s1 - s0) * (hidden - h0) as f64 / (h1 - h0) as f64;
-        }
-    }
-    hi.1
-}
-
-/// Dropout by how often the budget will repeat the corpus: none within one pass (nothing to
-/// overfit yet), a little within three, char-rnn's usual 0.25 beyond.
-fn dropout_for(epochs: f64) -> f64 {
-    if epochs <= 1.0 {
-        0.0
-    } else if epochs <= 3.0 {
-        0.1
+/// Adam's base rate by width (the cosine over the budget takes it down to a tenth): narrow
+/// models take a faster rate (the sweep: 2 × 256 for a minute reached 1.506 at 0.004, 1.572
+/// at 0.002), wide ones 0.003 (2 × 512 for ten minutes: 1.423 at 0.003, 1.434 at 0.002).
+fn lr_for(hidden: usize) -> f64 {
+    if hidden <= 256 {
+        0.004
     } else {
-        0.25
+        0.003
+    }
+}
+
+/// Dropout `(between layers, on the output)` by how often the budget repeats the corpus and how
+/// large the model is beside it (`params_per_token`: parameters per training token), as the
+/// sweep found: none up to four passes (2 × 256 for a minute, 3.2 passes: 1.572 without, 1.631
+/// with 0.1); 0.1 between layers beyond that for a model smaller than its corpus (2 × 256 for
+/// three minutes, 8.8 passes); 0.4 on both for a larger one (2 × 512 for ten minutes, 8.8
+/// passes over a corpus of a third of its size, overfits at 0.25: 1.434 against 1.424).
+fn dropout_for(epochs: f64, params_per_token: f64) -> (f64, f64) {
+    if epochs <= 4.0 {
+        (0.0, 0.0)
+    } else if params_per_token <= 1.0 {
+        (0.1, 0.0)
+    } else {
+        (0.4, 0.4)
     }
 }
 
@@ -152,15 +134,17 @@ fn candidate(inputs: &SizingInputs, hidden: usize) -> SizedRun {
         num_layers: 2,
     };
     let flops = standard_flops_per_token(&config);
-    let tokens_per_sec = inputs.threads.max(1) as f64 * inputs.peak_flops * peak_share(hidden) / flops;
+    let tokens_per_sec = inputs.threads.max(1) as f64 * inputs.peak_flops * PEAK_SHARE / flops;
     let tokens = tokens_per_sec * inputs.budget.as_secs_f64() * TRAINING_SHARE;
     let epochs = tokens / inputs.train_tokens.max(1) as f64;
+    let (dropout, output_dropout) = dropout_for(epochs, config.num_params() as f64 / inputs.train_tokens.max(1) as f64);
     SizedRun {
         config,
-        dropout: dropout_for(epochs),
+        dropout,
+        output_dropout,
         batch_size: BATCH,
         seq_len: SEQ_LEN,
-        lr: LR,
+        lr: lr_for(hidden),
         precision: if inputs.bf16_native { Precision::Bf16 } else { Precision::F32 },
         tokens_per_sec,
         tokens,
@@ -174,28 +158,39 @@ pub fn machine_peak_flops(precision: Precision) -> f64 {
     charrnn_kernels::peak::peak_flops_here(precision)
 }
 
-/// The run the rule chooses for `inputs`: the width of [`WIDTHS`] with the lowest predicted
-/// loss under [`LAW`].
+/// The run the rule would make of width `hidden` (what the rest of a run is set to when its
+/// width is given).
+pub fn run_of_width(inputs: &SizingInputs, hidden: usize) -> SizedRun {
+    candidate(inputs, hidden)
+}
+
+/// The run the rule chooses for `inputs`: the widest of [`WIDTHS`] that sees at least
+/// [`TOKENS_PER_PARAMETER`] tokens per parameter in the budget (the narrowest when none does).
 pub fn size_for_budget(inputs: &SizingInputs) -> SizedRun {
-    let unique = inputs.train_tokens as f64;
-    let loss = |run: &SizedRun| LAW.excess_loss(run.config.num_params() as f64, run.tokens, unique);
     WIDTHS
         .iter()
         .map(|&hidden| candidate(inputs, hidden))
-        .min_by(|x, y| loss(x).total_cmp(&loss(y)))
-        .expect("WIDTHS is not empty")
+        .rfind(|run| run.tokens_per_parameter() >= TOKENS_PER_PARAMETER)
+        .unwrap_or_else(|| candidate(inputs, WIDTHS[0]))
 }
 
 impl SizedRun {
-    /// One line: what was chosen and why.
-    pub fn describe(&self, budget: Duration) -> String {
+    /// One line: what was chosen and why (`width_given`: the width was typed, the rest is the
+    /// rule's for it).
+    pub fn describe(&self, budget: Duration, width_given: bool) -> String {
+        let why = match width_given {
+            true => "the rule's settings for the width given".to_string(),
+            false => format!("the widest with at least {TOKENS_PER_PARAMETER} tokens per parameter"),
+        };
         format!(
-            "{} × {} LSTM, embedding {}, dropout {}, batches {}×{}, lr {}, {} products: the lowest predicted \
-             loss for {:.0}s at a predicted {:.0} tokens/s ({:.1}M tokens, {:.1} epochs); explicit flags win",
+            "{} × {} LSTM, embedding {}, dropout {} (output {}), batches {}×{}, lr {}, {} products: {why} \
+             in {:.0}s at a predicted {:.0} tokens/s ({:.1}M tokens, {:.1} per parameter, {:.1} epochs); \
+             explicit flags win",
             self.config.num_layers,
             self.config.hidden_size,
             self.config.embed_size,
             self.dropout,
+            self.output_dropout,
             self.batch_size,
             self.seq_len,
             self.lr,
@@ -203,6 +198,7 @@ impl SizedRun {
             budget.as_secs_f64(),
             self.tokens_per_sec,
             self.tokens / 1e6,
+            self.tokens_per_parameter(),
             self.epochs
         )
     }
@@ -223,39 +219,46 @@ mod tests {
         }
     }
 
-    #[test]
-    fn repeated_tokens_count_less_and_less() {
-        let u = 1.0e6;
-        assert_eq!(LAW.effective_tokens(5.0e5, u), 5.0e5, "within one pass every token counts");
-        let counted: Vec<f64> = (1..=40).map(|epochs| LAW.effective_tokens(epochs as f64 * u, u)).collect();
-        assert!(counted.windows(2).all(|w| w[1] > w[0]), "more passes always count for something");
-        assert!(counted.windows(3).all(|w| w[2] - w[1] < w[1] - w[0]), "each pass less than the one before");
-        assert!(counted.iter().all(|&d| d <= u * (1.0 + LAW.repetitions)), "bounded by U·(1 + R)");
-    }
+    // The shares are fractions (checked when the crate compiles).
+    const _: () = assert!(PEAK_SHARE > 0.0 && PEAK_SHARE <= 1.0 && TRAINING_SHARE > 0.0 && TRAINING_SHARE <= 1.0);
 
     #[test]
-    fn the_law_and_the_speeds_are_fitted() {
-        for value in [LAW.a, LAW.alpha, LAW.b, LAW.beta, LAW.repetitions, TRAINING_SHARE] {
-            assert!(value.is_finite() && value > 0.0, "{LAW:?}, training share {TRAINING_SHARE}");
-        }
-        assert!(PEAK_SHARE.windows(2).all(|w| w[0].0 < w[1].0), "widths in order");
-        assert!(PEAK_SHARE.iter().all(|&(_, share)| share > 0.0 && share <= 1.0));
+    fn widths_are_in_order() {
+        assert!(WIDTHS.windows(2).all(|w| w[0] < w[1]), "{WIDTHS:?}");
     }
 
-    /// A longer budget never chooses a narrower model, on a large corpus or a small one; a
-    /// small corpus never a wider one than a large corpus at the same budget.
+    /// The choice is the widest width with enough tokens per parameter: the next width up has
+    /// too few. A longer budget never chooses a narrower model.
     #[test]
-    fn longer_budgets_choose_wider_models_and_small_corpora_narrower_ones() {
-        for corpus in [1_000_000, 100_000_000] {
-            let widths: Vec<usize> =
-                [30, 60, 180, 600, 1800, 7200].iter().map(|&s| size_for_budget(&inputs(s, corpus)).config.hidden_size).collect();
-            assert!(widths.windows(2).all(|w| w[0] <= w[1]), "{corpus} tokens: {widths:?}");
+    fn the_choice_is_the_widest_with_enough_tokens_per_parameter() {
+        let mut last = 0;
+        for budget in [30, 60, 180, 600, 1800, 7200] {
+            let input = inputs(budget, 1_000_000);
+            let chosen = size_for_budget(&input);
+            let width = chosen.config.hidden_size;
+            assert!(chosen.tokens_per_parameter() >= TOKENS_PER_PARAMETER || width == WIDTHS[0]);
+            if let Some(&wider) = WIDTHS.iter().find(|&&w| w > width) {
+                let next = run_of_width(&input, wider);
+                assert!(next.tokens_per_parameter() < TOKENS_PER_PARAMETER, "{budget} s: {wider} had enough too");
+            }
+            assert!(width >= last, "{budget} s chose {width} after {last}");
+            last = width;
         }
-        for budget in [60, 600, 3600] {
-            let small = size_for_budget(&inputs(budget, 300_000)).config.hidden_size;
-            let large = size_for_budget(&inputs(budget, 100_000_000)).config.hidden_size;
-            assert!(small <= large, "{budget} s: {small} on a small corpus, {large} on a large one");
-        }
+        assert!(last > WIDTHS[0], "two hours chose the narrowest width");
+    }
+
+    /// Many passes over a corpus smaller than the model bring heavy dropout, over a larger one
+    /// light dropout; a few passes none.
+    #[test]
+    fn dropout_follows_the_passes_and_the_corpus_size() {
+        let small = size_for_budget(&inputs(3600, 300_000));
+        assert!(small.epochs > 4.0 && small.config.num_params() > 300_000, "{small:?}");
+        assert_eq!((small.dropout, small.output_dropout), (0.4, 0.4));
+        let narrow = run_of_width(&inputs(36_000, 100_000_000), 128);
+        assert!(narrow.epochs > 4.0 && narrow.config.num_params() < 100_000_000, "{narrow:?}");
+        assert_eq!((narrow.dropout, narrow.output_dropout), (0.1, 0.0));
+        let large = size_for_budget(&inputs(60, 1_000_000_000));
+        assert!(large.epochs < 1.0 && large.dropout == 0.0 && large.output_dropout == 0.0, "{large:?}");
     }
 
     #[test]
@@ -266,10 +269,10 @@ mod tests {
         assert_eq!(emulated.precision, Precision::F32);
         let slower = size_for_budget(&SizingInputs { peak_flops: 1.0e9, ..inputs(600, 100_000_000) });
         let faster = size_for_budget(&inputs(600, 100_000_000));
-        assert!(slower.config.hidden_size <= faster.config.hidden_size, "a slower machine, a narrower model");
+        assert!(slower.config.hidden_size < faster.config.hidden_size, "a slower machine, a narrower model");
         let tokens = faster.tokens_per_sec * 600.0 * TRAINING_SHARE;
         assert!((faster.tokens - tokens).abs() < 1.0 && (faster.epochs - tokens / 1.0e8).abs() < 1e-9);
-        let line = faster.describe(Duration::from_secs(600));
-        assert!(line.contains(&format!("× {} LSTM", faster.config.hidden_size)) && line.contains("for 600s"), "{line}");
+        let line = faster.describe(Duration::from_secs(600), false);
+        assert!(line.contains(&format!("× {} LSTM", faster.config.hidden_size)) && line.contains("in 600s"), "{line}");
     }
 }

@@ -111,6 +111,7 @@ impl RunRecord {
             adam: AdamHyper { lr: self.lr, ..AdamHyper::default() },
             clip: self.clip,
             dropout: self.dropout,
+            output_dropout: self.output_dropout,
             dropout_seed: self.seed,
             precision: self.precision,
         }

@@ -38,6 +38,9 @@ pub struct RunRecord {
     /// Dropout between layers (absent in checkpoints from before it existed: none).
     #[serde(default)]
     pub dropout: f64,
+    /// Dropout on the last layer's output (absent in checkpoints from before it existed: none).
+    #[serde(default)]
+    pub output_dropout: f64,
     pub seed: u64,
     #[serde(default)]
     pub forget_bias: Option<f64>,
@@ -150,6 +153,7 @@ impl RunRecord {
         apply!(lr_decay_after);
         apply!(clip);
         apply!(dropout);
+        apply!(output_dropout);
         // The checkpoint's weights and moments are f32 whatever the products ran in, so a run
         // may continue in another precision.
         apply!(precision);
@@ -209,6 +213,7 @@ pub struct Requested {
     pub lr_decay_after: Option<u64>,
     pub clip: Option<f64>,
     pub dropout: Option<f64>,
+    pub output_dropout: Option<f64>,
     pub precision: Option<Precision>,
     pub eval_every: Option<u64>,
     pub checkpoint_every: Option<u64>,

@@ -36,6 +36,9 @@ pub struct TrainOptions {
     /// Dropout probability between recurrent layers, in `[0, 1)` (0: none); training steps
     /// only. See [`crate::model::dropout`].
     pub dropout: f64,
+    /// Dropout probability on the last layer's output, before the output layer, in `[0, 1)`
+    /// (0: none); training steps only.
+    pub output_dropout: f64,
     /// Seed of the dropout masks (with the step number, it fixes them; the CLI passes `--seed`).
     pub dropout_seed: u64,
     /// What the matrix products round their operands to ([`Precision::Bf16`]: mixed
@@ -147,6 +150,7 @@ pub struct Trainer {
     group: Box<dyn Collective>,
     seq_len: usize,
     dropout: f64,
+    output_dropout: f64,
     dropout_seed: u64,
     /// The batch being trained on, time-major `[T, B]`.
     inputs: Vec<u32>,
@@ -165,7 +169,7 @@ impl Trainer {
     /// checkpoint holds every row's carried state, so any layout resumes it).
     ///
     /// # Panics
-    /// If `options.dropout` is not in `[0, 1)`, if the batch has fewer rows than the group has
+    /// If `options.dropout` or `options.output_dropout` is not in `[0, 1)`, if the batch has fewer rows than the group has
     /// processes, or if a checkpoint's batch is not `options.batch_size` rows.
     pub fn new(origin: impl Into<Origin>, options: &TrainOptions, layout: Layout) -> Trainer {
         match origin.into() {
@@ -185,7 +189,9 @@ impl Trainer {
     /// A fresh optimiser and a zero state for `model`, and every buffer a step needs.
     fn allocate(model: Model<f32>, options: &TrainOptions, Layout { parts, group }: Layout) -> Trainer {
         let (batch, seq_len) = (options.batch_size, options.seq_len);
-        assert!((0.0..1.0).contains(&options.dropout), "dropout probability {} outside [0, 1)", options.dropout);
+        for p in [options.dropout, options.output_dropout] {
+            assert!((0.0..1.0).contains(&p), "dropout probability {p} outside [0, 1)");
+        }
         assert!(batch >= group.size(), "a batch of {batch} rows for {} processes", group.size());
         let rows = block_rows(batch, group.size(), group.rank());
         let n = model.params.len();
@@ -200,7 +206,7 @@ impl Trainer {
                 let within = block_rows(rows.len(), count, p);
                 let rows = rows.start + within.start..rows.start + within.end;
                 let mut workspace = Workspace::with_precision(&config, rows.len(), seq_len, options.precision);
-                if options.dropout > 0.0 {
+                if options.dropout > 0.0 || options.output_dropout > 0.0 {
                     workspace.reserve_dropout(&config);
                 }
                 Part {
@@ -226,6 +232,7 @@ impl Trainer {
             group,
             seq_len,
             dropout: options.dropout,
+            output_dropout: options.output_dropout,
             dropout_seed: options.dropout_seed,
             inputs: vec![0; batch * seq_len],
             targets: vec![0; batch * seq_len],
@@ -255,11 +262,12 @@ impl Trainer {
         self.scatter_batch();
         // The masks depend on (seed, step, row of the whole batch) only: reproducible, the
         // same after a resume, and the same however the batch is split.
-        let (p, seed, step) = (self.dropout, self.dropout_seed, self.adam.step + 1);
+        let (p, output_p, seed, step) = (self.dropout, self.output_dropout, self.dropout_seed, self.adam.step + 1);
         let loss_rows = Some(self.batch * self.seq_len);
         let (model, packed) = (&self.model, &self.packed);
         self.parts.par_iter_mut().for_each(|part| {
-            let dropout = (p > 0.0).then_some(Dropout { p, seed, step, first_row: part.rows.start });
+            let dropout =
+                Some(Dropout { p, output_p, seed, step, first_row: part.rows.start }).filter(Dropout::is_active);
             let options = PassOptions { dropout, loss_rows };
             let times = &mut part.times;
             part.loss = forward(model, packed, &mut part.workspace, &mut part.state, Pass::Train, &options, times);
