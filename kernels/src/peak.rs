@@ -13,8 +13,10 @@ use std::time::Instant;
 use crate::dispatch::{detected_level, CpuLevel};
 use crate::Precision;
 
-/// Trials [`peak_flops`] takes the best of.
-pub const PEAK_TRIALS: usize = 9;
+/// Trials [`peak_flops`] takes the best of: about 200 ms in all. `train --time` sizes its model
+/// from this probe, and nine trials (45 ms) once read 8% low just after another process had
+/// run, enough to choose the next width down.
+pub const PEAK_TRIALS: usize = 40;
 
 /// Rounds of one trial: about 5 ms of 512-bit FMAs at 4 GHz (24 FMAs a round), long enough to
 /// dwarf the timer, short enough that some trials run undisturbed.

@@ -152,7 +152,7 @@ fn candidate(inputs: &SizingInputs, hidden: usize) -> SizedRun {
     }
 }
 
-/// One thread's multiply-add peak in `precision` on this machine, measured now (about 50 ms):
+/// One thread's multiply-add peak in `precision` on this machine, measured now (about 200 ms):
 /// what [`SizingInputs::peak_flops`] takes.
 pub fn machine_peak_flops(precision: Precision) -> f64 {
     charrnn_kernels::peak::peak_flops_here(precision)
