@@ -185,7 +185,7 @@ fn forward_layers<F: Float>(
             }
         }
     }
-    let last = cfg.num_layers - 1;
+    let (last, precision) = (cfg.num_layers - 1, ws.precision());
     let top = match output_dropout {
         Some(settings) => {
             let buffers = &mut ws.dropout_buffers[last];
@@ -195,7 +195,7 @@ fn forward_layers<F: Float>(
         }
         None => &ws.layers[last].h[bh..],
     };
-    output_logits(model, ws.precision(), top, &mut ws.logits);
+    output_logits(model, precision, top, &mut ws.logits);
     times.lap(Phase::OutputAndLoss, &mut mark);
 }
 
