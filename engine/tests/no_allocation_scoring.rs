@@ -1,8 +1,9 @@
 //! Scoring a text allocates nothing once its scorer is built: a counting global allocator sees
-//! zero allocations and frees across whole scorings after the first, as one stream and as
-//! windows split across two threads; for every cell, in f32 and bf16 products. The sizes keep
-//! each product below the GEMM's threshold for splitting it across threads (a split spawns
-//! rayon jobs, which allocate, as in a training step's products at full size).
+//! zero allocations and frees across whole scorings after the first, as one stream (its layers
+//! a pipeline over two threads) and as windows split across two threads, both run on the pool
+//! (as a training step is); for every cell, in f32 and bf16 products. The sizes keep each
+//! product below the GEMM's threshold for splitting it across threads (a split spawns rayon
+//! jobs, which allocate, as in a training step's products at full size).
 
 use std::sync::atomic::Ordering;
 
@@ -27,16 +28,18 @@ fn scoring_allocates_nothing() {
         let model = Model::<f32>::new(config, 2);
         for precision in [Precision::F32, Precision::Bf16] {
             let run = format!("{cell:?}, {precision} products");
-            let mut stream = StreamScorer::new(&model, precision);
-            let mut sum = 0.0;
-            stream.score(&ids, |_, lp| sum += lp).unwrap();
-            let before = counts();
-            for _ in 0..2 {
+            pool.install(|| {
+                let mut stream = StreamScorer::new(&model, precision);
+                let mut sum = 0.0;
                 stream.score(&ids, |_, lp| sum += lp).unwrap();
-            }
-            let after = counts();
-            assert_eq!((after.0 - before.0, after.1 - before.1), (0, 0), "{run}, stream: allocations and frees");
-            assert!(sum < 0.0);
+                let before = counts();
+                for _ in 0..2 {
+                    stream.score(&ids, |_, lp| sum += lp).unwrap();
+                }
+                let after = counts();
+                assert_eq!((after.0 - before.0, after.1 - before.1), (0, 0), "{run}, stream: allocations and frees");
+                assert!(sum < 0.0);
+            });
             let starts = window_starts(ids.len(), 100, 30, 3).unwrap();
             pool.install(|| {
                 let mut windows = WindowScorer::new(&model, precision, 100, 30, 2).unwrap();

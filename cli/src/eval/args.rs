@@ -10,8 +10,9 @@ use crate::shared::precision_arg::PrecisionArg;
 const PROTOCOLS: &str = "Two ways to score a text:\n\n  \
     One stream (the default): the whole text (or the --val-frac tail) read once from a zero state, \
     the state carried from each character to the next, every character after the first predicted. \
-    This is how the model is used and the exact figure; it is one sequence, so it runs on one \
-    core.\n\n  \
+    This is how the model is used and the exact figure; it is one sequence, so its steps run one \
+    after another, but its layers run at once, each a chunk behind the one below (a model of L \
+    layers uses up to L cores).\n\n  \
     Random windows (--windows W --count N --seed S): N windows of W characters at random starts, \
     each read from a zero state; the loss is the mean over all W·N predictions (nanoGPT's \
     estimate_loss: start i uniform in [0, len − W − 1], inputs text[i..i+W], targets \

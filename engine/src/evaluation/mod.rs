@@ -3,12 +3,14 @@
 //! step only `h·Wh` and the fused cell) over forward-only buffers allocated once.
 //!
 //! Two protocols: [`stream`], the text as one stream from a zero state (how the model is
-//! used: exact, one row, the state carried over the whole text), and [`windows`], random
-//! windows each from a zero state (nanoGPT's `estimate_loss`, so figures compare with
-//! transformer baselines; many windows as the rows of one pass, split over threads).
+//! used: exact, one row, the state carried over the whole text; its layers a pipeline over
+//! chunks, a layer per thread), and [`windows`], random windows each from a zero state
+//! (nanoGPT's `estimate_loss`, so figures compare with transformer baselines; many windows as
+//! the rows of one pass, split over threads).
 
 mod error;
 mod part;
+mod pipeline;
 mod score;
 pub mod stream;
 pub mod windows;

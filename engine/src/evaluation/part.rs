@@ -80,3 +80,10 @@ pub(crate) fn packed_for_scoring<F: Float>(model: &Model<F>, rows: usize, precis
     packed.pack(model);
     packed
 }
+
+/// Sizes every pool thread's GEMM packing buffers for `model`'s products now: a scoring runs
+/// its products on any thread of the pool and must not allocate.
+pub(crate) fn reserve_scratch_everywhere<F: Float>(model: &Model<F>) {
+    let widest = model.config.widest_product();
+    rayon::broadcast(|_| charrnn_kernels::gemm::reserve_scratch(widest));
+}

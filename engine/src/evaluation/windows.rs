@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::evaluation::error::ScoreError;
-use crate::evaluation::part::{check_symbols, packed_for_scoring, ScoringPart};
+use crate::evaluation::part::{check_symbols, packed_for_scoring, reserve_scratch_everywhere, ScoringPart};
 use crate::evaluation::score::Score;
 use crate::model::packed_weights::PackedWeights;
 use crate::model::params::Model;
@@ -81,9 +81,7 @@ impl<'m, F: Float> WindowScorer<'m, F> {
         let chunk = width.div_ceil(width.div_ceil(MAX_CHUNK));
         let widest_block = count.div_ceil(threads);
         let rows = widest_block.div_ceil(widest_block.div_ceil(MAX_ROWS));
-        // Every pool thread's GEMM packing buffers, sized now: a scoring must not allocate.
-        let widest = model.config.widest_product();
-        rayon::broadcast(|_| charrnn_kernels::gemm::reserve_scratch(widest));
+        reserve_scratch_everywhere(model);
         let blocks = (0..threads)
             .map(|b| {
                 let windows = block_rows(count, threads, b);

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use charrnn_kernels::reduce::col_sums_accumulate;
-use charrnn_kernels::Float;
+use charrnn_kernels::{Float, Precision};
 
 use crate::model::cell::{with_cell, CellKind, RecurrentSide};
 use crate::model::config::ModelConfig;
@@ -23,7 +23,7 @@ use crate::model::recurrent::{
     input_projection, input_projection_backward, recurrent_backward, recurrent_forward, recurrent_weight_gradient,
     BackwardScratch, LayerDims,
 };
-use crate::model::workspace::{FrozenWeights, State, Workspace};
+use crate::model::workspace::{FrozenWeights, LayerActivations, State, Workspace};
 
 /// Whether a forward pass prepares for a backward pass.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,18 +59,17 @@ impl PassOptions {
 }
 
 fn dims<F: Float>(cfg: &ModelConfig, ws: &Workspace<F>, layer: usize) -> LayerDims {
-    let (batch, seq_len, precision) = (ws.batch, ws.seq_len, ws.precision());
-    LayerDims { cell: cfg.cell, batch, seq_len, input: cfg.layer_input_size(layer), hidden: cfg.hidden_size, precision }
+    LayerDims::of(cfg, layer, ws.batch, ws.seq_len, ws.precision())
 }
 
-/// The output layer's product `[T·B, H]·[H, V]`.
-fn decoder_dims<F: Float>(cfg: &ModelConfig, ws: &Workspace<F>) -> MatmulDims {
-    MatmulDims { precision: ws.precision(), rows: ws.rows(), input: cfg.hidden_size, output: cfg.vocab_size }
+/// The output layer's product `[rows, H]·[H, V]`.
+fn decoder_dims(cfg: &ModelConfig, rows: usize, precision: Precision) -> MatmulDims {
+    MatmulDims { precision, rows, input: cfg.hidden_size, output: cfg.vocab_size }
 }
 
-fn embedding_dims<F: Float>(cfg: &ModelConfig, ws: &Workspace<F>) -> EmbeddingDims {
+fn embedding_dims(cfg: &ModelConfig, precision: Precision) -> EmbeddingDims {
     let gates = cfg.cell.gates() * cfg.hidden_size;
-    EmbeddingDims { vocab: cfg.vocab_size, embed: cfg.embed_size, gates, precision: ws.precision() }
+    EmbeddingDims { vocab: cfg.vocab_size, embed: cfg.embed_size, gates, precision }
 }
 
 /// Runs the model over `ws.inputs` from `state`, which receives the final state; returns the
@@ -156,42 +155,26 @@ fn forward_layers<F: Float>(
     assert_eq!(packed.precision(), ws.precision(), "packed weights for other products than the workspace's");
     let cfg = model.config;
     let bh = ws.batch * cfg.hidden_size;
-    let table_dims = embedding_dims(&cfg, ws);
-    let (p, lay) = (&model.params, &model.layout);
     if dropout.is_some() || output_dropout.is_some() {
         // Allocates only if the trainer did not reserve the buffers up front.
         ws.reserve_dropout(&cfg);
     }
     let mut mark = Instant::now();
+    if !reuse_table {
+        input_table(model, ws.precision(), &mut ws.input_table);
+    }
     for l in 0..cfg.num_layers {
         let d = dims(&cfg, ws, l);
-        let r = &lay.layers[l];
         let (below, this_and_above) = ws.layers.split_at_mut(l);
         let act = &mut this_and_above[0];
-        let (bias_ih, bias_hh) = (&p[r.bias_ih.clone()], &p[r.bias_hh.clone()]);
-        if l == 0 {
-            let table = &mut ws.input_table;
-            if !reuse_table {
-                input_table_forward(
-                    table_dims,
-                    &p[lay.embedding.clone()],
-                    &p[r.wx.clone()],
-                    bias_ih,
-                    folded_bias_hh(cfg.cell, bias_hh),
-                    table,
-                );
-            }
-            input_table_gather(d.gates(), table, &ws.inputs, &mut act.gates);
-        } else {
-            let x = match dropout {
-                Some(_) => &ws.dropout_buffers[l - 1].dropped[..],
-                None => &below[l - 1].h[bh..],
-            };
-            input_projection(d, x, &p[r.wx.clone()], bias_ih, folded_bias_hh(cfg.cell, bias_hh), &mut act.gates);
-        }
+        let input = match (l, dropout) {
+            (0, _) => LayerInput::Symbols { table: &ws.input_table, ids: &ws.inputs },
+            (_, Some(_)) => LayerInput::Below(&ws.dropout_buffers[l - 1].dropped[..]),
+            (_, None) => LayerInput::Below(&below[l - 1].h[bh..]),
+        };
+        layer_input(model, d, l, input, &mut act.gates);
         times.lap(Phase::InputProjection, &mut mark);
-        let (wh, carried) = (packed.wh(l), &mut state.slabs[l]);
-        with_cell!(cfg.cell, C => recurrent_forward::<C, F>(d, bias_hh, act, wh, carried));
+        layer_recurrence(model, packed, d, l, act, &mut state.slabs[l]);
         times.lap(Phase::ForwardRecurrence, &mut mark);
         // The next layer's input (timed with the input projections).
         if let Some(settings) = &dropout {
@@ -202,8 +185,7 @@ fn forward_layers<F: Float>(
             }
         }
     }
-    let d = decoder_dims(&cfg, ws);
-    let last = cfg.num_layers - 1;
+    let (last, precision) = (cfg.num_layers - 1, ws.precision());
     let top = match output_dropout {
         Some(settings) => {
             let buffers = &mut ws.dropout_buffers[last];
@@ -213,8 +195,69 @@ fn forward_layers<F: Float>(
         }
         None => &ws.layers[last].h[bh..],
     };
-    decoder_logits(d, top, &p[lay.decoder_weight.clone()], &p[lay.decoder_bias.clone()], &mut ws.logits);
+    output_logits(model, precision, top, &mut ws.logits);
     times.lap(Phase::OutputAndLoss, &mut mark);
+}
+
+/// Fills `table` (`[V, G·H]`) with layer 0's folded input table, `Emb·Wx0 + b_ih` (`+ b_hh`
+/// where the cell sums its recurrent side), its product in `precision`.
+pub(crate) fn input_table<F: Float>(model: &Model<F>, precision: Precision, table: &mut [F]) {
+    let (p, lay, cfg) = (&model.params, &model.layout, &model.config);
+    let r = &lay.layers[0];
+    let bias_hh = folded_bias_hh(cfg.cell, &p[r.bias_hh.clone()]);
+    let (emb, wx0, bias_ih) = (&p[lay.embedding.clone()], &p[r.wx.clone()], &p[r.bias_ih.clone()]);
+    input_table_forward(embedding_dims(cfg, precision), emb, wx0, bias_ih, bias_hh, table);
+}
+
+/// What a layer reads over a chunk of steps.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum LayerInput<'a, F> {
+    /// Layer 0: the symbols (`[T·B]`), read as rows of the folded input table ([`input_table`]).
+    Symbols { table: &'a [F], ids: &'a [u32] },
+    /// A layer above: the outputs of the layer below (`[T·B, H]`).
+    Below(&'a [F]),
+}
+
+/// Fills `gates` (`[T·B, G·H]`) with layer `l`'s input side over a chunk (`d`): rows of the
+/// folded table for layer 0; above it, one product over all `T·B` rows plus the biases.
+pub(crate) fn layer_input<F: Float>(
+    model: &Model<F>,
+    d: LayerDims,
+    l: usize,
+    input: LayerInput<'_, F>,
+    gates: &mut [F],
+) {
+    let (p, r) = (&model.params, &model.layout.layers[l]);
+    match input {
+        LayerInput::Symbols { table, ids } => input_table_gather(d.gates(), table, ids, gates),
+        LayerInput::Below(x) => {
+            let bias_hh = folded_bias_hh(model.config.cell, &p[r.bias_hh.clone()]);
+            input_projection(d, x, &p[r.wx.clone()], &p[r.bias_ih.clone()], bias_hh, gates);
+        }
+    }
+}
+
+/// Layer `l`'s recurrence over a chunk (`d`), its input side already in `act.gates`: per step
+/// `h·Wh` (`packed`) and the fused cell, from `carried` (the layer's state slabs), which
+/// receives the final state.
+pub(crate) fn layer_recurrence<F: Float>(
+    model: &Model<F>,
+    packed: &PackedWeights<F>,
+    d: LayerDims,
+    l: usize,
+    act: &mut LayerActivations<F>,
+    carried: &mut [Vec<F>],
+) {
+    let bias_hh = &model.params[model.layout.layers[l].bias_hh.clone()];
+    with_cell!(model.config.cell, C => recurrent_forward::<C, F>(d, bias_hh, act, packed.wh(l), carried));
+}
+
+/// The output layer's logits (`[rows, V]`) for the rows of `top` (the top layer's outputs,
+/// `[rows, H]`), its product in `precision`.
+pub(crate) fn output_logits<F: Float>(model: &Model<F>, precision: Precision, top: &[F], logits: &mut [F]) {
+    let (p, lay, cfg) = (&model.params, &model.layout, &model.config);
+    let d = decoder_dims(cfg, top.len() / cfg.hidden_size, precision);
+    decoder_logits(d, top, &p[lay.decoder_weight.clone()], &p[lay.decoder_bias.clone()], logits);
 }
 
 /// Gradient of the loss of the last [`Pass::Train`] forward, run with `options` and the same
@@ -233,7 +276,7 @@ pub fn backward<F: Float>(
     let cfg = model.config;
     let (rows, h, v) = (ws.rows(), cfg.hidden_size, cfg.vocab_size);
     let bh = ws.batch * h;
-    let table_dims = embedding_dims(&cfg, ws);
+    let table_dims = embedding_dims(&cfg, ws.precision());
     let (p, lay) = (&model.params, &model.layout);
     let mut mark = Instant::now();
     grads.fill(F::zero());
@@ -244,7 +287,7 @@ pub fn backward<F: Float>(
         true => &ws.dropout_buffers[last].dropped[..],
         false => &ws.layers[last].h[bh..],
     };
-    let d = decoder_dims(&cfg, ws);
+    let d = decoder_dims(&cfg, rows, ws.precision());
     decoder_backward(d, top, &p[lay.decoder_weight.clone()], &ws.dlogits, dw_dec, db_dec, &mut ws.d_output);
     if output_dropout_applied {
         mask_in_place(&mut ws.d_output, &ws.dropout_buffers[last].mask);

@@ -21,6 +21,7 @@ use charrnn_kernels::reduce::{add_assign, broadcast_rows, broadcast_rows_sum};
 use charrnn_kernels::{Float, Kernel, Precision};
 
 use crate::model::cell::{BackwardStep, Cell, CellKind, ForwardStep, RecurrentSide, SlabArray};
+use crate::model::config::ModelConfig;
 use crate::model::matmul::{matmul_backward_input, matmul_backward_weight, matmul_forward, MatmulDims};
 use crate::model::workspace::LayerActivations;
 
@@ -42,6 +43,13 @@ pub struct LayerDims {
 }
 
 impl LayerDims {
+    /// Layer `layer` of `config` over `batch` rows of `seq_len` steps, its products in
+    /// `precision`.
+    pub fn of(config: &ModelConfig, layer: usize, batch: usize, seq_len: usize, precision: Precision) -> LayerDims {
+        let (cell, input, hidden) = (config.cell, config.layer_input_size(layer), config.hidden_size);
+        LayerDims { cell, batch, seq_len, input, hidden, precision }
+    }
+
     /// Gate width `G·H`.
     pub fn gates(&self) -> usize {
         self.cell.gates() * self.hidden

@@ -90,7 +90,7 @@ pub struct LayerActivations<F> {
 
 impl<F: Float> LayerActivations<F> {
     /// Zeroed room for one layer of `config` over `batch` rows of `seq_len` steps.
-    fn zeros(config: &ModelConfig, batch: usize, seq_len: usize) -> LayerActivations<F> {
+    pub(crate) fn zeros(config: &ModelConfig, batch: usize, seq_len: usize) -> LayerActivations<F> {
         let [gates, h, cell_state, recurrent] = Self::lens(config, batch, seq_len);
         LayerActivations {
             gates: vec![F::zero(); gates],
