@@ -71,7 +71,10 @@ fn stream(o: &Options, seed: usize) -> Result<(usize, Duration), String> {
         o.addr,
         body.len()
     );
-    connection.write_all(head.as_bytes()).and_then(|()| connection.write_all(body.as_bytes())).map_err(|e| e.to_string())?;
+    connection
+        .write_all(head.as_bytes())
+        .and_then(|()| connection.write_all(body.as_bytes()))
+        .map_err(|e| e.to_string())?;
     let (mut chars, mut first) = (0, None);
     for line in BufReader::new(connection).lines() {
         let line = line.map_err(|e| e.to_string())?;
@@ -107,7 +110,10 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
 }
 
 fn main() {

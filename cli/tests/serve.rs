@@ -61,7 +61,10 @@ fn completions_routes_and_bad_input() {
     assert_eq!(stopped.json()["choices"][0]["text"], &want[..first]);
     assert_eq!(stopped.json()["choices"][0]["finish_reason"], "stop");
     let greedy = sampled_greedy(dir.path());
-    assert_eq!(completion(&server, json!({"prompt": "the ", "max_tokens": 50, "temperature": 0})).json()["choices"][0]["text"], greedy.as_str());
+    assert_eq!(
+        completion(&server, json!({"prompt": "the ", "max_tokens": 50, "temperature": 0})).json()["choices"][0]["text"],
+        greedy.as_str()
+    );
 
     // Every bad input: an OpenAI-shaped error with its status.
     server.post("/v1/completions", "{\"prompt\": \"the \"").assert_error(400, "EOF");
@@ -83,7 +86,8 @@ fn completions_routes_and_bad_input() {
     let page = server.get("/");
     assert!(page.status == 200 && page.body.contains("<title>charrnn-fast</title>"), "{}", page.body);
     let score = server.post("/v1/score", &json!({"text": "the king", "per_char": true}).to_string()).json();
-    let each: Vec<f64> = score["per_character"].as_array().unwrap().iter().map(|c| c["log_probability"].as_f64().unwrap()).collect();
+    let each: Vec<f64> =
+        score["per_character"].as_array().unwrap().iter().map(|c| c["log_probability"].as_f64().unwrap()).collect();
     assert_eq!((score["predicted"].as_u64(), each.len()), (Some(7), 7));
     assert!((each.iter().sum::<f64>() - score["log_probability"].as_f64().unwrap()).abs() < 1e-6);
     assert!(each.iter().all(|&p| p < 0.0));
@@ -136,7 +140,8 @@ fn a_seeded_request_is_the_same_among_many() {
             std::thread::spawn(move || request(addr, "POST", "/v1/completions", &[], &body))
         })
         .collect();
-    let texts: Vec<String> = clients.into_iter().map(|c| streamed_texts(&c.join().unwrap().body, 1).0.remove(0)).collect();
+    let texts: Vec<String> =
+        clients.into_iter().map(|c| streamed_texts(&c.join().unwrap().body, 1).0.remove(0)).collect();
     assert_eq!(texts[40], alone);
     assert!(texts.iter().all(|t| t.chars().count() == 400));
     server.wait_for_metric("charrnn_active_streams", 0.0);

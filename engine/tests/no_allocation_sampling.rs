@@ -54,7 +54,7 @@ fn sampling_a_character_allocates_nothing() {
         for stream in 0..8 {
             sampler.add_primed(&primer, 0, &options, stream).unwrap();
         }
-        let mut chosen = vec![0u32; 8];
+        let mut chosen = [0u32; 8];
         let before = counts();
         for t in 0..300u64 {
             let n = sampler.streams();

@@ -79,7 +79,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
 }
 
 /// Serves until a stop request, then ends every stream and waits at most [`STOP_GRACE`].
-async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>, to_engine: std::sync::mpsc::Sender<Message>) -> Result<()> {
+async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    to_engine: std::sync::mpsc::Sender<Message>,
+) -> Result<()> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = router(Arc::clone(&state));
     let mut server = tokio::spawn(async move {

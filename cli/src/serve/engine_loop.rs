@@ -289,7 +289,13 @@ mod tests {
 
     fn setup() -> (Arc<Model<f32>>, Arc<Vocab>) {
         let vocab = Vocab::from_symbols_chars("abcdefgh ".chars().collect()).unwrap();
-        let config = ModelConfig { cell: CellKind::Lstm, vocab_size: vocab.len(), embed_size: 4, hidden_size: 16, num_layers: 2 };
+        let config = ModelConfig {
+            cell: CellKind::Lstm,
+            vocab_size: vocab.len(),
+            embed_size: 4,
+            hidden_size: 16,
+            num_layers: 2,
+        };
         (Arc::new(Model::new(config, 3)), Arc::new(vocab))
     }
 
@@ -299,7 +305,15 @@ mod tests {
 
     fn job(n: usize, seed: u64, max_tokens: usize, capacity: usize) -> (Job, tokio::sync::mpsc::Receiver<Event>) {
         let (events, receiver) = tokio::sync::mpsc::channel(capacity);
-        let job = Job { prompt: vec![1, 2], options: options(seed), max_tokens, n, stops: Vec::new(), events, arrived: Instant::now() };
+        let job = Job {
+            prompt: vec![1, 2],
+            options: options(seed),
+            max_tokens,
+            n,
+            stops: Vec::new(),
+            events,
+            arrived: Instant::now(),
+        };
         (job, receiver)
     }
 

@@ -49,9 +49,9 @@ impl Histogram {
         let bucket = self.bounds.iter().position(|&b| value <= b).unwrap_or(self.bounds.len());
         self.counts[bucket].fetch_add(n, Ordering::Relaxed);
         let add = value * n as f64;
-        let _ = self.sum.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-            Some((f64::from_bits(bits) + add).to_bits())
-        });
+        let _ = self
+            .sum
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| Some((f64::from_bits(bits) + add).to_bits()));
     }
 
     /// Records one observation.
@@ -128,7 +128,11 @@ impl Metrics {
             let _ = writeln!(out, "charrnn_requests_total{{outcome=\"{name}\"}} {}", count.load(Ordering::Relaxed));
         }
         let gauges = [
-            ("charrnn_active_streams", "Streams generating now (rows of the batch).", self.active.load(Ordering::Relaxed)),
+            (
+                "charrnn_active_streams",
+                "Streams generating now (rows of the batch).",
+                self.active.load(Ordering::Relaxed),
+            ),
             ("charrnn_queued_requests", "Requests waiting for rows.", self.queued.load(Ordering::Relaxed)),
         ];
         for (name, help, value) in gauges {
@@ -141,7 +145,11 @@ impl Metrics {
             self.characters.load(Ordering::Relaxed)
         );
         let histograms = [
-            (&self.first_character, "charrnn_time_to_first_character_seconds", "From a request's arrival to its first character."),
+            (
+                &self.first_character,
+                "charrnn_time_to_first_character_seconds",
+                "From a request's arrival to its first character.",
+            ),
             (&self.per_character, "charrnn_character_latency_seconds", "Between two characters of a stream."),
             (&self.step, "charrnn_step_seconds", "One batched step of every active row."),
             (&self.occupancy, "charrnn_batch_rows", "Active rows in a step."),

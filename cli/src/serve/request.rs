@@ -89,7 +89,9 @@ impl CompletionRequest {
             vocab.encode(&self.prompt).map_err(|e| {
                 ApiError::bad_request(
                     "unknown_characters",
-                    format!("the prompt does not fit this model's vocabulary: {e} (\"skip_unknown\": true leaves them out)"),
+                    format!(
+                        "the prompt does not fit this model's vocabulary: {e} (\"skip_unknown\": true leaves them out)"
+                    ),
                 )
             })?
         };
@@ -109,7 +111,10 @@ impl CompletionRequest {
         }
         let n = self.n.unwrap_or(1);
         if n == 0 || n > limits.max_streams {
-            return Err(ApiError::bad_request("invalid_n", format!("n must be from 1 to {} (the server's rows); got {n}", limits.max_streams)));
+            return Err(ApiError::bad_request(
+                "invalid_n",
+                format!("n must be from 1 to {} (the server's rows); got {n}", limits.max_streams),
+            ));
         }
         let temperature = self.temperature.unwrap_or(1.0);
         let mode = if temperature == 0.0 { SampleMode::Argmax } else { SampleMode::Weighted };
@@ -128,7 +133,10 @@ impl CompletionRequest {
             Some(Stop::Many(list)) => list,
         };
         if stops.len() > MAX_STOPS || stops.iter().any(String::is_empty) {
-            return Err(ApiError::bad_request("invalid_stop", format!("stop takes at most {MAX_STOPS} strings, none of them empty")));
+            return Err(ApiError::bad_request(
+                "invalid_stop",
+                format!("stop takes at most {MAX_STOPS} strings, none of them empty"),
+            ));
         }
         let options = SampleOptions {
             mode,

@@ -619,7 +619,8 @@ mod tests {
     #[test]
     fn a_stream_is_the_same_alone_and_among_streams_that_come_and_go() {
         use crate::inference::step::{InferenceStep, InferenceWeights};
-        let runs = [(CellKind::Lstm, Precision::F32), (CellKind::Gru, Precision::Bf16), (CellKind::Rnn, Precision::F32)];
+        let runs =
+            [(CellKind::Lstm, Precision::F32), (CellKind::Gru, Precision::Bf16), (CellKind::Rnn, Precision::F32)];
         for (cell, precision) in runs {
             let config = ModelConfig { cell, vocab_size: 9, embed_size: 4, hidden_size: 8, num_layers: 2 };
             let m = Arc::new(Model::<f32>::new(config, 5));
