@@ -150,7 +150,8 @@ fn main() {
             })
             .collect();
         workers.into_iter().for_each(|w| drop(w.join()));
-        let samples = samples.lock().unwrap();
+        let mut samples = samples.lock().unwrap();
+        samples.sort_by_key(|(n, _)| *n);
         let list: Vec<_> = samples.iter().map(|(n, kib)| serde_json::json!({"requests": n, "rss_kib": kib})).collect();
         println!("{}", serde_json::json!({"mode": "rss", "requests": o.rss_requests, "samples": list}));
         return;
