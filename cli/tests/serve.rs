@@ -226,3 +226,13 @@ fn sigterm_mid_stream_ends_cleanly() {
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{last_text:?}");
     assert!(answer.body.contains("\"finish_reason\":\"shutdown\""), "{last_text:?}");
 }
+
+/// A port in use is one error line and exit 1.
+#[test]
+fn a_taken_port_is_an_error() {
+    let dir = trained_model();
+    let server = Server::start(dir.path(), &[]);
+    let port = server.addr.port().to_string();
+    let out = run_in(dir.path(), &["serve", "--model", "model", "--port", &port]);
+    assert_clean_error(&out, &format!("cannot listen on 127.0.0.1:{port}"));
+}

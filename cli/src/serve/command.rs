@@ -28,10 +28,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
     if let Some(note) = slow_bf16_note(precision) {
         errln!("{note}");
     }
-    crate::shared::threads::init_threads(args.threads)?;
+    let threads = crate::shared::threads::init_threads(args.threads)?;
     let metrics = Arc::new(Metrics::new());
     let capacity = args.max_streams as usize;
-    let engine = EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), precision, capacity, Arc::clone(&metrics));
+    let engine =
+        EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), precision, capacity, threads, Arc::clone(&metrics));
     let ready = Arc::clone(&engine.ready);
     let (to_engine, messages) = std::sync::mpsc::channel();
     let model_id = args

@@ -83,12 +83,20 @@ struct Stream {
     arrived: Instant,
 }
 
+/// Room for one symbol's bytes and the text it releases.
+struct Scratch {
+    bytes: Vec<u8>,
+    text: Vec<u8>,
+}
+
 /// The loop's model and rows.
 pub struct EngineLoop {
     model: Arc<Model<f32>>,
     vocab: Arc<Vocab>,
     precision: Precision,
     capacity: usize,
+    /// Threads a lone stream's step is split across.
+    threads: usize,
     metrics: Arc<Metrics>,
     /// Set once the weights are prepared (`/health`).
     pub ready: Arc<AtomicBool>,
@@ -100,9 +108,10 @@ impl EngineLoop {
         vocab: Arc<Vocab>,
         precision: Precision,
         capacity: usize,
+        threads: usize,
         metrics: Arc<Metrics>,
     ) -> EngineLoop {
-        EngineLoop { model, vocab, precision, capacity, metrics, ready: Arc::new(AtomicBool::new(false)) }
+        EngineLoop { model, vocab, precision, capacity, threads, metrics, ready: Arc::new(AtomicBool::new(false)) }
     }
 
     /// Runs until a [`Message::Shutdown`] or until every sender is gone.
@@ -114,7 +123,7 @@ impl EngineLoop {
         let mut streams: Vec<Stream> = Vec::with_capacity(self.capacity);
         let mut chosen = vec![0u32; self.capacity];
         let mut waiting: VecDeque<Job> = VecDeque::new();
-        let (mut bytes, mut text) = (Vec::with_capacity(8), Vec::with_capacity(64));
+        let mut scratch = Scratch { bytes: Vec::with_capacity(8), text: Vec::with_capacity(64) };
         self.ready.store(true, Ordering::Release);
         let mut turn = Instant::now();
         loop {
@@ -174,7 +183,7 @@ impl EngineLoop {
                 // Zero characters: finished at once.
                 for r in (0..streams.len()).rev() {
                     if streams[r].left == 0 {
-                        finish(&mut streams[r], FinishReason::Length, &mut text);
+                        finish(&mut streams[r], FinishReason::Length, &mut scratch.text);
                         remove(&mut sampler, &mut streams, r);
                     }
                 }
@@ -184,6 +193,41 @@ impl EngineLoop {
             if n == 0 {
                 continue;
             }
+            if n == 1 && waiting.is_empty() {
+                // One stream and no other request: its steps split across the threads where
+                // the model is large enough, until it ends or a message arrives.
+                let (stream, mut keep, mut message) = (&mut streams[0], true, None);
+                sampler.generate_while(stream.left, self.threads, |token| {
+                    let now = Instant::now();
+                    self.metrics.characters.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.per_character.observe(now.duration_since(turn).as_secs_f64());
+                    turn = now;
+                    keep = self.deliver(stream, token, now, &mut scratch);
+                    if !keep {
+                        return false;
+                    }
+                    match messages.try_recv() {
+                        Ok(m) => message = Some(Some(m)),
+                        Err(TryRecvError::Disconnected) => message = Some(None),
+                        Err(TryRecvError::Empty) => {}
+                    }
+                    message.is_none()
+                });
+                if !keep {
+                    remove(&mut sampler, &mut streams, 0);
+                    self.metrics.active.store(0, Ordering::Relaxed);
+                }
+                let go_on = match message {
+                    Some(Some(m)) => self.take(m, &mut waiting),
+                    Some(None) => false,
+                    None => true,
+                };
+                if !go_on {
+                    self.shut_down(&mut streams, &mut waiting);
+                    return;
+                }
+                continue;
+            }
             sampler.choose_all(&mut chosen[..n]);
             self.metrics.characters.fetch_add(n as u64, Ordering::Relaxed);
             let now = Instant::now();
@@ -191,25 +235,7 @@ impl EngineLoop {
             turn = now;
             // From the last row down: a removal moves the last row, already served, into place.
             for r in (0..n).rev() {
-                let stream = &mut streams[r];
-                bytes.clear();
-                self.vocab.decode_into(chosen[r], &mut bytes);
-                text.clear();
-                let stopped = stream.stop.push(&bytes, &mut text);
-                stream.generated += 1;
-                stream.left -= 1;
-                if stream.generated == 1 {
-                    self.metrics.first_character.observe(now.duration_since(stream.arrived).as_secs_f64());
-                }
-                let done = stopped || stream.left == 0;
-                if done && !stopped {
-                    stream.stop.finish(&mut text);
-                }
-                let delivered = send_text(stream, &text);
-                if done && delivered {
-                    finish(stream, if stopped { FinishReason::Stop } else { FinishReason::Length }, &mut text);
-                }
-                if done || !delivered {
+                if !self.deliver(&mut streams[r], chosen[r], now, &mut scratch) {
                     remove(&mut sampler, &mut streams, r);
                 }
             }
@@ -222,6 +248,30 @@ impl EngineLoop {
                 self.metrics.occupancy.observe(rows as f64);
             }
         }
+    }
+
+    /// Hands the stream its next symbol `token`: false once it is done (length, stop string)
+    /// or its client is gone or not keeping up, when its row should be removed.
+    fn deliver(&self, stream: &mut Stream, token: u32, now: Instant, scratch: &mut Scratch) -> bool {
+        let Scratch { bytes, text } = scratch;
+        bytes.clear();
+        self.vocab.decode_into(token, bytes);
+        text.clear();
+        let stopped = stream.stop.push(bytes, text);
+        stream.generated += 1;
+        stream.left -= 1;
+        if stream.generated == 1 {
+            self.metrics.first_character.observe(now.duration_since(stream.arrived).as_secs_f64());
+        }
+        let done = stopped || stream.left == 0;
+        if done && !stopped {
+            stream.stop.finish(text);
+        }
+        let delivered = send_text(stream, text);
+        if done && delivered {
+            finish(stream, if stopped { FinishReason::Stop } else { FinishReason::Length }, text);
+        }
+        delivered && !done
     }
 
     /// Queues a job; false for [`Message::Shutdown`].
@@ -336,7 +386,8 @@ mod tests {
     fn serves_seeded_streams_as_sample_does() {
         let (model, vocab) = setup();
         let metrics = Arc::new(Metrics::new());
-        let engine = EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), Precision::F32, 4, Arc::clone(&metrics));
+        let engine =
+            EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), Precision::F32, 4, 2, Arc::clone(&metrics));
         let (sender, messages) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || engine.run(messages));
         let mut receivers = Vec::new();
@@ -372,12 +423,50 @@ mod tests {
         assert_eq!(metrics.queued.load(Ordering::Relaxed), 0);
     }
 
+    /// A lone stream of a model large enough to split its step gives `sample`'s text, and so
+    /// does it when a second request arrives in the middle and the batch takes over.
+    #[test]
+    fn a_lone_split_stream_hands_over_to_the_batch() {
+        let vocab = Arc::new(Vocab::from_symbols_chars((32u8..97).map(char::from).collect()).unwrap());
+        let config =
+            ModelConfig { cell: CellKind::Lstm, vocab_size: 65, embed_size: 128, hidden_size: 128, num_layers: 2 };
+        let model = Arc::new(Model::new(config, 3));
+        let metrics = Arc::new(Metrics::new());
+        let engine =
+            EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), Precision::F32, 4, 2, Arc::clone(&metrics));
+        let (sender, messages) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || engine.run(messages));
+        // The first is long enough to be running still when the second arrives.
+        let (long, length) = (100_000, 3000);
+        let (first, mut first_events) = job(1, 5, long, long + 2);
+        sender.send(Message::Job(first)).unwrap();
+        let mut early = String::new();
+        while early.chars().count() < 50 {
+            match first_events.blocking_recv() {
+                Some(Event::Text { text, .. }) => early.push_str(&text),
+                other => panic!("{other:?}"),
+            }
+        }
+        let (second, second_events) = job(1, 6, length, length + 2);
+        sender.send(Message::Job(second)).unwrap();
+        let (rest, _) = collect(first_events, 1);
+        let (other, _) = collect(second_events, 1);
+        for (seed, text, length) in [(5, early + &rest[0], long), (6, other[0].clone(), length)] {
+            let want = sample_streams(&model, options(seed), vocab.id_of_char(' '), &[1, 2], 1, length).unwrap();
+            let mut bytes = Vec::new();
+            want.iter().for_each(|&id| vocab.decode_into(id, &mut bytes));
+            assert_eq!(text.as_bytes(), bytes, "seed {seed}");
+        }
+        sender.send(Message::Shutdown).unwrap();
+        thread.join().unwrap();
+    }
+
     /// A shutdown ends every stream with a last event.
     #[test]
     fn shutdown_ends_every_stream() {
         let (model, vocab) = setup();
         let metrics = Arc::new(Metrics::new());
-        let engine = EngineLoop::new(model, vocab, Precision::F32, 2, Arc::clone(&metrics));
+        let engine = EngineLoop::new(model, vocab, Precision::F32, 2, 2, Arc::clone(&metrics));
         let (sender, messages) = std::sync::mpsc::channel();
         let (long, mut receiver) = job(2, 1, 1_000_000_000, 1 << 20);
         metrics.queued.fetch_add(1, Ordering::Relaxed);

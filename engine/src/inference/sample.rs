@@ -361,10 +361,10 @@ impl Sampler {
     }
 
     /// Generates `length` symbols of a one-stream sampler, handing each to `emit` as it is
-    /// chosen (an error from `emit` ends the run), exactly as `length` calls of
-    /// [`Sampler::sample_next`]. With `threads` above 1 and a model large enough for it to pay
-    /// ([`split_step::parts_for`]), the step is split across that many threads
-    /// ([`SplitStep`]); the symbols are the same.
+    /// chosen (an error from `emit` ends the run, the symbol it was handed fed), exactly as
+    /// `length` calls of [`Sampler::sample_next`]. With `threads` above 1 and a model large
+    /// enough for it to pay ([`split_step::parts_for`]), the step is split across that many
+    /// threads ([`SplitStep`]); the symbols are the same.
     ///
     /// # Panics
     /// As [`Sampler::sample_next`].
@@ -374,25 +374,52 @@ impl Sampler {
         threads: usize,
         mut emit: impl FnMut(u32) -> Result<(), E>,
     ) -> Result<(), E> {
+        let mut failure = None;
+        self.generate_while(length, threads, |token| match emit(token) {
+            Ok(()) => true,
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
+        });
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// [`Sampler::generate`] until `emit` returns false: the symbol it was handed is fed, and
+    /// none is drawn after it, so the stream goes on from there as if it had never stopped
+    /// (a server leaves the split step this way when another request arrives). Returns the
+    /// symbols generated.
+    ///
+    /// # Panics
+    /// As [`Sampler::sample_next`].
+    pub fn generate_while(&mut self, length: usize, threads: usize, mut emit: impl FnMut(u32) -> bool) -> usize {
         assert_eq!(self.streams(), 1, "generate runs one stream");
         let parts = split_step::parts_for(&self.weights, threads);
         if parts <= 1 {
-            for _ in 0..length {
+            for done in 1..=length {
                 let token = self.sample_next();
-                emit(token)?;
+                if !emit(token) {
+                    return done;
+                }
             }
-            return Ok(());
+            return length;
         }
         let Sampler { weights, step, rows, chooser } = self;
         let row = &mut rows[0];
-        let result = SplitStep::new(weights, parts).run(&mut step.state, &mut step.logits, length, |logits| {
+        let (mut more, mut done, v) = (true, 0, weights.model().config.vocab_size);
+        let stopped = SplitStep::new(weights, parts).run(&mut step.state, &mut step.logits[..v], length, |logits| {
+            if !more {
+                return Err(());
+            }
             let token = chooser.choose(logits, row);
-            emit(token)?;
+            more = emit(token);
             row.last = Some(token);
+            done += 1;
             Ok(token)
         });
+        debug_assert_eq!(stopped.is_err(), !more && done < length);
         step.inputs[0] = row.last.expect("fed");
-        result
+        done
     }
 
     /// The probabilities of the first stream's next symbol under its options (for tests and
@@ -667,6 +694,33 @@ mod tests {
             let full = (0..6).map(|i| many.add_stream(&tracked, i)).find_map(Result::err);
             assert_eq!(full, Some(SampleError::Full(6)));
         }
+    }
+
+    /// A split run stopped by `emit` goes on, in a later run, as if it had never stopped.
+    #[test]
+    fn generate_while_stops_and_goes_on() {
+        let config =
+            ModelConfig { cell: CellKind::Lstm, vocab_size: 65, embed_size: 128, hidden_size: 128, num_layers: 2 };
+        let m = Arc::new(Model::<f32>::new(config, 5));
+        let new = || {
+            let mut s = Sampler::new(&m, opts(SampleMode::Weighted), Some(1)).unwrap();
+            s.feed(7);
+            s
+        };
+        let mut reference = new();
+        let want: Vec<u32> = (0..200).map(|_| reference.sample_next()).collect();
+        let mut s = new();
+        let mut got = Vec::new();
+        for stop_after in [1, 37, 80, 1000] {
+            let mut taken = 0;
+            let done = s.generate_while(200 - got.len(), 2, |t| {
+                got.push(t);
+                taken += 1;
+                taken < stop_after
+            });
+            assert_eq!(done, taken);
+        }
+        assert_eq!(got, want);
     }
 
     #[test]

@@ -103,7 +103,8 @@ impl<'w> SplitStep<'w> {
         SplitStep { weights, parts }
     }
 
-    /// From `state` and `logits` (a one-row step's, after the last symbol fed), calls `choose`
+    /// From `state` and `logits` (a step's row 0, after the last symbol fed: the state's other
+    /// rows are left as they are, `logits` is one row's), calls `choose`
     /// with each step's logits for the next symbol, and feeds that symbol, `length` times.
     /// `state` and `logits` are left as after the last symbol. `choose` may fail, which ends
     /// the run.
@@ -115,7 +116,7 @@ impl<'w> SplitStep<'w> {
         mut choose: impl FnMut(&[f32]) -> Result<u32, E>,
     ) -> Result<(), E> {
         let cfg = self.weights.model().config;
-        let shared = Shared::new(state, cfg.vocab_size, self.parts);
+        let shared = Shared::new(state, cfg.hidden_size, cfg.vocab_size, self.parts);
         let units = split(cfg.hidden_size, self.parts);
         let symbols = split(cfg.vocab_size, self.parts);
         let (weights, cell, steps_per_symbol) = (self.weights, cfg.cell, cfg.num_layers + 2);
