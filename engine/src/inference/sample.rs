@@ -609,19 +609,27 @@ mod tests {
         }
     }
 
+    /// A model of the default size: large enough for its one-row step to be split.
+    fn default_size_model() -> Arc<Model<f32>> {
+        let config =
+            ModelConfig { cell: CellKind::Lstm, vocab_size: 65, embed_size: 128, hidden_size: 128, num_layers: 2 };
+        Arc::new(Model::<f32>::new(config, 5))
+    }
+
+    /// A weighted one-stream sampler of `m` after the symbol 7.
+    fn weighted_after_seven(m: &Arc<Model<f32>>) -> Sampler {
+        let mut s = Sampler::new(m, opts(SampleMode::Weighted), Some(1)).unwrap();
+        s.feed(7);
+        s
+    }
+
     /// `generate` gives what `sample_next` gives, with the step split across threads too
     /// (the default model's size, where the split is taken), and leaves the sampler where
     /// `sample_next` would.
     #[test]
     fn generate_equals_sample_next_split_or_not() {
-        let config =
-            ModelConfig { cell: CellKind::Lstm, vocab_size: 65, embed_size: 128, hidden_size: 128, num_layers: 2 };
-        let m = Arc::new(Model::<f32>::new(config, 5));
-        let new = || {
-            let mut s = Sampler::new(&m, opts(SampleMode::Weighted), Some(1)).unwrap();
-            s.feed(7);
-            s
-        };
+        let m = default_size_model();
+        let new = || weighted_after_seven(&m);
         assert_eq!(split_step::parts_for(&new().weights, 2), 2, "the default model is split on two threads");
         let mut reference = new();
         let want: Vec<u32> = (0..300).map(|_| reference.sample_next()).collect();
@@ -699,14 +707,8 @@ mod tests {
     /// A split run stopped by `emit` goes on, in a later run, as if it had never stopped.
     #[test]
     fn generate_while_stops_and_goes_on() {
-        let config =
-            ModelConfig { cell: CellKind::Lstm, vocab_size: 65, embed_size: 128, hidden_size: 128, num_layers: 2 };
-        let m = Arc::new(Model::<f32>::new(config, 5));
-        let new = || {
-            let mut s = Sampler::new(&m, opts(SampleMode::Weighted), Some(1)).unwrap();
-            s.feed(7);
-            s
-        };
+        let m = default_size_model();
+        let new = || weighted_after_seven(&m);
         let mut reference = new();
         let want: Vec<u32> = (0..200).map(|_| reference.sample_next()).collect();
         let mut s = new();
