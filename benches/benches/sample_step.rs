@@ -46,7 +46,7 @@ fn bench_step(c: &mut Criterion) {
         })
     });
     for precision in [Precision::F32, Precision::Bf16] {
-        let weights = InferenceWeights::new(&model, 1, precision);
+        let weights = InferenceWeights::new(std::sync::Arc::new(model.clone()), 1, precision);
         let mut step = InferenceStep::new(&cfg, 1);
         group.bench_function(BenchmarkId::new(format!("inference_1row_{precision}"), level), |b| {
             b.iter(|| {
@@ -59,7 +59,7 @@ fn bench_step(c: &mut Criterion) {
     let rows = 64;
     group.throughput(Throughput::Elements(rows as u64));
     for precision in [Precision::F32, Precision::Bf16] {
-        let weights = InferenceWeights::new(&model, rows, precision);
+        let weights = InferenceWeights::new(std::sync::Arc::new(model.clone()), rows, precision);
         let mut step = InferenceStep::new(&cfg, rows);
         group.bench_function(BenchmarkId::new(format!("inference_{rows}rows_{precision}"), level), |b| {
             b.iter(|| {

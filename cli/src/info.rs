@@ -84,6 +84,11 @@ pub fn run(args: InfoArgs) -> Result<()> {
     Ok(())
 }
 
+/// The facts `info --json` prints, as JSON (for `serve`'s `/v1/models` and web page).
+pub fn facts_json(path: &Path) -> Result<Value> {
+    Ok(serde_json::to_value(gather(path)?)?)
+}
+
 fn gather(path: &Path) -> Result<Info> {
     if path.is_file() {
         let ck = read_checkpoint(path)?;

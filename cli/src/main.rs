@@ -10,6 +10,7 @@ mod eval;
 mod info;
 mod prepare;
 mod sample;
+mod serve;
 mod shared;
 mod train;
 
@@ -48,6 +49,9 @@ enum Command {
     Train(train::args::TrainArgs),
     /// Generate text from a trained model
     Sample(sample::command::SampleArgs),
+    /// Serve a model over HTTP: OpenAI-style /v1/completions (streamed or whole) with
+    /// continuous batching, /v1/score, /health, Prometheus /metrics and a web page at /
+    Serve(serve::args::ServeArgs),
     /// Score a text with a trained model: its loss in nats and bits per character, as one
     /// stream or over random windows (`eval --help` says which to use when)
     Eval(eval::args::EvalArgs),
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
             None => Err(anyhow::anyhow!("internal error: no arguments of train")),
         },
         Command::Sample(args) => sample::command::run(args),
+        Command::Serve(args) => serve::command::run(args),
         Command::Eval(args) => eval::command::run(args),
         Command::Bench(args) => bench::command::run(args, &ranks),
         Command::Data(args) => data::run(args),

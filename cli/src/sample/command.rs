@@ -95,6 +95,7 @@ const MAX_SYMBOLS: usize = 1 << 30;
 pub fn run(args: SampleArgs) -> Result<()> {
     let source = ModelSource::locate(&args.model)?;
     let (model, vocab, loaded) = source.load("sample")?;
+    let model = std::sync::Arc::new(model);
     let prime = read_prime(args.prime.as_deref(), args.prime_file.as_deref(), &vocab, args.skip_unknown)?;
     let options = SampleOptions {
         mode: match args.mode {
@@ -298,7 +299,7 @@ const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 /// and at least every [`FLUSH_EVERY`], so that the output streams without a write per
 /// character. Returns the outcome and the symbols the output accepted (prime included).
 fn stream(
-    sampler: &mut Sampler<'_>,
+    sampler: &mut Sampler,
     threads: usize,
     vocab: &Vocab,
     prime: &[u8],
@@ -315,7 +316,7 @@ fn stream(
 
 fn stream_into(
     out: &mut impl Write,
-    sampler: &mut Sampler<'_>,
+    sampler: &mut Sampler,
     threads: usize,
     vocab: &Vocab,
     prime: &[u8],

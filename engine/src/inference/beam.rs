@@ -11,6 +11,8 @@
 //! Without an end symbol every continuation has the same length, so a length penalty could not
 //! change which is best; none is offered.
 
+use std::sync::Arc;
+
 use charrnn_kernels::softmax_xent::SoftmaxTerms;
 use charrnn_kernels::{Kernel, Precision};
 
@@ -41,8 +43,8 @@ pub enum BeamError {
 pub const MAX_ENTRIES: usize = 1 << 28;
 
 /// A beam search over a model, for continuations of up to a fixed length.
-pub struct BeamSearch<'m> {
-    weights: InferenceWeights<'m>,
+pub struct BeamSearch {
+    weights: InferenceWeights,
     step: InferenceStep,
     /// The state the chosen beams are gathered into, swapped with the step's.
     scratch: State<f32>,
@@ -63,16 +65,16 @@ pub struct BeamSearch<'m> {
     fed: bool,
 }
 
-impl<'m> BeamSearch<'m> {
+impl BeamSearch {
     /// A search of `width` beams for up to `max_length` symbols, with the logits divided by
     /// `temperature` before the softmax.
     pub fn new(
-        model: &'m Model<f32>,
+        model: &Arc<Model<f32>>,
         precision: Precision,
         width: usize,
         temperature: f64,
         max_length: usize,
-    ) -> Result<BeamSearch<'m>, BeamError> {
+    ) -> Result<BeamSearch, BeamError> {
         if width == 0 {
             return Err(BeamError::Width);
         }
@@ -89,7 +91,7 @@ impl<'m> BeamSearch<'m> {
         let mut scores = vec![f64::NEG_INFINITY; width];
         scores[0] = 0.0;
         Ok(BeamSearch {
-            weights: InferenceWeights::new(model, width, precision),
+            weights: InferenceWeights::new(Arc::clone(model), width, precision),
             step: InferenceStep::new(&model.config, width),
             scratch: State::zeros(&model.config, width),
             inv_temperature: 1.0 / temperature,
@@ -234,7 +236,7 @@ mod tests {
     }
 
     fn search(width: usize, length: usize) -> (Vec<u32>, f64) {
-        let m = markov_model(&CHAIN);
+        let m = Arc::new(markov_model(&CHAIN));
         let mut beam = BeamSearch::new(&m, Precision::F32, width, 1.0, length).unwrap();
         beam.feed(0);
         for _ in 0..length {
@@ -262,7 +264,7 @@ mod tests {
     fn width_one_is_argmax() {
         for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
             let config = ModelConfig { cell, vocab_size: 13, embed_size: 6, hidden_size: 10, num_layers: 2 };
-            let m = Model::<f32>::new(config, 3);
+            let m = Arc::new(Model::<f32>::new(config, 3));
             let options = SampleOptions {
                 mode: SampleMode::Argmax,
                 temperature: 0.7,
@@ -291,7 +293,7 @@ mod tests {
         use crate::inference::step::{InferenceStep, InferenceWeights};
         let config =
             ModelConfig { cell: CellKind::Lstm, vocab_size: 17, embed_size: 6, hidden_size: 20, num_layers: 2 };
-        let m = Model::<f32>::new(config, 9);
+        let m = Arc::new(Model::<f32>::new(config, 9));
         let greedy = {
             let mut b = BeamSearch::new(&m, Precision::F32, 1, 1.0, 60).unwrap();
             b.feed(3);
@@ -303,7 +305,7 @@ mod tests {
             beam.feed(3);
             (0..60).for_each(|_| beam.advance());
             let (best, score) = beam.best();
-            let weights = InferenceWeights::new(&m, 1, Precision::F32);
+            let weights = InferenceWeights::new(m.clone(), 1, Precision::F32);
             let mut step = InferenceStep::new(&config, 1);
             step.inputs[0] = 3;
             step.step(&weights);
@@ -323,7 +325,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_settings() {
-        let m = markov_model(&CHAIN);
+        let m = Arc::new(markov_model(&CHAIN));
         assert_eq!(BeamSearch::new(&m, Precision::F32, 0, 1.0, 5).err(), Some(BeamError::Width));
         assert!(BeamSearch::new(&m, Precision::F32, 2, 0.0, 5).is_err());
         assert!(BeamSearch::new(&m, Precision::F32, 2, 1e-40, 5).is_err());

@@ -2,6 +2,7 @@
 //! prime text, then repeatedly choose a symbol from the output distribution and feed it back.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use charrnn_kernels::softmax_xent::SoftmaxTerms;
 use charrnn_kernels::{Kernel, Precision};
@@ -66,6 +67,9 @@ pub enum SampleError {
     /// top-k of zero.
     #[error("{}", self.describe_with(&field_name))]
     TopK,
+    /// A stream added to a sampler whose rows are all taken.
+    #[error("{}", self.describe_with(&field_name))]
+    Full(usize),
 }
 
 impl NamesSettings for SampleError {
@@ -84,6 +88,7 @@ impl NamesSettings for SampleError {
                 name("mode")
             ),
             SampleError::TopK => format!("{} must be at least 1", name("top_k")),
+            SampleError::Full(rows) => format!("all {rows} rows of the sampler are taken"),
         }
     }
 }
@@ -97,37 +102,69 @@ fn stream_rng(seed: u64, stream: u64) -> ChaCha8Rng {
     rng
 }
 
-/// How one symbol is chosen from a row's logits, with the buffers it needs.
+/// One row's sampling: its choice rule and its random draws, so that every row of a batch
+/// may have its own options (a server mixes requests in one step).
+#[derive(Clone, Debug)]
+pub struct RowSampler {
+    mode: SampleMode,
+    temperature: f64,
+    top_k: Option<usize>,
+    rng: ChaCha8Rng,
+    /// The symbol fed last (`None` before the first).
+    last: Option<u32>,
+}
+
+impl RowSampler {
+    /// Stream `stream` of `options`' seed, with its mode, temperature and top-k (the
+    /// precision is the weights').
+    pub fn new(options: &SampleOptions, stream: u64) -> Result<RowSampler, SampleError> {
+        options.check()?;
+        Ok(RowSampler {
+            mode: options.mode,
+            temperature: options.temperature,
+            top_k: options.top_k,
+            rng: stream_rng(options.seed, stream),
+            last: None,
+        })
+    }
+}
+
+/// How one symbol is chosen from a row's logits: the buffers every row's choice uses in turn.
 struct Chooser {
     /// The unnormalised distribution being drawn from (`[V]`).
     terms: Vec<f32>,
     /// Room for the top-k selection (`[V]`).
     scratch: Vec<f32>,
-    options: SampleOptions,
     space_id: Option<u32>,
 }
 
 impl Chooser {
-    /// The symbol after `last`, from `logits`, drawing with `rng` where the mode draws.
-    fn choose(&mut self, logits: &[f32], last: u32, rng: &mut ChaCha8Rng) -> u32 {
-        let weighted = match self.options.mode {
+    fn new(vocab: usize, space_id: Option<u32>) -> Chooser {
+        Chooser { terms: vec![0.0; vocab], scratch: vec![0.0; vocab], space_id }
+    }
+
+    /// The symbol after the row's last one, from `logits`, drawing with the row's random
+    /// stream where its mode draws.
+    fn choose(&mut self, logits: &[f32], row: &mut RowSampler) -> u32 {
+        let last = row.last.expect("feed at least one symbol before sampling");
+        let weighted = match row.mode {
             SampleMode::Argmax => false,
             SampleMode::Weighted => true,
             SampleMode::WeightedAfterSpace => Some(last) == self.space_id,
         };
         if weighted {
-            self.draw(logits, rng)
+            self.draw(logits, row)
         } else {
             argmax(logits)
         }
     }
 
-    /// Fills `terms` with the unnormalised distribution of `logits` (top-k applied); returns
-    /// its sum.
-    fn prepare_terms(&mut self, logits: &[f32]) -> f64 {
-        let inv_temperature = (1.0 / self.options.temperature) as f32;
+    /// Fills `terms` with the unnormalised distribution of `logits` at the row's temperature
+    /// (its top-k applied); returns its sum.
+    fn prepare_terms(&mut self, logits: &[f32], row: &RowSampler) -> f64 {
+        let inv_temperature = (1.0 / row.temperature) as f32;
         let sum = SoftmaxTerms { logits, inv_temperature, terms: &mut self.terms }.run();
-        match self.options.top_k {
+        match row.top_k {
             Some(k) if k < self.terms.len() => {
                 self.scratch.copy_from_slice(&self.terms);
                 let (_, kth, _) = self.scratch.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
@@ -146,9 +183,9 @@ impl Chooser {
     }
 
     /// Draws from the distribution of `logits`: `u·Σ` against the running sum of the terms.
-    fn draw(&mut self, logits: &[f32], rng: &mut ChaCha8Rng) -> u32 {
-        let sum = self.prepare_terms(logits);
-        let u = rng.random::<f64>() * sum;
+    fn draw(&mut self, logits: &[f32], row: &mut RowSampler) -> u32 {
+        let sum = self.prepare_terms(logits, row);
+        let u = row.rng.random::<f64>() * sum;
         let mut acc = 0.0f64;
         for (i, &t) in self.terms.iter().enumerate() {
             acc += f64::from(t);
@@ -161,23 +198,23 @@ impl Chooser {
     }
 }
 
-/// Generates symbols from a model for one or more independent streams, one row of a batched
-/// forward step each ([`crate::inference::step`]); every buffer is allocated in
-/// [`Sampler::with_streams`], so generating a symbol allocates nothing.
-pub struct Sampler<'m> {
-    weights: InferenceWeights<'m>,
+/// Generates symbols from a model for independent streams, one row of a batched forward step
+/// each ([`crate::inference::step`]), each with its own [`RowSampler`]. Streams join and leave
+/// between any two symbols ([`Sampler::add_stream`], [`Sampler::add_primed`],
+/// [`Sampler::remove_stream`]); every buffer is allocated when the sampler is made, so
+/// generating a symbol, adding and removing a stream allocate nothing.
+pub struct Sampler {
+    weights: Arc<InferenceWeights>,
     step: InferenceStep,
-    /// Per stream: its random draws.
-    rngs: Vec<ChaCha8Rng>,
-    /// Per stream: the symbol fed last.
-    last: Vec<Option<u32>>,
+    /// Per active row: its options and random draws.
+    rows: Vec<RowSampler>,
     chooser: Chooser,
 }
 
-impl<'m> Sampler<'m> {
+impl Sampler {
     /// A sampler of one stream (stream 0) from the zero state. `space_id` is the vocabulary
     /// id of `' '`, if any (for [`SampleMode::WeightedAfterSpace`]).
-    pub fn new(model: &'m Model<f32>, options: SampleOptions, space_id: Option<u32>) -> Result<Self, SampleError> {
+    pub fn new(model: &Arc<Model<f32>>, options: SampleOptions, space_id: Option<u32>) -> Result<Self, SampleError> {
         Self::with_streams(model, options, space_id, 0..1)
     }
 
@@ -187,39 +224,99 @@ impl<'m> Sampler<'m> {
     /// # Panics
     /// If `streams` is empty.
     pub fn with_streams(
-        model: &'m Model<f32>,
+        model: &Arc<Model<f32>>,
         options: SampleOptions,
         space_id: Option<u32>,
         streams: Range<u64>,
     ) -> Result<Self, SampleError> {
         options.check()?;
         let rows = streams.clone().count();
-        let v = model.config.vocab_size;
-        Ok(Sampler {
-            weights: InferenceWeights::new(model, rows, options.precision),
-            step: InferenceStep::new(&model.config, rows),
-            rngs: streams.map(|i| stream_rng(options.seed, i)).collect(),
-            last: vec![None; rows],
-            chooser: Chooser { terms: vec![0.0; v], scratch: vec![0.0; v], options, space_id },
-        })
+        let weights = Arc::new(InferenceWeights::new(Arc::clone(model), rows, options.precision));
+        let mut sampler = Sampler::with_capacity(weights, space_id, rows);
+        for stream in streams {
+            sampler.add_stream(&options, stream)?;
+        }
+        Ok(sampler)
     }
 
-    /// Streams this sampler advances.
+    /// A sampler of no streams yet, with room for `capacity`, over shared prepared `weights`.
+    ///
+    /// # Panics
+    /// If `weights` are prepared for fewer than `capacity` rows.
+    pub fn with_capacity(weights: Arc<InferenceWeights>, space_id: Option<u32>, capacity: usize) -> Sampler {
+        assert!(capacity <= weights.capacity(), "weights for {} rows, a sampler of {capacity}", weights.capacity());
+        let config = weights.model().config;
+        Sampler {
+            step: InferenceStep::with_capacity(&config, capacity),
+            rows: Vec::with_capacity(capacity),
+            chooser: Chooser::new(config.vocab_size, space_id),
+            weights,
+        }
+    }
+
+    /// The prepared weights the sampler steps with.
+    pub fn weights(&self) -> &Arc<InferenceWeights> {
+        &self.weights
+    }
+
+    /// Streams this sampler advances (its active rows).
     pub fn streams(&self) -> usize {
-        self.rngs.len()
+        self.rows.len()
+    }
+
+    /// Most streams.
+    pub fn capacity(&self) -> usize {
+        self.step.capacity()
+    }
+
+    /// Adds stream `stream` of `options` (its random draws) from the zero state, as the last
+    /// row; returns the row. Feed it before sampling it.
+    pub fn add_stream(&mut self, options: &SampleOptions, stream: u64) -> Result<usize, SampleError> {
+        let row = RowSampler::new(options, stream)?;
+        let r = self.step.add_row().ok_or(SampleError::Full(self.capacity()))?;
+        self.rows.push(row);
+        Ok(r)
+    }
+
+    /// Adds stream `stream` of `options` from row `from` of `primer` (a step of the same model
+    /// that was fed a prime text, e.g. by [`InferenceStep::prime`]): its state, the
+    /// distribution of its next symbol and its last symbol. Returns the row.
+    pub fn add_primed(
+        &mut self,
+        primer: &InferenceStep,
+        from: usize,
+        options: &SampleOptions,
+        stream: u64,
+    ) -> Result<usize, SampleError> {
+        let r = self.add_stream(options, stream)?;
+        self.step.copy_row_from(r, primer, from);
+        self.rows[r].last = Some(primer.inputs[from]);
+        Ok(r)
+    }
+
+    /// Removes the stream of row `r`: the last row moves into its place, and its old index is
+    /// returned (`None` when `r` was the last).
+    ///
+    /// # Panics
+    /// If `r` is not an active row.
+    pub fn remove_stream(&mut self, r: usize) -> Option<usize> {
+        let moved = self.step.remove_row(r);
+        self.rows.swap_remove(r);
+        moved
     }
 
     /// Advances every stream's state by the same input symbol (the prime text); each stream's
     /// output distribution is then the one the next draw is from.
     pub fn feed(&mut self, token: u32) {
-        self.step.inputs.fill(token);
+        let n = self.streams();
+        self.step.inputs[..n].fill(token);
         self.advance();
     }
 
     fn advance(&mut self) {
         self.step.step(&self.weights);
-        for (last, &token) in self.last.iter_mut().zip(&self.step.inputs) {
-            *last = Some(token);
+        for (row, &token) in self.rows.iter_mut().zip(&self.step.inputs) {
+            row.last = Some(token);
         }
     }
 
@@ -235,25 +332,39 @@ impl<'m> Sampler<'m> {
         chosen[0]
     }
 
+    /// Chooses the next symbol of every stream into `chosen` (one per stream) without feeding
+    /// them: [`Sampler::feed_chosen`] does, once streams that are done have been removed.
+    ///
+    /// # Panics
+    /// If a stream was never fed, or `chosen` is not one per stream.
+    pub fn choose_all(&mut self, chosen: &mut [u32]) {
+        assert_eq!(chosen.len(), self.streams(), "one symbol per stream");
+        for (r, (out, row)) in chosen.iter_mut().zip(&mut self.rows).enumerate() {
+            *out = self.chooser.choose(self.step.logits_of(r), row);
+        }
+        self.step.inputs[..chosen.len()].copy_from_slice(chosen);
+    }
+
+    /// Feeds every stream the symbol [`Sampler::choose_all`] chose for it (moved with its row
+    /// by [`Sampler::remove_stream`]).
+    pub fn feed_chosen(&mut self) {
+        self.advance();
+    }
+
     /// Chooses the next symbol of every stream into `chosen` (one per stream), and feeds them.
     ///
     /// # Panics
     /// If nothing was fed yet, or `chosen` is not one per stream.
     pub fn sample_all(&mut self, chosen: &mut [u32]) {
-        assert_eq!(chosen.len(), self.streams(), "one symbol per stream");
-        for (r, out) in chosen.iter_mut().enumerate() {
-            let last = self.last[r].expect("feed at least one symbol before sampling");
-            *out = self.chooser.choose(self.step.logits_of(r), last, &mut self.rngs[r]);
-        }
-        self.step.inputs.copy_from_slice(chosen);
+        self.choose_all(chosen);
         self.advance();
     }
 
     /// Generates `length` symbols of a one-stream sampler, handing each to `emit` as it is
-    /// chosen (an error from `emit` ends the run), exactly as `length` calls of
-    /// [`Sampler::sample_next`]. With `threads` above 1 and a model large enough for it to pay
-    /// ([`split_step::parts_for`]), the step is split across that many threads
-    /// ([`SplitStep`]); the symbols are the same.
+    /// chosen (an error from `emit` ends the run, the symbol it was handed fed), exactly as
+    /// `length` calls of [`Sampler::sample_next`]. With `threads` above 1 and a model large
+    /// enough for it to pay ([`split_step::parts_for`]), the step is split across that many
+    /// threads ([`SplitStep`]); the symbols are the same.
     ///
     /// # Panics
     /// As [`Sampler::sample_next`].
@@ -263,32 +374,58 @@ impl<'m> Sampler<'m> {
         threads: usize,
         mut emit: impl FnMut(u32) -> Result<(), E>,
     ) -> Result<(), E> {
+        let mut failure = None;
+        self.generate_while(length, threads, |token| match emit(token) {
+            Ok(()) => true,
+            Err(e) => {
+                failure = Some(e);
+                false
+            }
+        });
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// [`Sampler::generate`] until `emit` returns false: the symbol it was handed is fed, and
+    /// none is drawn after it, so the stream goes on from there as if it had never stopped
+    /// (a server leaves the split step this way when another request arrives). Returns the
+    /// symbols generated.
+    ///
+    /// # Panics
+    /// As [`Sampler::sample_next`].
+    pub fn generate_while(&mut self, length: usize, threads: usize, mut emit: impl FnMut(u32) -> bool) -> usize {
         assert_eq!(self.streams(), 1, "generate runs one stream");
         let parts = split_step::parts_for(&self.weights, threads);
         if parts <= 1 {
-            for _ in 0..length {
+            for done in 1..=length {
                 let token = self.sample_next();
-                emit(token)?;
+                if !emit(token) {
+                    return done;
+                }
             }
-            return Ok(());
+            return length;
         }
-        let Sampler { weights, step, rngs, last, chooser } = self;
-        let mut previous = last[0].expect("feed at least one symbol before sampling");
-        let result = SplitStep::new(weights, parts).run(&mut step.state, &mut step.logits, length, |logits| {
-            let token = chooser.choose(logits, previous, &mut rngs[0]);
-            emit(token)?;
-            previous = token;
+        let Sampler { weights, step, rows, chooser } = self;
+        let row = &mut rows[0];
+        let (mut more, mut done, v) = (true, 0, weights.model().config.vocab_size);
+        let stopped = SplitStep::new(weights, parts).run(&mut step.state, &mut step.logits[..v], length, |logits| {
+            if !more {
+                return Err(());
+            }
+            let token = chooser.choose(logits, row);
+            more = emit(token);
+            row.last = Some(token);
+            done += 1;
             Ok(token)
         });
-        last[0] = Some(previous);
-        step.inputs[0] = previous;
-        result
+        debug_assert_eq!(stopped.is_err(), !more && done < length);
+        step.inputs[0] = row.last.expect("fed");
+        done
     }
 
-    /// The probabilities of the first stream's next symbol under the current options (for
-    /// tests and tools).
+    /// The probabilities of the first stream's next symbol under its options (for tests and
+    /// tools).
     pub fn probabilities(&mut self) -> &[f32] {
-        let sum = self.chooser.prepare_terms(self.step.logits_of(0));
+        let sum = self.chooser.prepare_terms(self.step.logits_of(0), &self.rows[0]);
         for t in &mut self.chooser.terms {
             *t = (f64::from(*t) / sum) as f32;
         }
@@ -307,7 +444,7 @@ const MAX_ROWS: usize = 256;
 /// # Panics
 /// If `prime` is empty.
 pub fn sample_streams(
-    model: &Model<f32>,
+    model: &Arc<Model<f32>>,
     options: SampleOptions,
     space_id: Option<u32>,
     prime: &[u32],
@@ -359,9 +496,9 @@ mod tests {
     use super::*;
     use crate::model::config::{CellKind, ModelConfig};
 
-    fn model() -> Model<f32> {
+    fn model() -> Arc<Model<f32>> {
         let config = ModelConfig { cell: CellKind::Lstm, vocab_size: 9, embed_size: 4, hidden_size: 8, num_layers: 2 };
-        Model::new(config, 1)
+        Arc::new(Model::new(config, 1))
     }
 
     fn opts(mode: SampleMode) -> SampleOptions {
@@ -397,7 +534,7 @@ mod tests {
             s.step.state = saved_state.clone();
             s.feed(0);
             let logits = s.step.logits_of(0).to_vec();
-            counts[s.chooser.draw(&logits, &mut s.rngs[0]) as usize] += 1;
+            counts[s.chooser.draw(&logits, &mut s.rows[0]) as usize] += 1;
         }
         for (c, p) in counts.iter().zip(&probs) {
             let freq = *c as f32 / n as f32;
@@ -433,7 +570,7 @@ mod tests {
         assert!(draws.len() > 1);
     }
 
-    fn argmax_after(m: &Model<f32>, token: u32) -> u32 {
+    fn argmax_after(m: &Arc<Model<f32>>, token: u32) -> u32 {
         let mut s = Sampler::new(m, opts(SampleMode::Argmax), None).unwrap();
         s.feed(token);
         s.sample_next()
@@ -444,7 +581,7 @@ mod tests {
     #[test]
     fn a_stream_does_not_depend_on_the_others() {
         let config = ModelConfig { cell: CellKind::Lstm, vocab_size: 9, embed_size: 4, hidden_size: 8, num_layers: 2 };
-        let m = Model::<f32>::new(config, 5);
+        let m = Arc::new(Model::<f32>::new(config, 5));
         let length = 60;
         for mode in [SampleMode::Weighted, SampleMode::WeightedAfterSpace] {
             let run = |count: usize, threads: usize| {
@@ -472,19 +609,27 @@ mod tests {
         }
     }
 
+    /// A model of the default size: large enough for its one-row step to be split.
+    fn default_size_model() -> Arc<Model<f32>> {
+        let config =
+            ModelConfig { cell: CellKind::Lstm, vocab_size: 65, embed_size: 128, hidden_size: 128, num_layers: 2 };
+        Arc::new(Model::<f32>::new(config, 5))
+    }
+
+    /// A weighted one-stream sampler of `m` after the symbol 7.
+    fn weighted_after_seven(m: &Arc<Model<f32>>) -> Sampler {
+        let mut s = Sampler::new(m, opts(SampleMode::Weighted), Some(1)).unwrap();
+        s.feed(7);
+        s
+    }
+
     /// `generate` gives what `sample_next` gives, with the step split across threads too
     /// (the default model's size, where the split is taken), and leaves the sampler where
     /// `sample_next` would.
     #[test]
     fn generate_equals_sample_next_split_or_not() {
-        let config =
-            ModelConfig { cell: CellKind::Lstm, vocab_size: 65, embed_size: 128, hidden_size: 128, num_layers: 2 };
-        let m = Model::<f32>::new(config, 5);
-        let new = || {
-            let mut s = Sampler::new(&m, opts(SampleMode::Weighted), Some(1)).unwrap();
-            s.feed(7);
-            s
-        };
+        let m = default_size_model();
+        let new = || weighted_after_seven(&m);
         assert_eq!(split_step::parts_for(&new().weights, 2), 2, "the default model is split on two threads");
         let mut reference = new();
         let want: Vec<u32> = (0..300).map(|_| reference.sample_next()).collect();
@@ -501,6 +646,83 @@ mod tests {
             let next: Vec<u32> = (0..20).map(|_| s.sample_next()).collect();
             assert_eq!(next, after, "{threads} threads: the sampler goes on from where it stopped");
         }
+    }
+
+    /// A seeded stream gives the same symbols alone and in a batch that other streams join
+    /// and leave around it (its row moving as rows are removed, and for a while alone in the
+    /// batch), in both precisions and for every cell.
+    #[test]
+    fn a_stream_is_the_same_alone_and_among_streams_that_come_and_go() {
+        use crate::inference::step::{InferenceStep, InferenceWeights};
+        let runs =
+            [(CellKind::Lstm, Precision::F32), (CellKind::Gru, Precision::Bf16), (CellKind::Rnn, Precision::F32)];
+        for (cell, precision) in runs {
+            let config = ModelConfig { cell, vocab_size: 9, embed_size: 4, hidden_size: 8, num_layers: 2 };
+            let m = Arc::new(Model::<f32>::new(config, 5));
+            let weights = Arc::new(InferenceWeights::new(m, 6, precision));
+            let options = |seed, mode| SampleOptions { seed, precision, ..opts(mode) };
+            let mut primer = InferenceStep::new(&config, 1);
+            primer.prime(&weights, &[1, 2, 3]);
+            let mut other = InferenceStep::new(&config, 1);
+            other.prime(&weights, &[5]);
+            let tracked = options(7, SampleMode::Weighted);
+            let mut alone = Sampler::with_capacity(Arc::clone(&weights), Some(4), 1);
+            alone.add_primed(&primer, 0, &tracked, 2).unwrap();
+            let want: Vec<u32> = (0..90).map(|_| alone.sample_next()).collect();
+
+            let mut many = Sampler::with_capacity(Arc::clone(&weights), Some(4), 6);
+            // Who each row is: 0 the tracked stream, others numbered as they come.
+            let mut owners: Vec<u64> = Vec::new();
+            for owner in [1, 2] {
+                many.add_primed(&other, 0, &options(owner, SampleMode::Argmax), owner).unwrap();
+                owners.push(owner);
+            }
+            many.add_primed(&primer, 0, &tracked, 2).unwrap();
+            owners.push(0);
+            let (mut chosen, mut got, mut next) = (vec![0u32; 6], Vec::new(), 3);
+            for t in 0..90 {
+                let n = many.streams();
+                many.choose_all(&mut chosen[..n]);
+                got.push(chosen[owners.iter().position(|&o| o == 0).unwrap()]);
+                // Streams leave: one now and then, all of them for steps 30..45.
+                let leaving = |o: &u64| *o != 0 && (t % 7 == 3 || (30..45).contains(&t));
+                while let Some(r) = owners.iter().position(leaving) {
+                    assert_eq!(many.remove_stream(r), (r + 1 < owners.len()).then_some(owners.len() - 1));
+                    owners.swap_remove(r);
+                }
+                many.feed_chosen();
+                if t % 4 == 1 && !(30..45).contains(&t) && many.streams() < 6 {
+                    many.add_primed(&other, 0, &options(next, SampleMode::Weighted), next).unwrap();
+                    owners.push(next);
+                    next += 1;
+                }
+            }
+            assert!(next > 10, "streams came and went");
+            assert_eq!(got, want, "{cell:?} {precision}");
+            let full = (0..6).map(|i| many.add_stream(&tracked, i)).find_map(Result::err);
+            assert_eq!(full, Some(SampleError::Full(6)));
+        }
+    }
+
+    /// A split run stopped by `emit` goes on, in a later run, as if it had never stopped.
+    #[test]
+    fn generate_while_stops_and_goes_on() {
+        let m = default_size_model();
+        let new = || weighted_after_seven(&m);
+        let mut reference = new();
+        let want: Vec<u32> = (0..200).map(|_| reference.sample_next()).collect();
+        let mut s = new();
+        let mut got = Vec::new();
+        for stop_after in [1, 37, 80, 1000] {
+            let mut taken = 0;
+            let done = s.generate_while(200 - got.len(), 2, |t| {
+                got.push(t);
+                taken += 1;
+                taken < stop_after
+            });
+            assert_eq!(done, taken);
+        }
+        assert_eq!(got, want);
     }
 
     #[test]

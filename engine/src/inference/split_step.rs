@@ -48,7 +48,7 @@ const MIN_WEIGHT_BYTES: usize = 256 << 10;
 
 /// How many parts a one-row step of `weights` should be split into with `threads` threads:
 /// 1 (no split) for small models or one thread.
-pub fn parts_for(weights: &InferenceWeights<'_>, threads: usize) -> usize {
+pub fn parts_for(weights: &InferenceWeights, threads: usize) -> usize {
     if !weights.matrix_vector() {
         return 1;
     }
@@ -86,24 +86,25 @@ fn split(n: usize, parts: usize) -> Vec<Range<usize>> {
 }
 
 /// Runs steps of one stream split across `parts` threads (the calling thread is part 0).
-pub struct SplitStep<'w, 'm> {
-    weights: &'w InferenceWeights<'m>,
+pub struct SplitStep<'w> {
+    weights: &'w InferenceWeights,
     parts: usize,
 }
 
-impl<'w, 'm> SplitStep<'w, 'm> {
+impl<'w> SplitStep<'w> {
     /// Steps of `weights` (prepared for one `f32` row) across `parts` threads.
     ///
     /// # Panics
     /// If `weights` are not for one row, or `parts` is 0 or more than the hidden units.
-    pub fn new(weights: &'w InferenceWeights<'m>, parts: usize) -> SplitStep<'w, 'm> {
+    pub fn new(weights: &'w InferenceWeights, parts: usize) -> SplitStep<'w> {
         assert!(weights.matrix_vector(), "a split step is one stream's, of matrix-vector products");
         let hidden = weights.model().config.hidden_size;
         assert!(parts >= 1 && parts <= hidden, "{parts} parts of {hidden} units");
         SplitStep { weights, parts }
     }
 
-    /// From `state` and `logits` (a one-row step's, after the last symbol fed), calls `choose`
+    /// From `state` and `logits` (a step's row 0, after the last symbol fed: the state's other
+    /// rows are left as they are, `logits` is one row's), calls `choose`
     /// with each step's logits for the next symbol, and feeds that symbol, `length` times.
     /// `state` and `logits` are left as after the last symbol. `choose` may fail, which ends
     /// the run.
@@ -115,7 +116,7 @@ impl<'w, 'm> SplitStep<'w, 'm> {
         mut choose: impl FnMut(&[f32]) -> Result<u32, E>,
     ) -> Result<(), E> {
         let cfg = self.weights.model().config;
-        let shared = Shared::new(state, cfg.vocab_size, self.parts);
+        let shared = Shared::new(state, cfg.hidden_size, cfg.vocab_size, self.parts);
         let units = split(cfg.hidden_size, self.parts);
         let symbols = split(cfg.vocab_size, self.parts);
         let (weights, cell, steps_per_symbol) = (self.weights, cfg.cell, cfg.num_layers + 2);
@@ -201,8 +202,8 @@ mod tests {
         for (cell, precision) in runs {
             for (hidden, vocab) in [(37, 11), (130, 67), (37, 3)] {
                 let config = ModelConfig { cell, vocab_size: vocab, embed_size: 7, hidden_size: hidden, num_layers: 3 };
-                let m = Model::<f32>::new(config, 4);
-                let weights = InferenceWeights::new(&m, 1, precision);
+                let m = std::sync::Arc::new(Model::<f32>::new(config, 4));
+                let weights = InferenceWeights::new(m, 1, precision);
                 if !weights.matrix_vector() {
                     continue;
                 }
@@ -242,8 +243,8 @@ mod tests {
     #[test]
     fn an_error_ends_the_run() {
         let config = ModelConfig { cell: CellKind::Lstm, vocab_size: 9, embed_size: 4, hidden_size: 64, num_layers: 2 };
-        let m = Model::<f32>::new(config, 4);
-        let weights = InferenceWeights::new(&m, 1, Precision::F32);
+        let m = std::sync::Arc::new(Model::<f32>::new(config, 4));
+        let weights = InferenceWeights::new(m, 1, Precision::F32);
         let mut one = InferenceStep::new(&config, 1);
         one.step(&weights);
         let (mut state, mut logits) = (one.state.clone(), one.logits.clone());

@@ -11,6 +11,14 @@
 //! where the precision is native (no thread pool; bf16 pairs read half the bytes) and the GEMM
 //! otherwise, and sum every element in the same order either way, so a row's values do not
 //! depend on how many rows a step has. A step allocates nothing.
+//!
+//! The prepared weights own their model through an [`Arc`] and are `Send + Sync`: one
+//! preparation serves every step state that shares it (a server's engine loop, its primers).
+//! A step state ([`InferenceStep`]) has a capacity and a number of active rows, the first ones:
+//! rows are added at the end and removed by moving the last row into their place, so a step
+//! always multiplies one contiguous block of rows.
+
+use std::sync::Arc;
 
 use charrnn_kernels::gemm::Op;
 use charrnn_kernels::prepared::{PreparedMatrix, PreparedProduct};
@@ -35,9 +43,10 @@ enum Matrix {
     Decoder,
 }
 
-/// A model's weights, prepared for steps of `rows` rows whose products are in `precision`.
-pub struct InferenceWeights<'m> {
-    model: &'m Model<f32>,
+/// A model's weights, prepared for steps of up to `rows` rows whose products are in
+/// `precision`; shared between threads behind an [`Arc`].
+pub struct InferenceWeights {
+    model: Arc<Model<f32>>,
     rows: usize,
     precision: Precision,
     /// Layer 0's input table `Emb·Wx0 + b` (`[V, G·H]`).
@@ -46,17 +55,21 @@ pub struct InferenceWeights<'m> {
     /// side is summed (the LSTM and the RNN see only the sum), `b_ih` for one whose recurrent
     /// side is apart (the GRU) (layer 0's is in the table).
     input_bias: Vec<Vec<f32>>,
-    /// The matrices prepared for products of `rows` rows, in the order of
+    /// The matrices prepared for products of up to `rows` rows, in the order of
     /// [`InferenceWeights::index`].
     prepared: Vec<PreparedMatrix<f32>>,
+    /// For weights of several rows, the same matrices prepared for one row where that gives
+    /// them a matrix-vector form (a step with one active row then reads them as one-row
+    /// sampling does); empty otherwise.
+    one_row: Vec<PreparedMatrix<f32>>,
 }
 
-impl<'m> InferenceWeights<'m> {
-    /// Prepares `model` for steps of `rows` rows in `precision`.
+impl InferenceWeights {
+    /// Prepares `model` for steps of up to `rows` rows in `precision`.
     ///
     /// # Panics
     /// If `rows` is 0.
-    pub fn new(model: &'m Model<f32>, rows: usize, precision: Precision) -> InferenceWeights<'m> {
+    pub fn new(model: Arc<Model<f32>>, rows: usize, precision: Precision) -> InferenceWeights {
         assert!(rows > 0, "an inference step needs at least one row");
         let cfg = model.config;
         let (p, lay) = (&model.params, &model.layout);
@@ -83,16 +96,33 @@ impl<'m> InferenceWeights<'m> {
             bias_hh,
             &mut table,
         );
-        let mut weights = InferenceWeights { model, rows, precision, table, input_bias, prepared: Vec::new() };
-        weights.prepared = Self::matrices(&cfg)
+        let mut weights =
+            InferenceWeights { model, rows, precision, table, input_bias, prepared: Vec::new(), one_row: Vec::new() };
+        weights.prepared = weights.prepare_for(rows);
+        if rows > 1 {
+            let one_row = weights.prepare_for(1);
+            if one_row.iter().all(PreparedMatrix::matrix_vector) {
+                weights.one_row = one_row;
+            }
+        }
+        weights
+    }
+
+    /// Every matrix prepared for products of up to `rows` rows.
+    fn prepare_for(&self, rows: usize) -> Vec<PreparedMatrix<f32>> {
+        Self::matrices(&self.model.config)
             .map(|m| {
-                let (input, output) = weights.shape(m);
-                let mut prepared = PreparedMatrix::new(input, output, precision, rows);
-                prepared.prepare(Op::N, weights.plain(m), output);
+                let (input, output) = self.shape(m);
+                let mut prepared = PreparedMatrix::new(input, output, self.precision, rows);
+                prepared.prepare(Op::N, self.plain(m), output);
                 prepared
             })
-            .collect();
-        weights
+            .collect()
+    }
+
+    /// Most rows a step may have.
+    pub fn capacity(&self) -> usize {
+        self.rows
     }
 
     /// What the products round their operands to.
@@ -101,14 +131,28 @@ impl<'m> InferenceWeights<'m> {
     }
 
     /// The model.
-    pub fn model(&self) -> &'m Model<f32> {
-        self.model
+    pub fn model(&self) -> &Model<f32> {
+        &self.model
     }
 
-    /// Whether a step runs matrix-vector products (the kernels' choice for one row in a
-    /// precision the CPU multiplies natively) rather than GEMMs.
+    /// The model, shared.
+    pub fn shared_model(&self) -> &Arc<Model<f32>> {
+        &self.model
+    }
+
+    /// Whether a step of one row runs matrix-vector products (the kernels' choice for one row
+    /// in a precision the CPU multiplies natively) rather than GEMMs.
     pub fn matrix_vector(&self) -> bool {
-        self.prepared.iter().all(PreparedMatrix::matrix_vector)
+        self.one_row_forms().iter().all(PreparedMatrix::matrix_vector)
+    }
+
+    /// The matrices a one-row product reads.
+    fn one_row_forms(&self) -> &[PreparedMatrix<f32>] {
+        if self.one_row.is_empty() {
+            &self.prepared
+        } else {
+            &self.one_row
+        }
     }
 
     /// Layer 0's folded input table (`[V, G·H]`).
@@ -148,7 +192,7 @@ impl<'m> InferenceWeights<'m> {
     }
 
     /// The matrix as the model stores it, row-major `[input, output]`.
-    fn plain(&self, m: Matrix) -> &'m [f32] {
+    fn plain(&self, m: Matrix) -> &[f32] {
         let (p, lay) = (&self.model.params, &self.model.layout);
         match m {
             Matrix::Input(l) => &p[lay.layers[l].wx.clone()],
@@ -161,106 +205,205 @@ impl<'m> InferenceWeights<'m> {
     /// (`[rows, output]`).
     fn multiply_add(&self, m: Matrix, rows: usize, x: &[f32], out: &mut [f32]) {
         let (input, output) = self.shape(m);
-        let w = &self.prepared[self.index(m)];
+        let forms = if rows == 1 { self.one_row_forms() } else { &self.prepared };
+        let w = &forms[self.index(m)];
         PreparedProduct { m: rows, x, ldx: input, w, accumulate: true, y: out, ldy: output }.run();
     }
 }
 
-/// The buffers of a step over `rows` rows: the carried state and the activations of one step.
+/// The buffers of a step over up to `capacity` rows, of which the first `active` take part:
+/// the carried state and the activations of one step.
 #[derive(Clone, Debug)]
 pub struct InferenceStep {
-    rows: usize,
-    /// Each row's state, `[rows, H]` per layer and slab (row `r` of every buffer is stream `r`).
+    capacity: usize,
+    active: usize,
+    hidden: usize,
+    vocab: usize,
+    /// Each row's state, `[capacity, H]` per layer and slab (row `r` of every buffer is stream
+    /// `r`).
     pub state: State<f32>,
     /// Each row's input symbol for the next step.
     pub inputs: Vec<u32>,
-    /// The logits of the last step, `[rows, V]`.
+    /// The logits of the last step, `[capacity, V]`.
     pub logits: Vec<f32>,
-    /// Gate pre-activations, then activations, `[rows, G·H]`.
+    /// Gate pre-activations, then activations, `[capacity, G·H]`.
     gates: Vec<f32>,
-    /// The recurrent side `h·Wh + b_hh`, `[rows, G·H]`, of a cell that keeps it apart (the
+    /// The recurrent side `h·Wh + b_hh`, `[capacity, G·H]`, of a cell that keeps it apart (the
     /// GRU; empty for the other cells).
     recurrent: Vec<f32>,
-    /// The state slabs a cell writes while it reads the previous ones, `[rows, H]` each;
+    /// The state slabs a cell writes while it reads the previous ones, `[capacity, H]` each;
     /// swapped in.
     next: Vec<Vec<f32>>,
 }
 
 impl InferenceStep {
-    /// Zero state and buffers for `rows` rows of `config`.
+    /// Zero state and buffers for `rows` rows of `config`, all active.
     pub fn new(config: &ModelConfig, rows: usize) -> InferenceStep {
+        let mut step = InferenceStep::with_capacity(config, rows);
+        step.active = rows;
+        step
+    }
+
+    /// Zero state and buffers for up to `capacity` rows of `config`, none active.
+    pub fn with_capacity(config: &ModelConfig, capacity: usize) -> InferenceStep {
         let (h, gh) = (config.hidden_size, config.cell.gates() * config.hidden_size);
         InferenceStep {
-            rows,
-            state: State::zeros(config, rows),
-            inputs: vec![0; rows],
-            logits: vec![0.0; rows * config.vocab_size],
-            gates: vec![0.0; rows * gh],
+            capacity,
+            active: 0,
+            hidden: h,
+            vocab: config.vocab_size,
+            state: State::zeros(config, capacity),
+            inputs: vec![0; capacity],
+            logits: vec![0.0; capacity * config.vocab_size],
+            gates: vec![0.0; capacity * gh],
             recurrent: if config.cell.recurrent_side() == RecurrentSide::Apart {
-                vec![0.0; rows * gh]
+                vec![0.0; capacity * gh]
             } else {
                 Vec::new()
             },
-            next: vec![vec![0.0; rows * h]; config.cell.state_names().len()],
+            next: vec![vec![0.0; capacity * h]; config.cell.state_names().len()],
         }
+    }
+
+    /// Most rows.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Rows that take part in a step (rows `0..active`).
+    pub fn active(&self) -> usize {
+        self.active
     }
 
     /// Row `r`'s logits.
     pub fn logits_of(&self, r: usize) -> &[f32] {
-        let v = self.logits.len() / self.rows;
+        let v = self.vocab;
         &self.logits[r * v..(r + 1) * v]
     }
 
-    /// Advances every row by its symbol in [`InferenceStep::inputs`]: the state moves on and
-    /// [`InferenceStep::logits`] holds each row's scores for the symbol after it.
+    /// Adds a row at the end, from the zero state, and returns its index; `None` when every
+    /// row is taken.
+    pub fn add_row(&mut self) -> Option<usize> {
+        if self.active == self.capacity {
+            return None;
+        }
+        let r = self.active;
+        self.active += 1;
+        self.reset_row(r);
+        Some(r)
+    }
+
+    /// Zeroes row `r`'s state (its input and logits are left as they are).
+    pub fn reset_row(&mut self, r: usize) {
+        let h = self.hidden;
+        for slab in self.state.all_mut() {
+            slab[r * h..(r + 1) * h].fill(0.0);
+        }
+    }
+
+    /// Removes row `r`: the last active row moves into its place (state, input, logits), and
+    /// its old index is returned; `None` when `r` was the last row and nothing moved.
     ///
     /// # Panics
-    /// If `weights` are for another number of rows.
-    pub fn step(&mut self, weights: &InferenceWeights<'_>) {
-        assert_eq!(weights.rows, self.rows, "inference weights prepared for another number of rows");
+    /// If `r` is not an active row.
+    pub fn remove_row(&mut self, r: usize) -> Option<usize> {
+        assert!(r < self.active, "row {r} of {} active rows", self.active);
+        let last = self.active - 1;
+        self.active = last;
+        if r == last {
+            return None;
+        }
+        let (h, v) = (self.hidden, self.vocab);
+        for slab in self.state.all_mut() {
+            slab.copy_within(last * h..(last + 1) * h, r * h);
+        }
+        self.logits.copy_within(last * v..(last + 1) * v, r * v);
+        self.inputs[r] = self.inputs[last];
+        Some(last)
+    }
+
+    /// Makes row `r` a copy of row `from` of `other` (a step of the same model): its state,
+    /// its logits and its last input (a primed stream handed over).
+    pub fn copy_row_from(&mut self, r: usize, other: &InferenceStep, from: usize) {
+        let (h, v) = (self.hidden, self.vocab);
+        for (to, source) in self.state.all_mut().zip(other.state.all()) {
+            to[r * h..(r + 1) * h].copy_from_slice(&source[from * h..(from + 1) * h]);
+        }
+        self.logits[r * v..(r + 1) * v].copy_from_slice(other.logits_of(from));
+        self.inputs[r] = other.inputs[from];
+    }
+
+    /// Advances every active row by its symbol in [`InferenceStep::inputs`]: the state moves
+    /// on and [`InferenceStep::logits`] holds each row's scores for the symbol after it.
+    ///
+    /// # Panics
+    /// If `weights` are for fewer rows than are active.
+    pub fn step(&mut self, weights: &InferenceWeights) {
+        assert!(self.active <= weights.rows, "inference weights prepared for fewer rows than are active");
+        if self.active == 0 {
+            return;
+        }
         with_cell!(weights.model.config.cell, C => self.step_cell::<C>(weights))
     }
 
     /// [`InferenceStep::step`] for the model's cell `C`.
-    fn step_cell<C: Cell>(&mut self, weights: &InferenceWeights<'_>) {
+    fn step_cell<C: Cell>(&mut self, weights: &InferenceWeights) {
         let cfg = weights.model.config;
-        let (rows, h) = (self.rows, cfg.hidden_size);
+        let (rows, h) = (self.active, cfg.hidden_size);
         let gh = cfg.cell.gates() * h;
         let p = &weights.model.params;
+        let gates = &mut self.gates[..rows * gh];
+        let recurrent_len = if self.recurrent.is_empty() { 0 } else { rows * gh };
+        let recurrent = &mut self.recurrent[..recurrent_len];
         for l in 0..cfg.num_layers {
-            let gates = &mut self.gates[..];
             if l == 0 {
-                input_table_gather(gh, &weights.table, &self.inputs, gates);
+                input_table_gather(gh, &weights.table, &self.inputs[..rows], gates);
             } else {
                 broadcast_rows(rows, gh, &weights.input_bias[l], gates);
-                weights.multiply_add(Matrix::Input(l), rows, self.state.h(l - 1), gates);
+                weights.multiply_add(Matrix::Input(l), rows, &self.state.h(l - 1)[..rows * h], gates);
             }
-            let h_prev = self.state.h(l);
+            let h_prev = &self.state.h(l)[..rows * h];
             match C::RECURRENT {
                 RecurrentSide::Summed => weights.multiply_add(Matrix::Recurrent(l), rows, h_prev, gates),
                 RecurrentSide::Apart => {
                     let bias_hh = &p[weights.model.layout.layers[l].bias_hh.clone()];
-                    broadcast_rows(rows, gh, bias_hh, &mut self.recurrent);
-                    weights.multiply_add(Matrix::Recurrent(l), rows, h_prev, &mut self.recurrent);
+                    broadcast_rows(rows, gh, bias_hh, recurrent);
+                    weights.multiply_add(Matrix::Recurrent(l), rows, h_prev, recurrent);
                 }
             }
-            let slabs = self.state.slabs[l].iter().zip(&mut self.next).map(|(now, next)| (&now[..], &mut next[..]));
+            let slabs = self.state.slabs[l]
+                .iter()
+                .zip(&mut self.next)
+                .map(|(now, next)| (&now[..rows * h], &mut next[..rows * h]));
             let state = C::Slabs::from_slabs(slabs);
-            let recurrent = &self.recurrent;
-            C::forward(ForwardStep { rows, hidden: h, gates, recurrent, state });
+            C::forward(ForwardStep { rows, hidden: h, gates: &mut *gates, recurrent: &*recurrent, state });
             for (now, next) in self.state.slabs[l].iter_mut().zip(&mut self.next) {
+                // The rows past the active ones are carried along: a row added later is reset.
                 std::mem::swap(now, next);
             }
         }
         let v = cfg.vocab_size;
-        broadcast_rows(rows, v, &p[weights.model.layout.decoder_bias.clone()], &mut self.logits);
-        weights.multiply_add(Matrix::Decoder, rows, self.state.h(cfg.num_layers - 1), &mut self.logits);
+        let logits = &mut self.logits[..rows * v];
+        broadcast_rows(rows, v, &p[weights.model.layout.decoder_bias.clone()], logits);
+        weights.multiply_add(Matrix::Decoder, rows, &self.state.h(cfg.num_layers - 1)[..rows * h], logits);
+    }
+
+    /// Sets every active row to the state after `prime` from the zero state: its logits are
+    /// then the distribution of the symbol after it, its input the prime's last symbol.
+    pub fn prime(&mut self, weights: &InferenceWeights, prime: &[u32]) {
+        for r in 0..self.active {
+            self.reset_row(r);
+        }
+        for &token in prime {
+            self.inputs[..self.active].fill(token);
+            self.step(weights);
+        }
     }
 
     /// Replaces the state by rows of itself: row `r` becomes row `sources[r]` (beam search
     /// keeps the continuations it chose). `scratch` must be a state of the same shape.
     pub fn gather_rows(&mut self, sources: &[u32], scratch: &mut State<f32>) {
-        let h = self.next[0].len() / self.rows;
+        let h = self.hidden;
         for (from, to) in self.state.all().zip(scratch.all_mut()) {
             for (r, &s) in sources.iter().enumerate() {
                 let s = s as usize;
@@ -289,8 +432,8 @@ mod tests {
     fn one_row_equals_the_forward_pass() {
         for cell in [CellKind::Lstm, CellKind::Rnn, CellKind::Gru] {
             let cfg = config(cell);
-            let m = Model::<f32>::new(cfg, 5);
-            let weights = InferenceWeights::new(&m, 1, Precision::F32);
+            let m = Arc::new(Model::<f32>::new(cfg, 5));
+            let weights = InferenceWeights::new(m.clone(), 1, Precision::F32);
             let mut step = InferenceStep::new(&cfg, 1);
             let mut ws = Workspace::<f32>::new(&cfg, 1, 1);
             let mut state = State::zeros(&cfg, 1);
@@ -312,10 +455,10 @@ mod tests {
     fn rows_are_independent_of_the_batch() {
         for (cell, precision) in [(CellKind::Lstm, Precision::F32), (CellKind::Gru, Precision::Bf16)] {
             let cfg = config(cell);
-            let m = Model::<f32>::new(cfg, 8);
+            let m = Arc::new(Model::<f32>::new(cfg, 8));
             let symbols = |r: usize, t: usize| ((r * 7 + t * 3) % cfg.vocab_size) as u32;
             let run = |rows: usize, offset: usize| {
-                let weights = InferenceWeights::new(&m, rows, precision);
+                let weights = InferenceWeights::new(m.clone(), rows, precision);
                 let mut step = InferenceStep::new(&cfg, rows);
                 let mut logits = Vec::new();
                 for t in 0..12 {
@@ -338,11 +481,35 @@ mod tests {
         }
     }
 
+    /// Removing a row moves the last one into its place, whole; an added row starts from
+    /// zero whatever the row held before.
+    #[test]
+    fn removing_and_adding_rows() {
+        let cfg = config(CellKind::Lstm);
+        let m = Arc::new(Model::<f32>::new(cfg, 2));
+        let weights = InferenceWeights::new(m, 3, Precision::F32);
+        let mut step = InferenceStep::with_capacity(&cfg, 3);
+        assert_eq!((0..4).map(|_| step.add_row()).collect::<Vec<_>>(), [Some(0), Some(1), Some(2), None]);
+        step.inputs.copy_from_slice(&[1, 2, 3]);
+        step.step(&weights);
+        let before = step.clone();
+        assert_eq!(step.remove_row(0), Some(2));
+        assert_eq!(step.remove_row(1), None);
+        assert_eq!(step.active(), 1);
+        let h = cfg.hidden_size;
+        for (after, before) in step.state.all().zip(before.state.all()) {
+            assert_eq!(after[..h], before[2 * h..3 * h]);
+        }
+        assert_eq!((step.logits_of(0), step.inputs[0]), (before.logits_of(2), 3));
+        assert_eq!(step.add_row(), Some(1));
+        assert!(step.state.all().all(|slab| slab[h..2 * h].iter().all(|&x| x == 0.0)));
+    }
+
     #[test]
     fn gathering_rows_moves_whole_states() {
         let cfg = config(CellKind::Lstm);
-        let m = Model::<f32>::new(cfg, 2);
-        let weights = InferenceWeights::new(&m, 3, Precision::F32);
+        let m = Arc::new(Model::<f32>::new(cfg, 2));
+        let weights = InferenceWeights::new(m.clone(), 3, Precision::F32);
         let mut step = InferenceStep::new(&cfg, 3);
         step.inputs.copy_from_slice(&[1, 2, 3]);
         step.step(&weights);

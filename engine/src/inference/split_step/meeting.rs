@@ -48,9 +48,8 @@ const _: () = assert!(align_of::<Progress>() == LINE_PAIR && align_of::<Shared>(
 impl Shared {
     /// For `parts` threads stepping from `state` (its `h` published as buffer 0), with
     /// `vocab` logits.
-    pub(super) fn new(state: &State<f32>, vocab: usize, parts: usize) -> Shared {
+    pub(super) fn new(state: &State<f32>, hidden: usize, vocab: usize, parts: usize) -> Shared {
         let layers = state.slabs.len();
-        let hidden = state.h(0).len();
         let stride = hidden.next_multiple_of(LINE_PAIR / size_of::<AtomicU32>());
         let h = LineAligned::from_fn(layers * 2 * stride, |i| {
             let (buffer, unit) = (i / stride, i % stride);
@@ -154,7 +153,7 @@ mod tests {
             for (l, layer) in state.slabs.iter_mut().enumerate() {
                 layer[0].iter_mut().enumerate().for_each(|(u, v)| *v = (100 * l + u) as f32 + 0.5);
             }
-            let shared = Shared::new(&state, 5, 2);
+            let shared = Shared::new(&state, hidden, 5, 2);
             let mut ends = Vec::new();
             for l in 0..layers {
                 for buffer in 0..2 {

@@ -89,7 +89,7 @@ impl Part {
     /// Part `index` of `weights`' steps: the units `units` of every layer and the output
     /// symbols `symbols`, from the state `state`.
     pub(super) fn new(
-        weights: &InferenceWeights<'_>,
+        weights: &InferenceWeights,
         state: &State<f32>,
         index: usize,
         units: Range<usize>,
