@@ -40,7 +40,7 @@ fn text(len: usize, seed: u64) -> Vec<u32> {
 
 /// ln p(`ids[i + 1]`) after `ids[..=i]` from a zero state, one step at a time.
 fn step_by_step(model: &Model<f32>, precision: Precision, ids: &[u32]) -> Vec<f64> {
-    let weights = InferenceWeights::new(model, 1, precision);
+    let weights = InferenceWeights::new(std::sync::Arc::new(model.clone()), 1, precision);
     let mut step = InferenceStep::new(&model.config, 1);
     ids.windows(2)
         .map(|pair| {
