@@ -24,6 +24,7 @@ fn run_with_dropout(cell: CellKind, parts: usize, threads: usize, dropout: f64) 
         clip: 1.0,
         dropout,
         output_dropout: dropout,
+        weight_drop: dropout,
         dropout_seed: 11,
         precision: Precision::F32,
     };

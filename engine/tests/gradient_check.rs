@@ -2,7 +2,8 @@
 //! model (V=7, E=5, H=6, L=2, B=3, T=4) for every cell (LSTM, RNN, GRU), starting from a
 //! non-zero carried state; and again with dropout between layers (L=3, so two boundaries):
 //! with the masks fixed by `(seed, step)`, the training loss is a deterministic function of
-//! the parameters, and its gradient is checked the same way.
+//! the parameters, and its gradient is checked the same way; and with DropConnect on the
+//! recurrent weights (weight drop), whose masks `(seed, step)` fix too.
 //!
 //! Bound: for every element, |analytic − numeric| ≤ 1e-6 · max(|analytic|, |numeric|) + 1e-9.
 //! Central differences with ε = 1e-5 in f64 have a truncation error of order ε² ≈ 1e-10 and
@@ -12,6 +13,7 @@
 use charrnn_engine::model::dropout::Dropout;
 use charrnn_engine::model::pass::{backward, forward, Pass, PassOptions};
 use charrnn_engine::model::phase_times::PhaseTimes;
+use charrnn_engine::model::weight_drop::WeightDrop;
 use charrnn_engine::{CellKind, Model, ModelConfig, PackedWeights, State, Workspace};
 use charrnn_kernels::Float;
 use rand::{Rng, SeedableRng};
@@ -28,6 +30,27 @@ fn tiny(cell: CellKind) -> ModelConfig {
 /// Dropout settings of the checks (a fixed seed and step fix the masks).
 fn dropout(p: f64) -> Dropout {
     Dropout { p, output_p: p, seed: 17, step: 3, first_row: 0 }
+}
+
+/// What a pass drops: units (between layers and on the last layer's output) and, with this
+/// probability (0: none), recurrent weights, whose masks are those of seed 17 and step 3.
+#[derive(Clone, Copy)]
+struct Drops {
+    units: Option<Dropout>,
+    weights: f64,
+}
+
+impl From<Option<Dropout>> for Drops {
+    fn from(units: Option<Dropout>) -> Drops {
+        Drops { units, weights: 0.0 }
+    }
+}
+
+/// The weight masks of the checks, drawn for `m`'s current weights.
+fn weight_drop<F: Float>(m: &Model<F>, p: f64) -> WeightDrop<F> {
+    let mut drop = WeightDrop::new(&m.config, p, 17);
+    drop.draw(m, 3);
+    drop
 }
 
 /// A model, a batch and a carried-in state, all random.
@@ -58,36 +81,42 @@ fn setup_config(config: ModelConfig, seed: u64) -> (Model<f64>, Workspace<f64>, 
     (model, ws, state)
 }
 
-/// A forward pass with `dropout` (mean loss over this batch), timing discarded.
-fn fwd<F: Float>(m: &Model<F>, ws: &mut Workspace<F>, st: &mut State<F>, pass: Pass, dropout: Option<Dropout>) -> f64 {
-    let options = PassOptions { dropout, loss_rows: None };
-    forward(m, &packed(m, ws), ws, st, pass, &options, &mut PhaseTimes::default())
+/// A forward pass with `drops` (mean loss over this batch), timing discarded.
+fn fwd<F: Float>(m: &Model<F>, ws: &mut Workspace<F>, st: &mut State<F>, pass: Pass, drops: impl Into<Drops>) -> f64 {
+    let drops = drops.into();
+    let options = PassOptions { dropout: drops.units, loss_rows: None };
+    forward(m, &packed(m, ws, drops.weights), ws, st, pass, &options, &mut PhaseTimes::default())
 }
 
-/// The backward pass after [`fwd`] with the same `dropout`.
-fn bwd<F: Float>(m: &Model<F>, ws: &mut Workspace<F>, grads: &mut [F], dropout: Option<Dropout>) {
-    let options = PassOptions { dropout, loss_rows: None };
-    backward(m, &packed(m, ws), ws, grads, &options, &mut PhaseTimes::default())
+/// The backward pass after [`fwd`] with the same `drops`: the gradient of the weights
+/// themselves (with weight drop, the products' gradient times the mask).
+fn bwd<F: Float>(m: &Model<F>, ws: &mut Workspace<F>, grads: &mut [F], drops: impl Into<Drops>) {
+    let drops = drops.into();
+    let options = PassOptions { dropout: drops.units, loss_rows: None };
+    backward(m, &packed(m, ws, drops.weights), ws, grads, &options, &mut PhaseTimes::default());
+    weight_drop(m, drops.weights).mask_gradient(&m.layout, grads);
 }
 
-/// The recurrent weights of `m` packed for passes over `ws` (anew: the checks change weights).
-fn packed<F: Float>(m: &Model<F>, ws: &Workspace<F>) -> PackedWeights<F> {
+/// The recurrent weights of `m` packed for passes over `ws` (anew: the checks change weights),
+/// with a fraction `weight_drop` of them dropped.
+fn packed<F: Float>(m: &Model<F>, ws: &Workspace<F>, weight_drop_p: f64) -> PackedWeights<F> {
     let mut packed = PackedWeights::for_training(&m.config, ws.batch, ws.precision());
-    packed.pack(m);
+    packed.pack_dropped(m, &weight_drop(m, weight_drop_p));
     packed
 }
 
 fn check(cell: CellKind) {
-    check_config(tiny(cell), None);
+    check_config(tiny(cell), None, 0.0);
 }
 
 /// Checks every gradient of `config`'s model, with dropout `p` between layers and on the last
 /// layer's output when given
 /// (the finite differences then use training passes, which draw the same masks).
-fn check_config(config: ModelConfig, p: Option<f64>) {
+/// and a fraction `weights` of the recurrent weights dropped.
+fn check_config(config: ModelConfig, p: Option<f64>, weights: f64) {
     let cell = config.cell;
     let (mut model, mut ws, state) = setup_config(config, 5);
-    let drop = p.map(dropout);
+    let drop = Drops { units: p.map(dropout), weights };
     let probe = if p.is_some() { Pass::Train } else { Pass::Eval };
     let mut grads = vec![0.0f64; model.params.len()];
     fwd(&model, &mut ws, &mut state.clone(), Pass::Train, drop);
@@ -98,6 +127,14 @@ fn check_config(config: ModelConfig, p: Option<f64>) {
         for (l, mask) in masks.iter().enumerate() {
             let dropped = mask.mask.iter().filter(|&&m| m == 0.0).count();
             assert!(dropped > 0 && p > 0.0, "{cell:?}: the mask after layer {l} drops nothing");
+        }
+    }
+    if weights > 0.0 {
+        let drop = weight_drop(&model, weights);
+        for l in 0..config.num_layers {
+            let wh = &model.params[model.layout.layers[l].wh.clone()];
+            let dropped = drop.dropped(l).iter().zip(wh).filter(|&(&d, &w)| d == 0.0 && w != 0.0).count();
+            assert!(dropped > 0, "{cell:?}: layer {l}'s recurrent weights: none dropped");
         }
     }
 
@@ -130,7 +167,7 @@ fn check_config(config: ModelConfig, p: Option<f64>) {
         // Every tensor must actually receive gradient (the embedding only in used rows).
         assert!(nonzero > 0, "{cell:?} {}: gradient is zero everywhere", tensor.name);
     }
-    println!("{cell:?} (dropout {p:?}): worst relative error {worst:e}");
+    println!("{cell:?} (dropout {p:?}, weight drop {weights}): worst relative error {worst:e}");
 }
 
 #[test]
@@ -153,8 +190,18 @@ fn gru_gradients_match_finite_differences() {
 #[test]
 fn gradients_with_dropout_match_finite_differences() {
     for cell in CELLS {
-        check_config(ModelConfig { num_layers: 3, ..tiny(cell) }, Some(0.4));
-        check_config(ModelConfig { num_layers: 1, ..tiny(cell) }, Some(0.4));
+        check_config(ModelConfig { num_layers: 3, ..tiny(cell) }, Some(0.4), 0.0);
+        check_config(ModelConfig { num_layers: 1, ..tiny(cell) }, Some(0.4), 0.0);
+    }
+}
+
+/// DropConnect on the recurrent weights, p = 0.4, every cell: alone over two layers, and with
+/// dropout between and after three.
+#[test]
+fn gradients_with_weight_drop_match_finite_differences() {
+    for cell in CELLS {
+        check_config(tiny(cell), None, 0.4);
+        check_config(ModelConfig { num_layers: 3, ..tiny(cell) }, Some(0.4), 0.4);
     }
 }
 

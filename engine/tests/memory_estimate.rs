@@ -42,7 +42,16 @@ fn the_estimate_is_the_peak_a_counting_allocator_sees() {
             (base, peak)
         });
         let seen = (peak - base) as f64;
-        let estimate = training_memory(&config, batch, seq_len, threads, threads, dropout > 0.0).total() as f64;
+        let estimate = training_memory(
+            &config,
+            batch,
+            seq_len,
+            threads,
+            threads,
+            dropout > 0.0,
+            options.weight_drop > 0.0,
+        )
+        .total() as f64;
         let ratio = estimate / seen;
         eprintln!("{cell:?}, dropout {dropout}: estimate {estimate} bytes, peak {seen} bytes (ratio {ratio:.3})");
         assert!(

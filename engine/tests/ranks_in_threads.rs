@@ -128,6 +128,7 @@ fn options(batch_size: usize, dropout: f64) -> TrainOptions {
         clip: 1.0,
         dropout,
         output_dropout: dropout,
+        weight_drop: dropout,
         dropout_seed: 11,
         precision: Precision::F32,
     }
@@ -199,6 +200,25 @@ fn two_processes_train_as_two_parts() {
                 assert_eq!(outcome, one, "{cell:?}, dropout {dropout}");
             }
         }
+    }
+}
+
+/// With weight drop a step's products read a masked copy of the recurrent weights; an
+/// evaluation after it reads the weights themselves: the same loss as a trainer without any
+/// dropout evaluating the same weights.
+#[test]
+fn an_evaluation_after_weight_dropped_steps_reads_the_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = token_stream(dir.path());
+    let val = Batcher::new(&stream, 2500..3000, 7, 5, "validation").unwrap();
+    for cell in CELLS {
+        let dropped = solo(cell, &stream, &TrainOptions { dropout: 0.0, output_dropout: 0.0, ..options(7, 0.3) }, 2);
+        let mut model = Model::new(config(cell), 3);
+        model.params.clone_from(&dropped.params);
+        let mut plain = Trainer::new(model, &options(7, 0.0), Layout { parts: 2, ..Layout::default() });
+        assert_eq!(plain.evaluate(&val, &|| false), Some(dropped.eval), "{cell:?}");
+        let undropped = solo(cell, &stream, &options(7, 0.0), 2);
+        assert_ne!(undropped.losses, dropped.losses, "{cell:?}: weight drop changed nothing");
     }
 }
 

@@ -95,7 +95,7 @@ pub fn run(args: BenchArgs, ranks: &Ranks) -> Result<()> {
     }
     // This rank's rows, and every rank on this machine needing about as much.
     let rows = block_rows(batch, ranks.size, ranks.rank).len();
-    let need = training_memory(&config, rows, seq_len, threads.min(rows), threads, false);
+    let need = training_memory(&config, rows, seq_len, threads.min(rows), threads, false, false);
     let need_here = need.total() * ranks.local_size as u64;
     crate::shared::memory_check::refuse_if_too_large(need_here, need.total(), "use --config seed or fewer --threads")?;
     let options = TrainOptions {
@@ -105,6 +105,7 @@ pub fn run(args: BenchArgs, ranks: &Ranks) -> Result<()> {
         clip: 5.0,
         dropout: 0.0,
         output_dropout: 0.0,
+        weight_drop: 0.0,
         dropout_seed: 42,
         precision: args.precision.precision(),
     };

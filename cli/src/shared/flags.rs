@@ -30,6 +30,7 @@ pub fn flag(field: &str) -> &'static str {
         "clip" => "--clip",
         "dropout" => "--dropout",
         "output_dropout" => "--output-dropout",
+        "weight_drop" => "--weight-drop",
         "precision" => "--precision",
         "eval_every" => "--eval-every",
         "checkpoint_every" => "--checkpoint-every",

@@ -75,6 +75,12 @@ pub struct TrainArgs {
     /// layer's output is dropped. Training only, masks fixed by --seed and the step
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub output_dropout: f64,
+    /// DropConnect probability in [0, 1) on the recurrent weights (AWD-LSTM's weight drop): in
+    /// each training step a fraction P of each layer's hidden-to-hidden weights is dropped, the
+    /// same ones for every row and time step of the step: dropout between time steps. Training
+    /// only, masks fixed by --seed and the step
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub weight_drop: f64,
     /// What the matrix products round their operands to [default: f32; with --resume, the
     /// checkpoint's]
     #[arg(long, value_enum)]
@@ -165,6 +171,9 @@ pub fn check_args(args: &TrainArgs) -> Result<()> {
     }
     if !(args.output_dropout.is_finite() && (0.0..1.0).contains(&args.output_dropout)) {
         bail!("--output-dropout must be a probability in [0, 1) (got {})", args.output_dropout);
+    }
+    if !(args.weight_drop.is_finite() && (0.0..1.0).contains(&args.weight_drop)) {
+        bail!("--weight-drop must be a probability in [0, 1) (got {})", args.weight_drop);
     }
     // The model's size, before preparing the corpus (with the smallest vocabulary: the real
     // one is checked again once known).

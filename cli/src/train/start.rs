@@ -208,6 +208,7 @@ pub fn memory_needed(config: &ModelConfig, record: &RunRecord, workers: Workers)
         parts,
         threads,
         record.dropout > 0.0 || record.output_dropout > 0.0,
+        record.weight_drop > 0.0,
     );
     let staging = if processes_here > 1 { 4 * config.num_params() as u64 } else { 0 };
     let in_process = need.total() + staging;

@@ -230,6 +230,7 @@ mod tests {
             clip: 5.0,
             dropout: 0.0,
             output_dropout: 0.0,
+            weight_drop: 0.0,
             dropout_seed: 0,
             precision: charrnn_kernels::Precision::F32,
         };

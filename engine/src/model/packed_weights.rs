@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use crate::model::config::ModelConfig;
 use crate::model::params::Model;
+use crate::model::weight_drop::WeightDrop;
 
 /// The packed recurrent weights of every layer.
 #[derive(Clone, Debug)]
@@ -60,12 +61,31 @@ impl<F: Float> PackedWeights<F> {
     /// task each on the pool). Allocates nothing.
     pub fn pack(&mut self, model: &Model<F>) {
         let (p, layers) = (&model.params, &model.layout.layers);
+        self.pack_layers(model, |l| &p[layers[l].wh.clone()]);
+    }
+
+    /// Packs what a training step with weight drop reads: each layer's `Wh ⊙ mask` as `drop`
+    /// last drew it ([`WeightDrop::draw`]); `model`'s own weights when `drop` drops nothing.
+    pub fn pack_dropped(&mut self, model: &Model<F>, drop: &WeightDrop<F>) {
+        if drop.is_active() {
+            self.pack_layers(model, |l| drop.dropped(l));
+        } else {
+            self.pack(model);
+        }
+    }
+
+    /// Packs `wh(l)` (`[H, G·H]`) as layer `l`'s `Wh` and `Whᵀ`, every layer and both
+    /// orientations at once.
+    fn pack_layers<'w>(&mut self, model: &Model<F>, wh: impl Fn(usize) -> &'w [F] + Sync)
+    where
+        F: 'w,
+    {
         // `Wh` is stored `[H, G·H]`: it is `B` of the forward products and, transposed, of the
         // backward ones; its rows are G·H apart either way.
         let ld = model.config.cell.gates() * model.config.hidden_size;
         let forward = self.wh.par_iter_mut().enumerate().map(|(l, packed)| (Op::N, l, packed));
         let backward = self.wh_t.par_iter_mut().enumerate().map(|(l, packed)| (Op::T, l, packed));
-        forward.chain(backward).for_each(|(op, l, packed)| packed.prepare(op, &p[layers[l].wh.clone()], ld));
+        forward.chain(backward).for_each(|(op, l, packed)| packed.prepare(op, wh(l), ld));
     }
 
     /// Layer `l`'s packed `Wh`.

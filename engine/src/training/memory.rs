@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::model::config::ModelConfig;
 use crate::model::packed_weights::PackedWeights;
+use crate::model::weight_drop::WeightDrop;
 use crate::model::workspace::{State, Workspace};
 use crate::training::collective::block_rows;
 
@@ -45,6 +46,7 @@ pub fn training_memory(
     parts: usize,
     threads: usize,
     dropout: bool,
+    weight_drop: bool,
 ) -> TrainingMemory {
     let f32_bytes = std::mem::size_of::<f32>() as u64;
     let p = config.num_params() as u64;
@@ -60,6 +62,8 @@ pub fn training_memory(
     }
     // The recurrent weights packed once for all parts.
     workspace += PackedWeights::<f32>::allocation(config, true) as u64 * f32_bytes;
+    // Weight drop's masks and masked copies of `Wh` (any probability above 0 needs the same).
+    workspace += WeightDrop::<f32>::allocation(config, if weight_drop { 0.5 } else { 0.0 }) as u64 * f32_bytes;
     let widest = config.widest_product();
     workspace += (threads.max(1) * charrnn_kernels::gemm::scratch_bytes(widest)) as u64;
     TrainingMemory {
@@ -266,7 +270,7 @@ mod tests {
         // `train --hidden 12000`: 1.7·10⁹ parameters, 4 bytes each, at least 6 copies.
         let config =
             ModelConfig { cell: CellKind::Lstm, vocab_size: 65, embed_size: 128, hidden_size: 12000, num_layers: 2 };
-        let need = training_memory(&config, 50, 50, 2, 2, false);
+        let need = training_memory(&config, 50, 50, 2, 2, false, false);
         let p = config.num_params() as u64;
         assert_eq!(need.params, 4 * p);
         assert_eq!(need.grads, 12 * p);

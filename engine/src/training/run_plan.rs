@@ -112,6 +112,7 @@ impl RunRecord {
             clip: self.clip,
             dropout: self.dropout,
             output_dropout: self.output_dropout,
+            weight_drop: self.weight_drop,
             dropout_seed: self.seed,
             precision: self.precision,
         }

@@ -41,6 +41,10 @@ pub struct RunRecord {
     /// Dropout on the last layer's output (absent in checkpoints from before it existed: none).
     #[serde(default)]
     pub output_dropout: f64,
+    /// DropConnect on the recurrent weights (absent in checkpoints from before it existed:
+    /// none).
+    #[serde(default)]
+    pub weight_drop: f64,
     pub seed: u64,
     #[serde(default)]
     pub forget_bias: Option<f64>,
@@ -154,6 +158,7 @@ impl RunRecord {
         apply!(clip);
         apply!(dropout);
         apply!(output_dropout);
+        apply!(weight_drop);
         // The checkpoint's weights and moments are f32 whatever the products ran in, so a run
         // may continue in another precision.
         apply!(precision);
@@ -214,6 +219,7 @@ pub struct Requested {
     pub clip: Option<f64>,
     pub dropout: Option<f64>,
     pub output_dropout: Option<f64>,
+    pub weight_drop: Option<f64>,
     pub precision: Option<Precision>,
     pub eval_every: Option<u64>,
     pub checkpoint_every: Option<u64>,

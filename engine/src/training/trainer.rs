@@ -16,6 +16,7 @@ use crate::model::packed_weights::PackedWeights;
 use crate::model::params::Model;
 use crate::model::pass::{backward, forward, Pass, PassOptions};
 use crate::model::phase_times::{Phase, PhaseTimes, Span};
+use crate::model::weight_drop::WeightDrop;
 use crate::model::workspace::{State, Workspace};
 use crate::setting_names::{field_name, NamesSettings};
 use crate::training::collective::{block_rows, Collective, Solo};
@@ -39,6 +40,10 @@ pub struct TrainOptions {
     /// Dropout probability on the last layer's output, before the output layer, in `[0, 1)`
     /// (0: none); training steps only.
     pub output_dropout: f64,
+    /// Probability of dropping a recurrent weight (DropConnect on `Wh`, the same mask for every
+    /// row and time step of a step), in `[0, 1)` (0: none); training steps only. See
+    /// [`crate::model::weight_drop`].
+    pub weight_drop: f64,
     /// Seed of the dropout masks (with the step number, it fixes them; the CLI passes `--seed`).
     pub dropout_seed: u64,
     /// What the matrix products round their operands to ([`Precision::Bf16`]: mixed
@@ -156,8 +161,14 @@ pub struct Trainer {
     inputs: Vec<u32>,
     targets: Vec<u32>,
     parts: Vec<Part>,
-    /// The recurrent weights packed for every part's products: written after each update.
+    /// The recurrent weights packed for every part's products: written after each update, or,
+    /// with weight drop, at the start of each step (the step's masked copy).
     packed: PackedWeights<f32>,
+    /// Whether `packed` holds the model's own weights (an evaluation's): false while it holds
+    /// a step's masked copy.
+    packed_holds_weights: bool,
+    /// DropConnect on the recurrent weights: the step's masks and masked copies.
+    weight_drop: WeightDrop<f32>,
     /// The optimiser's time (on the calling thread).
     optimiser_times: PhaseTimes,
 }
@@ -189,7 +200,7 @@ impl Trainer {
     /// A fresh optimiser and a zero state for `model`, and every buffer a step needs.
     fn allocate(model: Model<f32>, options: &TrainOptions, Layout { parts, group }: Layout) -> Trainer {
         let (batch, seq_len) = (options.batch_size, options.seq_len);
-        for p in [options.dropout, options.output_dropout] {
+        for p in [options.dropout, options.output_dropout, options.weight_drop] {
             assert!((0.0..1.0).contains(&p), "dropout probability {p} outside [0, 1)");
         }
         assert!(batch >= group.size(), "a batch of {batch} rows for {} processes", group.size());
@@ -224,6 +235,8 @@ impl Trainer {
         packed.pack(&model);
         Trainer {
             packed,
+            packed_holds_weights: true,
+            weight_drop: WeightDrop::new(&config, options.weight_drop, options.dropout_seed),
             grads: vec![0.0; n],
             adam: Adam::new(n, options.adam),
             clip: options.clip,
@@ -264,6 +277,12 @@ impl Trainer {
         // same after a resume, and the same however the batch is split.
         let (p, output_p, seed, step) = (self.dropout, self.output_dropout, self.dropout_seed, self.adam.step + 1);
         let loss_rows = Some(self.batch * self.seq_len);
+        if self.weight_drop.is_active() {
+            // This step's masks, the same for every part and every process of the group.
+            self.weight_drop.draw(&self.model, step);
+            self.packed.pack_dropped(&self.model, &self.weight_drop);
+            self.packed_holds_weights = false;
+        }
         let (model, packed) = (&self.model, &self.packed);
         self.parts.par_iter_mut().for_each(|part| {
             let dropout =
@@ -286,6 +305,8 @@ impl Trainer {
         // Every process then holds the same sum, so each takes the same clip and update.
         self.group.sum_f32(&mut self.grads);
         self.optimiser_times.lap(Phase::GradientExchange, &mut mark);
+        // The products read `Wh ⊙ mask`: the gradient of `Wh` itself is theirs times the mask.
+        self.weight_drop.mask_gradient(&self.model.layout, &mut self.grads);
         let grad_norm = clip_global_norm(&mut self.grads, self.clip);
         // Adam squares each gradient in f32: past sqrt(f32::MAX) ≈ 1.8e19 (a bound on every
         // element of a gradient of this norm) the second moment turns infinite, the weight
@@ -301,8 +322,11 @@ impl Trainer {
         if !self.model.params.iter().all(|w| w.is_finite()) {
             return Err(TrainError::NonFiniteWeights { step });
         }
-        // The products' copy of the recurrent weights (bf16 in bf16 runs), once for all parts.
-        self.packed.pack(&self.model);
+        // The products' copy of the recurrent weights (bf16 in bf16 runs), once for all parts;
+        // with weight drop, the next step packs its own masked copy instead.
+        if !self.weight_drop.is_active() {
+            self.packed.pack(&self.model);
+        }
         self.optimiser_times.lap(Phase::Optimiser, &mut mark);
         Ok(StepOutcome { loss, grad_norm })
     }
@@ -460,6 +484,11 @@ impl Trainer {
     /// sum that ends the evaluation, so every process returns `None` alike and none is left
     /// waiting for another.
     pub fn evaluate(&mut self, batches: &Batcher<'_>, stop: &dyn Fn() -> bool) -> Option<f64> {
+        if !self.packed_holds_weights {
+            // The last step's masked copy: an evaluation reads the weights themselves.
+            self.packed.pack(&self.model);
+            self.packed_holds_weights = true;
+        }
         let saved: Vec<State<f32>> = self.parts.iter().map(|p| p.state.clone()).collect();
         self.reset_state();
         let n = batches.num_batches();

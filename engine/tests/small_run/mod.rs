@@ -43,9 +43,20 @@ pub fn three_layers(cell: CellKind, corpus: &SmallCorpus, embed_size: usize, hid
     ModelConfig { cell, vocab_size: corpus.prepared.vocab.len(), embed_size, hidden_size, num_layers: 3 }
 }
 
-/// Default Adam, clipping at 5, `dropout` between layers and on the last layer's output, masks
-/// of seed 1.
+/// Default Adam, clipping at 5, `dropout` between layers, on the last layer's output and on the
+/// recurrent weights, masks of seed 1.
 pub fn train_options(batch_size: usize, seq_len: usize, dropout: f64) -> TrainOptions {
     let (precision, output_dropout, adam) = (Precision::F32, dropout, AdamHyper::default());
-    TrainOptions { batch_size, seq_len, adam, clip: 5.0, dropout, output_dropout, dropout_seed: 1, precision }
+    let weight_drop = dropout;
+    TrainOptions {
+        batch_size,
+        seq_len,
+        adam,
+        clip: 5.0,
+        dropout,
+        output_dropout,
+        weight_drop,
+        dropout_seed: 1,
+        precision,
+    }
 }
