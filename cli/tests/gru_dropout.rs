@@ -1,4 +1,4 @@
-//! `train --cell gru` and `train --dropout P` end to end: training lowers the loss, the run
+//! `train --cell gru` and `train --dropout P` (and `--output-dropout`, `--weight-drop`) end to end: training lowers the loss, the run
 //! settings are recorded, the model samples, a dropout run is reproducible, and a bad
 //! probability is a clear error.
 
@@ -27,6 +27,7 @@ fn gru_with_dropout_trains_records_and_samples() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("gru/config.json")).unwrap()).unwrap();
     assert_eq!(config["model"]["cell"], "gru", "{config}");
     assert_eq!(config["training"]["dropout"], 0.25, "{config}");
+    assert_eq!(config["training"]["weight_drop"], 0.0, "{config}");
 
     let sample = run_in(dir.path(), &["sample", "--model", "gru", "--prime", "the ", "--length", "50"]);
     assert!(sample.status.success(), "{}", stderr(&sample));
@@ -43,7 +44,7 @@ fn gru_with_dropout_trains_records_and_samples() {
 #[test]
 fn dropout_outside_zero_to_one_is_a_clear_error() {
     let dir = dir_with_corpus(20_000);
-    for flag in ["--dropout", "--output-dropout"] {
+    for flag in ["--dropout", "--output-dropout", "--weight-drop"] {
         for bad in ["1", "1.5", "-0.1", "nan", "inf"] {
             let arg = format!("{flag}={bad}");
             let out = train(dir.path(), "m", &[&arg, "--steps", "2"]);
@@ -57,7 +58,20 @@ fn dropout_outside_zero_to_one_is_a_clear_error() {
 #[test]
 fn dropout_resumes_bit_identically() {
     let dir = dir_with_corpus(30_000);
-    let model = ["--cell", "gru", "--layers", "2", "--dropout", "0.3", "--output-dropout", "0.2", "--seed", "5"];
+    let model = [
+        "--cell",
+        "gru",
+        "--layers",
+        "2",
+        "--dropout",
+        "0.3",
+        "--output-dropout",
+        "0.2",
+        "--weight-drop",
+        "0.25",
+        "--seed",
+        "5",
+    ];
     let straight = train(dir.path(), "a", &[&model[..], &["--steps", "40"]].concat());
     assert!(straight.status.success(), "{}", stderr(&straight));
     let first = train(dir.path(), "b", &[&model[..], &["--steps", "20"]].concat());
@@ -67,4 +81,20 @@ fn dropout_resumes_bit_identically() {
     let wa = std::fs::read(dir.path().join("a/model.safetensors")).unwrap();
     let wb = std::fs::read(dir.path().join("b/model.safetensors")).unwrap();
     assert!(wa == wb, "weights differ after resume");
+}
+
+/// `--weight-drop` is recorded, changes training, and draws the same masks on a second run.
+#[test]
+fn weight_drop_is_recorded_and_reproducible() {
+    let dir = dir_with_corpus(30_000);
+    let dropped = ["--weight-drop", "0.3", "--steps", "60"];
+    let out = train(dir.path(), "w1", &dropped);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let l = losses(&out);
+    assert!(l.len() == 60 && l[59] < 0.8 * l[0], "{l:?}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("w1/config.json")).unwrap()).unwrap();
+    assert_eq!(config["training"]["weight_drop"], 0.3, "{config}");
+    assert_eq!(losses(&train(dir.path(), "w2", &dropped)), l);
+    assert_ne!(losses(&train(dir.path(), "w3", &["--steps", "60"])), l);
 }
