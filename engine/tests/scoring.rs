@@ -4,7 +4,7 @@
 //! threads; the window starts in range and fixed by the seed; and what is refused.
 
 use charrnn_engine::evaluation::stream::{StreamScorer, STREAM_CHUNK};
-use charrnn_engine::evaluation::windows::{window_starts, WindowScorer};
+use charrnn_engine::evaluation::windows::{window_starts, WindowScorer, MAX_ROWS};
 use charrnn_engine::evaluation::ScoreError;
 use charrnn_engine::model::pass::{forward, Pass, PassOptions};
 use charrnn_engine::model::phase_times::PhaseTimes;
@@ -71,7 +71,7 @@ fn each_window_is_a_stream_of_its_own_on_any_number_of_threads() {
     for cell in [CellKind::Lstm, CellKind::Gru, CellKind::Rnn] {
         let model = Model::<f64>::new(config(cell), 5);
         // One chunk, several chunks with a short last one, and more windows than one pass's rows.
-        for (width, count) in [(10, 3), (150, 7), (5, 150)] {
+        for (width, count) in [(10, 3), (150, 7), (5, 2 * MAX_ROWS + 3)] {
             let starts = window_starts(ids.len(), width, count, 1).unwrap();
             let mut stream = StreamScorer::new(&model, Precision::F32);
             let expected: f64 =

@@ -8,7 +8,7 @@
 //! of threads.
 
 use charrnn_engine::evaluation::stream::{StreamScorer, STREAM_CHUNK};
-use charrnn_engine::evaluation::windows::{window_starts, WindowScorer, MAX_CHUNK};
+use charrnn_engine::evaluation::windows::{window_starts, WindowScorer, MAX_CHUNK, MAX_ROWS};
 use charrnn_engine::inference::step::{InferenceStep, InferenceWeights};
 use charrnn_engine::{CellKind, Model, ModelConfig, Precision};
 use rand::{Rng, SeedableRng};
@@ -98,7 +98,7 @@ fn windows_are_the_step_by_step_path_on_any_number_of_threads() {
     let ids = text(900, 3);
     // (width, count, threads): one window; counts no multiple of the threads; a window longer
     // than a chunk, its last chunk short; more windows than a thread runs in one pass.
-    let cases = [(9, 1, 2), (37, 5, 2), (MAX_CHUNK + 3, 7, 3), (2 * MAX_CHUNK + 5, 4, 3), (3, 131, 2)];
+    let cases = [(9, 1, 2), (37, 5, 2), (MAX_CHUNK + 3, 7, 3), (2 * MAX_CHUNK + 5, 4, 3), (3, 2 * MAX_ROWS + 3, 2)];
     for (cell, layers, precision) in CELLS
         .iter()
         .flat_map(|&c| [1, 3].map(|l| (c, l)))
