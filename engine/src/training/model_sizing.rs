@@ -124,8 +124,9 @@ fn dropout_for(epochs: f64, params_per_token: f64) -> (f64, f64) {
     }
 }
 
-/// The run of width `hidden` on `inputs`, with its predicted speed and tokens.
-fn candidate(inputs: &SizingInputs, hidden: usize) -> SizedRun {
+/// The run the rule would make of width `hidden` on `inputs`, with its predicted speed and
+/// tokens (what the rest of a run is set to when its width is given).
+pub fn run_of_width(inputs: &SizingInputs, hidden: usize) -> SizedRun {
     let config = ModelConfig {
         cell: CellKind::Lstm,
         vocab_size: inputs.vocab_size,
@@ -158,20 +159,14 @@ pub fn machine_peak_flops(precision: Precision) -> f64 {
     charrnn_kernels::peak::peak_flops_here(precision)
 }
 
-/// The run the rule would make of width `hidden` (what the rest of a run is set to when its
-/// width is given).
-pub fn run_of_width(inputs: &SizingInputs, hidden: usize) -> SizedRun {
-    candidate(inputs, hidden)
-}
-
 /// The run the rule chooses for `inputs`: the widest of [`WIDTHS`] that sees at least
 /// [`TOKENS_PER_PARAMETER`] tokens per parameter in the budget (the narrowest when none does).
 pub fn size_for_budget(inputs: &SizingInputs) -> SizedRun {
     WIDTHS
         .iter()
-        .map(|&hidden| candidate(inputs, hidden))
+        .map(|&hidden| run_of_width(inputs, hidden))
         .rfind(|run| run.tokens_per_parameter() >= TOKENS_PER_PARAMETER)
-        .unwrap_or_else(|| candidate(inputs, WIDTHS[0]))
+        .unwrap_or_else(|| run_of_width(inputs, WIDTHS[0]))
 }
 
 impl SizedRun {
