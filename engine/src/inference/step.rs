@@ -27,7 +27,8 @@ use charrnn_kernels::{Kernel, Precision};
 
 use crate::model::cell::{with_cell, Cell, ForwardStep, RecurrentSide, SlabArray};
 use crate::model::config::ModelConfig;
-use crate::model::embedding::{input_table_forward, input_table_gather, EmbeddingDims};
+use crate::model::embedding::input_table_gather;
+use crate::model::pass::input_table;
 use crate::model::params::Model;
 use crate::model::workspace::State;
 
@@ -84,18 +85,9 @@ impl InferenceWeights {
                 }
             })
             .collect();
+        // Layer 0's input side folded into one row per symbol, as a training pass builds it.
         let mut table = vec![0.0; cfg.vocab_size * gh];
-        let dims = EmbeddingDims { vocab: cfg.vocab_size, embed: cfg.embed_size, gates: gh, precision };
-        let r0 = &lay.layers[0];
-        let bias_hh = (cfg.cell.recurrent_side() == RecurrentSide::Summed).then(|| &p[r0.bias_hh.clone()]);
-        input_table_forward(
-            dims,
-            &p[lay.embedding.clone()],
-            &p[r0.wx.clone()],
-            &p[r0.bias_ih.clone()],
-            bias_hh,
-            &mut table,
-        );
+        input_table(&model, precision, &mut table);
         let mut weights =
             InferenceWeights { model, rows, precision, table, input_bias, prepared: Vec::new(), one_row: Vec::new() };
         weights.prepared = weights.prepare_for(rows);
