@@ -11,4 +11,6 @@ mod engine_loop;
 mod metrics;
 mod request;
 mod routes;
+mod row_block;
 mod stop_text;
+mod text_channel;
