@@ -32,8 +32,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let metrics = Arc::new(Metrics::new());
     let capacity = args.max_streams as usize;
     let engine =
-        EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), precision, capacity, threads, Arc::clone(&metrics))
-        .flush_every(std::time::Duration::from_micros(std::env::var("XSERVE_FLUSH_US").ok().and_then(|v| v.parse().ok()).unwrap_or(2000))); // XEXP
+        EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), precision, capacity, threads, Arc::clone(&metrics));
     let ready = Arc::clone(&engine.ready);
     let (to_engine, messages) = std::sync::mpsc::channel();
     let model_id = args
@@ -58,7 +57,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         next_id: AtomicU64::new(0),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::env::var("XSERVE_WORKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2)) // XEXP
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the server's runtime")?;

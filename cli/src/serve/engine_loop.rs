@@ -122,6 +122,7 @@ impl EngineLoop {
 
     /// Hands text over at most every `interval` rather than [`FLUSH_INTERVAL`] (zero: every
     /// character as it comes).
+    #[cfg(test)]
     pub fn flush_every(mut self, interval: Duration) -> EngineLoop {
         self.flush_interval = interval;
         self
@@ -130,8 +131,7 @@ impl EngineLoop {
     /// Runs until a [`Message::Shutdown`] or until every sender is gone, on a pool of the
     /// loop's threads built for it.
     pub fn run(self, messages: Receiver<Message>) {
-        match rayon::ThreadPoolBuilder::new().num_threads(self.threads).thread_name(|i| format!("engine-{i}")).build()
-        {
+        match rayon::ThreadPoolBuilder::new().num_threads(self.threads).thread_name(|i| format!("engine-{i}")).build() {
             Ok(pool) => pool.install(|| self.serve(messages)),
             // No threads to be had: the blocks take turns on this one.
             Err(_) => self.serve(messages),
@@ -459,8 +459,8 @@ mod tests {
     fn shutdown_ends_every_stream() {
         let (model, vocab) = setup();
         let metrics = Arc::new(Metrics::new());
-        let engine = EngineLoop::new(model, vocab, Precision::F32, 2, 2, Arc::clone(&metrics))
-                .flush_every(Duration::ZERO);
+        let engine =
+            EngineLoop::new(model, vocab, Precision::F32, 2, 2, Arc::clone(&metrics)).flush_every(Duration::ZERO);
         let (sender, messages) = std::sync::mpsc::channel();
         let (long, mut receiver) = job(2, 1, 1_000_000_000, 1 << 20);
         metrics.queued.fetch_add(1, Ordering::Relaxed);
