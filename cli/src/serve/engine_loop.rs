@@ -41,6 +41,10 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(2);
 /// took most of the cores from the step).
 pub const STREAMS_PER_FLUSH: usize = 16;
 
+/// Rows of a block's step the weights' panels are chosen for: 64 streams on two threads
+/// (panels for the 128 rows of a default block padded such steps by a quarter).
+const TYPICAL_BLOCK_ROWS: usize = 32;
+
 /// Why a choice ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FinishReason {
@@ -141,7 +145,9 @@ impl EngineLoop {
     fn serve(self, messages: Receiver<Message>) {
         let blocks = self.threads.min(self.capacity).max(1);
         let per_block = self.capacity.div_ceil(blocks);
-        let weights = Arc::new(InferenceWeights::new(Arc::clone(&self.model), per_block, self.precision));
+        let hint = per_block.min(TYPICAL_BLOCK_ROWS);
+        let weights =
+            Arc::new(InferenceWeights::with_rows_hint(Arc::clone(&self.model), per_block, hint, self.precision));
         let space = self.vocab.id_of_char(' ');
         let mut blocks: Vec<RowBlock> =
             (0..blocks).map(|_| RowBlock::new(Arc::clone(&weights), space, per_block)).collect();
