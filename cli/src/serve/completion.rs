@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use crate::serve::api_error::ApiError;
-use crate::serve::engine_loop::{Event, FinishReason};
+use crate::serve::event::{Event, FinishReason};
 use crate::serve::metrics::{Metrics, Outcome};
 use crate::serve::text_channel::Inbox;
 

@@ -27,6 +27,7 @@ use charrnn_engine::inference::step::{InferenceStep, InferenceWeights};
 use charrnn_engine::{Model, Precision};
 use rayon::prelude::*;
 
+use crate::serve::event::{Event, FinishReason};
 use crate::serve::metrics::Metrics;
 use crate::serve::row_block::{active, count_active, Handover, RowBlock, Stream};
 use crate::serve::stop_text::StopText;
@@ -45,36 +46,6 @@ pub const STREAMS_PER_FLUSH: usize = 8;
 /// Rows of a block's step the weights' panels are chosen for: 64 streams on two threads
 /// (panels for the 128 rows of a default block padded such steps by a quarter).
 const TYPICAL_BLOCK_ROWS: usize = 32;
-
-/// Why a choice ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FinishReason {
-    /// `max_tokens` characters.
-    Length,
-    /// A stop string.
-    Stop,
-    /// The server is stopping.
-    Shutdown,
-}
-
-impl FinishReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FinishReason::Length => "length",
-            FinishReason::Stop => "stop",
-            FinishReason::Shutdown => "shutdown",
-        }
-    }
-}
-
-/// What a request's channel carries.
-#[derive(Debug)]
-pub enum Event {
-    /// More text of choice `choice`.
-    Text { choice: usize, text: String },
-    /// Choice `choice` ended after `generated` characters.
-    Finished { choice: usize, reason: FinishReason, generated: usize },
-}
 
 /// A request for the engine.
 pub struct Job {

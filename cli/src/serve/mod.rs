@@ -8,6 +8,7 @@ pub mod args;
 pub mod command;
 mod completion;
 mod engine_loop;
+mod event;
 mod metrics;
 mod request;
 mod routes;

@@ -16,7 +16,7 @@ use charrnn_engine::data::Vocab;
 use charrnn_engine::inference::sample::Sampler;
 use charrnn_engine::inference::step::InferenceWeights;
 
-use crate::serve::engine_loop::{Event, FinishReason};
+use crate::serve::event::{Event, FinishReason};
 use crate::serve::metrics::Metrics;
 use crate::serve::stop_text::StopText;
 use crate::serve::text_channel::Outbox;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-use crate::serve::engine_loop::Event;
+use crate::serve::event::Event;
 
 /// The engine's end: one clone per choice.
 #[derive(Clone)]
@@ -100,11 +100,7 @@ mod tests {
         assert!(matches!(inbox.try_recv(), Some(Event::Text { choice: 0, text }) if text == "abc"));
         assert!(outbox.send_text(0, b"fgh"));
         assert!(!outbox.send_text(0, b"i"));
-        outbox.send_end(Event::Finished {
-            choice: 0,
-            reason: super::super::engine_loop::FinishReason::Stop,
-            generated: 0,
-        });
+        outbox.send_end(Event::Finished { choice: 0, reason: crate::serve::event::FinishReason::Stop, generated: 0 });
         assert!(matches!(inbox.try_recv(), Some(Event::Text { choice: 1, .. })));
         assert!(matches!(inbox.try_recv(), Some(Event::Text { choice: 0, text }) if text == "fgh"));
         assert!(matches!(inbox.try_recv(), Some(Event::Finished { .. })));
