@@ -38,6 +38,7 @@ pub struct ServeArgs {
     pub api_key: Option<String>,
 }
 
-/// Characters of text a streaming client may leave unread before its stream is cut (an SSE
-/// error event, then the stream ends): a slow reader never holds up the batch.
+/// Bytes of text (characters of most vocabularies) a streaming client may leave unread before
+/// its stream is cut (an SSE error event, then the stream ends): a slow reader never holds up
+/// the batch.
 pub const STREAM_BUFFER: usize = 8192;

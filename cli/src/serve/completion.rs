@@ -9,11 +9,11 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
-use tokio::sync::mpsc::Receiver;
 
 use crate::serve::api_error::ApiError;
-use crate::serve::engine_loop::{Event, FinishReason};
+use crate::serve::event::{Event, FinishReason};
 use crate::serve::metrics::{Metrics, Outcome};
+use crate::serve::text_channel::Inbox;
 
 /// Most events one SSE read takes from the channel.
 const EVENTS_PER_READ: usize = 1024;
@@ -84,7 +84,7 @@ fn usage(header: &Header, generated: usize) -> Value {
 }
 
 /// The answer once every choice has ended.
-pub async fn whole(header: Header, mut events: Receiver<Event>, metrics: Arc<Metrics>) -> Response {
+pub async fn whole(header: Header, mut events: Inbox, metrics: Arc<Metrics>) -> Response {
     let mut guard = OutcomeGuard { metrics, outcome: None };
     let mut choices = Choices::new(header.n);
     while let Some(event) = events.recv().await {
@@ -144,7 +144,7 @@ fn chunk(header: &Header, index: usize, text: &str, reason: Option<FinishReason>
 /// The stream's state between reads.
 struct Streaming {
     header: Header,
-    events: Receiver<Event>,
+    events: Inbox,
     choices: Choices,
     guard: OutcomeGuard,
     started: bool,
@@ -192,7 +192,7 @@ impl Streaming {
             }
             taken += 1;
             if taken < EVENTS_PER_READ {
-                event = self.events.try_recv().ok();
+                event = self.events.try_recv();
             }
         }
         for (i, text) in pending.iter().enumerate() {
@@ -222,7 +222,7 @@ impl Streaming {
 }
 
 /// The answer as Server-Sent Events.
-pub fn streamed(header: Header, events: Receiver<Event>, metrics: Arc<Metrics>) -> Response {
+pub fn streamed(header: Header, events: Inbox, metrics: Arc<Metrics>) -> Response {
     let n = header.n;
     let state = Streaming {
         header,

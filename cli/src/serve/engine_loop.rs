@@ -1,58 +1,51 @@
-//! The engine loop: one thread owns the prepared model and a [`Sampler`] of `--max-streams`
-//! rows. Requests arrive over a channel and wait in a queue; each is primed on its own (its
-//! prompt through a one-row step) and joins the batch as `n` rows, stream `i` of its seed as
-//! `sample --num-samples` draws it. Every turn chooses a character for every row, hands it to
-//! the row's client, removes the rows that are done (length, stop string, client gone, a
-//! client too slow to read) and steps the rest; freed rows go to the next request in the queue.
+//! The engine loop: one thread owns the prepared model and `--max-streams` rows, in one
+//! [`RowBlock`] per thread of `--threads`, all stepped at once every turn. Requests arrive
+//! over a channel and wait in a queue; each is primed on its own (its prompt through a one-row
+//! step) and joins the batch as `n` rows, stream `i` of its seed as `sample --num-samples`
+//! draws it, each row in the block with the fewest. Every turn chooses a character for every
+//! row, hands it to the row's stream, removes the rows that are done (length, stop string,
+//! client gone, a client too slow to read) and steps the rest; freed rows go to the next
+//! request in the queue. A lone stream, with no request waiting, has its step split across
+//! the threads instead.
 //!
-//! A client's channel is bounded: when it is full the client is not keeping up, and its rows
-//! are dropped (its stream is cut) rather than the batch waiting for it.
+//! Streams hand their text over at flush ticks, [`FLUSH_INTERVAL`] apart for up to
+//! [`STREAMS_PER_FLUSH`] streams and further apart with more (their first character and their
+//! end at once), so the server's tasks wake per piece of text, not per character. A
+//! client's channel is bounded by the text it leaves unread: past [`crate::serve::args::STREAM_BUFFER`]
+//! the client is not keeping up, and its rows are dropped (its stream is cut) rather than the
+//! batch waiting for it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use charrnn_engine::data::Vocab;
-use charrnn_engine::inference::sample::{SampleOptions, Sampler};
+use charrnn_engine::inference::sample::SampleOptions;
 use charrnn_engine::inference::step::{InferenceStep, InferenceWeights};
 use charrnn_engine::{Model, Precision};
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::mpsc::Sender;
+use rayon::prelude::*;
 
+use crate::serve::event::{Event, FinishReason};
 use crate::serve::metrics::Metrics;
+use crate::serve::row_block::{active, count_active, Handover, RowBlock, Stream};
 use crate::serve::stop_text::StopText;
+use crate::serve::text_channel::Outbox;
 
-/// Why a choice ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FinishReason {
-    /// `max_tokens` characters.
-    Length,
-    /// A stop string.
-    Stop,
-    /// The server is stopping.
-    Shutdown,
-}
+/// Longest a stream's generated text waits before it is handed over, with up to
+/// [`STREAMS_PER_FLUSH`] streams.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(2);
+/// Streams per [`FLUSH_INTERVAL`] of the flush ticks' spacing: with more, the ticks are spaced
+/// further apart (16 ms for 64 streams), so that the server hands over at most about 4,000
+/// pieces of text a second (each wakes the stream's task, a socket write and its client: at
+/// one a character they took most of the cores from the step, and 8,000 a second still cost
+/// 64 streams a tenth of their characters).
+pub const STREAMS_PER_FLUSH: usize = 8;
 
-impl FinishReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FinishReason::Length => "length",
-            FinishReason::Stop => "stop",
-            FinishReason::Shutdown => "shutdown",
-        }
-    }
-}
-
-/// What a request's channel carries.
-#[derive(Debug)]
-pub enum Event {
-    /// More text of choice `choice`.
-    Text { choice: usize, text: String },
-    /// Choice `choice` ended after `generated` characters.
-    Finished { choice: usize, reason: FinishReason, generated: usize },
-}
+/// Rows of a block's step the weights' panels are chosen for: 64 streams on two threads
+/// (panels for the 128 rows of a default block padded such steps by a quarter).
+const TYPICAL_BLOCK_ROWS: usize = 32;
 
 /// A request for the engine.
 pub struct Job {
@@ -62,7 +55,7 @@ pub struct Job {
     /// Choices: rows, streams `0..n` of the seed.
     pub n: usize,
     pub stops: Vec<Vec<u8>>,
-    pub events: Sender<Event>,
+    pub events: Outbox,
     pub arrived: Instant,
 }
 
@@ -73,30 +66,17 @@ pub enum Message {
     Shutdown,
 }
 
-/// One row's request.
-struct Stream {
-    choice: usize,
-    events: Sender<Event>,
-    left: usize,
-    generated: usize,
-    stop: StopText,
-    arrived: Instant,
-}
-
-/// Room for one symbol's bytes and the text it releases.
-struct Scratch {
-    bytes: Vec<u8>,
-    text: Vec<u8>,
-}
-
 /// The loop's model and rows.
 pub struct EngineLoop {
     model: Arc<Model<f32>>,
     vocab: Arc<Vocab>,
     precision: Precision,
     capacity: usize,
-    /// Threads a lone stream's step is split across.
+    /// Threads the batched step runs on (a block of rows each), and a lone stream's step is
+    /// split across.
     threads: usize,
+    /// Longest a stream's text waits to be handed over ([`FLUSH_INTERVAL`]).
+    flush_interval: Duration,
     metrics: Arc<Metrics>,
     /// Set once the weights are prepared (`/health`).
     pub ready: Arc<AtomicBool>,
@@ -111,24 +91,46 @@ impl EngineLoop {
         threads: usize,
         metrics: Arc<Metrics>,
     ) -> EngineLoop {
-        EngineLoop { model, vocab, precision, capacity, threads, metrics, ready: Arc::new(AtomicBool::new(false)) }
+        let ready = Arc::new(AtomicBool::new(false));
+        let threads = threads.max(1);
+        EngineLoop { model, vocab, precision, capacity, threads, flush_interval: FLUSH_INTERVAL, metrics, ready }
     }
 
-    /// Runs until a [`Message::Shutdown`] or until every sender is gone.
+    /// Hands text over at most every `interval` rather than [`FLUSH_INTERVAL`] (zero: every
+    /// character as it comes).
+    #[cfg(test)]
+    pub fn flush_every(mut self, interval: Duration) -> EngineLoop {
+        self.flush_interval = interval;
+        self
+    }
+
+    /// Runs until a [`Message::Shutdown`] or until every sender is gone, on a pool of the
+    /// loop's threads built for it.
     pub fn run(self, messages: Receiver<Message>) {
-        let weights = Arc::new(InferenceWeights::new(Arc::clone(&self.model), self.capacity, self.precision));
+        match rayon::ThreadPoolBuilder::new().num_threads(self.threads).thread_name(|i| format!("engine-{i}")).build() {
+            Ok(pool) => pool.install(|| self.serve(messages)),
+            // No threads to be had: the blocks take turns on this one.
+            Err(_) => self.serve(messages),
+        }
+    }
+
+    fn serve(self, messages: Receiver<Message>) {
+        let blocks = self.threads.min(self.capacity).max(1);
+        let per_block = self.capacity.div_ceil(blocks);
+        let hint = per_block.min(TYPICAL_BLOCK_ROWS);
+        let weights =
+            Arc::new(InferenceWeights::with_rows_hint(Arc::clone(&self.model), per_block, hint, self.precision));
         let space = self.vocab.id_of_char(' ');
-        let mut sampler = Sampler::with_capacity(Arc::clone(&weights), space, self.capacity);
+        let mut blocks: Vec<RowBlock> =
+            (0..blocks).map(|_| RowBlock::new(Arc::clone(&weights), space, per_block)).collect();
         let mut primer = InferenceStep::new(&self.model.config, 1);
-        let mut streams: Vec<Stream> = Vec::with_capacity(self.capacity);
-        let mut chosen = vec![0u32; self.capacity];
         let mut waiting: VecDeque<Job> = VecDeque::new();
-        let mut scratch = Scratch { bytes: Vec::with_capacity(8), text: Vec::with_capacity(64) };
         self.ready.store(true, Ordering::Release);
         let mut turn = Instant::now();
+        let mut next_flush = turn;
         loop {
             // Idle: wait for a request rather than spin.
-            if streams.is_empty() && waiting.is_empty() {
+            if active(&blocks) == 0 && waiting.is_empty() {
                 match messages.recv() {
                     Ok(message) => {
                         if !self.take(message, &mut waiting) {
@@ -143,135 +145,132 @@ impl EngineLoop {
                 match messages.try_recv() {
                     Ok(message) => {
                         if !self.take(message, &mut waiting) {
-                            self.shut_down(&mut streams, &mut waiting);
+                            self.shut_down(&mut blocks, &mut waiting);
                             return;
                         }
                     }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
-                        self.shut_down(&mut streams, &mut waiting);
+                        self.shut_down(&mut blocks, &mut waiting);
                         return;
                     }
                 }
             }
-            while let Some(job) = waiting.front() {
-                if job.events.is_closed() {
-                    // The client left while it waited.
-                    waiting.pop_front();
-                    self.metrics.queued.fetch_sub(1, Ordering::Relaxed);
-                    continue;
-                }
-                if sampler.capacity() - sampler.streams() < job.n {
-                    break;
-                }
-                let Some(job) = waiting.pop_front() else { break };
-                self.metrics.queued.fetch_sub(1, Ordering::Relaxed);
-                primer.prime(&weights, &job.prompt);
-                for choice in 0..job.n {
-                    // The options were checked with the request.
-                    if sampler.add_primed(&primer, 0, &job.options, choice as u64).is_ok() {
-                        streams.push(Stream {
-                            choice,
-                            events: job.events.clone(),
-                            left: job.max_tokens,
-                            generated: 0,
-                            stop: StopText::new(job.stops.clone()),
-                            arrived: job.arrived,
-                        });
-                    }
-                }
-                // Zero characters: finished at once.
-                for r in (0..streams.len()).rev() {
-                    if streams[r].left == 0 {
-                        finish(&mut streams[r], FinishReason::Length, &mut scratch.text);
-                        remove(&mut sampler, &mut streams, r);
-                    }
-                }
-            }
-            let n = sampler.streams();
-            self.metrics.active.store(n, Ordering::Relaxed);
+            self.admit(&mut waiting, &mut blocks, &mut primer, &weights);
+            let n = count_active(&blocks, &self.metrics);
             if n == 0 {
                 continue;
             }
             if n == 1 && waiting.is_empty() {
-                // One stream and no other request: its steps split across the threads where
-                // the model is large enough, until it ends or a message arrives.
-                let (stream, mut keep, mut message) = (&mut streams[0], true, None);
-                sampler.generate_while(stream.left, self.threads, |token| {
-                    let now = Instant::now();
-                    self.metrics.characters.fetch_add(1, Ordering::Relaxed);
-                    self.metrics.per_character.observe(now.duration_since(turn).as_secs_f64());
-                    turn = now;
-                    keep = self.deliver(stream, token, now, &mut scratch);
-                    if !keep {
-                        return false;
-                    }
-                    match messages.try_recv() {
-                        Ok(m) => message = Some(Some(m)),
-                        Err(TryRecvError::Disconnected) => message = Some(None),
-                        Err(TryRecvError::Empty) => {}
-                    }
-                    message.is_none()
-                });
-                if !keep {
-                    remove(&mut sampler, &mut streams, 0);
-                    self.metrics.active.store(0, Ordering::Relaxed);
-                }
-                let go_on = match message {
-                    Some(Some(m)) => self.take(m, &mut waiting),
-                    Some(None) => false,
-                    None => true,
-                };
+                let Some(block) = blocks.iter_mut().find(|b| !b.streams.is_empty()) else { continue };
+                let go_on = self.run_alone(block, &messages, &mut waiting, &mut turn, &mut next_flush);
                 if !go_on {
-                    self.shut_down(&mut streams, &mut waiting);
+                    self.shut_down(&mut blocks, &mut waiting);
                     return;
                 }
                 continue;
             }
-            sampler.choose_all(&mut chosen[..n]);
-            self.metrics.characters.fetch_add(n as u64, Ordering::Relaxed);
             let now = Instant::now();
+            self.metrics.characters.fetch_add(n as u64, Ordering::Relaxed);
             self.metrics.per_character.observe_n(now.duration_since(turn).as_secs_f64(), n as u64);
             turn = now;
-            // From the last row down: a removal moves the last row, already served, into place.
-            for r in (0..n).rev() {
-                if !self.deliver(&mut streams[r], chosen[r], now, &mut scratch) {
-                    remove(&mut sampler, &mut streams, r);
-                }
+            let flush = now >= next_flush;
+            if flush {
+                next_flush = now + self.flush_interval * n.div_ceil(STREAMS_PER_FLUSH) as u32;
             }
-            let rows = sampler.streams();
-            self.metrics.active.store(rows, Ordering::Relaxed);
-            if rows > 0 {
-                let started = Instant::now();
-                sampler.feed_chosen();
-                self.metrics.step.observe(started.elapsed().as_secs_f64());
-                self.metrics.occupancy.observe(rows as f64);
-            }
+            let handover = Handover { vocab: &self.vocab, metrics: &self.metrics, now, flush };
+            blocks.par_iter_mut().for_each(|block| block.turn(&handover));
+            self.metrics.step.observe(now.elapsed().as_secs_f64());
+            self.metrics.occupancy.observe(n as f64);
+            count_active(&blocks, &self.metrics);
         }
     }
 
-    /// Hands the stream its next symbol `token`: false once it is done (length, stop string)
-    /// or its client is gone or not keeping up, when its row should be removed.
-    fn deliver(&self, stream: &mut Stream, token: u32, now: Instant, scratch: &mut Scratch) -> bool {
-        let Scratch { bytes, text } = scratch;
-        bytes.clear();
-        self.vocab.decode_into(token, bytes);
-        text.clear();
-        let stopped = stream.stop.push(bytes, text);
-        stream.generated += 1;
-        stream.left -= 1;
-        if stream.generated == 1 {
-            self.metrics.first_character.observe(now.duration_since(stream.arrived).as_secs_f64());
+    /// Moves the waiting requests that have rows free into the blocks, each row in the block
+    /// with the fewest.
+    fn admit(
+        &self,
+        waiting: &mut VecDeque<Job>,
+        blocks: &mut [RowBlock],
+        primer: &mut InferenceStep,
+        weights: &InferenceWeights,
+    ) {
+        while let Some(job) = waiting.front() {
+            if job.events.is_closed() {
+                // The client left while it waited.
+                waiting.pop_front();
+                self.metrics.queued.fetch_sub(1, Ordering::Relaxed);
+                continue;
+            }
+            if self.capacity - active(blocks) < job.n {
+                break;
+            }
+            let Some(job) = waiting.pop_front() else { break };
+            self.metrics.queued.fetch_sub(1, Ordering::Relaxed);
+            primer.prime(weights, &job.prompt);
+            for choice in 0..job.n {
+                let Some(block) = blocks.iter_mut().max_by_key(|b| b.room()) else { break };
+                // The options were checked with the request.
+                if block.sampler.add_primed(primer, 0, &job.options, choice as u64).is_ok() {
+                    block.streams.push(Stream {
+                        choice,
+                        outbox: job.events.clone(),
+                        left: job.max_tokens,
+                        generated: 0,
+                        stop: StopText::new(job.stops.clone()),
+                        arrived: job.arrived,
+                        pending: Vec::with_capacity(64),
+                    });
+                }
+            }
+            // Zero characters: finished at once.
+            blocks.iter_mut().for_each(RowBlock::end_empty_streams);
         }
-        let done = stopped || stream.left == 0;
-        if done && !stopped {
-            stream.stop.finish(text);
+    }
+
+    /// One stream and no other request: its steps split across the threads where the model
+    /// is large enough, until it ends or a message arrives. Returns false to stop the loop.
+    fn run_alone(
+        &self,
+        block: &mut RowBlock,
+        messages: &Receiver<Message>,
+        waiting: &mut VecDeque<Job>,
+        turn: &mut Instant,
+        next_flush: &mut Instant,
+    ) -> bool {
+        let RowBlock { sampler, streams, .. } = block;
+        let (stream, mut keep, mut message) = (&mut streams[0], true, None);
+        let mut bytes = Vec::with_capacity(8);
+        sampler.generate_while(stream.left, self.threads, |token| {
+            let now = Instant::now();
+            self.metrics.characters.fetch_add(1, Ordering::Relaxed);
+            self.metrics.per_character.observe(now.duration_since(*turn).as_secs_f64());
+            *turn = now;
+            let flush = now >= *next_flush;
+            if flush {
+                *next_flush = now + self.flush_interval;
+            }
+            let handover = Handover { vocab: &self.vocab, metrics: &self.metrics, now, flush };
+            keep = handover.deliver(stream, token, &mut bytes);
+            if !keep {
+                return false;
+            }
+            match messages.try_recv() {
+                Ok(m) => message = Some(Some(m)),
+                Err(TryRecvError::Disconnected) => message = Some(None),
+                Err(TryRecvError::Empty) => {}
+            }
+            message.is_none()
+        });
+        if !keep {
+            block.remove(0);
+            self.metrics.active.store(0, Ordering::Relaxed);
         }
-        let delivered = send_text(stream, text);
-        if done && delivered {
-            finish(stream, if stopped { FinishReason::Stop } else { FinishReason::Length }, text);
+        match message {
+            Some(Some(m)) => self.take(m, waiting),
+            Some(None) => false,
+            None => true,
         }
-        delivered && !done
     }
 
     /// Queues a job; false for [`Message::Shutdown`].
@@ -286,49 +285,16 @@ impl EngineLoop {
     }
 
     /// Ends every stream and every waiting request with a last event.
-    fn shut_down(&self, streams: &mut Vec<Stream>, waiting: &mut VecDeque<Job>) {
-        let mut text = Vec::new();
-        for stream in streams.iter_mut() {
-            stream.stop.finish(&mut text);
-            if send_text(stream, &text) {
-                finish(stream, FinishReason::Shutdown, &mut text);
-            }
-            text.clear();
-        }
-        streams.clear();
+    fn shut_down(&self, blocks: &mut [RowBlock], waiting: &mut VecDeque<Job>) {
+        blocks.iter_mut().for_each(|b| b.end_all(FinishReason::Shutdown));
         for job in waiting.drain(..) {
             self.metrics.queued.fetch_sub(1, Ordering::Relaxed);
             for choice in 0..job.n {
-                let _ = job.events.try_send(Event::Finished { choice, reason: FinishReason::Shutdown, generated: 0 });
+                job.events.send_end(Event::Finished { choice, reason: FinishReason::Shutdown, generated: 0 });
             }
         }
         self.metrics.active.store(0, Ordering::Relaxed);
     }
-}
-
-/// Sends `text` (if any) to the stream's client; false if the client is gone or not keeping
-/// up (its rows are then dropped).
-fn send_text(stream: &Stream, text: &[u8]) -> bool {
-    if text.is_empty() {
-        return true;
-    }
-    let event = Event::Text { choice: stream.choice, text: String::from_utf8_lossy(text).into_owned() };
-    match stream.events.try_send(event) {
-        Ok(()) => true,
-        Err(TrySendError::Full(_)) | Err(TrySendError::Closed(_)) => false,
-    }
-}
-
-/// Sends the stream's last event.
-fn finish(stream: &mut Stream, reason: FinishReason, text: &mut Vec<u8>) {
-    text.clear();
-    let _ = stream.events.try_send(Event::Finished { choice: stream.choice, reason, generated: stream.generated });
-}
-
-/// Removes row `r` and its stream (the last row moves into its place in both).
-fn remove(sampler: &mut Sampler, streams: &mut Vec<Stream>, r: usize) {
-    sampler.remove_stream(r);
-    streams.swap_remove(r);
 }
 
 #[cfg(test)]
@@ -336,6 +302,8 @@ mod tests {
     use super::*;
     use charrnn_engine::inference::sample::{sample_streams, SampleMode};
     use charrnn_engine::{CellKind, ModelConfig};
+
+    use crate::serve::text_channel::{text_channel, Inbox};
 
     fn setup() -> (Arc<Model<f32>>, Arc<Vocab>) {
         let vocab = Vocab::from_symbols_chars("abcdefgh ".chars().collect()).unwrap();
@@ -353,8 +321,9 @@ mod tests {
         SampleOptions { mode: SampleMode::Weighted, temperature: 1.0, top_k: None, seed, precision: Precision::F32 }
     }
 
-    fn job(n: usize, seed: u64, max_tokens: usize, capacity: usize) -> (Job, tokio::sync::mpsc::Receiver<Event>) {
-        let (events, receiver) = tokio::sync::mpsc::channel(capacity);
+    /// A job whose client may leave `unread` characters unread (they are one byte each).
+    fn job(n: usize, seed: u64, max_tokens: usize, unread: usize) -> (Job, Inbox) {
+        let (events, receiver) = text_channel(unread);
         let job = Job {
             prompt: vec![1, 2],
             options: options(seed),
@@ -368,7 +337,7 @@ mod tests {
     }
 
     /// Reads a request's events to its end: each choice's text, and its finish reasons.
-    fn collect(mut receiver: tokio::sync::mpsc::Receiver<Event>, n: usize) -> (Vec<String>, Vec<FinishReason>) {
+    fn collect(mut receiver: Inbox, n: usize) -> (Vec<String>, Vec<FinishReason>) {
         let (mut texts, mut reasons) = (vec![String::new(); n], Vec::new());
         while let Some(event) = receiver.blocking_recv() {
             match event {
@@ -387,11 +356,12 @@ mod tests {
         let (model, vocab) = setup();
         let metrics = Arc::new(Metrics::new());
         let engine =
-            EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), Precision::F32, 4, 2, Arc::clone(&metrics));
+            EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), Precision::F32, 4, 2, Arc::clone(&metrics))
+                .flush_every(Duration::ZERO);
         let (sender, messages) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || engine.run(messages));
         let mut receivers = Vec::new();
-        // A client that goes away at once, and one that never reads (its 3-event buffer fills).
+        // A client that goes away at once, and one that never reads (it may leave 3 characters unread).
         let (gone, gone_receiver) = job(2, 1, 5000, 1000);
         drop(gone_receiver);
         let (slow, slow_receiver) = job(1, 1, 5000, 3);
@@ -433,7 +403,8 @@ mod tests {
         let model = Arc::new(Model::new(config, 3));
         let metrics = Arc::new(Metrics::new());
         let engine =
-            EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), Precision::F32, 4, 2, Arc::clone(&metrics));
+            EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), Precision::F32, 4, 2, Arc::clone(&metrics))
+                .flush_every(Duration::ZERO);
         let (sender, messages) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || engine.run(messages));
         // The first is long enough to be running still when the second arrives.
@@ -466,7 +437,8 @@ mod tests {
     fn shutdown_ends_every_stream() {
         let (model, vocab) = setup();
         let metrics = Arc::new(Metrics::new());
-        let engine = EngineLoop::new(model, vocab, Precision::F32, 2, 2, Arc::clone(&metrics));
+        let engine =
+            EngineLoop::new(model, vocab, Precision::F32, 2, 2, Arc::clone(&metrics)).flush_every(Duration::ZERO);
         let (sender, messages) = std::sync::mpsc::channel();
         let (long, mut receiver) = job(2, 1, 1_000_000_000, 1 << 20);
         metrics.queued.fetch_add(1, Ordering::Relaxed);
@@ -482,5 +454,44 @@ mod tests {
             }
         }
         assert_eq!(reasons, [FinishReason::Shutdown; 2]);
+    }
+
+    /// Text is handed over in pieces, not a character at a time, the first character at
+    /// once, in the batch (rows in both blocks) and for a lone stream, and the text is
+    /// `sample`'s.
+    #[test]
+    fn text_comes_in_pieces_but_the_first_character_at_once() {
+        let (model, vocab) = setup();
+        let metrics = Arc::new(Metrics::new());
+        let engine = EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), Precision::F32, 4, 2, metrics)
+            .flush_every(Duration::from_millis(20));
+        let (sender, messages) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || engine.run(messages));
+        let length = 3000;
+        for (seed, n) in [(5u64, 3usize), (6, 1)] {
+            let (job, mut receiver) = job(n, seed, length, usize::MAX);
+            sender.send(Message::Job(job)).unwrap();
+            let (mut texts, mut pieces) = (vec![String::new(); n], vec![0; n]);
+            while let Some(event) = receiver.blocking_recv() {
+                if let Event::Text { choice, text } = event {
+                    if pieces[choice] == 0 {
+                        assert_eq!(text.chars().count(), 1, "seed {seed}: the first character alone");
+                    }
+                    pieces[choice] += 1;
+                    texts[choice].push_str(&text);
+                }
+            }
+            let want = sample_streams(&model, options(seed), vocab.id_of_char(' '), &[1, 2], n, length).unwrap();
+            for (i, text) in texts.iter().enumerate() {
+                let mut bytes = Vec::new();
+                want[i * length..(i + 1) * length].iter().for_each(|&id| vocab.decode_into(id, &mut bytes));
+                assert_eq!(text.as_bytes(), bytes, "seed {seed}, choice {i}");
+                // At most one piece per 20 ms tick besides the first and the last: 3000
+                // characters of this model take far less than 10 s.
+                assert!(pieces[i] < length / 6, "seed {seed}, choice {i}: {} pieces", pieces[i]);
+            }
+        }
+        sender.send(Message::Shutdown).unwrap();
+        thread.join().unwrap();
     }
 }

@@ -89,9 +89,10 @@ pub struct Metrics {
     pub characters: AtomicU64,
     /// From a request's arrival to its first character.
     pub first_character: Histogram,
-    /// Between two characters of a stream (one turn of the engine loop), per character.
+    /// Between two characters of a stream being generated (one turn of the engine loop), per
+    /// character; they reach the client in pieces, at the flush ticks.
     pub per_character: Histogram,
-    /// One batched step.
+    /// One batched step: choosing, handing over and feeding every row's character.
     pub step: Histogram,
     /// Rows in a step.
     pub occupancy: Histogram,
@@ -150,7 +151,7 @@ impl Metrics {
                 "charrnn_time_to_first_character_seconds",
                 "From a request's arrival to its first character.",
             ),
-            (&self.per_character, "charrnn_character_latency_seconds", "Between two characters of a stream."),
+            (&self.per_character, "charrnn_character_latency_seconds", "Between two generated characters of a stream."),
             (&self.step, "charrnn_step_seconds", "One batched step of every active row."),
             (&self.occupancy, "charrnn_batch_rows", "Active rows in a step."),
         ];

@@ -17,14 +17,14 @@ use charrnn_engine::evaluation::stream::StreamScorer;
 use charrnn_engine::{Model, Precision};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::mpsc::Receiver;
 
 use crate::serve::api_error::ApiError;
 use crate::serve::args::STREAM_BUFFER;
 use crate::serve::completion::{streamed, whole, Header};
-use crate::serve::engine_loop::{Event, Job, Message};
+use crate::serve::engine_loop::{Job, Message};
 use crate::serve::metrics::{Metrics, Outcome};
 use crate::serve::request::{CompletionRequest, Limits};
+use crate::serve::text_channel::{text_channel, Inbox};
 
 /// What every route shares.
 pub struct AppState {
@@ -138,7 +138,7 @@ fn start_completion(
     headers: &HeaderMap,
     body: &[u8],
     arrived: Instant,
-) -> Result<(Header, Receiver<Event>, bool), ApiError> {
+) -> Result<(Header, Inbox, bool), ApiError> {
     authorize(state, headers)?;
     if state.stopping.load(Ordering::Relaxed) {
         return Err(ApiError::shutting_down());
@@ -156,13 +156,13 @@ fn start_completion(
         state.metrics.queued.fetch_sub(1, Ordering::Relaxed);
         return Err(ApiError::queue_full(state.max_queue));
     }
-    // A stream's reader may fall behind by STREAM_BUFFER events; a whole answer is read as it
-    // comes, so its channel holds every event it can have.
-    let buffer = match checked.stream {
+    // A stream's reader may fall behind by STREAM_BUFFER bytes; a whole answer is read as it
+    // comes, so its channel holds all its text.
+    let most_unread = match checked.stream {
         true => STREAM_BUFFER,
-        false => checked.n.saturating_mul(checked.max_tokens + 2).max(1),
+        false => usize::MAX,
     };
-    let (events, receiver) = tokio::sync::mpsc::channel(buffer);
+    let (events, receiver) = text_channel(most_unread);
     let header = Header {
         id: format!("cmpl-{number}"),
         created: unix_seconds(),

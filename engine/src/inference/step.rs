@@ -71,7 +71,20 @@ impl InferenceWeights {
     /// # Panics
     /// If `rows` is 0.
     pub fn new(model: Arc<Model<f32>>, rows: usize, precision: Precision) -> InferenceWeights {
-        assert!(rows > 0, "an inference step needs at least one row");
+        Self::with_rows_hint(model, rows, rows, precision)
+    }
+
+    /// Prepares `model` for steps of up to `rows` rows in `precision`, its products' panels
+    /// chosen for steps of about `hint` rows (a server's steps seldom fill its rows: panels
+    /// for the most rows can pad a step of fewer by a quarter). The values are the same
+    /// whatever the hint.
+    ///
+    /// # Panics
+    /// If `rows` or `hint` is 0.
+    pub fn with_rows_hint(model: Arc<Model<f32>>, rows: usize, hint: usize, precision: Precision) -> InferenceWeights {
+        assert!(rows > 0 && hint > 0, "an inference step needs at least one row");
+        // Several rows need panels (a one-row form serves one row only).
+        let hint = if rows > 1 { hint.max(2) } else { 1 };
         let cfg = model.config;
         let (p, lay) = (&model.params, &model.layout);
         let gh = cfg.cell.gates() * cfg.hidden_size;
@@ -90,7 +103,7 @@ impl InferenceWeights {
         input_table(&model, precision, &mut table);
         let mut weights =
             InferenceWeights { model, rows, precision, table, input_bias, prepared: Vec::new(), one_row: Vec::new() };
-        weights.prepared = weights.prepare_for(rows);
+        weights.prepared = weights.prepare_for(hint);
         if rows > 1 {
             let one_row = weights.prepare_for(1);
             if one_row.iter().all(PreparedMatrix::matrix_vector) {
@@ -470,6 +483,32 @@ mod tests {
                     assert_eq!(few[t][..v], seven[t][offset * v..(offset + 1) * v], "{cell:?} {rows} rows, step {t}");
                 }
             }
+        }
+    }
+
+    /// Weights whose panels are chosen for fewer rows than they serve (other micro-kernels)
+    /// give the same values as weights prepared for every row.
+    #[test]
+    fn the_rows_hint_changes_no_value() {
+        let cfg = ModelConfig { cell: CellKind::Lstm, vocab_size: 11, embed_size: 5, hidden_size: 40, num_layers: 2 };
+        let m = Arc::new(Model::<f32>::new(cfg, 8));
+        let rows = 40;
+        let run = |hint: usize| {
+            let weights = InferenceWeights::with_rows_hint(m.clone(), rows, hint, Precision::F32);
+            let mut step = InferenceStep::new(&cfg, rows);
+            let mut logits = Vec::new();
+            for t in 0..6 {
+                for r in 0..rows {
+                    step.inputs[r] = ((r * 7 + t * 3) % cfg.vocab_size) as u32;
+                }
+                step.step(&weights);
+                logits.extend_from_slice(&step.logits);
+            }
+            logits
+        };
+        let all = run(rows);
+        for hint in [1, 3, 5, 10, 32] {
+            assert_eq!(run(hint), all, "hint {hint}");
         }
     }
 
