@@ -37,11 +37,13 @@ use crate::serve::text_channel::Outbox;
 /// [`STREAMS_PER_FLUSH`] streams.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(2);
 /// Streams per [`FLUSH_INTERVAL`] of the flush ticks' spacing: with more, the ticks are spaced
-/// further apart (16 ms for 64 streams), so that the server hands over at most about 4,000
+/// further apart (32 ms for 64 streams), so that the server hands over at most about 2,000
 /// pieces of text a second (each wakes the stream's task, a socket write and its client: at
-/// one a character they took most of the cores from the step, and 8,000 a second still cost
-/// 64 streams a tenth of their characters).
-pub const STREAMS_PER_FLUSH: usize = 8;
+/// one a character they took most of the cores from the step). On the 2-core Zen 4, 64
+/// streaming clients of the default model made 367k characters/s at 4 streams per tick
+/// against 343k at 8 (medians of 5, both servers in one run; `sample --num-samples 64`:
+/// 410k).
+pub const STREAMS_PER_FLUSH: usize = 4;
 
 /// Rows of a block's step the weights' panels are chosen for: 64 streams on two threads
 /// (panels for the 128 rows of a default block padded such steps by a quarter).

@@ -28,8 +28,8 @@ use charrnn_kernels::{Kernel, Precision};
 use crate::model::cell::{with_cell, Cell, ForwardStep, RecurrentSide, SlabArray};
 use crate::model::config::ModelConfig;
 use crate::model::embedding::input_table_gather;
-use crate::model::pass::input_table;
 use crate::model::params::Model;
+use crate::model::pass::input_table;
 use crate::model::workspace::State;
 
 /// One weight matrix of the step, row-major `[input, output]` in the model's parameters.
