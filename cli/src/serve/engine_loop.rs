@@ -319,6 +319,23 @@ mod tests {
         (Arc::new(Model::new(config, 3)), Arc::new(vocab))
     }
 
+    /// An engine loop over `model` with `capacity` rows on 2 threads, handing text over every
+    /// `flush`, running on its own thread: its message sender, its thread and its metrics.
+    fn start(
+        model: &Arc<Model<f32>>,
+        vocab: &Arc<Vocab>,
+        capacity: usize,
+        flush: Duration,
+    ) -> (std::sync::mpsc::Sender<Message>, std::thread::JoinHandle<()>, Arc<Metrics>) {
+        let metrics = Arc::new(Metrics::new());
+        let engine =
+            EngineLoop::new(Arc::clone(model), Arc::clone(vocab), Precision::F32, capacity, 2, Arc::clone(&metrics))
+                .flush_every(flush);
+        let (sender, messages) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || engine.run(messages));
+        (sender, thread, metrics)
+    }
+
     fn options(seed: u64) -> SampleOptions {
         SampleOptions { mode: SampleMode::Weighted, temperature: 1.0, top_k: None, seed, precision: Precision::F32 }
     }
@@ -356,12 +373,7 @@ mod tests {
     #[test]
     fn serves_seeded_streams_as_sample_does() {
         let (model, vocab) = setup();
-        let metrics = Arc::new(Metrics::new());
-        let engine =
-            EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), Precision::F32, 4, 2, Arc::clone(&metrics))
-                .flush_every(Duration::ZERO);
-        let (sender, messages) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || engine.run(messages));
+        let (sender, thread, metrics) = start(&model, &vocab, 4, Duration::ZERO);
         let mut receivers = Vec::new();
         // A client that goes away at once, and one that never reads (it may leave 3 characters unread).
         let (gone, gone_receiver) = job(2, 1, 5000, 1000);
@@ -403,12 +415,7 @@ mod tests {
         let config =
             ModelConfig { cell: CellKind::Lstm, vocab_size: 65, embed_size: 128, hidden_size: 128, num_layers: 2 };
         let model = Arc::new(Model::new(config, 3));
-        let metrics = Arc::new(Metrics::new());
-        let engine =
-            EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), Precision::F32, 4, 2, Arc::clone(&metrics))
-                .flush_every(Duration::ZERO);
-        let (sender, messages) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || engine.run(messages));
+        let (sender, thread, _) = start(&model, &vocab, 4, Duration::ZERO);
         // The first is long enough to be running still when the second arrives.
         let (long, length) = (100_000, 3000);
         let (first, mut first_events) = job(1, 5, long, long + 2);
@@ -438,14 +445,10 @@ mod tests {
     #[test]
     fn shutdown_ends_every_stream() {
         let (model, vocab) = setup();
-        let metrics = Arc::new(Metrics::new());
-        let engine =
-            EngineLoop::new(model, vocab, Precision::F32, 2, 2, Arc::clone(&metrics)).flush_every(Duration::ZERO);
-        let (sender, messages) = std::sync::mpsc::channel();
+        let (sender, thread, metrics) = start(&model, &vocab, 2, Duration::ZERO);
         let (long, mut receiver) = job(2, 1, 1_000_000_000, 1 << 20);
         metrics.queued.fetch_add(1, Ordering::Relaxed);
         sender.send(Message::Job(long)).unwrap();
-        let thread = std::thread::spawn(move || engine.run(messages));
         assert!(matches!(receiver.blocking_recv(), Some(Event::Text { .. })));
         sender.send(Message::Shutdown).unwrap();
         thread.join().unwrap();
@@ -464,11 +467,7 @@ mod tests {
     #[test]
     fn text_comes_in_pieces_but_the_first_character_at_once() {
         let (model, vocab) = setup();
-        let metrics = Arc::new(Metrics::new());
-        let engine = EngineLoop::new(Arc::clone(&model), Arc::clone(&vocab), Precision::F32, 4, 2, metrics)
-            .flush_every(Duration::from_millis(20));
-        let (sender, messages) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || engine.run(messages));
+        let (sender, thread, _) = start(&model, &vocab, 4, Duration::from_millis(20));
         let length = 3000;
         for (seed, n) in [(5u64, 3usize), (6, 1)] {
             let (job, mut receiver) = job(n, seed, length, usize::MAX);

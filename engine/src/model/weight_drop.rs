@@ -53,10 +53,11 @@ impl<F: Float> WeightDrop<F> {
         WeightDrop { p, seed, masks: buffers(), dropped: buffers() }
     }
 
-    /// Elements of `F` that [`WeightDrop::new`] allocates (memory estimates).
-    pub fn allocation(config: &ModelConfig, p: f64) -> usize {
+    /// Elements of `F` that [`WeightDrop::new`] allocates with a probability above 0 (`active`;
+    /// none otherwise), for memory estimates.
+    pub fn allocation(config: &ModelConfig, active: bool) -> usize {
         let size = config.hidden_size * config.cell.gates() * config.hidden_size;
-        if p > 0.0 {
+        if active {
             2 * config.num_layers * size
         } else {
             0

@@ -62,8 +62,8 @@ pub fn training_memory(
     }
     // The recurrent weights packed once for all parts.
     workspace += PackedWeights::<f32>::allocation(config, true) as u64 * f32_bytes;
-    // Weight drop's masks and masked copies of `Wh` (any probability above 0 needs the same).
-    workspace += WeightDrop::<f32>::allocation(config, if weight_drop { 0.5 } else { 0.0 }) as u64 * f32_bytes;
+    // Weight drop's masks and masked copies of `Wh`.
+    workspace += WeightDrop::<f32>::allocation(config, weight_drop) as u64 * f32_bytes;
     let widest = config.widest_product();
     workspace += (threads.max(1) * charrnn_kernels::gemm::scratch_bytes(widest)) as u64;
     TrainingMemory {
