@@ -153,12 +153,21 @@ fn clients_that_leave_free_their_rows() {
     let dir = trained_model();
     let server = Server::start(dir.path(), &["--max-length", "100000000", "--max-streams", "8"]);
     let body = json!({"prompt": "the ", "max_tokens": 100_000_000, "stream": true, "n": 2}).to_string();
-    let mut streams: Vec<_> = (0..4).map(|_| open(server.addr, "POST", "/v1/completions", &[], &body)).collect();
-    for stream in &mut streams {
-        let mut some = [0u8; 256];
-        stream.read_exact(&mut some).unwrap();
-    }
+    let streams: Vec<_> = (0..4)
+        .map(|_| {
+            let mut stream = open(server.addr, "POST", "/v1/completions", &[], &body);
+            let mut some = [0u8; 256];
+            stream.read_exact(&mut some).unwrap();
+            // Keep reading until the client leaves, so no stream is cut as a slow reader.
+            let mut reader = stream.try_clone().unwrap();
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+            stream
+        })
+        .collect();
     assert_eq!(server.metric("charrnn_active_streams"), 8.0);
+    for stream in &streams {
+        stream.shutdown(std::net::Shutdown::Both).unwrap();
+    }
     drop(streams);
     server.wait_for_metric("charrnn_active_streams", 0.0);
     server.wait_for_metric("charrnn_requests_total{outcome=\"client_gone\"}", 4.0);
@@ -175,6 +184,9 @@ fn a_full_queue_is_429() {
     let mut running = open(server.addr, "POST", "/v1/completions", &[], &long);
     let mut some = [0u8; 64];
     running.read_exact(&mut some).unwrap();
+    // Read the running stream for as long as the server lives: a stream left unread is cut
+    // once its buffer fills (a second or two), which would free its row for the queued request.
+    std::thread::spawn(move || std::io::copy(&mut running, &mut std::io::sink()));
     let _waiting = open(server.addr, "POST", "/v1/completions", &[], &long);
     server.wait_for_metric("charrnn_queued_requests", 1.0);
     let refused = completion(&server, json!({"prompt": "the "}));
