@@ -19,6 +19,7 @@ FLAGS = {
     "--embed": ("model", "embed_size"),
     "--dropout": ("training", "dropout"),
     "--output-dropout": ("training", "output_dropout"),
+    "--state-reset": ("training", "state_reset"),
     "--batch": ("training", "batch_size"),
     "--seq-len": ("training", "seq_len"),
     "--lr": ("training", "lr"),

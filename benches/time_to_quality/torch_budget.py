@@ -8,7 +8,7 @@ The model, the vocabulary (every character of the corpus by descending count, ti
 point), the split (the last --val-frac of the characters) and the batch layout (B rows, chunks of
 T, the state carried from batch to batch and reset at each epoch) are charrnn-fast's, taken from
 benches/reference/torch_charrnn.py. The recipe: Adam, gradients clipped to --clip, dropout
-between layers (nn.LSTM's, where ours is), optionally the forward under bf16 autocast; the
+between layers (nn.LSTM's, where ours is), optionally state resets (--state-reset), optionally the forward under bf16 autocast; the
 learning rate warms up linearly over the first --warmup of the training time, then follows a
 cosine down to --lr-floor x --lr at the deadline, laid over wall-clock time (not steps). The
 budget counts from this process's start (imports and encoding the corpus included) and covers
@@ -54,6 +54,15 @@ def learning_rate(args, progress):
     decay = min((progress - args.warmup) / max(1.0 - args.warmup, 1e-9), 1.0)
     floor = args.lr * args.lr_floor
     return floor + (args.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * decay))
+
+
+def reset_rows(state, p):
+    """Zeroes each row (batch index) of the carried state with probability p, as ours'
+    --state-reset (its own draws: the same law, not the same rows)."""
+    tensors = state if isinstance(state, tuple) else (state,)
+    kept = (torch.rand(tensors[0].shape[1]) >= p).to(tensors[0].dtype)[None, :, None]
+    reset = tuple(t * kept for t in tensors)
+    return reset if isinstance(state, tuple) else reset[0]
 
 
 def validate(model, val_tokens, args):
@@ -150,6 +159,8 @@ def train(args):
             lr = learning_rate(args, min(max(progress, 0.0), 1.0))
             for group in opt.param_groups:
                 group["lr"] = lr
+            if args.state_reset > 0:
+                state = reset_rows(state, args.state_reset)
             loss, _, state = train_step(model, opt, x, y, state, clip, args.precision)
             step += 1
             tokens += args.batch * args.seq_len
@@ -203,6 +214,8 @@ def main():
     ap.add_argument("--embed", type=int, default=128)
     ap.add_argument("--dropout", type=float, default=0.25)
     ap.add_argument("--output-dropout", type=float, default=0.0, help="on the last layer's output (ours' --output-dropout)")
+    ap.add_argument("--state-reset", type=float, default=0.0,
+                    help="probability of zeroing a row's carried state before each step (ours' --state-reset)")
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--seq-len", type=int, default=50)
     ap.add_argument("--lr", type=float, default=0.002)

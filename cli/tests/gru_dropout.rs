@@ -1,4 +1,5 @@
-//! `train --cell gru` and `train --dropout P` (and `--output-dropout`, `--weight-drop`) end to end: training lowers the loss, the run
+//! `train --cell gru` and `train --dropout P` (and `--output-dropout`, `--weight-drop`,
+//! `--state-reset`) end to end: training lowers the loss, the run
 //! settings are recorded, the model samples, a dropout run is reproducible, and a bad
 //! probability is a clear error.
 
@@ -44,7 +45,7 @@ fn gru_with_dropout_trains_records_and_samples() {
 #[test]
 fn dropout_outside_zero_to_one_is_a_clear_error() {
     let dir = dir_with_corpus(20_000);
-    for flag in ["--dropout", "--output-dropout", "--weight-drop"] {
+    for flag in ["--dropout", "--output-dropout", "--weight-drop", "--state-reset"] {
         for bad in ["1", "1.5", "-0.1", "nan", "inf"] {
             let arg = format!("{flag}={bad}");
             let out = train(dir.path(), "m", &[&arg, "--steps", "2"]);
@@ -53,8 +54,8 @@ fn dropout_outside_zero_to_one_is_a_clear_error() {
     }
 }
 
-/// A GRU run with dropout, stopped and resumed, ends with the same weights as one straight run:
-/// the masks depend only on (seed, step), with no RNG state to save.
+/// A GRU run with dropout and state resets, stopped and resumed, ends with the same weights as
+/// one straight run: the masks and draws depend only on (seed, step), with no RNG state to save.
 #[test]
 fn dropout_resumes_bit_identically() {
     let dir = dir_with_corpus(30_000);
@@ -69,6 +70,8 @@ fn dropout_resumes_bit_identically() {
         "0.2",
         "--weight-drop",
         "0.25",
+        "--state-reset",
+        "0.2",
         "--seed",
         "5",
     ];
@@ -97,4 +100,20 @@ fn weight_drop_is_recorded_and_reproducible() {
     assert_eq!(config["training"]["weight_drop"], 0.3, "{config}");
     assert_eq!(losses(&train(dir.path(), "w2", &dropped)), l);
     assert_ne!(losses(&train(dir.path(), "w3", &["--steps", "60"])), l);
+}
+
+/// `--state-reset` is recorded, changes training, and resets the same rows on a second run.
+#[test]
+fn state_reset_is_recorded_and_reproducible() {
+    let dir = dir_with_corpus(30_000);
+    let reset = ["--state-reset", "0.3", "--steps", "60"];
+    let out = train(dir.path(), "s1", &reset);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let l = losses(&out);
+    assert!(l.len() == 60 && l[59] < 0.8 * l[0], "{l:?}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("s1/config.json")).unwrap()).unwrap();
+    assert_eq!(config["training"]["state_reset"], 0.3, "{config}");
+    assert_eq!(losses(&train(dir.path(), "s2", &reset)), l);
+    assert_ne!(losses(&train(dir.path(), "s3", &["--steps", "60"])), l);
 }

@@ -27,7 +27,8 @@ fn elapsed_column(out: &std::path::Path) -> Vec<f64> {
 fn a_budget_ends_the_run_on_time() {
     let dir = dir_with_corpus(60_000);
     let started = Instant::now();
-    let out = run_in(dir.path(), &train_with(&[LEARNING_MODEL, &["--time", "3s", "--out", "r"]]));
+    // A step cap far away: over this small corpus the rule would cut the run to 10 passes.
+    let out = run_in(dir.path(), &train_with(&[LEARNING_MODEL, &["--time", "3s", "--steps", "1000000", "--out", "r"]]));
     let took = started.elapsed();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(took < Duration::from_secs(4), "a 3 s budget took {took:?}");
@@ -49,6 +50,24 @@ fn a_budget_ends_the_run_on_time() {
     assert!(last_lr < lr * 0.2, "the rate ends near a tenth of the run's {lr}, not at {last_lr}");
 }
 
+/// With --steps as well, the run ends after them, long before its budget, and its rate's decay
+/// ends with them: the schedule is laid over whichever comes first.
+#[test]
+fn a_step_cap_before_the_budget_ends_the_schedule() {
+    let dir = dir_with_corpus(60_000);
+    let started = Instant::now();
+    let out = run_in(dir.path(), &train_with(&[LEARNING_MODEL, &["--time", "60s", "--steps", "40", "--out", "r"]]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(started.elapsed() < Duration::from_secs(30), "40 steps took {:?}", started.elapsed());
+    let record = training_record(&dir.path().join("r"));
+    let lr = record["lr"].as_f64().unwrap();
+    let log = std::fs::read_to_string(dir.path().join("r/log.csv")).unwrap();
+    let rates: Vec<f64> = log.lines().skip(1).map(|l| l.split(',').nth(5).unwrap().parse().unwrap()).collect();
+    assert_eq!(rates.len(), 40, "{log}");
+    assert!(rates[20] < 0.7 * lr && rates[20] > 0.3 * lr, "halfway through the steps, not the time: {rates:?}");
+    assert!(rates[39] < 0.2 * lr, "the rate ends near a tenth of the run's {lr}: {rates:?}");
+}
+
 /// With --time and no size flags, the budget chooses the model, says so in one line and
 /// records it; a flag typed keeps its value, and the rest is the rule's for that width.
 #[test]
@@ -68,6 +87,7 @@ fn a_budget_without_sizes_chooses_the_model_and_typed_flags_win() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("auto/config.json")).unwrap()).unwrap();
     let hidden = model["model"]["hidden_size"].as_u64().unwrap();
     assert!(line.contains(&format!("× {hidden} LSTM")), "{line} vs hidden {hidden}");
+    assert!(line.contains("state reset 0.1") && record["state_reset"] == 0.1, "{line}");
 
     let typed = run_in(dir.path(), &["train", "--time", "2s", "--out", "typed", "--hidden", "24", "--lr", "0.01"]);
     assert!(typed.status.success(), "{}", stderr(&typed));
@@ -80,7 +100,20 @@ fn a_budget_without_sizes_chooses_the_model_and_typed_flags_win() {
     assert_eq!(model["model"]["hidden_size"], 24);
 
     // Every size typed: no choice at all.
-    let all = ["--hidden", "24", "--layers", "1", "--embed", "8", "--dropout", "0", "--output-dropout", "0"];
+    let all = [
+        "--hidden",
+        "24",
+        "--layers",
+        "1",
+        "--embed",
+        "8",
+        "--dropout",
+        "0",
+        "--output-dropout",
+        "0",
+        "--state-reset",
+        "0",
+    ];
     let rest = ["--batch", "8", "--seq-len", "16", "--lr", "0.01", "--precision", "f32"];
     let given = run_in(dir.path(), &[&["train", "--time", "1s", "--out", "given"][..], &all, &rest].concat());
     assert!(given.status.success(), "{}", stderr(&given));
@@ -93,7 +126,7 @@ fn a_budget_without_sizes_chooses_the_model_and_typed_flags_win() {
 #[test]
 fn resume_keeps_what_is_left_of_the_budget() {
     let dir = dir_with_corpus(60_000);
-    let first = run_in(dir.path(), &train_with(&[TINY_MODEL, &["--time", "2s", "--out", "r"]]));
+    let first = run_in(dir.path(), &train_with(&[TINY_MODEL, &["--time", "2s", "--steps", "1000000", "--out", "r"]]));
     assert!(first.status.success(), "{}", stderr(&first));
     let steps = elapsed_column(&dir.path().join("r")).len();
     assert_run_fails(dir.path(), &["train", "--resume", "r"], "budget: nothing left to do (pass --time");
@@ -129,4 +162,19 @@ fn a_dry_run_shows_the_budget() {
     let out = run_in(dir.path(), &train_with(&[TINY_MODEL, &["--time", "90s", "--steps", "500", "--dry-run"]]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("length: time 1m30s, at most to step 500"), "{}", stdout(&out));
+}
+
+/// A budget that would pass over a small corpus more than 10 times is cut to 10 passes: the
+/// line says so and the run's length is that many steps; a typed --steps wins.
+#[test]
+fn a_small_corpus_cuts_a_long_budget_to_ten_passes() {
+    let dir = dir_with_corpus(200_000);
+    let out = run_in(dir.path(), &train_with(&[&["--time", "10m", "--dry-run"]]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let line = err.lines().find(|l| l.starts_with("sized for the budget: ")).unwrap_or_else(|| panic!("{err}"));
+    let steps = line.split("ends after ").nth(1).and_then(|r| r.split(' ').next()).unwrap_or_else(|| panic!("{line}"));
+    assert!(stdout(&out).contains(&format!("at most to step {steps}")), "{}", stdout(&out));
+    let typed = run_in(dir.path(), &train_with(&[&["--time", "10m", "--steps", "7", "--dry-run"]]));
+    assert!(stdout(&typed).contains("at most to step 7"), "{}", stdout(&typed));
 }

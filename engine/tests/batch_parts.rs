@@ -1,6 +1,7 @@
 //! Splitting the batch into parts (one per thread) computes the same step: bit-identical for
 //! the same number of parts, and equal up to summation order for a different number; with
-//! dropout too (each row's masks are keyed by its row in the whole batch, not in its part).
+//! dropout, weight drop and state resets too (each row's draws are keyed by its row in the
+//! whole batch, not in its part).
 
 use charrnn_engine::training::{Layout, TrainOptions, Trainer};
 use charrnn_engine::AdamHyper;
@@ -25,6 +26,7 @@ fn run_with_dropout(cell: CellKind, parts: usize, threads: usize, dropout: f64) 
         dropout,
         output_dropout: dropout,
         weight_drop: dropout,
+        state_reset: dropout,
         dropout_seed: 11,
         precision: Precision::F32,
     };

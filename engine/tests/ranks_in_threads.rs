@@ -129,6 +129,7 @@ fn options(batch_size: usize, dropout: f64) -> TrainOptions {
         dropout,
         output_dropout: dropout,
         weight_drop: dropout,
+        state_reset: dropout,
         dropout_seed: 11,
         precision: Precision::F32,
     }

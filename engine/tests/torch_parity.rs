@@ -204,6 +204,7 @@ fn twenty_steps(case: &Case, precision: Precision, loss_tol: f64, norm_tol: Opti
         dropout: 0.0,
         output_dropout: 0.0,
         weight_drop: 0.0,
+        state_reset: 0.0,
         dropout_seed: 0,
         precision,
     };

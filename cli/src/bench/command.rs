@@ -106,6 +106,7 @@ pub fn run(args: BenchArgs, ranks: &Ranks) -> Result<()> {
         dropout: 0.0,
         output_dropout: 0.0,
         weight_drop: 0.0,
+        state_reset: 0.0,
         dropout_seed: 42,
         precision: args.precision.precision(),
     };

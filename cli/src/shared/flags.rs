@@ -31,6 +31,7 @@ pub fn flag(field: &str) -> &'static str {
         "dropout" => "--dropout",
         "output_dropout" => "--output-dropout",
         "weight_drop" => "--weight-drop",
+        "state_reset" => "--state-reset",
         "precision" => "--precision",
         "eval_every" => "--eval-every",
         "checkpoint_every" => "--checkpoint-every",

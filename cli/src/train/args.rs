@@ -81,6 +81,12 @@ pub struct TrainArgs {
     /// only, masks fixed by --seed and the step
     #[arg(long, default_value_t = 0.0, value_name = "P")]
     pub weight_drop: f64,
+    /// Probability in [0, 1) of zeroing a row's carried state before each training step, so
+    /// the model also learns to start cold: text scored or sampled from a zero state (short
+    /// windows, a new prompt) then starts better. A row keeps 1/P batches of context on
+    /// average. Draws fixed by --seed and the step
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub state_reset: f64,
     /// What the matrix products round their operands to [default: f32; with --resume, the
     /// checkpoint's]
     #[arg(long, value_enum)]
@@ -89,7 +95,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 2, value_name = "N", conflicts_with = "steps", value_parser = clap::value_parser!(u64).range(1..))]
     pub epochs: u64,
     /// Train for exactly N steps instead of whole epochs (with --resume: the new total; with
-    /// --time: at most N steps)
+    /// --time: at most N steps, the learning rate's decay ending at the Nth if it comes before
+    /// the budget's end)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub steps: Option<u64>,
     /// Train for a wall-clock budget instead of a number of epochs: 90s, 10m, 1h30m. The whole
@@ -174,6 +181,9 @@ pub fn check_args(args: &TrainArgs) -> Result<()> {
     }
     if !(args.weight_drop.is_finite() && (0.0..1.0).contains(&args.weight_drop)) {
         bail!("--weight-drop must be a probability in [0, 1) (got {})", args.weight_drop);
+    }
+    if !(args.state_reset.is_finite() && (0.0..1.0).contains(&args.state_reset)) {
+        bail!("--state-reset must be a probability in [0, 1) (got {})", args.state_reset);
     }
     // The model's size, before preparing the corpus (with the smallest vocabulary: the real
     // one is checked again once known).

@@ -11,8 +11,18 @@ use crate::train::args::TrainArgs;
 use crate::train::settings::Given;
 
 /// The flags the rule sets when they are not typed (clap's ids).
-const SIZED: [&str; 9] =
-    ["hidden", "layers", "embed", "dropout", "output_dropout", "batch_size", "seq_len", "lr", "precision"];
+const SIZED: [&str; 10] = [
+    "hidden",
+    "layers",
+    "embed",
+    "dropout",
+    "output_dropout",
+    "state_reset",
+    "batch_size",
+    "seq_len",
+    "lr",
+    "precision",
+];
 
 /// Sets in `args` the sizes the rule chooses for a new `--time` run whose flags leave any of
 /// them out, and returns the line that says what it chose and why; `None` (and `args` as they
@@ -58,6 +68,9 @@ pub fn apply_budget_size(args: &mut TrainArgs, given: &Given<'_>, corpus: &Corpu
     if set("output_dropout") {
         args.output_dropout = sized.output_dropout;
     }
+    if set("state_reset") {
+        args.state_reset = sized.state_reset;
+    }
     if set("batch_size") {
         args.batch.batch_size = sized.batch_size as u32;
     }
@@ -69,6 +82,10 @@ pub fn apply_budget_size(args: &mut TrainArgs, given: &Given<'_>, corpus: &Corpu
     }
     if args.precision.is_none() {
         args.precision = Some(PrecisionArg::of(sized.precision));
+    }
+    // More passes than the rule allows: the run ends after them, its schedule laid over them.
+    if let (Some(steps), false) = (sized.max_steps, given.has("steps")) {
+        args.steps = Some(steps);
     }
     Some(sized.describe(budget, given.has("hidden")))
 }

@@ -231,6 +231,7 @@ mod tests {
             dropout: 0.0,
             output_dropout: 0.0,
             weight_drop: 0.0,
+            state_reset: 0.0,
             dropout_seed: 0,
             precision: charrnn_kernels::Precision::F32,
         };

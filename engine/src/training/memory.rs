@@ -58,7 +58,8 @@ pub fn training_memory(
         let (floats, ids) = Workspace::<f32>::allocation(config, rows, seq_len, dropout);
         let state = State::<f32>::len(config, rows) as u64;
         state_floats += state;
-        workspace += (floats as u64 + state) * f32_bytes + ids as u64 * 4;
+        // The part's workspace, its carried state and one state-reset draw per row.
+        workspace += (floats as u64 + state + rows as u64) * f32_bytes + ids as u64 * 4;
     }
     // The recurrent weights packed once for all parts.
     workspace += PackedWeights::<f32>::allocation(config, true) as u64 * f32_bytes;

@@ -3,7 +3,8 @@
 //! evaluates, checkpoints, makes the processes agree on a stop, and reports to an
 //! [`Observer`], which only prints and writes files. Around them: the optimiser ([`optim`]),
 //! the processes that train together ([`collective`]), the memory a run needs ([`memory`]), a
-//! run's settings and what they make of a start ([`run_settings`], [`run_plan`]), and timing
+//! run's settings and what they make of a start ([`run_settings`], [`run_plan`]), cold starts
+//! to learn from ([`state_reset`]), and timing
 //! full steps as `bench` does ([`step_timing`]).
 
 pub mod collective;
@@ -14,6 +15,7 @@ mod origin;
 mod run_loop;
 pub mod run_plan;
 pub mod run_settings;
+pub mod state_reset;
 pub mod step_timing;
 pub mod time_budget;
 mod trainer;

@@ -13,6 +13,11 @@
 //! run), and the next width up at most 2.37. `E` (the corpus's entropy) does not move the
 //! optimum. How often the budget repeats the corpus sets the dropout instead ([`dropout_for`]).
 //!
+//! A small corpus caps the passes: past [`MAX_PASSES`] over it the model overfits whatever its
+//! width (docs/time_to_quality.md, the 30-minute race), so the tokens a run can use are at most
+//! that many passes. The rule counts only those, and a run that would make more ends after them,
+//! its learning rate decayed over them, before the budget is spent.
+//!
 //! The speed of a size is predicted from its floating-point work per token
 //! (`standard_flops_per_token`), this machine's measured multiply-add peak and the share of the
 //! peak a training step reaches ([`PEAK_SHARE`], measured in the sweep); the run then measures
@@ -28,6 +33,17 @@ use crate::training::step_timing::standard_flops_per_token;
 /// Tokens per parameter at the law's optimum (docs/time_to_quality.md: the sweep's optima
 /// bracket it between 2.37 and 2.42).
 pub const TOKENS_PER_PARAMETER: f64 = 2.4;
+
+/// The most passes over the training split a run makes. The best runs measured made about 9.5
+/// (2 × 512 for ten minutes: 1.4210; PyTorch's 2 × 640 for thirty: 1.4197); 2 × 640 over 16
+/// passes overfit after 10 (its best validation 1.4422 there, 1.4413 in the end).
+pub const MAX_PASSES: f64 = 10.0;
+
+/// The probability of a state reset before each step (`train --state-reset`): on
+/// tinyshakespeare at 3 minutes (2 × 256), 0.1 scored 1.5069 over windows of 64 from a cold
+/// start against 1.5590 without, 1.4638 against 1.4770 over windows of 256, and the same as a
+/// stream (1.4442 against 1.4445); 0.3 cost 0.016 as a stream.
+pub const STATE_RESET: f64 = 0.1;
 
 /// Hidden widths the rule chooses among (two layers each, as the sweep found best at these
 /// budgets).
@@ -68,6 +84,8 @@ pub struct SizedRun {
     pub dropout: f64,
     /// Dropout on the last layer's output.
     pub output_dropout: f64,
+    /// The probability of a state reset before each step.
+    pub state_reset: f64,
     /// Rows per batch.
     pub batch_size: usize,
     /// Steps per chunk.
@@ -78,10 +96,13 @@ pub struct SizedRun {
     pub precision: Precision,
     /// Predicted training tokens per second.
     pub tokens_per_sec: f64,
-    /// Predicted tokens seen in the budget.
+    /// Predicted tokens seen in the budget (at most [`MAX_PASSES`] over the training split).
     pub tokens: f64,
     /// Passes over the training split that makes.
     pub epochs: f64,
+    /// The steps the run is cut to when the budget would make more than [`MAX_PASSES`] passes
+    /// (it then ends early, its schedule laid over these steps); `None`: the budget ends it.
+    pub max_steps: Option<u64>,
 }
 
 impl SizedRun {
@@ -136,13 +157,17 @@ pub fn run_of_width(inputs: &SizingInputs, hidden: usize) -> SizedRun {
     };
     let flops = standard_flops_per_token(&config);
     let tokens_per_sec = inputs.threads.max(1) as f64 * inputs.peak_flops * PEAK_SHARE / flops;
-    let tokens = tokens_per_sec * inputs.budget.as_secs_f64() * TRAINING_SHARE;
-    let epochs = tokens / inputs.train_tokens.max(1) as f64;
+    let train_tokens = inputs.train_tokens.max(1) as f64;
+    let in_budget = tokens_per_sec * inputs.budget.as_secs_f64() * TRAINING_SHARE;
+    let tokens = in_budget.min(MAX_PASSES * train_tokens);
+    let max_steps = (in_budget > tokens).then(|| (tokens / (BATCH * SEQ_LEN) as f64).ceil() as u64);
+    let epochs = tokens / train_tokens;
     let (dropout, output_dropout) = dropout_for(epochs, config.num_params() as f64 / inputs.train_tokens.max(1) as f64);
     SizedRun {
         config,
         dropout,
         output_dropout,
+        state_reset: STATE_RESET,
         batch_size: BATCH,
         seq_len: SEQ_LEN,
         lr: lr_for(hidden),
@@ -150,6 +175,7 @@ pub fn run_of_width(inputs: &SizingInputs, hidden: usize) -> SizedRun {
         tokens_per_sec,
         tokens,
         epochs,
+        max_steps,
     }
 }
 
@@ -177,15 +203,23 @@ impl SizedRun {
             true => "the rule's settings for the width given".to_string(),
             false => format!("the widest with at least {TOKENS_PER_PARAMETER} tokens per parameter"),
         };
+        let cap = match self.max_steps {
+            Some(steps) => format!(
+                "; more than {MAX_PASSES} passes over this corpus overfit, so it ends after {steps} steps (about {:.0}s)",
+                self.tokens / self.tokens_per_sec / TRAINING_SHARE
+            ),
+            None => String::new(),
+        };
         format!(
-            "{} × {} LSTM, embedding {}, dropout {} (output {}), batches {}×{}, lr {}, {} products: {why} \
-             in {:.0}s at a predicted {:.0} tokens/s ({:.1}M tokens, {:.1} per parameter, {:.1} epochs); \
+            "{} × {} LSTM, embedding {}, dropout {} (output {}), state reset {}, batches {}×{}, lr {}, {} products: {why} \
+             in {:.0}s at a predicted {:.0} tokens/s ({:.1}M tokens, {:.1} per parameter, {:.1} epochs){cap}; \
              explicit flags win",
             self.config.num_layers,
             self.config.hidden_size,
             self.config.embed_size,
             self.dropout,
             self.output_dropout,
+            self.state_reset,
             self.batch_size,
             self.seq_len,
             self.lr,
@@ -254,6 +288,22 @@ mod tests {
         assert_eq!((narrow.dropout, narrow.output_dropout), (0.1, 0.0));
         let large = size_for_budget(&inputs(60, 1_000_000_000));
         assert!(large.epochs < 1.0 && large.dropout == 0.0 && large.output_dropout == 0.0, "{large:?}");
+    }
+
+    /// A long budget on a small corpus counts at most MAX_PASSES passes: the run is cut to
+    /// them and the line says so; a longer budget then changes nothing. A short one is not cut.
+    #[test]
+    fn a_small_corpus_caps_the_passes() {
+        let long = size_for_budget(&inputs(1800, 1_000_000));
+        let steps = long.max_steps.expect("1,800 s over a million tokens makes more than 10 passes");
+        assert!((long.epochs - MAX_PASSES).abs() < 1e-9 && (long.tokens - 1.0e7).abs() < 1e-3, "{long:?}");
+        assert_eq!(steps, (1.0e7 / (BATCH * SEQ_LEN) as f64).ceil() as u64);
+        let line = long.describe(Duration::from_secs(1800), false);
+        assert!(line.contains(&format!("ends after {steps} steps")), "{line}");
+        assert_eq!(size_for_budget(&inputs(7200, 1_000_000)), long);
+        let short = size_for_budget(&inputs(60, 1_000_000));
+        assert!(short.max_steps.is_none() && short.epochs < MAX_PASSES, "{short:?}");
+        assert!(!short.describe(Duration::from_secs(60), false).contains("ends after"));
     }
 
     #[test]

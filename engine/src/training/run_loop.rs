@@ -47,7 +47,8 @@ pub struct Schedule {
     /// Optional decay of the learning rate by epoch.
     pub lr_decay: Option<LrDecay>,
     /// A wall-clock budget (`train --time`): the run ends on time (`total_steps` is then only a
-    /// cap), the learning rate follows a cosine over the budget instead of `lr_decay`, and
+    /// cap), the learning rate follows a cosine over the budget instead of `lr_decay` (over the
+    /// steps, when `total_steps` comes first), and
     /// evaluations are paced by time instead of by epoch ends.
     pub time: Option<TimeLimit>,
     /// The run's wall-clock time, over its sessions (what the log and a budget count).
@@ -279,7 +280,8 @@ pub fn run<O: Observer>(
                     [
                         f64::from(u8::from(pacer.eval_due(b))),
                         f64::from(u8::from(!pacer.room_for_step(b))),
-                        lr.rate(schedule.lr, pacer.progress(b)),
+                        // A step cap that comes before the budget's end ends the schedule.
+                        lr.rate(schedule.lr, pacer.progress(b).max(step as f64 / schedule.total_steps as f64)),
                     ],
                 );
                 budget_lr = Some(next_lr);

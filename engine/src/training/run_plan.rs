@@ -113,6 +113,7 @@ impl RunRecord {
             dropout: self.dropout,
             output_dropout: self.output_dropout,
             weight_drop: self.weight_drop,
+            state_reset: self.state_reset,
             dropout_seed: self.seed,
             precision: self.precision,
         }

@@ -45,6 +45,10 @@ pub struct RunRecord {
     /// none).
     #[serde(default)]
     pub weight_drop: f64,
+    /// The probability of zeroing a row's carried state before a step (absent in checkpoints
+    /// from before it existed: never).
+    #[serde(default)]
+    pub state_reset: f64,
     pub seed: u64,
     #[serde(default)]
     pub forget_bias: Option<f64>,
@@ -159,6 +163,7 @@ impl RunRecord {
         apply!(dropout);
         apply!(output_dropout);
         apply!(weight_drop);
+        apply!(state_reset);
         // The checkpoint's weights and moments are f32 whatever the products ran in, so a run
         // may continue in another precision.
         apply!(precision);
@@ -220,6 +225,7 @@ pub struct Requested {
     pub dropout: Option<f64>,
     pub output_dropout: Option<f64>,
     pub weight_drop: Option<f64>,
+    pub state_reset: Option<f64>,
     pub precision: Option<Precision>,
     pub eval_every: Option<u64>,
     pub checkpoint_every: Option<u64>,

@@ -22,6 +22,7 @@ use crate::setting_names::{field_name, NamesSettings};
 use crate::training::collective::{block_rows, Collective, Solo};
 use crate::training::optim::{clip_global_norm, Adam};
 use crate::training::origin::Origin;
+use crate::training::state_reset::reset_rows;
 
 /// Training hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,6 +45,9 @@ pub struct TrainOptions {
     /// row and time step of a step), in `[0, 1)` (0: none); training steps only. See
     /// [`crate::model::weight_drop`].
     pub weight_drop: f64,
+    /// Probability of zeroing a row's carried state before a step, in `[0, 1)` (0: never):
+    /// cold starts to learn from. See [`crate::training::state_reset`].
+    pub state_reset: f64,
     /// Seed of the dropout masks (with the step number, it fixes them; the CLI passes `--seed`).
     pub dropout_seed: u64,
     /// What the matrix products round their operands to ([`Precision::Bf16`]: mixed
@@ -109,6 +113,8 @@ struct Part {
     rows: Range<usize>,
     workspace: Workspace<f32>,
     state: State<f32>,
+    /// Room for one state-reset draw per row.
+    reset_draws: Vec<f32>,
     grads: Vec<f32>,
     loss: f64,
     /// Time per phase of this part's passes, until taken.
@@ -156,6 +162,7 @@ pub struct Trainer {
     seq_len: usize,
     dropout: f64,
     output_dropout: f64,
+    state_reset: f64,
     dropout_seed: u64,
     /// The batch being trained on, time-major `[T, B]`.
     inputs: Vec<u32>,
@@ -180,8 +187,9 @@ impl Trainer {
     /// checkpoint holds every row's carried state, so any layout resumes it).
     ///
     /// # Panics
-    /// If `options.dropout` or `options.output_dropout` is not in `[0, 1)`, if the batch has fewer rows than the group has
-    /// processes, or if a checkpoint's batch is not `options.batch_size` rows.
+    /// If a probability of `options` (dropout, output dropout, weight drop, state reset) is not
+    /// in `[0, 1)`, if the batch has fewer rows than the group has processes, or if a
+    /// checkpoint's batch is not `options.batch_size` rows.
     pub fn new(origin: impl Into<Origin>, options: &TrainOptions, layout: Layout) -> Trainer {
         match origin.into() {
             Origin::Weights(model) => Self::allocate(model, options, layout),
@@ -200,7 +208,7 @@ impl Trainer {
     /// A fresh optimiser and a zero state for `model`, and every buffer a step needs.
     fn allocate(model: Model<f32>, options: &TrainOptions, Layout { parts, group }: Layout) -> Trainer {
         let (batch, seq_len) = (options.batch_size, options.seq_len);
-        for p in [options.dropout, options.output_dropout, options.weight_drop] {
+        for p in [options.dropout, options.output_dropout, options.weight_drop, options.state_reset] {
             assert!((0.0..1.0).contains(&p), "dropout probability {p} outside [0, 1)");
         }
         assert!(batch >= group.size(), "a batch of {batch} rows for {} processes", group.size());
@@ -222,6 +230,7 @@ impl Trainer {
                 }
                 Part {
                     state: State::zeros(&config, rows.len()),
+                    reset_draws: vec![0.0; rows.len()],
                     grads: vec![0.0; n],
                     workspace,
                     rows,
@@ -246,6 +255,7 @@ impl Trainer {
             seq_len,
             dropout: options.dropout,
             output_dropout: options.output_dropout,
+            state_reset: options.state_reset,
             dropout_seed: options.dropout_seed,
             inputs: vec![0; batch * seq_len],
             targets: vec![0; batch * seq_len],
@@ -276,6 +286,7 @@ impl Trainer {
         // The masks depend on (seed, step, row of the whole batch) only: reproducible, the
         // same after a resume, and the same however the batch is split.
         let (p, output_p, seed, step) = (self.dropout, self.output_dropout, self.dropout_seed, self.adam.step + 1);
+        let state_reset = self.state_reset;
         let loss_rows = Some(self.batch * self.seq_len);
         if self.weight_drop.is_active() {
             // This step's masks, the same for every part and every process of the group.
@@ -288,6 +299,7 @@ impl Trainer {
             let dropout =
                 Some(Dropout { p, output_p, seed, step, first_row: part.rows.start }).filter(Dropout::is_active);
             let options = PassOptions { dropout, loss_rows };
+            reset_rows(state_reset, seed, step, part.rows.start, &mut part.state, &mut part.reset_draws);
             let times = &mut part.times;
             part.loss = forward(model, packed, &mut part.workspace, &mut part.state, Pass::Train, &options, times);
             backward(model, packed, &mut part.workspace, &mut part.grads, &options, times);

@@ -44,7 +44,7 @@ pub fn three_layers(cell: CellKind, corpus: &SmallCorpus, embed_size: usize, hid
 }
 
 /// Default Adam, clipping at 5, `dropout` between layers, on the last layer's output and on the
-/// recurrent weights, masks of seed 1.
+/// recurrent weights, and as the probability of a state reset, masks of seed 1.
 pub fn train_options(batch_size: usize, seq_len: usize, dropout: f64) -> TrainOptions {
     let (precision, output_dropout, adam) = (Precision::F32, dropout, AdamHyper::default());
     let weight_drop = dropout;
@@ -56,6 +56,7 @@ pub fn train_options(batch_size: usize, seq_len: usize, dropout: f64) -> TrainOp
         dropout,
         output_dropout,
         weight_drop,
+        state_reset: dropout,
         dropout_seed: 1,
         precision,
     }
