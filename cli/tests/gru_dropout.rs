@@ -86,34 +86,23 @@ fn dropout_resumes_bit_identically() {
     assert!(wa == wb, "weights differ after resume");
 }
 
-/// `--weight-drop` is recorded, changes training, and draws the same masks on a second run.
+/// `--weight-drop` and `--state-reset` are each recorded, change training, and draw the same
+/// masks (rows to reset) on a second run.
 #[test]
-fn weight_drop_is_recorded_and_reproducible() {
+fn weight_drop_and_state_reset_are_recorded_and_reproducible() {
     let dir = dir_with_corpus(30_000);
-    let dropped = ["--weight-drop", "0.3", "--steps", "60"];
-    let out = train(dir.path(), "w1", &dropped);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let l = losses(&out);
-    assert!(l.len() == 60 && l[59] < 0.8 * l[0], "{l:?}");
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("w1/config.json")).unwrap()).unwrap();
-    assert_eq!(config["training"]["weight_drop"], 0.3, "{config}");
-    assert_eq!(losses(&train(dir.path(), "w2", &dropped)), l);
-    assert_ne!(losses(&train(dir.path(), "w3", &["--steps", "60"])), l);
-}
-
-/// `--state-reset` is recorded, changes training, and resets the same rows on a second run.
-#[test]
-fn state_reset_is_recorded_and_reproducible() {
-    let dir = dir_with_corpus(30_000);
-    let reset = ["--state-reset", "0.3", "--steps", "60"];
-    let out = train(dir.path(), "s1", &reset);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let l = losses(&out);
-    assert!(l.len() == 60 && l[59] < 0.8 * l[0], "{l:?}");
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("s1/config.json")).unwrap()).unwrap();
-    assert_eq!(config["training"]["state_reset"], 0.3, "{config}");
-    assert_eq!(losses(&train(dir.path(), "s2", &reset)), l);
-    assert_ne!(losses(&train(dir.path(), "s3", &["--steps", "60"])), l);
+    let plain = losses(&train(dir.path(), "plain", &["--steps", "60"]));
+    for (flag, field) in [("--weight-drop", "weight_drop"), ("--state-reset", "state_reset")] {
+        let args = [flag, "0.3", "--steps", "60"];
+        let out = train(dir.path(), field, &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let l = losses(&out);
+        assert!(l.len() == 60 && l[59] < 0.8 * l[0], "{flag}: {l:?}");
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(field).join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(config["training"][field], 0.3, "{config}");
+        assert_eq!(losses(&train(dir.path(), &format!("{field}2"), &args)), l, "{flag}");
+        assert_ne!(plain, l, "{flag} changed nothing");
+    }
 }
