@@ -300,10 +300,7 @@ impl InferenceStep {
 
     /// Zeroes row `r`'s state (its input and logits are left as they are).
     pub fn reset_row(&mut self, r: usize) {
-        let h = self.hidden;
-        for slab in self.state.all_mut() {
-            slab[r * h..(r + 1) * h].fill(0.0);
-        }
+        self.state.reset_row(r, self.hidden);
     }
 
     /// Removes row `r`: the last active row moves into its place (state, input, logits), and

@@ -68,6 +68,13 @@ impl<F: Float> State<F> {
             v.fill(F::zero());
         }
     }
+
+    /// Resets row `r` to zero in every slab (`hidden`: the model's width, a row's length).
+    pub fn reset_row(&mut self, r: usize, hidden: usize) {
+        for slab in self.all_mut() {
+            slab[r * hidden..(r + 1) * hidden].fill(F::zero());
+        }
+    }
 }
 
 /// Activations one recurrent layer keeps for its backward pass.

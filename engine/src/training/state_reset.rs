@@ -28,12 +28,8 @@ pub(crate) fn reset_rows(p: f64, seed: u64, step: u64, first_row: usize, state: 
     }
     let key = Dropout { p, output_p: 0.0, seed, step, first_row };
     fill_mask(&key, STATE_RESET_KEY, draws.len(), 1, draws);
-    for slab in state.all_mut() {
-        let width = slab.len() / draws.len();
-        for (row, &kept) in slab.chunks_exact_mut(width).zip(draws.iter()) {
-            if kept == 0.0 {
-                row.fill(0.0);
-            }
-        }
+    let hidden = state.h(0).len() / draws.len();
+    for (row, _) in draws.iter().enumerate().filter(|(_, &kept)| kept == 0.0) {
+        state.reset_row(row, hidden);
     }
 }
