@@ -38,6 +38,10 @@ def main():
         value = config.get(section, {}).get(key)
         if value is not None:
             flags += [flag, str(value)]
+    # A step cap (typed, or the rule's for a small corpus); uncapped runs record u64::MAX.
+    total_steps = config.get("training", {}).get("total_steps")
+    if total_steps is not None and total_steps < 2**63:
+        flags += ["--steps", str(total_steps)]
     print(" ".join(flags))
 
 

@@ -10,7 +10,8 @@ T, the state carried from batch to batch and reset at each epoch) are charrnn-fa
 benches/reference/torch_charrnn.py. The recipe: Adam, gradients clipped to --clip, dropout
 between layers (nn.LSTM's, where ours is), optionally state resets (--state-reset), optionally the forward under bf16 autocast; the
 learning rate warms up linearly over the first --warmup of the training time, then follows a
-cosine down to --lr-floor x --lr at the deadline, laid over wall-clock time (not steps). The
+cosine down to --lr-floor x --lr at the deadline, laid over wall-clock time (not steps), or over
+--steps when that cap comes first (as ours: the rule caps a small corpus at ten passes). The
 budget counts from this process's start (imports and encoding the corpus included) and covers
 the evaluations and the final save: the loop stops when the next step and the final evaluation
 would not fit. About --eval-points validations (over the first --eval-tokens characters of the
@@ -152,10 +153,12 @@ def train(args):
             final_eval = eval_seconds if eval_seconds is not None else (
                 len(val_tokens) / (args.batch * args.seq_len) * step_seconds / 3)
             end = deadline - final_eval - args.save_reserve
-            if step > 0 and now + step_seconds > end:
+            if (step > 0 and now + step_seconds > end) or (args.steps and step >= args.steps):
                 done = True
                 break
             progress = (now - train_start) / max(end - train_start, 1e-9)
+            if args.steps:  # the schedule ends with whichever comes first, as ours' run_loop
+                progress = max(progress, step / args.steps)
             lr = learning_rate(args, min(max(progress, 0.0), 1.0))
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -193,7 +196,7 @@ def train(args):
         "data": os.path.abspath(args.data), "val_frac": args.val_frac, "batch_size": args.batch,
         "seq_len": args.seq_len, "lr": args.lr, "lr_floor": args.lr_floor, "warmup": args.warmup, "clip": args.clip,
         "dropout": args.dropout, "output_dropout": args.output_dropout, "precision": args.precision, "seed": args.seed, "threads": args.threads,
-        "budget_s": budget, "steps": step, "tokens": tokens, "tokens_per_sec": tokens / train_seconds,
+        "budget_s": budget, "step_cap": args.steps or None, "steps": step, "tokens": tokens, "tokens_per_sec": tokens / train_seconds,
         "val_loss": best, "val_tokens": len(val_tokens),
     }
     save_model_dir(os.path.join(args.out, "model"), model, vocab, record)
@@ -216,6 +219,8 @@ def main():
     ap.add_argument("--output-dropout", type=float, default=0.0, help="on the last layer's output (ours' --output-dropout)")
     ap.add_argument("--state-reset", type=float, default=0.0,
                     help="probability of zeroing a row's carried state before each step (ours' --state-reset)")
+    ap.add_argument("--steps", type=int, default=0,
+                    help="end after this many steps if the budget has not ended first (0: no cap; ours' --steps)")
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--seq-len", type=int, default=50)
     ap.add_argument("--lr", type=float, default=0.002)
@@ -230,8 +235,8 @@ def main():
     ap.add_argument("--save-reserve", type=float, default=1.0, help="seconds kept for writing the model")
     ap.add_argument("--log-every", type=int, default=50, help="steps between log rows without a validation")
     args = ap.parse_args()
-    if not 0.0 < args.val_frac < 1.0 or not 0.0 <= min(args.dropout, args.output_dropout) or max(args.dropout, args.output_dropout) >= 1.0 or not 0.0 < args.warmup < 1.0:
-        sys.exit("error: --val-frac and --warmup must be in (0, 1), --dropout and --output-dropout in [0, 1)")
+    if not 0.0 < args.val_frac < 1.0 or not 0.0 <= min(args.dropout, args.output_dropout) or max(args.dropout, args.output_dropout) >= 1.0 or not 0.0 < args.warmup < 1.0 or args.steps < 0:
+        sys.exit("error: --val-frac and --warmup must be in (0, 1), --dropout and --output-dropout in [0, 1), --steps at least 0")
     try:
         train(args)
     except ValueError as e:
