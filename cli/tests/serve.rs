@@ -180,13 +180,13 @@ fn clients_that_leave_free_their_rows() {
 fn a_full_queue_is_429() {
     let dir = trained_model();
     let server = Server::start(dir.path(), &["--max-length", "100000000", "--max-streams", "1", "--max-queue", "1"]);
-    let long = json!({"prompt": "the ", "max_tokens": 100_000_000, "stream": true}).to_string();
-    let mut running = open(server.addr, "POST", "/v1/completions", &[], &long);
-    let mut some = [0u8; 64];
-    running.read_exact(&mut some).unwrap();
-    // Read the running stream for as long as the server lives: a stream left unread is cut
-    // once its buffer fills (a second or two), which would free its row for the queued request.
-    std::thread::spawn(move || std::io::copy(&mut running, &mut std::io::sink()));
+    // Whole answers, not streams: a whole answer's text waits in the server however slowly its
+    // client reads, so the long request keeps its row for the whole test without a reader
+    // (a stream left unread is cut and frees its row; one read as fast as it comes kept a
+    // 2-core CI machine so busy that the third request went unanswered for a minute).
+    let long = json!({"prompt": "the ", "max_tokens": 100_000_000}).to_string();
+    let _running = open(server.addr, "POST", "/v1/completions", &[], &long);
+    server.wait_for_metric("charrnn_active_streams", 1.0);
     let _waiting = open(server.addr, "POST", "/v1/completions", &[], &long);
     server.wait_for_metric("charrnn_queued_requests", 1.0);
     let refused = completion(&server, json!({"prompt": "the "}));
