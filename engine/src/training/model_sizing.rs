@@ -162,7 +162,7 @@ pub fn run_of_width(inputs: &SizingInputs, hidden: usize) -> SizedRun {
     let tokens = in_budget.min(MAX_PASSES * train_tokens);
     let max_steps = (in_budget > tokens).then(|| (tokens / (BATCH * SEQ_LEN) as f64).ceil() as u64);
     let epochs = tokens / train_tokens;
-    let (dropout, output_dropout) = dropout_for(epochs, config.num_params() as f64 / inputs.train_tokens.max(1) as f64);
+    let (dropout, output_dropout) = dropout_for(epochs, config.num_params() as f64 / train_tokens);
     SizedRun {
         config,
         dropout,
