@@ -105,8 +105,10 @@ def fixture(args):
     torch.use_deterministic_algorithms(True)
     V, E, H, L, B, T, S = 11, 8, 12, 2, 4, 6, 20
     lr, clip = 0.01, 0.25  # a small clip so that clipping is active in some of the 20 steps
+    weight_decay = 1.0  # AdamW's: 1% off every weight per step, 18% over the 20
     tensors, meta = {}, {"vocab": V, "embed": E, "hidden": H, "layers": L, "batch": B, "seq_len": T,
-                         "steps": S, "lr": lr, "clip": clip, "torch": torch.__version__.split("+")[0]}
+                         "steps": S, "lr": lr, "clip": clip, "weight_decay": weight_decay,
+                         "torch": torch.__version__.split("+")[0]}
     # Each cell's case is independent of the others (its own seeds), so adding a cell leaves
     # the other cells' tensors byte-identical.
     for cell in ("lstm", "rnn", "gru"):
@@ -140,6 +142,14 @@ def fixture(args):
             norms.append(n)
         tensors[p + "losses"] = torch.tensor(losses, dtype=torch.float64)
         tensors[p + "grad_norms"] = torch.tensor(norms, dtype=torch.float64)
+        # The same 20 steps with AdamW's decoupled weight decay (ours' --weight-decay).
+        model.load_state_dict(init)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+        state, decayed = state0, []
+        for s in range(S):
+            l, _, state = train_step(model, opt, inputs[s], targets[s], state, clip)
+            decayed.append(l)
+        tensors[p + "losses_adamw"] = torch.tensor(decayed, dtype=torch.float64)
         tensors[p + "inputs"] = inputs.to(torch.int32)
         tensors[p + "targets"] = targets.to(torch.int32)
         tensors[p + "h0"] = h0

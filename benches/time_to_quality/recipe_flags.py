@@ -24,6 +24,7 @@ FLAGS = {
     "--seq-len": ("training", "seq_len"),
     "--lr": ("training", "lr"),
     "--clip": ("training", "clip"),
+    "--weight-decay": ("training", "weight_decay"),
     "--precision": ("training", "precision"),
 }
 

@@ -7,7 +7,7 @@ model directory so that `charrnn-fast eval` scores it exactly as it scores our o
 The model, the vocabulary (every character of the corpus by descending count, ties by code
 point), the split (the last --val-frac of the characters) and the batch layout (B rows, chunks of
 T, the state carried from batch to batch and reset at each epoch) are charrnn-fast's, taken from
-benches/reference/torch_charrnn.py. The recipe: Adam, gradients clipped to --clip, dropout
+benches/reference/torch_charrnn.py. The recipe: Adam (AdamW with --weight-decay), gradients clipped to --clip, dropout
 between layers (nn.LSTM's, where ours is), optionally state resets (--state-reset), optionally the forward under bf16 autocast; the
 learning rate warms up linearly over the first --warmup of the training time, then follows a
 cosine down to --lr-floor x --lr at the deadline, laid over wall-clock time (not steps), or over
@@ -127,7 +127,8 @@ def train(args):
     model = CharRNN(args.cell, len(vocab["symbols"]), args.embed, args.hidden, args.layers)
     model.rnn.dropout = args.dropout if args.layers > 1 else 0.0  # between layers, as ours
     model.output_dropout.p = args.output_dropout  # on the last layer's output, as ours
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    # Ours' --weight-decay is AdamW's decoupled decay over every parameter; 0 is plain Adam.
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     clip = args.clip if args.clip > 0 else math.inf  # 0 disables clipping, as ours
     os.makedirs(args.out, exist_ok=True)
     log = Log(os.path.join(args.out, "torch_log.csv"))
@@ -227,6 +228,8 @@ def main():
     ap.add_argument("--lr-floor", type=float, default=0.1, help="the final rate, as a fraction of --lr")
     ap.add_argument("--warmup", type=float, default=0.02, help="fraction of the training time to warm up over")
     ap.add_argument("--clip", type=float, default=5.0, help="global L2 norm to clip gradients to (0: none)")
+    ap.add_argument("--weight-decay", type=float, default=0.0,
+                    help="AdamW's decoupled weight decay over every parameter (ours' --weight-decay; 0: Adam)")
     ap.add_argument("--precision", choices=["f32", "bf16"], default="f32", help="bf16: the forward under autocast")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)

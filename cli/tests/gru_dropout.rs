@@ -1,5 +1,5 @@
 //! `train --cell gru` and `train --dropout P` (and `--output-dropout`, `--weight-drop`,
-//! `--state-reset`) end to end: training lowers the loss, the run
+//! `--state-reset`, `--weight-decay`) end to end: training lowers the loss, the run
 //! settings are recorded, the model samples, a dropout run is reproducible, and a bad
 //! probability is a clear error.
 
@@ -54,7 +54,22 @@ fn dropout_outside_zero_to_one_is_a_clear_error() {
     }
 }
 
-/// A GRU run with dropout and state resets, stopped and resumed, ends with the same weights as
+/// `--weight-decay` must be a non-negative number whose product with the rate is below 1 (the
+/// factor `1 − lr·λ` must stay positive).
+#[test]
+fn a_bad_weight_decay_is_a_clear_error() {
+    let dir = dir_with_corpus(20_000);
+    for bad in ["-0.1", "nan", "inf", "500"] {
+        let arg = format!("--weight-decay={bad}");
+        let out = train(dir.path(), "m", &[&arg, "--steps", "2"]);
+        assert_clean_error(
+            &out,
+            "--weight-decay must be 0 (off) or a positive number with --lr × --weight-decay below 1",
+        );
+    }
+}
+
+/// A GRU run with dropout, state resets and weight decay, stopped and resumed, ends with the same weights as
 /// one straight run: the masks and draws depend only on (seed, step), with no RNG state to save.
 #[test]
 fn dropout_resumes_bit_identically() {
@@ -72,6 +87,8 @@ fn dropout_resumes_bit_identically() {
         "0.25",
         "--state-reset",
         "0.2",
+        "--weight-decay",
+        "0.1",
         "--seed",
         "5",
     ];
@@ -86,13 +103,15 @@ fn dropout_resumes_bit_identically() {
     assert!(wa == wb, "weights differ after resume");
 }
 
-/// `--weight-drop` and `--state-reset` are each recorded, change training, and draw the same
-/// masks (rows to reset) on a second run.
+/// `--weight-drop`, `--state-reset` and `--weight-decay` are each recorded, change training,
+/// and give the same run twice (the same masks, the same rows reset).
 #[test]
-fn weight_drop_and_state_reset_are_recorded_and_reproducible() {
+fn weight_drop_state_reset_and_weight_decay_are_recorded_and_reproducible() {
     let dir = dir_with_corpus(30_000);
     let plain = losses(&train(dir.path(), "plain", &["--steps", "60"]));
-    for (flag, field) in [("--weight-drop", "weight_drop"), ("--state-reset", "state_reset")] {
+    for (flag, field) in
+        [("--weight-drop", "weight_drop"), ("--state-reset", "state_reset"), ("--weight-decay", "weight_decay")]
+    {
         let args = [flag, "0.3", "--steps", "60"];
         let out = train(dir.path(), field, &args);
         assert!(out.status.success(), "{}", stderr(&out));

@@ -88,6 +88,8 @@ fn a_budget_without_sizes_chooses_the_model_and_typed_flags_win() {
     let hidden = model["model"]["hidden_size"].as_u64().unwrap();
     assert!(line.contains(&format!("× {hidden} LSTM")), "{line} vs hidden {hidden}");
     assert!(line.contains("state reset 0.1") && record["state_reset"] == 0.1, "{line}");
+    let decay = record["weight_decay"].as_f64().unwrap();
+    assert!(line.contains(&format!("weight decay {decay},")), "the line says the decay recorded: {line}");
 
     let typed = run_in(dir.path(), &["train", "--time", "2s", "--out", "typed", "--hidden", "24", "--lr", "0.01"]);
     assert!(typed.status.success(), "{}", stderr(&typed));
@@ -112,6 +114,8 @@ fn a_budget_without_sizes_chooses_the_model_and_typed_flags_win() {
         "--output-dropout",
         "0",
         "--state-reset",
+        "0",
+        "--weight-decay",
         "0",
     ];
     let rest = ["--batch", "8", "--seq-len", "16", "--lr", "0.01", "--precision", "f32"];

@@ -2,7 +2,8 @@
 //! `benches/reference/torch_charrnn.py fixture` (PyTorch's nn.Embedding + nn.LSTM/nn.RNN/nn.GRU +
 //! nn.Linear, CrossEntropyLoss, Adam, clip_grad_norm_, in float64), holds initial weights under
 //! PyTorch's names, 20 batches, a carried-in state, the first step's logits, loss and every
-//! gradient, and the losses of 20 Adam steps with clipping and carried state.
+//! gradient, and the losses of 20 Adam steps with clipping and carried state (and of the same
+//! 20 steps with AdamW's decoupled weight decay, ours' `--weight-decay`).
 //!
 //! Our f64 path must agree to rounding (1e-9 relative); our f32 training path within: logits
 //! and loss 1e-5 relative, each gradient 1e-4 (max-abs error over the tensor divided by its
@@ -34,6 +35,8 @@ struct Case {
     steps: usize,
     lr: f64,
     clip: f64,
+    /// AdamW's weight decay in the fixture's second run of the 20 steps.
+    weight_decay: f64,
     tensors: CellTensors,
     inputs: Vec<u32>,
     targets: Vec<u32>,
@@ -49,6 +52,7 @@ impl Case {
             steps: tensors.size("steps"),
             lr: tensors.meta["lr"].as_f64().unwrap(),
             clip: tensors.meta["clip"].as_f64().unwrap(),
+            weight_decay: tensors.meta["weight_decay"].as_f64().unwrap(),
             inputs: tensors.ids("inputs"),
             targets: tensors.ids("targets"),
             tensors,
@@ -172,7 +176,7 @@ fn first_step_in_bf16_matches_pytorch_within_bf16_rounding() {
 fn twenty_adam_steps_in_bf16_match_pytorch_within_bf16_rounding() {
     for cell in CELLS {
         let case = Case::load(cell);
-        let worst = twenty_steps(&case, Precision::Bf16, BF16_LOSS_TOLERANCE, None);
+        let worst = twenty_steps(&case, Precision::Bf16, BF16_LOSS_TOLERANCE, None, 0.0);
         println!("{cell:?} bf16: largest loss difference over {} steps {worst:e}", case.steps);
     }
 }
@@ -191,15 +195,15 @@ fn a_perturbed_gate_bias_fails_the_bf16_comparison() {
     }
 }
 
-/// Runs the fixture's 20 Adam steps at `precision`; every loss within `loss_tol` of PyTorch's,
-/// and (where given) every gradient norm within `norm_tol` relative. Returns the largest loss
-/// difference.
-fn twenty_steps(case: &Case, precision: Precision, loss_tol: f64, norm_tol: Option<f64>) -> f64 {
+/// Runs the fixture's 20 Adam steps at `precision` (with `weight_decay`: 0, or the fixture's
+/// AdamW run's); every loss within `loss_tol` of PyTorch's, and (where given) every gradient
+/// norm within `norm_tol` relative. Returns the largest loss difference.
+fn twenty_steps(case: &Case, precision: Precision, loss_tol: f64, norm_tol: Option<f64>, weight_decay: f64) -> f64 {
     let cell = case.config.cell;
     let options = TrainOptions {
         batch_size: case.batch,
         seq_len: case.seq_len,
-        adam: AdamHyper { lr: case.lr, ..AdamHyper::default() },
+        adam: AdamHyper { lr: case.lr, weight_decay, ..AdamHyper::default() },
         clip: case.clip,
         dropout: 0.0,
         output_dropout: 0.0,
@@ -210,7 +214,7 @@ fn twenty_steps(case: &Case, precision: Precision, loss_tol: f64, norm_tol: Opti
     };
     let mut trainer = Trainer::new(case.model(), &options, Layout::default());
     trainer.set_state(&case.state());
-    let want = case.tensor("losses");
+    let want = case.tensor(if weight_decay > 0.0 { "losses_adamw" } else { "losses" });
     let norms = case.tensor("grad_norms");
     let mut worst = 0.0f64;
     for step in 0..case.steps {
@@ -237,8 +241,23 @@ fn twenty_steps(case: &Case, precision: Precision, loss_tol: f64, norm_tol: Opti
 fn twenty_adam_steps_with_clipping_and_carried_state_match_pytorch() {
     for cell in CELLS {
         let case = Case::load(cell);
-        let worst = twenty_steps(&case, Precision::F32, 1e-4, Some(1e-4));
+        let worst = twenty_steps(&case, Precision::F32, 1e-4, Some(1e-4), 0.0);
         println!("{cell:?}: largest loss difference over {} steps {worst:e}", case.steps);
+    }
+}
+
+/// The same 20 steps with decoupled weight decay match PyTorch's AdamW; the decay moves the
+/// losses by far more than the tolerance, so a decay ignored or applied as plain Adam's L2
+/// term would fail.
+#[test]
+fn twenty_adamw_steps_match_pytorch() {
+    for cell in CELLS {
+        let case = Case::load(cell);
+        let worst = twenty_steps(&case, Precision::F32, 1e-4, None, case.weight_decay);
+        println!("{cell:?} AdamW: largest loss difference over {} steps {worst:e}", case.steps);
+        let (plain, decayed) = (case.tensor("losses"), case.tensor("losses_adamw"));
+        let apart = plain.iter().zip(decayed).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        assert!(apart > 1e-3, "{cell:?}: the decay moves the losses by only {apart:e}");
     }
 }
 

@@ -1,5 +1,7 @@
 //! Adam, with PyTorch's formulation of the bias correction:
-//! `p -= lr / (1 - β1^t) · m / (sqrt(v) / sqrt(1 - β2^t) + ε)`.
+//! `p -= lr / (1 - β1^t) · m / (sqrt(v) / sqrt(1 - β2^t) + ε)`, and with decoupled weight decay
+//! as PyTorch's `AdamW` applies it, before the step: `p *= 1 - lr · λ` (Loshchilov and Hutter
+//! 2019). With `λ = 0` the factor is exactly 1 and the update is plain Adam, bit for bit.
 
 use rayon::prelude::*;
 
@@ -21,12 +23,24 @@ pub struct AdamHyper {
     pub beta2: f64,
     /// Added to the denominator.
     pub eps: f64,
+    /// Decoupled weight decay `λ`: every parameter is multiplied by `1 - lr · λ` before the
+    /// step (0: none, plain Adam).
+    pub weight_decay: f64,
 }
 
 impl Default for AdamHyper {
-    /// The tutorial's optimiser: lr 0.002, β = (0.9, 0.999), ε = 1e-8.
+    /// The tutorial's optimiser: lr 0.002, β = (0.9, 0.999), ε = 1e-8, no weight decay.
     fn default() -> Self {
-        AdamHyper { lr: 0.002, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        AdamHyper { lr: 0.002, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+    }
+}
+
+impl AdamHyper {
+    /// The factor every parameter is multiplied by before the step, `1 - lr · λ`, rounded to
+    /// `F` once (PyTorch's `AdamW` forms it in Python floats, then multiplies in the tensor's
+    /// type).
+    fn decay<F: Float>(&self) -> F {
+        F::from_f64(1.0 - self.lr * self.weight_decay)
     }
 }
 
@@ -68,13 +82,14 @@ impl<F: Float> Kernel for AdamStep<'_, F> {
         let inv_sqrt_bias2 = F::from_f64(1.0 / bias2.sqrt());
         let (b1, b2, eps) = (F::from_f64(hyper.beta1), F::from_f64(hyper.beta2), F::from_f64(hyper.eps));
         let (one_b1, one_b2) = (F::one() - b1, F::one() - b2);
+        let decay: F = hyper.decay();
         for i in 0..n {
             let g = grads[i];
             let mi = b1 * m[i] + one_b1 * g;
             let vi = b2 * v[i] + one_b2 * g * g;
             m[i] = mi;
             v[i] = vi;
-            params[i] -= step_size * mi / (vi.sqrt() * inv_sqrt_bias2 + eps);
+            params[i] = params[i] * decay - step_size * mi / (vi.sqrt() * inv_sqrt_bias2 + eps);
         }
     }
 }
@@ -94,6 +109,7 @@ impl FastKernel for AdamStep<'_, f32> {
             one_minus_beta1: 1.0 - beta1,
             one_minus_beta2: 1.0 - beta2,
             eps: hyper.eps as f32,
+            decay: hyper.decay(),
         };
         let chunk = |params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32]| {
             crate::simd::run(level, fused::Step { params, grads, m, v, k })
@@ -149,8 +165,11 @@ mod tests {
     #[test]
     fn every_level_matches_f64_reference_and_scalar_twin() {
         use crate::chunked::CHUNK;
-        let hyper = AdamHyper { lr: 0.01, ..AdamHyper::default() };
-        for level in crate::dispatch::available_f32_levels() {
+        let plain = AdamHyper { lr: 0.01, ..AdamHyper::default() };
+        let decaying = AdamHyper { weight_decay: 0.5, ..plain };
+        for (level, hyper) in
+            crate::dispatch::available_f32_levels().into_iter().flat_map(|level| [(level, plain), (level, decaying)])
+        {
             for n in [1usize, 3, 16, 17, 65, 127, 129, 1000, 2 * CHUNK + 5] {
                 let mut p = random(n, n as u64, 1.0);
                 let mut p_gen = p.clone();
@@ -166,7 +185,7 @@ mod tests {
                     reference::adam_step(&mut p_ref, &g_ref, &mut m_ref, &mut v_ref, hyper, step);
                 }
                 for i in 0..n {
-                    let ctx = format!("{level:?} n={n} i={i}");
+                    let ctx = format!("{level:?} weight decay {} n={n} i={i}", hyper.weight_decay);
                     assert!((p[i] as f64 - p_ref[i]).abs() <= 1e-6, "{ctx}: p {} vs {}", p[i], p_ref[i]);
                     assert!((p[i] - p_gen[i]).abs() <= 1e-7 + 2e-7 * p_gen[i].abs(), "{ctx}: p vs twin");
                     assert!((m[i] as f64 - m_ref[i]).abs() <= 1e-6, "{ctx}: m");

@@ -210,10 +210,12 @@ pub fn softmax_xent(rows: usize, vocab: usize, logits: &[f64], targets: &[u32], 
 }
 
 /// Adam, textbook form with bias-corrected moments `m̂ = m/(1-β1^t)`, `v̂ = v/(1-β2^t)` and
-/// PyTorch's placement of ε: `p -= lr·m̂/(sqrt(v̂) + ε)`.
+/// PyTorch's placement of ε: `p -= lr·m̂/(sqrt(v̂) + ε)`, after `AdamW`'s decoupled decay
+/// `p *= 1 - lr·λ`.
 pub fn adam_step(p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64], hyper: AdamHyper, step: u64) {
     let t = step as f64;
     for i in 0..p.len() {
+        p[i] *= 1.0 - hyper.lr * hyper.weight_decay;
         m[i] = hyper.beta1 * m[i] + (1.0 - hyper.beta1) * g[i];
         v[i] = hyper.beta2 * v[i] + (1.0 - hyper.beta2) * g[i] * g[i];
         let m_hat = m[i] / (1.0 - hyper.beta1.powf(t));

@@ -28,6 +28,7 @@ pub fn flag(field: &str) -> &'static str {
         "lr_decay" => "--lr-decay",
         "lr_decay_after" => "--lr-decay-after",
         "clip" => "--clip",
+        "weight_decay" => "--weight-decay",
         "dropout" => "--dropout",
         "output_dropout" => "--output-dropout",
         "weight_drop" => "--weight-drop",

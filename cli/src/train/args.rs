@@ -64,6 +64,11 @@ pub struct TrainArgs {
     /// Clip gradients to this global L2 norm (0 disables)
     #[arg(long, default_value_t = 5.0, value_name = "X")]
     pub clip: f64,
+    /// Decoupled weight decay (AdamW's λ): before each update every weight is multiplied by
+    /// 1 − lr·λ, as PyTorch's AdamW does; 0 is plain Adam. With --time and no size flags, the
+    /// budget chooses it
+    #[arg(long, default_value_t = 0.0, value_name = "X")]
+    pub weight_decay: f64,
     /// Dropout probability in [0, 1) on each recurrent layer's output before it feeds the next
     /// layer (inverted dropout, as char-rnn); not on the embedding, not after the last layer
     /// (--output-dropout),
@@ -172,6 +177,13 @@ pub fn check_args(args: &TrainArgs) -> Result<()> {
     }
     if !(args.clip.is_finite() && args.clip >= 0.0) {
         bail!("--clip must be 0 (off) or a positive number (got {})", args.clip);
+    }
+    if !(args.weight_decay.is_finite() && args.weight_decay >= 0.0 && args.lr * args.weight_decay < 1.0) {
+        bail!(
+            "--weight-decay must be 0 (off) or a positive number with --lr × --weight-decay below 1 (got {} with --lr {})",
+            args.weight_decay,
+            args.lr
+        );
     }
     if !(args.dropout.is_finite() && (0.0..1.0).contains(&args.dropout)) {
         bail!("--dropout must be a probability in [0, 1) (got {})", args.dropout);

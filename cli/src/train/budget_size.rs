@@ -11,13 +11,14 @@ use crate::train::args::TrainArgs;
 use crate::train::settings::Given;
 
 /// The flags the rule sets when they are not typed (clap's ids).
-const SIZED: [&str; 10] = [
+const SIZED: [&str; 11] = [
     "hidden",
     "layers",
     "embed",
     "dropout",
     "output_dropout",
     "state_reset",
+    "weight_decay",
     "batch_size",
     "seq_len",
     "lr",
@@ -70,6 +71,9 @@ pub fn apply_budget_size(args: &mut TrainArgs, given: &Given<'_>, corpus: &Corpu
     }
     if set("state_reset") {
         args.state_reset = sized.state_reset;
+    }
+    if set("weight_decay") {
+        args.weight_decay = sized.weight_decay;
     }
     if set("batch_size") {
         args.batch.batch_size = sized.batch_size as u32;

@@ -304,7 +304,7 @@ fn describe_training(
 ) -> String {
     let batches_per_epoch = train.num_batches();
     format!(
-        "{} ({batches_per_epoch} {} of {}×{} per epoch{}), Adam lr {}{}, clip {}, {} products, {workers}{}",
+        "{} ({batches_per_epoch} {} of {}×{} per epoch{}), Adam lr {}{}{}, clip {}, {} products, {workers}{}",
         describe_length(schedule, record),
         plural(batches_per_epoch, "batch", "batches"),
         record.batch_size,
@@ -315,6 +315,10 @@ fn describe_training(
         },
         record.lr,
         if schedule.time.is_some() { " (warm-up, cosine to a tenth over the budget)" } else { "" },
+        match record.weight_decay {
+            0.0 => String::new(),
+            decay => format!(", weight decay {decay} (decoupled, as AdamW)"),
+        },
         record.clip,
         record.precision,
         match resumed {

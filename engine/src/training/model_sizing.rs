@@ -86,6 +86,8 @@ pub struct SizedRun {
     pub output_dropout: f64,
     /// The probability of a state reset before each step.
     pub state_reset: f64,
+    /// Adam's decoupled weight decay (`train --weight-decay`).
+    pub weight_decay: f64,
     /// Rows per batch.
     pub batch_size: usize,
     /// Steps per chunk.
@@ -129,20 +131,40 @@ fn lr_for(hidden: usize) -> f64 {
     }
 }
 
-/// Dropout `(between layers, on the output)` by how often the budget repeats the corpus and how
-/// large the model is beside it (`params_per_token`: parameters per training token), as the
-/// sweep found: none up to four passes (2 × 256 for a minute, 3.2 passes: 1.572 without, 1.631
-/// with 0.1); 0.1 between layers beyond that for a model smaller than its corpus (2 × 256 for
-/// three minutes, 8.8 passes); 0.4 on both for a larger one (2 × 512 for ten minutes, 8.8
-/// passes over a corpus of a third of its size, overfits at 0.25: 1.434 against 1.424).
-fn dropout_for(epochs: f64, params_per_token: f64) -> (f64, f64) {
-    if epochs <= 4.0 {
-        (0.0, 0.0)
+/// What holds a model back from overfitting its corpus.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Regularisation {
+    /// Dropout between layers.
+    dropout: f64,
+    /// Dropout on the last layer's output.
+    output_dropout: f64,
+    /// Adam's decoupled weight decay.
+    weight_decay: f64,
+}
+
+/// The weight decay of a model larger than its corpus over many passes (docs/time_to_quality.md,
+/// "Weight decay"): 2 × 512 for ten minutes on tinyshakespeare scored 1.4242 as a stream
+/// without it, 1.4203 at 0.1, 1.4128 at 0.3 and 1.5000 at 1.0 (dropout 0.4 + 0.4); at 0.3,
+/// dropout 0.2 + 0.2 then scored 1.3970 and 0.3 + 0.3 1.4065.
+pub const WEIGHT_DECAY: f64 = 0.3;
+
+/// The regularisation by how often the budget repeats the corpus and how large the model is
+/// beside it (`params_per_token`: parameters per training token), as the sweeps found: none up
+/// to four passes (2 × 256 for a minute, 3.2 passes: 1.572 without, 1.631 with dropout 0.1);
+/// dropout 0.1 between layers beyond that for a model smaller than its corpus (2 × 256 for three
+/// minutes, 8.8 passes); for a larger one, weight decay [`WEIGHT_DECAY`] and dropout 0.2 between
+/// layers and on the output (2 × 512 for ten minutes, 8.8 passes over a corpus of a third of its
+/// size: without weight decay it needed dropout 0.4, overfitting at 0.25, 1.434 against 1.424;
+/// with it 0.2 did best).
+fn regularisation_for(epochs: f64, params_per_token: f64) -> Regularisation {
+    let (dropout, output_dropout, weight_decay) = if epochs <= 4.0 {
+        (0.0, 0.0, 0.0)
     } else if params_per_token <= 1.0 {
-        (0.1, 0.0)
+        (0.1, 0.0, 0.0)
     } else {
-        (0.4, 0.4)
-    }
+        (0.2, 0.2, WEIGHT_DECAY)
+    };
+    Regularisation { dropout, output_dropout, weight_decay }
 }
 
 /// The run the rule would make of width `hidden` on `inputs`, with its predicted speed and
@@ -162,12 +184,14 @@ pub fn run_of_width(inputs: &SizingInputs, hidden: usize) -> SizedRun {
     let tokens = in_budget.min(MAX_PASSES * train_tokens);
     let max_steps = (in_budget > tokens).then(|| (tokens / (BATCH * SEQ_LEN) as f64).ceil() as u64);
     let epochs = tokens / train_tokens;
-    let (dropout, output_dropout) = dropout_for(epochs, config.num_params() as f64 / train_tokens);
+    let Regularisation { dropout, output_dropout, weight_decay } =
+        regularisation_for(epochs, config.num_params() as f64 / train_tokens);
     SizedRun {
         config,
         dropout,
         output_dropout,
         state_reset: STATE_RESET,
+        weight_decay,
         batch_size: BATCH,
         seq_len: SEQ_LEN,
         lr: lr_for(hidden),
@@ -211,7 +235,7 @@ impl SizedRun {
             None => String::new(),
         };
         format!(
-            "{} × {} LSTM, embedding {}, dropout {} (output {}), state reset {}, batches {}×{}, lr {}, {} products: {why} \
+            "{} × {} LSTM, embedding {}, dropout {} (output {}), state reset {}, weight decay {}, batches {}×{}, lr {}, {} products: {why} \
              in {:.0}s at a predicted {:.0} tokens/s ({:.1}M tokens, {:.1} per parameter, {:.1} epochs){cap}; \
              explicit flags win",
             self.config.num_layers,
@@ -220,6 +244,7 @@ impl SizedRun {
             self.dropout,
             self.output_dropout,
             self.state_reset,
+            self.weight_decay,
             self.batch_size,
             self.seq_len,
             self.lr,
@@ -276,18 +301,19 @@ mod tests {
         assert!(last > WIDTHS[0], "two hours chose the narrowest width");
     }
 
-    /// Many passes over a corpus smaller than the model bring heavy dropout, over a larger one
-    /// light dropout; a few passes none.
+    /// Many passes over a corpus smaller than the model bring heavy dropout and weight decay,
+    /// over a larger one light dropout; a few passes none.
     #[test]
-    fn dropout_follows_the_passes_and_the_corpus_size() {
+    fn regularisation_follows_the_passes_and_the_corpus_size() {
         let small = size_for_budget(&inputs(3600, 300_000));
         assert!(small.epochs > 4.0 && small.config.num_params() > 300_000, "{small:?}");
-        assert_eq!((small.dropout, small.output_dropout), (0.4, 0.4));
+        assert_eq!((small.dropout, small.output_dropout, small.weight_decay), (0.2, 0.2, WEIGHT_DECAY));
         let narrow = run_of_width(&inputs(36_000, 100_000_000), 128);
         assert!(narrow.epochs > 4.0 && narrow.config.num_params() < 100_000_000, "{narrow:?}");
-        assert_eq!((narrow.dropout, narrow.output_dropout), (0.1, 0.0));
+        assert_eq!((narrow.dropout, narrow.output_dropout, narrow.weight_decay), (0.1, 0.0, 0.0));
         let large = size_for_budget(&inputs(60, 1_000_000_000));
-        assert!(large.epochs < 1.0 && large.dropout == 0.0 && large.output_dropout == 0.0, "{large:?}");
+        assert!(large.epochs < 1.0, "{large:?}");
+        assert_eq!((large.dropout, large.output_dropout, large.weight_decay), (0.0, 0.0, 0.0));
     }
 
     /// A long budget on a small corpus counts at most MAX_PASSES passes: the run is cut to

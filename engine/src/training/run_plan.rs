@@ -108,7 +108,7 @@ impl RunRecord {
         TrainOptions {
             batch_size: self.batch_size,
             seq_len: self.seq_len,
-            adam: AdamHyper { lr: self.lr, ..AdamHyper::default() },
+            adam: AdamHyper { lr: self.lr, weight_decay: self.weight_decay, ..AdamHyper::default() },
             clip: self.clip,
             dropout: self.dropout,
             output_dropout: self.output_dropout,
@@ -232,6 +232,9 @@ mod tests {
         let rec = record();
         let options = rec.train_options();
         assert_eq!((options.batch_size, options.seq_len, options.adam.lr), (8, 16, 0.002));
+        assert_eq!(options.adam.weight_decay, 0.0);
+        let decaying = RunRecord { weight_decay: 0.1, ..record() }.train_options();
+        assert_eq!((decaying.adam.lr, decaying.adam.weight_decay), (0.002, 0.1));
         assert_eq!((options.clip, options.dropout, options.dropout_seed), (5.0, 0.25, 42));
         let schedule = rec.schedule(12, Instant::now()).unwrap();
         assert_eq!((schedule.start_step, schedule.total_steps, schedule.eval_every), (12, 40, 7));

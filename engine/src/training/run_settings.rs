@@ -35,6 +35,10 @@ pub struct RunRecord {
     pub lr_decay: f64,
     pub lr_decay_after: u64,
     pub clip: f64,
+    /// Adam's decoupled weight decay (AdamW's `λ`; absent in checkpoints from before it
+    /// existed: none).
+    #[serde(default)]
+    pub weight_decay: f64,
     /// Dropout between layers (absent in checkpoints from before it existed: none).
     #[serde(default)]
     pub dropout: f64,
@@ -160,6 +164,7 @@ impl RunRecord {
         apply!(lr_decay);
         apply!(lr_decay_after);
         apply!(clip);
+        apply!(weight_decay);
         apply!(dropout);
         apply!(output_dropout);
         apply!(weight_drop);
@@ -222,6 +227,7 @@ pub struct Requested {
     pub lr_decay: Option<f64>,
     pub lr_decay_after: Option<u64>,
     pub clip: Option<f64>,
+    pub weight_decay: Option<f64>,
     pub dropout: Option<f64>,
     pub output_dropout: Option<f64>,
     pub weight_drop: Option<f64>,
@@ -353,10 +359,20 @@ mod tests {
     #[test]
     fn changeable_settings_are_applied_and_reported() {
         let mut rec = record();
-        let req = Requested { lr: Some(0.01), clip: Some(5.0), total_steps: Some(60), ..Requested::default() };
+        assert_eq!(rec.weight_decay, 0.0, "a record from before weight decay existed has none");
+        let req = Requested {
+            lr: Some(0.01),
+            clip: Some(5.0),
+            weight_decay: Some(0.1),
+            total_steps: Some(60),
+            ..Requested::default()
+        };
         let changed = rec.apply_resume(&req, 100);
-        assert_eq!(changed, [Change::new("lr", 0.01, 0.002), Change::new("total_steps", 60, 40)]);
-        assert_eq!((rec.lr, rec.clip, rec.total_steps), (0.01, 5.0, 60));
+        assert_eq!(
+            changed,
+            [Change::new("lr", 0.01, 0.002), Change::new("weight_decay", 0.1, 0.0), Change::new("total_steps", 60, 40)]
+        );
+        assert_eq!((rec.lr, rec.clip, rec.weight_decay, rec.total_steps), (0.01, 5.0, 0.1, 60));
         let epochs = rec.apply_resume(&Requested { epochs: Some(3), ..Requested::default() }, 100);
         assert_eq!((epochs[0].field, rec.total_steps), ("epochs", 300));
     }

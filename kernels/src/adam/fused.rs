@@ -15,6 +15,8 @@ pub(super) struct Consts {
     pub one_minus_beta1: f32,
     pub one_minus_beta2: f32,
     pub eps: f32,
+    /// `1 - lr · λ`, the decoupled weight decay's factor (1: none).
+    pub decay: f32,
 }
 
 /// One Adam update of a chunk (all four slices have the same length).
@@ -35,6 +37,7 @@ struct Splat<V> {
     one_minus_beta1: V,
     one_minus_beta2: V,
     eps: V,
+    decay: V,
 }
 
 /// `(p, m, v)` after one step, for one vector.
@@ -43,7 +46,8 @@ fn step_lanes<S: Simd>(s: S, k: &Splat<S::V>, p: S::V, g: S::V, m: S::V, v: S::V
     let m = s.mul_add(k.beta1, m, s.mul(k.one_minus_beta1, g));
     let v = s.mul_add(k.beta2, v, s.mul(s.mul(k.one_minus_beta2, g), g));
     let denom = s.mul_add(s.sqrt(v), k.inv_sqrt_bias2, k.eps);
-    let p = s.sub(p, s.div(s.mul(k.step_size, m), denom));
+    // `p · (1 - lr·λ)` first, as the scalar twin and PyTorch's AdamW do (exact when λ = 0).
+    let p = s.sub(s.mul(p, k.decay), s.div(s.mul(k.step_size, m), denom));
     [p, m, v]
 }
 
@@ -60,6 +64,7 @@ impl SimdKernel for Step<'_> {
             one_minus_beta1: s.splat(c.one_minus_beta1),
             one_minus_beta2: s.splat(c.one_minus_beta2),
             eps: s.splat(c.eps),
+            decay: s.splat(c.decay),
         };
         for_each_vector!(S, self.params.len(), |at| {
             let (p, g, m, v) =
