@@ -55,18 +55,23 @@ fn dropout_outside_zero_to_one_is_a_clear_error() {
 }
 
 /// `--weight-decay` must be a non-negative number whose product with the rate is below 1 (the
-/// factor `1 − lr·λ` must stay positive).
+/// factor `1 − lr·λ` must stay positive), with the rate the run takes: one the `--time` rule
+/// raises past what the typed flags allowed is refused too.
 #[test]
 fn a_bad_weight_decay_is_a_clear_error() {
     let dir = dir_with_corpus(20_000);
+    let message = "--weight-decay must be 0 (off) or a positive number with --lr × --weight-decay below 1";
     for bad in ["-0.1", "nan", "inf", "500"] {
         let arg = format!("--weight-decay={bad}");
         let out = train(dir.path(), "m", &[&arg, "--steps", "2"]);
-        assert_clean_error(
-            &out,
-            "--weight-decay must be 0 (off) or a positive number with --lr × --weight-decay below 1",
-        );
+        assert_clean_error(&out, message);
     }
+    // 400 × the default 0.002 is 0.8; the rule's rate for a small model is 0.004.
+    let out = run_in(dir.path(), &["train", "--time", "2s", "--weight-decay", "400", "--out", "sized"]);
+    let err = stderr(&out);
+    assert!(!out.status.success() && !err.contains("panicked"), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: ") && last.contains(message) && last.contains("--lr 0.004"), "{err}");
 }
 
 /// A GRU run with dropout, state resets and weight decay, stopped and resumed, ends with the same weights as

@@ -165,6 +165,18 @@ pub struct TrainArgs {
     pub dry_run: bool,
 }
 
+/// The weight decay `λ` against the rate it runs with: the factor `1 − lr·λ` must stay
+/// positive. Checked on the typed flags at once, and again on the run's settled record, whose
+/// rate the `--time` rule or a resumed checkpoint may have set.
+pub fn check_weight_decay(weight_decay: f64, lr: f64) -> Result<()> {
+    if !(weight_decay.is_finite() && weight_decay >= 0.0 && lr * weight_decay < 1.0) {
+        bail!(
+            "--weight-decay must be 0 (off) or a positive number with --lr × --weight-decay below 1 (got {weight_decay} with --lr {lr})"
+        );
+    }
+    Ok(())
+}
+
 pub fn check_args(args: &TrainArgs) -> Result<()> {
     if !(args.lr.is_finite() && args.lr > 0.0) {
         bail!("--lr must be a positive number (got {})", args.lr);
@@ -178,13 +190,7 @@ pub fn check_args(args: &TrainArgs) -> Result<()> {
     if !(args.clip.is_finite() && args.clip >= 0.0) {
         bail!("--clip must be 0 (off) or a positive number (got {})", args.clip);
     }
-    if !(args.weight_decay.is_finite() && args.weight_decay >= 0.0 && args.lr * args.weight_decay < 1.0) {
-        bail!(
-            "--weight-decay must be 0 (off) or a positive number with --lr × --weight-decay below 1 (got {} with --lr {})",
-            args.weight_decay,
-            args.lr
-        );
-    }
+    check_weight_decay(args.weight_decay, args.lr)?;
     if !(args.dropout.is_finite() && (0.0..1.0).contains(&args.dropout)) {
         bail!("--dropout must be a probability in [0, 1) (got {})", args.dropout);
     }

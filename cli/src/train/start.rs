@@ -18,7 +18,7 @@ use charrnn_engine::{Model, ModelConfig};
 use crate::shared::corpus::{BatchArgs, Corpus, CorpusArgs};
 use crate::shared::output::infoln;
 use crate::shared::ranks::Ranks;
-use crate::train::args::TrainArgs;
+use crate::train::args::{check_weight_decay, TrainArgs};
 use crate::train::run_dir::same_path;
 use crate::train::settings::{check_init_flags, check_resume_flags, describe_changes, fresh_record};
 
@@ -120,7 +120,7 @@ pub fn settle(
     // Recorded in every checkpoint: refused now, not when the first one is written.
     check_recordable_path(&data)?;
     let tokens_sha256 = corpus.tokens_sha256()?;
-    Ok(match start {
+    let settled = match start {
         Start::Resume { dir, checkpoint, record } => {
             let mut record = *record;
             let resume_corpus = ResumeCorpus { path: &corpus.input, vocab, tokens_sha256: &tokens_sha256 };
@@ -164,7 +164,9 @@ pub fn settle(
             };
             Settled { origin: Origin::Weights(model), resumed_from: None, record }
         }
-    })
+    };
+    check_weight_decay(settled.record.weight_decay, settled.record.lr)?;
+    Ok(settled)
 }
 
 /// Who trains on this machine: `threads` per process, and in an MPI run its rank's rows and the
